@@ -1,0 +1,57 @@
+# Yixian — `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+UV ?= uv
+RUN := $(UV) run --frozen
+STACK := $(RUN) python -m yixian.localstack
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: install
+install: ## Install the Python workspace (uv sync)
+	$(UV) sync --frozen
+
+.PHONY: up
+up: install ## Start the local Kafka + PostgreSQL stack (idempotent)
+	$(STACK) up
+
+.PHONY: down
+down: ## Stop what `make up` started
+	$(STACK) down
+
+.PHONY: status
+status: ## Show the local stack's state
+	$(STACK) status
+
+.PHONY: clean-stack
+clean-stack: ## Stop the stack and delete its data
+	$(STACK) clean
+
+.PHONY: test
+test: install ## Run every test: unit, then integration on the real stack (started if needed)
+	$(RUN) pytest
+
+.PHONY: test-unit
+test-unit: install ## Run the unit tests only (no I/O)
+	$(RUN) pytest -m unit
+
+.PHONY: lint
+lint: install ## ruff (lint + format check) and mypy --strict
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+.PHONY: fmt
+fmt: install ## Format and autofix
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+.PHONY: schemas
+schemas: install ## Export the event JSON Schemas into contracts/schemas/current
+	$(RUN) python -m yixian.contracts.schemas export
+
+.PHONY: schemas-check
+schemas-check: install ## Fail if committed schemas are stale or break a published release
+	$(RUN) python -m yixian.contracts.schemas check

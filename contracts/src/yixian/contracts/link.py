@@ -1,0 +1,141 @@
+"""What two linked nodes tell each other about the link itself: liveness, digests for
+anti-entropy, and requests to replay or resend what went missing."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from ._base import ContractModel, JurisdictionCode, LongText, Sequence, ShortText, UtcDateTime
+
+MAX_BUCKETS = 65536
+MAX_ENTRIES = 5000
+
+
+class GroupName(StrEnum):
+    ORIGIN = "origin"
+    HOST = "host"
+
+
+class LinkHeartbeat(ContractModel):
+    """Sent on an idle link so that silence can be told apart from no news."""
+
+    EVENT_TYPE: ClassVar[str] = "yixian.link.heartbeat.v1"
+    source: JurisdictionCode
+    destination: JurisdictionCode
+    last_sequence: Sequence = Field(description="Last pair sequence number sent before this.")
+    sent_at: UtcDateTime
+
+
+class DigestBucket(ContractModel):
+    bucket: int = Field(ge=0, lt=MAX_BUCKETS)
+    movements: int = Field(ge=0)
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 over the bucket's entries.")
+
+
+class LinkDigest(ContractModel):
+    """A summary of every movement the two nodes share, bucketed by movement id.
+
+    Each entry hashed is (movement id, origin version, host version), sorted by id; the
+    receiver compares bucket hashes with its own and asks for the entries of those
+    that differ.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "yixian.link.digest.v1"
+    digest_id: UUID
+    bucket_count: int = Field(ge=1, le=MAX_BUCKETS)
+    buckets: tuple[DigestBucket, ...]
+    as_of_sequence: Sequence
+    computed_at: UtcDateTime
+
+    @model_validator(mode="after")
+    def _buckets_in_range(self) -> LinkDigest:
+        if self.bucket_count & (self.bucket_count - 1):
+            raise ValueError("bucket_count must be a power of two")
+        seen: set[int] = set()
+        for b in self.buckets:
+            if b.bucket >= self.bucket_count:
+                raise ValueError(f"bucket {b.bucket} is outside bucket_count {self.bucket_count}")
+            if b.bucket in seen:
+                raise ValueError(f"bucket {b.bucket} appears twice")
+            seen.add(b.bucket)
+        return self
+
+
+class DigestEntry(ContractModel):
+    movement_id: UUID
+    origin_version: int = Field(ge=0, description="0 when this side has no origin group yet.")
+    host_version: int = Field(ge=0, description="0 when this side has no host group yet.")
+
+
+class LinkDigestEntries(ContractModel):
+    """The entries behind some buckets of a digest, sent when the hashes differed."""
+
+    EVENT_TYPE: ClassVar[str] = "yixian.link.digest_entries.v1"
+    digest_id: UUID
+    bucket_count: int = Field(ge=1, le=MAX_BUCKETS)
+    buckets: tuple[int, ...] = Field(min_length=1)
+    entries: tuple[DigestEntry, ...] = Field(max_length=MAX_ENTRIES)
+    computed_at: UtcDateTime
+
+
+class ReplayRequested(ContractModel):
+    """Asks the partner to publish again a range of its pair sequence numbers."""
+
+    EVENT_TYPE: ClassVar[str] = "yixian.link.replay_requested.v1"
+    request_id: UUID
+    from_sequence: int = Field(ge=1)
+    to_sequence: int | None = Field(default=None, ge=1, description="Inclusive; open if absent.")
+    reason: LongText
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplayRequested:
+        if self.to_sequence is not None and self.to_sequence < self.from_sequence:
+            raise ValueError("to_sequence must not be before from_sequence")
+        return self
+
+
+class ResendWanted(ContractModel):
+    movement_id: UUID
+    group: GroupName
+    have_version: int = Field(ge=0, description="The version the asking side holds (0: none).")
+
+
+class ResendRequested(ContractModel):
+    """Asks the owner of some groups to publish their current snapshots again."""
+
+    EVENT_TYPE: ClassVar[str] = "yixian.link.resend_requested.v1"
+    request_id: UUID
+    wanted: tuple[ResendWanted, ...] = Field(min_length=1, max_length=MAX_ENTRIES)
+    reason: LongText
+
+
+class LinkStatusRequested(ContractModel):
+    """Asks the partner how it sees the link."""
+
+    EVENT_TYPE: ClassVar[str] = "yixian.link.status_requested.v1"
+    request_id: UUID
+
+
+class LinkState(StrEnum):
+    HEALTHY = "healthy"
+    LAGGING = "lagging"
+    GAP = "gap"
+    SILENT = "silent"
+
+
+class LinkStatusReported(ContractModel):
+    """The partner's view of the link, answering a status request."""
+
+    EVENT_TYPE: ClassVar[str] = "yixian.link.status_reported.v1"
+    request_id: UUID
+    state: LinkState
+    last_sequence_sent: Sequence
+    last_sequence_received: Sequence
+    outbox_backlog: int = Field(ge=0)
+    shared_movements: int = Field(ge=0)
+    software_version: ShortText | None = None
+    reported_at: UtcDateTime

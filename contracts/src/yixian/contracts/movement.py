@@ -1,0 +1,276 @@
+"""What the two owners of a movement publish: the origin group, the host group,
+participation and activities.
+
+Each group is always sent whole, with its version; a replica keeps the group with
+the larger version, so applying is idempotent and independent of delivery order.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import EmailStr, Field, model_validator
+
+from ._base import (
+    ContractModel,
+    JurisdictionCode,
+    LongText,
+    ShortText,
+    UtcDateTime,
+    Version,
+)
+
+PhoneNumber = ShortText
+
+
+class OriginStatus(StrEnum):
+    """Where the origin stands on the movement (written only by the origin node)."""
+
+    REGISTERED = "registered"
+    RELOCATED = "relocated"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+    TRANSFER_REQUESTED = "transfer_requested"
+    TRANSFERRED = "transferred"
+
+
+class HostStatus(StrEnum):
+    """Where the host stands on the movement (written only by the host node)."""
+
+    EXPECTED = "expected"
+    CHECKED_IN = "checked_in"
+    NOT_FOUND = "not_found"
+    FORWARDED = "forwarded"
+    LOST_CONTACT = "lost_contact"
+
+
+class TransferDecision(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class ActivityKind(StrEnum):
+    THEME_DAY = "theme_day"
+    BRANCH_MEETING = "branch_meeting"
+    PARTY_LECTURE = "party_lecture"
+    STUDY_SESSION = "study_session"
+    VOLUNTEER_SERVICE = "volunteer_service"
+    OTHER = "other"
+
+
+class OrganizationRef(ContractModel):
+    """An organization as the other node needs to see it: its id and its name."""
+
+    org_id: UUID
+    name: ShortText
+
+
+class MemberCard(ContractModel):
+    """The part of a member record a host needs to receive and recognise the member.
+
+    The national ID number never leaves the origin node: only its keyed hash does.
+    """
+
+    member_id: UUID
+    name: ShortText
+    joined_on: date = Field(description="Date of joining the Party (for the political birthday).")
+    national_id_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="HMAC-SHA256 of the national ID number under the network's matching key.",
+    )
+
+
+class Contact(ContractModel):
+    """How to reach the member while away."""
+
+    phone: PhoneNumber | None = None
+    email: EmailStr | None = None
+    address: LongText | None = None
+
+
+class Destination(ContractModel):
+    """Where the member goes, as the origin recorded it at outflow registration."""
+
+    jurisdiction: JurisdictionCode
+    place: ShortText = Field(description="City, district or workplace as the member gave it.")
+    host_org_hint: OrganizationRef | None = Field(
+        default=None, description="A host organization the origin suggests, if it knows one."
+    )
+
+
+class Period(ContractModel):
+    departed_on: date
+    expected_return_on: date | None = None
+
+    @model_validator(mode="after")
+    def _return_after_departure(self) -> Period:
+        if self.expected_return_on is not None and self.expected_return_on < self.departed_on:
+            raise ValueError("expected_return_on must not be before departed_on")
+        return self
+
+
+class Certificate(ContractModel):
+    """The mobile member certificate (流动党员活动证) issued at outflow registration."""
+
+    number: ShortText
+    issued_on: date
+
+
+class TransferRequest(ContractModel):
+    """The origin's side of the formal transfer handshake."""
+
+    requested_at: UtcDateTime
+    reply_due_on: date
+    completed_at: UtcDateTime | None = None
+    note: LongText | None = None
+
+
+class TransferReply(ContractModel):
+    """The host's side of the formal transfer handshake."""
+
+    decision: TransferDecision
+    replied_at: UtcDateTime
+    reason: LongText | None = None
+
+    @model_validator(mode="after")
+    def _rejection_has_reason(self) -> TransferReply:
+        if self.decision is TransferDecision.REJECTED and self.reason is None:
+            raise ValueError("reason is required when the transfer is rejected")
+        return self
+
+
+class ParticipationSummary(ContractModel):
+    attended: int = Field(ge=0)
+    last_attended_at: UtcDateTime | None = None
+
+
+class OriginGroup(ContractModel):
+    """The origin node's field group of a movement, always sent whole."""
+
+    movement_id: UUID
+    version: Version
+    status: OriginStatus
+    origin: JurisdictionCode
+    origin_org: OrganizationRef
+    member: MemberCard
+    destination: Destination
+    period: Period
+    contact: Contact
+    certificate: Certificate | None = None
+    check_in_due_on: date
+    previous_movement_id: UUID | None = Field(
+        default=None, description="The movement this one continues after a relocation."
+    )
+    next_movement_id: UUID | None = Field(
+        default=None, description="The movement that continues this one after a relocation."
+    )
+    transfer: TransferRequest | None = None
+    changed_at: UtcDateTime
+    changed_by: ShortText
+
+    @model_validator(mode="after")
+    def _status_matches_details(self) -> OriginGroup:
+        if self.origin == self.destination.jurisdiction:
+            raise ValueError("destination.jurisdiction must differ from origin")
+        if self.status is OriginStatus.RELOCATED and self.next_movement_id is None:
+            raise ValueError("next_movement_id is required when status is relocated")
+        if (
+            self.status in (OriginStatus.TRANSFER_REQUESTED, OriginStatus.TRANSFERRED)
+            and self.transfer is None
+        ):
+            raise ValueError(f"transfer is required when status is {self.status.value}")
+        if self.status is OriginStatus.TRANSFERRED and (
+            self.transfer is None or self.transfer.completed_at is None
+        ):
+            raise ValueError("transfer.completed_at is required when status is transferred")
+        return self
+
+
+class HostGroup(ContractModel):
+    """The host node's field group of a movement, always sent whole."""
+
+    movement_id: UUID
+    version: Version
+    status: HostStatus
+    host: JurisdictionCode
+    host_org: OrganizationRef | None = None
+    branch: OrganizationRef | None = None
+    checked_in_at: UtcDateTime | None = None
+    reason: LongText | None = Field(
+        default=None, description="Why the host could not find the member or forwarded them."
+    )
+    forwarded_to: JurisdictionCode | None = None
+    lost_contact_since: date | None = None
+    participation: ParticipationSummary = ParticipationSummary(attended=0)
+    transfer_reply: TransferReply | None = None
+    changed_at: UtcDateTime
+    changed_by: ShortText
+
+    @model_validator(mode="after")
+    def _status_matches_details(self) -> HostGroup:
+        if self.status is HostStatus.CHECKED_IN and (
+            self.host_org is None or self.checked_in_at is None
+        ):
+            raise ValueError("host_org and checked_in_at are required when status is checked_in")
+        if self.status is HostStatus.FORWARDED and self.forwarded_to is None:
+            raise ValueError("forwarded_to is required when status is forwarded")
+        if self.status is HostStatus.NOT_FOUND and self.reason is None:
+            raise ValueError("reason is required when status is not_found")
+        if self.status is HostStatus.LOST_CONTACT and self.lost_contact_since is None:
+            raise ValueError("lost_contact_since is required when status is lost_contact")
+        return self
+
+
+class OriginGroupChanged(ContractModel):
+    """The origin published a new version of its group of a movement."""
+
+    EVENT_TYPE: ClassVar[str] = "yixian.movement.origin_group.v1"
+    group: OriginGroup
+
+
+class HostGroupChanged(ContractModel):
+    """The host published a new version of its group of a movement."""
+
+    EVENT_TYPE: ClassVar[str] = "yixian.movement.host_group.v1"
+    group: HostGroup
+
+
+class ParticipationRecorded(ContractModel):
+    """The host recorded that a visiting member attended an activity (append-only, keyed)."""
+
+    EVENT_TYPE: ClassVar[str] = "yixian.movement.participation_recorded.v1"
+    participation_id: UUID
+    movement_id: UUID
+    host: JurisdictionCode
+    host_org: OrganizationRef
+    activity_id: UUID | None = None
+    kind: ActivityKind
+    title: ShortText
+    attended_at: UtcDateTime
+    recorded_at: UtcDateTime
+    recorded_by: ShortText
+
+
+class ActivityScheduled(ContractModel):
+    """An organization scheduled an activity for every member present in its area."""
+
+    EVENT_TYPE: ClassVar[str] = "yixian.activity.scheduled.v1"
+    activity_id: UUID
+    jurisdiction: JurisdictionCode
+    organizer: OrganizationRef
+    kind: ActivityKind
+    title: ShortText
+    starts_at: UtcDateTime
+    ends_at: UtcDateTime | None = None
+    location: ShortText
+    scheduled_by: ShortText
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> ActivityScheduled:
+        if self.ends_at is not None and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self

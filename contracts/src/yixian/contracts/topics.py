@@ -1,0 +1,91 @@
+"""Topic names and record keys, in one place.
+
+- ``yixian.v1.<source>.to.<destination>``: a pair topic, written only by ``source`` and
+  read only by ``destination``;
+- ``yixian.v1.<node>.local``: every change of a node's records, for its own notify
+  service and its auditors;
+- ``yixian.v1.<node>.dlq.<consumer>``: what one consumer of a node could not accept.
+
+A namespace (e.g. one per test, or per environment sharing a cluster) prefixes every name.
+Records are keyed by movement id so that one movement's events stay in order; events
+about the link itself share the key ``link``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from ._base import JurisdictionCode
+from .envelope import Envelope
+
+CONTRACT_MAJOR = "v1"
+LINK_KEY = b"link"
+
+_NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_CONSUMER = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_CODE = re.compile(r"^\d{6}$")
+
+
+def _code(value: str, what: str) -> str:
+    if not _CODE.match(value):
+        raise ValueError(f"{what} must be a 6-digit division code, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """The topic names of one namespace; the default namespace is empty."""
+
+    namespace: str = ""
+
+    def __post_init__(self) -> None:
+        if self.namespace and not _NAMESPACE.match(self.namespace):
+            raise ValueError(f"namespace {self.namespace!r}: lowercase letters, digits, - and _")
+
+    @property
+    def _prefix(self) -> str:
+        base = f"yixian.{CONTRACT_MAJOR}"
+        return f"{self.namespace}.{base}" if self.namespace else base
+
+    def pair(self, source: JurisdictionCode, destination: JurisdictionCode) -> str:
+        """The topic ``source`` writes and ``destination`` reads."""
+        _code(source, "source")
+        _code(destination, "destination")
+        if source == destination:
+            raise ValueError("a pair topic links two different nodes")
+        return f"{self._prefix}.{source}.to.{destination}"
+
+    def local(self, node: JurisdictionCode) -> str:
+        """The node's own stream of every change of its records."""
+        return f"{self._prefix}.{_code(node, 'node')}.local"
+
+    def dead_letter(self, node: JurisdictionCode, consumer: str) -> str:
+        """Where a consumer of ``node`` puts what it could not accept, with the reason."""
+        if not _CONSUMER.match(consumer):
+            raise ValueError(f"consumer {consumer!r}: lowercase letters, digits, - and _")
+        return f"{self._prefix}.{_code(node, 'node')}.dlq.{consumer}"
+
+    def parse_pair(self, topic: str) -> tuple[str, str]:
+        """(source, destination) of a pair topic name of this namespace."""
+        match = re.fullmatch(re.escape(self._prefix) + r"\.(\d{6})\.to\.(\d{6})", topic)
+        if match is None:
+            raise ValueError(f"{topic!r} is not a pair topic of namespace {self.namespace!r}")
+        return match.group(1), match.group(2)
+
+    def incoming_pattern(self, node: JurisdictionCode) -> str:
+        """A regular expression matching every pair topic addressed to ``node``."""
+        return re.escape(self._prefix) + r"\.\d{6}\.to\." + _code(node, "node")
+
+
+def record_key(event: Envelope[Any]) -> bytes:
+    """The Kafka key of an event: its movement id, or ``link`` for link events."""
+    if event.correlationid is not None:
+        return movement_key(event.correlationid)
+    return LINK_KEY
+
+
+def movement_key(movement_id: UUID) -> bytes:
+    return str(movement_id).encode()

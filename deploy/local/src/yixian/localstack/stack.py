@@ -1,0 +1,580 @@
+"""Start, stop and inspect the local Kafka broker and PostgreSQL server.
+
+Everything the stack writes lives in one state folder (``YIXIAN_STACK_DIR``, default
+``<repo>/.stack``); the Kafka jars are cached in ``YIXIAN_CACHE_DIR`` (default
+``~/.cache/yixian``) so that only the first ``up`` on a machine downloads them.
+``down`` stops only the processes whose pid files ``up`` wrote in the state folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+LOCAL_DIR = PACKAGE_DIR.parents[2]  # deploy/local
+REPO_ROOT = LOCAL_DIR.parents[1]
+POM = LOCAL_DIR / "kafka" / "pom.xml"
+
+
+class StackError(RuntimeError):
+    """The stack could not do what was asked; the message says why and what to do."""
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def kafka_version(pom: Path = POM) -> str:
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom.read_text())
+    if match is None:
+        raise StackError(f"{pom} does not pin <kafka.version>")
+    return match.group(1)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where the stack lives and listens. Every field can be set from the environment."""
+
+    state_dir: Path
+    cache_dir: Path
+    kafka_port: int = 19092
+    controller_port: int = 19093
+    postgres_port: int = 15432
+    postgres_user: str = "yixian"
+    postgres_database: str = "yixian"
+    kafka_heap: str = "768m"
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        state = os.environ.get("YIXIAN_STACK_DIR") or str(REPO_ROOT / ".stack")
+        cache = os.environ.get("YIXIAN_CACHE_DIR") or str(Path.home() / ".cache" / "yixian")
+        return cls(
+            state_dir=Path(state).resolve(),
+            cache_dir=Path(cache).resolve(),
+            kafka_port=_env_int("YIXIAN_STACK_KAFKA_PORT", 19092),
+            controller_port=_env_int("YIXIAN_STACK_CONTROLLER_PORT", 19093),
+            postgres_port=_env_int("YIXIAN_STACK_POSTGRES_PORT", 15432),
+        )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def postgres_dsn(self) -> str:
+        return self.database_dsn(self.postgres_database)
+
+    def database_dsn(self, database: str) -> str:
+        return f"postgresql://{self.postgres_user}@127.0.0.1:{self.postgres_port}/{database}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    if not path.exists():
+        return f"({path} does not exist)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise StackError(f"{what} did not answer within {timeout:.0f}s; last lines of {log}:\n{_tail(log)}")
+
+
+@dataclass
+class KafkaServer:
+    """One combined broker+controller in KRaft mode on loopback."""
+
+    config: StackConfig
+    version: str = field(default_factory=kafka_version)
+
+    @property
+    def home(self) -> Path:
+        return self.config.state_dir / "kafka"
+
+    @property
+    def libs(self) -> Path:
+        return self.config.cache_dir / f"kafka-{self.version}" / "libs"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def properties(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "server.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "kafka.pid"
+
+    # -- jars ----------------------------------------------------------------------------
+
+    def fetch(self) -> bool:
+        """Copy the broker's jars from Maven Central into the cache; False if already there."""
+        marker = self.libs / ".complete"
+        if marker.exists():
+            return False
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise StackError("mvn is not on PATH: install Maven (Debian package 'maven')")
+        staging = self.libs.with_name("libs.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        command = [
+            mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
+            f"-Dkafka.version={self.version}",
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise StackError(f"fetching Kafka {self.version} jars failed:\n{result.stdout}{result.stderr}")
+        (staging / ".complete").write_text(self.version + "\n")
+        shutil.rmtree(self.libs, ignore_errors=True)
+        staging.rename(self.libs)
+        return True
+
+    def _java(self, main_class: str, *args: str, heap: str = "256m") -> list[str]:
+        java = shutil.which("java")
+        if java is None:
+            raise StackError("java is not on PATH: Kafka 4 needs Java 17 or newer")
+        return [
+            java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            "-cp", f"{self.libs}/*", main_class, *args,
+        ]  # fmt: skip
+
+    # -- configuration -------------------------------------------------------------------
+
+    def write_config(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        c = self.config
+        self.properties.write_text(
+            "\n".join(
+                [
+                    "# Written by yixian.localstack: a single KRaft node on loopback.",
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.bootstrap.servers=127.0.0.1:{c.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{c.kafka_port},"
+                    f"CONTROLLER://127.0.0.1:{c.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{c.kafka_port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={self.data_dir}",
+                    "num.partitions=3",
+                    "default.replication.factor=1",
+                    "min.insync.replicas=1",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=10",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    "delete.topic.enable=true",
+                    "log.retention.hours=168",
+                    "",
+                ]
+            )
+        )
+        (self.home / "log4j2.properties").write_text(
+            "\n".join(
+                [
+                    "status = warn",
+                    "appender.out.type = Console",
+                    "appender.out.name = STDOUT",
+                    "appender.out.layout.type = PatternLayout",
+                    "appender.out.layout.pattern = [%d] %p %m (%c)%n",
+                    "rootLogger.level = INFO",
+                    "rootLogger.appenderRef.out.ref = STDOUT",
+                    "logger.kafka.name = kafka",
+                    "logger.kafka.level = INFO",
+                    "logger.state.name = state.change.logger",
+                    "logger.state.level = WARN",
+                    "logger.request.name = kafka.request.logger",
+                    "logger.request.level = WARN",
+                    "",
+                ]
+            )
+        )
+
+    def format_storage(self) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        command = self._java(
+            "kafka.tools.StorageTool",
+            "format", "--standalone", "-t", cluster_id, "-c", str(self.properties),
+        )  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+    # -- process -------------------------------------------------------------------------
+
+    def pid(self) -> int | None:
+        """The pid of the broker this stack started, if it is still running."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _pid_alive(pid) and str(self.properties) in _cmdline(pid):
+            return pid
+        return None
+
+    def answers(self) -> bool:
+        return asyncio.run(_kafka_answers(self.config.kafka_bootstrap))
+
+    def start(self, timeout: float = 120.0) -> bool:
+        """Start the broker unless it is running; wait until it answers. True if started."""
+        if self.pid() is not None:
+            _wait("Kafka", self.answers, timeout, self.log_file)
+            return False
+        self.fetch()
+        self.write_config()
+        self.format_storage()
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                self._java("kafka.Kafka", str(self.properties), heap=self.config.kafka_heap),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.home,
+            )
+        self.pid_file.write_text(f"{process.pid}\n")
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise StackError(f"Kafka exited with {process.returncode}:\n{_tail(self.log_file)}")
+            return self.answers()
+
+        _wait("Kafka", ready, timeout, self.log_file)
+        return True
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Stop the broker this stack started (SIGTERM, then SIGKILL). True if one ran."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> None:
+        """kill -9 the broker (for recovery tests)."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                time.sleep(0.05)
+
+    def reported_version(self) -> str | None:
+        """The version the running broker printed at start-up."""
+        if not self.log_file.exists():
+            return None
+        found = re.findall(r"Kafka version: (\S+)", self.log_file.read_text(errors="replace"))
+        return found[-1] if found else None
+
+
+async def _kafka_answers(bootstrap: str) -> bool:
+    host, _, port = bootstrap.rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 2)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        await admin.describe_cluster()
+    except Exception:  # noqa: BLE001  (any failure means "not yet")
+        return False
+    finally:
+        await admin.close()
+    return True
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server from the machine's binaries (Debian's ``postgresql`` package)."""
+
+    config: StackConfig
+
+    @property
+    def home(self) -> Path:
+        home = self.config.state_dir / "postgres"
+        if os.geteuid() == 0 and not self._reachable_by_postgres(self.config.state_dir):
+            # PostgreSQL refuses to run as root; its own user must be able to reach the
+            # folder, which a state folder under a private home may not allow.
+            digest = hashlib.sha256(str(self.config.state_dir).encode()).hexdigest()[:12]
+            home = Path("/var/tmp") / f"yixian-postgres-{digest}"
+        return home
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "server.log"
+
+    @staticmethod
+    def _reachable_by_postgres(path: Path) -> bool:
+        probe = path if path.exists() else path.parent
+        result = subprocess.run(
+            ["runuser", "-u", "postgres", "--", "test", "-x", str(probe)],
+            capture_output=True,
+            check=False,
+        )
+        return result.returncode == 0
+
+    @staticmethod
+    def bin_dir() -> Path:
+        found = shutil.which("pg_ctl")
+        if found:
+            return Path(found).resolve().parent
+        candidates = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+            key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+        )
+        if not candidates:
+            raise StackError(
+                "PostgreSQL server binaries not found: install Debian's 'postgresql' package"
+            )
+        return candidates[-1].parent
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [str(self.bin_dir() / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if check and result.returncode != 0:
+            raise StackError(f"{args[0]} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+        return result
+
+    def initialise(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.home, "postgres", "postgres")
+        self._run(
+            "initdb", "-D", str(self.data_dir), "-U", self.config.postgres_user,
+            "--auth=trust", "--encoding=UTF8", "--no-locale",
+        )  # fmt: skip
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write(
+                "\n# yixian.localstack\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"port = {self.config.postgres_port}\n"
+                f"unix_socket_directories = '{self.home}'\n"
+                "max_connections = 300\n"
+                "shared_buffers = 256MB\n"
+                "fsync = on\n"
+                "synchronous_commit = on\n"
+                "log_min_messages = warning\n"
+            )
+
+    def running(self) -> bool:
+        if not (self.data_dir / "PG_VERSION").exists():
+            return False
+        return self._run("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
+
+    def answers(self) -> bool:
+        return asyncio.run(_postgres_answers(self.config.database_dsn("postgres")))
+
+    def start(self, timeout: float = 60.0) -> bool:
+        """Start the server unless it is running; create the default database. True if started."""
+        started = False
+        if not self.running():
+            self.initialise()
+            self._run(
+                "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file),
+                "-w", "-t", str(int(timeout)),
+            )  # fmt: skip
+            started = True
+        _wait("PostgreSQL", self.answers, timeout, self.log_file)
+        asyncio.run(_ensure_database(self.config, self.config.postgres_database))
+        return started
+
+    def stop(self) -> bool:
+        if not self.running():
+            return False
+        self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w")
+        return True
+
+    def kill(self) -> None:
+        """kill -9 the postmaster (for recovery tests)."""
+        pid_file = self.data_dir / "postmaster.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().splitlines()[0])
+            if _pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+                while _pid_alive(pid):
+                    time.sleep(0.05)
+
+    def server_version(self) -> str:
+        async def query() -> str:
+            conn = await asyncpg.connect(self.config.database_dsn("postgres"))
+            try:
+                return str(await conn.fetchval("SHOW server_version"))
+            finally:
+                await conn.close()
+
+        return asyncio.run(query())
+
+
+async def _postgres_answers(dsn: str) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    try:
+        await conn.fetchval("SELECT 1")
+    finally:
+        await conn.close()
+    return True
+
+
+async def _ensure_database(config: StackConfig, name: str) -> None:
+    conn = await asyncpg.connect(config.database_dsn("postgres"))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class LocalStack:
+    """Kafka and PostgreSQL together, as ``make up`` / ``make down`` drive them."""
+
+    config: StackConfig
+    kafka: KafkaServer = field(init=False)
+    postgres: PostgresServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.kafka = KafkaServer(self.config)
+        self.postgres = PostgresServer(self.config)
+
+    @classmethod
+    def from_env(cls) -> LocalStack:
+        return cls(StackConfig.from_env())
+
+    def up(self, report: Callable[[str], None] = print) -> bool:
+        """Bring both servers up (each only if it is not running). True if anything started."""
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        with _timed(report, f"Kafka {self.kafka.version} jars"):
+            fetched = self.kafka.fetch()
+        report(f"  {'fetched from Maven Central' if fetched else 'already cached'} in {self.kafka.libs}")
+        with _timed(report, "PostgreSQL"):
+            pg_started = self.postgres.start()
+        with _timed(report, "Kafka"):
+            kafka_started = self.kafka.start()
+        return pg_started or kafka_started
+
+    def down(self, report: Callable[[str], None] = print) -> None:
+        kafka = self.kafka.stop()
+        report(f"Kafka: {'stopped' if kafka else 'was not running (from this stack)'}")
+        postgres = self.postgres.stop()
+        report(f"PostgreSQL: {'stopped' if postgres else 'was not running (from this stack)'}")
+
+    def clean(self, report: Callable[[str], None] = print) -> None:
+        """Stop and delete every file the stack wrote (the jar cache stays)."""
+        self.down(report)
+        for folder in (self.config.state_dir, self.postgres.home):
+            shutil.rmtree(folder, ignore_errors=True)
+            report(f"removed {folder}")
+
+    def status(self) -> dict[str, dict[str, str]]:
+        kafka_pid = self.kafka.pid()
+        kafka: dict[str, str] = {"state": "stopped"}
+        if kafka_pid is not None:
+            answering = self.kafka.answers()
+            kafka = {
+                "state": "running" if answering else "starting or unhealthy",
+                "pid": str(kafka_pid),
+                "version": self.kafka.reported_version() or self.kafka.version,
+                "bootstrap": self.config.kafka_bootstrap,
+                "log": str(self.kafka.log_file),
+            }
+        postgres: dict[str, str] = {"state": "stopped"}
+        if self.postgres.running():
+            answering = self.postgres.answers()
+            postgres = {
+                "state": "running" if answering else "starting or unhealthy",
+                "version": self.postgres.server_version() if answering else "?",
+                "dsn": self.config.postgres_dsn,
+                "data": str(self.postgres.data_dir),
+                "log": str(self.postgres.log_file),
+            }
+        return {"kafka": kafka, "postgres": postgres}
+
+    def connection_help(self) -> str:
+        c = self.config
+        return "\n".join(
+            [
+                "Connect with:",
+                f"  export YIXIAN_KAFKA_BOOTSTRAP_SERVERS={c.kafka_bootstrap}",
+                f"  export YIXIAN_DATABASE_URL={c.postgres_dsn}",
+                f"  psql {c.postgres_dsn}",
+            ]
+        )
+
+
+@contextmanager
+def _timed(report: Callable[[str], None], what: str) -> Iterator[None]:
+    start = time.monotonic()
+    yield
+    report(f"{what}: ready ({time.monotonic() - start:.1f}s)")
+

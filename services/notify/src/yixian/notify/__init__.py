@@ -1,0 +1,1 @@
+"""A node's notify service: notices to members and secretaries, once each."""

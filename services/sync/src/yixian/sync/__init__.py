@@ -1,0 +1,1 @@
+"""A node's sync service: applies what partner nodes send to the node's replicas."""
