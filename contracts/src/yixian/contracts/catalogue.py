@@ -7,7 +7,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from ._base import ContractModel
-from .envelope import Envelope, MalformedEvent, UnknownEventType, decode_raw, describe_errors
+from .envelope import (
+    Envelope,
+    MalformedEvent,
+    UnknownEventType,
+    decode_raw,
+    describe_errors,
+    parametrized,
+)
 from .link import (
     LinkDigest,
     LinkDigestEntries,
@@ -47,7 +54,7 @@ CATALOGUE: dict[str, type[ContractModel]] = {
 
 def envelope_model(event_type: str) -> type[Envelope[Any]]:
     """The concrete envelope model of an event type."""
-    return Envelope[CATALOGUE[event_type]]  # type: ignore[valid-type]
+    return parametrized(CATALOGUE[event_type])
 
 
 def decode(raw: bytes) -> Envelope[Any]:
@@ -59,7 +66,9 @@ def decode(raw: bytes) -> Envelope[Any]:
     document = decode_raw(raw)
     event_type = document.get("type")
     if not isinstance(event_type, str):
-        raise MalformedEvent("type: missing or not a string", [{"field": "type", "reason": "required"}])
+        raise MalformedEvent(
+            "type: missing or not a string", [{"field": "type", "reason": "required"}]
+        )
     if event_type not in CATALOGUE:
         raise UnknownEventType(event_type, document)
     try:

@@ -99,5 +99,7 @@ def catalogue_breaks(old: Mapping[str, Schema], new: Mapping[str, Schema]) -> li
         if event_type not in new:
             problems.append(f"{event_type}: event type removed")
             continue
-        problems.extend(f"{event_type} {p}" for p in breaking_changes(old[event_type], new[event_type]))
+        problems.extend(
+            f"{event_type} {p}" for p in breaking_changes(old[event_type], new[event_type])
+        )
     return problems

@@ -67,14 +67,14 @@ def trace_id(traceparent: str) -> str:
 class Envelope(ContractModel, Generic[P]):
     """One event: the CloudEvents context attributes around a versioned payload."""
 
-    specversion: Literal["1.0"] = SPEC_VERSION
+    specversion: Literal["1.0"] = "1.0"
     id: UUID = Field(description="Unique per source; the receiver's inbox deduplicates on it.")
     source: str = Field(pattern=r"^urn:yixian:node:\d{6}$", description="The producing node.")
     type: str = Field(pattern=r"^yixian\.[a-z_]+\.[a-z_]+\.v\d+$")
     subject: str | None = Field(default=None, max_length=200)
     time: UtcDateTime
     dataschema: str = Field(pattern=r"^urn:yixian:schema:")
-    datacontenttype: Literal["application/json"] = CONTENT_TYPE
+    datacontenttype: Literal["application/json"] = "application/json"
     traceparent: str = Field(description="W3C trace context, version 00.")
     correlationid: UUID | None = Field(
         default=None, description="The movement this event concerns, if any."
@@ -95,7 +95,9 @@ class Envelope(ContractModel, Generic[P]):
     def _type_matches_data(self) -> Envelope[P]:
         expected = type(self.data).EVENT_TYPE  # type: ignore[attr-defined]
         if self.type != expected:
-            raise ValueError(f"type {self.type!r} does not match the payload, expected {expected!r}")
+            raise ValueError(
+                f"type {self.type!r} does not match the payload, expected {expected!r}"
+            )
         if self.dataschema != schema_uri(self.type):
             raise ValueError(f"dataschema must be {schema_uri(self.type)!r}")
         return self
@@ -129,7 +131,8 @@ def make_event(
 ) -> Envelope[P]:
     """Wrap a payload in a new envelope produced by ``node``."""
     event_type: str = type(data).EVENT_TYPE  # type: ignore[attr-defined]
-    return Envelope[type(data)](  # type: ignore[valid-type]
+    model: type[Envelope[P]] = parametrized(type(data))
+    return model(
         id=event_id or uuid4(),
         source=node_source(node),
         type=event_type,
@@ -140,6 +143,13 @@ def make_event(
         correlationid=correlationid,
         data=data,
     )
+
+
+def parametrized(payload_type: type[P]) -> type[Envelope[P]]:
+    """The envelope model for one payload type (so it validates and dumps that payload)."""
+    generic: Any = Envelope
+    model: type[Envelope[P]] = generic[payload_type]
+    return model
 
 
 class UnknownEventType(ValueError):

@@ -85,16 +85,20 @@ def export(directory: Path) -> list[Path]:
 def stale_files(directory: Path) -> list[str]:
     """Names of committed schema files that differ from the models (or are missing/extra)."""
     expected = {f"{t}.json": render(s) for t, s in all_schemas().items()}
-    present = {p.name: p.read_text() for p in directory.glob("*.json")} if directory.is_dir() else {}
+    present = (
+        {p.name: p.read_text() for p in directory.glob("*.json")} if directory.is_dir() else {}
+    )
     names = set(expected) | set(present)
     return sorted(n for n in names if expected.get(n) != present.get(n))
 
 
 def breaks_against_published(root: Path = SCHEMA_ROOT) -> list[str]:
     current = all_schemas()
-    problems = []
+    problems: list[str] = []
     for release in published_dirs(root):
-        problems.extend(f"[{release.name}] {p}" for p in catalogue_breaks(load_dir(release), current))
+        problems.extend(
+            f"[{release.name}] {p}" for p in catalogue_breaks(load_dir(release), current)
+        )
     return problems
 
 

@@ -114,7 +114,9 @@ def _wait(what: str, check: Callable[[], bool], timeout: float, log: Path) -> No
         if check():
             return
         time.sleep(0.25)
-    raise StackError(f"{what} did not answer within {timeout:.0f}s; last lines of {log}:\n{_tail(log)}")
+    raise StackError(
+        f"{what} did not answer within {timeout:.0f}s; last lines of {log}:\n{_tail(log)}"
+    )
 
 
 @dataclass
@@ -167,7 +169,9 @@ class KafkaServer:
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise StackError(f"fetching Kafka {self.version} jars failed:\n{result.stdout}{result.stderr}")
+            raise StackError(
+                f"fetching Kafka {self.version} jars failed:\n{result.stdout}{result.stderr}"
+            )
         (staging / ".complete").write_text(self.version + "\n")
         shutil.rmtree(self.libs, ignore_errors=True)
         staging.rename(self.libs)
@@ -329,14 +333,14 @@ async def _kafka_answers(bootstrap: str) -> bool:
     host, _, port = bootstrap.rpartition(":")
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 2)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     writer.close()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
         await admin.start()
         await admin.describe_cluster()
-    except Exception:  # noqa: BLE001  (any failure means "not yet")
+    except Exception:
         return False
     finally:
         await admin.close()
@@ -356,7 +360,7 @@ class PostgresServer:
             # PostgreSQL refuses to run as root; its own user must be able to reach the
             # folder, which a state folder under a private home may not allow.
             digest = hashlib.sha256(str(self.config.state_dir).encode()).hexdigest()[:12]
-            home = Path("/var/tmp") / f"yixian-postgres-{digest}"
+            home = Path("/var/tmp") / f"yixian-postgres-{digest}"  # noqa: S108  (root-only fallback)
         return home
 
     @property
@@ -398,7 +402,9 @@ class PostgresServer:
             command = ["runuser", "-u", "postgres", "--", *command]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if check and result.returncode != 0:
-            raise StackError(f"{args[0]} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+            raise StackError(
+                f"{args[0]} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+            )
         return result
 
     def initialise(self) -> None:
@@ -476,7 +482,7 @@ class PostgresServer:
 async def _postgres_answers(dsn: str) -> bool:
     try:
         conn = await asyncpg.connect(dsn, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     try:
         await conn.fetchval("SELECT 1")
@@ -511,17 +517,18 @@ class LocalStack:
     def from_env(cls) -> LocalStack:
         return cls(StackConfig.from_env())
 
-    def up(self, report: Callable[[str], None] = print) -> bool:
-        """Bring both servers up (each only if it is not running). True if anything started."""
+    def up(self, report: Callable[[str], None] = print) -> list[str]:
+        """Bring both servers up (each only if it is not running); name those it started."""
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         with _timed(report, f"Kafka {self.kafka.version} jars"):
             fetched = self.kafka.fetch()
-        report(f"  {'fetched from Maven Central' if fetched else 'already cached'} in {self.kafka.libs}")
+        where = "fetched from Maven Central" if fetched else "already cached"
+        report(f"  {where} in {self.kafka.libs}")
         with _timed(report, "PostgreSQL"):
             pg_started = self.postgres.start()
         with _timed(report, "Kafka"):
             kafka_started = self.kafka.start()
-        return pg_started or kafka_started
+        return [name for name, s in (("postgres", pg_started), ("kafka", kafka_started)) if s]
 
     def down(self, report: Callable[[str], None] = print) -> None:
         kafka = self.kafka.stop()
@@ -577,4 +584,3 @@ def _timed(report: Callable[[str], None], what: str) -> Iterator[None]:
     start = time.monotonic()
     yield
     report(f"{what}: ready ({time.monotonic() - start:.1f}s)")
-

@@ -15,7 +15,9 @@ def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> K
     security = None
     if settings.security_protocol != "PLAINTEXT":
         if settings.username is None or settings.password is None:
-            raise ValueError("YIXIAN_KAFKA_USERNAME and YIXIAN_KAFKA_PASSWORD are required for SASL")
+            raise ValueError(
+                "YIXIAN_KAFKA_USERNAME and YIXIAN_KAFKA_PASSWORD are required for SASL"
+            )
         scram = SASLScram256 if settings.sasl_mechanism == "SCRAM-SHA-256" else SASLScram512
         security = scram(
             username=settings.username,

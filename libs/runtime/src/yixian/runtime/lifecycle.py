@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from .logging import get_logger
 
@@ -24,7 +25,7 @@ async def wait_for_stop_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
-def run(service: str, main: Callable[[], Awaitable[None]]) -> int:
+def run(service: str, main: Callable[[], Coroutine[Any, Any, None]]) -> int:
     """Run ``main`` in a fresh event loop; log start and stop; return the exit code."""
     try:
         asyncio.run(main())

@@ -9,7 +9,7 @@ from .config import NotifySettings
 
 
 def main() -> None:
-    settings = NotifySettings()  # type: ignore[call-arg]  # filled from the environment
+    settings = NotifySettings()
     configure_logging(service=SERVICE, node=settings.node, level=settings.log_level)
     raise SystemExit(run(SERVICE, lambda: serve(settings)))
 

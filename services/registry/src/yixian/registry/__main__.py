@@ -9,7 +9,7 @@ from .config import RegistrySettings
 
 
 def main() -> None:
-    settings = RegistrySettings()  # type: ignore[call-arg]  # filled from the environment
+    settings = RegistrySettings()
     configure_logging(service=SERVICE, node=settings.node, level=settings.log_level)
     raise SystemExit(run(SERVICE, lambda: serve(settings)))
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Generator
+from contextlib import contextmanager
 
 import uvicorn
 
@@ -15,11 +17,19 @@ SERVICE = "registry"
 log = get_logger(__name__)
 
 
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our own event loop: the service, not uvicorn, handles signals."""
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
 async def serve(settings: RegistrySettings) -> None:
     """Connect, serve the HTTP API, and run until SIGTERM or SIGINT."""
     async with open_resources(settings, client_id=f"yixian-{SERVICE}-{settings.node}") as res:
         app = create_app(node=settings.node, pool=res.pool, broker=res.broker)
-        server = uvicorn.Server(
+        server = _EmbeddedServer(
             uvicorn.Config(
                 app,
                 host=settings.http_host,
@@ -29,8 +39,8 @@ async def serve(settings: RegistrySettings) -> None:
                 lifespan="off",
             )
         )
-        http = asyncio.create_task(server._serve(), name="http")  # noqa: SLF001
-        while not server.started and not http.done():
+        http = asyncio.create_task(server.serve(), name="http")
+        while not server.started and not http.done():  # noqa: ASYNC110  (no started event)
             await asyncio.sleep(0.05)
         if http.done():
             await http  # re-raises why the server could not start

@@ -9,7 +9,7 @@ from .config import SyncSettings
 
 
 def main() -> None:
-    settings = SyncSettings()  # type: ignore[call-arg]  # filled from the environment
+    settings = SyncSettings()
     configure_logging(service=SERVICE, node=settings.node, level=settings.log_level)
     raise SystemExit(run(SERVICE, lambda: serve(settings)))
 

@@ -1,0 +1,136 @@
+"""The compatibility rule of a major version, shown on deliberate changes.
+
+Each breaking change below is made to the real schemas (or to a real model) and must be
+reported; the allowed changes must not be.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from pydantic import create_model
+
+from yixian.contracts import CATALOGUE, Envelope, HostGroup, HostGroupChanged
+from yixian.contracts.compat import breaking_changes, catalogue_breaks
+from yixian.contracts.schemas import all_schemas, event_schema
+
+HOST = "yixian.movement.host_group.v1"
+ORIGIN = "yixian.movement.origin_group.v1"
+
+
+def _host_group_def(schema: dict[str, Any]) -> dict[str, Any]:
+    group: dict[str, Any] = schema["$defs"]["HostGroup"]
+    return group
+
+
+def _changed(event_type: str, change: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    old = event_schema(event_type)
+    new = copy.deepcopy(old)
+    change(new)
+    return old, new
+
+
+def test_identical_schemas_are_compatible() -> None:
+    old = all_schemas()
+    assert catalogue_breaks(old, copy.deepcopy(old)) == []
+
+
+def test_adding_an_optional_property_is_allowed() -> None:
+    def add_optional(s: dict[str, Any]) -> None:
+        _host_group_def(s)["properties"]["wechat_openid"] = {"type": "string"}
+
+    assert breaking_changes(*_changed(HOST, add_optional)) == []
+
+
+def test_editing_descriptions_is_allowed() -> None:
+    def reword(s: dict[str, Any]) -> None:
+        _host_group_def(s)["description"] = "Reworded."
+        _host_group_def(s)["properties"]["reason"]["description"] = "Why, in other words."
+
+    assert breaking_changes(*_changed(HOST, reword)) == []
+
+
+def _remove_property(s: dict[str, Any]) -> None:
+    del _host_group_def(s)["properties"]["reason"]
+
+
+def _add_required(s: dict[str, Any]) -> None:
+    _host_group_def(s)["properties"]["badge"] = {"type": "string"}
+    _host_group_def(s)["required"].append("badge")
+
+
+def _make_required(s: dict[str, Any]) -> None:
+    _host_group_def(s)["required"].append("reason")
+
+
+def _make_optional(s: dict[str, Any]) -> None:
+    _host_group_def(s)["required"].remove("host")
+
+
+def _change_type(s: dict[str, Any]) -> None:
+    _host_group_def(s)["properties"]["version"]["type"] = "string"
+
+
+def _drop_enum_value(s: dict[str, Any]) -> None:
+    s["$defs"]["HostStatus"]["enum"].remove("lost_contact")
+
+
+def _add_enum_value(s: dict[str, Any]) -> None:
+    s["$defs"]["HostStatus"]["enum"].append("on_leave")
+
+
+def _tighten_pattern(s: dict[str, Any]) -> None:
+    _host_group_def(s)["properties"]["host"]["pattern"] = "^11\\d{4}$"
+
+
+def _change_const(s: dict[str, Any]) -> None:
+    s["properties"]["type"]["const"] = "yixian.movement.host_group.v2"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (_remove_property, "reason: property removed"),
+        (_add_required, "badge: property added as required"),
+        (_make_required, "reason: optional property became required"),
+        (_make_optional, "host: required property became optional"),
+        (_change_type, "version: type changed"),
+        (_drop_enum_value, "status: enum changed"),
+        (_add_enum_value, "status: enum changed"),
+        (_tighten_pattern, "host: pattern changed"),
+        (_change_const, "type: const changed"),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_breaking_changes_are_reported(change: Any, expected: str) -> None:
+    problems = breaking_changes(*_changed(HOST, change))
+    assert any(expected in p for p in problems), problems
+
+
+def test_removing_an_event_type_is_reported() -> None:
+    old = all_schemas()
+    new = {k: v for k, v in old.items() if k != ORIGIN}
+    assert catalogue_breaks(old, new) == [f"{ORIGIN}: event type removed"]
+
+
+def test_a_model_made_stricter_is_reported() -> None:
+    """The same check on a model changed in code: `reason` made required."""
+    stricter_group = create_model(
+        "HostGroup",
+        __base__=HostGroup,
+        reason=(str, ...),
+    )
+    stricter_payload = create_model(
+        "HostGroupChanged",
+        __base__=HostGroupChanged,
+        group=(stricter_group, ...),
+    )
+    old = event_schema(HOST)
+    new = Envelope[stricter_payload].model_json_schema()
+    new["properties"]["type"] = old["properties"]["type"]
+    new["properties"]["dataschema"] = old["properties"]["dataschema"]
+    problems = breaking_changes(old, new)
+    assert any("reason: optional property became required" in p for p in problems), problems
+    assert HOST in CATALOGUE

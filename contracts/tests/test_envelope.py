@@ -1,0 +1,157 @@
+"""The envelope and payload models: round trips, strictness, and errors that name the field."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from yixian.contracts import (
+    CATALOGUE,
+    Envelope,
+    HostGroup,
+    HostStatus,
+    MalformedEvent,
+    OriginGroupChanged,
+    OriginStatus,
+    UnknownEventType,
+    decode,
+    make_event,
+    trace_id,
+)
+from yixian.contracts.examples import AT, TRACEPARENT, example_events, host_group, origin_group
+
+
+def test_every_event_type_has_an_example() -> None:
+    assert {e.type for e in example_events()} == set(CATALOGUE)
+
+
+@pytest.mark.parametrize("event", example_events(), ids=lambda e: e.type)
+def test_round_trip_is_byte_for_byte(event: Envelope[OriginGroupChanged]) -> None:
+    wire = event.encode()
+    again = decode(wire)
+    assert again == event
+    assert again.encode() == wire
+
+
+def test_envelope_carries_cloudevents_attributes_and_extensions() -> None:
+    event = example_events()[0]
+    document = json.loads(event.encode())
+    assert document["specversion"] == "1.0"
+    assert document["datacontenttype"] == "application/json"
+    assert document["source"] == "urn:yixian:node:411525"
+    assert document["dataschema"] == "urn:yixian:schema:yixian.movement.origin_group.v1"
+    assert document["traceparent"] == TRACEPARENT
+    assert document["correlationid"] == document["data"]["group"]["movement_id"]
+    assert document["pairseq"] == 1
+    assert event.source_node == "411525"
+    assert event.trace_id == trace_id(TRACEPARENT) == "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_optional_extensions_are_left_out_when_absent() -> None:
+    event = make_event(OriginGroupChanged(group=origin_group()), node="411525", time=AT)
+    document = json.loads(event.encode())
+    assert "pairseq" not in document
+    assert "correlationid" not in document
+    assert document["traceparent"].startswith("00-")
+
+
+def _error_fields(raw: bytes) -> list[str]:
+    with pytest.raises(MalformedEvent) as caught:
+        decode(raw)
+    return [e["field"] for e in caught.value.errors]
+
+
+def _mutated(change: dict[str, object]) -> bytes:
+    document = json.loads(example_events()[0].encode())
+    for path, value in change.items():
+        target = document
+        *parents, leaf = path.split(".")
+        for p in parents:
+            target = target[p]
+        target[leaf] = value
+    return json.dumps(document).encode()
+
+
+def test_unknown_fields_are_rejected_and_named() -> None:
+    assert "data.group.nickname" in _error_fields(_mutated({"data.group.nickname": "x"}))
+    assert "surprise" in _error_fields(_mutated({"surprise": 1}))
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("data.group.origin", "41152"),  # not six digits
+        ("data.group.origin", "991525"),  # no such province
+        ("data.group.movement_id", "not-a-uuid"),
+        ("data.group.version", 0),
+        ("data.group.changed_at", "2026-03-01T08:30:00"),  # naive time
+        ("data.group.status", "wandering"),
+        ("traceparent", "00-" + "0" * 32 + "-00f067aa0ba902b7-01"),
+        ("time", "yesterday"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_field(path: str, value: object) -> None:
+    assert path in _error_fields(_mutated({path: value}))
+
+
+def test_type_must_match_the_payload() -> None:
+    raw = _mutated({"type": "yixian.movement.host_group.v1"})
+    with pytest.raises(MalformedEvent, match="host_group"):
+        decode(raw)
+
+
+def test_unknown_event_type_is_its_own_error() -> None:
+    raw = _mutated({"type": "yixian.movement.teleported.v1"})
+    with pytest.raises(UnknownEventType) as caught:
+        decode(raw)
+    assert caught.value.event_type == "yixian.movement.teleported.v1"
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[]", b'{"id": 1}', b"\xff\xfe"])
+def test_garbage_is_malformed(raw: bytes) -> None:
+    with pytest.raises(MalformedEvent):
+        decode(raw)
+
+
+def test_times_are_normalised_to_utc() -> None:
+    beijing = timezone(timedelta(hours=8))
+    event = make_event(
+        OriginGroupChanged(group=origin_group()),
+        node="411525",
+        time=datetime(2026, 3, 1, 16, 30, tzinfo=beijing),
+    )
+    assert event.time == AT
+    assert event.time.utcoffset() == timedelta(0)
+
+
+def test_models_are_frozen() -> None:
+    group = origin_group()
+    with pytest.raises(ValidationError):
+        group.version = 2  # type: ignore[misc]
+
+
+def test_group_status_needs_its_details() -> None:
+    with pytest.raises(ValidationError, match="next_movement_id"):
+        origin_group(status=OriginStatus.RELOCATED)
+    with pytest.raises(ValidationError, match="reason"):
+        host_group(status=HostStatus.NOT_FOUND)
+    with pytest.raises(ValidationError, match="forwarded_to"):
+        host_group(status=HostStatus.FORWARDED)
+
+
+def test_destination_must_differ_from_origin() -> None:
+    group = origin_group()
+    document = group.model_dump()
+    document["destination"]["jurisdiction"] = "411525"
+    with pytest.raises(ValidationError, match="must differ from origin"):
+        type(group).model_validate(document)
+
+
+def test_host_group_checked_in_needs_org_and_time() -> None:
+    document = host_group().model_dump()
+    document["host_org"] = None
+    with pytest.raises(ValidationError, match="host_org"):
+        HostGroup.model_validate(document)

@@ -1,0 +1,59 @@
+"""The committed JSON Schemas: fresh, valid, and compatible with every published release."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+from yixian.contracts import CATALOGUE
+from yixian.contracts.examples import example_events
+from yixian.contracts.schemas import (
+    SCHEMA_ROOT,
+    breaks_against_published,
+    current_dir,
+    load_dir,
+    published_dirs,
+    stale_files,
+)
+
+
+def test_committed_schemas_match_the_models() -> None:
+    stale = stale_files(current_dir())
+    assert not stale, f"stale schemas {stale}: run `make schemas` and commit the result"
+
+
+def test_every_event_type_has_a_committed_schema() -> None:
+    assert set(load_dir(current_dir())) == set(CATALOGUE)
+
+
+def test_at_least_one_release_is_published() -> None:
+    assert [d.name for d in published_dirs()][:1] == ["1.0.0"]
+
+
+def test_models_do_not_break_any_published_release() -> None:
+    assert breaks_against_published() == []
+
+
+@pytest.mark.parametrize("event", example_events(), ids=lambda e: e.type)
+def test_examples_validate_against_their_published_schema(event: object) -> None:
+    """An independent JSON Schema validator agrees with the models on the wire form."""
+    wire = json.loads(event.encode())  # type: ignore[attr-defined]
+    schema = load_dir(current_dir())[wire["type"]]
+    Draft202012Validator.check_schema(schema)
+    Draft202012Validator(schema, format_checker=FormatChecker()).validate(wire)
+
+
+def test_schema_rejects_what_the_model_rejects() -> None:
+    wire = json.loads(example_events()[0].encode())
+    wire["data"]["group"]["nickname"] = "x"
+    schema = load_dir(current_dir())[wire["type"]]
+    errors = list(Draft202012Validator(schema).iter_errors(wire))
+    assert any("nickname" in e.message for e in errors)
+
+
+def test_schema_root_is_the_contracts_folder() -> None:
+    assert (SCHEMA_ROOT.parent / "pyproject.toml").read_text().count(
+        'name = "yixian-contracts"'
+    ) == 1

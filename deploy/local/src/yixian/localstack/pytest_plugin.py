@@ -1,0 +1,77 @@
+"""Pytest fixtures over the real local stack.
+
+- ``local_stack`` (session): the running stack, brought up if it is not running and
+  stopped again at the end if this session started it (``YIXIAN_STACK_KEEP=1`` keeps it);
+- ``database_url``: a fresh, empty database for one test, dropped afterwards;
+- ``topic_names``: topic names in a namespace of their own, so tests never share topics;
+- ``kafka_bootstrap``: the broker's address.
+
+Tests using them must be marked ``integration`` or ``e2e``; every other test is a
+``unit`` test and may do no I/O.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from yixian.contracts import TopicNames
+
+from .stack import LocalStack
+
+STACK_FIXTURES = frozenset({"local_stack", "database_url", "topic_names", "kafka_bootstrap"})
+REAL_STACK_MARKERS = frozenset({"integration", "e2e"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        markers = {m.name for m in item.iter_markers()}
+        if markers & REAL_STACK_MARKERS:
+            continue
+        uses_stack = STACK_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses_stack:
+            raise pytest.UsageError(
+                f"{item.nodeid} uses {sorted(uses_stack)} but is not marked integration or e2e"
+            )
+        item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStack]:
+    stack = LocalStack.from_env()
+    started = stack.up(report=lambda _line: None)
+    yield stack
+    if started and not os.environ.get("YIXIAN_STACK_KEEP"):
+        for name in started:
+            getattr(stack, name).stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(local_stack: LocalStack) -> str:
+    return local_stack.config.kafka_bootstrap
+
+
+@pytest.fixture
+async def database_url(local_stack: LocalStack) -> AsyncIterator[str]:
+    name = f"test_{uuid4().hex[:16]}"
+    admin_dsn = local_stack.config.database_dsn("postgres")
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    yield local_stack.config.database_dsn(name)
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def topic_names() -> TopicNames:
+    return TopicNames(namespace=f"t{uuid4().hex[:12]}")
