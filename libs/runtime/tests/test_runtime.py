@@ -1,0 +1,67 @@
+"""Logging and settings shared by the services."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from pydantic import ValidationError
+
+from yixian.runtime import NodeSettings, bind_trace, configure_logging, get_logger, make_broker
+from yixian.runtime.settings import KafkaSettings
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_log_lines_are_json_with_service_node_and_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(service="sync", node="110105")
+    log = get_logger("yixian.test")
+    with bind_trace("4bf92f3577b34da6a3ce929d0e0e4736", movement_id="m-1"):
+        log.info("event applied", version=3)
+    logging.getLogger("aiokafka").warning("library line")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    applied, library = lines
+    assert applied["event"] == "event applied"
+    assert applied["service"] == "sync"
+    assert applied["node"] == "110105"
+    assert applied["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert applied["movement_id"] == "m-1"
+    assert applied["version"] == 3
+    assert library["event"] == "library line"
+    assert library["service"] == "sync"
+    assert "trace_id" not in library
+
+
+def test_node_code_is_required_and_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YIXIAN_NODE", "12345")
+    with pytest.raises(ValidationError, match="node"):
+        NodeSettings()
+    monkeypatch.setenv("YIXIAN_NODE", "110105")
+    monkeypatch.setenv("YIXIAN_KAFKA_TOPIC_NAMESPACE", "demo")
+    settings = NodeSettings()
+    assert settings.node == "110105"
+    assert settings.kafka.topics.local("110105") == "demo.yixian.v1.110105.local"
+
+
+def test_sasl_needs_credentials() -> None:
+    settings = KafkaSettings(security_protocol="SASL_PLAINTEXT")
+    with pytest.raises(ValueError, match="YIXIAN_KAFKA_USERNAME"):
+        make_broker(settings, client_id="x")
+
+
+def test_broker_is_built_without_connecting() -> None:
+    broker = make_broker(KafkaSettings(bootstrap_servers="127.0.0.1:1"), client_id="x")
+    assert broker is not None
