@@ -52,6 +52,13 @@ from .movement import (
     TransferReply,
     TransferRequest,
 )
+from .state import (
+    MovementState,
+    check_in_overdue,
+    movement_state,
+    transfer_reply_current,
+    transfer_reply_overdue,
+)
 from .topics import LINK_KEY, TopicNames, movement_key, record_key
 
 __all__ = [
@@ -80,6 +87,7 @@ __all__ = [
     "LinkStatusRequested",
     "MalformedEvent",
     "MemberCard",
+    "MovementState",
     "OrganizationRef",
     "OriginGroup",
     "OriginGroupChanged",
@@ -96,14 +104,18 @@ __all__ = [
     "TransferRequest",
     "UnknownEventType",
     "UtcDateTime",
+    "check_in_overdue",
     "decode",
     "envelope_model",
     "make_event",
     "movement_key",
+    "movement_state",
     "new_traceparent",
     "node_source",
     "record_key",
     "schema_uri",
     "source_node",
     "trace_id",
+    "transfer_reply_current",
+    "transfer_reply_overdue",
 ]

@@ -133,6 +133,9 @@ class TransferReply(ContractModel):
     """The host's side of the formal transfer handshake."""
 
     decision: TransferDecision
+    request_at: UtcDateTime = Field(
+        description="requested_at of the transfer request this answers (it may be asked again)."
+    )
     replied_at: UtcDateTime
     reason: LongText | None = None
 

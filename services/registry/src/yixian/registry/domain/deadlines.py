@@ -1,0 +1,36 @@
+"""Deadlines are part of the record and configurable per node; defaults are the rules in force."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    check_in_days: int = 30
+    """Check-in after departure; then a reminder and "not arrived" on both sides."""
+    transfer_reply_days: int = 30
+    """Host's reply to a transfer request; then overdue in both queues."""
+    report_interval_days: int = 365
+    """The member's yearly report to the origin."""
+    lost_contact_suspension_days: int = 183
+    """Six months of lost contact: the origin is prompted to decide suspension."""
+    lost_contact_removal_days: int = 730
+    """Two more years after that: the removal prompt."""
+    upcoming_days: int = 7
+    """How far ahead the "upcoming" queue looks."""
+
+    def check_in_due(self, departed_on: date) -> date:
+        return departed_on + timedelta(days=self.check_in_days)
+
+    def transfer_reply_due(self, requested_on: date) -> date:
+        return requested_on + timedelta(days=self.transfer_reply_days)
+
+    def suspension_prompt_on(self, lost_since: date) -> date:
+        return lost_since + timedelta(days=self.lost_contact_suspension_days)
+
+    def removal_prompt_on(self, lost_since: date) -> date:
+        return self.suspension_prompt_on(lost_since) + timedelta(
+            days=self.lost_contact_removal_days
+        )

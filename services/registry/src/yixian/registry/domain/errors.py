@@ -1,0 +1,32 @@
+"""What the domain refuses, and why. Entrypoints map each kind to an HTTP status."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every refusal; ``field`` names the input at fault, when one is."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(DomainError):
+    """A referenced member, organization, movement or activity does not exist here."""
+
+
+class NotOwner(DomainError):
+    """The write would change a group this node does not own (the other side's)."""
+
+
+class InvalidTransition(DomainError):
+    """The movement is not in a state where this step is allowed."""
+
+
+class Conflict(DomainError):
+    """The request contradicts what is already recorded (e.g. a reused idempotency key)."""
+
+
+class Invalid(DomainError):
+    """The input is well formed but not acceptable (e.g. a bad national ID checksum)."""

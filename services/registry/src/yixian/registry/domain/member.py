@@ -1,0 +1,81 @@
+"""Members and organizations of a node."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from uuid import UUID
+
+from .errors import Invalid
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_ID_PATTERN = re.compile(r"^\d{17}[\dX]$")
+
+
+def normalise_national_id(value: str) -> str:
+    """An 18-character resident ID number (GB 11643), upper-cased, checksum verified."""
+    number = value.strip().upper()
+    if not _ID_PATTERN.match(number):
+        raise Invalid(
+            "must be 18 characters: 17 digits and a check digit or X", field="national_id"
+        )
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    if _ID_CHECK[total % 11] != number[17]:
+        raise Invalid("check digit does not match", field="national_id")
+    return number
+
+
+def national_id_hash(key: bytes, national_id: str) -> str:
+    """The keyed hash under which a national ID number is stored and matched."""
+    number = normalise_national_id(national_id)
+    return hmac.new(key, number.encode(), hashlib.sha256).hexdigest()
+
+
+def mask_national_id(national_id: str) -> str:
+    """What a node keeps in the clear: region digits and the last four, for recognition."""
+    number = normalise_national_id(national_id)
+    return f"{number[:6]}********{number[-4:]}"
+
+
+class OrgKind(StrEnum):
+    COMMITTEE = "committee"
+    GENERAL_BRANCH = "general_branch"
+    BRANCH = "branch"
+    WORKING_COMMITTEE = "working_committee"
+    """A mobile-member organization an origin sets up inside a host's area."""
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    org_id: UUID
+    name: str
+    kind: OrgKind
+    parent_id: UUID | None
+    path: str
+    """Materialised path of org ids from the root, ``/id/id/``: a subtree is a prefix."""
+    jurisdiction: str
+    """Where the organization operates: its node's code, or the host area it serves."""
+
+    def within(self, ancestor_path: str) -> bool:
+        return self.path.startswith(ancestor_path)
+
+
+def child_path(parent: Organization | None, org_id: UUID) -> str:
+    return f"{parent.path if parent else '/'}{org_id}/"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    member_id: UUID
+    org_id: UUID
+    name: str
+    joined_on: date
+    phone: str | None
+    email: str | None
+    national_id_hash: str | None
+    national_id_masked: str | None
