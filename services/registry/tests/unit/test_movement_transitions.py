@@ -320,11 +320,10 @@ def test_relocation_links_both_movements() -> None:
         actor="o",
     )
     assert movement.state is MovementState.CLOSED_RELOCATED
-    assert movement.origin_group and movement.origin_group.next_movement_id == successor.movement_id
-    assert (
-        successor.origin_group
-        and successor.origin_group.previous_movement_id == movement.movement_id
-    )
+    assert movement.origin_group
+    assert movement.origin_group.next_movement_id == successor.movement_id
+    assert successor.origin_group
+    assert successor.origin_group.previous_movement_id == movement.movement_id
     assert successor.host == CHANGPING
     assert successor.state is MovementState.AWAITING_CHECK_IN
 
@@ -357,7 +356,8 @@ def test_rejected_transfer_leaves_membership_and_can_be_asked_again() -> None:
     assert movement.state is MovementState.TRANSFER_PENDING  # the old rejection no longer counts
     movement.withdraw_transfer(node=GUSHI, now=later, actor="o")
     assert movement.state is MovementState.ACTIVE
-    assert movement.origin_group and movement.origin_group.status is OriginStatus.REGISTERED
+    assert movement.origin_group
+    assert movement.origin_group.status is OriginStatus.REGISTERED
 
 
 def test_rejecting_a_transfer_needs_a_reason() -> None:
