@@ -6,16 +6,19 @@ No service logic lives here.
 from .kafka import make_broker
 from .lifecycle import run, wait_for_stop_signal
 from .logging import bind_trace, configure_logging, get_logger
-from .resources import NodeResources, open_resources
+from .resources import DbConnection, NodeResources, create_pool, init_connection, open_resources
 from .settings import KafkaSettings, NodeSettings
 
 __all__ = [
+    "DbConnection",
     "KafkaSettings",
     "NodeResources",
     "NodeSettings",
     "bind_trace",
     "configure_logging",
+    "create_pool",
     "get_logger",
+    "init_connection",
     "make_broker",
     "open_resources",
     "run",

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from faststream.kafka import KafkaBroker
 
 from .kafka import make_broker
 from .settings import NodeSettings
+
+DbConnection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+"""A connection, whether taken from a pool or opened alone."""
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Every pooled connection decodes json/jsonb to Python values and back."""
+    for pg_type in ("json", "jsonb"):
+        await conn.set_type_codec(
+            pg_type, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(dsn: str, *, size: int = 4) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn, min_size=1, max_size=size, command_timeout=60, init=init_connection
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +44,7 @@ async def open_resources(
     settings: NodeSettings, *, client_id: str, pool_size: int = 4
 ) -> AsyncIterator[NodeResources]:
     """Connect to the node's database and to Kafka; close both on the way out."""
-    pool = await asyncpg.create_pool(
-        settings.database_url, min_size=1, max_size=pool_size, command_timeout=60
-    )
+    pool = await create_pool(settings.database_url, size=pool_size)
     try:
         broker = make_broker(settings.kafka, client_id=client_id)
         await broker.start()

@@ -1,0 +1,320 @@
+"""The registry's tables, read and written through one asyncpg connection in a transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from yixian.contracts import Envelope, HostGroup, OriginGroup, record_key
+from yixian.registry.domain import (
+    Member,
+    Movement,
+    NotFound,
+    Organization,
+    OrgKind,
+    Participation,
+    Side,
+)
+from yixian.runtime import DbConnection
+
+
+def _organization(row: asyncpg.Record) -> Organization:
+    return Organization(
+        org_id=row["org_id"],
+        name=row["name"],
+        kind=OrgKind(row["kind"]),
+        parent_id=row["parent_id"],
+        path=row["path"],
+        jurisdiction=row["jurisdiction"],
+    )
+
+
+def _member(row: asyncpg.Record) -> Member:
+    return Member(
+        member_id=row["member_id"],
+        org_id=row["org_id"],
+        name=row["name"],
+        joined_on=row["joined_on"],
+        phone=row["phone"],
+        email=row["email"],
+        national_id_hash=row["national_id_hash"],
+        national_id_masked=row["national_id_masked"],
+    )
+
+
+_SELECT_MOVEMENT = "SELECT * FROM movements WHERE movement_id = $1"
+_SELECT_MOVEMENT_FOR_UPDATE = _SELECT_MOVEMENT + " FOR UPDATE"
+
+
+def movement_from_row(row: asyncpg.Record) -> Movement:
+    origin = row["origin_group"]
+    host = row["host_group"]
+    return Movement(
+        movement_id=row["movement_id"],
+        origin=row["origin"],
+        host=row["host"],
+        origin_group=OriginGroup.model_validate(origin) if origin else None,
+        host_group=HostGroup.model_validate(host) if host else None,
+    )
+
+
+class Organizations:
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+
+    async def get(self, org_id: UUID) -> Organization:
+        row = await self.conn.fetchrow("SELECT * FROM organizations WHERE org_id = $1", org_id)
+        if row is None:
+            raise NotFound(f"organization {org_id} does not exist on this node", field="org_id")
+        return _organization(row)
+
+    async def find(self, org_id: UUID) -> Organization | None:
+        row = await self.conn.fetchrow("SELECT * FROM organizations WHERE org_id = $1", org_id)
+        return _organization(row) if row else None
+
+    async def root(self) -> Organization | None:
+        row = await self.conn.fetchrow("SELECT * FROM organizations WHERE parent_id IS NULL")
+        return _organization(row) if row else None
+
+    async def add(self, org: Organization) -> None:
+        await self.conn.execute(
+            "INSERT INTO organizations (org_id, parent_id, name, kind, jurisdiction, path)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            org.org_id,
+            org.parent_id,
+            org.name,
+            org.kind.value,
+            org.jurisdiction,
+            org.path,
+        )
+
+    async def subtree(self, path: str) -> list[Organization]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM organizations WHERE path LIKE $1 || '%' ORDER BY path", path
+        )
+        return [_organization(r) for r in rows]
+
+
+class Members:
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+
+    async def get(self, member_id: UUID) -> Member:
+        row = await self.conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
+        if row is None:
+            raise NotFound(f"member {member_id} does not exist on this node", field="member_id")
+        return _member(row)
+
+    async def add(self, member: Member) -> None:
+        await self.conn.execute(
+            "INSERT INTO members (member_id, org_id, name, joined_on, phone, email,"
+            " national_id_hash, national_id_masked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            member.member_id,
+            member.org_id,
+            member.name,
+            member.joined_on,
+            member.phone,
+            member.email,
+            member.national_id_hash,
+            member.national_id_masked,
+        )
+
+
+class Movements:
+    """The node's copy of each movement. The registry writes only this node's own group."""
+
+    def __init__(self, conn: DbConnection, node: str) -> None:
+        self.conn = conn
+        self.node = node
+
+    async def get(self, movement_id: UUID, *, lock: bool = False) -> Movement:
+        query = _SELECT_MOVEMENT_FOR_UPDATE if lock else _SELECT_MOVEMENT
+        row = await self.conn.fetchrow(query, movement_id)
+        if row is None:
+            raise NotFound(f"movement {movement_id} is not known on this node", field="movement_id")
+        return movement_from_row(row)
+
+    async def add(self, movement: Movement, member_id: UUID, origin_org_id: UUID) -> None:
+        group = movement.origin_group
+        assert group is not None
+        assert movement.origin == self.node
+        await self.conn.execute(
+            "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
+            " origin_status, origin_group, origin_org_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            movement.movement_id,
+            movement.origin,
+            movement.host,
+            member_id,
+            group.version,
+            group.status.value,
+            group.model_dump(mode="json"),
+            origin_org_id,
+        )
+        await self._history(
+            "origin", group.movement_id, group.version, group.model_dump(mode="json")
+        )
+
+    async def save_own_group(self, movement: Movement, host_org_id: UUID | None = None) -> None:
+        """Write this node's group of the movement (never the partner's)."""
+        side = movement.side_of(self.node)
+        group: OriginGroup | HostGroup | None = (
+            movement.origin_group if side is Side.ORIGIN else movement.host_group
+        )
+        assert group is not None
+        snapshot = group.model_dump(mode="json")
+        if side is Side.ORIGIN:
+            status = await self.conn.execute(
+                "UPDATE movements SET origin_version = $2, origin_status = $3, origin_group = $4,"
+                " updated_at = now() WHERE movement_id = $1 AND origin_version < $2",
+                movement.movement_id,
+                group.version,
+                group.status.value,
+                snapshot,
+            )
+        else:
+            status = await self.conn.execute(
+                "UPDATE movements SET host_version = $2, host_status = $3, host_group = $4,"
+                " host_org_id = COALESCE($5, host_org_id), updated_at = now()"
+                " WHERE movement_id = $1 AND host_version < $2",
+                movement.movement_id,
+                group.version,
+                group.status.value,
+                snapshot,
+                host_org_id,
+            )
+        if status != "UPDATE 1":
+            raise RuntimeError(f"movement {movement.movement_id} changed under a held lock")
+        await self._history(side.value, movement.movement_id, group.version, snapshot)
+
+    async def _history(
+        self, group_name: str, movement_id: UUID, version: int, snapshot: dict[str, Any]
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO movement_history (movement_id, group_name, version, snapshot)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            movement_id,
+            group_name,
+            version,
+            snapshot,
+        )
+
+    async def history(self, movement_id: UUID) -> list[asyncpg.Record]:
+        return await self.conn.fetch(
+            "SELECT group_name, version, snapshot, recorded_at FROM movement_history"
+            " WHERE movement_id = $1 ORDER BY recorded_at, id",
+            movement_id,
+        )
+
+    async def participation_exists(self, participation_id: UUID) -> UUID | None:
+        movement_id: UUID | None = await self.conn.fetchval(
+            "SELECT movement_id FROM participations WHERE participation_id = $1", participation_id
+        )
+        return movement_id
+
+    async def add_participation(self, p: Participation) -> None:
+        await self.conn.execute(
+            "INSERT INTO participations (participation_id, movement_id, host_org_id, activity_id,"
+            " kind, title, attended_at, recorded_at, recorded_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            p.participation_id,
+            p.movement_id,
+            p.host_org.org_id,
+            p.activity_id,
+            p.kind.value,
+            p.title,
+            p.attended_at,
+            p.recorded_at,
+            p.recorded_by,
+        )
+
+    async def participations(self, movement_id: UUID) -> list[asyncpg.Record]:
+        return await self.conn.fetch(
+            "SELECT * FROM participations WHERE movement_id = $1 ORDER BY attended_at",
+            movement_id,
+        )
+
+
+class Outbox:
+    """Events committed with the change that caused them; the relay publishes them."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+
+    async def _next_sequence(self, destination: str) -> int:
+        value: int = await self.conn.fetchval(
+            "INSERT INTO pair_sequences (destination, last_sequence) VALUES ($1, 1)"
+            " ON CONFLICT (destination) DO UPDATE"
+            " SET last_sequence = pair_sequences.last_sequence + 1 RETURNING last_sequence",
+            destination,
+        )
+        return value
+
+    async def add(
+        self, event: Envelope[Any], *, local_topic: str, pair: tuple[str, str] | None
+    ) -> None:
+        """Queue ``event`` for the node's local topic and, if given, (pair topic, partner)."""
+        rows: list[tuple[str, str | None, int | None, bytes]] = [
+            (local_topic, None, None, event.encode())
+        ]
+        if pair is not None:
+            topic, partner = pair
+            seq = await self._next_sequence(partner)
+            rows.append((topic, partner, seq, event.with_pairseq(seq).encode()))
+        await self.conn.executemany(
+            "INSERT INTO outbox (event_id, event_type, topic, destination, pairseq, record_key,"
+            " value, movement_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            [
+                (
+                    event.id,
+                    event.type,
+                    topic,
+                    destination,
+                    seq,
+                    record_key(event),
+                    value,
+                    event.correlationid,
+                    event.trace_id,
+                )
+                for topic, destination, seq, value in rows
+            ],
+        )
+
+
+class AuditLog:
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+
+    async def record(
+        self,
+        *,
+        actor: str,
+        role: str | None,
+        action: str,
+        target: str | None,
+        outcome: str,
+        detail: dict[str, Any],
+        trace_id: str | None,
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO audit_log (actor, role, action, target, outcome, detail, trace_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            actor,
+            role,
+            action,
+            target,
+            outcome,
+            detail,
+            trace_id,
+        )
+
+    async def entries(
+        self, target: str | None = None, limit: int = 200
+    ) -> Sequence[asyncpg.Record]:
+        if target is None:
+            return await self.conn.fetch("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1", limit)
+        return await self.conn.fetch(
+            "SELECT * FROM audit_log WHERE target = $1 ORDER BY id DESC LIMIT $2", target, limit
+        )

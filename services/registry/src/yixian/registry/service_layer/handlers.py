@@ -1,0 +1,584 @@
+"""The registry's use cases: one function per command or query, plain and explicit.
+
+Each command loads what it needs under a lock, checks the principal's role and subtree,
+asks the domain to take the step, saves this node's group and queues its events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from yixian.contracts import (
+    ActivityKind,
+    ActivityScheduled,
+    Certificate,
+    Contact,
+    Destination,
+    MemberCard,
+    OrganizationRef,
+    Period,
+    TransferDecision,
+    check_in_overdue,
+    transfer_reply_overdue,
+)
+from yixian.registry.adapters.auth import Principal, Role, create_api_key
+from yixian.registry.domain import (
+    Invalid,
+    Member,
+    Movement,
+    NotFound,
+    Organization,
+    OrgKind,
+    Side,
+    classify,
+)
+from yixian.registry.domain.member import child_path, mask_national_id, national_id_hash
+
+from .unit_of_work import Denied, Result, UnitOfWork
+
+WRITERS = frozenset({Role.OPERATOR, Role.SECRETARY})
+
+
+# -- authorization ----------------------------------------------------------------------
+
+
+def require_read(principal: Principal, org: Organization) -> None:
+    if not principal.covers(org.path):
+        raise Denied(
+            f"{principal.actor} may not see organization {org.org_id} (outside its subtree)"
+        )
+
+
+def require_write(principal: Principal, org: Organization) -> None:
+    if principal.role not in WRITERS:
+        raise Denied(f"{principal.actor} is an {principal.role.value} and may only read")
+    if not principal.covers(org.path):
+        raise Denied(
+            f"{principal.actor} may not act for organization {org.org_id} (outside its subtree)"
+        )
+
+
+def require_operator(principal: Principal, org: Organization) -> None:
+    if principal.role is not Role.OPERATOR:
+        raise Denied(f"{principal.actor} is a {principal.role.value}; this needs an operator")
+    require_write(principal, org)
+
+
+def org_ref(org: Organization) -> OrganizationRef:
+    return OrganizationRef(org_id=org.org_id, name=org.name)
+
+
+async def responsible_org(uow: UnitOfWork, movement: Movement, org_id: UUID | None) -> Organization:
+    """The organization of this node answerable for a movement."""
+    if movement.side_of(uow.config.node) is Side.HOST:
+        hint = movement.origin_group.destination.host_org_hint if movement.origin_group else None
+        for candidate in (org_id, hint.org_id if hint else None):
+            if candidate is not None and (found := await uow.organizations.find(candidate)):
+                return found
+        root = await uow.organizations.root()
+        if root is None:
+            raise NotFound("this node has no organizations yet")
+        return root
+    assert org_id is not None
+    return await uow.organizations.get(org_id)
+
+
+async def _org_ids(uow: UnitOfWork, movement_id: UUID) -> tuple[UUID | None, UUID | None]:
+    row = await uow.conn.fetchrow(
+        "SELECT origin_org_id, host_org_id FROM movements WHERE movement_id = $1", movement_id
+    )
+    return (row["origin_org_id"], row["host_org_id"]) if row else (None, None)
+
+
+def movement_view(movement: Movement, node: str, today: date, uow: UnitOfWork) -> dict[str, Any]:
+    side = movement.side_of(node)
+    entry = classify(side, movement.origin_group, movement.host_group, today, uow.config.deadlines)
+    return {
+        "movement_id": str(movement.movement_id),
+        "origin": movement.origin,
+        "host": movement.host,
+        "side": side.value,
+        "state": movement.state.value,
+        "check_in_overdue": check_in_overdue(movement.origin_group, movement.host_group, today),
+        "transfer_reply_overdue": transfer_reply_overdue(
+            movement.origin_group, movement.host_group, today
+        ),
+        "queue": (
+            {"queue": entry.queue.value, "reason": entry.reason, "due_on": entry.due_on}
+            if entry
+            else None
+        ),
+        "origin_group": movement.origin_group.model_dump(mode="json")
+        if movement.origin_group
+        else None,
+        "host_group": movement.host_group.model_dump(mode="json") if movement.host_group else None,
+    }
+
+
+def _result(status: int, movement: Movement, uow: UnitOfWork, **extra: Any) -> Result:
+    body = movement_view(movement, uow.config.node, uow.request.now.date(), uow)
+    return Result(status, {**body, **extra, "target_id": str(movement.movement_id)})
+
+
+# -- administration ---------------------------------------------------------------------
+
+
+async def create_organization(
+    uow: UnitOfWork,
+    *,
+    name: str,
+    kind: OrgKind,
+    parent_id: UUID | None,
+    jurisdiction: str | None,
+) -> Result:
+    principal = uow.request.principal
+    parent = await uow.organizations.get(parent_id) if parent_id else None
+    if parent is None:
+        if await uow.organizations.root() is not None:
+            raise Invalid(
+                "is required: this node already has its root organization", field="parent_id"
+            )
+        raise Denied("only the node's set-up command creates the root organization")
+    require_operator(principal, parent)
+    org_id = uuid4()
+    org = Organization(
+        org_id=org_id,
+        name=name,
+        kind=kind,
+        parent_id=parent.org_id,
+        path=child_path(parent, org_id),
+        jurisdiction=jurisdiction or parent.jurisdiction,
+    )
+    if kind is not OrgKind.WORKING_COMMITTEE and org.jurisdiction != parent.jurisdiction:
+        raise Invalid(
+            "only a working committee operates in another jurisdiction than its parent",
+            field="jurisdiction",
+        )
+    await uow.organizations.add(org)
+    uow.audit_detail = {"name": name, "kind": kind.value, "parent_id": str(parent.org_id)}
+    return Result(201, {**_org_json(org), "target_id": str(org_id)})
+
+
+def _org_json(org: Organization) -> dict[str, Any]:
+    return {
+        "org_id": str(org.org_id),
+        "name": org.name,
+        "kind": org.kind.value,
+        "parent_id": str(org.parent_id) if org.parent_id else None,
+        "jurisdiction": org.jurisdiction,
+    }
+
+
+async def issue_api_key(uow: UnitOfWork, *, name: str, role: Role, org_id: UUID) -> Result:
+    org = await uow.organizations.get(org_id)
+    require_operator(uow.request.principal, org)
+    key_id, key = await create_api_key(uow.conn, name=name, role=role, org_id=org.org_id)
+    uow.audit_detail = {"name": name, "role": role.value, "org_id": str(org_id)}
+    return Result(
+        201,
+        {
+            "key_id": str(key_id),
+            "api_key": key,
+            "name": name,
+            "role": role.value,
+            "org_id": str(org_id),
+            "target_id": str(key_id),
+        },
+    )
+
+
+# -- members ----------------------------------------------------------------------------
+
+
+def new_member(
+    uow: UnitOfWork,
+    *,
+    org_id: UUID,
+    name: str,
+    joined_on: date,
+    phone: str | None,
+    email: str | None,
+    national_id: str | None,
+    member_id: UUID | None = None,
+) -> Member:
+    if joined_on > uow.request.now.date():
+        raise Invalid("must not be in the future", field="joined_on")
+    return Member(
+        member_id=member_id or uuid4(),
+        org_id=org_id,
+        name=name,
+        joined_on=joined_on,
+        phone=phone,
+        email=email,
+        national_id_hash=national_id_hash(uow.config.id_hash_key, national_id)
+        if national_id
+        else None,
+        national_id_masked=mask_national_id(national_id) if national_id else None,
+    )
+
+
+async def add_member(uow: UnitOfWork, **fields: Any) -> Result:
+    org = await uow.organizations.get(fields["org_id"])
+    require_write(uow.request.principal, org)
+    member = new_member(uow, **fields)
+    exists = await uow.conn.fetchval(
+        "SELECT member_id FROM members WHERE national_id_hash = $1", member.national_id_hash
+    )
+    if member.national_id_hash and exists:
+        raise Invalid(f"is already registered to member {exists}", field="national_id")
+    await uow.members.add(member)
+    uow.audit_detail = {"org_id": str(org.org_id), "name": member.name}
+    return Result(201, {**member_json(member), "target_id": str(member.member_id)})
+
+
+def member_json(member: Member) -> dict[str, Any]:
+    return {
+        "member_id": str(member.member_id),
+        "org_id": str(member.org_id),
+        "name": member.name,
+        "joined_on": member.joined_on.isoformat(),
+        "phone": member.phone,
+        "email": member.email,
+        "national_id_masked": member.national_id_masked,
+    }
+
+
+# -- the origin side ----------------------------------------------------------------------
+
+
+async def register_outflow(
+    uow: UnitOfWork,
+    *,
+    member_id: UUID,
+    destination: Destination,
+    period: Period,
+    contact: Contact,
+    certificate: Certificate | None,
+) -> Result:
+    member = await uow.members.get(member_id)
+    org = await uow.organizations.get(member.org_id)
+    require_write(uow.request.principal, org)
+    open_movement = await uow.conn.fetchval(
+        "SELECT movement_id FROM movements WHERE member_id = $1 AND origin = $2"
+        " AND origin_status IN ('registered', 'transfer_requested')",
+        member_id,
+        uow.config.node,
+    )
+    if open_movement:
+        raise Invalid(
+            f"member already has open movement {open_movement}; relocate or close it first",
+            field="member_id",
+        )
+    card = MemberCard(
+        member_id=member.member_id,
+        name=member.name,
+        joined_on=member.joined_on,
+        national_id_hash=member.national_id_hash,
+    )
+    movement = Movement.register_outflow(
+        node=uow.config.node,
+        origin_org=org_ref(org),
+        member=card,
+        destination=destination,
+        period=period,
+        contact=contact,
+        certificate=certificate,
+        deadlines=uow.config.deadlines,
+        now=uow.request.now,
+        actor=uow.request.principal.actor,
+    )
+    await uow.movements.add(movement, member.member_id, org.org_id)
+    await uow.publish(movement)
+    uow.audit_detail = {"member_id": str(member_id), "host": destination.jurisdiction}
+    return _result(201, movement, uow)
+
+
+async def _act(
+    uow: UnitOfWork,
+    movement_id: UUID,
+    side: Side,
+    step: Callable[[Movement], Any],
+    *,
+    host_org: Organization | None = None,
+) -> Movement:
+    """Load, authorize and run one step on this node's group, then save and publish."""
+    movement = await uow.movements.get(movement_id, lock=True)
+    origin_org_id, host_org_id = await _org_ids(uow, movement_id)
+    mine = movement.side_of(uow.config.node)
+    org = await responsible_org(
+        uow, movement, origin_org_id if mine is Side.ORIGIN else host_org_id
+    )
+    require_write(uow.request.principal, org)
+    if host_org is not None:
+        require_write(uow.request.principal, host_org)
+    step(movement)
+    await uow.movements.save_own_group(movement, host_org.org_id if host_org else None)
+    await uow.publish(movement)
+    uow.audit_detail = {"side": side.value, "state": movement.state.value}
+    return movement
+
+
+def _common(uow: UnitOfWork) -> dict[str, Any]:
+    return {"node": uow.config.node, "now": uow.request.now, "actor": uow.request.principal.actor}
+
+
+async def update_details(
+    uow: UnitOfWork,
+    movement_id: UUID,
+    *,
+    place: str | None,
+    host_org_hint: OrganizationRef | None,
+    period: Period | None,
+    contact: Contact | None,
+) -> Result:
+    movement = await _act(
+        uow,
+        movement_id,
+        Side.ORIGIN,
+        lambda m: m.update_details(
+            **_common(uow),
+            place=place,
+            host_org_hint=host_org_hint,
+            period=period,
+            contact=contact,
+            deadlines=uow.config.deadlines,
+        ),
+    )
+    return _result(200, movement, uow)
+
+
+async def relocate(
+    uow: UnitOfWork,
+    movement_id: UUID,
+    *,
+    destination: Destination,
+    departed_on: date,
+    contact: Contact | None,
+) -> Result:
+    successors: list[Movement] = []
+
+    def step(m: Movement) -> None:
+        successors.append(
+            m.relocate(
+                **_common(uow),
+                destination=destination,
+                departed_on=departed_on,
+                deadlines=uow.config.deadlines,
+                contact=contact,
+            )
+        )
+
+    movement = await _act(uow, movement_id, Side.ORIGIN, step)
+    successor = successors[0]
+    row = await uow.conn.fetchrow(
+        "SELECT member_id, origin_org_id FROM movements WHERE movement_id = $1", movement_id
+    )
+    assert row is not None  # locked above
+    await uow.movements.add(successor, row["member_id"], row["origin_org_id"])
+    await uow.publish(successor)
+    return _result(
+        201,
+        successor,
+        uow,
+        previous=movement_view(movement, uow.config.node, uow.request.now.date(), uow),
+    )
+
+
+async def cancel(uow: UnitOfWork, movement_id: UUID) -> Result:
+    movement = await _act(uow, movement_id, Side.ORIGIN, lambda m: m.cancel(**_common(uow)))
+    return _result(200, movement, uow)
+
+
+async def return_home(uow: UnitOfWork, movement_id: UUID, *, returned_on: date) -> Result:
+    movement = await _act(
+        uow,
+        movement_id,
+        Side.ORIGIN,
+        lambda m: m.return_home(**_common(uow), returned_on=returned_on),
+    )
+    return _result(200, movement, uow)
+
+
+async def request_transfer(uow: UnitOfWork, movement_id: UUID, *, note: str | None) -> Result:
+    movement = await _act(
+        uow,
+        movement_id,
+        Side.ORIGIN,
+        lambda m: m.request_transfer(**_common(uow), note=note, deadlines=uow.config.deadlines),
+    )
+    return _result(200, movement, uow)
+
+
+async def withdraw_transfer(uow: UnitOfWork, movement_id: UUID) -> Result:
+    movement = await _act(
+        uow, movement_id, Side.ORIGIN, lambda m: m.withdraw_transfer(**_common(uow))
+    )
+    return _result(200, movement, uow)
+
+
+async def complete_transfer(uow: UnitOfWork, movement_id: UUID) -> Result:
+    movement = await _act(
+        uow, movement_id, Side.ORIGIN, lambda m: m.complete_transfer(**_common(uow))
+    )
+    return _result(200, movement, uow)
+
+
+# -- the host side ------------------------------------------------------------------------
+
+
+async def confirm_check_in(
+    uow: UnitOfWork,
+    movement_id: UUID,
+    *,
+    host_org_id: UUID,
+    branch_id: UUID | None,
+    checked_in_at: datetime | None,
+) -> Result:
+    host_org = await uow.organizations.get(host_org_id)
+    branch = await uow.organizations.get(branch_id) if branch_id else None
+    if branch is not None and not branch.within(host_org.path):
+        raise Invalid(
+            f"branch {branch_id} is not inside organization {host_org_id}", field="branch_id"
+        )
+    at = checked_in_at or uow.request.now
+    if at > uow.request.now:
+        raise Invalid("must not be in the future", field="checked_in_at")
+    movement = await _act(
+        uow,
+        movement_id,
+        Side.HOST,
+        lambda m: m.confirm_check_in(
+            **_common(uow),
+            host_org=org_ref(host_org),
+            branch=org_ref(branch) if branch else None,
+            checked_in_at=at,
+        ),
+        host_org=branch or host_org,
+    )
+    return _result(200, movement, uow)
+
+
+async def reject(uow: UnitOfWork, movement_id: UUID, *, reason: str) -> Result:
+    movement = await _act(
+        uow, movement_id, Side.HOST, lambda m: m.reject(**_common(uow), reason=reason)
+    )
+    return _result(200, movement, uow)
+
+
+async def forward(uow: UnitOfWork, movement_id: UUID, *, forwarded_to: str, reason: str) -> Result:
+    movement = await _act(
+        uow,
+        movement_id,
+        Side.HOST,
+        lambda m: m.forward(**_common(uow), forwarded_to=forwarded_to, reason=reason),
+    )
+    return _result(200, movement, uow)
+
+
+async def mark_lost_contact(uow: UnitOfWork, movement_id: UUID, *, since: date) -> Result:
+    movement = await _act(
+        uow, movement_id, Side.HOST, lambda m: m.mark_lost_contact(**_common(uow), since=since)
+    )
+    return _result(200, movement, uow)
+
+
+async def restore_contact(uow: UnitOfWork, movement_id: UUID) -> Result:
+    movement = await _act(uow, movement_id, Side.HOST, lambda m: m.restore_contact(**_common(uow)))
+    return _result(200, movement, uow)
+
+
+async def record_participation(
+    uow: UnitOfWork,
+    movement_id: UUID,
+    *,
+    participation_id: UUID,
+    activity_id: UUID | None,
+    kind: ActivityKind,
+    title: str,
+    attended_at: datetime,
+) -> Result:
+    recorded_for = await uow.movements.participation_exists(participation_id)
+    if recorded_for is not None:
+        if recorded_for != movement_id:
+            raise Invalid(f"is already used for movement {recorded_for}", field="participation_id")
+        movement = await uow.movements.get(movement_id)
+        return _result(200, movement, uow, participation_id=str(participation_id), duplicate=True)
+    recorded = []
+    movement = await _act(
+        uow,
+        movement_id,
+        Side.HOST,
+        lambda m: recorded.append(
+            m.record_participation(
+                **_common(uow),
+                participation_id=participation_id,
+                activity_id=activity_id,
+                kind=kind,
+                title=title,
+                attended_at=attended_at,
+            )
+        ),
+    )
+    await uow.movements.add_participation(recorded[0])
+    return _result(201, movement, uow, participation_id=str(participation_id), duplicate=False)
+
+
+async def reply_transfer(
+    uow: UnitOfWork, movement_id: UUID, *, decision: TransferDecision, reason: str | None
+) -> Result:
+    movement = await _act(
+        uow,
+        movement_id,
+        Side.HOST,
+        lambda m: m.reply_transfer(**_common(uow), decision=decision, reason=reason),
+    )
+    return _result(200, movement, uow)
+
+
+# -- activities ---------------------------------------------------------------------------
+
+
+async def schedule_activity(
+    uow: UnitOfWork,
+    *,
+    org_id: UUID,
+    kind: ActivityKind,
+    title: str,
+    starts_at: datetime,
+    ends_at: datetime | None,
+    location: str,
+) -> Result:
+    org = await uow.organizations.get(org_id)
+    require_write(uow.request.principal, org)
+    if starts_at < uow.request.now:
+        raise Invalid("must not be in the past", field="starts_at")
+    activity = ActivityScheduled(
+        activity_id=uuid4(),
+        jurisdiction=uow.config.node,
+        organizer=org_ref(org),
+        kind=kind,
+        title=title,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        location=location,
+        scheduled_by=uow.request.principal.actor,
+    )
+    await uow.conn.execute(
+        "INSERT INTO activities (activity_id, org_id, kind, title, starts_at, ends_at, location,"
+        " scheduled_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        activity.activity_id,
+        org.org_id,
+        kind.value,
+        title,
+        activity.starts_at,
+        activity.ends_at,
+        location,
+        activity.scheduled_by,
+    )
+    await uow.publish_activity(activity)
+    uow.audit_detail = {"org_id": str(org_id), "kind": kind.value}
+    body = activity.model_dump(mode="json")
+    return Result(201, {**body, "target_id": str(activity.activity_id)})

@@ -1,0 +1,214 @@
+"""Bulk import of members from CSV or JSON lines, streamed: rows are validated one by one,
+written in batches with COPY, and every rejected row is reported with its line and field.
+Nothing is held in memory beyond one batch."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+
+from yixian.registry.domain import DomainError
+from yixian.registry.domain.member import mask_national_id, national_id_hash
+
+from .handlers import WRITERS
+from .unit_of_work import Denied, Request, TransactionRunner
+
+BATCH = 2000
+MAX_REPORTED_ERRORS = 1000
+MEMBER_NAMESPACE = uuid.UUID("b6f1c3e2-58a4-4c1e-9d7a-2f0e8c6b5a49")
+COLUMNS = ("member_id", "org_id", "name", "joined_on", "phone", "email", "national_id")
+
+
+class MemberRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    member_id: UUID | None = None
+    org_id: UUID
+    name: str = Field(min_length=1, max_length=200)
+    joined_on: date
+    phone: str | None = Field(default=None, max_length=50)
+    email: EmailStr | None = None
+    national_id: str | None = None
+
+
+@dataclass
+class ImportReport:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, line: int, field_name: str, reason: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append({"line": line, "field": field_name, "reason": reason})
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "errors": self.errors,
+            "errors_truncated": self.rejected > len(self.errors),
+        }
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, str]]:
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    pending = ""
+    number = 0
+    async for chunk in chunks:
+        pending += decoder.decode(chunk)
+        *complete, pending = pending.split("\n")
+        for line in complete:
+            number += 1
+            yield number, line.rstrip("\r")
+    pending += decoder.decode(b"", final=True)
+    if pending.strip():
+        yield number + 1, pending.rstrip("\r")
+
+
+def _csv_fields(header: list[str], line: str) -> dict[str, Any]:
+    values = next(csv.reader([line]))
+    if len(values) != len(header):
+        raise ValueError(f"has {len(values)} values; the header names {len(header)}")
+    return {k: (v if v != "" else None) for k, v in zip(header, values, strict=True)}
+
+
+def _pydantic_errors(exc: ValidationError) -> Iterator[tuple[str, str]]:
+    for err in exc.errors(include_url=False):
+        yield ".".join(str(p) for p in err["loc"]) or "(row)", err["msg"]
+
+
+async def import_members(
+    runner: TransactionRunner,
+    request: Request,
+    chunks: AsyncIterator[bytes],
+    fmt: Literal["csv", "jsonl"],
+) -> ImportReport:
+    """Validate and insert members; duplicates (same member id or national ID) are skipped."""
+    principal = request.principal
+    if principal.role not in WRITERS:
+        raise Denied(f"{principal.actor} is an {principal.role.value} and may only read")
+    async with runner.pool.acquire() as conn:
+        allowed = {
+            r["org_id"]
+            for r in await conn.fetch(
+                "SELECT org_id FROM organizations WHERE path LIKE $1 || '%'", principal.org_path
+            )
+        }
+    key = runner.config.id_hash_key
+    today = request.now.date()
+    report = ImportReport()
+    batch: list[tuple[int, tuple[Any, ...]]] = []
+    header: list[str] | None = None
+
+    async for number, line in _lines(chunks):
+        if not line.strip():
+            continue
+        try:
+            if fmt == "csv":
+                if header is None:
+                    header = [h.strip() for h in next(csv.reader([line]))]
+                    unknown = sorted(set(header) - set(COLUMNS))
+                    if unknown:
+                        raise DomainError(f"unknown columns {unknown}; known: {list(COLUMNS)}")
+                    continue
+                raw = _csv_fields(header, line)
+            else:
+                raw = json.loads(line)
+                if not isinstance(raw, dict):
+                    raise ValueError("each line must be a JSON object")
+            row = MemberRow.model_validate(raw)
+        except ValidationError as exc:
+            for where, reason in _pydantic_errors(exc):
+                report.reject(number, where, reason)
+            continue
+        except (ValueError, csv.Error) as exc:
+            report.reject(number, "(row)", str(exc))
+            continue
+        if row.org_id not in allowed:
+            report.reject(number, "org_id", f"organization {row.org_id} is not in your subtree")
+            continue
+        if row.joined_on > today:
+            report.reject(number, "joined_on", "must not be in the future")
+            continue
+        try:
+            id_hash = national_id_hash(key, row.national_id) if row.national_id else None
+            masked = mask_national_id(row.national_id) if row.national_id else None
+        except DomainError as exc:
+            report.reject(number, "national_id", exc.message)
+            continue
+        member_id = row.member_id or (
+            uuid.uuid5(MEMBER_NAMESPACE, id_hash) if id_hash else uuid.uuid4()
+        )
+        batch.append(
+            (
+                number,
+                (
+                    member_id,
+                    row.org_id,
+                    row.name,
+                    row.joined_on,
+                    row.phone,
+                    row.email,
+                    id_hash,
+                    masked,
+                ),
+            )
+        )
+        if len(batch) >= BATCH:
+            await _flush(runner, batch, report)
+            batch = []
+    if header is None and fmt == "csv" and report.rejected == 0 and not batch:
+        raise DomainError("the CSV has no header line", field="body")
+    if batch:
+        await _flush(runner, batch, report)
+    return report
+
+
+async def _flush(
+    runner: TransactionRunner, batch: list[tuple[int, tuple[Any, ...]]], report: ImportReport
+) -> None:
+    async with runner.pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS member_import (LIKE members INCLUDING DEFAULTS)"
+            " ON COMMIT DELETE ROWS"
+        )
+        await conn.copy_records_to_table(
+            "member_import",
+            records=[values for _, values in batch],
+            columns=[
+                "member_id", "org_id", "name", "joined_on", "phone", "email",
+                "national_id_hash", "national_id_masked",
+            ],
+        )  # fmt: skip
+        inserted = {
+            r["member_id"]
+            for r in await conn.fetch(
+                "INSERT INTO members (member_id, org_id, name, joined_on, phone, email,"
+                " national_id_hash, national_id_masked)"
+                " SELECT DISTINCT ON (member_id) member_id, org_id, name, joined_on, phone, email,"
+                " national_id_hash, national_id_masked FROM member_import"
+                " ON CONFLICT DO NOTHING RETURNING member_id"
+            )
+        }
+    for number, values in batch:
+        if values[0] in inserted:
+            report.accepted += 1
+            inserted.discard(values[0])
+        else:
+            report.duplicates += 1
+            if len(report.errors) < MAX_REPORTED_ERRORS:
+                report.errors.append(
+                    {"line": number, "field": "member_id", "reason": "already registered; skipped"}
+                )
