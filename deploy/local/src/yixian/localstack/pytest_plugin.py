@@ -13,7 +13,7 @@ Tests using them must be marked ``integration`` or ``e2e``; every other test is 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from uuid import uuid4
 
 import asyncpg
@@ -23,7 +23,9 @@ from yixian.contracts import TopicNames
 
 from .stack import LocalStack
 
-STACK_FIXTURES = frozenset({"local_stack", "database_url", "topic_names", "kafka_bootstrap"})
+STACK_FIXTURES = frozenset(
+    {"local_stack", "database_url", "make_database", "topic_names", "kafka_bootstrap"}
+)
 REAL_STACK_MARKERS = frozenset({"integration", "e2e"})
 
 
@@ -56,20 +58,34 @@ def kafka_bootstrap(local_stack: LocalStack) -> str:
 
 
 @pytest.fixture
-async def database_url(local_stack: LocalStack) -> AsyncIterator[str]:
-    name = f"test_{uuid4().hex[:16]}"
+async def make_database(local_stack: LocalStack) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """A factory of fresh, empty databases (for tests with several nodes); all dropped after."""
     admin_dsn = local_stack.config.database_dsn("postgres")
+    created: list[str] = []
+
+    async def create() -> str:
+        name = f"test_{uuid4().hex[:16]}"
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        created.append(name)
+        return local_stack.config.database_dsn(name)
+
+    yield create
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        for name in created:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
-    yield local_stack.config.database_dsn(name)
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+
+
+@pytest.fixture
+async def database_url(make_database: Callable[[], Awaitable[str]]) -> str:
+    """A fresh, empty database for one test, dropped afterwards."""
+    return await make_database()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 No service logic lives here.
 """
 
-from .kafka import make_broker
+from .kafka import kafka_reachable, make_broker
 from .lifecycle import run, wait_for_stop_signal
 from .logging import bind_trace, configure_logging, get_logger
 from .resources import DbConnection, NodeResources, create_pool, init_connection, open_resources
@@ -19,6 +19,7 @@ __all__ = [
     "create_pool",
     "get_logger",
     "init_connection",
+    "kafka_reachable",
     "make_broker",
     "open_resources",
     "run",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -30,3 +31,28 @@ def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> K
         security=security,
         **options,
     )
+
+
+async def kafka_reachable(settings: KafkaSettings) -> bool:
+    """True if the cluster answers a metadata request within three seconds."""
+    from aiokafka import AIOKafkaClient  # the runtime's one direct aiokafka use
+
+    options: dict[str, Any] = {"bootstrap_servers": settings.bootstrap_servers}
+    if settings.security_protocol != "PLAINTEXT":
+        options |= {
+            "security_protocol": settings.security_protocol,
+            "sasl_mechanism": settings.sasl_mechanism,
+            "sasl_plain_username": settings.username,
+            "sasl_plain_password": settings.password.get_secret_value()
+            if settings.password
+            else None,
+        }
+    client = AIOKafkaClient(**options, request_timeout_ms=3000)
+    try:
+        async with asyncio.timeout(3):
+            await client.bootstrap()
+        return True
+    except Exception:
+        return False
+    finally:
+        await client.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from .logging import get_logger
+from .resources import DbConnection
 
 log = get_logger(__name__)
 LOCK_KEY = 0x59_49_58_49  # "YIXI": one lock for every service's migrations
@@ -49,7 +50,7 @@ def load(directory: Path) -> list[Migration]:
     return migrations
 
 
-async def apply(dsn_or_conn: str | asyncpg.Connection, service: str, directory: Path) -> list[str]:
+async def apply(dsn_or_conn: str | DbConnection, service: str, directory: Path) -> list[str]:
     """Apply the service's pending migrations; return the names applied."""
     migrations = load(directory)
     conn = await asyncpg.connect(dsn_or_conn) if isinstance(dsn_or_conn, str) else dsn_or_conn
@@ -100,7 +101,7 @@ async def apply(dsn_or_conn: str | asyncpg.Connection, service: str, directory: 
     return applied
 
 
-async def pending(conn: asyncpg.Connection, service: str, directory: Path) -> list[str]:
+async def pending(conn: DbConnection, service: str, directory: Path) -> list[str]:
     """Names of the service's migrations not applied yet (for readiness checks)."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     done = (

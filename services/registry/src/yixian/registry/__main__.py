@@ -1,17 +1,75 @@
-"""``python -m yixian.registry``: run the registry service of one node."""
+"""``python -m yixian.registry``: run a node's registry, or set it up."""
 
 from __future__ import annotations
 
+import asyncio
+from uuid import UUID
+
+import asyncpg
+import typer
+
 from yixian.runtime import configure_logging, run
 
-from .bootstrap import SERVICE, serve
+from .bootstrap import SERVICE, NodeAlreadyInitialised, init_node, migrate, run_relay, serve
 from .config import RegistrySettings
+
+cli = typer.Typer(help="A Yixian node's registry.", no_args_is_help=False)
+
+
+def _settings() -> RegistrySettings:
+    settings = RegistrySettings()
+    configure_logging(service=SERVICE, node=settings.node, level=settings.log_level)
+    return settings
+
+
+@cli.callback(invoke_without_command=True)
+def main_command(ctx: typer.Context) -> None:
+    """Serve the HTTP API and the outbox relay (the default)."""
+    if ctx.invoked_subcommand is None:
+        settings = _settings()
+        raise typer.Exit(run(SERVICE, lambda: serve(settings)))
+
+
+@cli.command("migrate")
+def migrate_command() -> None:
+    """Apply pending schema migrations and exit."""
+    settings = _settings()
+    applied = asyncio.run(migrate(settings))
+    typer.echo(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+
+
+@cli.command("relay")
+def relay_command() -> None:
+    """Run only the outbox relay."""
+    settings = _settings()
+    raise typer.Exit(run(SERVICE, lambda: run_relay(settings)))
+
+
+@cli.command("init")
+def init_command(
+    root_name: str = typer.Option(..., help="Name of the node's root organization."),
+    operator: str = typer.Option("operator", help="Name of the first operator key."),
+) -> None:
+    """Create the node's root organization and its first operator API key (printed once)."""
+    settings = _settings()
+
+    async def init() -> tuple[UUID, str]:
+        await migrate(settings)
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await init_node(conn, settings.node, root_name=root_name, operator=operator)
+        except NodeAlreadyInitialised as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        finally:
+            await conn.close()
+
+    org_id, key = asyncio.run(init())
+    typer.echo(f"root organization: {org_id}")
+    typer.echo(f"operator API key (shown once): {key}")
 
 
 def main() -> None:
-    settings = RegistrySettings()
-    configure_logging(service=SERVICE, node=settings.node, level=settings.log_level)
-    raise SystemExit(run(SERVICE, lambda: serve(settings)))
+    cli()
 
 
 if __name__ == "__main__":

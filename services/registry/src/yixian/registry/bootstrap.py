@@ -1,20 +1,110 @@
-"""Composition root of the registry: the one place its connections are built."""
+"""Composition root of the registry: the one place its connections and parts are built."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from uuid import UUID, uuid4
 
+import asyncpg
 import uvicorn
+from fastapi import FastAPI
 
-from yixian.runtime import get_logger, open_resources, wait_for_stop_signal
+from yixian.runtime import (
+    DbConnection,
+    create_pool,
+    get_logger,
+    kafka_reachable,
+    wait_for_stop_signal,
+)
+from yixian.runtime import migrations as schema
 
+from .adapters.auth import Role, create_api_key
+from .adapters.relay import OutboxRelay, RelaySettings
 from .config import RegistrySettings
+from .domain import OrgKind
 from .entrypoints.http import create_app
+from .service_layer.unit_of_work import NodeConfig, TransactionRunner
 
 SERVICE = "registry"
+MIGRATIONS = Path(str(resources.files("yixian.registry") / "migrations"))
 log = get_logger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def node_config(settings: RegistrySettings) -> NodeConfig:
+    return NodeConfig(
+        node=settings.node,
+        topics=settings.kafka.topics,
+        deadlines=settings.deadlines.to_domain(),
+        id_hash_key=settings.national_id_key.get_secret_value().encode(),
+    )
+
+
+class NodeAlreadyInitialised(Exception):
+    pass
+
+
+async def init_node(
+    conn: DbConnection, node: str, *, root_name: str, operator: str = "operator"
+) -> tuple[UUID, str]:
+    """Create the node's root organization and a first operator key: (root id, the key)."""
+    async with conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM organizations WHERE parent_id IS NULL"):
+            raise NodeAlreadyInitialised("this node already has its root organization")
+        org_id = uuid4()
+        await conn.execute(
+            "INSERT INTO organizations (org_id, parent_id, name, kind, jurisdiction, path)"
+            " VALUES ($1, NULL, $2, $3, $4, $5)",
+            org_id,
+            root_name,
+            OrgKind.COMMITTEE.value,
+            node,
+            f"/{org_id}/",
+        )
+        _, key = await create_api_key(conn, name=operator, role=Role.OPERATOR, org_id=org_id)
+    return org_id, key
+
+
+async def migrate(settings: RegistrySettings) -> list[str]:
+    return await schema.apply(settings.database_url, SERVICE, MIGRATIONS)
+
+
+def build_app(
+    settings: RegistrySettings,
+    pool: asyncpg.Pool,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    async def readiness() -> dict[str, str]:
+        async with pool.acquire() as conn:
+            pending = await schema.pending(conn, SERVICE, MIGRATIONS)
+        return {
+            "migrations": "ok" if not pending else f"pending: {', '.join(pending)}",
+            "kafka": "ok" if await kafka_reachable(settings.kafka) else "unavailable",
+        }
+
+    runner = TransactionRunner(pool, node_config(settings))
+    return create_app(
+        node=settings.node, pool=pool, runner=runner, broker=None, clock=clock, readiness=readiness
+    )
+
+
+def build_relay(settings: RegistrySettings, pool: asyncpg.Pool) -> OutboxRelay:
+    return OutboxRelay(
+        pool,
+        settings.kafka,
+        client_id=f"yixian-{SERVICE}-relay-{settings.node}",
+        settings=RelaySettings(
+            batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval
+        ),
+    )
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -26,12 +116,20 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 async def serve(settings: RegistrySettings) -> None:
-    """Connect, serve the HTTP API, and run until SIGTERM or SIGINT."""
-    async with open_resources(settings, client_id=f"yixian-{SERVICE}-{settings.node}") as res:
-        app = create_app(node=settings.node, pool=res.pool, broker=res.broker)
+    """Migrate, serve the HTTP API and relay the outbox until SIGTERM or SIGINT."""
+    applied = await migrate(settings)
+    log.info("schema ready", applied=applied)
+    pool = await create_pool(settings.database_url, size=10)
+    stop = asyncio.Event()
+    try:
+        relay = (
+            asyncio.create_task(build_relay(settings, pool).run(stop), name="relay")
+            if (settings.run_relay)
+            else None
+        )
         server = _EmbeddedServer(
             uvicorn.Config(
-                app,
+                build_app(settings, pool),
                 host=settings.http_host,
                 port=settings.http_port,
                 log_config=None,
@@ -48,6 +146,26 @@ async def serve(settings: RegistrySettings) -> None:
         log.info("service started", http=f"http://{settings.http_host}:{port}")
         await wait_for_stop_signal()
         log.info("service stopping")
+        stop.set()
         server.should_exit = True
         await http
+        if relay is not None:
+            await relay
+    finally:
+        await pool.close()
+    log.info("service stopped")
+
+
+async def run_relay(settings: RegistrySettings) -> None:
+    """Only the outbox relay (a second instance is a hot standby)."""
+    pool = await create_pool(settings.database_url, size=2)
+    stop = asyncio.Event()
+    try:
+        task = asyncio.create_task(build_relay(settings, pool).run(stop))
+        log.info("service started", role="relay")
+        await wait_for_stop_signal()
+        stop.set()
+        await task
+    finally:
+        await pool.close()
     log.info("service stopped")

@@ -1,0 +1,126 @@
+"""Request bodies of the HTTP API: closed to unknown fields; every error names its field."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+
+from yixian.contracts import (
+    ActivityKind,
+    Certificate,
+    Contact,
+    Destination,
+    JurisdictionCode,
+    OrganizationRef,
+    Period,
+    TransferDecision,
+)
+from yixian.registry.adapters.auth import Role
+from yixian.registry.domain import OrgKind
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class NewOrganization(Body):
+    name: Name
+    kind: OrgKind
+    parent_id: UUID
+    jurisdiction: JurisdictionCode | None = Field(
+        default=None,
+        description="For a working committee: the host area it serves. Default: the parent's.",
+    )
+
+
+class NewApiKey(Body):
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+    role: Role
+    org_id: UUID
+
+
+class NewMember(Body):
+    org_id: UUID
+    name: Name
+    joined_on: date
+    phone: Annotated[str, Field(max_length=50)] | None = None
+    email: EmailStr | None = None
+    national_id: Annotated[str, Field(min_length=18, max_length=18)] | None = Field(
+        default=None, description="18-character resident ID; stored only as a keyed hash."
+    )
+
+
+class OutflowRegistration(Body):
+    member_id: UUID
+    destination: Destination
+    period: Period
+    contact: Contact
+    certificate: Certificate | None = None
+
+
+class DetailsUpdate(Body):
+    place: Name | None = None
+    host_org_hint: OrganizationRef | None = None
+    period: Period | None = None
+    contact: Contact | None = None
+
+
+class Relocation(Body):
+    destination: Destination
+    departed_on: date
+    contact: Contact | None = None
+
+
+class Return(Body):
+    returned_on: date
+
+
+class TransferRequestBody(Body):
+    note: Text | None = None
+
+
+class CheckIn(Body):
+    host_org_id: UUID
+    branch_id: UUID | None = None
+    checked_in_at: AwareDatetime | None = Field(default=None, description="Default: now.")
+
+
+class Rejection(Body):
+    reason: Text
+
+
+class Forwarding(Body):
+    forwarded_to: JurisdictionCode
+    reason: Text
+
+
+class LostContact(Body):
+    since: date
+
+
+class ParticipationBody(Body):
+    participation_id: UUID = Field(description="Chosen by the caller: a retry records nothing new.")
+    activity_id: UUID | None = None
+    kind: ActivityKind
+    title: Name
+    attended_at: AwareDatetime
+
+
+class TransferReplyBody(Body):
+    decision: TransferDecision
+    reason: Text | None = None
+
+
+class NewActivity(Body):
+    org_id: UUID
+    kind: ActivityKind
+    title: Name
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = None
+    location: Name
