@@ -95,7 +95,10 @@ class OutboxRelay:
                 self.is_leader = True
                 log.info("relay is the leader")
                 await conn.add_listener(CHANNEL, self._on_notify)
-                await self._publish_until(stop, conn)
+                try:
+                    await self._publish_until(stop, conn)
+                finally:
+                    await conn.remove_listener(CHANNEL, self._on_notify)
             finally:
                 self.is_leader = False
 

@@ -1,0 +1,160 @@
+"""The outbox relay against the real broker: delivery, Kafka outages, two relays at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+import pytest
+
+from yixian.contracts import Envelope, decode
+from yixian.localstack import LocalStack
+from yixian.localstack.records import Record, read_records
+from yixian.registry.adapters.relay import OutboxRelay
+from yixian.registry.bootstrap import build_relay
+
+from .conftest import CHAOYANG, GUSHI, Node, outflow
+
+pytestmark = pytest.mark.integration
+
+
+@asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[OutboxRelay]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        yield relay
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _pending(node: Node) -> int:
+    async with node.pool.acquire() as conn:
+        return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
+async def _drained(node: Node, timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
+        while await _pending(node):
+            await asyncio.sleep(0.1)
+
+
+def _by_movement(records: list[Record]) -> dict[UUID, list[Envelope]]:
+    """Events per movement in the order the partition holds them."""
+    out: dict[UUID, list[Envelope]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        event = decode(record.value)
+        assert event.correlationid is not None
+        out[event.correlationid].append(event)
+    return out
+
+
+async def _members(node: Node, count: int) -> list[UUID]:
+    branch = await node.org("支部")
+    return [await node.member(branch, name=f"党员{i}") for i in range(count)]
+
+
+async def test_registered_outflow_reaches_the_pair_and_local_topics(
+    gushi: Node, kafka_bootstrap: str
+) -> None:
+    (member,) = await _members(gushi, 1)
+    movement = await gushi.post("/v1/movements", outflow(member), expect=201)
+    topics = gushi.settings.kafka.topics
+    async with running(build_relay(gushi.settings, gushi.pool)):
+        await _drained(gushi)
+        pair = await read_records(kafka_bootstrap, topics.pair(GUSHI, CHAOYANG), expected=1)
+        local = await read_records(kafka_bootstrap, topics.local(GUSHI), expected=1)
+    assert len(pair) == 1
+    assert len(local) == 1
+    event = decode(pair[0].value)
+    assert pair[0].key == movement["movement_id"].encode()
+    assert event.type == "yixian.movement.origin_group.v1"
+    assert event.source == "urn:yixian:node:411525"
+    assert event.pairseq == 1
+    assert str(event.correlationid) == movement["movement_id"]
+    assert event.data.group.version == 1  # type: ignore[attr-defined]
+    assert dict(pair[0].headers)["content-type"].startswith(b"application/cloudevents+json")
+    local_event = decode(local[0].value)
+    assert local_event.id == event.id
+    assert local_event.pairseq is None
+
+
+async def _write_1000(node: Node) -> int:
+    """250 registrations, each updated three times: 1,000 events on the pair topic."""
+    members = await _members(node, 250)
+    ids = []
+    for member in members:
+        ids.append((await node.post("/v1/movements", outflow(member), expect=201))["movement_id"])
+    for round_ in range(3):
+        for movement_id in ids:
+            await node.post(
+                f"/v1/movements/{movement_id}/details",
+                {"contact": {"phone": f"139-{round_}"}},
+                expect=200,
+            )
+    return 1000
+
+
+def _assert_once_and_in_order(records: list[Record], expected: int) -> None:
+    ids = [decode(r.value).id for r in records]
+    assert len(ids) == expected, f"{len(ids)} records for {expected} events"
+    assert len(set(ids)) == expected, "an event was published twice"
+    for movement_id, events in _by_movement(records).items():
+        versions = [e.data.group.version for e in events]  # type: ignore[attr-defined]
+        assert versions == sorted(versions), f"movement {movement_id} out of order: {versions}"
+        assert versions == list(range(1, len(versions) + 1))
+    seqs = sorted(decode(r.value).pairseq or 0 for r in records)
+    assert seqs == list(range(1, expected + 1)), "per-pair sequence has gaps or repeats"
+
+
+async def test_writes_while_kafka_is_down_arrive_once_in_order_after_it_returns(
+    gushi: Node, local_stack: LocalStack, kafka_bootstrap: str
+) -> None:
+    topics = gushi.settings.kafka.topics
+    relay = build_relay(gushi.settings, gushi.pool)
+    local_stack.kafka.stop()
+    try:
+        async with running(relay):
+            written = await _write_1000(gushi)  # the API keeps accepting writes
+            await asyncio.sleep(2)
+            assert relay.published == 0
+            assert await _pending(gushi) == 2 * written  # pair + local topic rows, all kept
+            await asyncio.to_thread(local_stack.kafka.start)
+            await _drained(gushi, timeout=120)
+    finally:
+        await asyncio.to_thread(local_stack.kafka.start)  # idempotent: leave the broker up
+    records = await read_records(kafka_bootstrap, topics.pair(GUSHI, CHAOYANG), expected=written)
+    _assert_once_and_in_order(records, written)
+
+
+async def test_two_relays_neither_duplicate_nor_reorder(gushi: Node, kafka_bootstrap: str) -> None:
+    topics = gushi.settings.kafka.topics
+    first = build_relay(gushi.settings, gushi.pool)
+    second = build_relay(gushi.settings, gushi.pool)
+    async with running(first), running(second):
+        written = await _write_1000(gushi)
+        await _drained(gushi)
+        assert first.is_leader != second.is_leader  # one leads, the other stands by
+    records = await read_records(kafka_bootstrap, topics.pair(GUSHI, CHAOYANG), expected=written)
+    _assert_once_and_in_order(records, written)
+
+
+async def test_standby_relay_takes_over(gushi: Node, kafka_bootstrap: str) -> None:
+    topics = gushi.settings.kafka.topics
+    (member,) = await _members(gushi, 1)
+    first = build_relay(gushi.settings, gushi.pool)
+    second = build_relay(gushi.settings, gushi.pool)
+    async with running(second):
+        async with running(first):
+            await gushi.post("/v1/movements", outflow(member), expect=201)
+            await _drained(gushi)
+        # the leader stopped; the standby leads and publishes what comes next
+        movement = (await gushi.get("/v1/members/away"))[0]["movement_id"]
+        await gushi.post(f"/v1/movements/{movement}/cancel", expect=200)
+        await _drained(gushi, timeout=30)
+    records = await read_records(kafka_bootstrap, topics.pair(GUSHI, CHAOYANG), expected=2)
+    _assert_once_and_in_order(records, 2)
