@@ -20,7 +20,7 @@ class Record:
 
 
 async def read_records(
-    bootstrap: str, topic: str, *, expected: int, timeout: float = 60.0, settle: float = 1.0
+    bootstrap: str, topic: str, *, expected: int, within: float = 60.0, settle: float = 1.0
 ) -> list[Record]:
     """Every record of ``topic`` from the start: waits for ``expected`` of them, then a
     little longer (``settle`` seconds) so that duplicates would show too."""
@@ -35,7 +35,7 @@ async def read_records(
     await consumer.start()
     try:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         settled_at: float | None = None
         while loop.time() < deadline:
             batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
