@@ -47,10 +47,12 @@ class ImportReport:
     rejected: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
-    def reject(self, line: int, field_name: str, reason: str) -> None:
+    def reject(self, line: int, *problems: tuple[str, str]) -> None:
+        """One rejected row, with each (field, reason) wrong in it."""
         self.rejected += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append({"line": line, "field": field_name, "reason": reason})
+        for field_name, reason in problems:
+            if len(self.errors) < MAX_REPORTED_ERRORS:
+                self.errors.append({"line": line, "field": field_name, "reason": reason})
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -130,23 +132,22 @@ async def import_members(
                     raise ValueError("each line must be a JSON object")
             row = MemberRow.model_validate(raw)
         except ValidationError as exc:
-            for where, reason in _pydantic_errors(exc):
-                report.reject(number, where, reason)
+            report.reject(number, *_pydantic_errors(exc))
             continue
         except (ValueError, csv.Error) as exc:
-            report.reject(number, "(row)", str(exc))
+            report.reject(number, ("(row)", str(exc)))
             continue
         if row.org_id not in allowed:
-            report.reject(number, "org_id", f"organization {row.org_id} is not in your subtree")
+            report.reject(number, ("org_id", f"organization {row.org_id} is not in your subtree"))
             continue
         if row.joined_on > today:
-            report.reject(number, "joined_on", "must not be in the future")
+            report.reject(number, ("joined_on", "must not be in the future"))
             continue
         try:
             id_hash = national_id_hash(key, row.national_id) if row.national_id else None
             masked = mask_national_id(row.national_id) if row.national_id else None
         except DomainError as exc:
-            report.reject(number, "national_id", exc.message)
+            report.reject(number, ("national_id", exc.message))
             continue
         member_id = row.member_id or (
             uuid.uuid5(MEMBER_NAMESPACE, id_hash) if id_hash else uuid.uuid4()
