@@ -49,6 +49,7 @@ def test_service_starts_logs_json_and_stops_cleanly(
         "YIXIAN_DATABASE_URL": database_url,
         "YIXIAN_KAFKA_BOOTSTRAP_SERVERS": local_stack.config.kafka_bootstrap,
         "YIXIAN_HTTP_PORT": "0",
+        "YIXIAN_NATIONAL_ID_KEY": "lifecycle-test-key-lifecycle-test-key-00",
     }
     output = tmp_path / f"{service}.log"
     with output.open("wb") as sink:

@@ -16,6 +16,7 @@ import asyncpg
 from fastapi import Depends, FastAPI, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 
 from yixian.contracts import new_traceparent
@@ -73,6 +74,11 @@ def _error(status_code: int, code: str, message: str, field: str | None = None) 
     return JSONResponse(status_code=status_code, content=body)
 
 
+API_KEY = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An API key `yx_<id>_<secret>`, bound to a role and an organization subtree.",
+)
 Route = tuple[str, str, str, Callable[..., Awaitable[Result]], type[s.Body] | None, str]
 """(path, audit action, tag, handler, body model, summary) of a step on a movement."""
 OrgFilter = Annotated[UUID | None, Query(description="Default: your whole subtree.")]
@@ -131,13 +137,13 @@ def create_app(
 
     async def principal(
         request: Request,
-        authorization: Annotated[str | None, Header(description="Bearer yx_<id>_<secret>")] = None,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(API_KEY)],
     ) -> Principal:
-        if authorization is None or not authorization.startswith("Bearer "):
+        if credentials is None:
             await _record_unauthenticated(request, "missing API key")
             raise Unauthorized("send the API key as 'Authorization: Bearer yx_...'")
         async with pool.acquire() as conn:
-            found = await authenticate(conn, authorization.removeprefix("Bearer ").strip())
+            found = await authenticate(conn, credentials.credentials.strip())
         if found is None:
             await _record_unauthenticated(request, "unknown or revoked API key")
             raise Unauthorized("the API key is unknown or revoked")
