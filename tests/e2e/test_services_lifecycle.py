@@ -67,7 +67,7 @@ def test_service_starts_logs_json_and_stops_cleanly(
             assert ready == {
                 "ready": True,
                 "node": "110105",
-                "checks": {"database": "ok", "kafka": "ok"},
+                "checks": {"database": "ok", "migrations": "ok", "kafka": "ok"},
             }
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
