@@ -172,3 +172,36 @@ async def test_bad_input_names_the_field(gushi: Node) -> None:
     )
     assert bad_id.status_code == 422
     assert bad_id.json()["field"] == "national_id"
+
+
+async def test_queries_away_present_statistics_and_history(gushi: Node) -> None:
+    branch = await gushi.org("支部")
+    away, home_id, back = [await gushi.member(branch, name=n) for n in ("甲", "乙", "丙")]
+    first = await gushi.post("/v1/movements", outflow(away), expect=201)
+    second = await gushi.post("/v1/movements", outflow(back), expect=201)
+    await gushi.post(
+        f"/v1/movements/{second['movement_id']}/return", {"returned_on": "2026-02-28"}, expect=200
+    )
+
+    listed = await gushi.get("/v1/members/away")
+    assert [m["movement_id"] for m in listed] == [first["movement_id"]]
+    present = await gushi.get(f"/v1/organizations/{branch}/present")
+    assert {p["name"] for p in present} == {"乙", "丙"}
+    assert {p["member_id"] for p in present} >= {str(home_id)}
+    stats = await gushi.get("/v1/statistics")
+    assert stats["total"] == 2
+    assert stats["by_partner"] == {CHAOYANG: {"origin:open": 1, "origin:closed": 1}}
+    assert stats["by_state"] == {"awaiting_check_in": 1, "closed_returned": 1}
+    assert stats["by_departure_month"] == {"2026-02": 2}
+    view = await gushi.get(f"/v1/movements/{second['movement_id']}")
+    assert [(h["group"], h["version"], h["status"]) for h in view["history"]] == [
+        ("origin", 1, "registered"),
+        ("origin", 2, "returned"),
+    ]
+    again = await gushi.call(
+        "POST", f"/v1/movements/{second['movement_id']}/return", json={"returned_on": "2026-02-28"}
+    )
+    assert again.status_code == 409
+    assert again.json()["error"] == "invalid_transition"
+    refusals = [a for a in await gushi.get("/v1/audit") if a["outcome"] == "refused"]
+    assert refusals[0]["action"] == "movement.return"
