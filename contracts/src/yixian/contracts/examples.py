@@ -135,7 +135,9 @@ def example_payloads() -> list[ContractModel]:
             digest_id=digest,
             bucket_count=4,
             buckets=(1,),
-            entries=(DigestEntry(movement_id=MOVEMENT, origin_version=3, host_version=2),),
+            entries=(
+                DigestEntry(movement_id=MOVEMENT, origin=GUSHI, origin_version=3, host_version=2),
+            ),
             computed_at=AT,
         ),
         ReplayRequested(request_id=request, from_sequence=40, to_sequence=42, reason="gap 40..42"),

@@ -67,6 +67,9 @@ class LinkDigest(ContractModel):
 
 class DigestEntry(ContractModel):
     movement_id: UUID
+    origin: JurisdictionCode = Field(
+        description="The movement's origin node (who owns which group)."
+    )
     origin_version: int = Field(ge=0, description="0 when this side has no origin group yet.")
     host_version: int = Field(ge=0, description="0 when this side has no host group yet.")
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from yixian.contracts import Envelope, HostGroup, OriginGroup, record_key
+from yixian.contracts import HostGroup, OriginGroup
 from yixian.registry.domain import (
     Member,
     Movement,
@@ -234,52 +234,6 @@ class Movements:
         return await self.conn.fetch(
             "SELECT * FROM participations WHERE movement_id = $1 ORDER BY attended_at",
             movement_id,
-        )
-
-
-class Outbox:
-    """Events committed with the change that caused them; the relay publishes them."""
-
-    def __init__(self, conn: DbConnection) -> None:
-        self.conn = conn
-
-    async def _next_sequence(self, destination: str) -> int:
-        value: int = await self.conn.fetchval(
-            "INSERT INTO pair_sequences (destination, last_sequence) VALUES ($1, 1)"
-            " ON CONFLICT (destination) DO UPDATE"
-            " SET last_sequence = pair_sequences.last_sequence + 1 RETURNING last_sequence",
-            destination,
-        )
-        return value
-
-    async def add(
-        self, event: Envelope[Any], *, local_topic: str, pair: tuple[str, str] | None
-    ) -> None:
-        """Queue ``event`` for the node's local topic and, if given, (pair topic, partner)."""
-        rows: list[tuple[str, str | None, int | None, bytes]] = [
-            (local_topic, None, None, event.encode())
-        ]
-        if pair is not None:
-            topic, partner = pair
-            seq = await self._next_sequence(partner)
-            rows.append((topic, partner, seq, event.with_pairseq(seq).encode()))
-        await self.conn.executemany(
-            "INSERT INTO outbox (event_id, event_type, topic, destination, pairseq, record_key,"
-            " value, movement_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            [
-                (
-                    event.id,
-                    event.type,
-                    topic,
-                    destination,
-                    seq,
-                    record_key(event),
-                    value,
-                    event.correlationid,
-                    event.trace_id,
-                )
-                for topic, destination, seq, value in rows
-            ],
         )
 
 

@@ -26,7 +26,7 @@ from yixian.contracts import (
     make_event,
 )
 from yixian.registry.adapters.auth import Principal
-from yixian.registry.adapters.postgres import AuditLog, Members, Movements, Organizations, Outbox
+from yixian.registry.adapters.postgres import AuditLog, Members, Movements, Organizations
 from yixian.registry.domain import (
     Conflict,
     Deadlines,
@@ -39,6 +39,7 @@ from yixian.registry.domain import HostGroupChanged as HostChangedEvent
 from yixian.registry.domain import OriginGroupChanged as OriginChangedEvent
 from yixian.registry.domain import ParticipationAdded as ParticipationEvent
 from yixian.runtime import DbConnection
+from yixian.runtime.outbox import Outbox
 
 T = TypeVar("T")
 

@@ -1,1 +1,19 @@
-"""domain of the sync service."""
+"""The sync service's domain: pure rules for applying partner events and link health."""
+
+from .apply import Outcome, Refused, Replica, apply_host, apply_origin
+from .digest import Repair, bucket_of, buckets, differing_buckets, reconcile
+from .link import SequenceTracker
+
+__all__ = [
+    "Outcome",
+    "Refused",
+    "Repair",
+    "Replica",
+    "SequenceTracker",
+    "apply_host",
+    "apply_origin",
+    "bucket_of",
+    "buckets",
+    "differing_buckets",
+    "reconcile",
+]

@@ -1,0 +1,107 @@
+"""Link health: the per-pair sequence seen from a partner, gaps, heartbeats and silence.
+
+Events of one pair travel on several partitions, so numbers may arrive out of order for
+a moment; a number still missing after ``grace`` is a gap. A heartbeat tells the last
+number the partner sent, so a lost tail is a gap too. No event and no heartbeat for
+``silence`` is a silent link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from yixian.contracts import LinkState
+
+
+@dataclass
+class SequenceTracker:
+    contiguous: int = 0
+    """Every number up to this one has arrived."""
+    ahead: set[int] = field(default_factory=set)
+    """Numbers received beyond ``contiguous``."""
+    partner_sent: int = 0
+    """The last number the partner says it sent (from heartbeats)."""
+    missing_since: datetime | None = None
+    last_event_at: datetime | None = None
+    last_heartbeat_at: datetime | None = None
+
+    @property
+    def max_seen(self) -> int:
+        return max([self.contiguous, *self.ahead])
+
+    @property
+    def expected_up_to(self) -> int:
+        return max(self.max_seen, self.partner_sent)
+
+    def missing(self, limit: int = 1000) -> list[int]:
+        found = []
+        for seq in range(self.contiguous + 1, self.expected_up_to + 1):
+            if seq not in self.ahead:
+                found.append(seq)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def receive(self, seq: int, now: datetime) -> bool:
+        """Record a number; False if it was seen before."""
+        self.last_event_at = now
+        if seq <= self.contiguous or seq in self.ahead:
+            return False
+        self.ahead.add(seq)
+        while self.contiguous + 1 in self.ahead:
+            self.contiguous += 1
+            self.ahead.discard(self.contiguous)
+        self._note_missing(now)
+        return True
+
+    def heartbeat(self, last_sequence: int, now: datetime) -> None:
+        self.last_heartbeat_at = now
+        self.partner_sent = max(self.partner_sent, last_sequence)
+        self._note_missing(now)
+
+    def _note_missing(self, now: datetime) -> None:
+        if self.contiguous >= self.expected_up_to:
+            self.missing_since = None
+        elif self.missing_since is None:
+            self.missing_since = now
+
+    def state(self, now: datetime, *, grace: timedelta, silence: timedelta) -> LinkState:
+        heard = max((t for t in (self.last_event_at, self.last_heartbeat_at) if t), default=None)
+        if heard is None or now - heard > silence:
+            return LinkState.SILENT
+        if self.missing_since is not None:
+            return LinkState.GAP if now - self.missing_since > grace else LinkState.LAGGING
+        return LinkState.HEALTHY
+
+    def lag(self) -> int:
+        """How many numbers the partner sent that have not arrived yet."""
+        return self.expected_up_to - self.contiguous - len(self.ahead)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "contiguous": self.contiguous,
+            "ahead": sorted(self.ahead),
+            "partner_sent": self.partner_sent,
+            "missing_since": self.missing_since.isoformat() if self.missing_since else None,
+            "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
+            "last_heartbeat_at": self.last_heartbeat_at.isoformat()
+            if self.last_heartbeat_at
+            else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SequenceTracker:
+        def when(key: str) -> datetime | None:
+            value = data.get(key)
+            return datetime.fromisoformat(value) if value else None
+
+        return cls(
+            contiguous=data.get("contiguous", 0),
+            ahead=set(data.get("ahead", ())),
+            partner_sent=data.get("partner_sent", 0),
+            missing_since=when("missing_since"),
+            last_event_at=when("last_event_at"),
+            last_heartbeat_at=when("last_heartbeat_at"),
+        )
