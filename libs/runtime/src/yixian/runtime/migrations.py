@@ -115,3 +115,19 @@ async def pending(conn: DbConnection, service: str, directory: Path) -> list[str
         else set()
     )
     return [f"{m.version:04d}_{m.name}" for m in load(directory) if m.version not in done]
+
+
+NODE_SCHEMA = Path(__file__).resolve().parent / "node_schema"
+"""The shared record every service of a node works on (movements, outbox, ...)."""
+
+
+async def apply_with_node_schema(dsn: str, service: str, directory: Path) -> list[str]:
+    """The node schema first, then the service's own migrations."""
+    applied = [f"node/{name}" for name in await apply(dsn, "node", NODE_SCHEMA)]
+    return applied + [f"{service}/{name}" for name in await apply(dsn, service, directory)]
+
+
+async def pending_with_node_schema(conn: DbConnection, service: str, directory: Path) -> list[str]:
+    return [f"node/{n}" for n in await pending(conn, "node", NODE_SCHEMA)] + [
+        f"{service}/{n}" for n in await pending(conn, service, directory)
+    ]

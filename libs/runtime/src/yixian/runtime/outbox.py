@@ -30,12 +30,12 @@ class Outbox:
         return value
 
     async def add(
-        self, event: Envelope[Any], *, local_topic: str, pair: tuple[str, str] | None
+        self, event: Envelope[Any], *, local_topic: str | None, pair: tuple[str, str] | None
     ) -> None:
-        """Queue ``event`` for the node's local topic and, if given, (pair topic, partner)."""
-        rows: list[tuple[str, str | None, int | None, bytes]] = [
-            (local_topic, None, None, event.encode())
-        ]
+        """Queue ``event`` for the node's local topic and/or (pair topic, partner)."""
+        rows: list[tuple[str, str | None, int | None, bytes]] = []
+        if local_topic is not None:
+            rows.append((local_topic, None, None, event.encode()))
         if pair is not None:
             topic, partner = pair
             seq = await self._next_sequence(partner)

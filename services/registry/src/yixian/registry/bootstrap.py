@@ -74,7 +74,7 @@ async def init_node(
 
 
 async def migrate(settings: RegistrySettings) -> list[str]:
-    return await schema.apply(settings.database_url, SERVICE, MIGRATIONS)
+    return await schema.apply_with_node_schema(settings.database_url, SERVICE, MIGRATIONS)
 
 
 def build_app(
@@ -84,7 +84,7 @@ def build_app(
 ) -> FastAPI:
     async def readiness() -> dict[str, str]:
         async with pool.acquire() as conn:
-            pending = await schema.pending(conn, SERVICE, MIGRATIONS)
+            pending = await schema.pending_with_node_schema(conn, SERVICE, MIGRATIONS)
         return {
             "migrations": "ok" if not pending else f"pending: {', '.join(pending)}",
             "kafka": "ok" if await kafka_reachable(settings.kafka) else "unavailable",
