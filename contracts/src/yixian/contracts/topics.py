@@ -77,7 +77,8 @@ class TopicNames:
 
     def incoming_pattern(self, node: JurisdictionCode) -> str:
         """A regular expression matching every pair topic addressed to ``node``."""
-        return re.escape(self._prefix) + r"\.\d{6}\.to\." + _code(node, "node")
+        # no braces: subscribers (FastStream) read {...} in a pattern as a path parameter
+        return re.escape(self._prefix) + r"\.[0-9]+\.to\." + _code(node, "node") + "$"
 
 
 def record_key(event: Envelope[Any]) -> bytes:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import asyncpg
-import uvicorn
 from fastapi import FastAPI
 
 from yixian.runtime import (
@@ -22,6 +20,7 @@ from yixian.runtime import (
     wait_for_stop_signal,
 )
 from yixian.runtime import migrations as schema
+from yixian.runtime.http import start_http
 
 from .adapters.auth import Role, create_api_key
 from .adapters.relay import OutboxRelay, RelaySettings
@@ -107,14 +106,6 @@ def build_relay(settings: RegistrySettings, pool: asyncpg.Pool) -> OutboxRelay:
     )
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside our own event loop: the service, not uvicorn, handles signals."""
-
-    @contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 async def serve(settings: RegistrySettings) -> None:
     """Migrate, serve the HTTP API and relay the outbox until SIGTERM or SIGINT."""
     applied = await migrate(settings)
@@ -127,28 +118,12 @@ async def serve(settings: RegistrySettings) -> None:
             if (settings.run_relay)
             else None
         )
-        server = _EmbeddedServer(
-            uvicorn.Config(
-                build_app(settings, pool),
-                host=settings.http_host,
-                port=settings.http_port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-            )
-        )
-        http = asyncio.create_task(server.serve(), name="http")
-        while not server.started and not http.done():  # noqa: ASYNC110  (no started event)
-            await asyncio.sleep(0.05)
-        if http.done():
-            await http  # re-raises why the server could not start
-        port = server.servers[0].sockets[0].getsockname()[1]
-        log.info("service started", http=f"http://{settings.http_host}:{port}")
+        http = await start_http(build_app(settings, pool), settings.http_host, settings.http_port)
+        log.info("service started", http=http.url)
         await wait_for_stop_signal()
         log.info("service stopping")
         stop.set()
-        server.should_exit = True
-        await http
+        await http.stop()
         if relay is not None:
             await relay
     finally:

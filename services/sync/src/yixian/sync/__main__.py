@@ -1,17 +1,85 @@
-"""``python -m yixian.sync``: run the sync service of one node."""
+"""``python -m yixian.sync``: run a node's sync service, or rebuild from the pair topics."""
 
 from __future__ import annotations
 
-from yixian.runtime import configure_logging, run
+import asyncio
+from datetime import datetime
+from typing import Annotated
 
-from .bootstrap import SERVICE, serve
+import typer
+
+from yixian.runtime import configure_logging, create_pool, run
+
+from .bootstrap import SERVICE, migrate, serve, sync_config, utc_now
 from .config import SyncSettings
+from .service_layer.rebuild import rebuild
+
+cli = typer.Typer(help="A Yixian node's sync service.")
+
+
+def _settings() -> SyncSettings:
+    settings = SyncSettings()
+    configure_logging(service=SERVICE, node=settings.node, level=settings.log_level)
+    return settings
+
+
+@cli.callback(invoke_without_command=True)
+def main_command(ctx: typer.Context) -> None:
+    """Consume partner events and keep the links (the default)."""
+    if ctx.invoked_subcommand is None:
+        settings = _settings()
+        raise typer.Exit(run(SERVICE, lambda: serve(settings)))
+
+
+@cli.command("migrate")
+def migrate_command() -> None:
+    """Apply pending schema migrations and exit."""
+    applied = asyncio.run(migrate(_settings()))
+    typer.echo(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+
+
+@cli.command("rebuild")
+def rebuild_command(
+    partner: Annotated[str, typer.Option(help="Division code of the partner to rebuild from.")],
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Apply records from this time on, keeping what is here (default: all)."),
+    ] = None,
+) -> None:
+    """Rebuild the partner-owned data from its pair topic; stop the sync service first."""
+    settings = _settings()
+
+    async def go() -> None:
+        await migrate(settings)
+        pool = await create_pool(settings.database_url, size=3)
+        try:
+            with typer.progressbar(length=1, label=f"rebuilding from {partner}") as bar:
+                state = {"total": 0}
+
+                def progress(done: int, total: int) -> None:
+                    if total != state["total"]:
+                        bar.length = max(total, 1)
+                        state["total"] = total
+                    bar.update(1)
+
+                report = await rebuild(
+                    pool,
+                    settings.kafka,
+                    sync_config(settings),
+                    partner,
+                    utc_now,
+                    since=since,
+                    progress=progress,
+                )
+        finally:
+            await pool.close()
+        typer.echo(f"{report.records} records: {report.outcomes}")
+
+    asyncio.run(go())
 
 
 def main() -> None:
-    settings = SyncSettings()
-    configure_logging(service=SERVICE, node=settings.node, level=settings.log_level)
-    raise SystemExit(run(SERVICE, lambda: serve(settings)))
+    cli()
 
 
 if __name__ == "__main__":

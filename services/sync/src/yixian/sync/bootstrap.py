@@ -1,19 +1,86 @@
-"""Composition root of the sync service: the one place its connections are built."""
+"""Composition root of the sync service: the one place its parts are built."""
 
 from __future__ import annotations
 
-from yixian.runtime import get_logger, open_resources, wait_for_stop_signal
+import asyncio
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
 
+import asyncpg
+
+from yixian.runtime import create_pool, get_logger, kafka_reachable, wait_for_stop_signal
+from yixian.runtime import migrations as schema
+from yixian.runtime.http import start_http
+
+from .adapters.metrics import SyncMetrics
 from .config import SyncSettings
+from .entrypoints.consumer import build_consumer
+from .entrypoints.http import create_app
+from .service_layer.applier import Applier, SyncConfig
+from .service_layer.links import LinkKeeper
 
 SERVICE = "sync"
+MIGRATIONS = Path(str(resources.files("yixian.sync") / "migrations"))
 log = get_logger(__name__)
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sync_config(settings: SyncSettings) -> SyncConfig:
+    return SyncConfig(node=settings.node, topics=settings.kafka.topics, policy=settings.policy)
+
+
+async def migrate(settings: SyncSettings) -> list[str]:
+    return await schema.apply_with_node_schema(settings.database_url, SERVICE, MIGRATIONS)
+
+
+def build_keeper(settings: SyncSettings, pool: asyncpg.Pool) -> LinkKeeper:
+    return LinkKeeper(
+        pool,
+        node=settings.node,
+        partners=settings.partner_codes,
+        topics=settings.kafka.topics,
+        policy=settings.policy,
+        clock=utc_now,
+    )
+
+
 async def serve(settings: SyncSettings) -> None:
-    """Connect, announce readiness, and run until SIGTERM or SIGINT."""
-    async with open_resources(settings, client_id=f"yixian-{SERVICE}-{settings.node}"):
-        log.info("service started", kafka=settings.kafka.bootstrap_servers)
+    """Consume partner events, keep the links, serve status until SIGTERM or SIGINT."""
+    log.info("schema ready", applied=await migrate(settings))
+    pool = await create_pool(settings.database_url, size=6)
+    metrics = SyncMetrics()
+    stop = asyncio.Event()
+    try:
+        applier = Applier(pool, sync_config(settings), utc_now)
+        keeper = build_keeper(settings, pool)
+
+        async def readiness() -> dict[str, str]:
+            async with pool.acquire() as conn:
+                pending = await schema.pending_with_node_schema(conn, SERVICE, MIGRATIONS)
+            return {
+                "database": "ok",
+                "migrations": "ok" if not pending else f"pending: {', '.join(pending)}",
+                "kafka": "ok" if await kafka_reachable(settings.kafka) else "unavailable",
+            }
+
+        broker = build_consumer(settings, applier, metrics)
+        await broker.start()
+        upkeep = asyncio.create_task(keeper.run(stop), name="links")
+        app = create_app(
+            node=settings.node, pool=pool, keeper=keeper, metrics=metrics, readiness=readiness
+        )
+        http = await start_http(app, settings.http_host, settings.http_port)
+        log.info("service started", http=http.url, group=settings.consumer_group)
         await wait_for_stop_signal()
         log.info("service stopping")
+        stop.set()
+        await broker.stop()
+        await upkeep
+        await http.stop()
+    finally:
+        await pool.close()
     log.info("service stopped")

@@ -2,8 +2,59 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from yixian.contracts.topics import TopicNames
 from yixian.runtime import NodeSettings
+
+from .service_layer.links import LinkPolicy
 
 
 class SyncSettings(NodeSettings):
-    """The node-wide settings; the sync service adds its own as it grows."""
+    """The node-wide settings plus the node's partners and the link policy."""
+
+    model_config = SettingsConfigDict(env_prefix="YIXIAN_", extra="ignore")
+
+    partners: str = Field(
+        default="",
+        description="Comma-separated division codes of linked nodes. Topics addressed to this "
+        "node from any node are consumed; these also get heartbeats and digests.",
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8001, ge=0, le=65535)
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    silence_seconds: float = Field(default=35.0, gt=0)
+    gap_grace_seconds: float = Field(default=5.0, gt=0)
+    digest_seconds: float = Field(default=300.0, gt=0)
+    digest_buckets: int = Field(default=256, ge=1, le=65536)
+    metadata_refresh_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("partners")
+    @classmethod
+    def _codes(cls, value: str) -> str:
+        codes = [c.strip() for c in value.split(",") if c.strip()]
+        for code in codes:
+            TopicNames().local(code)  # validates the code
+        return ",".join(codes)
+
+    @property
+    def partner_codes(self) -> frozenset[str]:
+        return frozenset(c for c in self.partners.split(",") if c)
+
+    @property
+    def policy(self) -> LinkPolicy:
+        return LinkPolicy(
+            heartbeat_interval=timedelta(seconds=self.heartbeat_seconds),
+            silence=timedelta(seconds=self.silence_seconds),
+            gap_grace=timedelta(seconds=self.gap_grace_seconds),
+            digest_interval=timedelta(seconds=self.digest_seconds),
+            bucket_count=self.digest_buckets,
+        )
+
+    @property
+    def consumer_group(self) -> str:
+        prefix = f"{self.kafka.topic_namespace}." if self.kafka.topic_namespace else ""
+        return f"{prefix}yixian.{self.node}.sync"

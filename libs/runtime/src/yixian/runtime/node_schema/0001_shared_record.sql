@@ -40,6 +40,7 @@ CREATE TABLE participations (
     participation_id uuid PRIMARY KEY,
     movement_id      uuid NOT NULL REFERENCES movements (movement_id),
     host_org_id      uuid NOT NULL,
+    host_org_name    text NOT NULL,
     activity_id      uuid,
     kind             text NOT NULL,
     title            text NOT NULL,

@@ -216,12 +216,13 @@ class Movements:
 
     async def add_participation(self, p: Participation) -> None:
         await self.conn.execute(
-            "INSERT INTO participations (participation_id, movement_id, host_org_id, activity_id,"
-            " kind, title, attended_at, recorded_at, recorded_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO participations (participation_id, movement_id, host_org_id, host_org_name,"
+            " activity_id, kind, title, attended_at, recorded_at, recorded_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             p.participation_id,
             p.movement_id,
             p.host_org.org_id,
+            p.host_org.name,
             p.activity_id,
             p.kind.value,
             p.title,

@@ -1,0 +1,45 @@
+"""Serving a service's HTTP endpoints with uvicorn inside the service's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """The service, not uvicorn, handles signals."""
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@dataclass
+class RunningHttp:
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    url: str
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+async def start_http(app: Any, host: str, port: int) -> RunningHttp:
+    """Start serving ``app``; return once it listens (port 0 picks a free port)."""
+    server = _EmbeddedServer(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    )
+    task = asyncio.create_task(server.serve(), name="http")
+    while not server.started and not task.done():  # noqa: ASYNC110  (uvicorn has no started event)
+        await asyncio.sleep(0.05)
+    if task.done():
+        await task  # re-raises why the server could not start
+        raise RuntimeError("the HTTP server stopped at start-up")
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    return RunningHttp(server, task, f"http://{host}:{bound}")

@@ -1,0 +1,302 @@
+"""The sync service's reads and writes, on one connection inside one transaction.
+
+It writes only the partner's group of a movement, received participations, and its own
+tables (inbox, links, dead letters); everything it publishes goes through the outbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from yixian.contracts import (
+    DigestEntry,
+    Envelope,
+    HostGroup,
+    OriginGroup,
+    ParticipationRecorded,
+    TopicNames,
+)
+from yixian.runtime import DbConnection
+from yixian.runtime.outbox import Outbox
+from yixian.sync.domain import Replica, SequenceTracker, bucket_of
+
+DEAD_LETTER_TYPE = "yixian.dead_letter"
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One record as it came off a pair topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMovement:
+    origin: str
+    host: str
+    replica: Replica
+
+
+class SyncStore:
+    def __init__(self, conn: DbConnection, node: str, topics: TopicNames) -> None:
+        self.conn = conn
+        self.node = node
+        self.topics = topics
+        self.outbox = Outbox(conn)
+
+    # -- inbox ------------------------------------------------------------------------------
+
+    async def claim(
+        self, source: str, event_id: UUID, event_type: str, record: Inbound, **extra: Any
+    ) -> bool:
+        """Record the event in the inbox; False if it was received before."""
+        claimed = await self.conn.fetchval(
+            'INSERT INTO inbox (source, event_id, event_type, topic, partition, "offset",'
+            " pairseq, outcome, trace_id, event_time)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8, $9)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            source,
+            event_id,
+            event_type,
+            record.topic,
+            record.partition,
+            record.offset,
+            extra.get("pairseq"),
+            extra.get("trace_id"),
+            extra.get("event_time"),
+        )
+        return bool(claimed)
+
+    async def settle(self, source: str, event_id: UUID, outcome: str) -> None:
+        await self.conn.execute(
+            "UPDATE inbox SET outcome = $3 WHERE source = $1 AND event_id = $2",
+            source,
+            event_id,
+            outcome,
+        )
+
+    # -- movements ----------------------------------------------------------------------------
+
+    async def movement(self, movement_id: UUID) -> StoredMovement | None:
+        row = await self.conn.fetchrow(
+            "SELECT origin, host, origin_group, host_group FROM movements"
+            " WHERE movement_id = $1 FOR UPDATE",
+            movement_id,
+        )
+        if row is None:
+            return None
+        origin = OriginGroup.model_validate(row["origin_group"]) if row["origin_group"] else None
+        host = HostGroup.model_validate(row["host_group"]) if row["host_group"] else None
+        return StoredMovement(row["origin"], row["host"], Replica(origin, host))
+
+    async def put_partner_origin(self, group: OriginGroup) -> None:
+        """At a host: the origin's group, creating the movement on first sight."""
+        snapshot = group.model_dump(mode="json")
+        await self.conn.execute(
+            "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
+            " origin_status, origin_group) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (movement_id) DO UPDATE SET origin_version = EXCLUDED.origin_version,"
+            " origin_status = EXCLUDED.origin_status, origin_group = EXCLUDED.origin_group,"
+            " updated_at = now() WHERE movements.origin_version < EXCLUDED.origin_version",
+            group.movement_id,
+            group.origin,
+            group.destination.jurisdiction,
+            group.member.member_id,
+            group.version,
+            group.status.value,
+            snapshot,
+        )
+        await self._history(group.movement_id, "origin", group.version, snapshot)
+
+    async def put_partner_host(self, group: HostGroup) -> None:
+        """At an origin: the host's group."""
+        snapshot = group.model_dump(mode="json")
+        await self.conn.execute(
+            "UPDATE movements SET host_version = $2, host_status = $3, host_group = $4,"
+            " updated_at = now() WHERE movement_id = $1 AND host_version < $2",
+            group.movement_id,
+            group.version,
+            group.status.value,
+            snapshot,
+        )
+        await self._history(group.movement_id, "host", group.version, snapshot)
+
+    async def _history(self, movement_id: UUID, group: str, version: int, snapshot: Any) -> None:
+        await self.conn.execute(
+            "INSERT INTO movement_history (movement_id, group_name, version, snapshot)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            movement_id,
+            group,
+            version,
+            snapshot,
+        )
+
+    async def add_participation(self, p: ParticipationRecorded) -> bool:
+        inserted = await self.conn.fetchval(
+            "INSERT INTO participations (participation_id, movement_id, host_org_id, host_org_name,"
+            " activity_id, kind, title, attended_at, recorded_at, recorded_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            p.participation_id,
+            p.movement_id,
+            p.host_org.org_id,
+            p.host_org.name,
+            p.activity_id,
+            p.kind.value,
+            p.title,
+            p.attended_at,
+            p.recorded_at,
+            p.recorded_by,
+        )
+        return bool(inserted)
+
+    async def participations(self, movement_id: UUID) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM participations WHERE movement_id = $1 ORDER BY attended_at", movement_id
+        )
+        return [dict(r) for r in rows]
+
+    # -- what this node owns, for repairs ------------------------------------------------------
+
+    async def own_group(self, movement_id: UUID) -> OriginGroup | HostGroup | None:
+        row = await self.conn.fetchrow(
+            "SELECT origin, origin_group, host_group FROM movements WHERE movement_id = $1",
+            movement_id,
+        )
+        if row is None:
+            return None
+        if row["origin"] == self.node:
+            return OriginGroup.model_validate(row["origin_group"]) if row["origin_group"] else None
+        return HostGroup.model_validate(row["host_group"]) if row["host_group"] else None
+
+    async def entries(
+        self, partner: str, bucket_count: int, only: Iterable[int] | None = None
+    ) -> list[DigestEntry]:
+        """Every movement shared with ``partner``: (id, origin, versions)."""
+        rows = await self.conn.fetch(
+            "SELECT movement_id, origin, origin_version, host_version FROM movements"
+            " WHERE (origin = $1 AND host = $2) OR (origin = $2 AND host = $1)",
+            self.node,
+            partner,
+        )
+        wanted = set(only) if only is not None else None
+        return [
+            DigestEntry(
+                movement_id=r["movement_id"],
+                origin=r["origin"],
+                origin_version=r["origin_version"],
+                host_version=r["host_version"],
+            )
+            for r in rows
+            if wanted is None or bucket_of(r["movement_id"], bucket_count) in wanted
+        ]
+
+    # -- publishing -------------------------------------------------------------------------
+
+    async def publish_local(self, event: Envelope[Any]) -> None:
+        await self.outbox.add(event, local_topic=self.topics.local(self.node), pair=None)
+
+    async def publish_to(self, partner: str, event: Envelope[Any]) -> None:
+        await self.outbox.add(
+            event, local_topic=None, pair=(self.topics.pair(self.node, partner), partner)
+        )
+
+    async def replay(self, partner: str, first: int, last: int | None) -> int:
+        """Put already published pair events back in the relay's queue."""
+        status = await self.conn.execute(
+            "UPDATE outbox SET published_at = NULL WHERE destination = $1 AND pairseq >= $2"
+            " AND ($3::bigint IS NULL OR pairseq <= $3) AND published_at IS NOT NULL",
+            partner,
+            first,
+            last,
+        )
+        return int(status.split()[-1])
+
+    async def last_sent(self, partner: str) -> int:
+        value = await self.conn.fetchval(
+            "SELECT last_sequence FROM pair_sequences WHERE destination = $1", partner
+        )
+        return int(value or 0)
+
+    async def backlog(self, partner: str | None = None) -> int:
+        value = await self.conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            " AND ($1::char(6) IS NULL OR destination = $1)",
+            partner,
+        )
+        return int(value)
+
+    # -- links ------------------------------------------------------------------------------
+
+    async def tracker(self, partner: str) -> SequenceTracker:
+        await self.conn.execute(
+            "INSERT INTO links (partner) VALUES ($1) ON CONFLICT DO NOTHING", partner
+        )
+        data = await self.conn.fetchval(
+            "SELECT tracker FROM links WHERE partner = $1 FOR UPDATE", partner
+        )
+        return SequenceTracker.from_json(data or {})
+
+    async def save_tracker(self, partner: str, tracker: SequenceTracker) -> None:
+        await self.conn.execute(
+            "UPDATE links SET tracker = $2, updated_at = now() WHERE partner = $1",
+            partner,
+            tracker.to_json(),
+        )
+
+    async def save_partner_view(self, partner: str, view: dict[str, Any]) -> None:
+        await self.conn.execute(
+            "UPDATE links SET partner_view = $2, updated_at = now() WHERE partner = $1",
+            partner,
+            view,
+        )
+
+    # -- dead letters -----------------------------------------------------------------------
+
+    async def dead_letter(
+        self, record: Inbound, reason: str, errors: list[dict[str, Any]], now: datetime
+    ) -> bool:
+        """Keep what could not be accepted, and send it to the dead-letter topic."""
+        inserted = await self.conn.fetchval(
+            'INSERT INTO dead_letters (topic, partition, "offset", record_key, value, reason,'
+            " errors) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ' ON CONFLICT (topic, partition, "offset") DO NOTHING RETURNING true',
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            record.value,
+            reason,
+            errors,
+        )
+        if not inserted:
+            return False
+        document = {
+            "reason": reason,
+            "errors": errors,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": base64.b64encode(record.key).decode() if record.key else None,
+            "value": base64.b64encode(record.value).decode(),
+            "received_at": now.isoformat(),
+        }
+        await self.outbox.add_raw(
+            event_id=uuid4(),
+            event_type=DEAD_LETTER_TYPE,
+            topic=self.topics.dead_letter(self.node, "sync"),
+            key=record.key or b"",
+            value=json.dumps(document, ensure_ascii=False).encode(),
+            trace_id="0" * 32,
+        )
+        return True

@@ -1,0 +1,77 @@
+"""The sync service's HTTP endpoints: health, link status, on-demand repair, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, HTTPException, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from yixian.contracts import LinkState
+from yixian.sync.adapters.metrics import SyncMetrics
+from yixian.sync.service_layer.links import LinkKeeper
+
+_CODE = r"^\d{6}$"
+
+
+def create_app(
+    *,
+    node: str,
+    pool: asyncpg.Pool,
+    keeper: LinkKeeper,
+    metrics: SyncMetrics,
+    readiness: Callable[[], Awaitable[dict[str, str]]],
+) -> FastAPI:
+    app = FastAPI(title=f"Yixian sync — node {node}", version="1.0.0")
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "node": node}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(response: Response) -> dict[str, Any]:
+        checks = await readiness()
+        ready = all(v == "ok" for v in checks.values())
+        if not ready:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return {"ready": ready, "node": node, "checks": checks}
+
+    @app.get("/v1/links", tags=["links"])
+    async def links() -> list[dict[str, Any]]:
+        """Each partner link: state (healthy / lagging / gap / silent), lag, sequences."""
+        views = await keeper.views()
+        for view in views:
+            metrics.link_lag.labels(partner=view.partner).set(view.lag)
+            metrics.outbox_backlog.labels(partner=view.partner).set(view.backlog)
+            for state in LinkState:
+                metrics.link_state.labels(partner=view.partner, state=state.value).set(
+                    1 if view.state is state else 0
+                )
+        return [v.as_json() for v in views]
+
+    async def _known(partner: str) -> None:
+        if not any(v.partner == partner for v in await keeper.views()):
+            raise HTTPException(404, detail=f"no link with {partner} on this node")
+
+    @app.post("/v1/links/{partner}/anti-entropy", status_code=202, tags=["links"])
+    async def anti_entropy(partner: str) -> dict[str, str]:
+        """Compare digests with the partner now; differences are repaired by the owners."""
+        await _known(partner)
+        await keeper.anti_entropy_now(partner)
+        return {"partner": partner, "status": "digest sent"}
+
+    @app.post("/v1/links/{partner}/status-request", status_code=202, tags=["links"])
+    async def status_request(partner: str) -> dict[str, str]:
+        """Ask the partner how it sees the link (the answer appears in /v1/links)."""
+        await _known(partner)
+        await keeper.ask_status(partner)
+        return {"partner": partner, "status": "asked"}
+
+    @app.get("/metrics", tags=["operations"])
+    async def prometheus() -> Response:
+        await links()
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

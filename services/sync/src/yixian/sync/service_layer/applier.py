@@ -1,0 +1,399 @@
+"""Applying what a partner sent: validate, deduplicate, version-gate, record, announce.
+
+One record, one transaction: the inbox row, the partner's group (if newer), the link's
+sequence, the local event announcing the change and, for a refused event, the dead
+letter. Only after it commits does the consumer commit the offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from yixian.contracts import (
+    ActivityScheduled,
+    ContractModel,
+    Envelope,
+    GroupName,
+    HostGroup,
+    HostGroupChanged,
+    LinkDigest,
+    LinkDigestEntries,
+    LinkHeartbeat,
+    LinkStatusReported,
+    LinkStatusRequested,
+    MalformedEvent,
+    OrganizationRef,
+    OriginGroup,
+    OriginGroupChanged,
+    ParticipationRecorded,
+    ReplayRequested,
+    ResendRequested,
+    ResendWanted,
+    TopicNames,
+    UnknownEventType,
+    decode,
+    make_event,
+)
+from yixian.contracts.link import MAX_ENTRIES
+from yixian.runtime import get_logger
+from yixian.sync.adapters.store import Inbound, SyncStore
+from yixian.sync.domain import (
+    Outcome,
+    Refused,
+    Replica,
+    apply_host,
+    apply_origin,
+    bucket_of,
+    buckets,
+    differing_buckets,
+    reconcile,
+)
+from yixian.sync.domain.apply import check_host_group, check_origin_group, check_participation
+
+from .links import LinkPolicy, link_report
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncConfig:
+    node: str
+    topics: TopicNames
+    policy: LinkPolicy
+
+
+class Applier:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        config: SyncConfig,
+        clock: Callable[[], datetime],
+        *,
+        rebuilding: bool = False,
+    ) -> None:
+        self.pool = pool
+        self.config = config
+        self.clock = clock
+        self.node = config.node
+        self.rebuilding = rebuilding
+        """Replaying history: apply the partner's data, announce nothing, answer nothing."""
+
+    # -- entry ------------------------------------------------------------------------------
+
+    async def handle(self, record: Inbound) -> str:
+        """Apply one record; return what happened to it (for logs and metrics)."""
+        now = self.clock()
+        try:
+            partner, destination = self.config.topics.parse_pair(record.topic)
+        except ValueError:
+            return await self._dead(record, f"{record.topic} is not a pair topic", [], now)
+        if destination != self.node:
+            return await self._dead(
+                record, f"{record.topic} is addressed to {destination}", [], now
+            )
+        try:
+            event = decode(record.value)
+        except UnknownEventType as unknown:
+            return await self._unknown(record, partner, unknown, now)
+        except MalformedEvent as bad:
+            return await self._dead(record, bad.reason, bad.errors, now)
+        if event.source_node != partner:
+            return await self._dead(
+                record,
+                f"forged source: the event says {event.source_node}, the topic is from {partner}",
+                [{"field": "source", "reason": "does not match the pair topic"}],
+                now,
+            )
+        if event.pairseq is None:
+            return await self._dead(
+                record,
+                "events on a pair topic carry pairseq",
+                [{"field": "pairseq", "reason": "missing"}],
+                now,
+            )
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = SyncStore(conn, self.node, self.config.topics)
+            claimed = await store.claim(
+                partner,
+                event.id,
+                event.type,
+                record,
+                pairseq=event.pairseq,
+                trace_id=event.trace_id,
+                event_time=event.time,
+            )
+            if not claimed:
+                return Outcome.DUPLICATE.value
+            tracker = await store.tracker(partner)
+            tracker.receive(event.pairseq, now)
+            try:
+                outcome = await self._dispatch(store, partner, event, now)
+            except Refused as refusal:
+                await store.dead_letter(record, refusal.reason, [], now)
+                outcome = "dead_letter"
+            if isinstance(event.data, LinkHeartbeat):
+                tracker.heartbeat(event.data.last_sequence, now)
+            await store.save_tracker(partner, tracker)
+            await store.settle(partner, event.id, outcome)
+        log.debug("event handled", partner=partner, type=event.type, outcome=outcome)
+        return outcome
+
+    async def _dead(
+        self, record: Inbound, reason: str, errors: list[dict[str, Any]], now: datetime
+    ) -> str:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await SyncStore(conn, self.node, self.config.topics).dead_letter(
+                record, reason, errors, now
+            )
+        log.warning("dead letter", topic=record.topic, offset=record.offset, reason=reason)
+        return "dead_letter"
+
+    async def _unknown(
+        self, record: Inbound, partner: str, unknown: UnknownEventType, now: datetime
+    ) -> str:
+        """A type a newer v1 may have: record it and move on; never fatal."""
+        try:
+            event_id = UUID(str(unknown.envelope.get("id")))
+        except ValueError:
+            return await self._dead(record, f"{unknown}; and its id is not a UUID", [], now)
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = SyncStore(conn, self.node, self.config.topics)
+            if await store.claim(partner, event_id, unknown.event_type[:200], record):
+                await store.settle(partner, event_id, "skipped_unknown_type")
+        log.info("unknown event type skipped", type=unknown.event_type, partner=partner)
+        return "skipped_unknown_type"
+
+    # -- by type ----------------------------------------------------------------------------
+
+    async def _dispatch(
+        self, store: SyncStore, partner: str, event: Envelope[Any], now: datetime
+    ) -> str:
+        data = event.data
+        if isinstance(data, OriginGroupChanged):
+            return await self._origin_group(store, partner, event, data)
+        if isinstance(data, HostGroupChanged):
+            return await self._host_group(store, partner, event, data)
+        if isinstance(data, ParticipationRecorded):
+            return await self._participation(store, partner, event, data)
+        if isinstance(data, LinkHeartbeat):
+            if data.source != partner or data.destination != self.node:
+                raise Refused(f"heartbeat names the link {data.source}→{data.destination}")
+            return "link"
+        if isinstance(data, LinkDigest):
+            return await self._digest(store, partner, data, now)
+        if isinstance(data, LinkDigestEntries):
+            return await self._digest_entries(store, partner, data, now)
+        if isinstance(data, ResendRequested):
+            return await self._resend(store, partner, data.wanted, event.traceparent, now)
+        if isinstance(data, ReplayRequested):
+            count = await store.replay(partner, data.from_sequence, data.to_sequence)
+            log.info("replay requested", partner=partner, first=data.from_sequence, events=count)
+            return "link"
+        if isinstance(data, LinkStatusRequested):
+            report = await link_report(
+                store, partner, self.config.policy, now, request_id=data.request_id
+            )
+            await store.publish_to(partner, self._event(report, now))
+            return "link"
+        if isinstance(data, LinkStatusReported):
+            await store.save_partner_view(partner, data.model_dump(mode="json"))
+            return "link"
+        if isinstance(data, ActivityScheduled):
+            raise Refused("activities are announced on a node's local topic, not sent to partners")
+        raise Refused(f"{event.type} is not handled on pair topics")  # pragma: no cover
+
+    async def _origin_group(
+        self, store: SyncStore, partner: str, event: Envelope[Any], data: OriginGroupChanged
+    ) -> str:
+        check_origin_group(data.group, sender=partner, node=self.node)
+        stored = await store.movement(data.group.movement_id)
+        if stored is not None and stored.origin != partner:
+            raise Refused(f"movement {data.group.movement_id} belongs to origin {stored.origin}")
+        current = stored.replica if stored else None
+        updated = apply_origin(current or Replica(None, None), data)
+        if updated is None:
+            return Outcome.STALE.value
+        await store.put_partner_origin(data.group)
+        await self._publish_local(store, data, event, data.group.movement_id)
+        return Outcome.APPLIED.value
+
+    async def _host_group(
+        self, store: SyncStore, partner: str, event: Envelope[Any], data: HostGroupChanged
+    ) -> str:
+        stored = await store.movement(data.group.movement_id)
+        check_host_group(
+            data.group, sender=partner, node=self.node, origin=stored.origin if stored else None
+        )
+        assert stored is not None
+        if stored.host != partner:
+            raise Refused(
+                f"movement {data.group.movement_id} is hosted by {stored.host}, not {partner}"
+            )
+        updated = apply_host(stored.replica, data)
+        if updated is None:
+            return Outcome.STALE.value
+        await store.put_partner_host(data.group)
+        await self._publish_local(store, data, event, data.group.movement_id)
+        return Outcome.APPLIED.value
+
+    async def _participation(
+        self, store: SyncStore, partner: str, event: Envelope[Any], data: ParticipationRecorded
+    ) -> str:
+        stored = await store.movement(data.movement_id)
+        check_participation(
+            data, sender=partner, node=self.node, origin=stored.origin if stored else None
+        )
+        if not await store.add_participation(data):
+            return Outcome.STALE.value
+        await self._publish_local(store, data, event, data.movement_id)
+        return Outcome.APPLIED.value
+
+    # -- anti-entropy -------------------------------------------------------------------------
+
+    async def _digest(
+        self, store: SyncStore, partner: str, digest: LinkDigest, now: datetime
+    ) -> str:
+        mine = await store.entries(partner, digest.bucket_count)
+        differing = differing_buckets(buckets(mine, digest.bucket_count), digest)
+        if not differing:
+            return "link"
+        wanted = set(differing)
+        selected = [e for e in mine if _bucket(e.movement_id, digest.bucket_count) in wanted]
+        for start in range(0, max(len(selected), 1), MAX_ENTRIES):
+            chunk = selected[start : start + MAX_ENTRIES]
+            chunk_buckets = (
+                sorted({_bucket(e.movement_id, digest.bucket_count) for e in chunk}) or differing
+            )
+            payload = LinkDigestEntries(
+                digest_id=digest.digest_id,
+                bucket_count=digest.bucket_count,
+                buckets=tuple(chunk_buckets if chunk else differing),
+                entries=tuple(chunk),
+                computed_at=now,
+            )
+            await store.publish_to(partner, self._event(payload, now))
+        log.info("digest differs", partner=partner, buckets=len(differing))
+        return "link"
+
+    async def _digest_entries(
+        self, store: SyncStore, partner: str, data: LinkDigestEntries, now: datetime
+    ) -> str:
+        mine = await store.entries(partner, data.bucket_count, only=data.buckets)
+        repair = reconcile(self.node, mine, data.entries)
+        wanted_own = [
+            ResendWanted(movement_id=movement_id, group=group, have_version=0)
+            for movement_id, group in repair.republish
+        ]
+        await self._resend(store, partner, tuple(wanted_own), None, now)
+        for start in range(0, len(repair.request), MAX_ENTRIES):
+            request = ResendRequested(
+                request_id=uuid4(),
+                wanted=tuple(repair.request[start : start + MAX_ENTRIES]),
+                reason=f"anti-entropy: digest {data.digest_id} differs",
+            )
+            await store.publish_to(partner, self._event(request, now))
+        log.info(
+            "anti-entropy repair",
+            partner=partner,
+            republished=len(repair.republish),
+            requested=len(repair.request),
+        )
+        return "link"
+
+    async def _resend(
+        self,
+        store: SyncStore,
+        partner: str,
+        wanted: tuple[ResendWanted, ...],
+        traceparent: str | None,
+        now: datetime,
+    ) -> str:
+        """Publish again the current snapshot of each wanted group this node owns."""
+        for item in wanted:
+            group = await store.own_group(item.movement_id)
+            if group is None:
+                continue
+            if isinstance(group, OriginGroup):
+                if item.group is not GroupName.ORIGIN or group.destination.jurisdiction != partner:
+                    continue
+                payload: ContractModel = OriginGroupChanged(group=group)
+            else:
+                if item.group is not GroupName.HOST or not isinstance(group, HostGroup):
+                    continue
+                payload = HostGroupChanged(group=group)
+                for p in await store.participations(item.movement_id):
+                    await store.publish_to(
+                        partner,
+                        self._event(
+                            _participation_payload(p, group.host),
+                            now,
+                            item.movement_id,
+                            traceparent,
+                        ),
+                    )
+            await store.publish_to(
+                partner, self._event(payload, now, item.movement_id, traceparent)
+            )
+        return "link"
+
+    # -- envelopes ----------------------------------------------------------------------------
+
+    def _event(
+        self,
+        payload: ContractModel,
+        now: datetime,
+        movement_id: UUID | None = None,
+        traceparent: str | None = None,
+    ) -> Envelope[Any]:
+        return make_event(
+            payload,
+            node=self.node,
+            time=now,
+            traceparent=traceparent,
+            subject=str(movement_id) if movement_id else None,
+            correlationid=movement_id,
+        )
+
+    async def _publish_local(
+        self, store: SyncStore, payload: ContractModel, received: Envelope[Any], movement_id: UUID
+    ) -> None:
+        """Announce a change applied from a partner on the local topic, in the same trace."""
+        if not self.rebuilding:
+            await store.publish_local(self._announce(payload, received, movement_id))
+
+    def _announce(
+        self, payload: ContractModel, received: Envelope[Any], movement_id: UUID
+    ) -> Envelope[Any]:
+        return make_event(
+            payload,
+            node=self.node,
+            time=self.clock(),
+            traceparent=received.traceparent,
+            subject=str(movement_id),
+            correlationid=movement_id,
+        )
+
+
+def _bucket(movement_id: UUID, bucket_count: int) -> int:
+    return bucket_of(movement_id, bucket_count)
+
+
+def _participation_payload(row: dict[str, Any], host: str) -> ParticipationRecorded:
+    return ParticipationRecorded(
+        participation_id=row["participation_id"],
+        movement_id=row["movement_id"],
+        host=host,
+        host_org=OrganizationRef(org_id=row["host_org_id"], name=row["host_org_name"]),
+        activity_id=row["activity_id"],
+        kind=row["kind"],
+        title=row["title"],
+        attended_at=row["attended_at"],
+        recorded_at=row["recorded_at"],
+        recorded_by=row["recorded_by"],
+    )

@@ -1,0 +1,265 @@
+"""Keeping each link alive and whole: heartbeats on idle links, replay requests for gaps,
+periodic digests for anti-entropy, and each link's status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from yixian.contracts import (
+    LinkDigest,
+    LinkHeartbeat,
+    LinkState,
+    LinkStatusReported,
+    LinkStatusRequested,
+    ReplayRequested,
+    TopicNames,
+    make_event,
+)
+from yixian.runtime import get_logger
+from yixian.sync.adapters.store import SyncStore
+from yixian.sync.domain import buckets
+from yixian.sync.domain.digest import DEFAULT_BUCKETS
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPolicy:
+    heartbeat_interval: timedelta = timedelta(seconds=10)
+    """An idle link sends a heartbeat this often."""
+    silence: timedelta = timedelta(seconds=35)
+    """Nothing heard for this long: the link is silent."""
+    gap_grace: timedelta = timedelta(seconds=5)
+    """A number missing for longer than this is a gap (not reordering across partitions)."""
+    digest_interval: timedelta = timedelta(minutes=5)
+    bucket_count: int = DEFAULT_BUCKETS
+
+
+async def link_report(
+    store: SyncStore,
+    partner: str,
+    policy: LinkPolicy,
+    now: datetime,
+    request_id: UUID | None = None,
+) -> LinkStatusReported:
+    tracker = await store.tracker(partner)
+    shared = len(await store.entries(partner, policy.bucket_count))
+    return LinkStatusReported(
+        request_id=request_id or uuid4(),
+        state=tracker.state(now, grace=policy.gap_grace, silence=policy.silence),
+        last_sequence_sent=await store.last_sent(partner),
+        last_sequence_received=tracker.contiguous,
+        outbox_backlog=await store.backlog(partner),
+        shared_movements=shared,
+        reported_at=now,
+    )
+
+
+@dataclass
+class LinkView:
+    partner: str
+    state: LinkState
+    lag: int
+    contiguous: int
+    max_seen: int
+    partner_sent: int
+    missing: list[int]
+    last_event_at: datetime | None
+    last_heartbeat_at: datetime | None
+    last_sent: int
+    backlog: int
+    partner_view: dict[str, Any] | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "partner": self.partner,
+            "state": self.state.value,
+            "lag": self.lag,
+            "received_up_to": self.contiguous,
+            "highest_seen": self.max_seen,
+            "partner_says_sent": self.partner_sent,
+            "missing": self.missing[:50],
+            "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
+            "last_heartbeat_at": self.last_heartbeat_at.isoformat()
+            if self.last_heartbeat_at
+            else None,
+            "last_sequence_sent": self.last_sent,
+            "outbox_backlog": self.backlog,
+            "partner_view": self.partner_view,
+        }
+
+
+class LinkKeeper:
+    """Periodic work on every link of the node."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        node: str,
+        partners: frozenset[str],
+        topics: TopicNames,
+        policy: LinkPolicy,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.pool = pool
+        self.node = node
+        self.partners = partners
+        self.topics = topics
+        self.policy = policy
+        self.clock = clock
+
+    async def known_partners(self, conn: Any) -> list[str]:
+        rows = await conn.fetch("SELECT partner FROM links")
+        return sorted(self.partners | {r["partner"] for r in rows})
+
+    async def run(self, stop: asyncio.Event, tick: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("link upkeep failed; retrying", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tick)
+
+    async def tick(self) -> None:
+        now = self.clock()
+        async with self.pool.acquire() as conn:
+            partners = await self.known_partners(conn)
+        for partner in partners:
+            async with self.pool.acquire() as conn, conn.transaction():
+                store = SyncStore(conn, self.node, self.topics)
+                await self._heartbeat(conn, store, partner, now)
+                await self._repair_gaps(conn, store, partner, now)
+                await self._digest(conn, store, partner, now)
+
+    async def _heartbeat(self, conn: Any, store: SyncStore, partner: str, now: datetime) -> None:
+        last_sent_at = await conn.fetchval(
+            "SELECT max(created_at) FROM outbox WHERE destination = $1", partner
+        )
+        if last_sent_at is not None and now - last_sent_at < self.policy.heartbeat_interval:
+            return  # the link is not idle
+        heartbeat = LinkHeartbeat(
+            source=self.node,
+            destination=partner,
+            last_sequence=await store.last_sent(partner),
+            sent_at=now,
+        )
+        await store.publish_to(partner, make_event(heartbeat, node=self.node, time=now))
+        await conn.execute(
+            "INSERT INTO links (partner, last_heartbeat_sent_at) VALUES ($1, $2)"
+            " ON CONFLICT (partner) DO UPDATE SET last_heartbeat_sent_at = $2",
+            partner,
+            now,
+        )
+
+    async def _repair_gaps(self, conn: Any, store: SyncStore, partner: str, now: datetime) -> None:
+        tracker = await store.tracker(partner)
+        if (
+            tracker.state(now, grace=self.policy.gap_grace, silence=self.policy.silence)
+            is not LinkState.GAP
+        ):
+            return
+        row = await conn.fetchrow(
+            "SELECT replay_requested_at, replay_requested_upto FROM links WHERE partner = $1",
+            partner,
+        )
+        asked_at = row["replay_requested_at"] if row else None
+        if asked_at is not None and now - asked_at < self.policy.gap_grace * 2:
+            return  # give the last request time to be answered
+        missing = tracker.missing()
+        request = ReplayRequested(
+            request_id=uuid4(),
+            from_sequence=missing[0],
+            to_sequence=tracker.expected_up_to,
+            reason=f"{len(missing)} event(s) missing from {missing[0]}",
+        )
+        await store.publish_to(partner, make_event(request, node=self.node, time=now))
+        await conn.execute(
+            "UPDATE links SET replay_requested_at = $2, replay_requested_upto = $3"
+            " WHERE partner = $1",
+            partner,
+            now,
+            tracker.expected_up_to,
+        )
+        log.warning(
+            "gap on link; replay requested", partner=partner, first=missing[0], count=len(missing)
+        )
+
+    async def _digest(
+        self, conn: Any, store: SyncStore, partner: str, now: datetime, force: bool = False
+    ) -> None:
+        last = await conn.fetchval(
+            "SELECT last_digest_sent_at FROM links WHERE partner = $1", partner
+        )
+        if not force and last is not None and now - last < self.policy.digest_interval:
+            return
+        entries = await store.entries(partner, self.policy.bucket_count)
+        digest = LinkDigest(
+            digest_id=uuid4(),
+            bucket_count=self.policy.bucket_count,
+            buckets=tuple(
+                sorted(buckets(entries, self.policy.bucket_count).values(), key=lambda b: b.bucket)
+            ),
+            as_of_sequence=await store.last_sent(partner),
+            computed_at=now,
+        )
+        await store.publish_to(partner, make_event(digest, node=self.node, time=now))
+        await conn.execute(
+            "INSERT INTO links (partner, last_digest_sent_at) VALUES ($1, $2)"
+            " ON CONFLICT (partner) DO UPDATE SET last_digest_sent_at = $2",
+            partner,
+            now,
+        )
+
+    async def anti_entropy_now(self, partner: str) -> None:
+        """Send a digest to ``partner`` at once (the on-demand repair)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._digest(
+                conn, SyncStore(conn, self.node, self.topics), partner, self.clock(), force=True
+            )
+
+    async def ask_status(self, partner: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = SyncStore(conn, self.node, self.topics)
+            request = LinkStatusRequested(request_id=uuid4())
+            await store.publish_to(partner, make_event(request, node=self.node, time=self.clock()))
+
+    async def views(self) -> list[LinkView]:
+        now = self.clock()
+        out = []
+        async with self.pool.acquire() as conn:
+            store = SyncStore(conn, self.node, self.topics)
+            for partner in await self.known_partners(conn):
+                async with conn.transaction():
+                    tracker = await store.tracker(partner)
+                    view = await conn.fetchval(
+                        "SELECT partner_view FROM links WHERE partner = $1", partner
+                    )
+                    out.append(
+                        LinkView(
+                            partner=partner,
+                            state=tracker.state(
+                                now, grace=self.policy.gap_grace, silence=self.policy.silence
+                            ),
+                            lag=tracker.lag(),
+                            contiguous=tracker.contiguous,
+                            max_seen=tracker.max_seen,
+                            partner_sent=tracker.partner_sent,
+                            missing=tracker.missing(50),
+                            last_event_at=tracker.last_event_at,
+                            last_heartbeat_at=tracker.last_heartbeat_at,
+                            last_sent=await store.last_sent(partner),
+                            backlog=await store.backlog(partner),
+                            partner_view=view,
+                        )
+                    )
+        return out

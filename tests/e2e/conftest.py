@@ -1,0 +1,51 @@
+"""Fixtures for networks of real nodes (see network.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from yixian.contracts import TopicNames
+from yixian.localstack import LocalStack
+
+from .network import LocalNode, node_env
+
+NAMES = {
+    "411525": "固始县委组织部",
+    "110105": "朝阳区委组织部",
+    "350300": "莆田市委组织部",
+    "110114": "昌平区委组织部",
+}
+
+NetworkFactory = Callable[[list[str]], Awaitable[dict[str, LocalNode]]]
+
+
+@pytest.fixture
+async def network(
+    local_stack: LocalStack,
+    make_database: Callable[[], Awaitable[str]],
+    topic_names: TopicNames,
+    tmp_path: Path,
+) -> AsyncIterator[NetworkFactory]:
+    nodes: list[LocalNode] = []
+
+    async def create(codes: list[str]) -> dict[str, LocalNode]:
+        made = {}
+        for code in codes:
+            url = await make_database()
+            partners = [c for c in codes if c != code]
+            env = node_env(local_stack, code, url, topic_names, partners)
+            node = LocalNode(code, NAMES.get(code, code), url, env, tmp_path)
+            node.init()
+            node.start()
+            nodes.append(node)
+            made[code] = node
+        return made
+
+    yield create
+    for node in nodes:
+        if node.http is not None:
+            await node.http.aclose()
+        node.stop()

@@ -1,0 +1,233 @@
+"""A local network of Yixian nodes for end-to-end tests: every service a real process.
+
+Each node has its own database and runs ``registry`` (HTTP API), its outbox ``relay`` and
+``sync`` as separate processes, so a test can stop, kill or restart any of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+
+from yixian.contracts import TopicNames
+from yixian.localstack import LocalStack
+
+NATIONAL_ID_KEY = "network-test-key-shared-by-every-node-0001"
+
+
+@dataclass
+class Process:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+    url: str | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as sink:
+            self.popen = subprocess.Popen(self.command, env=self.env, stdout=sink, stderr=sink)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log.read_bytes()[offset:].decode(errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if record.get("event") == "service started":
+                    self.url = record.get("http")
+                    return
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> int | None:
+        if self.popen is None or self.popen.poll() is not None:
+            return self.popen.returncode if self.popen else None
+        self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(timeout=60)
+
+    def kill(self) -> None:
+        """kill -9: no chance to finish anything."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait(timeout=30)
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+
+@dataclass
+class LocalNode:
+    code: str
+    name: str
+    database_url: str
+    env: dict[str, str]
+    logs: Path
+    registry: Process = field(init=False)
+    relay: Process = field(init=False)
+    sync: Process = field(init=False)
+    key: str = ""
+    root_id: UUID | None = None
+    http: httpx.AsyncClient | None = None
+
+    def __post_init__(self) -> None:
+        py = sys.executable
+        self.registry = Process(
+            f"{self.code}-registry",
+            [py, "-m", "yixian.registry"],
+            {**self.env, "YIXIAN_RUN_RELAY": "false"},
+            self.logs / f"{self.code}-registry.log",
+        )
+        self.relay = Process(
+            f"{self.code}-relay",
+            [py, "-m", "yixian.registry", "relay"],
+            {**self.env, "YIXIAN_RELAY_POLL_INTERVAL": "0.5"},
+            self.logs / f"{self.code}-relay.log",
+        )
+        self.sync = Process(
+            f"{self.code}-sync",
+            [py, "-m", "yixian.sync"],
+            self.env,
+            self.logs / f"{self.code}-sync.log",
+        )
+
+    def init(self) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "yixian.registry", "init", "--root-name", self.name],
+            env=self.env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        lines = done.stdout.strip().splitlines()
+        self.root_id = UUID(lines[0].rsplit(" ", 1)[-1])
+        self.key = lines[-1].rsplit(" ", 1)[-1]
+        subprocess.run(
+            [sys.executable, "-m", "yixian.sync", "migrate"],
+            env=self.env,
+            capture_output=True,
+            check=True,
+        )
+
+    def start(self) -> None:
+        for process in (self.registry, self.relay, self.sync):
+            process.start()
+        assert self.registry.url is not None
+        self.http = httpx.AsyncClient(
+            base_url=self.registry.url,
+            headers={"Authorization": f"Bearer {self.key}"},
+            timeout=30,
+        )
+
+    def stop(self) -> None:
+        for process in (self.sync, self.relay, self.registry):
+            process.stop()
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    async def post(self, path: str, body: Any = None, expect: int | None = None) -> Any:
+        assert self.http is not None
+        response = await self.http.post(path, json=body or {})
+        if expect is not None:
+            assert response.status_code == expect, f"{path}: {response.status_code} {response.text}"
+        return response.json()
+
+    async def get(self, path: str) -> Any:
+        assert self.http is not None
+        response = await self.http.get(path)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def sync_get(self, path: str) -> Any:
+        assert self.sync.url is not None
+        async with httpx.AsyncClient(base_url=self.sync.url, timeout=30) as client:
+            response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+
+    async def sync_post(self, path: str) -> Any:
+        assert self.sync.url is not None
+        async with httpx.AsyncClient(base_url=self.sync.url, timeout=30) as client:
+            response = await client.post(path)
+            response.raise_for_status()
+            return response.json()
+
+    async def org(self, name: str, kind: str = "branch", parent: UUID | None = None) -> UUID:
+        body = {"name": name, "kind": kind, "parent_id": str(parent or self.root_id)}
+        return UUID((await self.post("/v1/organizations", body, 201))["org_id"])
+
+    async def member(self, org: UUID, name: str) -> UUID:
+        body = {"org_id": str(org), "name": name, "joined_on": "2008-07-01"}
+        return UUID((await self.post("/v1/members", body, 201))["member_id"])
+
+    # -- database ---------------------------------------------------------------------------
+
+    async def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    async def value(self, sql: str, *args: Any) -> Any:
+        rows = await self.query(sql, *args)
+        return rows[0][0] if rows else None
+
+    async def replica(self, movement_id: UUID | str) -> tuple[Any, Any]:
+        rows = await self.query(
+            "SELECT origin_group, host_group FROM movements WHERE movement_id = $1",
+            UUID(str(movement_id)),
+        )
+        if not rows:
+            return (None, None)
+        return (
+            json.loads(rows[0][0]) if rows[0][0] else None,
+            json.loads(rows[0][1]) if rows[0][1] else None,
+        )
+
+
+def node_env(
+    stack: LocalStack, code: str, database_url: str, topics: TopicNames, partners: list[str]
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "YIXIAN_NODE": code,
+        "YIXIAN_DATABASE_URL": database_url,
+        "YIXIAN_KAFKA_BOOTSTRAP_SERVERS": stack.config.kafka_bootstrap,
+        "YIXIAN_KAFKA_TOPIC_NAMESPACE": topics.namespace,
+        "YIXIAN_NATIONAL_ID_KEY": NATIONAL_ID_KEY,
+        "YIXIAN_HTTP_PORT": "0",
+        "YIXIAN_PARTNERS": ",".join(partners),
+        "YIXIAN_HEARTBEAT_SECONDS": "1",
+        "YIXIAN_SILENCE_SECONDS": "5",
+        "YIXIAN_GAP_GRACE_SECONDS": "2",
+        "YIXIAN_DIGEST_SECONDS": "3600",
+        "YIXIAN_METADATA_REFRESH_SECONDS": "2",
+    }
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, within: float = 60, what: str = "condition"
+) -> None:
+    """Poll ``check`` until it holds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        if await check():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.25)
