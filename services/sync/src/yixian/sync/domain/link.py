@@ -56,6 +56,17 @@ class SequenceTracker:
         self._note_missing(now)
         return True
 
+    def settle_up_to(self, sequence: int, now: datetime) -> None:
+        """The partner's digest as of ``sequence`` matched ours: whatever numbers up to it
+        are still missing were lost for good and their effect repaired; stop waiting."""
+        if sequence > self.contiguous:
+            self.contiguous = sequence
+            self.ahead = {s for s in self.ahead if s > sequence}
+            while self.contiguous + 1 in self.ahead:
+                self.contiguous += 1
+                self.ahead.discard(self.contiguous)
+        self._note_missing(now)
+
     def heartbeat(self, last_sequence: int, now: datetime) -> None:
         self.last_heartbeat_at = now
         self.partner_sent = max(self.partner_sent, last_sequence)

@@ -47,6 +47,7 @@ from yixian.sync.domain import (
     Outcome,
     Refused,
     Replica,
+    SequenceTracker,
     apply_host,
     apply_origin,
     bucket_of,
@@ -133,7 +134,7 @@ class Applier:
             tracker = await store.tracker(partner)
             tracker.receive(event.pairseq, now)
             try:
-                outcome = await self._dispatch(store, partner, event, now)
+                outcome = await self._dispatch(store, partner, event, now, tracker)
             except Refused as refusal:
                 await store.dead_letter(record, refusal.reason, [], now)
                 outcome = "dead_letter"
@@ -172,7 +173,12 @@ class Applier:
     # -- by type ----------------------------------------------------------------------------
 
     async def _dispatch(
-        self, store: SyncStore, partner: str, event: Envelope[Any], now: datetime
+        self,
+        store: SyncStore,
+        partner: str,
+        event: Envelope[Any],
+        now: datetime,
+        tracker: SequenceTracker,
     ) -> str:
         data = event.data
         if isinstance(data, OriginGroupChanged):
@@ -186,7 +192,7 @@ class Applier:
                 raise Refused(f"heartbeat names the link {data.source}→{data.destination}")
             return "link"
         if isinstance(data, LinkDigest):
-            return await self._digest(store, partner, data, now)
+            return await self._digest(store, partner, data, now, tracker)
         if isinstance(data, LinkDigestEntries):
             return await self._digest_entries(store, partner, data, now)
         if isinstance(data, ResendRequested):
@@ -257,11 +263,17 @@ class Applier:
     # -- anti-entropy -------------------------------------------------------------------------
 
     async def _digest(
-        self, store: SyncStore, partner: str, digest: LinkDigest, now: datetime
+        self,
+        store: SyncStore,
+        partner: str,
+        digest: LinkDigest,
+        now: datetime,
+        tracker: SequenceTracker,
     ) -> str:
         mine = await store.entries(partner, digest.bucket_count)
         differing = differing_buckets(buckets(mine, digest.bucket_count), digest)
         if not differing:
+            tracker.settle_up_to(digest.as_of_sequence, now)
             return "link"
         wanted = set(differing)
         selected = [e for e in mine if _bucket(e.movement_id, digest.bucket_count) in wanted]
