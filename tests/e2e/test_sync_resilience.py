@@ -7,7 +7,6 @@ import asyncio
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-
 from uuid import UUID, uuid4
 
 import pytest

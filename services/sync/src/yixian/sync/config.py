@@ -31,6 +31,9 @@ class SyncSettings(NodeSettings):
     digest_seconds: float = Field(default=300.0, gt=0)
     digest_buckets: int = Field(default=256, ge=1, le=65536)
     metadata_refresh_seconds: float = Field(default=10.0, gt=0)
+    batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Records applied per transaction."
+    )
 
     @field_validator("partners")
     @classmethod

@@ -10,7 +10,7 @@ import base64
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -238,21 +238,67 @@ class SyncStore:
 
     # -- links ------------------------------------------------------------------------------
 
-    async def tracker(self, partner: str) -> SequenceTracker:
+    async def received(self, partner: str, seq: int) -> None:
+        """Note a pair sequence number as arrived (cheap: one row; folded in by ``tracker``)."""
+        await self.conn.execute(
+            "INSERT INTO link_received (partner, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            partner,
+            seq,
+        )
+
+    async def heard_heartbeat(self, partner: str, last_sequence: int, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO links (partner, partner_sent, last_heartbeat_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (partner) DO UPDATE SET partner_sent ="
+            " greatest(links.partner_sent, $2), last_heartbeat_at = $3",
+            partner,
+            last_sequence,
+            now,
+        )
+
+    async def settle_up_to(self, partner: str, sequence: int) -> None:
+        await self.conn.execute(
+            "INSERT INTO links (partner, contiguous) VALUES ($1, $2) ON CONFLICT (partner)"
+            " DO UPDATE SET contiguous = greatest(links.contiguous, $2)",
+            partner,
+            sequence,
+        )
+
+    async def tracker(self, partner: str, now: datetime) -> SequenceTracker:
+        """The link's state, with the numbers received since last time folded in (and saved)."""
         await self.conn.execute(
             "INSERT INTO links (partner) VALUES ($1) ON CONFLICT DO NOTHING", partner
         )
-        data = await self.conn.fetchval(
-            "SELECT tracker FROM links WHERE partner = $1 FOR UPDATE", partner
+        row = await self.conn.fetchrow("SELECT * FROM links WHERE partner = $1 FOR UPDATE", partner)
+        assert row is not None
+        tracker = SequenceTracker(
+            contiguous=row["contiguous"],
+            partner_sent=row["partner_sent"],
+            missing_since=row["missing_since"],
         )
-        return SequenceTracker.from_json(data or {})
-
-    async def save_tracker(self, partner: str, tracker: SequenceTracker) -> None:
+        arrivals = await self.conn.fetch(
+            "SELECT seq, received_at FROM link_received WHERE partner = $1 ORDER BY seq", partner
+        )
+        for arrival in arrivals:
+            tracker.receive(arrival["seq"], now)
+        tracker.refresh(now)
+        latest = max([row["last_event_at"], *(a["received_at"] for a in arrivals)], key=_when)
+        tracker.last_event_at = latest
+        tracker.last_heartbeat_at = row["last_heartbeat_at"]
         await self.conn.execute(
-            "UPDATE links SET tracker = $2, updated_at = now() WHERE partner = $1",
+            "UPDATE links SET contiguous = $2, missing_since = $3, last_event_at = $4,"
+            " updated_at = now() WHERE partner = $1",
             partner,
-            tracker.to_json(),
+            tracker.contiguous,
+            tracker.missing_since,
+            latest,
         )
+        await self.conn.execute(
+            "DELETE FROM link_received WHERE partner = $1 AND seq <= $2",
+            partner,
+            tracker.contiguous,
+        )
+        return tracker
 
     async def save_partner_view(self, partner: str, view: dict[str, Any]) -> None:
         await self.conn.execute(
@@ -300,3 +346,7 @@ class SyncStore:
             trace_id="0" * 32,
         )
         return True
+
+
+def _when(value: datetime | None) -> datetime:
+    return value or datetime.min.replace(tzinfo=UTC)

@@ -72,6 +72,10 @@ class SequenceTracker:
         self.partner_sent = max(self.partner_sent, last_sequence)
         self._note_missing(now)
 
+    def refresh(self, now: datetime) -> None:
+        """Start (or stop) the clock on missing numbers."""
+        self._note_missing(now)
+
     def _note_missing(self, now: datetime) -> None:
         if self.contiguous >= self.expected_up_to:
             self.missing_since = None

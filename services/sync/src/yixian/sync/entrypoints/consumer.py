@@ -10,7 +10,6 @@ import asyncio
 import time
 from typing import Any
 
-import asyncpg
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
@@ -18,16 +17,15 @@ from yixian.runtime import get_logger, make_broker
 from yixian.sync.adapters.metrics import SyncMetrics
 from yixian.sync.adapters.store import Inbound
 from yixian.sync.config import SyncSettings
-from yixian.sync.service_layer.applier import Applier
+from yixian.sync.service_layer.applier import TRANSIENT, Applier
 
 log = get_logger(__name__)
 RETRIES = 8
 
 
-async def _raw_body(message: Any) -> bytes:
-    """Keep the bytes: the applier decodes and validates them itself."""
-    body: bytes = message.body
-    return body
+async def _raw_bodies(message: Any) -> Any:
+    """Keep the bytes: the applier decodes and validates each record itself."""
+    return message.body
 
 
 def build_consumer(settings: SyncSettings, applier: Applier, metrics: SyncMetrics) -> KafkaBroker:
@@ -43,30 +41,30 @@ def build_consumer(settings: SyncSettings, applier: Applier, metrics: SyncMetric
         group_id=settings.consumer_group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_raw_body,
+        batch=True,
+        max_records=settings.batch_size,
+        batch_timeout_ms=100,
+        decoder=_raw_bodies,
     )
-    async def on_record(body: bytes, message: KafkaMessage) -> None:
+    async def on_records(bodies: list[bytes], message: KafkaMessage) -> None:
         raw = message.raw_message
-        record = Inbound(
-            topic=raw.topic,  # type: ignore[union-attr]
-            partition=raw.partition,  # type: ignore[union-attr]
-            offset=raw.offset,  # type: ignore[union-attr]
-            key=raw.key,  # type: ignore[union-attr]
-            value=body,
-        )
-        partner = record.topic.rsplit(".to.", 1)[0][-6:]
+        batch = raw if isinstance(raw, tuple) else (raw,)
+        records = [Inbound(r.topic, r.partition, r.offset, r.key, r.value or b"") for r in batch]
         for attempt in range(1, RETRIES + 1):
             started = time.perf_counter()
             try:
-                outcome = await applier.handle(record)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                outcomes = await applier.handle_batch(records)
+            except TRANSIENT as exc:
                 if attempt == RETRIES:
-                    raise  # not acknowledged: delivered again after the seek
+                    raise  # not acknowledged: the batch is delivered again after the seek
                 log.warning("apply failed; retrying", error=str(exc), attempt=attempt)
                 await asyncio.sleep(min(0.2 * 2**attempt, 10))
                 continue
-            metrics.apply_seconds.observe(time.perf_counter() - started)
-            metrics.events.labels(partner=partner, outcome=outcome).inc()
+            elapsed = time.perf_counter() - started
+            for record, outcome in zip(records, outcomes, strict=True):
+                metrics.apply_seconds.observe(elapsed / len(records))
+                partner = record.topic.rsplit(".to.", 1)[0][-6:]
+                metrics.events.labels(partner=partner, outcome=outcome).inc()
             return
 
     return broker

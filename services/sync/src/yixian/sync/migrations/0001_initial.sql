@@ -18,16 +18,28 @@ CREATE TABLE inbox (
 );
 CREATE INDEX inbox_received ON inbox (received_at);
 
--- The health of each link, as seen from this node.
+-- The health of each link, as seen from this node: every number up to `contiguous` has
+-- arrived; numbers beyond it wait in link_received until the gap before them closes.
 CREATE TABLE links (
     partner                char(6) PRIMARY KEY,
-    tracker                jsonb NOT NULL DEFAULT '{}',
+    contiguous             bigint NOT NULL DEFAULT 0,
+    partner_sent           bigint NOT NULL DEFAULT 0,
+    missing_since          timestamptz,
+    last_heartbeat_at      timestamptz,
+    last_event_at          timestamptz,
     partner_view           jsonb,
     last_heartbeat_sent_at timestamptz,
     last_digest_sent_at    timestamptz,
     replay_requested_at    timestamptz,
     replay_requested_upto  bigint NOT NULL DEFAULT 0,
     updated_at             timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE link_received (
+    partner     char(6) NOT NULL,
+    seq         bigint NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (partner, seq)
 );
 
 -- What could not be accepted, with the reason and where it came from.

@@ -47,7 +47,6 @@ from yixian.sync.domain import (
     Outcome,
     Refused,
     Replica,
-    SequenceTracker,
     apply_host,
     apply_origin,
     bucket_of,
@@ -60,6 +59,16 @@ from yixian.sync.domain.apply import check_host_group, check_origin_group, check
 from .links import LinkPolicy, link_report
 
 log = get_logger(__name__)
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+)
+"""Database failures that say nothing about the record: retry the batch, never dead-letter."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,23 +98,53 @@ class Applier:
 
     async def handle(self, record: Inbound) -> str:
         """Apply one record; return what happened to it (for logs and metrics)."""
-        now = self.clock()
+        return (await self.handle_batch([record]))[0]
+
+    async def handle_batch(self, records: list[Inbound]) -> list[str]:
+        """Apply records in order, in one transaction (one savepoint each).
+
+        A record that cannot be applied for any reason other than the database being
+        unreachable becomes a dead letter; the rest of the batch goes on. If the database
+        fails, the whole batch rolls back and is delivered again (the inbox absorbs it).
+        """
+        outcomes: list[str] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = SyncStore(conn, self.node, self.config.topics)
+            for record in records:
+                now = self.clock()
+                try:
+                    async with conn.transaction():
+                        outcome = await self._handle(store, record, now)
+                except TRANSIENT:
+                    raise
+                except Exception as exc:
+                    log.exception(
+                        "could not apply a record", topic=record.topic, offset=record.offset
+                    )
+                    async with conn.transaction():
+                        await store.dead_letter(record, f"could not be applied: {exc!r}", [], now)
+                    outcome = "dead_letter"
+                outcomes.append(outcome)
+        return outcomes
+
+    async def _handle(self, store: SyncStore, record: Inbound, now: datetime) -> str:
         try:
             partner, destination = self.config.topics.parse_pair(record.topic)
         except ValueError:
-            return await self._dead(record, f"{record.topic} is not a pair topic", [], now)
+            return await self._dead(store, record, f"{record.topic} is not a pair topic", [], now)
         if destination != self.node:
             return await self._dead(
-                record, f"{record.topic} is addressed to {destination}", [], now
+                store, record, f"{record.topic} is addressed to {destination}", [], now
             )
         try:
             event = decode(record.value)
         except UnknownEventType as unknown:
-            return await self._unknown(record, partner, unknown, now)
+            return await self._unknown(store, record, partner, unknown, now)
         except MalformedEvent as bad:
-            return await self._dead(record, bad.reason, bad.errors, now)
+            return await self._dead(store, record, bad.reason, bad.errors, now)
         if event.source_node != partner:
             return await self._dead(
+                store,
                 record,
                 f"forged source: the event says {event.source_node}, the topic is from {partner}",
                 [{"field": "source", "reason": "does not match the pair topic"}],
@@ -113,72 +152,68 @@ class Applier:
             )
         if event.pairseq is None:
             return await self._dead(
+                store,
                 record,
                 "events on a pair topic carry pairseq",
                 [{"field": "pairseq", "reason": "missing"}],
                 now,
             )
-        async with self.pool.acquire() as conn, conn.transaction():
-            store = SyncStore(conn, self.node, self.config.topics)
-            claimed = await store.claim(
-                partner,
-                event.id,
-                event.type,
-                record,
-                pairseq=event.pairseq,
-                trace_id=event.trace_id,
-                event_time=event.time,
-            )
-            if not claimed:
-                return Outcome.DUPLICATE.value
-            tracker = await store.tracker(partner)
-            tracker.receive(event.pairseq, now)
-            try:
-                outcome = await self._dispatch(store, partner, event, now, tracker)
-            except Refused as refusal:
-                await store.dead_letter(record, refusal.reason, [], now)
-                outcome = "dead_letter"
-            if isinstance(event.data, LinkHeartbeat):
-                tracker.heartbeat(event.data.last_sequence, now)
-            await store.save_tracker(partner, tracker)
-            await store.settle(partner, event.id, outcome)
+        claimed = await store.claim(
+            partner,
+            event.id,
+            event.type,
+            record,
+            pairseq=event.pairseq,
+            trace_id=event.trace_id,
+            event_time=event.time,
+        )
+        if not claimed:
+            return Outcome.DUPLICATE.value
+        await store.received(partner, event.pairseq)
+        try:
+            async with store.conn.transaction():
+                outcome = await self._dispatch(store, partner, event, now)
+        except Refused as refusal:
+            await store.dead_letter(record, refusal.reason, [], now)
+            outcome = "dead_letter"
+        await store.settle(partner, event.id, outcome)
         log.debug("event handled", partner=partner, type=event.type, outcome=outcome)
         return outcome
 
     async def _dead(
-        self, record: Inbound, reason: str, errors: list[dict[str, Any]], now: datetime
+        self,
+        store: SyncStore,
+        record: Inbound,
+        reason: str,
+        errors: list[dict[str, Any]],
+        now: datetime,
     ) -> str:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await SyncStore(conn, self.node, self.config.topics).dead_letter(
-                record, reason, errors, now
-            )
+        await store.dead_letter(record, reason, errors, now)
         log.warning("dead letter", topic=record.topic, offset=record.offset, reason=reason)
         return "dead_letter"
 
     async def _unknown(
-        self, record: Inbound, partner: str, unknown: UnknownEventType, now: datetime
+        self,
+        store: SyncStore,
+        record: Inbound,
+        partner: str,
+        unknown: UnknownEventType,
+        now: datetime,
     ) -> str:
         """A type a newer v1 may have: record it and move on; never fatal."""
         try:
             event_id = UUID(str(unknown.envelope.get("id")))
         except ValueError:
-            return await self._dead(record, f"{unknown}; and its id is not a UUID", [], now)
-        async with self.pool.acquire() as conn, conn.transaction():
-            store = SyncStore(conn, self.node, self.config.topics)
-            if await store.claim(partner, event_id, unknown.event_type[:200], record):
-                await store.settle(partner, event_id, "skipped_unknown_type")
+            return await self._dead(store, record, f"{unknown}; and its id is not a UUID", [], now)
+        if await store.claim(partner, event_id, unknown.event_type[:200], record):
+            await store.settle(partner, event_id, "skipped_unknown_type")
         log.info("unknown event type skipped", type=unknown.event_type, partner=partner)
         return "skipped_unknown_type"
 
     # -- by type ----------------------------------------------------------------------------
 
     async def _dispatch(
-        self,
-        store: SyncStore,
-        partner: str,
-        event: Envelope[Any],
-        now: datetime,
-        tracker: SequenceTracker,
+        self, store: SyncStore, partner: str, event: Envelope[Any], now: datetime
     ) -> str:
         data = event.data
         if isinstance(data, OriginGroupChanged):
@@ -190,9 +225,10 @@ class Applier:
         if isinstance(data, LinkHeartbeat):
             if data.source != partner or data.destination != self.node:
                 raise Refused(f"heartbeat names the link {data.source}→{data.destination}")
+            await store.heard_heartbeat(partner, data.last_sequence, now)
             return "link"
         if isinstance(data, LinkDigest):
-            return await self._digest(store, partner, data, now, tracker)
+            return await self._digest(store, partner, data, now)
         if isinstance(data, LinkDigestEntries):
             return await self._digest_entries(store, partner, data, now)
         if isinstance(data, ResendRequested):
@@ -263,17 +299,12 @@ class Applier:
     # -- anti-entropy -------------------------------------------------------------------------
 
     async def _digest(
-        self,
-        store: SyncStore,
-        partner: str,
-        digest: LinkDigest,
-        now: datetime,
-        tracker: SequenceTracker,
+        self, store: SyncStore, partner: str, digest: LinkDigest, now: datetime
     ) -> str:
         mine = await store.entries(partner, digest.bucket_count)
         differing = differing_buckets(buckets(mine, digest.bucket_count), digest)
         if not differing:
-            tracker.settle_up_to(digest.as_of_sequence, now)
+            await store.settle_up_to(partner, digest.as_of_sequence)
             return "link"
         wanted = set(differing)
         selected = [e for e in mine if _bucket(e.movement_id, digest.bucket_count) in wanted]

@@ -50,7 +50,7 @@ async def link_report(
     now: datetime,
     request_id: UUID | None = None,
 ) -> LinkStatusReported:
-    tracker = await store.tracker(partner)
+    tracker = await store.tracker(partner, now)
     shared = len(await store.entries(partner, policy.bucket_count))
     return LinkStatusReported(
         request_id=request_id or uuid4(),
@@ -162,7 +162,7 @@ class LinkKeeper:
         )
 
     async def _repair_gaps(self, conn: Any, store: SyncStore, partner: str, now: datetime) -> None:
-        tracker = await store.tracker(partner)
+        tracker = await store.tracker(partner, now)
         if (
             tracker.state(now, grace=self.policy.gap_grace, silence=self.policy.silence)
             is not LinkState.GAP
@@ -240,7 +240,7 @@ class LinkKeeper:
             store = SyncStore(conn, self.node, self.topics)
             for partner in await self.known_partners(conn):
                 async with conn.transaction():
-                    tracker = await store.tracker(partner)
+                    tracker = await store.tracker(partner, now)
                     view = await conn.fetchval(
                         "SELECT partner_view FROM links WHERE partner = $1", partner
                     )

@@ -50,7 +50,12 @@ async def clear_partner_data(conn: DbConnection, node: str, partner: str) -> Non
             partner,
         )
         await conn.execute("DELETE FROM inbox WHERE source = $1", partner)
-        await conn.execute("UPDATE links SET tracker = '{}' WHERE partner = $1", partner)
+        await conn.execute(
+            "UPDATE links SET contiguous = 0, partner_sent = 0, missing_since = NULL"
+            " WHERE partner = $1",
+            partner,
+        )
+        await conn.execute("DELETE FROM link_received WHERE partner = $1", partner)
 
 
 async def rebuild(
@@ -100,17 +105,17 @@ async def rebuild(
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=1000)
             for tp, records in batches.items():
-                for r in records:
-                    if r.offset >= ends[tp]:
-                        remaining.discard(tp)
-                        break
-                    outcome = await applier.handle(
-                        Inbound(r.topic, r.partition, r.offset, r.key, r.value or b"")
-                    )
-                    report.records += 1
+                wanted = [r for r in records if r.offset < ends[tp]]
+                if len(wanted) < len(records):
+                    remaining.discard(tp)
+                outcomes = await applier.handle_batch(
+                    [Inbound(r.topic, r.partition, r.offset, r.key, r.value or b"") for r in wanted]
+                )
+                for outcome in outcomes:
                     report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
-                    if progress:
-                        progress(report.records, total)
+                report.records += len(outcomes)
+                if progress:
+                    progress(report.records, total)
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
     finally:
