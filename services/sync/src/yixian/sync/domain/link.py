@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from yixian.contracts import LinkState
 
@@ -93,30 +92,3 @@ class SequenceTracker:
     def lag(self) -> int:
         """How many numbers the partner sent that have not arrived yet."""
         return self.expected_up_to - self.contiguous - len(self.ahead)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "contiguous": self.contiguous,
-            "ahead": sorted(self.ahead),
-            "partner_sent": self.partner_sent,
-            "missing_since": self.missing_since.isoformat() if self.missing_since else None,
-            "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
-            "last_heartbeat_at": self.last_heartbeat_at.isoformat()
-            if self.last_heartbeat_at
-            else None,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SequenceTracker:
-        def when(key: str) -> datetime | None:
-            value = data.get(key)
-            return datetime.fromisoformat(value) if value else None
-
-        return cls(
-            contiguous=data.get("contiguous", 0),
-            ahead=set(data.get("ahead", ())),
-            partner_sent=data.get("partner_sent", 0),
-            missing_since=when("missing_since"),
-            last_event_at=when("last_event_at"),
-            last_heartbeat_at=when("last_heartbeat_at"),
-        )

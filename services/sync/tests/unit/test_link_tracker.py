@@ -1,0 +1,78 @@
+"""Link health from the pair sequence: reordering, gaps, heartbeats, silence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from yixian.contracts import LinkState
+from yixian.sync.domain import SequenceTracker
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+GRACE = timedelta(seconds=5)
+SILENCE = timedelta(seconds=35)
+
+
+def state(tracker: SequenceTracker, at: datetime) -> LinkState:
+    return tracker.state(at, grace=GRACE, silence=SILENCE)
+
+
+def test_in_order_arrivals_are_healthy() -> None:
+    tracker = SequenceTracker()
+    for seq in range(1, 6):
+        assert tracker.receive(seq, T0)
+    assert tracker.contiguous == 5
+    assert state(tracker, T0) is LinkState.HEALTHY
+    assert tracker.lag() == 0
+
+
+def test_duplicates_are_recognised() -> None:
+    tracker = SequenceTracker()
+    tracker.receive(1, T0)
+    tracker.receive(3, T0)
+    assert not tracker.receive(1, T0)
+    assert not tracker.receive(3, T0)
+
+
+def test_reordering_across_partitions_is_lagging_then_heals() -> None:
+    tracker = SequenceTracker()
+    for seq in (1, 2, 4, 5):
+        tracker.receive(seq, T0)
+    assert tracker.missing() == [3]
+    assert state(tracker, T0 + timedelta(seconds=1)) is LinkState.LAGGING
+    tracker.receive(3, T0 + timedelta(seconds=2))
+    assert tracker.contiguous == 5
+    assert tracker.ahead == set()
+    assert state(tracker, T0 + timedelta(seconds=2)) is LinkState.HEALTHY
+
+
+def test_a_number_missing_past_the_grace_is_a_gap() -> None:
+    tracker = SequenceTracker()
+    for seq in (1, 2, 4):
+        tracker.receive(seq, T0)
+    assert state(tracker, T0 + GRACE + timedelta(seconds=1)) is LinkState.GAP
+    assert tracker.lag() == 1
+
+
+def test_a_heartbeat_reveals_a_lost_tail() -> None:
+    tracker = SequenceTracker()
+    tracker.receive(1, T0)
+    tracker.heartbeat(4, T0)  # the partner sent 2, 3 and 4 too
+    assert tracker.missing() == [2, 3, 4]
+    assert state(tracker, T0 + GRACE * 2) is LinkState.GAP
+
+
+def test_silence_after_no_events_nor_heartbeats() -> None:
+    tracker = SequenceTracker()
+    assert state(tracker, T0) is LinkState.SILENT
+    tracker.heartbeat(0, T0)
+    assert state(tracker, T0 + timedelta(seconds=30)) is LinkState.HEALTHY
+    assert state(tracker, T0 + SILENCE + timedelta(seconds=1)) is LinkState.SILENT
+
+
+def test_a_matching_digest_settles_numbers_lost_for_good() -> None:
+    tracker = SequenceTracker()
+    for seq in (1, 2, 5, 6):
+        tracker.receive(seq, T0)
+    tracker.settle_up_to(4, T0)
+    assert tracker.contiguous == 6
+    assert tracker.missing() == []
