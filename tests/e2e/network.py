@@ -135,7 +135,10 @@ class LocalNode:
 
     def stop(self) -> None:
         for process in (self.sync, self.relay, self.registry):
-            process.stop()
+            try:
+                process.stop()
+            except subprocess.TimeoutExpired:
+                process.kill()
 
     # -- HTTP -------------------------------------------------------------------------------
 

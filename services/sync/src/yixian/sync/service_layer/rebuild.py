@@ -106,8 +106,6 @@ async def rebuild(
             batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=1000)
             for tp, records in batches.items():
                 wanted = [r for r in records if r.offset < ends[tp]]
-                if len(wanted) < len(records):
-                    remaining.discard(tp)
                 outcomes = await applier.handle_batch(
                     [Inbound(r.topic, r.partition, r.offset, r.key, r.value or b"") for r in wanted]
                 )
@@ -116,8 +114,8 @@ async def rebuild(
                 report.records += len(outcomes)
                 if progress:
                     progress(report.records, total)
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+                if records and records[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)  # done up to where the topic ended when we began
     finally:
         await consumer.stop()
     log.info("rebuild done", partner=partner, records=report.records, outcomes=report.outcomes)
