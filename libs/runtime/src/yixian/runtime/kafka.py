@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -25,6 +26,7 @@ def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> K
             password=settings.password.get_secret_value(),
             use_ssl=settings.security_protocol == "SASL_SSL",
         )
+    options.setdefault("logger", logging.getLogger("faststream"))  # our JSON lines, not its own
     return KafkaBroker(
         settings.bootstrap_servers,
         client_id=client_id,
