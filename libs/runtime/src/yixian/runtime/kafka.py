@@ -26,7 +26,8 @@ def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> K
             password=settings.password.get_secret_value(),
             use_ssl=settings.security_protocol == "SASL_SSL",
         )
-    options.setdefault("logger", logging.getLogger("faststream"))  # our JSON lines, not its own
+    # a logger of our own: FastStream decorates its "faststream" logger with a handler of its own
+    options.setdefault("logger", logging.getLogger("yixian.broker"))
     return KafkaBroker(
         settings.bootstrap_servers,
         client_id=client_id,
