@@ -1,19 +1,121 @@
-"""Composition root of the notify service: the one place its connections are built."""
+"""Composition root of the notify service: the one place its parts are built."""
 
 from __future__ import annotations
 
-from yixian.runtime import get_logger, open_resources, wait_for_stop_signal
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import asyncpg
+import httpx
+
+from yixian.runtime import create_pool, get_logger, kafka_reachable, wait_for_stop_signal
+from yixian.runtime import migrations as schema
+from yixian.runtime.http import start_http
+
+from .adapters.channels import AppTemplateChannel, Channel, EmailChannel, SmsChannel, WebhookChannel
 from .config import NotifySettings
+from .domain.policy import QuietHours
+from .domain.rules import Channel as ChannelName
+from .domain.templates import Templates
+from .entrypoints.consumer import build_consumer
+from .entrypoints.http import create_app
+from .service_layer.dispatcher import Dispatcher
+from .service_layer.planner import Planner
 
 SERVICE = "notify"
+PACKAGE = resources.files("yixian.notify")
+MIGRATIONS = Path(str(PACKAGE / "migrations"))
+TEMPLATES = Path(str(PACKAGE / "templates"))
 log = get_logger(__name__)
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def migrate(settings: NotifySettings) -> list[str]:
+    return await schema.apply_with_node_schema(settings.database_url, SERVICE, MIGRATIONS)
+
+
+def build_channels(
+    settings: NotifySettings, client: httpx.AsyncClient
+) -> dict[ChannelName, Channel]:
+    channels: dict[ChannelName, Channel] = {
+        ChannelName.APP: AppTemplateChannel(client, settings.app_endpoint, settings.app_template_id)
+    }
+    if settings.smtp_host:
+        channels[ChannelName.EMAIL] = EmailChannel(
+            settings.smtp_host, settings.smtp_port, settings.mail_from
+        )
+    if settings.sms_gateway:
+        channels[ChannelName.SMS] = SmsChannel(client, settings.sms_gateway)
+    if settings.webhook_secret.get_secret_value():
+        channels[ChannelName.WEBHOOK] = WebhookChannel(
+            client, settings.webhook_secret.get_secret_value().encode()
+        )
+    return channels
+
+
+def build_dispatcher(
+    settings: NotifySettings,
+    pool: asyncpg.Pool,
+    client: httpx.AsyncClient,
+    clock: Callable[[], datetime] = utc_now,
+) -> Dispatcher:
+    return Dispatcher(
+        pool,
+        build_channels(settings, client),
+        rates={
+            ChannelName.EMAIL: settings.email_per_second,
+            ChannelName.SMS: settings.sms_per_second,
+            ChannelName.WEBHOOK: settings.webhook_per_second,
+            ChannelName.APP: settings.app_per_second,
+        },
+        quiet=QuietHours(settings.quiet_start, settings.quiet_end, ZoneInfo(settings.time_zone)),
+        clock=clock,
+    )
+
+
 async def serve(settings: NotifySettings) -> None:
-    """Connect, announce readiness, and run until SIGTERM or SIGINT."""
-    async with open_resources(settings, client_id=f"yixian-{SERVICE}-{settings.node}"):
-        log.info("service started", kafka=settings.kafka.bootstrap_servers)
-        await wait_for_stop_signal()
-        log.info("service stopping")
+    """Plan notices from the local topic and send them until SIGTERM or SIGINT."""
+    templates = Templates(TEMPLATES)  # a template error stops the start, not a message
+    log.info("schema ready", applied=await migrate(settings))
+    pool = await create_pool(settings.database_url, size=6)
+    stop = asyncio.Event()
+    try:
+        async with httpx.AsyncClient(timeout=15) as client:
+            planner = Planner(settings.node, templates, settings.language)
+            broker = build_consumer(settings, pool, planner)
+            await broker.start()
+            sending = asyncio.create_task(
+                build_dispatcher(settings, pool, client).run(stop), name="dispatch"
+            )
+
+            async def readiness() -> dict[str, str]:
+                async with pool.acquire() as conn:
+                    pending = await schema.pending_with_node_schema(conn, SERVICE, MIGRATIONS)
+                return {
+                    "database": "ok",
+                    "migrations": "ok" if not pending else f"pending: {', '.join(pending)}",
+                    "kafka": "ok" if await kafka_reachable(settings.kafka) else "unavailable",
+                }
+
+            http = await start_http(
+                create_app(node=settings.node, pool=pool, readiness=readiness),
+                settings.http_host,
+                settings.http_port,
+            )
+            log.info("service started", http=http.url)
+            await wait_for_stop_signal()
+            log.info("service stopping")
+            stop.set()
+            await broker.stop()
+            await sending
+            await http.stop()
+    finally:
+        await pool.close()
     log.info("service stopped")

@@ -1,1 +1,1 @@
-"""domain of the notify service."""
+"""The notify service's domain: rules, templates, and the pace of delivery. No I/O."""

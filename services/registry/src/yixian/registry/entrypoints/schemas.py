@@ -37,6 +37,14 @@ class NewOrganization(Body):
         default=None,
         description="For a working committee: the host area it serves. Default: the parent's.",
     )
+    secretary_name: Name | None = None
+    contact_email: EmailStr | None = Field(
+        default=None, description="Where its secretary gets notices."
+    )
+    contact_phone: Annotated[str, Field(max_length=50)] | None = None
+    webhook_url: Annotated[str, Field(max_length=500, pattern=r"^https?://")] | None = Field(
+        default=None, description="Signed webhook for notices to this organization's system."
+    )
 
 
 class NewApiKey(Body):

@@ -133,6 +133,10 @@ async def create_organization(
     kind: OrgKind,
     parent_id: UUID | None,
     jurisdiction: str | None,
+    secretary_name: str | None = None,
+    contact_email: str | None = None,
+    contact_phone: str | None = None,
+    webhook_url: str | None = None,
 ) -> Result:
     principal = uow.request.principal
     parent = await uow.organizations.get(parent_id) if parent_id else None
@@ -158,6 +162,15 @@ async def create_organization(
             field="jurisdiction",
         )
     await uow.organizations.add(org)
+    await uow.conn.execute(
+        "UPDATE organizations SET secretary_name = $2, contact_email = $3, contact_phone = $4,"
+        " webhook_url = $5 WHERE org_id = $1",
+        org_id,
+        secretary_name,
+        contact_email,
+        contact_phone,
+        webhook_url,
+    )
     uow.audit_detail = {"name": name, "kind": kind.value, "parent_id": str(parent.org_id)}
     return Result(201, {**_org_json(org), "target_id": str(org_id)})
 

@@ -1,0 +1,92 @@
+"""Which change tells whom what: the rules as data.
+
+A rule matches a change of one group of a movement (the event, and the status it moved
+from and to) and names the recipients, the template and the channels. Each notice is
+sent by exactly one node: a secretary by the secretary's own node, the member by the
+node whose group changed, so a member travelling between two nodes hears each thing once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Recipient(StrEnum):
+    MEMBER = "member"
+    ORIGIN_SECRETARY = "origin_secretary"
+    HOST_SECRETARY = "host_secretary"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
+    APP = "app"
+
+
+class Group(StrEnum):
+    ORIGIN = "origin"
+    HOST = "host"
+    PARTICIPATION = "participation"
+    ACTIVITY = "activity"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    reason: str
+    group: Group
+    to_status: str | None
+    """The status the group moved to (None: any change of the group)."""
+    recipients: tuple[Recipient, ...]
+    channels: tuple[Channel, ...]
+    template: str
+    variables: frozenset[str]
+    """What the template may use; checked when the templates are loaded."""
+    urgent: bool = False
+    """Sent at night too."""
+    mandatory: bool = False
+    """Sent even to a member who opted out of the channel."""
+
+
+MOVEMENT = frozenset({"member_name", "origin", "host", "movement_id", "state"})
+SECRETARY = (Channel.EMAIL, Channel.WEBHOOK)
+MEMBER = (Channel.SMS, Channel.EMAIL)
+
+RULES: tuple[Rule, ...] = (
+    Rule("outflow_registered", Group.ORIGIN, "registered", (Recipient.MEMBER,), MEMBER,
+         "check_in_instructions", MOVEMENT | {"place", "check_in_due_on", "host_org_hint"},
+         mandatory=True),
+    Rule("member_expected", Group.ORIGIN, "registered", (Recipient.HOST_SECRETARY,), SECRETARY,
+         "member_expected", MOVEMENT | {"place", "check_in_due_on", "phone"}),
+    Rule("checked_in", Group.HOST, "checked_in", (Recipient.ORIGIN_SECRETARY, Recipient.MEMBER),
+         SECRETARY, "checked_in", MOVEMENT | {"host_org"}),
+    Rule("not_found", Group.HOST, "not_found", (Recipient.ORIGIN_SECRETARY,), SECRETARY,
+         "not_found", MOVEMENT | {"reason"}),
+    Rule("forwarded", Group.HOST, "forwarded", (Recipient.ORIGIN_SECRETARY,), SECRETARY,
+         "forwarded", MOVEMENT | {"reason", "forwarded_to"}),
+    Rule("lost_contact", Group.HOST, "lost_contact", (Recipient.ORIGIN_SECRETARY,), SECRETARY,
+         "lost_contact", MOVEMENT | {"since"}, urgent=True),
+    Rule("transfer_requested", Group.ORIGIN, "transfer_requested", (Recipient.HOST_SECRETARY,),
+         SECRETARY, "transfer_requested", MOVEMENT | {"reply_due_on"}),
+    Rule("returned", Group.ORIGIN, "returned",
+         (Recipient.ORIGIN_SECRETARY, Recipient.HOST_SECRETARY), SECRETARY, "returned", MOVEMENT),
+    Rule("transferred", Group.ORIGIN, "transferred", (Recipient.MEMBER, Recipient.HOST_SECRETARY),
+         MEMBER, "transferred", MOVEMENT),
+)  # fmt: skip
+
+
+def rules_for(group: Group, previous: str | None, current: str) -> list[Rule]:
+    """The rules a change from ``previous`` to ``current`` status triggers (none if unchanged)."""
+    if previous == current:
+        return []
+    return [r for r in RULES if r.group is group and r.to_status in (None, current)]
+
+
+def sender_node(recipient: Recipient, group: Group, origin: str, host: str) -> str:
+    """The one node that sends this recipient's notice."""
+    if recipient is Recipient.ORIGIN_SECRETARY:
+        return origin
+    if recipient is Recipient.HOST_SECRETARY:
+        return host
+    return origin if group is Group.ORIGIN else host

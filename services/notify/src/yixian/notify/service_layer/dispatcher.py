@@ -1,0 +1,132 @@
+"""Sending planned notices: due ones first, each locked while it is sent, so two
+dispatchers never send the same notice; opt-outs, quiet hours and channel rate limits
+are honoured; transient failures retry with backoff and jitter; permanent ones, or too
+many retries, end as dead with the reason.
+
+A crash between the receiver's acceptance and the row's update can send a notice again:
+every channel carries the notice key (Message-ID, ``Idempotency-Key``,
+``X-Yixian-Notice-Id``) so that receivers drop the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from yixian.notify.adapters.channels import Channel, Delivery, Notice, Outcome
+from yixian.notify.domain.policy import QuietHours, TokenBucket, backoff
+from yixian.notify.domain.rules import Channel as ChannelName
+from yixian.runtime import get_logger
+
+log = get_logger(__name__)
+MAX_ATTEMPTS = 8
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        channels: Mapping[ChannelName, Channel],
+        *,
+        rates: Mapping[ChannelName, float],
+        quiet: QuietHours,
+        clock: Callable[[], datetime],
+        batch: int = 50,
+        concurrency: int = 8,
+    ) -> None:
+        self.pool = pool
+        self.channels = channels
+        self.buckets = {
+            name: TokenBucket(rate=rate, burst=max(1.0, rate / 10)) for name, rate in rates.items()
+        }
+        self.quiet = quiet
+        self.clock = clock
+        self.batch = batch
+        self.concurrency = concurrency
+
+    async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
+        while not stop.is_set():
+            try:
+                sent = await self.dispatch_once()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("dispatch failed; retrying", error=str(exc))
+                sent = 0
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), idle)
+
+    async def dispatch_once(self) -> int:
+        """Send up to a batch of due notices; return how many were handled."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT n.*, EXISTS (SELECT 1 FROM opt_outs o WHERE o.member_id = n.member_id"
+                " AND o.channel = n.channel) AS opted_out FROM notices n"
+                " WHERE n.status = 'pending' AND n.next_attempt_at <= $1"
+                " ORDER BY n.next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                self.clock(),
+                self.batch,
+            )
+            if not rows:
+                return 0
+            semaphore = asyncio.Semaphore(self.concurrency)
+
+            async def handle(row: asyncpg.Record) -> tuple[str, str, object, str | None, int]:
+                async with semaphore:
+                    return await self._one(row)
+
+            results = await asyncio.gather(*(handle(r) for r in rows))
+            await conn.executemany(
+                "UPDATE notices SET status = $2, next_attempt_at = $3, last_error = $4,"
+                " attempts = $5,"
+                " sent_at = CASE WHEN $2 = 'sent' THEN clock_timestamp() ELSE sent_at END"
+                " WHERE notice_key = $1",
+                results,
+            )
+        return len(rows)
+
+    async def _one(self, row: asyncpg.Record) -> tuple[str, str, object, str | None, int]:
+        key, attempts = row["notice_key"], row["attempts"]
+        channel = ChannelName(row["channel"])
+        now = self.clock()
+        if row["opted_out"] and not row["mandatory"]:
+            return key, "suppressed", now, f"the member opted out of {channel.value}", attempts
+        held_until = self.quiet.holds(channel, now, row["urgent"])
+        if held_until is not None:
+            return key, "pending", held_until, "quiet hours", attempts
+        sender = self.channels.get(channel)
+        if sender is None:
+            return key, "dead", now, f"channel {channel.value} is not configured", attempts
+        bucket = self.buckets.get(channel)
+        if bucket is not None:
+            while (wait := bucket.wait(time.monotonic())) > 0:  # noqa: ASYNC110  (pacing)
+                await asyncio.sleep(wait)
+        delivery = await self._send(sender, row)
+        attempts += 1
+        if delivery.outcome is Outcome.SENT:
+            return key, "sent", now, None, attempts
+        if delivery.outcome is Outcome.FAILED or attempts >= MAX_ATTEMPTS:
+            log.warning("notice dead", reason=row["reason"], error=delivery.detail)
+            return key, "dead", now, delivery.detail, attempts
+        retry_at = now + timedelta(seconds=backoff(attempts))
+        return key, "pending", retry_at, delivery.detail, attempts
+
+    async def _send(self, sender: Channel, row: asyncpg.Record) -> Delivery:
+        notice = Notice(
+            key=row["notice_key"],
+            reason=row["reason"],
+            address=row["address"],
+            subject=row["subject"],
+            body=row["body"],
+            movement_id=str(row["movement_id"]) if row["movement_id"] else None,
+            member_id=str(row["member_id"]) if row["member_id"] else None,
+        )
+        try:
+            return await sender.send(notice)
+        except Exception as exc:
+            log.exception("channel failed")
+            return Delivery(Outcome.RETRY, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,235 @@
+"""From the node's local topic to notices: which change, which rule, whom, what text.
+
+Runs inside the consumer's transaction: the notice rows and the offset's batch commit
+together, and each notice's key (recipient, reason, occurrence) makes a redelivered or
+duplicated event plan nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from yixian.contracts import (
+    Envelope,
+    HostGroup,
+    HostGroupChanged,
+    MalformedEvent,
+    OriginGroup,
+    OriginGroupChanged,
+    UnknownEventType,
+    decode,
+    movement_state,
+)
+from yixian.notify.domain.rules import Channel, Group, Recipient, Rule, rules_for, sender_node
+from yixian.notify.domain.templates import Templates
+from yixian.runtime import DbConnection, get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    channel: Channel
+    address: str | None
+    member_id: UUID | None = None
+
+
+def notice_key(recipient: str, reason: str, occurrence: str) -> str:
+    return hashlib.sha256(f"{recipient}|{reason}|{occurrence}".encode()).hexdigest()
+
+
+class Planner:
+    def __init__(self, node: str, templates: Templates, language: str = "zh-CN") -> None:
+        self.node = node
+        self.templates = templates
+        self.language = language
+
+    async def plan(self, conn: DbConnection, raw: bytes) -> int:
+        """Plan the notices one local event calls for; return how many are new."""
+        try:
+            event = decode(raw)
+        except (MalformedEvent, UnknownEventType) as exc:
+            log.warning("local event skipped", reason=str(exc))
+            return 0
+        data = event.data
+        if isinstance(data, OriginGroupChanged):
+            return await self._group(conn, event, Group.ORIGIN, data.group)
+        if isinstance(data, HostGroupChanged):
+            return await self._group(conn, event, Group.HOST, data.group)
+        return 0
+
+    async def _group(
+        self,
+        conn: DbConnection,
+        event: Envelope[Any],
+        group: Group,
+        snapshot: OriginGroup | HostGroup,
+    ) -> int:
+        previous = await conn.fetchrow(
+            "SELECT version, status FROM notify_seen WHERE movement_id = $1 AND group_name = $2"
+            " FOR UPDATE",
+            snapshot.movement_id,
+            group.value,
+        )
+        if previous is not None and previous["version"] >= snapshot.version:
+            return 0  # seen already: a duplicate or an older version
+        await conn.execute(
+            "INSERT INTO notify_seen (movement_id, group_name, version, status)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (movement_id, group_name)"
+            " DO UPDATE SET version = $3, status = $4",
+            snapshot.movement_id,
+            group.value,
+            snapshot.version,
+            snapshot.status.value,
+        )
+        rules = rules_for(group, previous["status"] if previous else None, snapshot.status.value)
+        if not rules:
+            return 0
+        origin, host = await self._groups(conn, snapshot.movement_id, group, snapshot)
+        if origin is None:
+            return 0
+        planned = 0
+        for rule in rules:
+            for recipient in rule.recipients:
+                if (
+                    sender_node(recipient, group, origin.origin, origin.destination.jurisdiction)
+                    != self.node
+                ):
+                    continue
+                planned += await self._notice(
+                    conn, event, rule, recipient, origin, host, snapshot.version
+                )
+        return planned
+
+    async def _groups(
+        self, conn: DbConnection, movement_id: UUID, group: Group, snapshot: OriginGroup | HostGroup
+    ) -> tuple[OriginGroup | None, HostGroup | None]:
+        row = await conn.fetchrow(
+            "SELECT origin_group, host_group FROM movements WHERE movement_id = $1", movement_id
+        )
+        origin = (
+            OriginGroup.model_validate(row["origin_group"]) if row and row["origin_group"] else None
+        )
+        host = HostGroup.model_validate(row["host_group"]) if row and row["host_group"] else None
+        if isinstance(snapshot, OriginGroup):
+            origin = snapshot
+        else:
+            host = snapshot
+        return origin, host
+
+    async def _notice(
+        self,
+        conn: DbConnection,
+        event: Envelope[Any],
+        rule: Rule,
+        recipient: Recipient,
+        origin: OriginGroup,
+        host: HostGroup | None,
+        version: int,
+    ) -> int:
+        address = await self._address(conn, rule, recipient, origin, host)
+        context = _context(origin, host)
+        rendered = self.templates.render(rule.template, context, self.language)
+        occurrence = f"{origin.movement_id}:{rule.group.value}:v{version}"
+        key = notice_key(
+            recipient.value if address.address is None else f"{recipient.value}:{address.address}",
+            rule.reason,
+            occurrence,
+        )
+        status = "pending" if address.address else "suppressed"
+        inserted = await conn.fetchval(
+            "INSERT INTO notices (notice_key, reason, recipient, channel, address, member_id,"
+            " movement_id, language, subject, body, urgent, mandatory, trace_id, status,"
+            " last_error)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            key,
+            rule.reason,
+            recipient.value,
+            address.channel.value,
+            address.address,
+            address.member_id,
+            origin.movement_id,
+            rendered.language,
+            rendered.subject,
+            rendered.body,
+            rule.urgent,
+            rule.mandatory,
+            event.trace_id,
+            status,
+            None
+            if address.address
+            else f"no {address.channel.value} address for the {recipient.value}",
+        )
+        return 1 if inserted else 0
+
+    async def _address(
+        self,
+        conn: DbConnection,
+        rule: Rule,
+        recipient: Recipient,
+        origin: OriginGroup,
+        host: HostGroup | None,
+    ) -> Address:
+        if recipient is Recipient.MEMBER:
+            contact = origin.contact
+            member = origin.member.member_id
+            for channel in rule.channels:
+                if channel is Channel.SMS and contact.phone:
+                    return Address(channel, contact.phone, member)
+                if channel is Channel.EMAIL and contact.email:
+                    return Address(channel, str(contact.email), member)
+            return Address(rule.channels[0], None, member)
+        org_id = (
+            origin.origin_org.org_id
+            if recipient is Recipient.ORIGIN_SECRETARY
+            else _host_org(origin, host)
+        )
+        row = (
+            await conn.fetchrow(
+                "SELECT contact_email, webhook_url FROM organizations WHERE org_id = $1", org_id
+            )
+            if org_id
+            else None
+        )
+        if row is None:
+            row = await conn.fetchrow(
+                "SELECT contact_email, webhook_url FROM organizations WHERE parent_id IS NULL"
+            )
+        for channel in rule.channels:
+            if channel is Channel.EMAIL and row and row["contact_email"]:
+                return Address(channel, row["contact_email"])
+            if channel is Channel.WEBHOOK and row and row["webhook_url"]:
+                return Address(channel, row["webhook_url"])
+        return Address(rule.channels[0], None)
+
+
+def _host_org(origin: OriginGroup, host: HostGroup | None) -> UUID | None:
+    if host is not None and host.host_org is not None:
+        return host.host_org.org_id
+    hint = origin.destination.host_org_hint
+    return hint.org_id if hint else None
+
+
+def _context(origin: OriginGroup, host: HostGroup | None) -> dict[str, Any]:
+    return {
+        "member_name": origin.member.name,
+        "origin": origin.origin_org.name,
+        "host": origin.destination.jurisdiction,
+        "movement_id": str(origin.movement_id),
+        "state": movement_state(origin, host).value,
+        "place": origin.destination.place,
+        "check_in_due_on": origin.check_in_due_on.isoformat(),
+        "host_org_hint": origin.destination.host_org_hint.name
+        if origin.destination.host_org_hint
+        else "",
+        "phone": origin.contact.phone or "",
+        "host_org": host.host_org.name if host and host.host_org else "",
+        "reason": host.reason if host and host.reason else "",
+        "forwarded_to": host.forwarded_to if host and host.forwarded_to else "",
+        "since": host.lost_contact_since.isoformat() if host and host.lost_contact_since else "",
+        "reply_due_on": origin.transfer.reply_due_on.isoformat() if origin.transfer else "",
+    }
