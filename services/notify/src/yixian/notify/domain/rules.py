@@ -39,7 +39,6 @@ class Rule:
     to_status: str | None
     """The status the group moved to (None: any change of the group)."""
     recipients: tuple[Recipient, ...]
-    channels: tuple[Channel, ...]
     template: str
     variables: frozenset[str]
     """What the template may use; checked when the templates are loaded."""
@@ -50,29 +49,34 @@ class Rule:
 
 
 MOVEMENT = frozenset({"member_name", "origin", "host", "movement_id", "state"})
-SECRETARY = (Channel.EMAIL, Channel.WEBHOOK)
-MEMBER = (Channel.SMS, Channel.EMAIL)
+
+CHANNELS: dict[Recipient, tuple[Channel, ...]] = {
+    Recipient.MEMBER: (Channel.SMS, Channel.EMAIL, Channel.APP),
+    Recipient.ORIGIN_SECRETARY: (Channel.EMAIL, Channel.WEBHOOK),
+    Recipient.HOST_SECRETARY: (Channel.EMAIL, Channel.WEBHOOK),
+}
+"""Each recipient's channels in order of preference: the first it has an address for."""
 
 RULES: tuple[Rule, ...] = (
-    Rule("outflow_registered", Group.ORIGIN, "registered", (Recipient.MEMBER,), MEMBER,
+    Rule("outflow_registered", Group.ORIGIN, "registered", (Recipient.MEMBER,),
          "check_in_instructions", MOVEMENT | {"place", "check_in_due_on", "host_org_hint"},
          mandatory=True),
-    Rule("member_expected", Group.ORIGIN, "registered", (Recipient.HOST_SECRETARY,), SECRETARY,
+    Rule("member_expected", Group.ORIGIN, "registered", (Recipient.HOST_SECRETARY,),
          "member_expected", MOVEMENT | {"place", "check_in_due_on", "phone"}),
     Rule("checked_in", Group.HOST, "checked_in", (Recipient.ORIGIN_SECRETARY, Recipient.MEMBER),
-         SECRETARY, "checked_in", MOVEMENT | {"host_org"}),
-    Rule("not_found", Group.HOST, "not_found", (Recipient.ORIGIN_SECRETARY,), SECRETARY,
+         "checked_in", MOVEMENT | {"host_org"}),
+    Rule("not_found", Group.HOST, "not_found", (Recipient.ORIGIN_SECRETARY,),
          "not_found", MOVEMENT | {"reason"}),
-    Rule("forwarded", Group.HOST, "forwarded", (Recipient.ORIGIN_SECRETARY,), SECRETARY,
+    Rule("forwarded", Group.HOST, "forwarded", (Recipient.ORIGIN_SECRETARY,),
          "forwarded", MOVEMENT | {"reason", "forwarded_to"}),
-    Rule("lost_contact", Group.HOST, "lost_contact", (Recipient.ORIGIN_SECRETARY,), SECRETARY,
+    Rule("lost_contact", Group.HOST, "lost_contact", (Recipient.ORIGIN_SECRETARY,),
          "lost_contact", MOVEMENT | {"since"}, urgent=True),
     Rule("transfer_requested", Group.ORIGIN, "transfer_requested", (Recipient.HOST_SECRETARY,),
-         SECRETARY, "transfer_requested", MOVEMENT | {"reply_due_on"}),
+         "transfer_requested", MOVEMENT | {"reply_due_on"}),
     Rule("returned", Group.ORIGIN, "returned",
-         (Recipient.ORIGIN_SECRETARY, Recipient.HOST_SECRETARY), SECRETARY, "returned", MOVEMENT),
+         (Recipient.ORIGIN_SECRETARY, Recipient.HOST_SECRETARY), "returned", MOVEMENT),
     Rule("transferred", Group.ORIGIN, "transferred", (Recipient.MEMBER, Recipient.HOST_SECRETARY),
-         MEMBER, "transferred", MOVEMENT),
+         "transferred", MOVEMENT),
 )  # fmt: skip
 
 

@@ -23,7 +23,15 @@ from yixian.contracts import (
     decode,
     movement_state,
 )
-from yixian.notify.domain.rules import Channel, Group, Recipient, Rule, rules_for, sender_node
+from yixian.notify.domain.rules import (
+    CHANNELS,
+    Channel,
+    Group,
+    Recipient,
+    Rule,
+    rules_for,
+    sender_node,
+)
 from yixian.notify.domain.templates import Templates
 from yixian.runtime import DbConnection, get_logger
 
@@ -174,15 +182,16 @@ class Planner:
         origin: OriginGroup,
         host: HostGroup | None,
     ) -> Address:
+        channels = CHANNELS[recipient]
         if recipient is Recipient.MEMBER:
             contact = origin.contact
             member = origin.member.member_id
-            for channel in rule.channels:
+            for channel in channels:
                 if channel is Channel.SMS and contact.phone:
                     return Address(channel, contact.phone, member)
                 if channel is Channel.EMAIL and contact.email:
                     return Address(channel, str(contact.email), member)
-            return Address(rule.channels[0], None, member)
+            return Address(channels[0], None, member)
         org_id = (
             origin.origin_org.org_id
             if recipient is Recipient.ORIGIN_SECRETARY
@@ -199,12 +208,12 @@ class Planner:
             row = await conn.fetchrow(
                 "SELECT contact_email, webhook_url FROM organizations WHERE parent_id IS NULL"
             )
-        for channel in rule.channels:
+        for channel in channels:
             if channel is Channel.EMAIL and row and row["contact_email"]:
                 return Address(channel, row["contact_email"])
             if channel is Channel.WEBHOOK and row and row["webhook_url"]:
                 return Address(channel, row["webhook_url"])
-        return Address(rule.channels[0], None)
+        return Address(channels[0], None)
 
 
 def _host_org(origin: OriginGroup, host: HostGroup | None) -> UUID | None:
