@@ -19,7 +19,7 @@ NAMES = {
     "110114": "昌平区委组织部",
 }
 
-NetworkFactory = Callable[[list[str]], Awaitable[dict[str, LocalNode]]]
+NetworkFactory = Callable[..., Awaitable[dict[str, LocalNode]]]
 
 
 @pytest.fixture
@@ -31,13 +31,15 @@ async def network(
 ) -> AsyncIterator[NetworkFactory]:
     nodes: list[LocalNode] = []
 
-    async def create(codes: list[str]) -> dict[str, LocalNode]:
+    async def create(codes: list[str], **notify_env: str) -> dict[str, LocalNode]:
         made = {}
         for code in codes:
             url = await make_database()
             partners = [c for c in codes if c != code]
-            env = node_env(local_stack, code, url, topic_names, partners)
-            node = LocalNode(code, NAMES.get(code, code), url, env, tmp_path)
+            env = {**node_env(local_stack, code, url, topic_names, partners), **notify_env}
+            node = LocalNode(
+                code, NAMES.get(code, code), url, env, tmp_path, with_notify=bool(notify_env)
+            )
             node.init()
             node.start()
             nodes.append(node)

@@ -80,9 +80,11 @@ class LocalNode:
     database_url: str
     env: dict[str, str]
     logs: Path
+    with_notify: bool = False
     registry: Process = field(init=False)
     relay: Process = field(init=False)
     sync: Process = field(init=False)
+    notify: Process = field(init=False)
     key: str = ""
     root_id: UUID | None = None
     http: httpx.AsyncClient | None = None
@@ -107,6 +109,17 @@ class LocalNode:
             self.env,
             self.logs / f"{self.code}-sync.log",
         )
+        self.notify = Process(
+            f"{self.code}-notify",
+            [py, "-m", "yixian.notify"],
+            self.env,
+            self.logs / f"{self.code}-notify.log",
+        )
+
+    @property
+    def processes(self) -> tuple[Process, ...]:
+        own = (self.registry, self.relay, self.sync)
+        return (*own, self.notify) if self.with_notify else own
 
     def init(self) -> None:
         done = subprocess.run(
@@ -124,7 +137,7 @@ class LocalNode:
         )
 
     def start(self) -> None:
-        for process in (self.registry, self.relay, self.sync):
+        for process in self.processes:
             process.start()
         assert self.registry.url is not None
         self.http = httpx.AsyncClient(
@@ -134,7 +147,7 @@ class LocalNode:
         )
 
     def stop(self) -> None:
-        for process in (self.sync, self.relay, self.registry):
+        for process in reversed(self.processes):
             try:
                 process.stop()
             except subprocess.TimeoutExpired:
@@ -169,8 +182,10 @@ class LocalNode:
             response.raise_for_status()
             return response.json()
 
-    async def org(self, name: str, kind: str = "branch", parent: UUID | None = None) -> UUID:
-        body = {"name": name, "kind": kind, "parent_id": str(parent or self.root_id)}
+    async def org(
+        self, name: str, kind: str = "branch", parent: UUID | None = None, **contact: str
+    ) -> UUID:
+        body = {"name": name, "kind": kind, "parent_id": str(parent or self.root_id), **contact}
         return UUID((await self.post("/v1/organizations", body, 201))["org_id"])
 
     async def member(self, org: UUID, name: str) -> UUID:

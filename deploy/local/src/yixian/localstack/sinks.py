@@ -1,0 +1,134 @@
+"""Local receivers for the notify service's channels: a real SMTP server and an HTTP
+endpoint (SMS gateway and webhooks) that record what arrived, when, and can fail on
+purpose. For tests and the demo; they listen on loopback only."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    sender: str
+    to: tuple[str, ...]
+    subject: str
+    body: str
+    message_id: str
+    at: float
+
+
+@dataclass
+class MailSink:
+    """An SMTP server; addresses in ``refuse`` are rejected permanently (550)."""
+
+    refuse: set[str] = field(default_factory=set)
+    mails: list[Mail] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+
+    def __post_init__(self) -> None:
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_RCPT(  # noqa: N802  (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        content = envelope.content or b""
+        raw = content.encode() if isinstance(content, str) else content
+        message = message_from_bytes(raw, policy=policy.default)
+        body = message.get_body(("plain",))
+        self.mails.append(
+            Mail(
+                sender=str(envelope.mail_from),
+                to=tuple(envelope.rcpt_tos),
+                subject=str(message["Subject"]),
+                body=body.get_content().strip() if body else "",
+                message_id=str(message["Message-ID"]),
+                at=time.time(),
+            )
+        )
+        return "250 Message accepted"
+
+    def start(self) -> MailSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class HttpSink:
+    """Records every POST; ``fail_first[path] = n`` answers 503 to the first n for a path,
+    and paths in ``reject`` get 400."""
+
+    fail_first: dict[str, int] = field(default_factory=dict)
+    reject: set[str] = field(default_factory=set)
+    requests: list[Request] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+
+    def __post_init__(self) -> None:
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if sink.fail_first.get(self.path, 0) > 0:
+                    sink.fail_first[self.path] -= 1
+                    self.send_response(503)
+                elif self.path in sink.reject:
+                    self.send_response(400)
+                else:
+                    sink.requests.append(Request(self.path, dict(self.headers), body, time.time()))
+                    self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> HttpSink:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
