@@ -25,6 +25,7 @@ from .entrypoints.consumer import build_consumer
 from .entrypoints.http import create_app
 from .service_layer.dispatcher import Dispatcher
 from .service_layer.planner import Planner
+from .service_layer.scheduler import Horizons, Scheduler
 
 SERVICE = "notify"
 PACKAGE = resources.files("yixian.notify")
@@ -77,6 +78,7 @@ def build_dispatcher(
         },
         quiet=QuietHours(settings.quiet_start, settings.quiet_end, ZoneInfo(settings.time_zone)),
         clock=clock,
+        concurrency=settings.dispatch_concurrency,
     )
 
 
@@ -88,11 +90,25 @@ async def serve(settings: NotifySettings) -> None:
     stop = asyncio.Event()
     try:
         async with httpx.AsyncClient(timeout=15) as client:
-            planner = Planner(settings.node, templates, settings.language)
+            zone = ZoneInfo(settings.time_zone)
+            planner = Planner(settings.node, templates, settings.language, zone)
             broker = build_consumer(settings, pool, planner)
             await broker.start()
             sending = asyncio.create_task(
                 build_dispatcher(settings, pool, client).run(stop), name="dispatch"
+            )
+            scheduler = Scheduler(
+                pool,
+                planner,
+                zone=zone,
+                clock=utc_now,
+                horizons=Horizons(
+                    suspension_days=settings.lost_contact_suspension_days,
+                    removal_days=settings.lost_contact_removal_days,
+                ),
+            )
+            scheduling = asyncio.create_task(
+                scheduler.run(stop, settings.schedule_seconds), name="schedule"
             )
 
             async def readiness() -> dict[str, str]:
@@ -115,6 +131,7 @@ async def serve(settings: NotifySettings) -> None:
             stop.set()
             await broker.stop()
             await sending
+            await scheduling
             await http.stop()
     finally:
         await pool.close()

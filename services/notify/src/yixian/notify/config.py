@@ -35,3 +35,9 @@ class NotifySettings(NodeSettings):
     webhook_per_second: float = Field(default=50, gt=0)
     app_per_second: float = Field(default=10, gt=0)
     batch_size: int = Field(default=200, ge=1, le=5000)
+    schedule_seconds: float = Field(
+        default=60, gt=0, description="How often reminders are planned."
+    )
+    dispatch_concurrency: int = Field(default=8, ge=1, le=64)
+    lost_contact_suspension_days: int = Field(default=183, ge=1)
+    lost_contact_removal_days: int = Field(default=730, ge=1)

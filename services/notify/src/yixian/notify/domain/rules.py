@@ -28,8 +28,9 @@ class Channel(StrEnum):
 class Group(StrEnum):
     ORIGIN = "origin"
     HOST = "host"
-    PARTICIPATION = "participation"
     ACTIVITY = "activity"
+    SCHEDULE = "schedule"
+    """Planned by the clock (reminders, prompts, greetings), not by a change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +78,41 @@ RULES: tuple[Rule, ...] = (
          (Recipient.ORIGIN_SECRETARY, Recipient.HOST_SECRETARY), "returned", MOVEMENT),
     Rule("transferred", Group.ORIGIN, "transferred", (Recipient.MEMBER, Recipient.HOST_SECRETARY),
          "transferred", MOVEMENT),
+    Rule("transfer_accepted", Group.HOST, "transfer:accepted", (Recipient.ORIGIN_SECRETARY,),
+         "transfer_accepted", MOVEMENT),
+    Rule("transfer_rejected", Group.HOST, "transfer:rejected", (Recipient.ORIGIN_SECRETARY,),
+         "transfer_rejected", MOVEMENT | {"reason"}),
+    Rule("activity_invitation", Group.ACTIVITY, None, (Recipient.MEMBER,), "activity_invitation",
+         frozenset({"member_name", "title", "starts_at", "location", "organizer"})),
+    Rule("check_in_due", Group.SCHEDULE, None, (Recipient.MEMBER,), "check_in_due",
+         MOVEMENT | {"check_in_due_on", "place"}),
+    Rule("not_arrived", Group.SCHEDULE, None,
+         (Recipient.ORIGIN_SECRETARY, Recipient.HOST_SECRETARY), "not_arrived",
+         MOVEMENT | {"check_in_due_on"}),
+    Rule("transfer_reply_due", Group.SCHEDULE, None, (Recipient.HOST_SECRETARY,),
+         "transfer_reply_due", MOVEMENT | {"reply_due_on"}),
+    Rule("yearly_report_due", Group.SCHEDULE, None, (Recipient.MEMBER,), "yearly_report_due",
+         MOVEMENT | {"year"}),
+    Rule("suspension_prompt", Group.SCHEDULE, None, (Recipient.ORIGIN_SECRETARY,),
+         "suspension_prompt", MOVEMENT | {"since"}, urgent=True),
+    Rule("removal_prompt", Group.SCHEDULE, None, (Recipient.ORIGIN_SECRETARY,),
+         "removal_prompt", MOVEMENT | {"since"}, urgent=True),
+    Rule("political_birthday", Group.SCHEDULE, None, (Recipient.MEMBER,), "political_birthday",
+         frozenset({"member_name", "years", "joined_on"})),
 )  # fmt: skip
+
+BY_REASON = {rule.reason: rule for rule in RULES}
 
 
 def rules_for(group: Group, previous: str | None, current: str) -> list[Rule]:
-    """The rules a change from ``previous`` to ``current`` status triggers (none if unchanged)."""
-    if previous == current:
+    """The rules a change from ``previous`` to ``current`` triggers (none if unchanged).
+
+    ``current`` is the group's status, or ``transfer:<decision>`` when the host answered
+    a transfer request (its status does not change then).
+    """
+    if previous == current or group in (Group.ACTIVITY, Group.SCHEDULE):
         return []
-    return [r for r in RULES if r.group is group and r.to_status in (None, current)]
+    return [r for r in RULES if r.group is group and r.to_status == current]
 
 
 def sender_node(recipient: Recipient, group: Group, origin: str, host: str) -> str:
@@ -93,4 +121,4 @@ def sender_node(recipient: Recipient, group: Group, origin: str, host: str) -> s
         return origin
     if recipient is Recipient.HOST_SECRETARY:
         return host
-    return origin if group is Group.ORIGIN else host
+    return host if group is Group.HOST else origin

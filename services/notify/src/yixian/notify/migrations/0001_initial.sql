@@ -6,6 +6,7 @@ CREATE TABLE notify_seen (
     group_name  text NOT NULL,
     version     integer NOT NULL,
     status      text NOT NULL,
+    transfer    text,
     PRIMARY KEY (movement_id, group_name)
 );
 
@@ -27,6 +28,7 @@ CREATE TABLE notices (
     status          text NOT NULL CHECK (status IN ('pending', 'sent', 'suppressed', 'dead')),
     attempts        integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    lease_until     timestamptz,
     last_error      text,
     created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     sent_at         timestamptz

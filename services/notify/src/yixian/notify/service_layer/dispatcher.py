@@ -1,11 +1,11 @@
-"""Sending planned notices: due ones first, each locked while it is sent, so two
+"""Sending planned notices: due ones first, each claimed with a lease so that two
 dispatchers never send the same notice; opt-outs, quiet hours and channel rate limits
 are honoured; transient failures retry with backoff and jitter; permanent ones, or too
 many retries, end as dead with the reason.
 
-A crash between the receiver's acceptance and the row's update can send a notice again:
-every channel carries the notice key (Message-ID, ``Idempotency-Key``,
-``X-Yixian-Notice-Id``) so that receivers drop the repeat.
+Each outcome is recorded as soon as it is known, so a crash can repeat at most the
+notices in flight (``concurrency``). A repeat carries the same notice key on every
+channel (Message-ID, ``Idempotency-Key``, ``X-Yixian-Notice-Id``), so receivers drop it.
 """
 
 from __future__ import annotations
@@ -61,32 +61,37 @@ class Dispatcher:
                     await asyncio.wait_for(stop.wait(), idle)
 
     async def dispatch_once(self) -> int:
-        """Send up to a batch of due notices; return how many were handled."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        """Claim a batch of due notices, send them, record each outcome as it comes."""
+        now = self.clock()
+        async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT n.*, EXISTS (SELECT 1 FROM opt_outs o WHERE o.member_id = n.member_id"
-                " AND o.channel = n.channel) AS opted_out FROM notices n"
-                " WHERE n.status = 'pending' AND n.next_attempt_at <= $1"
-                " ORDER BY n.next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-                self.clock(),
+                "UPDATE notices SET lease_until = $1::timestamptz + interval '2 minutes'"
+                " WHERE notice_key IN (SELECT notice_key FROM notices WHERE status = 'pending'"
+                " AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1)"
+                " ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+                " RETURNING *, EXISTS (SELECT 1 FROM opt_outs o"
+                " WHERE o.member_id = notices.member_id AND o.channel = notices.channel)"
+                " AS opted_out",
+                now,
                 self.batch,
             )
-            if not rows:
-                return 0
-            semaphore = asyncio.Semaphore(self.concurrency)
+        if not rows:
+            return 0
+        semaphore = asyncio.Semaphore(self.concurrency)
 
-            async def handle(row: asyncpg.Record) -> tuple[str, str, object, str | None, int]:
-                async with semaphore:
-                    return await self._one(row)
-
-            results = await asyncio.gather(*(handle(r) for r in rows))
-            await conn.executemany(
+        async def handle(row: asyncpg.Record) -> None:
+            async with semaphore:
+                result = await self._one(row)
+            # recorded at once: a crash can repeat only what was in flight
+            await self.pool.execute(
                 "UPDATE notices SET status = $2, next_attempt_at = $3, last_error = $4,"
-                " attempts = $5,"
+                " attempts = $5, lease_until = NULL,"
                 " sent_at = CASE WHEN $2 = 'sent' THEN clock_timestamp() ELSE sent_at END"
                 " WHERE notice_key = $1",
-                results,
+                *result,
             )
+
+        await asyncio.gather(*(handle(r) for r in rows))
         return len(rows)
 
     async def _one(self, row: asyncpg.Record) -> tuple[str, str, object, str | None, int]:

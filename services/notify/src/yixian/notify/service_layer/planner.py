@@ -11,8 +11,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from yixian.contracts import (
+    ActivityScheduled,
     Envelope,
     HostGroup,
     HostGroupChanged,
@@ -24,6 +26,7 @@ from yixian.contracts import (
     movement_state,
 )
 from yixian.notify.domain.rules import (
+    BY_REASON,
     CHANNELS,
     Channel,
     Group,
@@ -34,6 +37,8 @@ from yixian.notify.domain.rules import (
 )
 from yixian.notify.domain.templates import Templates
 from yixian.runtime import DbConnection, get_logger
+
+from .people import present_in_area
 
 log = get_logger(__name__)
 
@@ -50,10 +55,17 @@ def notice_key(recipient: str, reason: str, occurrence: str) -> str:
 
 
 class Planner:
-    def __init__(self, node: str, templates: Templates, language: str = "zh-CN") -> None:
+    def __init__(
+        self,
+        node: str,
+        templates: Templates,
+        language: str = "zh-CN",
+        zone: ZoneInfo | None = None,
+    ) -> None:
         self.node = node
         self.templates = templates
         self.language = language
+        self.zone = zone or ZoneInfo("Asia/Shanghai")
 
     async def plan(self, conn: DbConnection, raw: bytes) -> int:
         """Plan the notices one local event calls for; return how many are new."""
@@ -67,7 +79,35 @@ class Planner:
             return await self._group(conn, event, Group.ORIGIN, data.group)
         if isinstance(data, HostGroupChanged):
             return await self._group(conn, event, Group.HOST, data.group)
+        if isinstance(data, ActivityScheduled) and event.source_node == self.node:
+            return await self._invitations(conn, event, data)
         return 0
+
+    async def _invitations(
+        self, conn: DbConnection, event: Envelope[Any], activity: ActivityScheduled
+    ) -> int:
+        """Everyone present in the organizer's area, local or visiting, is invited once."""
+        rule = BY_REASON["activity_invitation"]
+        planned = 0
+        for person in await present_in_area(conn, self.node, activity.organizer.org_id):
+            context = {
+                "member_name": person["name"],
+                "title": activity.title,
+                "starts_at": activity.starts_at.astimezone(self.zone).strftime("%Y-%m-%d %H:%M"),
+                "location": activity.location,
+                "organizer": activity.organizer.name,
+            }
+            address = member_address(person["member_id"], person["phone"], person["email"])
+            planned += await self.add(
+                conn,
+                rule,
+                Recipient.MEMBER,
+                address,
+                context,
+                occurrence=f"activity:{activity.activity_id}",
+                trace_id=event.trace_id,
+            )
+        return planned
 
     async def _group(
         self,
@@ -77,23 +117,27 @@ class Planner:
         snapshot: OriginGroup | HostGroup,
     ) -> int:
         previous = await conn.fetchrow(
-            "SELECT version, status FROM notify_seen WHERE movement_id = $1 AND group_name = $2"
-            " FOR UPDATE",
+            "SELECT version, status, transfer FROM notify_seen"
+            " WHERE movement_id = $1 AND group_name = $2 FOR UPDATE",
             snapshot.movement_id,
             group.value,
         )
         if previous is not None and previous["version"] >= snapshot.version:
             return 0  # seen already: a duplicate or an older version
+        transfer = _transfer_token(snapshot)
         await conn.execute(
-            "INSERT INTO notify_seen (movement_id, group_name, version, status)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (movement_id, group_name)"
-            " DO UPDATE SET version = $3, status = $4",
+            "INSERT INTO notify_seen (movement_id, group_name, version, status, transfer)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (movement_id, group_name)"
+            " DO UPDATE SET version = $3, status = $4, transfer = $5",
             snapshot.movement_id,
             group.value,
             snapshot.version,
             snapshot.status.value,
+            transfer,
         )
         rules = rules_for(group, previous["status"] if previous else None, snapshot.status.value)
+        if transfer is not None and transfer != (previous["transfer"] if previous else None):
+            rules += rules_for(group, None, transfer.split("@")[0])
         if not rules:
             return 0
         origin, host = await self._groups(conn, snapshot.movement_id, group, snapshot)
@@ -107,8 +151,16 @@ class Planner:
                     != self.node
                 ):
                     continue
-                planned += await self._notice(
-                    conn, event, rule, recipient, origin, host, snapshot.version
+                address = await self.address(conn, recipient, origin, host)
+                planned += await self.add(
+                    conn,
+                    rule,
+                    recipient,
+                    address,
+                    _context(origin, host),
+                    occurrence=f"{origin.movement_id}:{rule.group.value}:v{snapshot.version}",
+                    movement_id=origin.movement_id,
+                    trace_id=event.trace_id,
                 )
         return planned
 
@@ -128,25 +180,22 @@ class Planner:
             host = snapshot
         return origin, host
 
-    async def _notice(
+    async def add(
         self,
         conn: DbConnection,
-        event: Envelope[Any],
         rule: Rule,
         recipient: Recipient,
-        origin: OriginGroup,
-        host: HostGroup | None,
-        version: int,
+        address: Address,
+        context: dict[str, Any],
+        *,
+        occurrence: str,
+        movement_id: UUID | None = None,
+        trace_id: str | None = None,
     ) -> int:
-        address = await self._address(conn, rule, recipient, origin, host)
-        context = _context(origin, host)
+        """Plan one notice; 0 if this (recipient, reason, occurrence) was planned before."""
         rendered = self.templates.render(rule.template, context, self.language)
-        occurrence = f"{origin.movement_id}:{rule.group.value}:v{version}"
-        key = notice_key(
-            recipient.value if address.address is None else f"{recipient.value}:{address.address}",
-            rule.reason,
-            occurrence,
-        )
+        who = f"{recipient.value}:{address.member_id or address.address or '-'}"
+        key = notice_key(who, rule.reason, occurrence)
         status = "pending" if address.address else "suppressed"
         inserted = await conn.fetchval(
             "INSERT INTO notices (notice_key, reason, recipient, channel, address, member_id,"
@@ -160,13 +209,13 @@ class Planner:
             address.channel.value,
             address.address,
             address.member_id,
-            origin.movement_id,
+            movement_id,
             rendered.language,
             rendered.subject,
             rendered.body,
             rule.urgent,
             rule.mandatory,
-            event.trace_id,
+            trace_id,
             status,
             None
             if address.address
@@ -174,10 +223,9 @@ class Planner:
         )
         return 1 if inserted else 0
 
-    async def _address(
+    async def address(
         self,
         conn: DbConnection,
-        rule: Rule,
         recipient: Recipient,
         origin: OriginGroup,
         host: HostGroup | None,
@@ -185,13 +233,11 @@ class Planner:
         channels = CHANNELS[recipient]
         if recipient is Recipient.MEMBER:
             contact = origin.contact
-            member = origin.member.member_id
-            for channel in channels:
-                if channel is Channel.SMS and contact.phone:
-                    return Address(channel, contact.phone, member)
-                if channel is Channel.EMAIL and contact.email:
-                    return Address(channel, str(contact.email), member)
-            return Address(channels[0], None, member)
+            return member_address(
+                origin.member.member_id,
+                contact.phone,
+                str(contact.email) if contact.email else None,
+            )
         org_id = (
             origin.origin_org.org_id
             if recipient is Recipient.ORIGIN_SECRETARY
@@ -216,11 +262,33 @@ class Planner:
         return Address(channels[0], None)
 
 
+def member_address(member_id: UUID, phone: str | None, email: str | None) -> Address:
+    """A member's first channel with an address: SMS, then email."""
+    channels = CHANNELS[Recipient.MEMBER]
+    for channel in channels:
+        if channel is Channel.SMS and phone:
+            return Address(channel, phone, member_id)
+        if channel is Channel.EMAIL and email:
+            return Address(channel, email, member_id)
+    return Address(channels[0], None, member_id)
+
+
+def _transfer_token(snapshot: OriginGroup | HostGroup) -> str | None:
+    if isinstance(snapshot, HostGroup) and snapshot.transfer_reply is not None:
+        reply = snapshot.transfer_reply
+        return f"transfer:{reply.decision.value}@{reply.request_at.isoformat()}"
+    return None
+
+
 def _host_org(origin: OriginGroup, host: HostGroup | None) -> UUID | None:
     if host is not None and host.host_org is not None:
         return host.host_org.org_id
     hint = origin.destination.host_org_hint
     return hint.org_id if hint else None
+
+
+def context_of(origin: OriginGroup, host: HostGroup | None) -> dict[str, Any]:
+    return _context(origin, host)
 
 
 def _context(origin: OriginGroup, host: HostGroup | None) -> dict[str, Any]:
