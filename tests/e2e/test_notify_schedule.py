@@ -1,0 +1,113 @@
+"""Scheduled notices on the real database: birthdays at the node's midnight, reminders,
+each planned once however often the scheduler runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+
+from yixian.contracts import OriginStatus
+from yixian.contracts.examples import origin_group
+from yixian.notify.bootstrap import MIGRATIONS as NOTIFY_MIGRATIONS
+from yixian.notify.bootstrap import TEMPLATES
+from yixian.notify.domain.templates import Templates
+from yixian.notify.service_layer.planner import Planner
+from yixian.notify.service_layer.scheduler import Scheduler
+from yixian.registry.bootstrap import MIGRATIONS as REGISTRY_MIGRATIONS
+from yixian.runtime import create_pool
+from yixian.runtime.migrations import apply_with_node_schema
+
+pytestmark = pytest.mark.integration
+BEIJING = ZoneInfo("Asia/Shanghai")
+GUSHI = "411525"
+
+
+async def _node(database_url: str) -> asyncpg.Pool:
+    await apply_with_node_schema(database_url, "registry", REGISTRY_MIGRATIONS)
+    await apply_with_node_schema(database_url, "notify", NOTIFY_MIGRATIONS)
+    pool = await create_pool(database_url)
+    root = uuid4()
+    await pool.execute(
+        "INSERT INTO organizations (org_id, name, kind, jurisdiction, path, contact_email)"
+        " VALUES ($1, '固始县委组织部', 'committee', $2, $3, 'zzb@gushi.example')",
+        root,
+        GUSHI,
+        f"/{root}/",
+    )
+    for name, joined in (("七一", date(2008, 7, 1)), ("闰日", date(2004, 2, 29))):
+        await pool.execute(
+            "INSERT INTO members (member_id, org_id, name, joined_on, phone) VALUES ($1, $2, $3, $4, '138')",
+            uuid4(),
+            root,
+            name,
+            joined,
+        )
+    return pool
+
+
+def _scheduler(pool: asyncpg.Pool, clock: Callable[[], datetime]) -> Scheduler:
+    return Scheduler(
+        pool, Planner(GUSHI, Templates(TEMPLATES), zone=BEIJING), zone=BEIJING, clock=clock
+    )
+
+
+async def _reasons(pool: asyncpg.Pool) -> list[tuple[str, str]]:
+    rows = await pool.fetch("SELECT reason, subject FROM notices ORDER BY created_at")
+    return [(r["reason"], r["subject"]) for r in rows]
+
+
+async def test_birthdays_follow_the_nodes_midnight_and_29_february(database_url: str) -> None:
+    pool = await _node(database_url)
+    try:
+        now = {"t": datetime(2026, 6, 30, 15, 30, tzinfo=UTC)}  # 23:30 in Beijing
+        scheduler = _scheduler(pool, lambda: now["t"])
+        assert await scheduler.tick() == 0
+        now["t"] = datetime(2026, 6, 30, 16, 30, tzinfo=UTC)  # 00:30 on 1 July in Beijing
+        assert await scheduler.tick() == 1
+        assert await scheduler.tick() == 0  # once per member per year
+        now["t"] = datetime(2027, 2, 28, 4, 0, tzinfo=UTC)  # no 29 February in 2027
+        assert await scheduler.tick() == 1
+        reasons = await _reasons(pool)
+        assert [r for r, _ in reasons] == ["political_birthday", "political_birthday"]
+        bodies = [
+            r["body"] for r in await pool.fetch("SELECT body FROM notices ORDER BY created_at")
+        ]
+        assert "入党18周年" in bodies[0]
+        assert "入党23周年" in bodies[1]
+    finally:
+        await pool.close()
+
+
+async def test_check_in_reminder_and_not_arrived_once_each(database_url: str) -> None:
+    pool = await _node(database_url)
+    try:
+        group = origin_group()  # check-in due 2026-03-22, origin Gushi
+        root = await pool.fetchval("SELECT org_id FROM organizations")
+        document = group.model_dump(mode="json")
+        document["origin_org"]["org_id"] = str(root)
+        await pool.execute(
+            "INSERT INTO movements (movement_id, origin, host, member_id, origin_version, origin_status,"
+            " origin_group, origin_org_id) VALUES ($1, $2, '110105', $3, 1, $4, $5, $6)",
+            group.movement_id,
+            GUSHI,
+            group.member.member_id,
+            OriginStatus.REGISTERED.value,
+            document,
+            root,
+        )
+        now = {"t": datetime(2026, 3, 10, 2, 0, tzinfo=UTC)}
+        scheduler = _scheduler(pool, lambda: now["t"])
+        assert await scheduler.tick() == 0
+        now["t"] = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)
+        assert await scheduler.tick() == 1  # the member is reminded
+        now["t"] = datetime(2026, 3, 23, 2, 0, tzinfo=UTC)
+        assert await scheduler.tick() == 1  # the origin secretary: not arrived (host tells its own)
+        assert await scheduler.tick() == 0
+        assert [r for r, _ in await _reasons(pool)] == ["check_in_due", "not_arrived"]
+    finally:
+        await pool.close()
