@@ -163,3 +163,99 @@ async def test_retries_permanent_failures_opt_outs_and_signed_webhooks(
     await eventually(outcomes, what="a dead notice and a suppressed one")
     dead = next(n for n in await _notices(gushi, movement) if n["reason"] == "checked_in")
     assert "550" in str(dead["last_error"]) or "refused" in str(dead["last_error"])
+
+
+async def test_every_change_rule_sends_its_notice_once(
+    network: NetworkFactory, mail: MailSink, http: HttpSink
+) -> None:
+    nodes = await network([GUSHI, CHAOYANG], **_channels(mail, http))
+    gushi, chaoyang = nodes[GUSHI], nodes[CHAOYANG]
+    branch = await gushi.org("支部", contact_email="branch@gushi.example")
+    await chaoyang.query(
+        "UPDATE organizations SET contact_email = 'root@chaoyang.example' WHERE parent_id IS NULL"
+    )
+    committee = await chaoyang.org(
+        "工委", kind="working_committee", contact_email="wc@chaoyang.example"
+    )
+    names = ["转接", "拒转", "查无", "转走", "失联"]
+    movements = {}
+    for name in names:
+        member = await gushi.member(branch, name)
+        movements[name] = (await gushi.post("/v1/movements", outflow(member, CHAOYANG), 201))[
+            "movement_id"
+        ]
+
+    async def known() -> bool:
+        return await chaoyang.value("SELECT count(*) FROM movements") == len(names)
+
+    await eventually(known, what="the host knows every movement")
+    for name in ("转接", "拒转", "失联"):
+        await chaoyang.post(
+            f"/v1/movements/{movements[name]}/check-in", {"host_org_id": str(committee)}, 200
+        )
+    await chaoyang.post(f"/v1/movements/{movements['查无']}/reject", {"reason": "查无此人"}, 200)
+    await chaoyang.post(
+        f"/v1/movements/{movements['转走']}/forward",
+        {"forwarded_to": "110114", "reason": "在昌平工作"},
+        200,
+    )
+    await chaoyang.post(
+        f"/v1/movements/{movements['失联']}/lost-contact", {"since": "2026-02-25"}, 200
+    )
+
+    async def active(name: str) -> bool:
+        return (await gushi.get(f"/v1/movements/{movements[name]}"))["state"] == "active"
+
+    for name in ("转接", "拒转"):
+        await eventually(lambda n=name: active(n), what=f"{name} active at the origin")  # type: ignore[misc]
+        await gushi.post(f"/v1/movements/{movements[name]}/transfer/request", {}, 200)
+
+    async def pending(name: str) -> bool:
+        view = await chaoyang.get(f"/v1/movements/{movements[name]}")
+        return bool(view["state"] == "transfer_pending")
+
+    for name in ("转接", "拒转"):
+        await eventually(lambda n=name: pending(n), what="the host sees the request")  # type: ignore[misc]
+    await chaoyang.post(
+        f"/v1/movements/{movements['转接']}/transfer/reply", {"decision": "accepted"}, 200
+    )
+    await chaoyang.post(
+        f"/v1/movements/{movements['拒转']}/transfer/reply",
+        {"decision": "rejected", "reason": "尚不符合条件"},
+        200,
+    )
+
+    async def accepted() -> bool:
+        return (await gushi.get(f"/v1/movements/{movements['转接']}"))[
+            "state"
+        ] == "transfer_accepted"
+
+    await eventually(accepted, what="the origin sees the acceptance")
+    await gushi.post(f"/v1/movements/{movements['转接']}/transfer/complete", None, 200)
+
+    expected_mail = {("root@chaoyang.example", f"流动党员{n}将到本地报到") for n in names} | {
+        ("branch@gushi.example", "转接已报到"),
+        ("branch@gushi.example", "拒转已报到"),
+        ("branch@gushi.example", "失联已报到"),
+        ("branch@gushi.example", "流入地未找到查无"),
+        ("branch@gushi.example", "转走已转至110114"),
+        ("branch@gushi.example", "失联失联"),
+        ("wc@chaoyang.example", "转接组织关系转接申请"),
+        ("wc@chaoyang.example", "拒转组织关系转接申请"),
+        ("branch@gushi.example", "转接组织关系转接已同意"),
+        ("branch@gushi.example", "拒转组织关系转接未获同意"),
+        ("wc@chaoyang.example", "组织关系已转接"),
+    }
+
+    async def all_mail() -> bool:
+        return {(m.to[0], m.subject) for m in mail.mails} >= expected_mail
+
+    await eventually(all_mail, what="every rule's mail", within=90)
+    counts = Counter((m.to[0], m.subject) for m in mail.mails)
+    assert {k for k, v in counts.items() if v > 1} == set(), "a notice arrived twice"
+    assert set(counts) == expected_mail
+    rejected = next(m for m in mail.mails if m.subject == "拒转组织关系转接未获同意")
+    assert "尚不符合条件" in rejected.body
+    texts = [r.json()["text"] for r in http.requests if r.path == "/sms/messages"]
+    assert sum("请到110105报到" in t for t in texts) == len(names)
+    assert sum("组织关系已由" in t for t in texts) == 1  # the member, on completion

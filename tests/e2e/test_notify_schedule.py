@@ -111,3 +111,63 @@ async def test_check_in_reminder_and_not_arrived_once_each(database_url: str) ->
         assert [r for r, _ in await _reasons(pool)] == ["check_in_due", "not_arrived"]
     finally:
         await pool.close()
+
+
+async def test_quiet_hours_hold_sms_until_morning_but_not_email_or_urgent(
+    database_url: str,
+) -> None:
+    import httpx
+
+    from yixian.localstack.sinks import HttpSink, MailSink
+    from yixian.notify.adapters.channels import EmailChannel, SmsChannel
+    from yixian.notify.domain.policy import QuietHours
+    from yixian.notify.domain.rules import BY_REASON, Channel, Recipient
+    from yixian.notify.service_layer.dispatcher import Dispatcher
+    from yixian.notify.service_layer.planner import Address
+
+    pool = await _node(database_url)
+    gateway, mail = HttpSink().start(), MailSink().start()
+    try:
+        planner = Planner(GUSHI, Templates(TEMPLATES), zone=BEIJING)
+        context = {"member_name": "甲", "origin": "o", "host": "110105", "movement_id": "m", "state": "s",
+                   "check_in_due_on": "2026-03-22", "place": "p", "since": "2026-01-01"}  # fmt: skip
+        async with pool.acquire() as conn:
+            member = uuid4()
+            for reason, address, occurrence in (
+                ("check_in_due", Address(Channel.SMS, "138", member), "sms"),
+                ("suspension_prompt", Address(Channel.SMS, "139", member), "urgent"),
+                ("check_in_due", Address(Channel.EMAIL, "a@b.example", member), "mail"),
+            ):
+                await planner.add(
+                    conn,
+                    BY_REASON[reason],
+                    Recipient.MEMBER,
+                    address,
+                    context,
+                    occurrence=occurrence,
+                )
+        night = {"t": datetime(2099, 3, 20, 15, 0, tzinfo=UTC)}  # 23:00 in Beijing, after planning
+        async with httpx.AsyncClient() as client:
+            dispatcher = Dispatcher(
+                pool,
+                {Channel.SMS: SmsChannel(client, f"{gateway.url}/sms"),
+                 Channel.EMAIL: EmailChannel("127.0.0.1", mail.port, "yixian@localhost")},
+                rates={Channel.SMS: 100, Channel.EMAIL: 100},
+                quiet=QuietHours(zone=BEIJING),
+                clock=lambda: night["t"],
+            )  # fmt: skip
+            await dispatcher.dispatch_once()
+            assert [r.json()["to"] for r in gateway.requests] == ["139"]  # only the urgent one
+            assert len(mail.mails) == 1
+            held = await pool.fetchrow(
+                "SELECT status, next_attempt_at FROM notices WHERE address = '138'"
+            )
+            assert held["status"] == "pending"
+            assert held["next_attempt_at"] == datetime(2099, 3, 21, 7, 0, tzinfo=BEIJING)
+            night["t"] = datetime(2099, 3, 20, 23, 1, tzinfo=UTC)  # 07:01 in Beijing
+            await dispatcher.dispatch_once()
+            assert sorted(r.json()["to"] for r in gateway.requests) == ["138", "139"]
+    finally:
+        gateway.stop()
+        mail.stop()
+        await pool.close()

@@ -287,6 +287,14 @@ def _host_org(origin: OriginGroup, host: HostGroup | None) -> UUID | None:
     return hint.org_id if hint else None
 
 
+def _reason(host: HostGroup | None) -> str:
+    if host is None:
+        return ""
+    if host.reason:
+        return host.reason
+    return host.transfer_reply.reason or "" if host.transfer_reply else ""
+
+
 def context_of(origin: OriginGroup, host: HostGroup | None) -> dict[str, Any]:
     return _context(origin, host)
 
@@ -305,7 +313,7 @@ def _context(origin: OriginGroup, host: HostGroup | None) -> dict[str, Any]:
         else "",
         "phone": origin.contact.phone or "",
         "host_org": host.host_org.name if host and host.host_org else "",
-        "reason": host.reason if host and host.reason else "",
+        "reason": _reason(host),
         "forwarded_to": host.forwarded_to if host and host.forwarded_to else "",
         "since": host.lost_contact_since.isoformat() if host and host.lost_contact_since else "",
         "reply_due_on": origin.transfer.reply_due_on.isoformat() if origin.transfer else "",
