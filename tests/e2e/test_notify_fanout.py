@@ -35,6 +35,7 @@ async def test_ten_thousand_invitations_survive_a_kill(
         YIXIAN_SMS_PER_SECOND=str(RATE),
         YIXIAN_QUIET_START="00:00",
         YIXIAN_QUIET_END="00:00",
+        YIXIAN_LEASE_SECONDS="5",
     )
     chaoyang = nodes[CHAOYANG]
     street = await chaoyang.org("十八里店乡党委", kind="committee")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -79,6 +79,7 @@ def build_dispatcher(
         quiet=QuietHours(settings.quiet_start, settings.quiet_end, ZoneInfo(settings.time_zone)),
         clock=clock,
         concurrency=settings.dispatch_concurrency,
+        lease=timedelta(seconds=settings.lease_seconds),
     )
 
 

@@ -39,5 +39,8 @@ class NotifySettings(NodeSettings):
         default=60, gt=0, description="How often reminders are planned."
     )
     dispatch_concurrency: int = Field(default=8, ge=1, le=64)
+    lease_seconds: float = Field(
+        default=30, gt=0, description="A claimed batch not finished by then is sent again."
+    )
     lost_contact_suspension_days: int = Field(default=183, ge=1)
     lost_contact_removal_days: int = Field(default=730, ge=1)

@@ -38,6 +38,7 @@ class Dispatcher:
         clock: Callable[[], datetime],
         batch: int = 50,
         concurrency: int = 8,
+        lease: timedelta = timedelta(seconds=30),
     ) -> None:
         self.pool = pool
         self.channels = channels
@@ -48,6 +49,8 @@ class Dispatcher:
         self.clock = clock
         self.batch = batch
         self.concurrency = concurrency
+        self.lease = lease
+        """How long a claim lasts: a crashed dispatcher's notices are taken up after it."""
 
     async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
         while not stop.is_set():
@@ -65,7 +68,7 @@ class Dispatcher:
         now = self.clock()
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                "UPDATE notices SET lease_until = $1::timestamptz + interval '2 minutes'"
+                "UPDATE notices SET lease_until = $1::timestamptz + $3::interval"
                 " WHERE notice_key IN (SELECT notice_key FROM notices WHERE status = 'pending'"
                 " AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1)"
                 " ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
@@ -74,6 +77,7 @@ class Dispatcher:
                 " AS opted_out",
                 now,
                 self.batch,
+                self.lease,
             )
         if not rows:
             return 0
