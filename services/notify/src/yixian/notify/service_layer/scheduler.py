@@ -93,6 +93,12 @@ class Scheduler:
                 and today >= transfer.reply_due_on - reminder
             ):
                 due.append(("transfer_reply_due", transfer.requested_at.isoformat(), {}))
+            if (
+                state is MovementState.TRANSFER_PENDING
+                and transfer
+                and today > transfer.reply_due_on
+            ):
+                due.append(("transfer_reply_overdue", transfer.requested_at.isoformat(), {}))
             reports = reports_due(origin.period.departed_on, today, h.report_interval_days)
             if reports and state.is_open:
                 due.append(("yearly_report_due", f"report-{reports}", {"year": today.year}))
