@@ -8,34 +8,13 @@ from uuid import UUID
 import asyncpg
 import typer
 
-from yixian.runtime import configure_logging, run
+from yixian.runtime import run
+from yixian.runtime.service import service_cli
 
 from .bootstrap import SERVICE, NodeAlreadyInitialised, init_node, migrate, run_relay, serve
 from .config import RegistrySettings
 
-cli = typer.Typer(help="A Yixian node's registry.", no_args_is_help=False)
-
-
-def _settings() -> RegistrySettings:
-    settings = RegistrySettings()
-    configure_logging(service=SERVICE, node=settings.node, level=settings.log_level)
-    return settings
-
-
-@cli.callback(invoke_without_command=True)
-def main_command(ctx: typer.Context) -> None:
-    """Serve the HTTP API and the outbox relay (the default)."""
-    if ctx.invoked_subcommand is None:
-        settings = _settings()
-        raise typer.Exit(run(SERVICE, lambda: serve(settings)))
-
-
-@cli.command("migrate")
-def migrate_command() -> None:
-    """Apply pending schema migrations and exit."""
-    settings = _settings()
-    applied = asyncio.run(migrate(settings))
-    typer.echo(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+cli, _settings = service_cli(SERVICE, RegistrySettings, serve, migrate, "A Yixian node's registry.")
 
 
 @cli.command("relay")

@@ -8,34 +8,14 @@ from typing import Annotated
 
 import typer
 
-from yixian.runtime import configure_logging, create_pool, run
+from yixian.runtime import create_pool
+from yixian.runtime.service import service_cli
 
 from .bootstrap import SERVICE, migrate, serve, sync_config, utc_now
 from .config import SyncSettings
 from .service_layer.rebuild import rebuild
 
-cli = typer.Typer(help="A Yixian node's sync service.")
-
-
-def _settings() -> SyncSettings:
-    settings = SyncSettings()
-    configure_logging(service=SERVICE, node=settings.node, level=settings.log_level)
-    return settings
-
-
-@cli.callback(invoke_without_command=True)
-def main_command(ctx: typer.Context) -> None:
-    """Consume partner events and keep the links (the default)."""
-    if ctx.invoked_subcommand is None:
-        settings = _settings()
-        raise typer.Exit(run(SERVICE, lambda: serve(settings)))
-
-
-@cli.command("migrate")
-def migrate_command() -> None:
-    """Apply pending schema migrations and exit."""
-    applied = asyncio.run(migrate(_settings()))
-    typer.echo(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+cli, _settings = service_cli(SERVICE, SyncSettings, serve, migrate, "A Yixian node's sync service.")
 
 
 @cli.command("rebuild")

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import FastAPI, Query, Response, status
+from fastapi import FastAPI, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from yixian.notify.domain.rules import Channel
+from yixian.runtime.service import add_health_routes
 
 
 class OptOut(BaseModel):
@@ -24,17 +25,7 @@ def create_app(
 ) -> FastAPI:
     app = FastAPI(title=f"Yixian notify — node {node}", version="1.0.0")
 
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "node": node}
-
-    @app.get("/readyz", tags=["operations"])
-    async def readyz(response: Response) -> dict[str, Any]:
-        checks = await readiness()
-        ready = all(v == "ok" for v in checks.values())
-        if not ready:
-            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"ready": ready, "node": node, "checks": checks}
+    add_health_routes(app, node, readiness)
 
     @app.get("/v1/notices", tags=["notices"])
     async def notices(

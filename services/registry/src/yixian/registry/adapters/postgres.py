@@ -19,6 +19,7 @@ from yixian.registry.domain import (
     Side,
 )
 from yixian.runtime import DbConnection
+from yixian.runtime.record import add_history, add_participation
 
 
 def _organization(row: asyncpg.Record) -> Organization:
@@ -192,14 +193,7 @@ class Movements:
     async def _history(
         self, group_name: str, movement_id: UUID, version: int, snapshot: dict[str, Any]
     ) -> None:
-        await self.conn.execute(
-            "INSERT INTO movement_history (movement_id, group_name, version, snapshot)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            movement_id,
-            group_name,
-            version,
-            snapshot,
-        )
+        await add_history(self.conn, movement_id, group_name, version, snapshot)
 
     async def history(self, movement_id: UUID) -> list[asyncpg.Record]:
         return await self.conn.fetch(
@@ -215,21 +209,7 @@ class Movements:
         return movement_id
 
     async def add_participation(self, p: Participation) -> None:
-        await self.conn.execute(
-            "INSERT INTO participations (participation_id, movement_id, host_org_id, host_org_name,"
-            " activity_id, kind, title, attended_at, recorded_at, recorded_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            p.participation_id,
-            p.movement_id,
-            p.host_org.org_id,
-            p.host_org.name,
-            p.activity_id,
-            p.kind.value,
-            p.title,
-            p.attended_at,
-            p.recorded_at,
-            p.recorded_by,
-        )
+        await add_participation(self.conn, p)
 
     async def participations(self, movement_id: UUID) -> list[asyncpg.Record]:
         return await self.conn.fetch(

@@ -24,6 +24,7 @@ from yixian.contracts import (
 )
 from yixian.runtime import DbConnection
 from yixian.runtime.outbox import Outbox
+from yixian.runtime.record import add_history, add_participation
 from yixian.sync.domain import Replica, SequenceTracker, bucket_of
 
 DEAD_LETTER_TYPE = "yixian.dead_letter"
@@ -132,33 +133,10 @@ class SyncStore:
         await self._history(group.movement_id, "host", group.version, snapshot)
 
     async def _history(self, movement_id: UUID, group: str, version: int, snapshot: Any) -> None:
-        await self.conn.execute(
-            "INSERT INTO movement_history (movement_id, group_name, version, snapshot)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            movement_id,
-            group,
-            version,
-            snapshot,
-        )
+        await add_history(self.conn, movement_id, group, version, snapshot)
 
     async def add_participation(self, p: ParticipationRecorded) -> bool:
-        inserted = await self.conn.fetchval(
-            "INSERT INTO participations (participation_id, movement_id, host_org_id, host_org_name,"
-            " activity_id, kind, title, attended_at, recorded_at, recorded_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            p.participation_id,
-            p.movement_id,
-            p.host_org.org_id,
-            p.host_org.name,
-            p.activity_id,
-            p.kind.value,
-            p.title,
-            p.attended_at,
-            p.recorded_at,
-            p.recorded_by,
-        )
-        return bool(inserted)
+        return await add_participation(self.conn, p)
 
     async def participations(self, movement_id: UUID) -> list[dict[str, Any]]:
         rows = await self.conn.fetch(

@@ -6,10 +6,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Response, status
+from fastapi import FastAPI, HTTPException, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from yixian.contracts import LinkState
+from yixian.runtime.service import add_health_routes
 from yixian.sync.adapters.metrics import SyncMetrics
 from yixian.sync.service_layer.links import LinkKeeper
 
@@ -26,17 +27,7 @@ def create_app(
 ) -> FastAPI:
     app = FastAPI(title=f"Yixian sync — node {node}", version="1.0.0")
 
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "node": node}
-
-    @app.get("/readyz", tags=["operations"])
-    async def readyz(response: Response) -> dict[str, Any]:
-        checks = await readiness()
-        ready = all(v == "ok" for v in checks.values())
-        if not ready:
-            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"ready": ready, "node": node, "checks": checks}
+    add_health_routes(app, node, readiness)
 
     @app.get("/v1/links", tags=["links"])
     async def links() -> list[dict[str, Any]]:

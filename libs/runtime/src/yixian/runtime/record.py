@@ -1,0 +1,69 @@
+"""Writes to the node's shared record that two services make, each for its own rows:
+group history (registry for its own group, sync for the partner's) and participations
+(registry where they are recorded, sync where they are received)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from yixian.contracts import ActivityKind, OrganizationRef
+
+from .resources import DbConnection
+
+
+class ParticipationLike(Protocol):
+    @property
+    def participation_id(self) -> UUID: ...
+    @property
+    def movement_id(self) -> UUID: ...
+    @property
+    def host_org(self) -> OrganizationRef: ...
+    @property
+    def activity_id(self) -> UUID | None: ...
+    @property
+    def kind(self) -> ActivityKind: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def attended_at(self) -> datetime: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+    @property
+    def recorded_by(self) -> str: ...
+
+
+async def add_participation(conn: DbConnection, p: ParticipationLike) -> bool:
+    """Record an attendance once (keyed by its id); False if it was there already."""
+    inserted = await conn.fetchval(
+        "INSERT INTO participations (participation_id, movement_id, host_org_id, host_org_name,"
+        " activity_id, kind, title, attended_at, recorded_at, recorded_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " ON CONFLICT DO NOTHING RETURNING true",
+        p.participation_id,
+        p.movement_id,
+        p.host_org.org_id,
+        p.host_org.name,
+        p.activity_id,
+        p.kind.value,
+        p.title,
+        p.attended_at,
+        p.recorded_at,
+        p.recorded_by,
+    )
+    return bool(inserted)
+
+
+async def add_history(
+    conn: DbConnection, movement_id: UUID, group: str, version: int, snapshot: dict[str, Any]
+) -> None:
+    """Keep a version of a group of a movement (once per version)."""
+    await conn.execute(
+        "INSERT INTO movement_history (movement_id, group_name, version, snapshot)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        movement_id,
+        group,
+        version,
+        snapshot,
+    )
