@@ -55,3 +55,7 @@ schemas: install ## Export the event JSON Schemas into contracts/schemas/current
 .PHONY: schemas-check
 schemas-check: install ## Fail if committed schemas are stale or break a published release
 	$(RUN) python -m yixian.contracts.schemas check
+
+.PHONY: demo
+demo: up ## The main job: three live nodes walk through the brief's scenarios; trace and notices
+	$(STACK) demo

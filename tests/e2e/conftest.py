@@ -9,8 +9,7 @@ import pytest
 
 from yixian.contracts import TopicNames
 from yixian.localstack import LocalStack
-
-from .network import LocalNode, node_env
+from yixian.localstack.network import LocalNode, node_env
 
 NAMES = {
     "411525": "固始县委组织部",

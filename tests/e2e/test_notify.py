@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from yixian.localstack.network import LocalNode, eventually
 from yixian.localstack.sinks import HttpSink, MailSink
 from yixian.notify.adapters.channels import verify
 
 from .conftest import NetworkFactory
-from .network import LocalNode, eventually
 from .test_sync_scenarios import CHAOYANG, GUSHI, outflow
 
 pytestmark = pytest.mark.e2e

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from yixian.localstack.network import eventually
 from yixian.localstack.sinks import HttpSink
 
 from .conftest import NetworkFactory
-from .network import eventually
 from .test_sync_scenarios import CHAOYANG
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,9 @@ from uuid import uuid4
 
 import pytest
 
+from yixian.localstack.network import LocalNode, eventually
+
 from .conftest import NetworkFactory
-from .network import LocalNode, eventually
 from .test_sync_resilience import _all_converged, _register
 from .test_sync_scenarios import CHAOYANG, GUSHI
 

@@ -16,10 +16,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from yixian.contracts import OriginGroup, OriginGroupChanged, TopicNames, make_event
 from yixian.contracts.examples import example_events, host_group, origin_group
 from yixian.localstack import LocalStack
+from yixian.localstack.network import LocalNode, eventually
 from yixian.localstack.records import read_records
 
 from .conftest import NetworkFactory
-from .network import LocalNode, eventually
 from .test_sync_scenarios import CHAOYANG, GUSHI, converged, outflow
 
 pytestmark = pytest.mark.e2e

@@ -7,8 +7,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from yixian.localstack.network import LocalNode, eventually
+
 from .conftest import NetworkFactory
-from .network import LocalNode, eventually
 
 pytestmark = pytest.mark.e2e
 

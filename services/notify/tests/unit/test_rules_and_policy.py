@@ -35,6 +35,13 @@ def test_a_change_of_status_triggers_its_rules_once() -> None:
     assert [r.reason for r in rules_for(Group.HOST, "expected", "checked_in")] == ["checked_in"]
 
 
+def test_coming_back_to_a_status_is_its_own_news() -> None:
+    assert rules_for(Group.ORIGIN, "transfer_requested", "registered") == []  # withdrawn
+    assert [r.reason for r in rules_for(Group.HOST, "lost_contact", "checked_in")] == [
+        "contact_restored"
+    ]
+
+
 def test_each_recipient_hears_from_exactly_one_node() -> None:
     assert sender_node(Recipient.ORIGIN_SECRETARY, Group.HOST, GUSHI, CHAOYANG) == GUSHI
     assert sender_node(Recipient.HOST_SECRETARY, Group.ORIGIN, GUSHI, CHAOYANG) == CHAOYANG

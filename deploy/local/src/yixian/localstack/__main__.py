@@ -67,6 +67,16 @@ def clean() -> None:
     _stack().clean(report=typer.echo)
 
 
+@app.command()
+def demo(
+    keep: bool = typer.Option(False, "--keep", help="Leave the nodes running afterwards."),
+) -> None:
+    """Three live nodes walk through the brief's scenarios; print a trace and the notices."""
+    from .demo import main as run_demo
+
+    run_demo(keep=keep)
+
+
 def main() -> None:
     app()
 

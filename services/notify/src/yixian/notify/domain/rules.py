@@ -47,9 +47,12 @@ class Rule:
     """Sent at night too."""
     mandatory: bool = False
     """Sent even to a member who opted out of the channel."""
+    after: frozenset[str | None] | None = None
+    """The statuses the group may come from (None in it: first seen); None: any."""
 
 
 MOVEMENT = frozenset({"member_name", "origin", "host", "movement_id", "state"})
+FIRST: frozenset[str | None] = frozenset({None})
 
 CHANNELS: dict[Recipient, tuple[Channel, ...]] = {
     Recipient.MEMBER: (Channel.SMS, Channel.EMAIL, Channel.APP),
@@ -61,11 +64,13 @@ CHANNELS: dict[Recipient, tuple[Channel, ...]] = {
 RULES: tuple[Rule, ...] = (
     Rule("outflow_registered", Group.ORIGIN, "registered", (Recipient.MEMBER,),
          "check_in_instructions", MOVEMENT | {"place", "check_in_due_on", "host_org_hint"},
-         mandatory=True),
+         mandatory=True, after=FIRST),
     Rule("member_expected", Group.ORIGIN, "registered", (Recipient.HOST_SECRETARY,),
-         "member_expected", MOVEMENT | {"place", "check_in_due_on", "phone"}),
+         "member_expected", MOVEMENT | {"place", "check_in_due_on", "phone"}, after=FIRST),
     Rule("checked_in", Group.HOST, "checked_in", (Recipient.ORIGIN_SECRETARY, Recipient.MEMBER),
-         "checked_in", MOVEMENT | {"host_org"}),
+         "checked_in", MOVEMENT | {"host_org"}, after=frozenset({None, "expected", "not_found"})),
+    Rule("contact_restored", Group.HOST, "checked_in", (Recipient.ORIGIN_SECRETARY,),
+         "contact_restored", MOVEMENT, after=frozenset({"lost_contact"})),
     Rule("not_found", Group.HOST, "not_found", (Recipient.ORIGIN_SECRETARY,),
          "not_found", MOVEMENT | {"reason"}),
     Rule("forwarded", Group.HOST, "forwarded", (Recipient.ORIGIN_SECRETARY,),
@@ -115,7 +120,11 @@ def rules_for(group: Group, previous: str | None, current: str) -> list[Rule]:
     """
     if previous == current or group in (Group.ACTIVITY, Group.SCHEDULE):
         return []
-    return [r for r in RULES if r.group is group and r.to_status == current]
+    return [
+        r
+        for r in RULES
+        if r.group is group and r.to_status == current and (r.after is None or previous in r.after)
+    ]
 
 
 def sender_node(recipient: Recipient, group: Group, origin: str, host: str) -> str:

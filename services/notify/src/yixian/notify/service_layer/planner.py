@@ -137,7 +137,7 @@ class Planner:
         )
         rules = rules_for(group, previous["status"] if previous else None, snapshot.status.value)
         if transfer is not None and transfer != (previous["transfer"] if previous else None):
-            rules += rules_for(group, None, transfer.split("@")[0])
+            rules += rules_for(group, "transfer", transfer.split("@")[0])
         if not rules:
             return 0
         origin, host = await self._groups(conn, snapshot.movement_id, group, snapshot)

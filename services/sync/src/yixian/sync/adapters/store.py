@@ -63,8 +63,8 @@ class SyncStore:
         """Record the event in the inbox; False if it was received before."""
         claimed = await self.conn.fetchval(
             'INSERT INTO inbox (source, event_id, event_type, topic, partition, "offset",'
-            " pairseq, outcome, trace_id, event_time)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8, $9)"
+            " pairseq, outcome, trace_id, event_time, movement_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8, $9, $10)"
             " ON CONFLICT DO NOTHING RETURNING true",
             source,
             event_id,
@@ -75,6 +75,7 @@ class SyncStore:
             extra.get("pairseq"),
             extra.get("trace_id"),
             extra.get("event_time"),
+            extra.get("movement_id"),
         )
         return bool(claimed)
 

@@ -10,6 +10,7 @@ CREATE TABLE inbox (
     partition   integer NOT NULL,
     "offset"    bigint NOT NULL,
     pairseq     bigint,
+    movement_id uuid,
     outcome     text NOT NULL,
     trace_id    char(32),
     event_time  timestamptz,
@@ -17,6 +18,7 @@ CREATE TABLE inbox (
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX inbox_received ON inbox (received_at);
+CREATE INDEX inbox_movement ON inbox (movement_id);
 
 -- The health of each link, as seen from this node: every number up to `contiguous` has
 -- arrived; numbers beyond it wait in link_received until the gap before them closes.

@@ -166,6 +166,7 @@ class Applier:
             pairseq=event.pairseq,
             trace_id=event.trace_id,
             event_time=event.time,
+            movement_id=event.correlationid,
         )
         if not claimed:
             return Outcome.DUPLICATE.value

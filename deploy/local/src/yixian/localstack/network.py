@@ -1,7 +1,9 @@
-"""A local network of Yixian nodes for end-to-end tests: every service a real process.
+"""A local network of Yixian nodes, every service a real process: for the demo and the
+end-to-end tests.
 
-Each node has its own database and runs ``registry`` (HTTP API), its outbox ``relay`` and
-``sync`` as separate processes, so a test can stop, kill or restart any of them.
+Each node has its own database and runs ``registry`` (HTTP API), its outbox ``relay``,
+``sync`` and, when asked, ``notify`` as separate processes, so a test can stop, kill or
+restart any of them.
 """
 
 from __future__ import annotations

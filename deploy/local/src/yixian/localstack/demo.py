@@ -1,0 +1,290 @@
+"""The main job: three live nodes walk through the brief's scenarios, then the trace of one
+movement across the nodes and the notices that arrived are printed.
+
+Gushi (411525), Putian (350300) and Chaoyang (110105) each run registry, relay, sync and
+notify as real processes over their own database, on the local Kafka and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from yixian.contracts import TopicNames
+
+from .network import LocalNode, eventually, node_env
+from .sinks import HttpSink, MailSink
+from .stack import LocalStack
+
+GUSHI, PUTIAN, CHAOYANG = "411525", "350300", "110105"
+NAMES = {GUSHI: "固始县委组织部", PUTIAN: "莆田市委组织部", CHAOYANG: "朝阳区委组织部"}
+Say = Callable[[str], None]
+
+
+async def _database(stack: LocalStack, name: str) -> str:
+    conn = await asyncpg.connect(stack.config.database_dsn("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return stack.config.database_dsn(name)
+
+
+def _outflow(member: UUID, host: str, place: str) -> dict[str, Any]:
+    return {
+        "member_id": str(member),
+        "destination": {"jurisdiction": host, "place": place},
+        "period": {"departed_on": "2026-03-01", "expected_return_on": "2026-12-31"},
+        "contact": {"phone": f"+86 138 {uuid4().int % 10**8:08d}"},
+    }
+
+
+async def _state(node: LocalNode, movement: str) -> str:
+    return str((await node.get(f"/v1/movements/{movement}"))["state"])
+
+
+async def _until(node: LocalNode, movement: str, state: str, what: str) -> None:
+    async def reached() -> bool:
+        try:
+            return await _state(node, movement) == state
+        except AssertionError:
+            return False
+
+    await eventually(reached, what=what, within=60)
+
+
+async def run_demo(stack: LocalStack, say: Say = print, keep: bool = False) -> None:
+    logs = stack.config.state_dir / "demo"
+    logs.mkdir(parents=True, exist_ok=True)
+    mail, http = MailSink().start(), HttpSink().start()
+    topics = TopicNames("demo")
+    nodes: dict[str, LocalNode] = {}
+    try:
+        say("Starting three nodes (registry, relay, sync, notify each) ...")
+        codes = [GUSHI, PUTIAN, CHAOYANG]
+        for code in codes:
+            url = await _database(stack, f"demo_{code}")
+            env = {
+                **node_env(stack, code, url, topics, [c for c in codes if c != code]),
+                "YIXIAN_SMTP_HOST": "127.0.0.1",
+                "YIXIAN_SMTP_PORT": str(mail.port),
+                "YIXIAN_SMS_GATEWAY": f"{http.url}/sms",
+                "YIXIAN_WEBHOOK_SECRET": "demo-webhook-secret",
+                "YIXIAN_QUIET_START": "00:00",
+                "YIXIAN_QUIET_END": "00:00",
+            }
+            node = LocalNode(code, NAMES[code], url, env, logs, with_notify=True)
+            node.init()
+            node.start()
+            nodes[code] = node
+            say(f"  {code} {NAMES[code]}: registry {node.registry.url}, sync {node.sync.url}")
+        movement = await _scenarios(nodes, say)
+        await asyncio.sleep(3)  # let the last notices go out
+        await _print_trace(nodes, movement, say)
+        _print_notices(mail, http, say)
+        say(f"\nLogs of every process: {logs}")
+    finally:
+        for node in nodes.values():
+            if node.http is not None:
+                await node.http.aclose()
+            if not keep:
+                node.stop()
+        mail.stop()
+        http.stop()
+
+
+async def _scenarios(nodes: dict[str, LocalNode], say: Say) -> str:
+    gushi, putian, chaoyang = nodes[GUSHI], nodes[PUTIAN], nodes[CHAOYANG]
+    say(
+        "\nScenario 1 — Gushi registers M's outflow to Chaoyang; check-in, three theme days, return"
+    )
+    branch = await gushi.org("陈集镇第一党支部", contact_email="chenji@gushi.example")
+    await chaoyang.query(
+        "UPDATE organizations SET contact_email = 'zzb@chaoyang.example' WHERE parent_id IS NULL"
+    )
+    committee = await chaoyang.org(
+        "固始县驻京流动党员工作委员会",
+        kind="working_committee",
+        contact_email="wc@chaoyang.example",
+    )
+    member = await gushi.member(branch, "张建国")
+    m1 = (
+        await gushi.post("/v1/movements", _outflow(member, CHAOYANG, "北京市朝阳区十八里店乡"), 201)
+    )["movement_id"]
+    await _until(chaoyang, m1, "awaiting_check_in", "Chaoyang sees M as expected")
+    say(f"  movement {m1}: Chaoyang sees M as expected")
+    await chaoyang.post(f"/v1/movements/{m1}/check-in", {"host_org_id": str(committee)}, 200)
+    await _until(gushi, m1, "active", "Gushi sees the check-in")
+    say("  checked in at Chaoyang; Gushi sees it")
+    for n in range(1, 4):
+        body = {
+            "participation_id": str(uuid4()),
+            "kind": "theme_day",
+            "title": f"{n}月主题党日",
+            "attended_at": f"2026-0{n + 3}-01T01:00:00Z",
+        }
+        await chaoyang.post(f"/v1/movements/{m1}/participations", body, 201)
+
+    async def three() -> bool:
+        return len((await gushi.get(f"/v1/movements/{m1}"))["participations"]) == 3
+
+    await eventually(three, what="Gushi sees three theme days")
+    say("  three theme-day attendances recorded at Chaoyang; Gushi sees them")
+    await gushi.post(f"/v1/movements/{m1}/return", {"returned_on": "2026-07-01"}, 200)
+    await _until(chaoyang, m1, "closed_returned", "both sides closed")
+    say("  M returned: closed on both sides")
+
+    say("\nScenario 2 — a Putian member moves to Chaoyang, then relocates to Gushi")
+    p_member = await putian.member(
+        await putian.org("城厢区党支部", contact_email="cx@putian.example"), "林志强"
+    )
+    m2 = (await putian.post("/v1/movements", _outflow(p_member, CHAOYANG, "朝阳区"), 201))[
+        "movement_id"
+    ]
+    await _until(chaoyang, m2, "awaiting_check_in", "Chaoyang expects the Putian member")
+    relocated = await putian.post(
+        f"/v1/movements/{m2}/relocate",
+        {
+            "destination": {"jurisdiction": GUSHI, "place": "固始县城关镇"},
+            "departed_on": "2026-04-01",
+        },
+        201,
+    )
+    m3 = relocated["movement_id"]
+    await _until(chaoyang, m2, "closed_relocated", "Chaoyang closes")
+    await _until(gushi, m3, "awaiting_check_in", "Gushi opens")
+    say(f"  Chaoyang closed {m2}; Gushi opened {m3}; Putian follows both")
+
+    say("\nScenario 3 — transfer: requested, accepted, completed; a second one rejected")
+    for name, decision in (("王伟", "accepted"), ("刘洋", "rejected")):
+        mid = (
+            await gushi.post(
+                "/v1/movements", _outflow(await gushi.member(branch, name), CHAOYANG, "朝阳区"), 201
+            )
+        )["movement_id"]
+        await _until(chaoyang, mid, "awaiting_check_in", "host expects")
+        await chaoyang.post(f"/v1/movements/{mid}/check-in", {"host_org_id": str(committee)}, 200)
+        await _until(gushi, mid, "active", "origin sees the check-in")
+        await gushi.post(f"/v1/movements/{mid}/transfer/request", {"note": "已在京稳定就业"}, 200)
+        await _until(chaoyang, mid, "transfer_pending", "host sees the request")
+        reply = {"decision": decision} | (
+            {"reason": "尚未满足转接条件"} if decision == "rejected" else {}
+        )
+        await chaoyang.post(f"/v1/movements/{mid}/transfer/reply", reply, 200)
+        await _until(gushi, mid, f"transfer_{decision}", "origin sees the answer")
+        if decision == "accepted":
+            await gushi.post(f"/v1/movements/{mid}/transfer/complete", None, 200)
+            await _until(chaoyang, mid, "closed_transferred", "both closed")
+            say(f"  {name}: transfer accepted and completed")
+        else:
+            await gushi.post(f"/v1/movements/{mid}/transfer/withdraw", None, 200)
+            await _until(chaoyang, mid, "active", "membership stays")
+            say(f"  {name}: transfer rejected; membership stays with Gushi")
+
+    say("\nScenario 6 — the host loses contact with a member, then restores it")
+    mid = (
+        await gushi.post(
+            "/v1/movements", _outflow(await gushi.member(branch, "赵敏"), CHAOYANG, "朝阳区"), 201
+        )
+    )["movement_id"]
+    await _until(chaoyang, mid, "awaiting_check_in", "host expects")
+    await chaoyang.post(f"/v1/movements/{mid}/check-in", {"host_org_id": str(committee)}, 200)
+    await chaoyang.post(f"/v1/movements/{mid}/lost-contact", {"since": "2026-03-15"}, 200)
+    await _until(gushi, mid, "lost_contact", "origin told")
+    await chaoyang.post(f"/v1/movements/{mid}/restore-contact", None, 200)
+    await _until(gushi, mid, "active", "contact restored")
+    say("  lost contact seen at Gushi, then restored on both sides")
+
+    say("\nScenario 7 — Chaoyang schedules a theme day; everyone present is invited once")
+    for name in ("陈静", "周磊"):
+        body = {
+            "org_id": str(committee),
+            "name": name,
+            "joined_on": "2012-07-01",
+            "phone": f"+86 139 {uuid4().int % 10**8:08d}",
+        }
+        await chaoyang.post("/v1/members", body, 201)
+    await chaoyang.post(
+        "/v1/activities",
+        {"org_id": str(committee), "kind": "theme_day", "title": "七月主题党日：重温入党誓词",
+         "starts_at": "2030-07-01T01:00:00Z", "location": "十八里店乡党群服务中心"},
+        201,
+    )  # fmt: skip
+    present = await chaoyang.get(f"/v1/organizations/{committee}/present")
+    say(
+        f"  {len(present)} present in the working committee's area: "
+        + ", ".join(p["name"] for p in present)
+    )
+    return str(m1)
+
+
+async def _print_trace(nodes: dict[str, LocalNode], movement: str, say: Say) -> None:
+    say(f"\nTrace of movement {movement} (scenario 1) across the nodes")
+    hops: list[tuple[datetime, str, str, str]] = []
+    for code, node in nodes.items():
+        mid = UUID(movement)
+        for r in await node.query(
+            "SELECT created_at, published_at, topic, event_type FROM outbox WHERE movement_id = $1",
+            mid,
+        ):
+            kind = r["event_type"].split(".")[-2]
+            where = "pair topic" if ".to." in r["topic"] else "local topic"
+            hops.append(
+                (r["created_at"], code, "registry/sync", f"committed {kind} → outbox ({where})")
+            )
+            if r["published_at"]:
+                hops.append((r["published_at"], code, "relay", f"published {kind} to {r['topic']}"))
+        for r in await node.query(
+            "SELECT received_at, event_type, outcome, source FROM inbox WHERE movement_id = $1", mid
+        ):
+            kind = r["event_type"].split(".")[-2]
+            hops.append(
+                (
+                    r["received_at"],
+                    code,
+                    "sync",
+                    f"applied {kind} from {r['source']}: {r['outcome']}",
+                )
+            )
+        for r in await node.query(
+            "SELECT created_at, sent_at, reason, channel, status FROM notices"
+            " WHERE movement_id = $1",
+            mid,
+        ):
+            if r["sent_at"]:
+                hops.append(
+                    (
+                        r["sent_at"],
+                        code,
+                        "notify",
+                        f"{r['reason']} via {r['channel']}: {r['status']}",
+                    )
+                )
+    hops.sort()
+    previous: datetime | None = None
+    for at, code, service, what in hops:
+        delta = f"+{(at - previous).total_seconds() * 1000:7.0f} ms" if previous else " " * 11
+        say(f"  {at.strftime('%H:%M:%S.%f')[:-3]} {delta}  {code} {service:<14} {what}")
+        previous = at
+
+
+def _print_notices(mail: MailSink, http: HttpSink, say: Say) -> None:
+    say(f"\nNotices received by the local mail server ({len(mail.mails)})")
+    for m in mail.mails:
+        say(f"  to {', '.join(m.to):<28} {m.subject}")
+    sms = [r.json() for r in http.requests if r.path.endswith("/messages")]
+    say(f"\nText messages received by the local SMS gateway ({len(sms)})")
+    for s in sms:
+        say(f"  to {s['to']:<20} {s['text'][:70]}")
+
+
+def main(keep: bool = False) -> None:
+    stack = LocalStack.from_env()
+    stack.up(report=lambda line: print(line))
+    asyncio.run(run_demo(stack, keep=keep))

@@ -1,0 +1,25 @@
+"""The README's main job runs, and every notice it produces arrives once."""
+
+from __future__ import annotations
+
+import pytest
+
+from yixian.localstack import LocalStack
+from yixian.localstack.demo import run_demo
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_the_demo_walks_through_the_scenarios(local_stack: LocalStack) -> None:
+    lines: list[str] = []
+    await run_demo(local_stack, say=lines.append)
+    text = "\n".join(lines)
+    for scenario in ("Scenario 1", "Scenario 2", "Scenario 3", "Scenario 6", "Scenario 7"):
+        assert scenario in text
+    assert "M returned: closed on both sides" in text
+    assert "transfer rejected; membership stays with Gushi" in text
+    assert "Trace of movement" in text
+    assert "applied host_group from 110105: applied" in text
+    mails = [line for line in lines if line.startswith("  to ") and "@" in line]
+    assert len(mails) == len(set(mails)) > 10, "a notice arrived twice"
+    assert any("邀请参加" in line for line in lines)
