@@ -256,6 +256,13 @@ async def test_every_change_rule_sends_its_notice_once(
     assert set(counts) == expected_mail
     rejected = next(m for m in mail.mails if m.subject == "拒转组织关系转接未获同意")
     assert "尚不符合条件" in rejected.body
-    texts = [r.json()["text"] for r in http.requests if r.path == "/sms/messages"]
-    assert sum("请到110105报到" in t for t in texts) == len(names)
-    assert sum("组织关系已由" in t for t in texts) == 1  # the member, on completion
+
+    def texts() -> list[str]:
+        return [r.json()["text"] for r in http.requests if r.path == "/sms/messages"]
+
+    async def member_told_of_transfer() -> bool:
+        return any("组织关系已由" in t for t in texts())
+
+    await eventually(member_told_of_transfer, what="the member's transfer notice")
+    assert sum("请到110105报到" in t for t in texts()) == len(names)
+    assert sum("组织关系已由" in t for t in texts()) == 1  # the member, on completion
