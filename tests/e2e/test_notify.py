@@ -96,10 +96,12 @@ async def test_scenario_1_notices_arrive_once_with_the_right_text(
     assert "请到110105报到" in sms[0]["text"]
     assert "已在固始县驻京流动党员工作委员会报到" in sms[1]["text"]
     assert len({s["id"] for s in sms}) == 2
-    statuses = Counter(
-        n["status"] for n in await _notices(gushi, movement) + await _notices(chaoyang, movement)
-    )
-    assert statuses == {"sent": 6}
+
+    async def all_recorded_sent() -> bool:
+        notices = await _notices(gushi, movement) + await _notices(chaoyang, movement)
+        return Counter(n["status"] for n in notices) == {"sent": 6}
+
+    await eventually(all_recorded_sent, what="six notices recorded as sent")
 
 
 async def _mails_about(mail: MailSink, text: str, count: int) -> bool:
@@ -126,8 +128,13 @@ async def test_retries_permanent_failures_opt_outs_and_signed_webhooks(
         )
 
     await eventually(delivered, what="SMS after two failures, and the webhook", within=60)
+
+    async def sms_recorded() -> bool:
+        sms = [n for n in await _notices(gushi, movement) if n["channel"] == "sms"]
+        return bool(sms) and sms[0]["status"] == "sent"
+
+    await eventually(sms_recorded, what="the SMS recorded as sent")
     sms = [n for n in await _notices(gushi, movement) if n["channel"] == "sms"]
-    assert sms[0]["status"] == "sent"
     assert sms[0]["attempts"] == 3
     hook = next(r for r in http.requests if r.path == "/hooks/root")
     assert verify(

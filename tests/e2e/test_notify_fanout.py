@@ -76,6 +76,9 @@ async def test_ten_thousand_invitations_survive_a_kill(
     per_second = Counter(int(r.at) for r in gateway.requests)
     busiest = max(per_second.values())
     assert busiest <= RATE * 1.1 + RATE / 10, f"{busiest} in one second, limit {RATE}/s"
-    sent = await chaoyang.value("SELECT count(*) FROM notices WHERE status = 'sent'")
-    assert sent == MEMBERS
+
+    async def all_recorded() -> bool:
+        return await chaoyang.value("SELECT count(*) FROM notices WHERE status = 'sent'") == MEMBERS
+
+    await eventually(all_recorded, what="every invitation recorded as sent")
     print(f"killed at {at_kill}; {repeats} repeats dropped by key; busiest second {busiest}/{RATE}")
