@@ -83,6 +83,22 @@ async def test_json_lines_and_reimport_is_idempotent(gushi: Node) -> None:
     again = await _import(gushi, body, "application/x-ndjson")
     assert (first["accepted"], first["duplicates"]) == (5, 0)
     assert (again["accepted"], again["duplicates"]) == (0, 5)
+    key = {"Idempotency-Key": "import-2026-03"}
+    first_keyed = await gushi.call(
+        "POST",
+        "/v1/members/import",
+        content=body,
+        headers={"Content-Type": "application/x-ndjson", **key},
+        expect=200,
+    )
+    again_keyed = await gushi.call(
+        "POST",
+        "/v1/members/import",
+        content=body,
+        headers={"Content-Type": "application/x-ndjson", **key},
+        expect=200,
+    )
+    assert again_keyed.json() == first_keyed.json()  # the first report, whatever it said
     bad = await _import(
         gushi,
         b'{"org_id": "x"}\n[1]\n{"org_id": "%s", "name": "a", "joined_on": "2010-01-01", "extra": 1}\n'

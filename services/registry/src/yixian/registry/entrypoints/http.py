@@ -171,7 +171,8 @@ def create_app(
         match = _TRACEPARENT.match(traceparent or "")
         trace = f"00-{match.group(1)}-{secrets.token_hex(8)}-01" if match else new_traceparent()
         body_hash = None
-        if request.method == "POST" and idempotency_key is not None:
+        streamed = request.url.path == "/v1/members/import"  # never read whole into memory
+        if request.method == "POST" and idempotency_key is not None and not streamed:
             body_hash = request_hash(request.method, request.url.path, await request.body())
         return Ctx(
             principal=who,
@@ -286,6 +287,14 @@ def create_app(
         formats = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
         if media not in formats:
             raise Invalid("must be text/csv or application/x-ndjson", field="Content-Type")
+        if ctx.idempotency_key is not None:
+            first = await pool.fetchval(
+                "SELECT response FROM idempotency_keys WHERE actor = $1 AND key = $2",
+                ctx.principal.actor,
+                ctx.idempotency_key,
+            )
+            if first is not None:  # a retried import: the first report, nothing imported again
+                return JSONResponse(content=first, headers={"traceparent": ctx.traceparent})
         with bind_trace(ctx.trace_id, action="member.import"):
             report = await import_members(
                 runner,
@@ -302,6 +311,15 @@ def create_app(
                 {k: v for k, v in report.as_json().items() if k != "errors"},
                 ctx.trace_id,
             )
+            if ctx.idempotency_key is not None:
+                await conn.execute(
+                    "INSERT INTO idempotency_keys (actor, key, request_hash, status, response)"
+                    " VALUES ($1, $2, $3, 200, $4) ON CONFLICT DO NOTHING",
+                    ctx.principal.actor,
+                    ctx.idempotency_key,
+                    "0" * 64,  # a stream is not hashed; rows are idempotent by member id
+                    report.as_json(),
+                )
         return JSONResponse(content=report.as_json(), headers={"traceparent": ctx.traceparent})
 
     # -- the origin side ------------------------------------------------------------------
