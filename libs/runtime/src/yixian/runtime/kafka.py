@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.security import SASLScram256, SASLScram512
 
 from .settings import KafkaSettings
@@ -59,3 +59,14 @@ async def kafka_reachable(settings: KafkaSettings) -> bool:
         return False
     finally:
         await client.close()
+
+
+async def raw_bodies(message: Any) -> Any:
+    """A decoder that keeps the bytes: each service validates its records itself."""
+    return message.body
+
+
+def batch_records(message: KafkaMessage) -> tuple[Any, ...]:
+    """The consumer records behind a batch message, in order."""
+    raw = message.raw_message
+    return raw if isinstance(raw, tuple) else (raw,)

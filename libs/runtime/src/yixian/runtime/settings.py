@@ -26,6 +26,11 @@ class KafkaSettings(BaseSettings):
     def topics(self) -> TopicNames:
         return TopicNames(self.topic_namespace)
 
+    def consumer_group(self, node: str, service: str) -> str:
+        """``yixian.<node>.<service>``, in the topic namespace if there is one."""
+        prefix = f"{self.topic_namespace}." if self.topic_namespace else ""
+        return f"{prefix}yixian.{node}.{service}"
+
 
 class NodeSettings(BaseSettings):
     """What every service of a node needs: who the node is and where its stores are."""

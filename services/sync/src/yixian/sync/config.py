@@ -59,5 +59,4 @@ class SyncSettings(NodeSettings):
 
     @property
     def consumer_group(self) -> str:
-        prefix = f"{self.kafka.topic_namespace}." if self.kafka.topic_namespace else ""
-        return f"{prefix}yixian.{self.node}.sync"
+        return self.kafka.consumer_group(self.node, "sync")

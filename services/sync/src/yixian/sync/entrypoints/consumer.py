@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from yixian.runtime import get_logger, make_broker
+from yixian.runtime.kafka import batch_records, raw_bodies
 from yixian.sync.adapters.metrics import SyncMetrics
 from yixian.sync.adapters.store import Inbound
 from yixian.sync.config import SyncSettings
@@ -21,11 +21,6 @@ from yixian.sync.service_layer.applier import TRANSIENT, Applier
 
 log = get_logger(__name__)
 RETRIES = 8
-
-
-async def _raw_bodies(message: Any) -> Any:
-    """Keep the bytes: the applier decodes and validates each record itself."""
-    return message.body
 
 
 def build_consumer(settings: SyncSettings, applier: Applier, metrics: SyncMetrics) -> KafkaBroker:
@@ -44,12 +39,13 @@ def build_consumer(settings: SyncSettings, applier: Applier, metrics: SyncMetric
         batch=True,
         max_records=settings.batch_size,
         batch_timeout_ms=100,
-        decoder=_raw_bodies,
+        decoder=raw_bodies,
     )
     async def on_records(bodies: list[bytes], message: KafkaMessage) -> None:
-        raw = message.raw_message
-        batch = raw if isinstance(raw, tuple) else (raw,)
-        records = [Inbound(r.topic, r.partition, r.offset, r.key, r.value or b"") for r in batch]
+        records = [
+            Inbound(r.topic, r.partition, r.offset, r.key, r.value or b"")
+            for r in batch_records(message)
+        ]
         for attempt in range(1, RETRIES + 1):
             started = time.perf_counter()
             try:

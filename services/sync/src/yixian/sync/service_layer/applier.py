@@ -308,11 +308,11 @@ class Applier:
             await store.settle_up_to(partner, digest.as_of_sequence)
             return "link"
         wanted = set(differing)
-        selected = [e for e in mine if _bucket(e.movement_id, digest.bucket_count) in wanted]
+        selected = [e for e in mine if bucket_of(e.movement_id, digest.bucket_count) in wanted]
         for start in range(0, max(len(selected), 1), MAX_ENTRIES):
             chunk = selected[start : start + MAX_ENTRIES]
             chunk_buckets = (
-                sorted({_bucket(e.movement_id, digest.bucket_count) for e in chunk}) or differing
+                sorted({bucket_of(e.movement_id, digest.bucket_count) for e in chunk}) or differing
             )
             payload = LinkDigestEntries(
                 digest_id=digest.digest_id,
@@ -422,10 +422,6 @@ class Applier:
             subject=str(movement_id),
             correlationid=movement_id,
         )
-
-
-def _bucket(movement_id: UUID, bucket_count: int) -> int:
-    return bucket_of(movement_id, bucket_count)
 
 
 def _participation_payload(row: dict[str, Any], host: str) -> ParticipationRecorded:

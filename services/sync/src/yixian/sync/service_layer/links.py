@@ -30,6 +30,12 @@ from yixian.sync.domain.digest import DEFAULT_BUCKETS
 
 log = get_logger(__name__)
 
+_SENT_AT = (
+    "INSERT INTO links (partner, {column}) VALUES ($1, $2)"
+    " ON CONFLICT (partner) DO UPDATE SET {column} = $2"
+)
+"""When this node last sent a partner something of its own (a fixed column name)."""
+
 
 @dataclass(frozen=True, slots=True)
 class LinkPolicy:
@@ -154,12 +160,7 @@ class LinkKeeper:
             sent_at=now,
         )
         await store.publish_to(partner, make_event(heartbeat, node=self.node, time=now))
-        await conn.execute(
-            "INSERT INTO links (partner, last_heartbeat_sent_at) VALUES ($1, $2)"
-            " ON CONFLICT (partner) DO UPDATE SET last_heartbeat_sent_at = $2",
-            partner,
-            now,
-        )
+        await conn.execute(_SENT_AT.format(column="last_heartbeat_sent_at"), partner, now)
 
     async def _repair_gaps(self, conn: Any, store: SyncStore, partner: str, now: datetime) -> None:
         tracker = await store.tracker(partner, now)
@@ -213,12 +214,7 @@ class LinkKeeper:
             computed_at=now,
         )
         await store.publish_to(partner, make_event(digest, node=self.node, time=now))
-        await conn.execute(
-            "INSERT INTO links (partner, last_digest_sent_at) VALUES ($1, $2)"
-            " ON CONFLICT (partner) DO UPDATE SET last_digest_sent_at = $2",
-            partner,
-            now,
-        )
+        await conn.execute(_SENT_AT.format(column="last_digest_sent_at"), partner, now)
 
     async def anti_entropy_now(self, partner: str) -> None:
         """Send a digest to ``partner`` at once (the on-demand repair)."""
