@@ -30,19 +30,32 @@ async def network(
 ) -> AsyncIterator[NetworkFactory]:
     nodes: list[LocalNode] = []
 
-    async def create(codes: list[str], **notify_env: str) -> dict[str, LocalNode]:
+    async def create(
+        codes: list[str], *, secure: bool = False, **notify_env: str
+    ) -> dict[str, LocalNode]:
+        """Nodes with every service running; ``secure``: each connects to Kafka as its own
+        SASL principal, with the topics and ACLs ``yixian node init`` and ``partner link`` made.
+        """
         made = {}
         for code in codes:
             url = await make_database()
             partners = [c for c in codes if c != code]
-            env = {**node_env(local_stack, code, url, topic_names, partners), **notify_env}
+            env = {
+                **node_env(local_stack, code, url, topic_names, partners, secure=secure),
+                **notify_env,
+            }
             node = LocalNode(
                 code, NAMES.get(code, code), url, env, tmp_path, with_notify=bool(notify_env)
             )
             node.init()
+            made[code] = node
+        if secure:
+            for i, a in enumerate(codes):
+                for b in codes[i + 1 :]:
+                    made[a].link(b)
+        for node in made.values():
             node.start()
             nodes.append(node)
-            made[code] = node
         return made
 
     yield create

@@ -26,6 +26,8 @@ import httpx
 
 from yixian.contracts import TopicNames
 from yixian.localstack import LocalStack
+from yixian.localstack.stack import ADMIN_PASSWORD, ADMIN_USER
+from yixian.ops.kafka import principal
 
 NATIONAL_ID_KEY = "network-test-key-shared-by-every-node-0001"
 
@@ -123,20 +125,34 @@ class LocalNode:
         own = (self.registry, self.relay, self.sync)
         return (*own, self.notify) if self.with_notify else own
 
-    def init(self) -> None:
+    @property
+    def secure(self) -> bool:
+        return self.env.get("YIXIAN_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT") != "PLAINTEXT"
+
+    def ops(self, *args: str) -> str:
+        """Run the operator's command line for this node; its output."""
         done = subprocess.run(
-            [sys.executable, "-m", "yixian.registry", "init", "--root-name", self.name],
-            env=self.env, capture_output=True, text=True, check=True,
+            [sys.executable, "-m", "yixian.ops", *args],
+            env=self.env, capture_output=True, text=True, check=False,
         )  # fmt: skip
-        lines = done.stdout.strip().splitlines()
-        self.root_id = UUID(lines[0].rsplit(" ", 1)[-1])
-        self.key = lines[-1].rsplit(" ", 1)[-1]
-        subprocess.run(
-            [sys.executable, "-m", "yixian.sync", "migrate"],
-            env=self.env,
-            capture_output=True,
-            check=True,
-        )
+        if done.returncode != 0:
+            raise RuntimeError(f"yixian {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+    def init(self) -> None:
+        """``yixian node init``: migrations, root organization, operator key (and, on a
+        secure network, the node's topics, principal and ACLs)."""
+        args = ["node", "init", "--root-name", self.name]
+        printed = self.ops(*args, *([] if self.secure else ["--no-kafka"]))
+        for line in printed.splitlines():
+            if line.startswith("root organization: "):
+                self.root_id = UUID(line.rsplit(" ", 1)[-1])
+            elif line.startswith("operator API key"):
+                self.key = line.rsplit(" ", 1)[-1]
+
+    def link(self, partner: str) -> None:
+        """``yixian partner link``: the pair topics with ``partner`` and their ACLs."""
+        self.ops("partner", "link", self.code, partner)
 
     def start(self) -> None:
         for process in self.processes:
@@ -221,8 +237,29 @@ class LocalNode:
 
 
 def node_env(
-    stack: LocalStack, code: str, database_url: str, topics: TopicNames, partners: list[str]
+    stack: LocalStack,
+    code: str,
+    database_url: str,
+    topics: TopicNames,
+    partners: list[str],
+    *,
+    secure: bool = False,
 ) -> dict[str, str]:
+    """The environment of a node's processes; ``secure``: as its own SASL principal."""
+    security = {}
+    if secure:
+        password = f"{code}-local-secret"
+        security = {
+            "YIXIAN_KAFKA_BOOTSTRAP_SERVERS": stack.config.sasl_bootstrap,
+            "YIXIAN_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "YIXIAN_KAFKA_USERNAME": principal(code, topics),
+            "YIXIAN_KAFKA_PASSWORD": password,
+            "YIXIAN_NODE_KAFKA_PASSWORD": password,
+            "YIXIAN_ADMIN_KAFKA_BOOTSTRAP_SERVERS": stack.config.sasl_bootstrap,
+            "YIXIAN_ADMIN_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "YIXIAN_ADMIN_KAFKA_USERNAME": ADMIN_USER,
+            "YIXIAN_ADMIN_KAFKA_PASSWORD": ADMIN_PASSWORD,
+        }
     return {
         **os.environ,
         "YIXIAN_NODE": code,
@@ -237,6 +274,7 @@ def node_env(
         "YIXIAN_GAP_GRACE_SECONDS": "2",
         "YIXIAN_DIGEST_SECONDS": "3600",
         "YIXIAN_METADATA_REFRESH_SECONDS": "2",
+        **security,
     }
 
 

@@ -33,6 +33,10 @@ REPO_ROOT = LOCAL_DIR.parents[1]
 POM = LOCAL_DIR / "kafka" / "pom.xml"
 
 
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "yixian-local-admin"  # noqa: S105  (the throwaway local stack's admin)
+
+
 class StackError(RuntimeError):
     """The stack could not do what was asked; the message says why and what to do."""
 
@@ -57,6 +61,7 @@ class StackConfig:
     cache_dir: Path
     kafka_port: int = 19092
     controller_port: int = 19093
+    sasl_port: int = 19094
     postgres_port: int = 15432
     postgres_user: str = "yixian"
     postgres_database: str = "yixian"
@@ -71,12 +76,19 @@ class StackConfig:
             cache_dir=Path(cache).resolve(),
             kafka_port=_env_int("YIXIAN_STACK_KAFKA_PORT", 19092),
             controller_port=_env_int("YIXIAN_STACK_CONTROLLER_PORT", 19093),
+            sasl_port=_env_int("YIXIAN_STACK_SASL_PORT", 19094),
             postgres_port=_env_int("YIXIAN_STACK_POSTGRES_PORT", 15432),
         )
 
     @property
     def kafka_bootstrap(self) -> str:
+        """The loopback PLAINTEXT listener: its principal ``ANONYMOUS`` is a super user."""
         return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        """The SASL/SCRAM listener, where every principal gets only what its ACLs grant."""
+        return f"127.0.0.1:{self.sasl_port}"
 
     @property
     def postgres_dsn(self) -> str:
@@ -209,11 +221,25 @@ class KafkaServer:
                     "node.id=1",
                     f"controller.quorum.bootstrap.servers=127.0.0.1:{c.controller_port}",
                     f"listeners=PLAINTEXT://127.0.0.1:{c.kafka_port},"
+                    f"SASL_PLAINTEXT://127.0.0.1:{c.sasl_port},"
                     f"CONTROLLER://127.0.0.1:{c.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{c.kafka_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{c.kafka_port},"
+                    f"SASL_PLAINTEXT://127.0.0.1:{c.sasl_port}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,"
+                    "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "# Nodes connect on the SASL listener as their own principal; the",
+                    "# authorizer grants nothing an ACL does not name. The loopback PLAINTEXT",
+                    "# and CONTROLLER listeners authenticate as ANONYMOUS: the stack's admin door.",
+                    "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+                    "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                    "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    "allow.everyone.if.no.acl.found=false",
+                    f"super.users=User:ANONYMOUS;User:{ADMIN_USER}",
                     f"log.dirs={self.data_dir}",
                     "num.partitions=3",
                     "default.replication.factor=1",
@@ -284,6 +310,7 @@ class KafkaServer:
         """Start the broker unless it is running; wait until it answers. True if started."""
         if self.pid() is not None:
             _wait("Kafka", self.answers, timeout, self.log_file)
+            self.ensure_admin()
             return False
         self.fetch()
         self.write_config()
@@ -305,7 +332,26 @@ class KafkaServer:
             return self.answers()
 
         _wait("Kafka", ready, timeout, self.log_file)
+        self.ensure_admin()
         return True
+
+    def ensure_admin(self) -> None:
+        """Give the SASL admin principal its SCRAM password (an upsert: safe to repeat)."""
+        from confluent_kafka.admin import (
+            AdminClient,
+            ScramCredentialInfo,
+            ScramMechanism,
+            UserScramCredentialUpsertion,
+        )
+
+        admin = AdminClient({"bootstrap.servers": self.config.kafka_bootstrap})
+        # one mechanism per request: the broker refuses two changes to a user at once
+        for mechanism in (ScramMechanism.SCRAM_SHA_256, ScramMechanism.SCRAM_SHA_512):
+            upsert = UserScramCredentialUpsertion(
+                ADMIN_USER, ScramCredentialInfo(mechanism, 8192), ADMIN_PASSWORD.encode()
+            )
+            for future in admin.alter_user_scram_credentials([upsert]).values():
+                future.result(timeout=30)
 
     def stop(self, timeout: float = 60.0) -> bool:
         """Stop the broker this stack started (SIGTERM, then SIGKILL). True if one ran."""
@@ -562,6 +608,7 @@ class LocalStack:
                 "pid": str(kafka_pid),
                 "version": self.kafka.reported_version() or self.kafka.version,
                 "bootstrap": self.config.kafka_bootstrap,
+                "sasl": f"{self.config.sasl_bootstrap} (SCRAM-SHA-256, admin user {ADMIN_USER})",
                 "log": str(self.kafka.log_file),
             }
         postgres: dict[str, str] = {"state": "stopped"}

@@ -127,6 +127,43 @@ class Applier:
                 outcomes.append(outcome)
         return outcomes
 
+    async def retry_dead_letter(self, dead_letter_id: int) -> str:
+        """Apply a dead letter again (the operator fixed its cause); note how it went.
+
+        The inbox forgets a refused event first, so that it is not taken for a repeat.
+        """
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                'SELECT topic, partition, "offset", record_key, value FROM dead_letters'
+                " WHERE id = $1",
+                dead_letter_id,
+            )
+        if row is None:
+            return "unknown"
+        record = Inbound(
+            row["topic"], row["partition"], row["offset"], row["record_key"], row["value"]
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                'DELETE FROM inbox WHERE topic = $1 AND partition = $2 AND "offset" = $3'
+                " AND outcome = 'dead_letter'",
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            # the record's own dead-letter row stays; a second refusal must not be lost
+            await conn.execute(
+                "UPDATE dead_letters SET retried_at = clock_timestamp(), retry_outcome = 'pending'"
+                " WHERE id = $1",
+                dead_letter_id,
+            )
+        outcome = await self.handle(record)
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE dead_letters SET retry_outcome = $2 WHERE id = $1", dead_letter_id, outcome
+            )
+        return outcome
+
     async def _handle(self, store: SyncStore, record: Inbound, now: datetime) -> str:
         try:
             partner, destination = self.config.topics.parse_pair(record.topic)

@@ -1,0 +1,1 @@
+"""The operator's tools for a Yixian node, behind the ``yixian`` command."""

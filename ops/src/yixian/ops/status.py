@@ -1,0 +1,84 @@
+"""``yixian node status``: what an operator looks at first."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from yixian.runtime import DbConnection
+from yixian.sync.bootstrap import build_keeper
+from yixian.sync.config import SyncSettings
+
+from .kafka import consumer_lag, readable_topics
+
+
+@dataclass
+class NodeStatus:
+    node: str
+    backlog: int
+    oldest_pending_seconds: float
+    dead_letters: int
+    lag: dict[str, dict[str, int]] = field(default_factory=dict)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    kafka_error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "outbox_backlog": self.backlog,
+            "oldest_pending_seconds": self.oldest_pending_seconds,
+            "dead_letters_open": self.dead_letters,
+            "consumer_lag": self.lag,
+            "links": self.links,
+            "kafka_error": self.kafka_error,
+        }
+
+
+class _OneConnection:
+    """The pool shape LinkKeeper wants, over the CLI's single connection."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+
+    def acquire(self) -> _OneConnection:
+        return self
+
+    async def __aenter__(self) -> DbConnection:
+        return self.conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def gather(conn: DbConnection, settings: SyncSettings) -> NodeStatus:
+    row = await conn.fetchrow(
+        "SELECT count(*) AS backlog,"
+        " coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0) AS oldest"
+        " FROM outbox WHERE published_at IS NULL"
+    )
+    assert row is not None
+    dead = await conn.fetchval(
+        "SELECT count(*) FROM dead_letters WHERE retried_at IS NULL"
+        " OR retry_outcome = 'dead_letter'"
+    )
+    keeper = build_keeper(settings, _OneConnection(conn))  # type: ignore[arg-type]
+    status = NodeStatus(
+        node=settings.node,
+        backlog=row["backlog"],
+        oldest_pending_seconds=float(row["oldest"]),
+        dead_letters=dead,
+        links=[view.as_json() for view in await keeper.views()],
+    )
+    kafka, node, topics = settings.kafka, settings.node, settings.kafka.topics
+    try:
+        incoming = await asyncio.to_thread(readable_topics, kafka, node)
+        groups = {
+            kafka.consumer_group(node, "sync"): incoming,
+            kafka.consumer_group(node, "notify"): [topics.local(node)],
+        }
+        for group, names in groups.items():
+            status.lag[group] = await asyncio.to_thread(consumer_lag, kafka, group, names)
+    except Exception as exc:  # the database half of the report is still worth printing
+        status.kafka_error = str(exc)
+    return status
