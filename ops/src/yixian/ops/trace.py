@@ -33,6 +33,8 @@ class Hop:
     event_id: str | None = None
     trace_id: str | None = None
     latency_ms: float | None = None
+    via: str = "database"
+    """Where this node learnt of the hop: its own ``database``, or a partner's ``topic``."""
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self) | {"at": self.at.isoformat()}
@@ -172,14 +174,22 @@ def _record_hops(value: bytes, timestamp_ms: int, topic: str) -> Iterable[Hop]:
     kind, event_id, trace = _kind(event.type), str(event.id), event.trace_id
     return [
         Hop(event.time, source, "registry", f"commit {kind}", "ok", "as the event says",
-            event_id, trace),
+            event_id, trace, via="topic"),
         Hop(datetime.fromtimestamp(timestamp_ms / 1000, UTC), source, "relay", f"publish {kind}",
-            "ok", f"on {topic} #{event.pairseq}", event_id, trace),
+            "ok", f"to {topic} #{event.pairseq}", event_id, trace, via="topic"),
     ]  # fmt: skip
 
 
 def _trace(value: str | None) -> str | None:
     return value if value and set(value) != {"0"} else None
+
+
+def merge(hops: Iterable[Hop]) -> list[Hop]:
+    """Several nodes' traces as one: what a partner's topic told about a node gives way to
+    that node's own record of it."""
+    hops = list(hops)
+    own = {h.node for h in hops if h.via == "database"}
+    return [h for h in hops if h.via == "database" or h.node not in own]
 
 
 def timeline(hops: Sequence[Hop]) -> list[Hop]:

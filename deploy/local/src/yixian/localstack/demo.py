@@ -8,6 +8,8 @@ notify as real processes over their own database, on the local Kafka and Postgre
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -16,6 +18,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from yixian.contracts import TopicNames
+from yixian.ops.trace import Hop, merge, render, timeline
 
 from .network import LocalNode, eventually, node_env
 from .sinks import HttpSink, MailSink
@@ -66,12 +69,13 @@ async def run_demo(stack: LocalStack, say: Say = print, keep: bool = False) -> N
     topics = TopicNames("demo")
     nodes: dict[str, LocalNode] = {}
     try:
-        say("Starting three nodes (registry, relay, sync, notify each) ...")
+        say("Setting up three nodes (yixian node init, yixian partner link) ...")
         codes = [GUSHI, PUTIAN, CHAOYANG]
         for code in codes:
             url = await _database(stack, f"demo_{code}")
+            partners = [c for c in codes if c != code]
             env = {
-                **node_env(stack, code, url, topics, [c for c in codes if c != code]),
+                **node_env(stack, code, url, topics, partners, secure=True),
                 "YIXIAN_SMTP_HOST": "127.0.0.1",
                 "YIXIAN_SMTP_PORT": str(mail.port),
                 "YIXIAN_SMS_GATEWAY": f"{http.url}/sms",
@@ -81,12 +85,18 @@ async def run_demo(stack: LocalStack, say: Say = print, keep: bool = False) -> N
             }
             node = LocalNode(code, NAMES[code], url, env, logs, with_notify=True)
             node.init()
-            node.start()
             nodes[code] = node
-            say(f"  {code} {NAMES[code]}: registry {node.registry.url}, sync {node.sync.url}")
+            say(f"  {code} {NAMES[code]}: Kafka principal {env['YIXIAN_KAFKA_USERNAME']}")
+        for a, b in itertools.combinations(codes, 2):
+            nodes[a].link(b)
+            say(f"  linked {a} ⇄ {b}")
+        say("Starting registry, relay, sync and notify of each node ...")
+        for code, node in nodes.items():
+            node.start()
+            say(f"  {code}: registry {node.registry.url}, sync {node.sync.url}")
         movement = await _scenarios(nodes, say)
         await asyncio.sleep(3)  # let the last notices go out
-        await _print_trace(nodes, movement, say)
+        _print_trace(nodes, movement, say)
         _print_notices(mail, http, say)
         say(f"\nLogs of every process: {logs}")
     finally:
@@ -224,54 +234,22 @@ async def _scenarios(nodes: dict[str, LocalNode], say: Say) -> str:
     return str(m1)
 
 
-async def _print_trace(nodes: dict[str, LocalNode], movement: str, say: Say) -> None:
-    say(f"\nTrace of movement {movement} (scenario 1) across the nodes")
-    hops: list[tuple[datetime, str, str, str]] = []
-    for code, node in nodes.items():
-        mid = UUID(movement)
-        for r in await node.query(
-            "SELECT created_at, published_at, topic, event_type FROM outbox WHERE movement_id = $1",
-            mid,
-        ):
-            kind = r["event_type"].split(".")[-2]
-            where = "pair topic" if ".to." in r["topic"] else "local topic"
-            hops.append(
-                (r["created_at"], code, "registry/sync", f"committed {kind} → outbox ({where})")
-            )
-            if r["published_at"]:
-                hops.append((r["published_at"], code, "relay", f"published {kind} to {r['topic']}"))
-        for r in await node.query(
-            "SELECT received_at, event_type, outcome, source FROM inbox WHERE movement_id = $1", mid
-        ):
-            kind = r["event_type"].split(".")[-2]
-            hops.append(
-                (
-                    r["received_at"],
-                    code,
-                    "sync",
-                    f"applied {kind} from {r['source']}: {r['outcome']}",
-                )
-            )
-        for r in await node.query(
-            "SELECT created_at, sent_at, reason, channel, status FROM notices"
-            " WHERE movement_id = $1",
-            mid,
-        ):
-            if r["sent_at"]:
-                hops.append(
-                    (
-                        r["sent_at"],
-                        code,
-                        "notify",
-                        f"{r['reason']} via {r['channel']}: {r['status']}",
-                    )
-                )
-    hops.sort()
-    previous: datetime | None = None
-    for at, code, service, what in hops:
-        delta = f"+{(at - previous).total_seconds() * 1000:7.0f} ms" if previous else " " * 11
-        say(f"  {at.strftime('%H:%M:%S.%f')[:-3]} {delta}  {code} {service:<14} {what}")
-        previous = at
+def _print_trace(nodes: dict[str, LocalNode], movement: str, say: Say) -> None:
+    """``yixian trace`` on every node (each sees its database and the topics it may read),
+    merged into one timeline."""
+    say(f"\nTrace of movement {movement} (scenario 1) across the nodes (yixian trace)")
+    hops = []
+    for node in nodes.values():
+        try:
+            found = json.loads(node.ops("trace", movement, "--json"))
+        except RuntimeError as exc:
+            if "is no movement" not in str(exc):
+                raise
+            continue  # a node the movement never touched
+        for hop in found:
+            hops.append(Hop(**(hop | {"at": datetime.fromisoformat(hop["at"])})))
+    for line in render(timeline(merge(hops))):
+        say("  " + line)
 
 
 def _print_notices(mail: MailSink, http: HttpSink, say: Say) -> None:
