@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -34,6 +33,7 @@ from confluent_kafka.admin import (
 )
 
 from yixian.contracts import TopicNames
+from yixian.runtime.metrics import librdkafka_config
 from yixian.runtime.settings import KafkaSettings
 
 TIMEOUT = 30.0
@@ -162,19 +162,7 @@ class TopicPolicy:
         return self._retention(self.dead_letter_retention_days)
 
 
-def client_config(kafka: KafkaSettings) -> dict[str, Any]:
-    """librdkafka settings for ``kafka`` (the same variables the services read)."""
-    config: dict[str, Any] = {"bootstrap.servers": kafka.bootstrap_servers}
-    if kafka.security_protocol != "PLAINTEXT":
-        if kafka.username is None or kafka.password is None:
-            raise ValueError("SASL needs a user name and a password")
-        config |= {
-            "security.protocol": kafka.security_protocol,
-            "sasl.mechanism": kafka.sasl_mechanism,
-            "sasl.username": kafka.username,
-            "sasl.password": kafka.password.get_secret_value(),
-        }
-    return config
+client_config = librdkafka_config
 
 
 class ClusterAdmin:
@@ -251,30 +239,6 @@ class ClusterAdmin:
         )
         self.grant(link_grants(a, b, self.topics))
         return created
-
-
-def consumer_lag(kafka: KafkaSettings, group: str, topics: Iterable[str]) -> dict[str, int]:
-    """Messages not yet committed by ``group``, per topic (a topic it never read: all)."""
-    consumer = Consumer(client_config(kafka) | {"group.id": group, "enable.auto.commit": False})
-    try:
-        lag: dict[str, int] = {}
-        metadata = consumer.list_topics(timeout=TIMEOUT)
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            if topic in metadata.topics and metadata.topics[topic].error is None
-            for p in metadata.topics[topic].partitions
-        ]
-        if not partitions:
-            return lag
-        committed = consumer.committed(partitions, timeout=TIMEOUT)
-        for tp in committed:
-            low, high = consumer.get_watermark_offsets(tp, timeout=TIMEOUT)
-            start = tp.offset if tp.offset >= 0 else low
-            lag[tp.topic] = lag.get(tp.topic, 0) + max(high - start, 0)
-        return lag
-    finally:
-        consumer.close()
 
 
 def readable_topics(kafka: KafkaSettings, node: str) -> list[str]:

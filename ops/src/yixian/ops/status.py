@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yixian.runtime import DbConnection
+from yixian.runtime.metrics import consumer_lag
 from yixian.sync.bootstrap import build_keeper
 from yixian.sync.config import SyncSettings
 
-from .kafka import consumer_lag, readable_topics
+from .kafka import readable_topics
 
 
 @dataclass

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import typer
 from fastapi import FastAPI, Response, status
 
 from .lifecycle import run
 from .logging import configure_logging
-from .settings import NodeSettings
+from .settings import KafkaSettings, NodeSettings
+from .tracing import configure_tracing
 
 S = TypeVar("S", bound=NodeSettings)
 
@@ -30,6 +33,7 @@ def service_cli(
     def load() -> S:
         settings = settings_type()
         configure_logging(service=service, node=settings.node, level=settings.log_level)
+        configure_tracing(service, settings.node)
         return settings
 
     @cli.callback(invoke_without_command=True)
@@ -66,3 +70,26 @@ def add_health_routes(
         if not ready:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return {"ready": ready, "node": node, "checks": checks}
+
+
+def readiness_checks(
+    pool: asyncpg.Pool, kafka: KafkaSettings, service: str, migrations: Path
+) -> Callable[[], Awaitable[dict[str, str]]]:
+    """The checks ``/readyz`` runs: the database answers and has every migration of the
+    service (and of the node's shared schema) applied; the broker answers."""
+    from .kafka import kafka_reachable
+    from .migrations import pending_with_node_schema
+
+    async def readiness() -> dict[str, str]:
+        checks = {"database": "ok", "migrations": "ok"}
+        try:
+            async with pool.acquire() as conn:
+                pending = await pending_with_node_schema(conn, service, migrations)
+            if pending:
+                checks["migrations"] = f"pending: {', '.join(pending)}"
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            checks["database"] = checks["migrations"] = f"unavailable: {exc}"
+        checks["kafka"] = "ok" if await kafka_reachable(kafka) else "unavailable"
+        return checks
+
+    return readiness

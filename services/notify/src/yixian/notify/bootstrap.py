@@ -12,11 +12,14 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 
-from yixian.runtime import create_pool, get_logger, kafka_reachable, wait_for_stop_signal
+from yixian.runtime import create_pool, get_logger, wait_for_stop_signal
 from yixian.runtime import migrations as schema
 from yixian.runtime.http import start_http
+from yixian.runtime.metrics import ConsumerLag, add_metrics_route
+from yixian.runtime.service import readiness_checks
 
 from .adapters.channels import AppTemplateChannel, Channel, EmailChannel, SmsChannel, WebhookChannel
+from .adapters.metrics import NotifyMetrics
 from .config import NotifySettings
 from .domain.policy import QuietHours
 from .domain.rules import Channel as ChannelName
@@ -65,6 +68,7 @@ def build_dispatcher(
     settings: NotifySettings,
     pool: asyncpg.Pool,
     client: httpx.AsyncClient,
+    metrics: NotifyMetrics | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Dispatcher:
     return Dispatcher(
@@ -80,6 +84,7 @@ def build_dispatcher(
         clock=clock,
         concurrency=settings.dispatch_concurrency,
         lease=timedelta(seconds=settings.lease_seconds),
+        metrics=metrics,
     )
 
 
@@ -89,6 +94,7 @@ async def serve(settings: NotifySettings) -> None:
     log.info("schema ready", applied=await migrate(settings))
     pool = await create_pool(settings.database_url, size=6)
     stop = asyncio.Event()
+    metrics = NotifyMetrics()
     try:
         async with httpx.AsyncClient(timeout=15) as client:
             zone = ZoneInfo(settings.time_zone)
@@ -96,7 +102,7 @@ async def serve(settings: NotifySettings) -> None:
             broker = build_consumer(settings, pool, planner)
             await broker.start()
             sending = asyncio.create_task(
-                build_dispatcher(settings, pool, client).run(stop), name="dispatch"
+                build_dispatcher(settings, pool, client, metrics).run(stop), name="dispatch"
             )
             scheduler = Scheduler(
                 pool,
@@ -112,17 +118,18 @@ async def serve(settings: NotifySettings) -> None:
                 scheduler.run(stop, settings.schedule_seconds), name="schedule"
             )
 
-            async def readiness() -> dict[str, str]:
-                async with pool.acquire() as conn:
-                    pending = await schema.pending_with_node_schema(conn, SERVICE, MIGRATIONS)
-                return {
-                    "database": "ok",
-                    "migrations": "ok" if not pending else f"pending: {', '.join(pending)}",
-                    "kafka": "ok" if await kafka_reachable(settings.kafka) else "unavailable",
-                }
+            readiness = readiness_checks(pool, settings.kafka, SERVICE, MIGRATIONS)
+            group = settings.kafka.consumer_group(settings.node, "notify")
+            lag = ConsumerLag(metrics.registry, settings.kafka, group)
 
+            async def refresh() -> None:
+                await metrics.refresh(pool)
+                await lag.refresh([settings.kafka.topics.local(settings.node)])
+
+            app = create_app(node=settings.node, pool=pool, readiness=readiness)
+            add_metrics_route(app, metrics.registry, refresh)
             http = await start_http(
-                create_app(node=settings.node, pool=pool, readiness=readiness),
+                app,
                 settings.http_host,
                 settings.http_port,
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -16,13 +16,15 @@ from yixian.runtime import (
     DbConnection,
     create_pool,
     get_logger,
-    kafka_reachable,
     wait_for_stop_signal,
 )
 from yixian.runtime import migrations as schema
 from yixian.runtime.http import start_http
+from yixian.runtime.metrics import add_metrics_route
+from yixian.runtime.service import add_health_routes, readiness_checks
 
 from .adapters.auth import Role, create_api_key
+from .adapters.metrics import RelayMetrics
 from .adapters.relay import OutboxRelay, RelaySettings
 from .config import RegistrySettings
 from .domain import OrgKind
@@ -76,29 +78,39 @@ async def migrate(settings: RegistrySettings) -> list[str]:
     return await schema.apply_with_node_schema(settings.database_url, SERVICE, MIGRATIONS)
 
 
+def _readiness(
+    settings: RegistrySettings, pool: asyncpg.Pool
+) -> Callable[[], Awaitable[dict[str, str]]]:
+    return readiness_checks(pool, settings.kafka, SERVICE, MIGRATIONS)
+
+
 def build_app(
     settings: RegistrySettings,
     pool: asyncpg.Pool,
     clock: Callable[[], datetime] = utc_now,
+    metrics: RelayMetrics | None = None,
 ) -> FastAPI:
-    async def readiness() -> dict[str, str]:
-        async with pool.acquire() as conn:
-            pending = await schema.pending_with_node_schema(conn, SERVICE, MIGRATIONS)
-        return {
-            "migrations": "ok" if not pending else f"pending: {', '.join(pending)}",
-            "kafka": "ok" if await kafka_reachable(settings.kafka) else "unavailable",
-        }
-
     runner = TransactionRunner(pool, node_config(settings))
-    return create_app(
-        node=settings.node, pool=pool, runner=runner, broker=None, clock=clock, readiness=readiness
+    app = create_app(
+        node=settings.node,
+        pool=pool,
+        runner=runner,
+        broker=None,
+        clock=clock,
+        readiness=_readiness(settings, pool),
     )
+    metrics = metrics or RelayMetrics()
+    add_metrics_route(app, metrics.registry, lambda: metrics.refresh(pool))
+    return app
 
 
-def build_relay(settings: RegistrySettings, pool: asyncpg.Pool) -> OutboxRelay:
+def build_relay(
+    settings: RegistrySettings, pool: asyncpg.Pool, metrics: RelayMetrics | None = None
+) -> OutboxRelay:
     return OutboxRelay(
         pool,
         settings.kafka,
+        metrics=metrics,
         client_id=f"yixian-{SERVICE}-relay-{settings.node}",
         settings=RelaySettings(
             batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval
@@ -112,13 +124,15 @@ async def serve(settings: RegistrySettings) -> None:
     log.info("schema ready", applied=applied)
     pool = await create_pool(settings.database_url, size=10)
     stop = asyncio.Event()
+    metrics = RelayMetrics()
     try:
         relay = (
-            asyncio.create_task(build_relay(settings, pool).run(stop), name="relay")
+            asyncio.create_task(build_relay(settings, pool, metrics).run(stop), name="relay")
             if (settings.run_relay)
             else None
         )
-        http = await start_http(build_app(settings, pool), settings.http_host, settings.http_port)
+        app = build_app(settings, pool, metrics=metrics)
+        http = await start_http(app, settings.http_host, settings.http_port)
         log.info("service started", http=http.url)
         await wait_for_stop_signal()
         log.info("service stopping")
@@ -133,13 +147,20 @@ async def serve(settings: RegistrySettings) -> None:
 
 async def run_relay(settings: RegistrySettings) -> None:
     """Only the outbox relay (a second instance is a hot standby)."""
-    pool = await create_pool(settings.database_url, size=2)
+    pool = await create_pool(settings.database_url, size=3)
     stop = asyncio.Event()
+    metrics = RelayMetrics()
     try:
-        task = asyncio.create_task(build_relay(settings, pool).run(stop))
-        log.info("service started", role="relay")
+        relay = build_relay(settings, pool, metrics)
+        task = asyncio.create_task(relay.run(stop))
+        app = FastAPI(title=f"Yixian outbox relay — node {settings.node}", version="1.0.0")
+        add_health_routes(app, settings.node, _readiness(settings, pool))
+        add_metrics_route(app, metrics.registry, lambda: metrics.refresh(pool))
+        http = await start_http(app, settings.http_host, settings.http_port)
+        log.info("service started", role="relay", http=http.url)
         await wait_for_stop_signal()
         stop.set()
+        await http.stop()
         await task
     finally:
         await pool.close()

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import asyncpg
 
-from yixian.runtime import create_pool, get_logger, kafka_reachable, wait_for_stop_signal
+from yixian.runtime import create_pool, get_logger, wait_for_stop_signal
 from yixian.runtime import migrations as schema
 from yixian.runtime.http import start_http
+from yixian.runtime.metrics import ConsumerLag
+from yixian.runtime.service import readiness_checks
 
 from .adapters.metrics import SyncMetrics
 from .config import SyncSettings
@@ -58,20 +60,22 @@ async def serve(settings: SyncSettings) -> None:
         applier = Applier(pool, sync_config(settings), utc_now)
         keeper = build_keeper(settings, pool)
 
-        async def readiness() -> dict[str, str]:
-            async with pool.acquire() as conn:
-                pending = await schema.pending_with_node_schema(conn, SERVICE, MIGRATIONS)
-            return {
-                "database": "ok",
-                "migrations": "ok" if not pending else f"pending: {', '.join(pending)}",
-                "kafka": "ok" if await kafka_reachable(settings.kafka) else "unavailable",
-            }
+        readiness = readiness_checks(pool, settings.kafka, SERVICE, MIGRATIONS)
+        lag = ConsumerLag(metrics.registry, settings.kafka, settings.consumer_group)
+
+        def incoming() -> list[str]:
+            return [settings.kafka.topics.pair(p, settings.node) for p in settings.partner_codes]
 
         broker = build_consumer(settings, applier, metrics)
         await broker.start()
         upkeep = asyncio.create_task(keeper.run(stop), name="links")
         app = create_app(
-            node=settings.node, pool=pool, keeper=keeper, metrics=metrics, readiness=readiness
+            node=settings.node,
+            pool=pool,
+            keeper=keeper,
+            metrics=metrics,
+            readiness=readiness,
+            consumer_lag=lambda: lag.refresh(incoming()),
         )
         http = await start_http(app, settings.http_host, settings.http_port)
         log.info("service started", http=http.url, group=settings.consumer_group)

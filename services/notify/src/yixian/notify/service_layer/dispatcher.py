@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from yixian.notify.adapters.channels import Channel, Delivery, Notice, Outcome
+from yixian.notify.adapters.metrics import NotifyMetrics
 from yixian.notify.domain.policy import QuietHours, TokenBucket, backoff
 from yixian.notify.domain.rules import Channel as ChannelName
 from yixian.runtime import get_logger
@@ -39,8 +40,10 @@ class Dispatcher:
         batch: int = 50,
         concurrency: int = 8,
         lease: timedelta = timedelta(seconds=30),
+        metrics: NotifyMetrics | None = None,
     ) -> None:
         self.pool = pool
+        self.metrics = metrics or NotifyMetrics()
         self.channels = channels
         self.buckets = {
             name: TokenBucket(rate=rate, burst=max(1.0, rate / 10)) for name, rate in rates.items()
@@ -85,7 +88,11 @@ class Dispatcher:
 
         async def handle(row: asyncpg.Record) -> None:
             async with semaphore:
+                started = asyncio.get_running_loop().time()
                 result = await self._one(row)
+                elapsed = asyncio.get_running_loop().time() - started
+            self.metrics.attempts.labels(channel=row["channel"], outcome=result[1]).inc()
+            self.metrics.send_seconds.labels(channel=row["channel"]).observe(elapsed)
             # recorded at once: a crash can repeat only what was in flight
             await self.pool.execute(
                 "UPDATE notices SET status = $2, next_attempt_at = $3, last_error = $4,"

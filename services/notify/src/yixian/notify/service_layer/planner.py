@@ -13,6 +13,8 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from opentelemetry.trace import SpanKind
+
 from yixian.contracts import (
     ActivityScheduled,
     Envelope,
@@ -37,6 +39,7 @@ from yixian.notify.domain.rules import (
 )
 from yixian.notify.domain.templates import Templates
 from yixian.runtime import DbConnection, get_logger
+from yixian.runtime.tracing import span
 
 from .people import present_in_area
 
@@ -74,14 +77,16 @@ class Planner:
         except (MalformedEvent, UnknownEventType) as exc:
             log.warning("local event skipped", reason=str(exc))
             return 0
-        data = event.data
-        if isinstance(data, OriginGroupChanged):
-            return await self._group(conn, event, Group.ORIGIN, data.group)
-        if isinstance(data, HostGroupChanged):
-            return await self._group(conn, event, Group.HOST, data.group)
-        if isinstance(data, ActivityScheduled) and event.source_node == self.node:
-            return await self._invitations(conn, event, data)
-        return 0
+        with span(f"notify plan {event.type}", event.traceparent, SpanKind.CONSUMER,
+                  **{"yixian.node": self.node}):  # fmt: skip
+            data = event.data
+            if isinstance(data, OriginGroupChanged):
+                return await self._group(conn, event, Group.ORIGIN, data.group)
+            if isinstance(data, HostGroupChanged):
+                return await self._group(conn, event, Group.HOST, data.group)
+            if isinstance(data, ActivityScheduled) and event.source_node == self.node:
+                return await self._invitations(conn, event, data)
+            return 0
 
     async def _invitations(
         self, conn: DbConnection, event: Envelope[Any], activity: ActivityScheduled

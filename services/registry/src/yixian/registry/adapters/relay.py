@@ -22,6 +22,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from yixian.registry.adapters.metrics import RelayMetrics
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
 
 log = get_logger(__name__)
@@ -65,8 +66,10 @@ class OutboxRelay:
         *,
         client_id: str,
         settings: RelaySettings | None = None,
+        metrics: RelayMetrics | None = None,
     ) -> None:
         self.pool = pool
+        self.metrics = metrics or RelayMetrics()
         self.kafka = kafka
         self.client_id = client_id
         self.settings = settings or RelaySettings()
@@ -93,6 +96,7 @@ class OutboxRelay:
                     if await _sleep_or_stop(stop, self.settings.poll_interval):
                         return
                 self.is_leader = True
+                self.metrics.leader.set(1)
                 log.info("relay is the leader")
                 await conn.add_listener(CHANNEL, self._on_notify)
                 try:
@@ -101,6 +105,7 @@ class OutboxRelay:
                     await conn.remove_listener(CHANNEL, self._on_notify)
             finally:
                 self.is_leader = False
+                self.metrics.leader.set(0)
 
     def _on_notify(self, *_args: object) -> None:
         self._wake.set()
@@ -130,12 +135,14 @@ class OutboxRelay:
                     continue
                 sent = await self._send(producer, rows)
                 if sent:
-                    await conn.execute(
+                    marked = await conn.fetch(
                         "UPDATE outbox SET published_at = clock_timestamp()"
-                        " WHERE id = ANY($1::bigint[])",
+                        " WHERE id = ANY($1::bigint[]) RETURNING topic,"
+                        " extract(epoch FROM published_at - created_at) AS latency",
                         sent,
                     )
                     self.published += len(sent)
+                    self.metrics.published_rows(marked)
                 if len(sent) < len(rows):
                     log.warning(
                         "kafka unavailable; events stay in the outbox",

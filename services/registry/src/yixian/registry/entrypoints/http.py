@@ -8,6 +8,7 @@ incoming ``traceparent``.
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -18,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
+from opentelemetry.trace import SpanKind
 
 from yixian.contracts import new_traceparent
 from yixian.registry.adapters.auth import Principal, authenticate
@@ -42,6 +44,7 @@ from yixian.registry.service_layer.unit_of_work import (
     Request as Ctx,
 )
 from yixian.runtime import bind_trace, get_logger
+from yixian.runtime.tracing import span
 
 from . import schemas as s
 
@@ -180,6 +183,7 @@ def create_app(
             traceparent=trace,
             idempotency_key=idempotency_key,
             body_hash=body_hash,
+            caller_traceparent=traceparent if match else None,
         )
 
     Context = Annotated[Ctx, Depends(context)]  # noqa: N806  (a type alias)
@@ -190,9 +194,14 @@ def create_app(
         target: str | None,
         work: Callable[[UnitOfWork], Awaitable[Result]],
     ) -> JSONResponse:
-        with bind_trace(ctx.trace_id, action=action):
-            result = await runner.run(ctx, action=action, target=target, work=work)
-            log.info("command done", target=target, status=result.status)
+        with span(
+            f"registry {action}", ctx.caller_traceparent, SpanKind.SERVER,
+            **{"yixian.node": node, "yixian.action": action, "yixian.target": target},
+        ) as own:  # fmt: skip
+            ctx = replace(ctx, traceparent=own)  # the events this command makes continue it
+            with bind_trace(ctx.trace_id, action=action):
+                result = await runner.run(ctx, action=action, target=target, work=work)
+                log.info("command done", target=target, status=result.status)
         body = {k: v for k, v in result.body.items() if k != "target_id"}
         return JSONResponse(
             status_code=result.status,

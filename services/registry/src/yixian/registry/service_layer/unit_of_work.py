@@ -63,6 +63,8 @@ class Request:
     traceparent: str
     idempotency_key: str | None = None
     body_hash: str | None = None
+    caller_traceparent: str | None = None
+    """The caller's span, which this request's span continues (None: a new trace)."""
 
     @property
     def trace_id(self) -> str:

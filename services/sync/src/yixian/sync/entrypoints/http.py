@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI, HTTPException
 
 from yixian.contracts import LinkState
+from yixian.runtime.metrics import add_metrics_route
 from yixian.runtime.service import add_health_routes
 from yixian.sync.adapters.metrics import SyncMetrics
 from yixian.sync.service_layer.links import LinkKeeper
@@ -24,6 +24,7 @@ def create_app(
     keeper: LinkKeeper,
     metrics: SyncMetrics,
     readiness: Callable[[], Awaitable[dict[str, str]]],
+    consumer_lag: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
     app = FastAPI(title=f"Yixian sync — node {node}", version="1.0.0")
 
@@ -60,9 +61,11 @@ def create_app(
         await keeper.ask_status(partner)
         return {"partner": partner, "status": "asked"}
 
-    @app.get("/metrics", tags=["operations"])
-    async def prometheus() -> Response:
+    async def refresh() -> None:
         await links()
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        if consumer_lag is not None:
+            await consumer_lag()
+
+    add_metrics_route(app, metrics.registry, refresh)
 
     return app

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 
 from yixian.contracts import (
     ActivityScheduled,
@@ -42,6 +43,7 @@ from yixian.contracts import (
 )
 from yixian.contracts.link import MAX_ENTRIES
 from yixian.runtime import get_logger
+from yixian.runtime.tracing import current_traceparent, span
 from yixian.sync.adapters.store import Inbound, SyncStore
 from yixian.sync.domain import (
     Outcome,
@@ -208,9 +210,12 @@ class Applier:
         if not claimed:
             return Outcome.DUPLICATE.value
         await store.received(partner, event.pairseq)
+        attributes = {"yixian.node": self.node, "yixian.partner": partner}
         try:
-            async with store.conn.transaction():
-                outcome = await self._dispatch(store, partner, event, now)
+            with span(f"sync apply {event.type}", event.traceparent, SpanKind.CONSUMER,
+                      **attributes, **{"yixian.pairseq": event.pairseq}):  # fmt: skip
+                async with store.conn.transaction():
+                    outcome = await self._dispatch(store, partner, event, now)
         except Refused as refusal:
             await store.dead_letter(record, refusal.reason, [], now)
             outcome = "dead_letter"
@@ -455,7 +460,7 @@ class Applier:
             payload,
             node=self.node,
             time=self.clock(),
-            traceparent=received.traceparent,
+            traceparent=current_traceparent() or received.traceparent,  # continues the apply
             subject=str(movement_id),
             correlationid=movement_id,
         )
