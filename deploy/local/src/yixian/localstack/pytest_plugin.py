@@ -27,12 +27,13 @@ STACK_FIXTURES = frozenset(
     {"local_stack", "database_url", "make_database", "topic_names", "kafka_bootstrap"}
 )
 REAL_STACK_MARKERS = frozenset({"integration", "e2e"})
+NOT_UNIT = REAL_STACK_MARKERS | {"deploy"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         markers = {m.name for m in item.iter_markers()}
-        if markers & REAL_STACK_MARKERS:
+        if markers & NOT_UNIT:
             continue
         uses_stack = STACK_FIXTURES & set(getattr(item, "fixturenames", ()))
         if uses_stack:

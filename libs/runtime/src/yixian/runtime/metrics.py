@@ -45,6 +45,8 @@ def librdkafka_config(kafka: KafkaSettings) -> dict[str, Any]:
             "sasl.username": kafka.username,
             "sasl.password": kafka.password.get_secret_value(),
         }
+        if kafka.ssl_cafile:
+            config["ssl.ca.location"] = kafka.ssl_cafile
     return config
 
 

@@ -20,6 +20,8 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
     username: str | None = None
     password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    """CA bundle for SASL_SSL (default: the system's trusted CAs)."""
     topic_namespace: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_-]{0,62})?$")] = ""
 
     @property

@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 
 from yixian.registry.adapters.metrics import RelayMetrics
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
+from yixian.runtime.kafka import aiokafka_security
 
 log = get_logger(__name__)
 RELAY_LOCK = 0x59_49_58_52  # "YIXR"
@@ -48,14 +49,7 @@ def producer_options(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
         "request_timeout_ms": 10_000,
         "retry_backoff_ms": 200,
     }
-    if kafka.security_protocol != "PLAINTEXT":
-        options |= {
-            "security_protocol": kafka.security_protocol,
-            "sasl_mechanism": kafka.sasl_mechanism,
-            "sasl_plain_username": kafka.username,
-            "sasl_plain_password": kafka.password.get_secret_value() if kafka.password else None,
-        }
-    return options
+    return options | aiokafka_security(kafka)
 
 
 class OutboxRelay:

@@ -16,6 +16,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
+from yixian.runtime.kafka import aiokafka_security
 from yixian.sync.adapters.store import Inbound
 
 from .applier import Applier, SyncConfig
@@ -71,7 +72,10 @@ async def rebuild(
     """Clear what ``partner`` owns here and apply its pair topic again."""
     topic = config.topics.pair(partner, config.node)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False, group_id=None
+        bootstrap_servers=kafka.bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        **aiokafka_security(kafka),
     )
     await consumer.start()
     report = RebuildReport()
