@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from yixian.localstack import LocalStack
@@ -19,7 +21,13 @@ async def test_the_demo_walks_through_the_scenarios(local_stack: LocalStack) -> 
     assert "M returned: closed on both sides" in text
     assert "transfer rejected; membership stays with Gushi" in text
     assert "Trace of movement" in text
-    assert "applied host_group from 110105: applied" in text
+    # the trace has each hop: commit at the origin, publish, apply at the partner, notices
+    assert re.search(r"411525 registry commit movement\.register\s+ok\s+by key:operator", text)
+    assert re.search(
+        r"411525 relay\s+publish origin_group\s+ok\s+to demo\.yixian\.v1\.411525\.to", text
+    )
+    assert re.search(r"411525 sync\s+apply host_group\s+applied\s+from 110105", text)
+    assert re.search(r"110105 notify\s+notice returned\s+sent", text)
     mails = [line for line in lines if line.startswith("  to ") and "@" in line]
     assert len(mails) == len(set(mails)) > 10, "a notice arrived twice"
     assert any("邀请参加" in line for line in lines)
