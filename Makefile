@@ -56,6 +56,10 @@ schemas: install ## Export the event JSON Schemas into contracts/schemas/current
 schemas-check: install ## Fail if committed schemas are stale or break a published release
 	$(RUN) python -m yixian.contracts.schemas check
 
+.PHONY: chaos
+chaos: up ## The chaos drill: 20,000 events while services, broker and database are killed
+	$(RUN) pytest -m slow -s tests/e2e/test_chaos_drill.py
+
 .PHONY: demo
 demo: up ## The main job: three live nodes walk through the brief's scenarios; trace and notices
 	$(STACK) demo

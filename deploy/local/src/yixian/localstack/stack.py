@@ -116,6 +116,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -514,14 +527,20 @@ class PostgresServer:
         return True
 
     def kill(self) -> None:
-        """kill -9 the postmaster (for recovery tests)."""
+        """kill -9 the server and every backend, as a crash of its machine would (for
+        recovery tests); the next start runs crash recovery."""
         pid_file = self.data_dir / "postmaster.pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text().splitlines()[0])
-            if _pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
-                while _pid_alive(pid):
-                    time.sleep(0.05)
+        if not pid_file.exists():
+            return
+        pid = int(pid_file.read_text().splitlines()[0])
+        if not _pid_alive(pid):
+            return
+        family = [pid, *_children(pid)]
+        for member in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, signal.SIGKILL)
+        while any(_pid_alive(member) for member in family):
+            time.sleep(0.05)
 
     def server_version(self) -> str:
         async def query() -> str:
