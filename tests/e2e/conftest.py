@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from yixian.contracts import TopicNames
 from yixian.localstack import LocalStack
 from yixian.localstack.network import LocalNode, node_env
+from yixian.localstack.sinks import HttpSink, MailSink
 
 NAMES = {
     "411525": "固始县委组织部",
@@ -19,6 +20,36 @@ NAMES = {
 }
 
 NetworkFactory = Callable[..., Awaitable[dict[str, LocalNode]]]
+WEBHOOK_SECRET = "webhook-secret-of-the-test-network"
+
+
+@pytest.fixture
+def mail() -> Iterator[MailSink]:
+    """A local mail server; it refuses nobody@gushi.example for good (550)."""
+    sink = MailSink(refuse={"nobody@gushi.example"}).start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[HttpSink]:
+    """A local HTTP receiver: the SMS gateway, webhooks and the app channel post to it."""
+    sink = HttpSink().start()
+    yield sink
+    sink.stop()
+
+
+def channels(mail: MailSink, http: HttpSink, **extra: str) -> dict[str, str]:
+    """The notify settings that send every notice to the local sinks."""
+    return {
+        "YIXIAN_SMTP_HOST": "127.0.0.1",
+        "YIXIAN_SMTP_PORT": str(mail.port),
+        "YIXIAN_SMS_GATEWAY": f"{http.url}/sms",
+        "YIXIAN_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "YIXIAN_QUIET_START": "00:00",  # no quiet hours here: the clock of the test is real
+        "YIXIAN_QUIET_END": "00:00",
+        **extra,
+    }
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,36 +10,10 @@ from yixian.localstack.network import LocalNode, eventually
 from yixian.localstack.sinks import HttpSink, MailSink
 from yixian.notify.adapters.channels import verify
 
-from .conftest import NetworkFactory
+from .conftest import WEBHOOK_SECRET, NetworkFactory, channels
 from .test_sync_scenarios import CHAOYANG, GUSHI, outflow
 
 pytestmark = pytest.mark.e2e
-WEBHOOK_SECRET = "webhook-secret-of-the-test-network"
-
-
-@pytest.fixture
-def mail() -> Iterator[MailSink]:
-    sink = MailSink(refuse={"nobody@gushi.example"}).start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def http() -> Iterator[HttpSink]:
-    sink = HttpSink().start()
-    yield sink
-    sink.stop()
-
-
-def _channels(mail: MailSink, http: HttpSink) -> dict[str, str]:
-    return {
-        "YIXIAN_SMTP_HOST": "127.0.0.1",
-        "YIXIAN_SMTP_PORT": str(mail.port),
-        "YIXIAN_SMS_GATEWAY": f"{http.url}/sms",
-        "YIXIAN_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "YIXIAN_QUIET_START": "00:00",  # no quiet hours here: the clock of the test is real
-        "YIXIAN_QUIET_END": "00:00",
-    }
 
 
 async def _notices(node: LocalNode, movement: str) -> list[dict[str, object]]:
@@ -55,7 +28,7 @@ async def _notices(node: LocalNode, movement: str) -> list[dict[str, object]]:
 async def test_scenario_1_notices_arrive_once_with_the_right_text(
     network: NetworkFactory, mail: MailSink, http: HttpSink
 ) -> None:
-    nodes = await network([GUSHI, CHAOYANG], **_channels(mail, http))
+    nodes = await network([GUSHI, CHAOYANG], **channels(mail, http))
     gushi, chaoyang = nodes[GUSHI], nodes[CHAOYANG]
     branch = await gushi.org("陈集镇第一党支部", contact_email="chenji@gushi.example")
     committee = await chaoyang.org(
@@ -112,7 +85,7 @@ async def test_retries_permanent_failures_opt_outs_and_signed_webhooks(
     network: NetworkFactory, mail: MailSink, http: HttpSink
 ) -> None:
     http.fail_first["/sms/messages"] = 2  # the gateway fails twice, then takes it
-    nodes = await network([GUSHI, CHAOYANG], **_channels(mail, http))
+    nodes = await network([GUSHI, CHAOYANG], **channels(mail, http))
     gushi, chaoyang = nodes[GUSHI], nodes[CHAOYANG]
     branch = await gushi.org("支部", contact_email="nobody@gushi.example")  # refused by the server
     await chaoyang.query(
@@ -175,7 +148,7 @@ async def test_retries_permanent_failures_opt_outs_and_signed_webhooks(
 async def test_every_change_rule_sends_its_notice_once(
     network: NetworkFactory, mail: MailSink, http: HttpSink
 ) -> None:
-    nodes = await network([GUSHI, CHAOYANG], **_channels(mail, http))
+    nodes = await network([GUSHI, CHAOYANG], **channels(mail, http))
     gushi, chaoyang = nodes[GUSHI], nodes[CHAOYANG]
     branch = await gushi.org("支部", contact_email="branch@gushi.example")
     await chaoyang.query(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,36 +20,11 @@ from yixian.localstack.demo import _scenarios
 from yixian.localstack.network import LocalNode, eventually
 from yixian.localstack.sinks import HttpSink, MailSink
 
-from .conftest import NetworkFactory
-from .test_sync_scenarios import CHAOYANG, GUSHI, PUTIAN, outflow
+from .conftest import NetworkFactory, channels
+from .test_sync_resilience import _register
+from .test_sync_scenarios import CHAOYANG, GUSHI, PUTIAN
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def sinks() -> Iterator[tuple[MailSink, HttpSink]]:
-    mail, http = MailSink().start(), HttpSink().start()
-    yield mail, http
-    mail.stop()
-    http.stop()
-
-
-async def _register(node: LocalNode, count: int, host: str) -> list[str]:
-    """``count`` new members of a new branch, each registered as moving to ``host``."""
-    branch = await node.org(f"外出党员第{count}支部")
-    rows = "\n".join(f"{branch},党员{i},2008-07-01" for i in range(count))
-    assert node.http is not None
-    response = await node.http.post(
-        "/v1/members/import",
-        content=f"org_id,name,joined_on\n{rows}\n".encode(),
-        headers={"Content-Type": "text/csv"},
-    )
-    assert response.json()["accepted"] == count
-    members = await node.query("SELECT member_id FROM members WHERE org_id = $1", branch)
-    return [
-        (await node.post("/v1/movements", outflow(m["member_id"], host), 201))["movement_id"]
-        for m in members
-    ]
 
 
 async def _all_converged(a: LocalNode, b: LocalNode) -> bool:
@@ -75,19 +49,9 @@ async def _shared(a: LocalNode, b: LocalNode) -> list[Any]:
 
 
 async def test_the_seven_scenarios_on_three_live_nodes(
-    network: NetworkFactory, sinks: tuple[MailSink, HttpSink]
+    network: NetworkFactory, mail: MailSink, http: HttpSink
 ) -> None:
-    mail, http = sinks
-    nodes = await network(
-        [GUSHI, PUTIAN, CHAOYANG],
-        secure=True,
-        YIXIAN_SMTP_HOST="127.0.0.1",
-        YIXIAN_SMTP_PORT=str(mail.port),
-        YIXIAN_SMS_GATEWAY=f"{http.url}/sms",
-        YIXIAN_WEBHOOK_SECRET="scenario-webhook-secret",
-        YIXIAN_QUIET_START="00:00",
-        YIXIAN_QUIET_END="00:00",
-    )
+    nodes = await network([GUSHI, PUTIAN, CHAOYANG], secure=True, **channels(mail, http))
     gushi, chaoyang = nodes[GUSHI], nodes[CHAOYANG]
     said: list[str] = []
 

@@ -28,18 +28,7 @@ pytestmark = pytest.mark.e2e
 async def _register(
     node: LocalNode, count: int, host: str = CHAOYANG, concurrency: int = 8
 ) -> list[str]:
-    branch = await node.org("支部")
-    rows = "\n".join(f"{branch},党员{i},2008-07-01" for i in range(count))
-    assert node.http is not None
-    response = await node.http.post(
-        "/v1/members/import",
-        content=f"org_id,name,joined_on\n{rows}\n".encode(),
-        headers={"Content-Type": "text/csv"},
-    )
-    assert response.json()["accepted"] == count
-    members = [
-        r["member_id"] for r in await node.query("SELECT member_id FROM members ORDER BY name")
-    ]
+    members = await node.import_members(await node.org(f"支部{count}"), count)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(member: UUID) -> str:

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from yixian.runtime import create_pool
 from yixian.runtime import migrations as schema
 from yixian.runtime.settings import KafkaSettings
 from yixian.sync.config import SyncSettings
@@ -170,11 +171,11 @@ def node_status_command(as_json: AsJson = False) -> None:
     settings = _settings()
 
     async def gather() -> node_status.NodeStatus:
-        conn = await _connect(settings)
+        pool = await create_pool(settings.database_url, size=2)
         try:
-            return await node_status.gather(conn, settings)
+            return await node_status.gather(pool, settings)
         finally:
-            await conn.close()
+            await pool.close()
 
     report = _run(gather())
     if as_json:
@@ -284,8 +285,6 @@ def dlq_retry(
     settings = _settings()
 
     async def retry() -> list[tuple[int, str]]:
-        from yixian.runtime import create_pool
-
         pool = await create_pool(settings.database_url, size=2)
         try:
             applier = Applier(pool, sync_config(settings), utc_now)

@@ -13,6 +13,7 @@ the StandardAuthorizer with ``allow.everyone.if.no.acl.found=false`` no ACL mean
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -243,8 +244,6 @@ class ClusterAdmin:
 
 def readable_topics(kafka: KafkaSettings, node: str) -> list[str]:
     """The pair topics addressed to ``node`` that its principal can see."""
-    import re
-
     pattern = re.compile(kafka.topics.incoming_pattern(node))
     consumer = Consumer(client_config(kafka) | {"group.id": group_prefix(node, kafka) + "ops"})
     try:

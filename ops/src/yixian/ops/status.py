@@ -6,7 +6,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from yixian.runtime import DbConnection
+import asyncpg
+
 from yixian.runtime.metrics import consumer_lag
 from yixian.sync.bootstrap import build_keeper
 from yixian.sync.config import SyncSettings
@@ -36,34 +37,18 @@ class NodeStatus:
         }
 
 
-class _OneConnection:
-    """The pool shape LinkKeeper wants, over the CLI's single connection."""
-
-    def __init__(self, conn: DbConnection) -> None:
-        self.conn = conn
-
-    def acquire(self) -> _OneConnection:
-        return self
-
-    async def __aenter__(self) -> DbConnection:
-        return self.conn
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
-async def gather(conn: DbConnection, settings: SyncSettings) -> NodeStatus:
-    row = await conn.fetchrow(
+async def gather(pool: asyncpg.Pool, settings: SyncSettings) -> NodeStatus:
+    row = await pool.fetchrow(
         "SELECT count(*) AS backlog,"
         " coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0) AS oldest"
         " FROM outbox WHERE published_at IS NULL"
     )
     assert row is not None
-    dead = await conn.fetchval(
+    dead = await pool.fetchval(
         "SELECT count(*) FROM dead_letters WHERE retried_at IS NULL"
         " OR retry_outcome = 'dead_letter'"
     )
-    keeper = build_keeper(settings, _OneConnection(conn))  # type: ignore[arg-type]
+    keeper = build_keeper(settings, pool)
     status = NodeStatus(
         node=settings.node,
         backlog=row["backlog"],
