@@ -30,7 +30,7 @@ from yixian.localstack.sinks import HttpSink, MailSink
 from .conftest import NetworkFactory, channels
 from .test_sync_scenarios import CHAOYANG, GUSHI
 
-MOVEMENTS = int(os.environ.get("YIXIAN_CHAOS_MOVEMENTS", "5000"))  # × 4 pair events each
+MOVEMENTS = int(os.environ.get("YIXIAN_CHAOS_MOVEMENTS", "4000"))  # × 5 pair events each
 CONCURRENCY = 24
 SEED = int(os.environ.get("YIXIAN_CHAOS_SEED", str(random.randrange(1 << 30))))
 
@@ -120,7 +120,7 @@ async def test_chaos_drill(
     network: NetworkFactory, local_stack: LocalStack, mail: MailSink, http: HttpSink
 ) -> None:
     rng = random.Random(SEED)
-    print(f"\nchaos drill: {MOVEMENTS} movements × 4 events, seed {SEED}")
+    print(f"\nchaos drill: {MOVEMENTS} movements, 5 pair events each, seed {SEED}")
     nodes = await network(
         [GUSHI, CHAOYANG],
         **channels(mail, http),
