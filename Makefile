@@ -60,6 +60,10 @@ schemas-check: install ## Fail if committed schemas are stale or break a publish
 chaos: up ## The chaos drill: 20,000 events while services, broker and database are killed
 	$(RUN) pytest -m slow -s tests/e2e/test_chaos_drill.py
 
+.PHONY: bench
+bench: up ## The benchmark: every figure beside a same-run ceiling or peer (~10 minutes)
+	$(RUN) python -m yixian.bench
+
 .PHONY: demo
 demo: up ## The main job: three live nodes walk through the brief's scenarios; trace and notices
 	$(STACK) demo

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from uuid import UUID
 
+import httpx
 import pytest
 from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
 
 from yixian.contracts import TopicNames
 from yixian.localstack import LocalStack
@@ -78,14 +80,26 @@ async def test_status_import_trace_replay_and_dead_letters(
     assert "registry commit movement.register" in human
 
     # replay: Gushi publishes its pair events again; Chaoyang applies none twice
-    before = await chaoyang.value("SELECT count(*) FROM inbox WHERE outcome = 'duplicate'")
+    async def duplicates() -> float:
+        assert chaoyang.sync.url is not None
+        async with httpx.AsyncClient(base_url=chaoyang.sync.url) as client:
+            text = (await client.get("/metrics")).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "yixian_sync_events_total" and sample.labels["outcome"] == "duplicate"
+        )
+
+    applied = await chaoyang.value("SELECT count(*) FROM inbox WHERE outcome = 'applied'")
+    before = await duplicates()
     chaoyang.ops("replay", "--partner", GUSHI, "--from", "1")
 
     async def replayed() -> bool:
-        now = await chaoyang.value("SELECT count(*) FROM inbox WHERE outcome = 'duplicate'")
-        return int(now) > int(before)
+        return await duplicates() > before
 
     await eventually(replayed, what="replayed events absorbed as duplicates")
+    assert await chaoyang.value("SELECT count(*) FROM inbox WHERE outcome = 'applied'") == applied
 
     # dead letters: listed with the reason; a retry that still fails stays listed
     bad = Producer(

@@ -31,6 +31,9 @@ def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> K
         )
     # a logger of our own: FastStream decorates its "faststream" logger with a handler of its own
     options.setdefault("logger", logging.getLogger("yixian.broker"))
+    # a line per message ("Received", "Processed") only when debugging: our handlers log
+    # what matters, with the trace id
+    options.setdefault("log_level", logging.DEBUG)
     return KafkaBroker(
         settings.bootstrap_servers,
         client_id=client_id,

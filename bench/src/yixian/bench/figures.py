@@ -1,0 +1,456 @@
+"""The figures, measured on two live nodes (Gushi → Chaoyang), every service a real
+process on the local stack. Times come from the databases' clocks where a figure spans
+processes (commit in Gushi's outbox, apply in Chaoyang's inbox: the same machine)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import httpx
+from confluent_kafka import Producer
+
+from yixian.contracts import OriginGroup, OriginGroupChanged, TopicNames, make_event
+from yixian.contracts.examples import origin_group
+from yixian.localstack import LocalStack
+from yixian.localstack.network import LocalNode, Process, node_env
+from yixian.localstack.sinks import HttpSink
+
+from . import ceilings
+from .report import Figure, Report
+
+GUSHI, CHAOYANG = "411525", "110105"
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    imported: int = 100_000
+    relay: int = 100_000
+    apply: int = 50_000
+    notices: int = 20_000
+    sustained_seconds: int = 60
+    rate_seconds: int = 20
+    rates: tuple[int, ...] = (500, 2000)
+    kafka_records: int = 200_000
+    pgbench_seconds: int = 15
+
+    @classmethod
+    def smoke(cls) -> Sizes:
+        return cls(
+            imported=3000, relay=2000, apply=1000, notices=300, sustained_seconds=4,
+            rate_seconds=3, rates=(50,), kafka_records=5000, pgbench_seconds=2,
+        )  # fmt: skip
+
+
+async def _database(stack: LocalStack, name: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(stack.config.database_dsn("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return stack.config.database_dsn(name)
+
+
+def synthetic_events(source: str, count: int) -> list[tuple[bytes, bytes]]:
+    """``count`` origin-group events of as many movements from ``source``, numbered 1..n."""
+    base = origin_group()
+    out = []
+    for seq in range(1, count + 1):
+        movement_id = uuid4()
+        doc = base.model_dump() | {"movement_id": movement_id, "version": 1}
+        doc["member"] = base.member.model_dump() | {"member_id": movement_id}
+        event = make_event(
+            OriginGroupChanged(group=OriginGroup.model_validate(doc)),
+            node=source,
+            time=datetime.now(UTC),
+            correlationid=movement_id,
+        ).with_pairseq(seq)
+        out.append((str(movement_id).encode(), event.encode()))
+    return out
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all", "compression.type": "none"}
+    )
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(topic, value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    if producer.flush(120) != 0:
+        raise RuntimeError("records left unsent")
+
+
+def peak_rss_mib(process: Process) -> float:
+    """The process's peak resident memory (VmHWM), MiB."""
+    if process.popen is None:
+        return 0.0
+    status = Path(f"/proc/{process.popen.pid}/status").read_text()
+    found = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(found.group(1)) / 1024 if found else 0.0
+
+
+async def _until(check: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out: {what}")
+        await asyncio.sleep(0.1)
+
+
+class Bench:
+    def __init__(self, stack: LocalStack, sizes: Sizes, say: Say) -> None:
+        self.stack = stack
+        self.sizes = sizes
+        self.say = say
+        self.topics = TopicNames(f"bench{uuid4().hex[:6]}")
+        self.report = Report(smoke=sizes == Sizes.smoke())
+        self.nodes: dict[str, LocalNode] = {}
+        self.webhook = HttpSink()
+        self.logs = Path(tempfile.mkdtemp(prefix="yixian-bench-"))
+
+    # -- network ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.webhook.start()
+        for code in (GUSHI, CHAOYANG):
+            url = await _database(self.stack, f"bench_{code}")
+            partners = [c for c in (GUSHI, CHAOYANG) if c != code]
+            env = node_env(self.stack, code, url, self.topics, partners) | {
+                "YIXIAN_WEBHOOK_SECRET": "bench-webhook-secret",
+                "YIXIAN_WEBHOOK_PER_SECOND": "1000000",
+                "YIXIAN_QUIET_START": "00:00",
+                "YIXIAN_QUIET_END": "00:00",
+                "YIXIAN_HEARTBEAT_SECONDS": "5",
+            }
+            node = LocalNode(code, f"bench {code}", url, env, self.logs, with_notify=True)
+            node.init()
+            node.start()
+            self.nodes[code] = node
+        self.say(f"two nodes up; logs in {self.logs}")
+
+    async def stop(self) -> None:
+        for node in self.nodes.values():
+            if node.http is not None:
+                await node.http.aclose()
+            node.stop()
+        self.webhook.stop()
+
+    @property
+    def gushi(self) -> LocalNode:
+        return self.nodes[GUSHI]
+
+    @property
+    def chaoyang(self) -> LocalNode:
+        return self.nodes[CHAOYANG]
+
+    # -- figures ------------------------------------------------------------------------
+
+    async def run(self) -> Report:
+        await self.start()
+        try:
+            await self.import_members()
+            await self.relay()
+            await self.apply_and_replay()
+            await self.end_to_end()
+            await self.notify()
+            self.memory()
+            await self.ceilings()
+        finally:
+            await self.stop()
+        return self.report
+
+    async def import_members(self) -> None:
+        n = self.sizes.imported
+        branch = await self.gushi.org("外出党员支部")
+        self.branch = branch
+        rows = "".join(f"{branch},党员{i},2008-07-01,+86 138 {i:08d}\n" for i in range(n))
+        body = f"org_id,name,joined_on,phone\n{rows}".encode()
+        assert self.gushi.http is not None
+        started = time.monotonic()
+        response = await self.gushi.http.post(
+            "/v1/members/import", content=body, headers={"Content-Type": "text/csv"}, timeout=600
+        )
+        elapsed = time.monotonic() - started
+        assert response.json()["accepted"] == n, response.text
+        rows_back = await self.gushi.query(
+            "SELECT member_id FROM members WHERE org_id = $1", branch
+        )
+        self.members = [r["member_id"] for r in rows_back]
+        self.report.add("import", Figure(
+            "import", n / elapsed, "members/s", f"{n:,} members, one streamed CSV request",
+            target="≥ 100,000 members/s",
+        ))  # fmt: skip
+        self.say(f"import: {n / elapsed:,.0f} members/s")
+
+    async def _event_value(self) -> bytes:
+        return synthetic_events(GUSHI, 1)[0][1]
+
+    async def relay(self) -> None:
+        n = self.sizes.relay
+        self.gushi.relay.stop()
+        value = await self._event_value()
+        topic = self.topics.local(GUSHI) + ".relaybench"
+        await self.gushi.query(
+            "INSERT INTO outbox (event_id, event_type, topic, record_key, value, trace_id)"
+            " SELECT gen_random_uuid(), 'yixian.movement.origin_group.v1', $1,"
+            " convert_to(g::text, 'UTF8'), $2, repeat('0', 32) FROM generate_series(1, $3) g",
+            topic, value, n,
+        )  # fmt: skip
+        started = time.monotonic()
+        self.gushi.relay.start()
+
+        async def drained() -> bool:
+            left = await self.gushi.value("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            return int(left) == 0
+
+        await _until(drained, 900, "the relay drains the outbox")
+        elapsed = time.monotonic() - started
+        self.report.add("relay", Figure(
+            "relay", n / elapsed, "rows/s", f"a backlog of {n:,} outbox rows of {len(value)} B,"
+            " process start included", target="≥ 2× faststream-outbox", against="peer_relay",
+        ))  # fmt: skip
+        self.say(f"relay: {n / elapsed:,.0f} rows/s")
+        peer_topic = f"{self.topics.namespace}.peer.relaybench"
+        rate = await ceilings.peer_relay(self.stack, self.gushi.database_url, peer_topic, value, n)
+        self.report.add("peer_relay", Figure(
+            "faststream-outbox relay (peer)", rate, "rows/s",
+            "the same backlog in its own table, same PostgreSQL and Kafka",
+        ))  # fmt: skip
+        self.say(f"peer relay: {rate:,.0f} rows/s")
+
+    async def apply_and_replay(self) -> None:
+        n = self.sizes.apply
+        chaoyang = self.chaoyang
+        chaoyang.sync.stop()
+        topic = self.topics.pair(GUSHI, CHAOYANG)
+        records = synthetic_events(GUSHI, n)
+        # the pair topic already carries this run's heartbeats: number after them
+        await asyncio.to_thread(produce, self.stack.config.kafka_bootstrap, topic, records)
+        before = int(await chaoyang.value("SELECT count(*) FROM inbox"))
+        started = time.monotonic()
+        chaoyang.sync.start()
+
+        async def applied() -> bool:
+            return int(await chaoyang.value("SELECT count(*) FROM inbox")) >= before + n
+
+        await _until(applied, 900, "sync applies the backlog")
+        elapsed = time.monotonic() - started
+        self.report.add("apply", Figure(
+            "apply", n / elapsed, "events/s", f"a backlog of {n:,} partner events,"
+            " process start included", against="postgres", target="",
+        ))  # fmt: skip
+        self.say(f"apply: {n / elapsed:,.0f} events/s")
+
+        chaoyang.sync.stop()
+        bootstrap = self.stack.config.kafka_bootstrap
+        total = await asyncio.to_thread(ceilings.topic_size, bootstrap, topic)
+        started = time.monotonic()
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "yixian.sync", "rebuild", "--partner", GUSHI],
+            env=chaoyang.sync.env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"rebuild failed:\n{done.stdout}{done.stderr}")
+        self.report.add("replay", Figure(
+            "replay (rebuild)", total / elapsed, "events/s", f"`sync rebuild` of {total:,}"
+            " records from the pair topic", target="≥ 30,000 events/s", against="kafka_consumer",
+        ))  # fmt: skip
+        self.say(f"replay: {total / elapsed:,.0f} events/s")
+        chaoyang.sync.start()
+
+    async def end_to_end(self) -> None:
+        members = list(self.members)
+        gushi = self.gushi
+        client = httpx.AsyncClient(
+            base_url=gushi.registry.url or "",
+            headers={"Authorization": f"Bearer {gushi.key}"},
+            timeout=60,
+            limits=httpx.Limits(max_connections=64),
+        )
+
+        async def register(member: UUID) -> str:
+            body = {
+                "member_id": str(member),
+                "destination": {"jurisdiction": CHAOYANG, "place": "北京市朝阳区"},
+                "period": {"departed_on": "2026-03-01"},
+                "contact": {"phone": "+86 139 0000 0000"},
+            }
+            response = await client.post("/v1/movements", json=body)
+            if response.status_code != 201:
+                raise RuntimeError(f"registration refused: {response.text}")
+            return str(response.json()["movement_id"])
+
+        try:
+            # sustained: as fast as the origin takes commits, for the whole window
+            window = self.sizes.sustained_seconds
+            done: list[str] = []
+            deadline = time.monotonic() + window
+
+            async def worker() -> None:
+                while time.monotonic() < deadline and members:
+                    done.append(await register(members.pop()))
+
+            await asyncio.gather(*(worker() for _ in range(32)))
+            throughput, _ = await self._applied(done, "sustained")
+            self.report.add("e2e_throughput", Figure(
+                "end-to-end throughput", throughput, "movements/s",
+                f"origin commit → host replica applied, {window} s of closed-loop HTTP load"
+                " (32 clients)", target="≥ 10,000 events/s; ≥ 0.5× PostgreSQL",
+                against="postgres",
+            ))  # fmt: skip
+            self.say(f"end-to-end: {throughput:,.0f} movements/s")
+
+            for rate in self.sizes.rates:
+                count = rate * self.sizes.rate_seconds
+                chosen = [members.pop() for _ in range(min(count, len(members)))]
+                started = time.monotonic()
+                tasks = []
+                for i, member in enumerate(chosen):
+                    await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+                    tasks.append(asyncio.create_task(register(member)))
+                ids = list(await asyncio.gather(*tasks))
+                offered = len(ids) / (time.monotonic() - started)
+                _, latencies = await self._applied(ids, f"{rate}/s")
+                p50, p95, p99 = _percentiles(latencies)
+                self.report.add(f"latency_{rate}", Figure(
+                    f"e2e latency at {rate}/s", p99, "ms p99",
+                    f"open loop, {self.sizes.rate_seconds} s; achieved {offered:,.0f}/s",
+                    target="p99 ≤ 100 ms at 500/s" if rate == 500 else "",
+                    detail={"p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "achieved": offered},
+                ))  # fmt: skip
+                self.say(f"latency at {rate}/s (achieved {offered:,.0f}/s): p50 {p50:.0f} ms,"
+                         f" p95 {p95:.0f} ms, p99 {p99:.0f} ms")  # fmt: skip
+        finally:
+            await client.aclose()
+
+    async def _applied(self, movements: list[str], what: str) -> tuple[float, list[float]]:
+        """Wait until the host applied every movement; (movements/s from the first commit
+        to the last apply, each one's commit → apply latency in ms)."""
+        ids = [UUID(m) for m in movements]
+
+        async def arrived() -> bool:
+            count = await self.chaoyang.value(
+                "SELECT count(*) FROM inbox WHERE movement_id = ANY($1::uuid[])", ids
+            )
+            return int(count) >= len(ids)
+
+        await _until(arrived, 900, f"the host applies the {what} movements")
+        commits = {
+            r["movement_id"]: r["created_at"]
+            for r in await self.gushi.query(
+                "SELECT movement_id, created_at FROM outbox WHERE destination = $1"
+                " AND movement_id = ANY($2::uuid[])",
+                CHAOYANG, ids,
+            )
+        }  # fmt: skip
+        applies = {
+            r["movement_id"]: r["received_at"]
+            for r in await self.chaoyang.query(
+                "SELECT movement_id, received_at FROM inbox WHERE movement_id = ANY($1::uuid[])",
+                ids,
+            )
+        }
+        latencies = [(applies[m] - commits[m]).total_seconds() * 1000 for m in ids]
+        span = (max(applies.values()) - min(commits.values())).total_seconds()
+        return len(ids) / span, latencies
+
+    async def notify(self) -> None:
+        n = self.sizes.notices
+        gushi = self.gushi
+        gushi.notify.stop()
+        await gushi.query(
+            "INSERT INTO notices (notice_key, reason, recipient, channel, address, language,"
+            " subject, body, status) SELECT encode(sha256(convert_to($1 || g::text, 'UTF8')),"
+            " 'hex'), 'bench', 'origin_secretary', 'webhook', $2, 'zh-CN', '通知', '正文',"
+            " 'pending' FROM generate_series(1, $3) g",
+            uuid4().hex, f"{self.webhook.url}/hook", n,
+        )  # fmt: skip
+        started = time.monotonic()
+        gushi.notify.start()
+
+        async def sent() -> bool:
+            left = await gushi.value("SELECT count(*) FROM notices WHERE status = 'pending'")
+            return int(left) == 0
+
+        await _until(sent, 900, "notify sends every notice")
+        elapsed = time.monotonic() - started
+        keys = [r.headers.get("X-Yixian-Notice-Id") for r in self.webhook.requests]
+        distinct = len(set(keys))
+        self.report.add("notify", Figure(
+            "notify", n / elapsed, "notices/s", f"{n:,} webhook notices to a local receiver"
+            f" that drops repeats by key ({len(keys) - distinct} repeats)",
+            detail={"received": len(keys), "distinct": distinct},
+        ))  # fmt: skip
+        self.say(f"notify: {n / elapsed:,.0f} notices/s")
+
+    def memory(self) -> None:
+        for node in self.nodes.values():
+            for process in node.processes:
+                self.report.add(f"rss_{process.name}", Figure(
+                    f"peak RSS {process.name}", peak_rss_mib(process), "MiB",
+                    "VmHWM after the run", target="≤ 150 MB",
+                ))  # fmt: skip
+
+    async def ceilings(self) -> None:
+        sizes, stack = self.sizes, self.stack
+        topic = f"{self.topics.namespace}.kafka-ceiling"
+        produced = await asyncio.to_thread(
+            ceilings.kafka_producer_ceiling, stack, topic, sizes.kafka_records, 1024
+        )
+        self.report.add("kafka_producer", Figure(
+            "Kafka ProducerPerformance", produced, "records/s", "1 KiB records, acks=all,"
+            " idempotent, same broker",
+        ))  # fmt: skip
+        consumed = await asyncio.to_thread(
+            ceilings.kafka_consumer_ceiling, stack, topic, sizes.kafka_records
+        )
+        self.report.add("kafka_consumer", Figure(
+            "Kafka ConsumerPerformance", consumed, "records/s", "the same records, same broker"
+        ))  # fmt: skip
+        group = await self.chaoyang.query("SELECT origin_group::text FROM movements LIMIT 1")
+        group_json = group[0][0].replace("'", "''") if group else "{}"
+        script = self.logs / "apply.sql"
+        script.write_text(ceilings.pgbench_script(group_json))
+        database = self.chaoyang.database_url.rsplit("/", 1)[1]
+        events = await asyncio.to_thread(
+            ceilings.postgres_ceiling, stack, database, script, sizes.pgbench_seconds
+        )
+        self.report.add("postgres", Figure(
+            "pgbench, the apply's writes", events, "events/s",
+            f"{ceilings.PGBENCH_EVENTS_PER_TRANSACTION} events per transaction, 4 clients,"
+            " fsync on, same server",
+        ))  # fmt: skip
+        self.say(f"ceilings: Kafka {produced:,.0f}/{consumed:,.0f} records/s,"
+                 f" PostgreSQL {events:,.0f} events/s")  # fmt: skip
+
+
+def _percentiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        only = values[0] if values else 0.0
+        return only, only, only
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[49], cuts[94], cuts[98]
+
+
+async def run_bench(stack: LocalStack, sizes: Sizes, say: Say = print) -> Report:
+    return await Bench(stack, sizes, say).run()

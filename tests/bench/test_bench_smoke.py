@@ -1,0 +1,37 @@
+"""The benchmark at tiny sizes, so that its code cannot rot: every figure, ceiling and peer
+is measured on the real stack and lands in the report with its ratio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from yixian.bench.figures import Sizes, run_bench
+from yixian.localstack import LocalStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+async def test_the_benchmark_measures_every_figure(local_stack: LocalStack, tmp_path: Path) -> None:
+    said: list[str] = []
+    report = await run_bench(local_stack, Sizes.smoke(), said.append)
+    figures = report.figures
+    for key in ("import", "relay", "peer_relay", "apply", "replay", "e2e_throughput",
+                "latency_50", "notify", "kafka_producer", "kafka_consumer", "postgres"):  # fmt: skip
+        assert figures[key].value > 0, key
+    assert sum(key.startswith("rss_") for key in figures) == 8  # four services × two nodes
+    for key in ("relay", "apply", "replay", "e2e_throughput"):
+        ratio = report.ratio(key)
+        assert ratio is not None, key
+        assert ratio > 0, key
+    assert figures["notify"].detail["distinct"] == Sizes.smoke().notices
+    out = tmp_path / "results.json"
+    report.write(out)
+    written = json.loads(out.read_text())
+    assert written["smoke"] is True
+    assert written["machine"]["cpus"] >= 1
+    assert written["figures"]["relay"]["ratio"] == report.ratio("relay")
+    rendered = report.table()
+    assert rendered.row_count == len(figures)
