@@ -12,15 +12,30 @@ from .logging import get_logger
 log = get_logger(__name__)
 
 
-async def wait_for_stop_signal() -> None:
-    """Return when the process receives SIGTERM or SIGINT."""
+class BackgroundTaskEnded(RuntimeError):
+    """A loop that should run for the service's life ended: the service must restart."""
+
+
+async def wait_for_stop_signal(*tasks: asyncio.Task[Any]) -> None:
+    """Return when the process receives SIGTERM or SIGINT.
+
+    ``tasks`` are the service's background loops: if one ends first (each catches and logs
+    its own errors, so it should not), this raises, the service exits with an error and its
+    supervisor starts it again, rather than it running on with a part missing.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.ensure_future(stop.wait())
     try:
-        await stop.wait()
+        await asyncio.wait({waiter, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done() and not stop.is_set():
+                failure = None if task.cancelled() else task.exception()
+                raise BackgroundTaskEnded(f"{task.get_name()} ended: {failure!r}") from failure
     finally:
+        waiter.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 

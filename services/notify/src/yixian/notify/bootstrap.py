@@ -134,7 +134,7 @@ async def serve(settings: NotifySettings) -> None:
                 settings.http_port,
             )
             log.info("service started", http=http.url)
-            await wait_for_stop_signal()
+            await wait_for_stop_signal(sending, scheduling)
             log.info("service stopping")
             stop.set()
             await broker.stop()

@@ -79,7 +79,7 @@ async def serve(settings: SyncSettings) -> None:
         )
         http = await start_http(app, settings.http_host, settings.http_port)
         log.info("service started", http=http.url, group=settings.consumer_group)
-        await wait_for_stop_signal()
+        await wait_for_stop_signal(upkeep)
         log.info("service stopping")
         stop.set()
         await broker.stop()

@@ -41,6 +41,7 @@ class Dispatcher:
         concurrency: int = 8,
         lease: timedelta = timedelta(seconds=30),
         metrics: NotifyMetrics | None = None,
+        send_timeout: float = 20.0,
     ) -> None:
         self.pool = pool
         self.metrics = metrics or NotifyMetrics()
@@ -54,13 +55,18 @@ class Dispatcher:
         self.concurrency = concurrency
         self.lease = lease
         """How long a claim lasts: a crashed dispatcher's notices are taken up after it."""
+        self.send_timeout = send_timeout
+        """A channel that takes longer is taken as a failure to retry."""
 
     async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
         while not stop.is_set():
             try:
                 sent = await self.dispatch_once()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("dispatch failed; retrying", error=str(exc))
+                log.warning("dispatch failed; retrying", error=str(exc) or type(exc).__name__)
+                sent = 0
+            except Exception:
+                log.exception("dispatch failed unexpectedly; retrying")
                 sent = 0
             if sent == 0:
                 with contextlib.suppress(TimeoutError):
@@ -142,7 +148,13 @@ class Dispatcher:
             member_id=str(row["member_id"]) if row["member_id"] else None,
         )
         try:
-            return await sender.send(notice)
+            # a channel that neither answers nor fails must not hold the dispatcher: the
+            # notice is tried again later (its key makes a late first delivery harmless)
+            async with asyncio.timeout(self.send_timeout):
+                return await sender.send(notice)
+        except TimeoutError:
+            log.warning("channel did not answer in time", channel=row["channel"])
+            return Delivery(Outcome.RETRY, f"no answer within {self.send_timeout:.0f}s")
         except Exception as exc:
             log.exception("channel failed")
             return Delivery(Outcome.RETRY, f"{type(exc).__name__}: {exc}")

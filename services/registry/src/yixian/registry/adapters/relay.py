@@ -80,6 +80,10 @@ class OutboxRelay:
                 log.warning("relay lost the database; retrying", error=str(exc))
                 self.is_leader = False
                 await _sleep_or_stop(stop, self.settings.poll_interval)
+            except Exception:
+                log.exception("relay failed unexpectedly; retrying")
+                self.is_leader = False
+                await _sleep_or_stop(stop, self.settings.poll_interval)
 
     async def _lead(self, stop: asyncio.Event) -> None:
         # A session lock on a connection held for the relay's life: released when the

@@ -131,8 +131,10 @@ class LinkKeeper:
         while not stop.is_set():
             try:
                 await self.tick()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("link upkeep failed; retrying", error=str(exc))
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("link upkeep failed; retrying", error=str(exc) or type(exc).__name__)
+            except Exception:
+                log.exception("link upkeep failed unexpectedly; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
 
