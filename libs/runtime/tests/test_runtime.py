@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import signal
 from collections.abc import Iterator
 
 import pytest
 import structlog
+from asyncpg.exceptions import InternalClientError
 from pydantic import ValidationError
 
 from yixian.runtime import NodeSettings, bind_trace, configure_logging, get_logger, make_broker
+from yixian.runtime.lifecycle import BackgroundTaskEnded, wait_for_stop_signal
 from yixian.runtime.settings import KafkaSettings
 
 
@@ -65,3 +70,23 @@ def test_sasl_needs_credentials() -> None:
 def test_broker_is_built_without_connecting() -> None:
     broker = make_broker(KafkaSettings(bootstrap_servers="127.0.0.1:1"), client_id="x")
     assert broker is not None
+
+
+async def test_a_background_loop_that_ends_stops_the_service() -> None:
+    async def loop_that_dies() -> None:
+        raise InternalClientError("cannot switch to state 12")
+
+    task = asyncio.create_task(loop_that_dies(), name="dispatch")
+    with pytest.raises(BackgroundTaskEnded, match="dispatch ended") as ended:
+        await asyncio.wait_for(wait_for_stop_signal(task), 5)
+    assert isinstance(ended.value.__cause__, InternalClientError)
+
+
+async def test_sigterm_ends_the_wait_while_the_loops_run() -> None:
+    forever = asyncio.create_task(asyncio.Event().wait(), name="forever")
+    waiting = asyncio.create_task(wait_for_stop_signal(forever))
+    await asyncio.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(waiting, 5)
+    assert not forever.done()
+    forever.cancel()
