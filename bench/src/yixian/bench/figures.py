@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -260,23 +259,32 @@ class Bench:
         self.say(f"apply: {n / elapsed:,.0f} events/s")
 
         chaoyang.sync.stop()
+        self.gushi.sync.stop()  # no heartbeats arriving while the topic is read back
         bootstrap = self.stack.config.kafka_bootstrap
         total = await asyncio.to_thread(ceilings.topic_size, bootstrap, topic)
+        log = self.logs / "rebuild.log"
         started = time.monotonic()
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "yixian.sync", "rebuild", "--partner", GUSHI],
-            env=chaoyang.sync.env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        with log.open("wb") as sink:
+            rebuild = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "yixian.sync", "rebuild", "--partner", GUSHI,
+                env=chaoyang.sync.env, stdout=sink, stderr=sink,
+            )  # fmt: skip
+            try:
+                async with asyncio.timeout(900):
+                    code = await rebuild.wait()
+            except TimeoutError:
+                rebuild.kill()
+                raise RuntimeError(f"rebuild did not finish in 900 s; see {log}") from None
         elapsed = time.monotonic() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"rebuild failed:\n{done.stdout}{done.stderr}")
+        if code != 0:
+            raise RuntimeError(f"rebuild failed ({code}); see {log}")
         self.report.add("replay", Figure(
             "replay (rebuild)", total / elapsed, "events/s", f"`sync rebuild` of {total:,}"
             " records from the pair topic", target="≥ 30,000 events/s", against="kafka_consumer",
         ))  # fmt: skip
         self.say(f"replay: {total / elapsed:,.0f} events/s")
         chaoyang.sync.start()
+        self.gushi.sync.start()
 
     async def end_to_end(self) -> None:
         members = list(self.members)
