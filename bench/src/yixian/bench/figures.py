@@ -52,18 +52,6 @@ class Sizes:
         )  # fmt: skip
 
 
-async def _database(stack: LocalStack, name: str) -> str:
-    import asyncpg
-
-    conn = await asyncpg.connect(stack.config.database_dsn("postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return stack.config.database_dsn(name)
-
-
 def synthetic_events(source: str, count: int) -> list[tuple[bytes, bytes]]:
     """``count`` origin-group events of as many movements from ``source``, numbered 1..n."""
     base = origin_group()
@@ -130,7 +118,7 @@ class Bench:
     async def start(self) -> None:
         self.webhook.start()
         for code in (GUSHI, CHAOYANG):
-            url = await _database(self.stack, f"bench_{code}")
+            url = await self.stack.fresh_database(f"bench_{code}")
             partners = [c for c in (GUSHI, CHAOYANG) if c != code]
             env = node_env(self.stack, code, url, self.topics, partners) | {
                 "YIXIAN_WEBHOOK_SECRET": "bench-webhook-secret",

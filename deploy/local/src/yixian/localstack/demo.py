@@ -15,8 +15,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from yixian.contracts import TopicNames
 from yixian.ops.trace import Hop, merge, render, timeline
 
@@ -27,16 +25,6 @@ from .stack import LocalStack
 GUSHI, PUTIAN, CHAOYANG = "411525", "350300", "110105"
 NAMES = {GUSHI: "固始县委组织部", PUTIAN: "莆田市委组织部", CHAOYANG: "朝阳区委组织部"}
 Say = Callable[[str], None]
-
-
-async def _database(stack: LocalStack, name: str) -> str:
-    conn = await asyncpg.connect(stack.config.database_dsn("postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return stack.config.database_dsn(name)
 
 
 def _outflow(member: UUID, host: str, place: str) -> dict[str, Any]:
@@ -72,7 +60,7 @@ async def run_demo(stack: LocalStack, say: Say = print, keep: bool = False) -> N
         say("Setting up three nodes (yixian node init, yixian partner link) ...")
         codes = [GUSHI, PUTIAN, CHAOYANG]
         for code in codes:
-            url = await _database(stack, f"demo_{code}")
+            url = await stack.fresh_database(f"demo_{code}")
             partners = [c for c in codes if c != code]
             env = {
                 **node_env(stack, code, url, topics, partners, secure=True),

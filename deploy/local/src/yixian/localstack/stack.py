@@ -642,6 +642,16 @@ class LocalStack:
             }
         return {"kafka": kafka, "postgres": postgres}
 
+    async def fresh_database(self, name: str) -> str:
+        """Drop ``name`` if it exists and create it empty; its DSN (demo and bench)."""
+        conn = await asyncpg.connect(self.config.database_dsn("postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return self.config.database_dsn(name)
+
     def connection_help(self) -> str:
         c = self.config
         return "\n".join(
