@@ -75,6 +75,7 @@ async def rebuild(
         bootstrap_servers=kafka.bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
+        auto_offset_reset="earliest",
         **aiokafka_security(kafka),
     )
     await consumer.start()
@@ -91,8 +92,11 @@ async def rebuild(
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         if since is None:
-            await consumer.seek_to_beginning(*partitions)
+            # explicit offsets: seek_to_beginning() can lose a race with the position the
+            # fetcher has just reset the new assignment to, and then nothing is read
             starts = await consumer.beginning_offsets(partitions)
+            for tp, offset in starts.items():
+                consumer.seek(tp, offset)
         else:
             found = await consumer.offsets_for_times(
                 {tp: int(since.timestamp() * 1000) for tp in partitions}
