@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from yixian.contracts import OriginGroup, OriginGroupChanged, TopicNames, make_event
-from yixian.contracts.examples import example_events, host_group, origin_group
+from yixian.contracts import TopicNames, make_event
+from yixian.contracts.examples import example_events, host_group, origin_group_stream
 from yixian.localstack import LocalStack
 from yixian.localstack.network import LocalNode, eventually
 from yixian.localstack.records import read_records
@@ -98,28 +98,6 @@ async def test_scenario_5_lost_duplicated_and_reordered_events_converge(
     await eventually(links_healthy, what="the link heals", within=30)
 
 
-def _synthetic_batch(movements: int, versions: int) -> list[tuple[bytes, bytes]]:
-    """``movements`` × ``versions`` origin-group events from Gushi to Chaoyang, numbered."""
-    base = origin_group()
-    out = []
-    ids = [uuid4() for _ in range(movements)]
-    seq = 0
-    for version in range(1, versions + 1):
-        for movement_id in ids:
-            seq += 1
-            doc = base.model_dump() | {"movement_id": movement_id, "version": version}
-            doc["member"] = base.member.model_dump() | {"member_id": movement_id}
-            group = OriginGroup.model_validate(doc)
-            event = make_event(
-                OriginGroupChanged(group=group),
-                node=GUSHI,
-                time=datetime.now(UTC),
-                correlationid=movement_id,
-            ).with_pairseq(seq)
-            out.append((str(movement_id).encode(), event.encode()))
-    return out
-
-
 async def _produce(
     stack: LocalStack, topic: str, records: list[tuple[bytes | None, bytes]]
 ) -> None:
@@ -139,7 +117,7 @@ async def test_kill_9_in_the_middle_of_a_batch_applies_each_event_once(
 ) -> None:
     nodes = await network([CHAOYANG])
     chaoyang = nodes[CHAOYANG]
-    batch = _synthetic_batch(movements=2500, versions=4)  # 10,000 events
+    batch = origin_group_stream(GUSHI, movements=2500, versions=4)  # 10,000 events
     await _produce(local_stack, topic_names.pair(GUSHI, CHAOYANG), batch)
 
     async def partly() -> bool:

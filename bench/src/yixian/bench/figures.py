@@ -12,15 +12,14 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import httpx
 from confluent_kafka import Producer
 
-from yixian.contracts import OriginGroup, OriginGroupChanged, TopicNames, make_event
-from yixian.contracts.examples import origin_group
+from yixian.contracts import TopicNames
+from yixian.contracts.examples import origin_group_stream
 from yixian.localstack import LocalStack
 from yixian.localstack.network import LocalNode, Process, node_env
 from yixian.localstack.sinks import HttpSink
@@ -50,24 +49,6 @@ class Sizes:
             imported=3000, relay=2000, apply=1000, notices=300, sustained_seconds=4,
             rate_seconds=3, rates=(50,), kafka_records=5000, pgbench_seconds=2,
         )  # fmt: skip
-
-
-def synthetic_events(source: str, count: int) -> list[tuple[bytes, bytes]]:
-    """``count`` origin-group events of as many movements from ``source``, numbered 1..n."""
-    base = origin_group()
-    out = []
-    for seq in range(1, count + 1):
-        movement_id = uuid4()
-        doc = base.model_dump() | {"movement_id": movement_id, "version": 1}
-        doc["member"] = base.member.model_dump() | {"member_id": movement_id}
-        event = make_event(
-            OriginGroupChanged(group=OriginGroup.model_validate(doc)),
-            node=source,
-            time=datetime.now(UTC),
-            correlationid=movement_id,
-        ).with_pairseq(seq)
-        out.append((str(movement_id).encode(), event.encode()))
-    return out
 
 
 def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -188,7 +169,7 @@ class Bench:
         self.say(f"import: {n / elapsed:,.0f} members/s")
 
     async def _event_value(self) -> bytes:
-        return synthetic_events(GUSHI, 1)[0][1]
+        return origin_group_stream(GUSHI, 1)[0][1]
 
     async def relay(self) -> None:
         n = self.sizes.relay
@@ -228,7 +209,7 @@ class Bench:
         chaoyang = self.chaoyang
         chaoyang.sync.stop()
         topic = self.topics.pair(GUSHI, CHAOYANG)
-        records = synthetic_events(GUSHI, n)
+        records = origin_group_stream(GUSHI, n)
         # the pair topic already carries this run's heartbeats: number after them
         await asyncio.to_thread(produce, self.stack.config.kafka_bootstrap, topic, records)
         before = int(await chaoyang.value("SELECT count(*) FROM inbox"))

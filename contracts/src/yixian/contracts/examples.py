@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from ._base import ContractModel
 from .envelope import Envelope, make_event
@@ -181,3 +181,27 @@ def example_events() -> list[Envelope[ContractModel]]:
             ).with_pairseq(i)
         )
     return events
+
+
+def origin_group_stream(
+    source: str, movements: int, versions: int = 1
+) -> list[tuple[bytes, bytes]]:
+    """(key, value) records of ``movements`` × ``versions`` origin-group events from
+    ``source``, version by version, numbered 1..n on the pair: load for tests and benchmarks."""
+    base = origin_group()
+    ids = [uuid4() for _ in range(movements)]
+    out = []
+    seq = 0
+    for version in range(1, versions + 1):
+        for movement_id in ids:
+            seq += 1
+            doc = base.model_dump() | {"movement_id": movement_id, "version": version}
+            doc["member"] = base.member.model_dump() | {"member_id": movement_id}
+            event = make_event(
+                OriginGroupChanged(group=OriginGroup.model_validate(doc)),
+                node=source,
+                time=datetime.now(UTC),
+                correlationid=movement_id,
+            ).with_pairseq(seq)
+            out.append((str(movement_id).encode(), event.encode()))
+    return out
