@@ -19,6 +19,7 @@ from yixian.contracts import (
     UnknownEventType,
     decode,
     make_event,
+    numbered,
     trace_id,
 )
 from yixian.contracts.examples import AT, TRACEPARENT, example_events, host_group, origin_group
@@ -155,3 +156,23 @@ def test_host_group_checked_in_needs_org_and_time() -> None:
     document["host_org"] = None
     with pytest.raises(ValidationError, match="host_org"):
         HostGroup.model_validate(document)
+
+
+@pytest.mark.parametrize("event", example_events(), ids=lambda e: e.type)
+def test_numbering_an_encoded_event_equals_numbering_the_model(event: Envelope) -> None:
+    event = event.model_copy(update={"pairseq": None})
+    wire = numbered(event.encode(), 42)
+    assert decode(wire) == event.with_pairseq(42)
+    assert json.loads(wire) == json.loads(event.with_pairseq(42).encode())
+
+
+def test_a_number_is_given_once() -> None:
+    event = example_events()[0].with_pairseq(7)
+    assert numbered(event.encode(), 8) == event.encode()
+    text = example_events()[0].model_copy(update={"subject": '"pairseq":1', "pairseq": None})
+    assert decode(numbered(text.encode(), 3)).pairseq == 3  # a look-alike inside a string
+
+
+def test_numbering_refuses_what_is_not_an_object() -> None:
+    with pytest.raises(MalformedEvent):
+        numbered(b"[1, 2]", 1)

@@ -119,6 +119,25 @@ class Envelope(ContractModel, Generic[P]):
         return self.model_dump_json(exclude_none=True).encode()
 
 
+_PAIRSEQ = b'"pairseq":'
+
+
+def numbered(encoded: bytes, pairseq: int) -> bytes:
+    """An encoded event numbered for its pair topic, without decoding it: the same bytes
+    as ``decode(encoded).with_pairseq(pairseq).encode()`` up to the members' order.
+
+    An event already numbered is returned as it is (a number is given once). The check is
+    sound on encoded JSON: inside a string, a quote is escaped, so ``"pairseq":`` can only
+    be a member name.
+    """
+    if _PAIRSEQ in encoded:
+        return encoded
+    body = encoded.rstrip()
+    if not body.endswith(b"}"):
+        raise MalformedEvent("an encoded event is a JSON object")
+    return body[:-1] + b"," + _PAIRSEQ + str(pairseq).encode() + b"}"
+
+
 def make_event(
     data: P,
     *,

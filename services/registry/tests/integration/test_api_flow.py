@@ -35,12 +35,11 @@ async def test_outflow_registration_commits_state_events_and_audit(gushi: Node) 
     names = gushi.settings.kafka.topics
     assert topics == {names.pair(GUSHI, CHAOYANG), names.local(GUSHI)}
     pair = next(r for r in rows if r["destination"] == CHAOYANG)
-    assert pair["pairseq"] == 1
+    assert pair["pairseq"] is None  # the relay numbers it as it publishes (test_relay)
     assert pair["record_key"] == str(movement_id).encode()
     event = decode(bytes(pair["value"]))
     assert event.source_node == GUSHI
     assert event.correlationid == movement_id
-    assert event.pairseq == 1
 
     audit = await gushi.get("/v1/audit")
     assert audit[0]["action"] == "movement.register"
@@ -90,7 +89,7 @@ async def test_both_sides_of_a_movement(gushi: Node, chaoyang: Node) -> None:
     assert len(view["participations"]) == 3
     pair_rows = [r for r in await chaoyang.outbox() if r["destination"] == GUSHI]
     # check-in, then each attendance: the host group's new summary and the record itself
-    assert [r["pairseq"] for r in pair_rows] == [1, 2, 3, 4, 5, 6, 7]
+    assert len(pair_rows) == 7
     assert {decode(bytes(r["value"])).type for r in pair_rows} == {
         "yixian.movement.host_group.v1",
         "yixian.movement.participation_recorded.v1",

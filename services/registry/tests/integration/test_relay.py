@@ -13,7 +13,7 @@ import pytest
 from yixian.contracts import Envelope, decode
 from yixian.localstack import LocalStack
 from yixian.localstack.records import Record, read_records
-from yixian.registry.adapters.relay import OutboxRelay
+from yixian.registry.adapters.relay import OutboxRelay, _number
 from yixian.registry.bootstrap import build_relay
 
 from .conftest import CHAOYANG, GUSHI, Node, outflow
@@ -158,3 +158,33 @@ async def test_standby_relay_takes_over(gushi: Node, kafka_bootstrap: str) -> No
         await _drained(gushi, timeout=30)
     records = await read_records(kafka_bootstrap, topics.pair(GUSHI, CHAOYANG), expected=2)
     _assert_once_and_in_order(records, 2)
+
+
+async def test_pair_numbers_are_given_once_and_kept_for_a_resend(gushi: Node) -> None:
+    """The relay numbers a batch before sending it: a batch sent again (the broker did not
+    acknowledge, the relay crashed) keeps its numbers; each partner counts on its own."""
+    members = await _members(gushi, 3)
+    for member in members:
+        await gushi.post("/v1/movements", outflow(member), expect=201)
+    async with gushi.pool.acquire() as conn:
+        await conn.execute(  # an event for a second partner, queued by hand
+            "INSERT INTO outbox (event_id, event_type, topic, destination, record_key, value,"
+            " trace_id) SELECT gen_random_uuid(), event_type, 'other', '320106', record_key,"
+            " value, trace_id FROM outbox WHERE destination = $1 LIMIT 1",
+            CHAOYANG,
+        )
+        pending = "SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id"
+        first = await _number(conn, await conn.fetch(pending))
+        again = await _number(conn, await conn.fetch(pending))
+        stored = {
+            r["id"]: (r["destination"], r["pairseq"])
+            for r in await conn.fetch(pending)
+            if r["destination"] is not None
+        }
+        last = dict(await conn.fetch("SELECT destination, last_sequence FROM pair_sequences"))
+    assert again == first
+    assert {i: seq for i, (_, seq) in stored.items()} == first
+    to_chaoyang = [first[i] for i in sorted(first) if stored[i][0] == CHAOYANG]
+    assert to_chaoyang == [1, 2, 3]
+    assert [first[i] for i in first if stored[i][0] == "320106"] == [1]
+    assert last == {CHAOYANG: 3, "320106": 1}

@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from yixian.contracts import TopicNames, decode
+from yixian.contracts import TopicNames, decode, numbered
 from yixian.runtime import KafkaSettings, create_pool
 from yixian.runtime.tracing import configure_tracing
 from yixian.sync.adapters.store import Inbound
@@ -73,7 +73,8 @@ async def test_spans_continue_the_trace_from_http_call_to_partner_apply(
     pool = await create_pool(settings.database_url, size=2)
     try:
         applier = Applier(pool, sync_config(settings), lambda: datetime.now(UTC))
-        record = Inbound(pair["topic"], 0, 0, bytes(pair["record_key"]), bytes(pair["value"]))
+        wire = numbered(bytes(pair["value"]), 1)  # as the relay publishes it
+        record = Inbound(pair["topic"], 0, 0, bytes(pair["record_key"]), wire)
         assert await applier.handle(record) == "applied"
         local = await pool.fetchrow("SELECT value FROM outbox WHERE topic LIKE '%.local'")
     finally:

@@ -33,7 +33,15 @@ class RunningHttp:
 async def start_http(app: Any, host: str, port: int) -> RunningHttp:
     """Start serving ``app``; return once it listens (port 0 picks a free port)."""
     server = _EmbeddedServer(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http="httptools",  # the C parser, not the pure-Python h11
+        )
     )
     task = asyncio.create_task(server.serve(), name="http")
     while not server.started and not task.done():  # noqa: ASYNC110  (uvicorn has no started event)

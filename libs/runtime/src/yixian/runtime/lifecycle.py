@@ -7,6 +7,8 @@ import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import uvloop
+
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -41,9 +43,11 @@ async def wait_for_stop_signal(*tasks: asyncio.Task[Any]) -> None:
 
 
 def run(service: str, main: Callable[[], Coroutine[Any, Any, None]]) -> int:
-    """Run ``main`` in a fresh event loop; log start and stop; return the exit code."""
+    """Run ``main`` in a fresh uvloop event loop (libuv's: several times cheaper per socket
+    operation than the standard loop, and every request is a few of them); return the exit
+    code."""
     try:
-        asyncio.run(main())
+        uvloop.run(main())
     except Exception:
         log.exception("service failed", service=service)
         return 1

@@ -1,8 +1,9 @@
 """The node's transactional outbox: events committed with the change that caused them.
 
 Every service of a node publishes only through it (registry and sync insert; the
-registry's relay publishes). Pair-topic events are numbered per partner here, in the
-inserting transaction, so numbering follows commit order.
+registry's relay publishes). Pair-topic events are numbered per partner by the relay, as
+it publishes them, so the numbers follow publication order and no writer waits for
+another's commit to take a number (ADR 12).
 """
 
 from __future__ import annotations
@@ -13,51 +14,58 @@ from yixian.contracts import Envelope, record_key
 
 from .resources import DbConnection
 
+_INSERT = (
+    "INSERT INTO outbox (event_id, event_type, topic, destination, record_key, value,"
+    " movement_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+)
+
 
 class Outbox:
-    """Events committed with the change that caused them; the relay publishes them."""
+    """Events committed with the change that caused them; the relay publishes them.
 
-    def __init__(self, conn: DbConnection) -> None:
+    ``deferred``: rows are kept until ``flush`` writes them all in one round trip; the
+    caller flushes before its transaction commits (sync does, per consumer batch).
+    """
+
+    def __init__(self, conn: DbConnection, *, deferred: bool = False) -> None:
         self.conn = conn
-
-    async def _next_sequence(self, destination: str) -> int:
-        value: int = await self.conn.fetchval(
-            "INSERT INTO pair_sequences (destination, last_sequence) VALUES ($1, 1)"
-            " ON CONFLICT (destination) DO UPDATE"
-            " SET last_sequence = pair_sequences.last_sequence + 1 RETURNING last_sequence",
-            destination,
-        )
-        return value
+        self.deferred = deferred
+        self._queued: list[tuple[Any, ...]] = []
 
     async def add(
         self, event: Envelope[Any], *, local_topic: str | None, pair: tuple[str, str] | None
     ) -> None:
-        """Queue ``event`` for the node's local topic and/or (pair topic, partner)."""
-        rows: list[tuple[str, str | None, int | None, bytes]] = []
+        """Queue ``event`` for the node's local topic and/or (pair topic, partner); the
+        relay numbers the pair topic's copy."""
+        targets: list[tuple[str, str | None]] = []
         if local_topic is not None:
-            rows.append((local_topic, None, None, event.encode()))
+            targets.append((local_topic, None))
         if pair is not None:
-            topic, partner = pair
-            seq = await self._next_sequence(partner)
-            rows.append((topic, partner, seq, event.with_pairseq(seq).encode()))
-        await self.conn.executemany(
-            "INSERT INTO outbox (event_id, event_type, topic, destination, pairseq, record_key,"
-            " value, movement_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            [
-                (
-                    event.id,
-                    event.type,
-                    topic,
-                    destination,
-                    seq,
-                    record_key(event),
-                    value,
-                    event.correlationid,
-                    event.trace_id,
-                )
-                for topic, destination, seq, value in rows
-            ],
-        )
+            targets.append(pair)
+        value = event.encode()
+        rows = [
+            (
+                event.id,
+                event.type,
+                topic,
+                destination,
+                record_key(event),
+                value,
+                event.correlationid,
+                event.trace_id,
+            )
+            for topic, destination in targets
+        ]
+        if self.deferred:
+            self._queued.extend(rows)
+        else:
+            await self.conn.executemany(_INSERT, rows)
+
+    async def flush(self) -> None:
+        """Write the rows a deferred outbox holds."""
+        if self._queued:
+            await self.conn.executemany(_INSERT, self._queued)
+            self._queued.clear()
 
     async def add_raw(
         self,

@@ -55,13 +55,18 @@ async def add_participation(conn: DbConnection, p: ParticipationLike) -> bool:
     return bool(inserted)
 
 
+HISTORY_INSERT = (
+    "INSERT INTO movement_history (movement_id, group_name, version, snapshot)"
+    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+)
+
+
 async def add_history(
     conn: DbConnection, movement_id: UUID, group: str, version: int, snapshot: dict[str, Any]
 ) -> None:
     """Keep a version of a group of a movement (once per version)."""
     await conn.execute(
-        "INSERT INTO movement_history (movement_id, group_name, version, snapshot)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        HISTORY_INSERT,
         movement_id,
         group,
         version,

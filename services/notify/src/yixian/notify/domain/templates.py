@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, meta
+from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from .rules import RULES, Rule
@@ -33,6 +33,7 @@ class Templates:
     def __init__(self, folder: Path, rules: tuple[Rule, ...] = RULES) -> None:
         self.env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
         self.sources: dict[tuple[str, str], str] = {}
+        self.compiled: dict[tuple[str, str], Template] = {}
         for rule in rules:
             found = False
             for language in LANGUAGES:
@@ -51,15 +52,16 @@ class Templates:
                         f"{path}: the first line is the subject ('主题：' or 'Subject: ')"
                     )
                 self.sources[(language, rule.template)] = source
+                self.compiled[(language, rule.template)] = self.env.from_string(source)
                 found = True
             if not found:
                 raise TemplateError(f"no template {rule.template} for rule {rule.reason}")
 
     def render(self, template: str, context: dict[str, Any], language: str = "zh-CN") -> Rendered:
         for lang in (language, *LANGUAGES):
-            source = self.sources.get((lang, template))
-            if source is not None:
-                text = self.env.from_string(source).render(**context).strip()
+            compiled = self.compiled.get((lang, template))
+            if compiled is not None:
+                text = compiled.render(**context).strip()
                 subject, _, body = text.partition("\n")
                 return Rendered(
                     lang, subject.split("：", 1)[-1].removeprefix("Subject: ").strip(), body.strip()

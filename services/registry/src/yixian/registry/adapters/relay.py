@@ -6,6 +6,9 @@
 - Wakes on ``LISTEN yixian_outbox`` (the outbox's insert trigger) and polls as a fallback.
 - Idempotent producer, ``acks=all``; records keyed by movement id; a batch is sent in id
   order and marked published only after the broker acknowledged it.
+- Pair-topic events are numbered here, per partner, in the order they are published; the
+  numbers are committed before the batch is sent, so a batch sent again after a crash
+  carries the same numbers (ADR 12).
 - While Kafka is down nothing is lost: rows stay unpublished and the relay retries with
   backoff; every send is bounded by a timeout so a dead broker cannot hang it.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +26,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from yixian.contracts import numbered
 from yixian.registry.adapters.metrics import RelayMetrics
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
 from yixian.runtime.kafka import aiokafka_security
@@ -121,8 +126,8 @@ class OutboxRelay:
                         continue
                 self._wake.clear()
                 rows = await conn.fetch(
-                    "SELECT id, topic, record_key, value, event_type, trace_id, movement_id"
-                    " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+                    "SELECT id, topic, destination, pairseq, record_key, value, event_type,"
+                    " trace_id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
                     self.settings.batch_size,
                 )
                 if not rows:
@@ -131,7 +136,8 @@ class OutboxRelay:
                             self._wait_wake_or_stop(stop), self.settings.poll_interval
                         )
                     continue
-                sent = await self._send(producer, rows)
+                numbers = await _number(conn, rows)
+                sent = await self._send(producer, rows, numbers)
                 if sent:
                     marked = await conn.fetch(
                         "UPDATE outbox SET published_at = clock_timestamp()"
@@ -177,16 +183,21 @@ class OutboxRelay:
             return None
         return producer
 
-    async def _send(self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> list[int]:
+    async def _send(
+        self, producer: AIOKafkaProducer, rows: list[asyncpg.Record], numbers: dict[int, int]
+    ) -> list[int]:
         """Send a batch in order; the ids acknowledged, a prefix of ``rows``."""
         futures: list[asyncio.Future[Any]] = []
         try:
             async with asyncio.timeout(self.settings.send_timeout):
                 for row in rows:
+                    value = bytes(row["value"])
+                    if (pairseq := numbers.get(row["id"])) is not None:
+                        value = numbered(value, pairseq)
                     futures.append(
                         await producer.send(
                             row["topic"],
-                            value=bytes(row["value"]),
+                            value=value,
                             key=bytes(row["record_key"]),
                             headers=[
                                 ("content-type", b"application/cloudevents+json; charset=utf-8"),
@@ -207,6 +218,40 @@ class OutboxRelay:
                 break  # keep commit order: nothing after a failure counts as sent
             sent.append(row["id"])
         return sent
+
+
+async def _number(conn: DbConnection, rows: list[asyncpg.Record]) -> dict[int, int]:
+    """The pair numbers of a batch's pair-topic rows, by outbox id: those numbered before
+    (a batch sent again) keep theirs, the others take the next ones of their partner, in id
+    order, committed before anything is sent."""
+    numbers = {r["id"]: r["pairseq"] for r in rows if r["pairseq"] is not None}
+    fresh = [r for r in rows if r["destination"] is not None and r["pairseq"] is None]
+    if not fresh:
+        return numbers
+    counts = Counter(r["destination"] for r in fresh)
+    async with conn.transaction():
+        last: dict[str, int] = dict(
+            await conn.fetch(  # type: ignore[arg-type]  # (destination, last_sequence) rows
+                "INSERT INTO pair_sequences (destination, last_sequence)"
+                " SELECT * FROM unnest($1::text[], $2::bigint[])"
+                " ON CONFLICT (destination) DO UPDATE"
+                " SET last_sequence = pair_sequences.last_sequence + EXCLUDED.last_sequence"
+                " RETURNING destination, last_sequence",
+                list(counts),
+                list(counts.values()),
+            )
+        )
+        following = {d: last[d] - n + 1 for d, n in counts.items()}
+        for row in fresh:
+            numbers[row["id"]] = following[row["destination"]]
+            following[row["destination"]] += 1
+        await conn.execute(
+            "UPDATE outbox SET pairseq = u.pairseq"
+            " FROM unnest($1::bigint[], $2::bigint[]) AS u(id, pairseq) WHERE outbox.id = u.id",
+            [r["id"] for r in fresh],
+            [numbers[r["id"]] for r in fresh],
+        )
+    return numbers
 
 
 def _outcome(future: asyncio.Future[Any], failure: BaseException) -> Any:

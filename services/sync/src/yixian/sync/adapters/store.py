@@ -24,7 +24,7 @@ from yixian.contracts import (
 )
 from yixian.runtime import DbConnection
 from yixian.runtime.outbox import Outbox
-from yixian.runtime.record import add_history, add_participation
+from yixian.runtime.record import HISTORY_INSERT, add_history, add_participation
 from yixian.sync.domain import Replica, SequenceTracker, bucket_of
 
 DEAD_LETTER_TYPE = "yixian.dead_letter"
@@ -49,23 +49,43 @@ class StoredMovement:
 
 
 class SyncStore:
-    def __init__(self, conn: DbConnection, node: str, topics: TopicNames) -> None:
+    def __init__(
+        self, conn: DbConnection, node: str, topics: TopicNames, *, deferred: bool = False
+    ) -> None:
+        """``deferred``: the append-only writes (outbox rows, history versions, outcomes)
+        wait for ``flush``, one round trip each kind for a whole batch; what is read back
+        within a batch (the inbox claim, the movement row) is always written at once."""
         self.conn = conn
         self.node = node
         self.topics = topics
-        self.outbox = Outbox(conn)
+        self.deferred = deferred
+        self.outbox = Outbox(conn, deferred=deferred)
+        self._settled: list[tuple[str, UUID, str]] = []
+        self._history: list[tuple[UUID, str, int, Any]] = []
+
+    async def flush(self) -> None:
+        """Write what waits: outbox rows, history versions, outcomes."""
+        await self.outbox.flush()
+        if self._history:
+            await self.conn.executemany(HISTORY_INSERT, self._history)
+            self._history.clear()
+        await self.settle_all()
 
     # -- inbox ------------------------------------------------------------------------------
 
     async def claim(
         self, source: str, event_id: UUID, event_type: str, record: Inbound, **extra: Any
     ) -> bool:
-        """Record the event in the inbox; False if it was received before."""
+        """Record the event in the inbox, and its pair number as arrived (folded in by
+        ``tracker``); False if it was received before. One round trip."""
         claimed = await self.conn.fetchval(
-            'INSERT INTO inbox (source, event_id, event_type, topic, partition, "offset",'
-            " pairseq, outcome, trace_id, event_time, movement_id)"
+            "WITH claimed AS (INSERT INTO inbox (source, event_id, event_type, topic,"
+            ' partition, "offset", pairseq, outcome, trace_id, event_time, movement_id)'
             " VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8, $9, $10)"
-            " ON CONFLICT DO NOTHING RETURNING true",
+            " ON CONFLICT DO NOTHING RETURNING pairseq),"
+            " arrived AS (INSERT INTO link_received (partner, seq) SELECT $1, pairseq"
+            " FROM claimed WHERE pairseq IS NOT NULL ON CONFLICT DO NOTHING)"
+            " SELECT EXISTS (SELECT FROM claimed)",
             source,
             event_id,
             event_type,
@@ -79,13 +99,24 @@ class SyncStore:
         )
         return bool(claimed)
 
-    async def settle(self, source: str, event_id: UUID, outcome: str) -> None:
+    def settle(self, source: str, event_id: UUID, outcome: str) -> None:
+        """Note what became of a claimed event; written by ``settle_all``, before commit."""
+        self._settled.append((source, event_id, outcome))
+
+    async def settle_all(self) -> None:
+        """Write the noted outcomes: one statement for a whole batch."""
+        if not self._settled:
+            return
+        sources, event_ids, outcomes = zip(*self._settled, strict=True)
         await self.conn.execute(
-            "UPDATE inbox SET outcome = $3 WHERE source = $1 AND event_id = $2",
-            source,
-            event_id,
-            outcome,
+            "UPDATE inbox SET outcome = s.outcome"
+            " FROM unnest($1::text[], $2::uuid[], $3::text[]) AS s(source, event_id, outcome)"
+            " WHERE inbox.source = s.source AND inbox.event_id = s.event_id",
+            list(sources),
+            list(event_ids),
+            list(outcomes),
         )
+        self._settled.clear()
 
     # -- movements ----------------------------------------------------------------------------
 
@@ -118,7 +149,7 @@ class SyncStore:
             group.status.value,
             snapshot,
         )
-        await self._history(group.movement_id, "origin", group.version, snapshot)
+        await self._keep_version(group.movement_id, "origin", group.version, snapshot)
 
     async def put_partner_host(self, group: HostGroup) -> None:
         """At an origin: the host's group."""
@@ -131,10 +162,15 @@ class SyncStore:
             group.status.value,
             snapshot,
         )
-        await self._history(group.movement_id, "host", group.version, snapshot)
+        await self._keep_version(group.movement_id, "host", group.version, snapshot)
 
-    async def _history(self, movement_id: UUID, group: str, version: int, snapshot: Any) -> None:
-        await add_history(self.conn, movement_id, group, version, snapshot)
+    async def _keep_version(
+        self, movement_id: UUID, group: str, version: int, snapshot: Any
+    ) -> None:
+        if self.deferred:
+            self._history.append((movement_id, group, version, snapshot))
+        else:
+            await add_history(self.conn, movement_id, group, version, snapshot)
 
     async def add_participation(self, p: ParticipationRecorded) -> bool:
         return await add_participation(self.conn, p)
@@ -192,6 +228,7 @@ class SyncStore:
 
     async def replay(self, partner: str, first: int, last: int | None) -> int:
         """Put already published pair events back in the relay's queue."""
+        await self.outbox.flush()
         status = await self.conn.execute(
             "UPDATE outbox SET published_at = NULL WHERE destination = $1 AND pairseq >= $2"
             " AND ($3::bigint IS NULL OR pairseq <= $3) AND published_at IS NOT NULL",
@@ -208,6 +245,7 @@ class SyncStore:
         return int(value or 0)
 
     async def backlog(self, partner: str | None = None) -> int:
+        await self.outbox.flush()
         value = await self.conn.fetchval(
             "SELECT count(*) FROM outbox WHERE published_at IS NULL"
             " AND ($1::char(6) IS NULL OR destination = $1)",
@@ -216,14 +254,6 @@ class SyncStore:
         return int(value)
 
     # -- links ------------------------------------------------------------------------------
-
-    async def received(self, partner: str, seq: int) -> None:
-        """Note a pair sequence number as arrived (cheap: one row; folded in by ``tracker``)."""
-        await self.conn.execute(
-            "INSERT INTO link_received (partner, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            partner,
-            seq,
-        )
 
     async def heard_heartbeat(self, partner: str, last_sequence: int, now: datetime) -> None:
         await self.conn.execute(

@@ -103,20 +103,36 @@ class Applier:
         return (await self.handle_batch([record]))[0]
 
     async def handle_batch(self, records: list[Inbound]) -> list[str]:
-        """Apply records in order, in one transaction (one savepoint each).
+        """Apply records in order, in one transaction.
 
         A record that cannot be applied for any reason other than the database being
         unreachable becomes a dead letter; the rest of the batch goes on. If the database
         fails, the whole batch rolls back and is delivered again (the inbox absorbs it).
+
+        The batch is first applied without savepoints (four fewer round trips a record);
+        if any record raises, that attempt rolls back whole and the batch is applied again
+        the careful way, a savepoint around each record, so that only the failing one is
+        dead-lettered. Both ways commit the same rows.
         """
+        try:
+            return await self._apply_batch(records, careful=False)
+        except TRANSIENT:
+            raise
+        except Exception:
+            return await self._apply_batch(records, careful=True)
+
+    async def _apply_batch(self, records: list[Inbound], *, careful: bool) -> list[str]:
         outcomes: list[str] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            store = SyncStore(conn, self.node, self.config.topics)
+            store = SyncStore(conn, self.node, self.config.topics, deferred=not careful)
             for record in records:
                 now = self.clock()
+                if not careful:
+                    outcomes.append(await self._handle(store, record, now, careful=False))
+                    continue
                 try:
                     async with conn.transaction():
-                        outcome = await self._handle(store, record, now)
+                        outcome = await self._handle(store, record, now, careful=True)
                 except TRANSIENT:
                     raise
                 except Exception as exc:
@@ -127,6 +143,7 @@ class Applier:
                         await store.dead_letter(record, f"could not be applied: {exc!r}", [], now)
                     outcome = "dead_letter"
                 outcomes.append(outcome)
+            await store.flush()
         return outcomes
 
     async def retry_dead_letter(self, dead_letter_id: int) -> str:
@@ -166,7 +183,12 @@ class Applier:
             )
         return outcome
 
-    async def _handle(self, store: SyncStore, record: Inbound, now: datetime) -> str:
+    async def _handle(
+        self, store: SyncStore, record: Inbound, now: datetime, *, careful: bool = True
+    ) -> str:
+        """Apply one record. ``careful``: inside a savepoint, so that a refusal undoes the
+        record's own writes and dead-letters it; otherwise a refusal raises (the caller
+        applies the batch again carefully)."""
         try:
             partner, destination = self.config.topics.parse_pair(record.topic)
         except ValueError:
@@ -209,17 +231,21 @@ class Applier:
         )
         if not claimed:
             return Outcome.DUPLICATE.value
-        await store.received(partner, event.pairseq)
         attributes = {"yixian.node": self.node, "yixian.partner": partner}
         try:
             with span(f"sync apply {event.type}", event.traceparent, SpanKind.CONSUMER,
                       **attributes, **{"yixian.pairseq": event.pairseq}):  # fmt: skip
-                async with store.conn.transaction():
+                if careful:
+                    async with store.conn.transaction():
+                        outcome = await self._dispatch(store, partner, event, now)
+                else:
                     outcome = await self._dispatch(store, partner, event, now)
         except Refused as refusal:
+            if not careful:
+                raise
             await store.dead_letter(record, refusal.reason, [], now)
             outcome = "dead_letter"
-        await store.settle(partner, event.id, outcome)
+        store.settle(partner, event.id, outcome)
         log.debug("event handled", partner=partner, type=event.type, outcome=outcome)
         return outcome
 
@@ -249,7 +275,7 @@ class Applier:
         except ValueError:
             return await self._dead(store, record, f"{unknown}; and its id is not a UUID", [], now)
         if await store.claim(partner, event_id, unknown.event_type[:200], record):
-            await store.settle(partner, event_id, "skipped_unknown_type")
+            store.settle(partner, event_id, "skipped_unknown_type")
         log.info("unknown event type skipped", type=unknown.event_type, partner=partner)
         return "skipped_unknown_type"
 
