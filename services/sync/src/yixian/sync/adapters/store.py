@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 from yixian.contracts import (
@@ -48,6 +50,40 @@ class StoredMovement:
     replica: Replica
 
 
+class Claim(NamedTuple):
+    """An event to claim in the inbox, as ``claim_all`` takes it."""
+
+    source: str
+    event_id: UUID
+    event_type: str
+    topic: str
+    partition: int
+    offset: int
+    pairseq: int
+    trace_id: str
+    event_time: datetime
+    movement_id: UUID | None
+
+
+def _stored(row: Any) -> StoredMovement:
+    origin = OriginGroup.model_validate(row["origin_group"]) if row["origin_group"] else None
+    host = HostGroup.model_validate(row["host_group"]) if row["host_group"] else None
+    return StoredMovement(row["origin"], row["host"], Replica(origin, host))
+
+
+_PUT_ORIGIN = (
+    "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
+    " origin_status, origin_group) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    " ON CONFLICT (movement_id) DO UPDATE SET origin_version = EXCLUDED.origin_version,"
+    " origin_status = EXCLUDED.origin_status, origin_group = EXCLUDED.origin_group,"
+    " updated_at = now() WHERE movements.origin_version < EXCLUDED.origin_version"
+)
+_PUT_HOST = (
+    "UPDATE movements SET host_version = $2, host_status = $3, host_group = $4,"
+    " updated_at = now() WHERE movement_id = $1 AND host_version < $2"
+)
+
+
 class SyncStore:
     def __init__(
         self, conn: DbConnection, node: str, topics: TopicNames, *, deferred: bool = False
@@ -62,14 +98,57 @@ class SyncStore:
         self.outbox = Outbox(conn, deferred=deferred)
         self._settled: list[tuple[str, UUID, str]] = []
         self._history: list[tuple[UUID, str, int, Any]] = []
+        self._claimed: set[tuple[str, UUID]] | None = None
+        self._movements: dict[UUID, StoredMovement | None] = {}
+        self._replicas: list[tuple[str, tuple[Any, ...]]] = []
 
     async def flush(self) -> None:
-        """Write what waits: outbox rows, history versions, outcomes."""
+        """Write what waits: replicas, outbox rows, history versions, outcomes."""
+        await self.flush_replicas()
         await self.outbox.flush()
         if self._history:
             await self.conn.executemany(HISTORY_INSERT, self._history)
             self._history.clear()
         await self.settle_all()
+
+    async def flush_replicas(self) -> None:
+        """Write the replicas' changes that wait, in the order they were made: one round
+        trip for each run of the same statement."""
+        for statement, runs in groupby(self._replicas, key=itemgetter(0)):
+            await self.conn.executemany(statement, [args for _, args in runs])
+        self._replicas.clear()
+
+    # -- a whole batch at once ---------------------------------------------------------------
+
+    async def claim_all(self, claims: list[Claim]) -> None:
+        """Claim a batch's events in one statement; ``claim`` then answers from the result."""
+        rows = await self.conn.fetch(
+            "WITH claimed AS (INSERT INTO inbox (source, event_id, event_type, topic,"
+            ' partition, "offset", pairseq, outcome, trace_id, event_time, movement_id)'
+            ' SELECT source, event_id, event_type, topic, partition, "offset", pairseq,'
+            " 'received', trace_id, event_time, movement_id FROM unnest($1::text[],"
+            " $2::uuid[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::bigint[],"
+            " $8::text[], $9::timestamptz[], $10::uuid[]) AS c(source, event_id, event_type,"
+            ' topic, partition, "offset", pairseq, trace_id, event_time, movement_id)'
+            " ON CONFLICT DO NOTHING RETURNING source, event_id, pairseq),"
+            " arrived AS (INSERT INTO link_received (partner, seq) SELECT source, pairseq"
+            " FROM claimed WHERE pairseq IS NOT NULL ON CONFLICT DO NOTHING)"
+            " SELECT source, event_id FROM claimed",
+            *(list(column) for column in zip(*claims, strict=True)),
+        )
+        self._claimed = {(r["source"], r["event_id"]) for r in rows}
+
+    async def lock_movements(self, movement_ids: set[UUID]) -> None:
+        """Read and lock a batch's movements in one statement; ``movement`` then answers
+        from what was read, and the replicas' writes wait for ``flush``."""
+        rows = await self.conn.fetch(
+            "SELECT movement_id, origin, host, origin_group, host_group FROM movements"
+            " WHERE movement_id = ANY($1::uuid[]) ORDER BY movement_id FOR UPDATE",
+            list(movement_ids),
+        )
+        self._movements = dict.fromkeys(movement_ids)
+        for row in rows:
+            self._movements[row["movement_id"]] = _stored(row)
 
     # -- inbox ------------------------------------------------------------------------------
 
@@ -77,7 +156,14 @@ class SyncStore:
         self, source: str, event_id: UUID, event_type: str, record: Inbound, **extra: Any
     ) -> bool:
         """Record the event in the inbox, and its pair number as arrived (folded in by
-        ``tracker``); False if it was received before. One round trip."""
+        ``tracker``); False if it was received before. One round trip, or none after
+        ``claim_all``."""
+        if self._claimed is not None and extra.get("pairseq") is not None:
+            try:
+                self._claimed.remove((source, event_id))
+            except KeyError:
+                return False  # received before, or earlier in this batch
+            return True
         claimed = await self.conn.fetchval(
             "WITH claimed AS (INSERT INTO inbox (source, event_id, event_type, topic,"
             ' partition, "offset", pairseq, outcome, trace_id, event_time, movement_id)'
@@ -121,48 +207,60 @@ class SyncStore:
     # -- movements ----------------------------------------------------------------------------
 
     async def movement(self, movement_id: UUID) -> StoredMovement | None:
+        if movement_id in self._movements:
+            return self._movements[movement_id]
         row = await self.conn.fetchrow(
-            "SELECT origin, host, origin_group, host_group FROM movements"
+            "SELECT movement_id, origin, host, origin_group, host_group FROM movements"
             " WHERE movement_id = $1 FOR UPDATE",
             movement_id,
         )
-        if row is None:
-            return None
-        origin = OriginGroup.model_validate(row["origin_group"]) if row["origin_group"] else None
-        host = HostGroup.model_validate(row["host_group"]) if row["host_group"] else None
-        return StoredMovement(row["origin"], row["host"], Replica(origin, host))
+        return None if row is None else _stored(row)
 
     async def put_partner_origin(self, group: OriginGroup) -> None:
         """At a host: the origin's group, creating the movement on first sight."""
         snapshot = group.model_dump(mode="json")
-        await self.conn.execute(
-            "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
-            " origin_status, origin_group) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            " ON CONFLICT (movement_id) DO UPDATE SET origin_version = EXCLUDED.origin_version,"
-            " origin_status = EXCLUDED.origin_status, origin_group = EXCLUDED.origin_group,"
-            " updated_at = now() WHERE movements.origin_version < EXCLUDED.origin_version",
+        known = self._movements.get(group.movement_id)
+        host_group = known.replica.host if known else None
+        await self._write_replica(
             group.movement_id,
-            group.origin,
-            group.destination.jurisdiction,
-            group.member.member_id,
-            group.version,
-            group.status.value,
-            snapshot,
+            StoredMovement(
+                group.origin, group.destination.jurisdiction, Replica(group, host_group)
+            ),
+            _PUT_ORIGIN,
+            (
+                group.movement_id,
+                group.origin,
+                group.destination.jurisdiction,
+                group.member.member_id,
+                group.version,
+                group.status.value,
+                snapshot,
+            ),
         )
         await self._keep_version(group.movement_id, "origin", group.version, snapshot)
 
     async def put_partner_host(self, group: HostGroup) -> None:
         """At an origin: the host's group."""
         snapshot = group.model_dump(mode="json")
-        await self.conn.execute(
-            "UPDATE movements SET host_version = $2, host_status = $3, host_group = $4,"
-            " updated_at = now() WHERE movement_id = $1 AND host_version < $2",
+        known = self._movements.get(group.movement_id)
+        await self._write_replica(
             group.movement_id,
-            group.version,
-            group.status.value,
-            snapshot,
+            None if known is None else replace(known, replica=Replica(known.replica.origin, group)),
+            _PUT_HOST,
+            (group.movement_id, group.version, group.status.value, snapshot),
         )
         await self._keep_version(group.movement_id, "host", group.version, snapshot)
+
+    async def _write_replica(
+        self, movement_id: UUID, now: StoredMovement | None, statement: str, args: tuple[Any, ...]
+    ) -> None:
+        """Write at once, or, for a movement ``lock_movements`` read, note the write for
+        ``flush`` and answer the batch's next reads from ``now``."""
+        if movement_id not in self._movements:
+            await self.conn.execute(statement, *args)
+            return
+        self._movements[movement_id] = now
+        self._replicas.append((statement, args))
 
     async def _keep_version(
         self, movement_id: UUID, group: str, version: int, snapshot: Any
@@ -173,6 +271,7 @@ class SyncStore:
             await add_history(self.conn, movement_id, group, version, snapshot)
 
     async def add_participation(self, p: ParticipationRecorded) -> bool:
+        await self.flush_replicas()  # the movement it belongs to is written first
         return await add_participation(self.conn, p)
 
     async def participations(self, movement_id: UUID) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ from yixian.contracts import (
 from yixian.contracts.link import MAX_ENTRIES
 from yixian.runtime import get_logger
 from yixian.runtime.tracing import current_traceparent, span
-from yixian.sync.adapters.store import Inbound, SyncStore
+from yixian.sync.adapters.store import Claim, Inbound, SyncStore
 from yixian.sync.domain import (
     Outcome,
     Refused,
@@ -118,17 +118,20 @@ class Applier:
             return await self._apply_batch(records, careful=False)
         except TRANSIENT:
             raise
-        except Exception:
+        except Exception as exc:
+            log.info("a record of the batch failed; applying it one by one", error=repr(exc))
             return await self._apply_batch(records, careful=True)
 
     async def _apply_batch(self, records: list[Inbound], *, careful: bool) -> list[str]:
         outcomes: list[str] = []
         async with self.pool.acquire() as conn, conn.transaction():
             store = SyncStore(conn, self.node, self.config.topics, deferred=not careful)
+            decoded = {} if careful else await self._prepare(store, records)
             for record in records:
                 now = self.clock()
                 if not careful:
-                    outcomes.append(await self._handle(store, record, now, careful=False))
+                    event = decoded.get(id(record))
+                    outcomes.append(await self._handle(store, record, now, False, event))
                     continue
                 try:
                     async with conn.transaction():
@@ -183,12 +186,48 @@ class Applier:
             )
         return outcome
 
+    async def _prepare(self, store: SyncStore, records: list[Inbound]) -> dict[int, Envelope[Any]]:
+        """Decode a batch, claim its events and lock its movements, one statement each; the
+        records' decoded events, by ``id(record)``. Records this skips (not a pair event for
+        this node, undecodable, forged, unnumbered) take the one-by-one path in ``_handle``."""
+        decoded: dict[int, Envelope[Any]] = {}
+        claims: list[Claim] = []
+        movements: set[UUID] = set()
+        for record in records:
+            try:
+                partner, destination = self.config.topics.parse_pair(record.topic)
+                event = decode(record.value)
+            except ValueError:  # MalformedEvent and UnknownEventType are ValueErrors too
+                continue
+            if destination != self.node or event.source_node != partner or event.pairseq is None:
+                continue
+            decoded[id(record)] = event
+            claims.append(Claim(
+                partner, event.id, event.type, record.topic, record.partition, record.offset,
+                event.pairseq, event.trace_id, event.time, event.correlationid,
+            ))  # fmt: skip
+            data = event.data
+            if isinstance(data, OriginGroupChanged | HostGroupChanged):
+                movements.add(data.group.movement_id)
+            elif isinstance(data, ParticipationRecorded):
+                movements.add(data.movement_id)
+        if claims:
+            await store.claim_all(claims)
+        if movements:
+            await store.lock_movements(movements)
+        return decoded
+
     async def _handle(
-        self, store: SyncStore, record: Inbound, now: datetime, *, careful: bool = True
+        self,
+        store: SyncStore,
+        record: Inbound,
+        now: datetime,
+        careful: bool = True,
+        decoded: Envelope[Any] | None = None,
     ) -> str:
         """Apply one record. ``careful``: inside a savepoint, so that a refusal undoes the
         record's own writes and dead-letters it; otherwise a refusal raises (the caller
-        applies the batch again carefully)."""
+        applies the batch again carefully). ``decoded``: the record's event, if known."""
         try:
             partner, destination = self.config.topics.parse_pair(record.topic)
         except ValueError:
@@ -198,7 +237,7 @@ class Applier:
                 store, record, f"{record.topic} is addressed to {destination}", [], now
             )
         try:
-            event = decode(record.value)
+            event = decoded if decoded is not None else decode(record.value)
         except UnknownEventType as unknown:
             return await self._unknown(store, record, partner, unknown, now)
         except MalformedEvent as bad:
@@ -291,6 +330,7 @@ class Applier:
             return await self._host_group(store, partner, event, data)
         if isinstance(data, ParticipationRecorded):
             return await self._participation(store, partner, event, data)
+        await store.flush()  # link events read what the batch wrote so far
         if isinstance(data, LinkHeartbeat):
             if data.source != partner or data.destination != self.node:
                 raise Refused(f"heartbeat names the link {data.source}→{data.destination}")
