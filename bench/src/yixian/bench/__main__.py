@@ -3,11 +3,11 @@ write the JSON."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvloop
 
 from yixian.localstack import LocalStack
 
@@ -28,7 +28,7 @@ def run(
     """Measure every figure beside its same-run ceiling or peer."""
     stack = LocalStack.from_env()
     stack.up(report=lambda line: None)
-    report = asyncio.run(run_bench(stack, Sizes.smoke() if smoke else Sizes(), typer.echo))
+    report = uvloop.run(run_bench(stack, Sizes.smoke() if smoke else Sizes(), typer.echo))
     report.write(out)
     report.print()
     typer.echo(f"written to {out}")

@@ -132,13 +132,15 @@ async def peer_relay(stack: LocalStack, dsn: str, topic: str, value: bytes, rows
     async with engine.begin() as conn:
         await conn.run_sync(metadata.drop_all)
         await conn.run_sync(metadata.create_all)
-    # per-message log lines at DEBUG, as our services have them
-    outbox = OutboxBroker(engine, outbox_table=table, log_level=logging.DEBUG)
+    # per-message log lines at DEBUG, as our services have them; its lifecycle lines quiet
+    quiet = logging.getLogger("yixian.bench.peer")
+    quiet.setLevel(logging.WARNING)
+    outbox = OutboxBroker(engine, outbox_table=table, logger=quiet, log_level=logging.DEBUG)
     for start in range(0, rows, 1000):
         async with engine.begin() as conn:
             count = min(1000, rows - start)
             await outbox.publish_batch(*([value] * count), queue="bench", session=conn)
-    kafka = KafkaBroker(stack.config.kafka_bootstrap, log_level=logging.DEBUG)
+    kafka = KafkaBroker(stack.config.kafka_bootstrap, logger=quiet, log_level=logging.DEBUG)
     publisher = kafka.publisher(topic)
 
     @publisher
