@@ -19,9 +19,17 @@ async def test_the_benchmark_measures_every_figure(local_stack: LocalStack, tmp_
     report = await run_bench(local_stack, Sizes.smoke(), said.append)
     figures = report.figures
     for key in ("import", "relay", "peer_relay", "apply", "replay", "e2e_throughput",
-                "latency_50", "notify", "kafka_producer", "kafka_consumer", "postgres"):  # fmt: skip
+                "latency_50", "latency_half", "notify", "kafka_producer", "kafka_consumer",
+                "postgres"):  # fmt: skip
         assert figures[key].value > 0, key
     assert sum(key.startswith("rss_") for key in figures) == 8  # four services × two nodes
+    # CPU per movement: eight service processes, PostgreSQL, Kafka, the load generator
+    assert sum(key.startswith("cpu_") for key in figures) == 11
+    assert figures["cpu_postgresql"].value > 0
+    offered = figures["latency_50"].detail
+    assert offered["offered"] == 50
+    assert offered["achieved"] > 0
+    assert {"shed", "failed", "p50_ms", "p95_ms"} <= offered.keys()
     for key in ("relay", "apply", "replay", "e2e_throughput"):
         ratio = report.ratio(key)
         assert ratio is not None, key

@@ -70,14 +70,17 @@ class Scheduler:
         return planned
 
     async def _movements(self, conn: DbConnection, today: date) -> int:
-        rows = await conn.fetch(
+        # streamed (a cursor inside the tick's transaction): a county's open movements are
+        # never all in memory at once
+        rows = conn.cursor(
             "SELECT origin_group, host_group FROM movements WHERE (origin = $1 OR host = $1)"
             " AND origin_status IN ('registered', 'transfer_requested')",
             self.node,
+            prefetch=500,
         )
         planned = 0
         h = self.horizons
-        for row in rows:
+        async for row in rows:
             origin = OriginGroup.model_validate(row["origin_group"])
             host = HostGroup.model_validate(row["host_group"]) if row["host_group"] else None
             state = movement_state(origin, host)

@@ -4,6 +4,7 @@ Nothing is held in memory beyond one batch."""
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import json
@@ -113,63 +114,72 @@ async def import_members(
     report = ImportReport()
     batch: list[tuple[int, tuple[Any, ...]]] = []
     header: list[str] | None = None
+    writing: asyncio.Task[None] | None = None
+    """The previous batch's write: the database writes one batch while the next is parsed."""
 
-    async for number, line in _lines(chunks):
-        if not line.strip():
-            continue
-        try:
-            if fmt == "csv":
-                if header is None:
-                    header = [h.strip() for h in next(csv.reader([line]))]
-                    unknown = sorted(set(header) - set(COLUMNS))
-                    if unknown:
-                        raise DomainError(f"unknown columns {unknown}; known: {list(COLUMNS)}")
-                    continue
-                raw = _csv_fields(header, line)
-            else:
-                raw = json.loads(line)
-                if not isinstance(raw, dict):
-                    raise ValueError("each line must be a JSON object")
-            row = MemberRow.model_validate(raw)
-        except ValidationError as exc:
-            report.reject(number, *_pydantic_errors(exc))
-            continue
-        except (ValueError, csv.Error) as exc:
-            report.reject(number, ("(row)", str(exc)))
-            continue
-        if row.org_id not in allowed:
-            report.reject(number, ("org_id", f"organization {row.org_id} is not in your subtree"))
-            continue
-        if row.joined_on > today:
-            report.reject(number, ("joined_on", "must not be in the future"))
-            continue
-        try:
-            id_hash = national_id_hash(key, row.national_id) if row.national_id else None
-            masked = mask_national_id(row.national_id) if row.national_id else None
-        except DomainError as exc:
-            report.reject(number, ("national_id", exc.message))
-            continue
-        member_id = row.member_id or (
-            uuid.uuid5(MEMBER_NAMESPACE, id_hash) if id_hash else uuid.uuid4()
-        )
-        batch.append(
-            (
-                number,
-                (
-                    member_id,
-                    row.org_id,
-                    row.name,
-                    row.joined_on,
-                    row.phone,
-                    row.email,
-                    id_hash,
-                    masked,
-                ),
+    try:
+        async for number, line in _lines(chunks):
+            if not line.strip():
+                continue
+            try:
+                if fmt == "csv":
+                    if header is None:
+                        header = [h.strip() for h in next(csv.reader([line]))]
+                        unknown = sorted(set(header) - set(COLUMNS))
+                        if unknown:
+                            raise DomainError(f"unknown columns {unknown}; known: {list(COLUMNS)}")
+                        continue
+                    raw = _csv_fields(header, line)
+                else:
+                    raw = json.loads(line)
+                    if not isinstance(raw, dict):
+                        raise ValueError("each line must be a JSON object")
+                row = MemberRow.model_validate(raw)
+            except ValidationError as exc:
+                report.reject(number, *_pydantic_errors(exc))
+                continue
+            except (ValueError, csv.Error) as exc:
+                report.reject(number, ("(row)", str(exc)))
+                continue
+            if row.org_id not in allowed:
+                reason = f"organization {row.org_id} is not in your subtree"
+                report.reject(number, ("org_id", reason))
+                continue
+            if row.joined_on > today:
+                report.reject(number, ("joined_on", "must not be in the future"))
+                continue
+            try:
+                id_hash = national_id_hash(key, row.national_id) if row.national_id else None
+                masked = mask_national_id(row.national_id) if row.national_id else None
+            except DomainError as exc:
+                report.reject(number, ("national_id", exc.message))
+                continue
+            member_id = row.member_id or (
+                uuid.uuid5(MEMBER_NAMESPACE, id_hash) if id_hash else uuid.uuid4()
             )
-        )
-        if len(batch) >= BATCH:
-            await _flush(runner, batch, report)
-            batch = []
+            batch.append(
+                (
+                    number,
+                    (
+                        member_id,
+                        row.org_id,
+                        row.name,
+                        row.joined_on,
+                        row.phone,
+                        row.email,
+                        id_hash,
+                        masked,
+                    ),
+                )
+            )
+            if len(batch) >= BATCH:
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(_flush(runner, batch, report))
+                batch = []
+    finally:
+        if writing is not None:
+            await writing  # a batch being written is finished, whatever stopped the parsing
     if header is None and fmt == "csv" and report.rejected == 0 and not batch:
         raise DomainError("the CSV has no header line", field="body")
     if batch:
