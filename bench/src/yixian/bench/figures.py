@@ -324,12 +324,26 @@ class Bench:
 
         try:
             sustained = await self._sustained(members, register)
-            for rate in self.sizes.rates:
-                await self._open_loop(members, register, rate)
-            # and where the pipeline is not saturated: what a movement waits for, not a queue
+            # where the pipeline is not saturated: what a movement waits for, not a queue
+            await self._quiet()
             await self._open_loop(members, register, max(1, round(sustained / 2)), "half")
+            for rate in self.sizes.rates:
+                await self._quiet()
+                await self._open_loop(members, register, rate)
         finally:
             await client.close()
+
+    async def _quiet(self, within: float = 180) -> None:
+        """Wait until the services have worked off what the last phase left them (notices
+        to plan, events to announce): together under a tenth of a core for a second."""
+        processes = [p for node in self.nodes.values() for p in node.processes]
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            before = sum(cpu_seconds(p) for p in processes)
+            await asyncio.sleep(1)
+            if sum(cpu_seconds(p) for p in processes) - before < 0.1:
+                return
+        self.say("the services did not go quiet; measuring anyway")
 
     async def _sustained(self, members: list[UUID], register: Register) -> float:
         """As fast as the origin takes commits, for the whole window (closed loop); with

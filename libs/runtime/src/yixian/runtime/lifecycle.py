@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -46,6 +47,9 @@ def run(service: str, main: Callable[[], Coroutine[Any, Any, None]]) -> int:
     """Run ``main`` in a fresh uvloop event loop (libuv's: several times cheaper per socket
     operation than the standard loop, and every request is a few of them); return the exit
     code."""
+    # Everything imported so far lives as long as the process: out of the collector's sight,
+    # full collections stop walking it again and again under load.
+    gc.freeze()
     try:
         uvloop.run(main())
     except Exception:

@@ -8,6 +8,7 @@ import asyncio
 import codecs
 import csv
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -81,10 +82,20 @@ async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, str]]
 
 
 def _csv_fields(header: list[str], line: str) -> dict[str, Any]:
-    values = next(csv.reader([line]))
+    # without a quote, the csv module's reading of a line is its split on commas
+    values = line.split(",") if '"' not in line else next(csv.reader([line]))
     if len(values) != len(header):
         raise ValueError(f"has {len(values)} values; the header names {len(header)}")
     return {k: (v if v != "" else None) for k, v in zip(header, values, strict=True)}
+
+
+def _random_ids(chunk: int = BATCH) -> Iterator[UUID]:
+    """Version 4 UUIDs, as ``uuid.uuid4`` makes them, from one read of the system's random
+    source per ``chunk`` ids rather than one per id."""
+    while True:
+        pool = os.urandom(16 * chunk)
+        for start in range(0, len(pool), 16):
+            yield UUID(bytes=pool[start : start + 16], version=4)
 
 
 def _pydantic_errors(exc: ValidationError) -> Iterator[tuple[str, str]]:
@@ -114,6 +125,7 @@ async def import_members(
     report = ImportReport()
     batch: list[tuple[int, tuple[Any, ...]]] = []
     header: list[str] | None = None
+    fresh_ids = _random_ids()
     writing: asyncio.Task[None] | None = None
     """The previous batch's write: the database writes one batch while the next is parsed."""
 
@@ -155,7 +167,7 @@ async def import_members(
                 report.reject(number, ("national_id", exc.message))
                 continue
             member_id = row.member_id or (
-                uuid.uuid5(MEMBER_NAMESPACE, id_hash) if id_hash else uuid.uuid4()
+                uuid.uuid5(MEMBER_NAMESPACE, id_hash) if id_hash else next(fresh_ids)
             )
             batch.append(
                 (
