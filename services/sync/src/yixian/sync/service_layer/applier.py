@@ -131,7 +131,8 @@ class Applier:
                 now = self.clock()
                 if not careful:
                     event = decoded.get(id(record))
-                    outcomes.append(await self._handle(store, record, now, False, event))
+                    outcome = await self._handle(store, record, now, careful=False, decoded=event)
+                    outcomes.append(outcome)
                     continue
                 try:
                     async with conn.transaction():
@@ -222,6 +223,7 @@ class Applier:
         store: SyncStore,
         record: Inbound,
         now: datetime,
+        *,
         careful: bool = True,
         decoded: Envelope[Any] | None = None,
     ) -> str:
