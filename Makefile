@@ -1,7 +1,12 @@
 # Yixian — `make help` lists the targets.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-UV ?= uv
+BOOTSTRAP := deploy/local/bootstrap.sh
+# uv as the bootstrap installs it: on PATH, or else `$(PYTHON) -m uv` (pip put it off PATH)
+PYTHON ?= python3
+export PYTHON
+UV ?= $(shell $(SHELL) $(BOOTSTRAP) uv-command)
+export UV_PYTHON_DOWNLOADS ?= never
 RUN := $(UV) run --frozen
 STACK := $(RUN) python -m yixian.localstack
 
@@ -9,8 +14,12 @@ STACK := $(RUN) python -m yixian.localstack
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+.PHONY: bootstrap
+bootstrap: ## Install what this machine lacks: uv, Java 17, Maven, PostgreSQL (as .ci/run does)
+	@$(SHELL) $(BOOTSTRAP)
+
 .PHONY: install
-install: ## Install the Python workspace (uv sync)
+install: bootstrap ## Install the Python workspace (uv sync)
 	$(UV) sync --frozen
 
 .PHONY: up

@@ -52,6 +52,16 @@ def test_editing_descriptions_is_allowed() -> None:
     assert breaking_changes(*_changed(HOST, reword)) == []
 
 
+def test_marking_a_property_deprecated_is_allowed() -> None:
+    """deprecated, readOnly and writeOnly are meta-data: a validator ignores them."""
+
+    def deprecate(s: dict[str, Any]) -> None:
+        reason = _host_group_def(s)["properties"]["reason"]
+        reason.update(deprecated=True, readOnly=True, writeOnly=False)
+
+    assert breaking_changes(*_changed(HOST, deprecate)) == []
+
+
 def _remove_property(s: dict[str, Any]) -> None:
     del _host_group_def(s)["properties"]["reason"]
 

@@ -130,7 +130,8 @@ def _register(origin: Node, now: datetime) -> list[Message]:
     card = origin_group()
     movement = Movement.register_outflow(
         node=GUSHI, origin_org=GUSHI_BRANCH, member=card.member, destination=card.destination,
-        period=card.period, contact=card.contact, certificate=None, deadlines=DEADLINES, now=now, actor="o",
+        period=card.period, contact=card.contact, certificate=None, deadlines=DEADLINES,
+        partners=frozenset({CHAOYANG}), now=now, actor="o",
     )  # fmt: skip
     origin.movements[movement.movement_id] = movement
     return _drain(movement, CHAOYANG)

@@ -20,9 +20,15 @@ async def _notices(node: LocalNode, movement: str) -> list[dict[str, object]]:
     assert node.notify.url is not None
     import httpx
 
-    async with httpx.AsyncClient(base_url=node.notify.url) as client:
+    async with httpx.AsyncClient(base_url=node.notify.url, headers=_auth(node)) as client:
         response = await client.get("/v1/notices", params={"movement_id": movement})
+        assert response.status_code == 200, response.text
         return list(response.json())
+
+
+def _auth(node: LocalNode) -> dict[str, str]:
+    """notify takes the node's API keys, as the registry does (the operator's here)."""
+    return {"Authorization": f"Bearer {node.key}"}
 
 
 async def test_scenario_1_notices_arrive_once_with_the_right_text(
@@ -127,8 +133,9 @@ async def test_retries_permanent_failures_opt_outs_and_signed_webhooks(
     import httpx
 
     assert chaoyang.notify.url is not None
-    async with httpx.AsyncClient(base_url=chaoyang.notify.url) as client:
-        await client.post("/v1/opt-outs", json={"member_id": str(member), "channel": "sms"})
+    async with httpx.AsyncClient(base_url=chaoyang.notify.url, headers=_auth(chaoyang)) as client:
+        opted = await client.post("/v1/opt-outs", json={"member_id": str(member), "channel": "sms"})
+        assert opted.status_code == 201, opted.text
     committee = await chaoyang.org("工委", kind="working_committee")
     await chaoyang.post(f"/v1/movements/{movement}/check-in", {"host_org_id": str(committee)}, 200)
 

@@ -4,7 +4,7 @@ Every event is a CloudEvents 1.0 envelope (:class:`Envelope`) around one of the 
 models of :data:`CATALOGUE`; topic names and record keys come from :mod:`.topics`.
 """
 
-from ._base import ContractModel, JurisdictionCode, UtcDateTime
+from ._base import ContractModel, JurisdictionCode, LongText, PlainText, ShortText, UtcDateTime
 from .catalogue import CATALOGUE, PAYLOADS, decode, envelope_model
 from .envelope import (
     Envelope,
@@ -33,6 +33,7 @@ from .link import (
     ResendWanted,
 )
 from .movement import (
+    OPEN_ORIGIN_STATUSES,
     ActivityKind,
     ActivityScheduled,
     Certificate,
@@ -65,6 +66,7 @@ from .topics import LINK_KEY, TopicNames, movement_key, record_key
 __all__ = [
     "CATALOGUE",
     "LINK_KEY",
+    "OPEN_ORIGIN_STATUSES",
     "PAYLOADS",
     "ActivityKind",
     "ActivityScheduled",
@@ -86,6 +88,7 @@ __all__ = [
     "LinkState",
     "LinkStatusReported",
     "LinkStatusRequested",
+    "LongText",
     "MalformedEvent",
     "MemberCard",
     "MovementState",
@@ -96,9 +99,11 @@ __all__ = [
     "ParticipationRecorded",
     "ParticipationSummary",
     "Period",
+    "PlainText",
     "ReplayRequested",
     "ResendRequested",
     "ResendWanted",
+    "ShortText",
     "TopicNames",
     "TransferDecision",
     "TransferReply",

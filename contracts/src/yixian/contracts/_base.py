@@ -34,7 +34,36 @@ def _check_division_code(value: str) -> str:
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+# Text carries no control characters (C0, DEL, C1) and no lone surrogates: PostgreSQL
+# refuses NUL, a lone surrogate cannot be encoded as UTF-8, and neither belongs in a name
+# or a reason. Longer texts may be split into lines and indented (tab, line feed, return).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _refuse(found: re.Match[str]) -> ValueError:
+    return ValueError(
+        f"must not contain the control character U+{ord(found.group()):04X}"
+        f" (at character {found.start() + 1})"
+    )
+
+
+def _single_line(value: str) -> str:
+    if found := _CONTROL.search(value):
+        raise _refuse(found)
+    return value
+
+
+def _multi_line(value: str) -> str:
+    if found := _CONTROL_BUT_LINES.search(value):
+        raise _refuse(found)
+    return value
 
 
 JurisdictionCode = Annotated[
@@ -57,8 +86,13 @@ UtcDateTime = Annotated[
 ]
 """A point in time. Naive datetimes are refused; every value is normalised to UTC."""
 
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-LongText = Annotated[str, Field(min_length=1, max_length=2000)]
+PlainText = AfterValidator(_single_line)
+"""The rule of every one-line text: no control characters. Add it to a constrained ``str``."""
+
+ShortText = Annotated[str, Field(min_length=1, max_length=200), PlainText]
+"""A name, a title, a place: one line, no control characters."""
+LongText = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_multi_line)]
+"""A reason, a note, an address: may have several lines; no other control characters."""
 Version = Annotated[int, Field(ge=1, description="Group version; a newer group has a larger one.")]
 Sequence = Annotated[int, Field(ge=0)]
 

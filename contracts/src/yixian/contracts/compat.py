@@ -3,7 +3,9 @@
 Events are replayed from the topics for years, and partners upgrade on their own
 schedule, so within v1 a schema may change only in ways every reader of either
 version accepts: new *optional* properties, and annotations (title, description,
-examples). Everything else is a break, reported with the path where it happens:
+examples, and the meta-data keywords deprecated, readOnly and writeOnly, which JSON
+Schema 2020-12 defines as validating nothing). Everything else is a break, reported with
+the path where it happens:
 
 - a property removed, or added as required;
 - a property that changes between optional and required;
@@ -18,7 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-ANNOTATIONS = frozenset({"title", "description", "examples", "default", "$comment"})
+ANNOTATIONS = frozenset(
+    {"title", "description", "examples", "default", "$comment"}
+    | {"deprecated", "readOnly", "writeOnly"}  # the meta-data vocabulary: validates nothing
+)
 STRUCTURAL = frozenset({"properties", "required", "$defs", "$id", "$schema"})
 SUBSCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
 SUBSCHEMAS = frozenset({"items", "additionalProperties", "not", "if", "then", "else"})

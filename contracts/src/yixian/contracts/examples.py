@@ -66,7 +66,6 @@ def origin_group(version: int = 1, status: OriginStatus = OriginStatus.REGISTERE
             member_id=MEMBER,
             name="张建国",
             joined_on=date(2008, 7, 1),
-            national_id_hash="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         ),
         destination=Destination(jurisdiction=CHAOYANG, place="北京市朝阳区十八里店乡"),
         period=Period(departed_on=date(2026, 2, 20), expected_return_on=date(2027, 1, 31)),

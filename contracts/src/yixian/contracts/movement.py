@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import EmailStr, Field, field_validator, model_validator
 
 from ._base import (
     ContractModel,
@@ -35,6 +35,10 @@ class OriginStatus(StrEnum):
     CANCELLED = "cancelled"
     TRANSFER_REQUESTED = "transfer_requested"
     TRANSFERRED = "transferred"
+
+
+OPEN_ORIGIN_STATUSES = frozenset({OriginStatus.REGISTERED, OriginStatus.TRANSFER_REQUESTED})
+"""The origin's statuses of a movement that is still open: the member is away."""
 
 
 class HostStatus(StrEnum):
@@ -71,7 +75,9 @@ class OrganizationRef(ContractModel):
 class MemberCard(ContractModel):
     """The part of a member record a host needs to receive and recognise the member.
 
-    The national ID number never leaves the origin node: only its keyed hash does.
+    Nothing derived from the national ID number leaves the origin node, not even a hash:
+    whether a person is a node's member is asked of that node, which alone can tell
+    (ADR 14).
     """
 
     member_id: UUID
@@ -80,8 +86,19 @@ class MemberCard(ContractModel):
     national_id_hash: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",
-        description="HMAC-SHA256 of the national ID number under the network's matching key.",
+        deprecated="never sent; a reader discards any value it receives (ADR 14)",
+        description=(
+            "Never sent. Nodes before ADR 14 sent a hash of the national ID number here; a"
+            " reader accepts the property for compatibility and discards its value."
+        ),
     )
+
+    @field_validator("national_id_hash", mode="after")
+    @classmethod
+    def _discard_national_id_hash(cls, _: str | None) -> None:
+        """Whatever an older producer put here is dropped on receipt, never stored or passed
+        on: a hash of a number guessable among a few million candidates gives it away."""
+        return None
 
 
 class Contact(ContractModel):

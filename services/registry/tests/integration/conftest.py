@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from yixian.contracts import OriginGroup, TopicNames
 from yixian.registry.bootstrap import build_app, init_node, migrate
@@ -18,6 +19,8 @@ from yixian.registry.config import RegistrySettings
 from yixian.runtime import KafkaSettings, create_pool
 
 GUSHI, CHAOYANG = "411525", "110105"
+NETWORK = frozenset({GUSHI, CHAOYANG, "110114", "350300"})
+"""The brief's nodes: by default each test node is linked to the others."""
 START = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 
 
@@ -108,7 +111,8 @@ class Node:
             return await conn.fetch("SELECT * FROM outbox ORDER BY id")
 
 
-NodeFactory = Callable[[str], Awaitable[Node]]
+NodeFactory = Callable[..., Awaitable[Node]]
+"""``make_node(code, partners=...)``; partners default to the rest of NETWORK."""
 
 
 @pytest.fixture
@@ -117,11 +121,12 @@ async def make_node(
 ) -> AsyncIterator[NodeFactory]:
     created: list[Node] = []
 
-    async def create(code: str) -> Node:
+    async def create(code: str, partners: frozenset[str] | None = None) -> Node:
         settings = RegistrySettings(
             node=code,
+            partners=",".join(sorted(NETWORK - {code} if partners is None else partners)),
             database_url=await make_database(),
-            national_id_key="a-test-key-that-is-long-enough-0123456789",
+            national_id_key=SecretStr(f"national-id-key-of-{code}-never-shared-0123"),  # its own
             kafka=KafkaSettings(
                 bootstrap_servers=kafka_bootstrap, topic_namespace=topic_names.namespace
             ),

@@ -27,7 +27,7 @@ async def test_outflow_registration_commits_state_events_and_audit(gushi: Node) 
     assert movement["side"] == "origin"
     assert movement["origin_group"]["version"] == 1
     assert movement["origin_group"]["check_in_due_on"] == "2026-03-22"
-    assert movement["origin_group"]["member"]["national_id_hash"]  # never the number itself
+    assert movement["origin_group"]["member"].get("national_id_hash") is None  # ADR 14
     assert "11010519491231002X" not in json.dumps(movement)
 
     rows = await gushi.outbox()
@@ -44,7 +44,8 @@ async def test_outflow_registration_commits_state_events_and_audit(gushi: Node) 
     audit = await gushi.get("/v1/audit")
     assert audit[0]["action"] == "movement.register"
     assert audit[0]["outcome"] == "ok"
-    assert audit[0]["actor"] == "key:operator"
+    assert audit[0]["actor"] == f"key:{UUID(gushi.operator_key.split('_')[1])}"  # its id
+    assert audit[0]["key_name"] == "operator"
 
 
 async def test_both_sides_of_a_movement(gushi: Node, chaoyang: Node) -> None:

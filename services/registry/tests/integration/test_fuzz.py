@@ -51,6 +51,7 @@ def registry_process(local_stack: LocalStack) -> Iterator[tuple[str, str]]:
     env = {
         **os.environ,
         "YIXIAN_NODE": "411525",
+        "YIXIAN_PARTNERS": "110105,350300",
         "YIXIAN_DATABASE_URL": local_stack.config.database_dsn(name),
         "YIXIAN_KAFKA_BOOTSTRAP_SERVERS": local_stack.config.kafka_bootstrap,
         "YIXIAN_KAFKA_TOPIC_NAMESPACE": f"t{uuid4().hex[:12]}",

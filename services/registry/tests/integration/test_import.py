@@ -122,7 +122,7 @@ async def test_auditors_may_not_import_and_wrong_media_type_is_named(gushi: Node
     response = await gushi.call(
         "POST", "/v1/members/import", content=b"x", headers={"Content-Type": "application/pdf"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 415
     assert response.json()["field"] == "Content-Type"
 
 

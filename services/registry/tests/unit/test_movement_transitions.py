@@ -35,6 +35,7 @@ from yixian.registry.domain import (
 GUSHI, CHAOYANG, CHANGPING = "411525", "110105", "110114"
 NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 DEADLINES = Deadlines()
+PARTNERS = frozenset({CHAOYANG, CHANGPING})
 Step = Callable[[Movement], object]
 
 
@@ -49,6 +50,7 @@ def registered() -> Movement:
         contact=card.contact,
         certificate=card.certificate,
         deadlines=DEADLINES,
+        partners=PARTNERS,
         now=NOW,
         actor="secretary:gushi",
     )
@@ -100,6 +102,7 @@ SETUPS: dict[MovementState, list[Step]] = {
             destination=Destination(jurisdiction=CHANGPING, place="昌平区"),
             departed_on=date(2026, 3, 9),
             deadlines=DEADLINES,
+            partners=PARTNERS,
             now=NOW,
             actor="o",
         )
@@ -137,6 +140,7 @@ STEPS: dict[str, tuple[str, Callable[[Movement, str], object], set[MovementState
             destination=Destination(jurisdiction=CHANGPING, place="昌平区"),
             departed_on=date(2026, 3, 9),
             deadlines=DEADLINES,
+            partners=PARTNERS,
             now=NOW,
             actor="o",
         ),
@@ -303,6 +307,7 @@ def test_registration_to_own_jurisdiction_is_refused() -> None:
             contact=card.contact,
             certificate=None,
             deadlines=Deadlines(check_in_days=10),
+            partners=PARTNERS,
             now=NOW,
             actor="o",
         )
@@ -316,6 +321,7 @@ def test_relocation_links_both_movements() -> None:
         destination=Destination(jurisdiction=CHANGPING, place="昌平区"),
         departed_on=date(2026, 3, 9),
         deadlines=DEADLINES,
+        partners=PARTNERS,
         now=NOW,
         actor="o",
     )

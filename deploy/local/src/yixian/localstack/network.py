@@ -29,7 +29,11 @@ from yixian.localstack import LocalStack
 from yixian.localstack.stack import ADMIN_PASSWORD, ADMIN_USER
 from yixian.ops.kafka import principal
 
-NATIONAL_ID_KEY = "network-test-key-shared-by-every-node-0001"
+
+def national_id_key(code: str) -> str:
+    """The node's own national-ID key (ADR 14): no two nodes share one. A fixed value per
+    node, so that a restarted node still matches the numbers it stored; local use only."""
+    return f"local-national-id-key-of-node-{code}-never-shared"
 
 
 @dataclass
@@ -285,7 +289,7 @@ def node_env(
         "YIXIAN_DATABASE_URL": database_url,
         "YIXIAN_KAFKA_BOOTSTRAP_SERVERS": stack.config.kafka_bootstrap,
         "YIXIAN_KAFKA_TOPIC_NAMESPACE": topics.namespace,
-        "YIXIAN_NATIONAL_ID_KEY": NATIONAL_ID_KEY,
+        "YIXIAN_NATIONAL_ID_KEY": national_id_key(code),
         "YIXIAN_HTTP_PORT": "0",
         "YIXIAN_PARTNERS": ",".join(partners),
         "YIXIAN_HEARTBEAT_SECONDS": "1",

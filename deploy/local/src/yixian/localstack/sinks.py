@@ -4,6 +4,7 @@ purpose. For tests and the demo; they listen on loopback only."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -90,8 +91,10 @@ class Request:
 
 @dataclass
 class HttpSink:
-    """Records every POST; ``fail_first[path] = n`` answers 503 to the first n for a path,
-    and paths in ``reject`` get 400."""
+    """Records every complete POST; ``fail_first[path] = n`` answers 503 to the first n for
+    a path, and paths in ``reject`` get 400. Like a real receiver, it refuses (400, nothing
+    recorded) a body shorter than its Content-Length: what a sender killed mid-request
+    leaves behind."""
 
     fail_first: dict[str, int] = field(default_factory=dict)
     reject: set[str] = field(default_factory=set)
@@ -105,17 +108,37 @@ class HttpSink:
             protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver offers
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if sink.fail_first.get(self.path, 0) > 0:
+                announced = self.headers.get("Content-Length", "0").strip()
+                if not announced.isdecimal():
+                    self.close_connection = True  # where the body ends is unknown
+                    self.answer(400, "Content-Length must be a non-negative integer")
+                    return
+                try:
+                    body = self.rfile.read(int(announced))
+                except OSError:  # reset by a sender that died: nothing to answer
+                    self.close_connection = True
+                    return
+                if len(body) < int(announced):
+                    self.close_connection = True  # the sender closed mid-body
+                    self.answer(
+                        400, f"body has {len(body)} of the {announced} bytes of Content-Length"
+                    )
+                elif sink.fail_first.get(self.path, 0) > 0:
                     sink.fail_first[self.path] -= 1
-                    self.send_response(503)
+                    self.answer(503)
                 elif self.path in sink.reject:
-                    self.send_response(400)
+                    self.answer(400)
                 else:
                     sink.requests.append(Request(self.path, dict(self.headers), body, time.time()))
-                    self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                    self.answer(202)
+
+            def answer(self, status: int, reason: str = "") -> None:
+                text = reason.encode()
+                with contextlib.suppress(OSError):  # a sender that died is not listening
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    self.wfile.write(text)
 
             def log_message(self, *args: Any) -> None:
                 return None

@@ -14,11 +14,11 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +51,16 @@ def kafka_version(pom: Path = POM) -> str:
     if match is None:
         raise StackError(f"{pom} does not pin <kafka.version>")
     return match.group(1)
+
+
+def new_cluster_id(random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> str:
+    """A KRaft cluster id: 16 random bytes in unpadded base64url, as Kafka's own
+    ``Uuid.randomUuid`` makes them. Like Kafka, draw again when the id would start with
+    ``-`` (one draw in 64), which a command line would read as an option."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes(16)).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @dataclass(frozen=True)
@@ -295,10 +305,10 @@ class KafkaServer:
     def format_storage(self) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         command = self._java(
             "kafka.tools.StorageTool",
-            "format", "--standalone", "-t", cluster_id, "-c", str(self.properties),
+            "format", "--standalone", f"--cluster-id={new_cluster_id()}",
+            f"--config={self.properties}",
         )  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:

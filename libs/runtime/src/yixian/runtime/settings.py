@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, TypeAdapter, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from yixian.contracts import JurisdictionCode, TopicNames
+from yixian.contracts import TopicNames
+
+from .divisions import DivisionCode
+
+_DIVISION = TypeAdapter[str](DivisionCode)
 
 
 class KafkaSettings(BaseSettings):
@@ -39,8 +43,29 @@ class NodeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="YIXIAN_", extra="ignore")
 
-    node: JurisdictionCode
+    node: DivisionCode
+    partners: str = Field(
+        default="",
+        description="Comma-separated division codes of the linked nodes: the registry accepts "
+        "movements only to these; sync sends them heartbeats and digests.",
+    )
     database_url: str = "postgresql://yixian@127.0.0.1:15432/yixian"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_timeout: float = Field(default=15.0, gt=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+    @field_validator("partners")
+    @classmethod
+    def _partner_codes(cls, value: str) -> str:
+        codes = [c.strip() for c in value.split(",") if c.strip()]
+        return ",".join(_DIVISION.validate_python(code) for code in codes)
+
+    @model_validator(mode="after")
+    def _not_its_own_partner(self) -> NodeSettings:
+        if self.node in self.partner_codes:
+            raise ValueError(f"YIXIAN_PARTNERS names the node itself ({self.node})")
+        return self
+
+    @property
+    def partner_codes(self) -> frozenset[str]:
+        return frozenset(c for c in self.partners.split(",") if c)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -14,6 +14,7 @@ import httpx
 
 from yixian.runtime import create_pool, get_logger, wait_for_stop_signal
 from yixian.runtime import migrations as schema
+from yixian.runtime.apikeys import keys_readable
 from yixian.runtime.http import start_http
 from yixian.runtime.metrics import ConsumerLag, add_metrics_route
 from yixian.runtime.service import readiness_checks
@@ -88,6 +89,26 @@ def build_dispatcher(
     )
 
 
+def with_api_keys(
+    pool: asyncpg.Pool, checks: Callable[[], Awaitable[dict[str, str]]]
+) -> Callable[[], Awaitable[dict[str, str]]]:
+    """The readiness checks plus the API keys: the HTTP API authenticates through the view
+    the registry's migrations create, which a notify started first does not have yet."""
+
+    async def readiness() -> dict[str, str]:
+        result = await checks()
+        try:
+            async with pool.acquire() as conn:
+                readable = await keys_readable(conn)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            result["api_keys"] = f"unavailable: {exc}"
+        else:
+            result["api_keys"] = "ok" if readable else "pending: the registry's migrations"
+        return result
+
+    return readiness
+
+
 async def serve(settings: NotifySettings) -> None:
     """Plan notices from the local topic and send them until SIGTERM or SIGINT."""
     templates = Templates(TEMPLATES)  # a template error stops the start, not a message
@@ -118,7 +139,9 @@ async def serve(settings: NotifySettings) -> None:
                 scheduler.run(stop, settings.schedule_seconds), name="schedule"
             )
 
-            readiness = readiness_checks(pool, settings.kafka, SERVICE, MIGRATIONS)
+            readiness = with_api_keys(
+                pool, readiness_checks(pool, settings.kafka, SERVICE, MIGRATIONS)
+            )
             group = settings.kafka.consumer_group(settings.node, "notify")
             lag = ConsumerLag(metrics.registry, settings.kafka, group)
 

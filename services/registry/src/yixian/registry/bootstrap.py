@@ -46,6 +46,7 @@ def node_config(settings: RegistrySettings) -> NodeConfig:
         topics=settings.kafka.topics,
         deadlines=settings.deadlines.to_domain(),
         id_hash_key=settings.national_id_key.get_secret_value().encode(),
+        partners=settings.partner_codes,
     )
 
 

@@ -33,7 +33,10 @@ class RegistrySettings(NodeSettings):
     http_port: int = Field(default=8000, ge=0, le=65535)
     national_id_key: SecretStr = Field(
         min_length=32,
-        description="HMAC key for national ID numbers; the same on every node that matches them.",
+        description=(
+            "HMAC key for national ID numbers: this node's own secret, shared with no other"
+            " node and never sent (ADR 14); also keys the idempotency fingerprints."
+        ),
     )
     deadlines: DeadlineSettings = Field(default_factory=DeadlineSettings)
     run_relay: bool = Field(default=True, description="Run the outbox relay in this process.")

@@ -4,25 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from yixian.contracts.topics import TopicNames
 from yixian.runtime import NodeSettings
 
 from .service_layer.links import LinkPolicy
 
 
 class SyncSettings(NodeSettings):
-    """The node-wide settings plus the node's partners and the link policy."""
+    """The node-wide settings (among them the partners, ``YIXIAN_PARTNERS``) plus the link
+    policy. Topics addressed to this node from any node are consumed; the partners also get
+    heartbeats and digests."""
 
     model_config = SettingsConfigDict(env_prefix="YIXIAN_", extra="ignore")
 
-    partners: str = Field(
-        default="",
-        description="Comma-separated division codes of linked nodes. Topics addressed to this "
-        "node from any node are consumed; these also get heartbeats and digests.",
-    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8001, ge=0, le=65535)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
@@ -34,18 +30,6 @@ class SyncSettings(NodeSettings):
     batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Records applied per transaction."
     )
-
-    @field_validator("partners")
-    @classmethod
-    def _codes(cls, value: str) -> str:
-        codes = [c.strip() for c in value.split(",") if c.strip()]
-        for code in codes:
-            TopicNames().local(code)  # validates the code
-        return ",".join(codes)
-
-    @property
-    def partner_codes(self) -> frozenset[str]:
-        return frozenset(c for c in self.partners.split(",") if c)
 
     @property
     def policy(self) -> LinkPolicy:

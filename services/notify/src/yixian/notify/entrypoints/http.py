@@ -1,17 +1,45 @@
-"""The notify service's HTTP endpoints: health, delivery status, opt-outs."""
+"""The notify service's HTTP endpoints: health, delivery status, opt-outs.
 
-from __future__ import annotations
+The node's API keys and roles, as at the registry (``Authorization: Bearer yx_...``): the
+delivery log and the opt-outs are read by operators and auditors of the whole node; an
+operator or a secretary changes the opt-outs of the members of its subtree. Errors are
+``{"error", "message", "field"}``. ``/healthz``, ``/readyz`` and ``/metrics`` stay open.
+"""
 
+# No ``from __future__ import annotations``: FastAPI reads the dependency aliases defined
+# inside create_app (Reader, Changer) at runtime.
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import FastAPI, Query, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
 from yixian.notify.domain.rules import Channel
+from yixian.runtime import get_logger
+from yixian.runtime.apikeys import KeysUnreadable, Principal, Role, authenticate
 from yixian.runtime.service import add_health_routes
+
+log = get_logger(__name__)
+API_KEY = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An API key `yx_<id>_<secret>` the node's registry issued.",
+)
+READERS = frozenset({Role.OPERATOR, Role.AUDITOR})
+CHANGERS = frozenset({Role.OPERATOR, Role.SECRETARY})
+
+
+class ApiError(Exception):
+    """A refusal, answered as ``{"error", "message", "field"}``."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
 
 
 class OptOut(BaseModel):
@@ -23,12 +51,129 @@ class OptOut(BaseModel):
 def create_app(
     *, node: str, pool: asyncpg.Pool, readiness: Callable[[], Awaitable[dict[str, str]]]
 ) -> FastAPI:
-    app = FastAPI(title=f"Yixian notify — node {node}", version="1.0.0")
+    app = FastAPI(title=f"Yixian notify — node {node}", version="1.0.0", description=__doc__)
+
+    @app.exception_handler(ApiError)
+    async def on_refusal(_: Request, exc: ApiError) -> JSONResponse:
+        body: dict[str, Any] = {"error": exc.code, "message": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(status_code=exc.status, content=body, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in err["loc"] if p not in ("body", "query"))
+                or "body",
+                "reason": str(err["msg"]).removeprefix("Value error, "),
+            }
+            for err in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "reason": "invalid"}
+        return JSONResponse(
+            status_code=422,
+            content={
+                "error": "invalid_request",
+                "message": f"{first['field']}: {first['reason']}",
+                "field": first["field"],
+                "errors": errors,
+            },
+        )
 
     add_health_routes(app, node, readiness)
 
+    async def principal(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(API_KEY)],
+    ) -> Principal:
+        where = f"{request.method} {request.url.path}"
+        if credentials is None:
+            log.warning("request refused", reason="missing API key", request=where)
+            raise ApiError(
+                401,
+                "unauthorized",
+                "send the API key as 'Authorization: Bearer yx_...'",
+                "Authorization",
+            )
+        try:
+            async with pool.acquire() as conn:
+                found = await authenticate(conn, credentials.credentials.strip())
+        except KeysUnreadable as exc:
+            log.error("API keys unreadable", reason=str(exc))
+            raise ApiError(
+                503, "unavailable", "API keys cannot be checked until the registry has migrated"
+            ) from None
+        if found is None:
+            log.warning("request refused", reason="unknown or revoked API key", request=where)
+            raise ApiError(
+                401, "unauthorized", "the API key is unknown or revoked", "Authorization"
+            )
+        return found
+
+    def role_in(roles: frozenset[Role], what: str) -> Callable[..., Awaitable[Principal]]:
+        async def allowed(
+            request: Request, who: Annotated[Principal, Depends(principal)]
+        ) -> Principal:
+            if who.role not in roles:
+                log.warning(
+                    "request refused",
+                    actor=who.actor,
+                    role=who.role.value,
+                    request=f"{request.method} {request.url.path}",
+                )
+                raise ApiError(
+                    403, "forbidden", f"{who.actor} is a {who.role.value}; {what}", "Authorization"
+                )
+            return who
+
+        return allowed
+
+    async def node_reader(
+        who: Annotated[
+            Principal, Depends(role_in(READERS, "reading this needs an operator or an auditor"))
+        ],
+    ) -> Principal:
+        if not who.node_wide:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"{who.actor} is bound to a part of the node; the delivery log and the opt-outs"
+                " are read with a key of the whole node",
+                "Authorization",
+            )
+        return who
+
+    Reader = Annotated[Principal, Depends(node_reader)]  # noqa: N806  (a type alias)
+    Changer = Annotated[  # noqa: N806  (a type alias)
+        Principal,
+        Depends(role_in(CHANGERS, "changing opt-outs needs an operator or a secretary")),
+    ]
+
+    async def require_member_covered(who: Principal, member_id: UUID) -> None:
+        """A member of an organization of the key's subtree, or a visiting member whose host
+        organization is in it; a key of the whole node covers any member."""
+        if who.node_wide:
+            return
+        covered = await pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM members m JOIN organizations o USING (org_id)"
+            " WHERE m.member_id = $1 AND o.path LIKE $2 || '%')"
+            " OR EXISTS (SELECT 1 FROM movements mv JOIN organizations o"
+            " ON o.org_id = mv.host_org_id WHERE mv.member_id = $1 AND mv.host = $3"
+            " AND o.path LIKE $2 || '%')",
+            member_id,
+            who.org_path,
+            node,
+        )
+        if not covered:
+            raise ApiError(
+                404, "not_found", f"member {member_id} is not known in your subtree", "member_id"
+            )
+
     @app.get("/v1/notices", tags=["notices"])
     async def notices(
+        _: Reader,
         member_id: Annotated[UUID | None, Query()] = None,
         movement_id: Annotated[UUID | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -66,9 +211,33 @@ def create_app(
             for r in rows
         ]
 
+    @app.get("/v1/opt-outs", tags=["notices"])
+    async def opt_outs(
+        _: Reader,
+        member_id: Annotated[UUID | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[dict[str, str]]:
+        """Who takes no notices over which channel."""
+        rows = await pool.fetch(
+            "SELECT member_id, channel, created_at FROM opt_outs"
+            " WHERE ($1::uuid IS NULL OR member_id = $1) ORDER BY created_at LIMIT $2",
+            member_id,
+            limit,
+        )
+        return [
+            {
+                "member_id": str(r["member_id"]),
+                "channel": r["channel"],
+                "created_at": r["created_at"].isoformat(),
+            }
+            for r in rows
+        ]
+
     @app.post("/v1/opt-outs", status_code=201, tags=["notices"])
-    async def opt_out(body: OptOut) -> dict[str, str]:
+    async def opt_out(body: OptOut, who: Changer) -> dict[str, str]:
         """The member takes no more notices over this channel (except those that must be sent)."""
+        await require_member_covered(who, body.member_id)
+        log.info("opt-out", actor=who.actor, member_id=str(body.member_id), channel=body.channel)
         await pool.execute(
             "INSERT INTO opt_outs (member_id, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             body.member_id,
@@ -77,7 +246,10 @@ def create_app(
         return {"member_id": str(body.member_id), "channel": body.channel.value}
 
     @app.delete("/v1/opt-outs", status_code=204, tags=["notices"])
-    async def opt_in(body: OptOut) -> Response:
+    async def opt_in(body: OptOut, who: Changer) -> Response:
+        """The member takes notices over this channel again."""
+        await require_member_covered(who, body.member_id)
+        log.info("opt-in", actor=who.actor, member_id=str(body.member_id), channel=body.channel)
         await pool.execute(
             "DELETE FROM opt_outs WHERE member_id = $1 AND channel = $2",
             body.member_id,

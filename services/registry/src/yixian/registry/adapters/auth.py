@@ -1,82 +1,95 @@
-"""API keys: ``yx_<key id>_<secret>``, only a hash of the secret stored, bound to a role and
-an organization subtree."""
+"""API keys as the registry keeps them: it owns ``api_keys`` (only a hash of each secret)
+and issues, lists and revokes keys. Parsing and verifying a presented key is shared by every
+service of the node (``yixian.runtime.apikeys``) and re-exported here."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import secrets
-from dataclasses import dataclass
-from enum import StrEnum
-from uuid import UUID, uuid4
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
 
+import asyncpg
+
+from yixian.registry.domain import AlreadyExists
 from yixian.runtime import DbConnection
+from yixian.runtime.apikeys import Principal, Role, authenticate, new_api_key
 
-_KEY = re.compile(r"^yx_([0-9a-f]{32})_([A-Za-z0-9_-]{32,64})$")
-
-
-class Role(StrEnum):
-    OPERATOR = "operator"
-    SECRETARY = "secretary"
-    AUDITOR = "auditor"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is asking: the key's name, its role and the subtree it is bound to."""
-
-    actor: str
-    role: Role
-    org_id: UUID
-    org_path: str
-
-    def covers(self, org_path: str) -> bool:
-        return org_path.startswith(self.org_path)
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_api_key() -> tuple[UUID, str, str]:
-    """(key id, the key to hand out once, the hash to store)."""
-    key_id = uuid4()
-    secret = secrets.token_urlsafe(32)
-    return key_id, f"yx_{key_id.hex}_{secret}", _hash(secret)
+__all__ = [
+    "Principal",
+    "Role",
+    "active_root_operator_keys",
+    "api_keys_within",
+    "authenticate",
+    "create_api_key",
+    "find_api_key",
+    "new_api_key",
+    "revoke_api_key",
+]
 
 
 async def create_api_key(
     conn: DbConnection, *, name: str, role: Role, org_id: UUID
 ) -> tuple[UUID, str]:
+    """A new key: (its id, the key to hand out once). AlreadyExists: the name is taken on
+    this node (decided by the unique index, so concurrent requests cannot both take it)."""
     key_id, key, secret_hash = new_api_key()
-    await conn.execute(
-        "INSERT INTO api_keys (key_id, secret_hash, name, role, org_id)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        key_id,
-        secret_hash,
-        name,
-        role.value,
-        org_id,
-    )
+    try:
+        await conn.execute(
+            "INSERT INTO api_keys (key_id, secret_hash, name, role, org_id)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            key_id,
+            secret_hash,
+            name,
+            role.value,
+            org_id,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != "api_keys_name":
+            raise
+        raise AlreadyExists(
+            f"a key named {name!r} already exists on this node", field="name"
+        ) from None
     return key_id, key
 
 
-async def authenticate(conn: DbConnection, presented: str) -> Principal | None:
-    """The principal behind a presented key, or None if it is unknown, wrong or revoked."""
-    match = _KEY.match(presented)
-    if match is None:
-        return None
-    row = await conn.fetchrow(
-        "SELECT k.secret_hash, k.name, k.role, k.org_id, o.path FROM api_keys k"
-        " JOIN organizations o USING (org_id) WHERE k.key_id = $1 AND k.revoked_at IS NULL",
-        UUID(match.group(1)),
+async def api_keys_within(conn: DbConnection, org_path: str) -> Sequence[asyncpg.Record]:
+    """Every key bound to an organization of the subtree, revoked ones too; never a secret
+    or its hash."""
+    return await conn.fetch(
+        "SELECT k.key_id, k.name, k.role, k.org_id, k.created_at, k.revoked_at"
+        " FROM api_keys k JOIN organizations o USING (org_id)"
+        " WHERE o.path LIKE $1 || '%' ORDER BY k.created_at, k.key_id",
+        org_path,
     )
-    if row is None or not hmac.compare_digest(row["secret_hash"], _hash(match.group(2))):
-        return None
-    return Principal(
-        actor=f"key:{row['name']}",
-        role=Role(row["role"]),
-        org_id=row["org_id"],
-        org_path=row["path"],
+
+
+async def find_api_key(conn: DbConnection, key_id: UUID) -> asyncpg.Record | None:
+    """A key with its organization's path and whether that is the root (``node_wide``)."""
+    return await conn.fetchrow(
+        "SELECT k.key_id, k.name, k.role, k.org_id, k.created_at, k.revoked_at,"
+        " o.path AS org_path, o.parent_id IS NULL AS node_wide"
+        " FROM api_keys k JOIN organizations o USING (org_id) WHERE k.key_id = $1",
+        key_id,
     )
+
+
+async def active_root_operator_keys(conn: DbConnection) -> list[UUID]:
+    """The active operator keys bound to the root, locked (in one order, so concurrent
+    revocations queue instead of deadlocking) until the transaction ends."""
+    rows = await conn.fetch(
+        "SELECT k.key_id FROM api_keys k JOIN organizations o USING (org_id)"
+        " WHERE o.parent_id IS NULL AND k.role = 'operator' AND k.revoked_at IS NULL"
+        " ORDER BY k.key_id FOR UPDATE OF k"
+    )
+    return [r["key_id"] for r in rows]
+
+
+async def revoke_api_key(conn: DbConnection, key_id: UUID, at: datetime) -> datetime:
+    """Revoke the key (a revoked key stays revoked, from its first revocation); when."""
+    revoked_at: datetime = await conn.fetchval(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE key_id = $1"
+        " RETURNING revoked_at",
+        key_id,
+        at,
+    )
+    return revoked_at

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +11,7 @@ import asyncpg
 
 from yixian.contracts import HostGroup, OriginGroup
 from yixian.registry.domain import (
+    Conflict,
     Member,
     Movement,
     NotFound,
@@ -44,6 +46,39 @@ def _member(row: asyncpg.Record) -> Member:
         national_id_hash=row["national_id_hash"],
         national_id_masked=row["national_id_masked"],
     )
+
+
+UNIQUE_RULES: dict[str, tuple[str, str]] = {
+    "movements_one_open_per_member": (
+        "member_id",
+        "already has an open movement; relocate it or close it first",
+    ),
+    "members_national_id_hash_key": ("national_id", "is already registered to another member"),
+    "members_natural_key": (
+        "name",
+        "a member with this name, joining date and phone is already registered in this"
+        " organization",
+    ),
+    "members_pkey": ("member_id", "is already registered"),
+    "organizations_sibling_name": ("name", "an organization with this name has the same parent"),
+    "activities_once": (
+        "title",
+        "this organization already scheduled an activity of this kind and title at this time",
+    ),
+}
+"""Unique constraints that stand for a rule, and how a request breaking one is answered."""
+
+
+@asynccontextmanager
+async def one_effect() -> AsyncIterator[None]:
+    """Turn the violation of a rule's unique constraint into a Conflict naming the field."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        rule = UNIQUE_RULES.get(exc.constraint_name or "")
+        if rule is None:
+            raise
+        raise Conflict(rule[1], field=rule[0]) from None
 
 
 _SELECT_MOVEMENT = "SELECT * FROM movements WHERE movement_id = $1"
@@ -81,6 +116,10 @@ class Organizations:
         return _organization(row) if row else None
 
     async def add(self, org: Organization) -> None:
+        async with one_effect():
+            await self._insert(org)
+
+    async def _insert(self, org: Organization) -> None:
         await self.conn.execute(
             "INSERT INTO organizations (org_id, parent_id, name, kind, jurisdiction, path)"
             " VALUES ($1, $2, $3, $4, $5, $6)",
@@ -110,6 +149,10 @@ class Members:
         return _member(row)
 
     async def add(self, member: Member) -> None:
+        async with one_effect():
+            await self._insert(member)
+
+    async def _insert(self, member: Member) -> None:
         await self.conn.execute(
             "INSERT INTO members (member_id, org_id, name, joined_on, phone, email,"
             " national_id_hash, national_id_masked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -142,6 +185,15 @@ class Movements:
         group = movement.origin_group
         assert group is not None
         assert movement.origin == self.node
+        async with one_effect():
+            await self._insert(movement, member_id, origin_org_id)
+        await self._history(
+            "origin", group.movement_id, group.version, group.model_dump(mode="json")
+        )
+
+    async def _insert(self, movement: Movement, member_id: UUID, origin_org_id: UUID) -> None:
+        group = movement.origin_group
+        assert group is not None
         await self.conn.execute(
             "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
             " origin_status, origin_group, origin_org_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -153,9 +205,6 @@ class Movements:
             group.status.value,
             group.model_dump(mode="json"),
             origin_org_id,
-        )
-        await self._history(
-            "origin", group.movement_id, group.version, group.model_dump(mode="json")
         )
 
     async def save_own_group(self, movement: Movement, host_org_id: UUID | None = None) -> None:
@@ -202,14 +251,15 @@ class Movements:
             movement_id,
         )
 
-    async def participation_exists(self, participation_id: UUID) -> UUID | None:
+    async def add_participation(self, p: Participation) -> bool:
+        """Record an attendance; False when its id was recorded before (the key decides)."""
+        return await add_participation(self.conn, p)
+
+    async def participation_movement(self, participation_id: UUID) -> UUID | None:
         movement_id: UUID | None = await self.conn.fetchval(
             "SELECT movement_id FROM participations WHERE participation_id = $1", participation_id
         )
         return movement_id
-
-    async def add_participation(self, p: Participation) -> None:
-        await add_participation(self.conn, p)
 
     async def participations(self, movement_id: UUID) -> list[asyncpg.Record]:
         return await self.conn.fetch(
@@ -248,8 +298,14 @@ class AuditLog:
     async def entries(
         self, target: str | None = None, limit: int = 200
     ) -> Sequence[asyncpg.Record]:
+        """Newest first, with the name of the key each actor ``key:<key id>`` stands for."""
+        select = (
+            "SELECT a.*, (SELECT k.name FROM api_keys k WHERE k.key_id = CASE"
+            " WHEN a.actor ~ '^key:[0-9a-f-]{36}$' THEN substr(a.actor, 5)::uuid END) AS key_name"
+            " FROM audit_log a"
+        )
         if target is None:
-            return await self.conn.fetch("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1", limit)
+            return await self.conn.fetch(f"{select} ORDER BY a.id DESC LIMIT $1", limit)
         return await self.conn.fetch(
-            "SELECT * FROM audit_log WHERE target = $1 ORDER BY id DESC LIMIT $2", target, limit
+            f"{select} WHERE a.target = $1 ORDER BY a.id DESC LIMIT $2", target, limit
         )

@@ -1,7 +1,17 @@
 """The registry's domain: pure rules, no I/O."""
 
 from .deadlines import Deadlines
-from .errors import Conflict, DomainError, Invalid, InvalidTransition, NotFound, NotOwner
+from .errors import (
+    AlreadyExists,
+    Conflict,
+    DomainError,
+    InProgress,
+    Invalid,
+    InvalidTransition,
+    NotFound,
+    NotOwner,
+    WouldLockOut,
+)
 from .member import Member, Organization, OrgKind, national_id_hash, normalise_national_id
 from .movement import (
     DomainEvent,
@@ -15,7 +25,9 @@ from .movement import (
 from .queues import Queue, QueueEntry, classify
 
 __all__ = [
+    "AlreadyExists",
     "Conflict",
+    "InProgress",
     "Deadlines",
     "DomainError",
     "DomainEvent",
@@ -34,6 +46,7 @@ __all__ = [
     "Queue",
     "QueueEntry",
     "Side",
+    "WouldLockOut",
     "classify",
     "national_id_hash",
     "normalise_national_id",

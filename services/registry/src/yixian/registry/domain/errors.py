@@ -28,5 +28,19 @@ class Conflict(DomainError):
     """The request contradicts what is already recorded (e.g. a reused idempotency key)."""
 
 
+class InProgress(DomainError):
+    """The first request under this idempotency key is still running; retry later."""
+
+
+class AlreadyExists(DomainError):
+    """What the request would create is already there under the same name (e.g. a key name
+    the node has given out)."""
+
+
+class WouldLockOut(DomainError):
+    """The change would leave the node without a way to administer it (e.g. revoking the
+    last active operator key of the root organization)."""
+
+
 class Invalid(DomainError):
     """The input is well formed but not acceptable (e.g. a bad national ID checksum)."""

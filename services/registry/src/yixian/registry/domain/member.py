@@ -10,6 +10,8 @@ from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
+from yixian.contracts import MemberCard
+
 from .errors import Invalid
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -31,7 +33,12 @@ def normalise_national_id(value: str) -> str:
 
 
 def national_id_hash(key: bytes, national_id: str) -> str:
-    """The keyed hash under which a national ID number is stored and matched."""
+    """The keyed hash under which this node stores and matches a national ID number.
+
+    ``key`` is the node's own secret (``YIXIAN_NATIONAL_ID_KEY``), shared with no other
+    node: the numbers are few enough to try them all against an unkeyed hash, so without
+    the key the hash tells nothing. It never leaves the node (ADR 14).
+    """
     number = normalise_national_id(national_id)
     return hmac.new(key, number.encode(), hashlib.sha256).hexdigest()
 
@@ -79,3 +86,7 @@ class Member:
     email: str | None
     national_id_hash: str | None
     national_id_masked: str | None
+
+    def card(self) -> MemberCard:
+        """What a partner receives of the member: nothing derived from the national ID."""
+        return MemberCard(member_id=self.member_id, name=self.name, joined_on=self.joined_on)

@@ -37,6 +37,7 @@ from yixian.contracts import (
     transfer_reply_current,
 )
 
+from . import dates
 from .deadlines import Deadlines
 from .errors import Invalid, InvalidTransition, NotOwner
 
@@ -86,6 +87,13 @@ def _rebuild(model: type[Any], base: dict[str, Any], changes: dict[str, Any]) ->
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or None
         raise Invalid(first["msg"].removeprefix("Value error, "), field=where) from exc
+
+
+def _require_period(period: Period, now: datetime, *, field: str) -> None:
+    dates.require_departure(period.departed_on, now, field=f"{field}.departed_on")
+    dates.require_expected_return(
+        period.expected_return_on, now, field=f"{field}.expected_return_on"
+    )
 
 
 @dataclass
@@ -152,17 +160,34 @@ class Movement:
         contact: Contact,
         certificate: Certificate | None,
         deadlines: Deadlines,
+        partners: frozenset[str],
         now: datetime,
         actor: str,
         movement_id: UUID | None = None,
         previous_movement_id: UUID | None = None,
     ) -> Movement:
-        """The origin records a departure: a new movement, origin group version 1."""
+        """The origin records a departure: a new movement, origin group version 1.
+
+        The destination must be a linked partner (``partners``): a movement to any other
+        jurisdiction has no topic to travel on.
+        """
         movement_id = movement_id or uuid4()
         if destination.jurisdiction == node:
             raise Invalid(
                 "destination must be another jurisdiction than this node's",
                 field="destination.jurisdiction",
+            )
+        if destination.jurisdiction not in partners:
+            linked = ", ".join(sorted(partners)) or "none yet"
+            raise Invalid(
+                f"{destination.jurisdiction} is not a linked partner of node {node}"
+                f" (partners: {linked})",
+                field="destination.jurisdiction",
+            )
+        _require_period(period, now, field="period")
+        if certificate is not None:
+            dates.require_issued(
+                certificate.issued_on, period.departed_on, now, field="certificate.issued_on"
             )
         group = _rebuild(
             OriginGroup,
@@ -222,12 +247,16 @@ class Movement:
                 destination["host_org_hint"] = host_org_hint
             changes["destination"] = destination
         if period is not None:
+            _require_period(period, now, field="period")
             changes["period"] = period
             changes["check_in_due_on"] = deadlines.check_in_due(period.departed_on)
         if contact is not None:
             changes["contact"] = contact
         if not changes:
             raise Invalid("nothing to update: give place, host_org_hint, period or contact")
+        unchanged = current.model_dump()
+        if _rebuild(OriginGroup, unchanged, changes).model_dump() == unchanged:
+            return  # the details are already so: a repeated correction changes nothing
         self._next_origin(now, actor, **changes)
 
     def relocate(
@@ -237,11 +266,16 @@ class Movement:
         destination: Destination,
         departed_on: date,
         deadlines: Deadlines,
+        partners: frozenset[str],
         now: datetime,
         actor: str,
         contact: Contact | None = None,
     ) -> Movement:
-        """The member moves on to another host: this movement closes, a linked one opens."""
+        """The member moves on to another host: this movement closes, a linked one opens.
+
+        The move happens during this movement; an expected return that the move has
+        overtaken is not carried over.
+        """
         self._require(node, Side.ORIGIN, "relocating")
         current = self._origin()
         if current.status is not OriginStatus.REGISTERED:
@@ -251,17 +285,21 @@ class Movement:
                 "the member is already hosted there; update the destination's details instead",
                 field="destination.jurisdiction",
             )
+        dates.require_during(departed_on, current.period.departed_on, now, field="departed_on")
+        expected = current.period.expected_return_on
         successor = Movement.register_outflow(
             node=node,
             origin_org=current.origin_org,
             member=current.member,
             destination=destination,
             period=Period(
-                departed_on=departed_on, expected_return_on=current.period.expected_return_on
+                departed_on=departed_on,
+                expected_return_on=expected if expected and expected >= departed_on else None,
             ),
             contact=contact or current.contact,
             certificate=current.certificate,
             deadlines=deadlines,
+            partners=partners,
             now=now,
             actor=actor,
             previous_movement_id=self.movement_id,
@@ -287,8 +325,7 @@ class Movement:
         current = self._origin()
         if current.status not in (OriginStatus.REGISTERED, OriginStatus.TRANSFER_REQUESTED):
             raise self._refuse("record the return of", "an open movement")
-        if returned_on < current.period.departed_on:
-            raise Invalid("must not be before the departure", field="returned_on")
+        dates.require_during(returned_on, current.period.departed_on, now, field="returned_on")
         period = current.period.model_dump() | {"expected_return_on": returned_on}
         self._next_origin(
             now, actor, status=OriginStatus.RETURNED, period=period, transfer=current.transfer
@@ -365,6 +402,8 @@ class Movement:
             HostStatus.NOT_FOUND,
         ):
             raise self._refuse("confirm check-in for", "a member the host expects")
+        departed_on = self._origin().period.departed_on
+        dates.require_during(checked_in_at, departed_on, now, field="checked_in_at")
         self._next_host(
             now,
             actor,
@@ -403,8 +442,7 @@ class Movement:
         self._require(node, Side.HOST, "marking lost contact")
         if self.state is not MovementState.ACTIVE:
             raise self._refuse("mark lost contact for", "a checked-in member")
-        if since > now.date():
-            raise Invalid("must not be in the future", field="since")
+        dates.require_during(since, self._origin().period.departed_on, now, field="since")
         self._next_host(now, actor, status=HostStatus.LOST_CONTACT, lost_contact_since=since)
 
     def restore_contact(self, *, node: str, now: datetime, actor: str) -> None:
@@ -439,8 +477,8 @@ class Movement:
             )
         ):
             raise self._refuse("record participation for", "a checked-in member")
-        if attended_at > now:
-            raise Invalid("must not be in the future", field="attended_at")
+        departed_on = self._origin().period.departed_on
+        dates.require_during(attended_at, departed_on, now, field="attended_at")
         participation = Participation(
             participation_id=participation_id,
             movement_id=self.movement_id,

@@ -9,7 +9,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -20,19 +20,23 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 from opentelemetry.trace import SpanKind
+from pydantic_core import to_jsonable_python
+from starlette.exceptions import HTTPException
 
-from yixian.contracts import new_traceparent
+from yixian.contracts import ShortText, new_traceparent
 from yixian.registry.adapters.auth import Principal, authenticate
 from yixian.registry.domain import (
+    AlreadyExists,
     Conflict,
     DomainError,
     Invalid,
     InvalidTransition,
     NotFound,
     NotOwner,
+    WouldLockOut,
 )
 from yixian.registry.service_layer import handlers, queries
-from yixian.registry.service_layer.importing import import_members
+from yixian.registry.service_layer.importing import run_import
 from yixian.registry.service_layer.unit_of_work import (
     Denied,
     Result,
@@ -47,6 +51,9 @@ from yixian.runtime import bind_trace, get_logger
 from yixian.runtime.tracing import span
 
 from . import schemas as s
+from .errors import ERROR_RESPONSES, on_http_error, on_validation_error
+from .errors import error_response as _error
+from .limits import RequestLimits
 
 log = get_logger(__name__)
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -57,6 +64,8 @@ STATUS_OF: dict[type[DomainError], int] = {
     Denied: 403,
     NotOwner: 409,
     InvalidTransition: 409,
+    AlreadyExists: 409,
+    WouldLockOut: 409,
     Conflict: 422,
     Invalid: 422,
 }
@@ -65,16 +74,16 @@ CODE_OF: dict[type[DomainError], str] = {
     Denied: "forbidden",
     NotOwner: "not_owner",
     InvalidTransition: "invalid_transition",
+    AlreadyExists: "already_exists",
+    WouldLockOut: "would_lock_out",
     Conflict: "conflict",
     Invalid: "invalid",
 }
 
 
-def _error(status_code: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"error": code, "message": message}
-    if field:
-        body["field"] = field
-    return JSONResponse(status_code=status_code, content=body)
+IMPORT_PATH = "/v1/members/import"
+IMPORT_FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
+"""The media types an import streams, and the format each one is."""
 
 
 API_KEY = HTTPBearer(
@@ -105,7 +114,11 @@ def create_app(
         version="1.0.0",
         openapi_url="/openapi.json",
         description=__doc__,
+        responses=ERROR_RESPONSES,
     )
+    app.add_middleware(RequestLimits, streamed={IMPORT_PATH: frozenset(IMPORT_FORMATS)})
+    app.add_exception_handler(HTTPException, on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
 
     @app.exception_handler(DomainError)
     async def on_domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -115,26 +128,6 @@ def create_app(
         if kind is None:
             return _error(422, "invalid", exc.message, exc.field)
         return _error(STATUS_OF[kind], CODE_OF[kind], exc.message, exc.field)
-
-    @app.exception_handler(RequestValidationError)
-    async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in err["loc"] if p != "body") or "body",
-                "reason": str(err["msg"]).removeprefix("Value error, "),
-            }
-            for err in exc.errors()
-        ]
-        first = errors[0] if errors else {"field": "body", "reason": "invalid"}
-        return JSONResponse(
-            status_code=422,
-            content={
-                "error": "invalid_request",
-                "message": f"{first['field']}: {first['reason']}",
-                "field": first["field"],
-                "errors": errors,
-            },
-        )
 
     # -- request context ------------------------------------------------------------------
 
@@ -174,9 +167,11 @@ def create_app(
         match = _TRACEPARENT.match(traceparent or "")
         trace = f"00-{match.group(1)}-{secrets.token_hex(8)}-01" if match else new_traceparent()
         body_hash = None
-        streamed = request.url.path == "/v1/members/import"  # never read whole into memory
+        streamed = request.url.path == IMPORT_PATH  # never read whole into memory
         if request.method == "POST" and idempotency_key is not None and not streamed:
-            body_hash = request_hash(request.method, request.url.path, await request.body())
+            body_hash = request_hash(
+                runner.config.id_hash_key, request.method, request.url.path, await request.body()
+            )
         return Ctx(
             principal=who,
             now=clock(),
@@ -205,7 +200,7 @@ def create_app(
         body = {k: v for k, v in result.body.items() if k != "target_id"}
         return JSONResponse(
             status_code=result.status,
-            content=_jsonable(body),
+            content=to_jsonable_python(body),
             headers={"traceparent": ctx.traceparent},
         )
 
@@ -216,7 +211,9 @@ def create_app(
         except Denied as refusal:
             await runner.record_refusal(ctx, action="read", target=None, refusal=refusal)
             raise
-        return JSONResponse(content=_jsonable(body), headers={"traceparent": ctx.traceparent})
+        return JSONResponse(
+            content=to_jsonable_python(body), headers={"traceparent": ctx.traceparent}
+        )
 
     # -- operations ---------------------------------------------------------------------
 
@@ -262,6 +259,19 @@ def create_app(
             ctx, "api_key.issue", None, lambda uow: handlers.issue_api_key(uow, **body.model_dump())
         )
 
+    @app.get("/v1/api-keys", tags=["administration"])
+    async def list_api_keys(ctx: Context) -> JSONResponse:
+        """The API keys of your subtree, revoked ones too; never a secret (operators)."""
+        return await read(ctx, queries.api_keys)
+
+    @app.post("/v1/api-keys/{key_id}/revoke", tags=["administration"])
+    async def revoke_api_key(key_id: UUID, ctx: Context) -> JSONResponse:
+        """Revoke an API key of your subtree; it fails at once. Revoking again changes nothing;
+        the root organization's last active operator key cannot be revoked (operators)."""
+        return await command(
+            ctx, "api_key.revoke", str(key_id), lambda uow: handlers.revoke_api_key(uow, key_id)
+        )
+
     # -- members --------------------------------------------------------------------------
 
     @app.post("/v1/members", status_code=201, tags=["members"])
@@ -272,7 +282,7 @@ def create_app(
         )
 
     @app.post(
-        "/v1/members/import",
+        IMPORT_PATH,
         tags=["members"],
         openapi_extra={
             "requestBody": {
@@ -293,43 +303,20 @@ def create_app(
         with its line and field, the rest are imported. Columns: member_id, org_id, name,
         joined_on, phone, email, national_id."""
         media = content_type.split(";")[0].strip().lower()
-        formats = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
+        formats = IMPORT_FORMATS
         if media not in formats:
             raise Invalid("must be text/csv or application/x-ndjson", field="Content-Type")
-        if ctx.idempotency_key is not None:
-            first = await pool.fetchval(
-                "SELECT response FROM idempotency_keys WHERE actor = $1 AND key = $2",
-                ctx.principal.actor,
-                ctx.idempotency_key,
-            )
-            if first is not None:  # a retried import: the first report, nothing imported again
-                return JSONResponse(content=first, headers={"traceparent": ctx.traceparent})
         with bind_trace(ctx.trace_id, action="member.import"):
-            report = await import_members(
+            result = await run_import(
                 runner,
                 ctx,
+                request.url.path,
                 request.stream(),
                 "csv" if formats[media] == "csv" else "jsonl",
             )
-        async with pool.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO audit_log (actor, role, action, outcome, detail, trace_id)"
-                " VALUES ($1, $2, 'member.import', 'ok', $3, $4)",
-                ctx.principal.actor,
-                ctx.principal.role.value,
-                {k: v for k, v in report.as_json().items() if k != "errors"},
-                ctx.trace_id,
-            )
-            if ctx.idempotency_key is not None:
-                await conn.execute(
-                    "INSERT INTO idempotency_keys (actor, key, request_hash, status, response)"
-                    " VALUES ($1, $2, $3, 200, $4) ON CONFLICT DO NOTHING",
-                    ctx.principal.actor,
-                    ctx.idempotency_key,
-                    "0" * 64,  # a stream is not hashed; rows are idempotent by member id
-                    report.as_json(),
-                )
-        return JSONResponse(content=report.as_json(), headers={"traceparent": ctx.traceparent})
+        return JSONResponse(
+            status_code=result.status, content=result.body, headers={"traceparent": ctx.traceparent}
+        )
 
     # -- the origin side ------------------------------------------------------------------
 
@@ -481,22 +468,10 @@ def create_app(
     @app.get("/v1/audit", tags=["queries"])
     async def audit(
         ctx: Context,
-        target: Annotated[str | None, Query(max_length=100)] = None,
+        target: Annotated[ShortText | None, Query(max_length=100)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> JSONResponse:
         """The node's audit log, newest first (operators and auditors of the whole node)."""
         return await read(ctx, lambda uow: queries.audit_entries(uow, target, limit))
 
     return app
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    return value

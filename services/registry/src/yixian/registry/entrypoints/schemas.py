@@ -6,23 +6,30 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from yixian.contracts import (
     ActivityKind,
     Certificate,
     Contact,
     Destination,
-    JurisdictionCode,
+    LongText,
     OrganizationRef,
     Period,
+    PlainText,
+    ShortText,
     TransferDecision,
+    UtcDateTime,
 )
 from yixian.registry.adapters.auth import Role
 from yixian.registry.domain import OrgKind
+from yixian.runtime.divisions import DivisionCode
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
+# Text follows the contracts' rules (no control characters), which every event also obeys.
+Name = ShortText
+Text = LongText
+Phone = Annotated[str, Field(max_length=50), PlainText]
+WebhookUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://"), PlainText]
 
 
 class Body(BaseModel):
@@ -33,7 +40,7 @@ class NewOrganization(Body):
     name: Name
     kind: OrgKind
     parent_id: UUID
-    jurisdiction: JurisdictionCode | None = Field(
+    jurisdiction: DivisionCode | None = Field(
         default=None,
         description="For a working committee: the host area it serves. Default: the parent's.",
     )
@@ -41,8 +48,8 @@ class NewOrganization(Body):
     contact_email: EmailStr | None = Field(
         default=None, description="Where its secretary gets notices."
     )
-    contact_phone: Annotated[str, Field(max_length=50)] | None = None
-    webhook_url: Annotated[str, Field(max_length=500, pattern=r"^https?://")] | None = Field(
+    contact_phone: Phone | None = None
+    webhook_url: WebhookUrl | None = Field(
         default=None, description="Signed webhook for notices to this organization's system."
     )
 
@@ -57,7 +64,7 @@ class NewMember(Body):
     org_id: UUID
     name: Name
     joined_on: date
-    phone: Annotated[str, Field(max_length=50)] | None = None
+    phone: Phone | None = None
     email: EmailStr | None = None
     national_id: Annotated[str, Field(min_length=18, max_length=18)] | None = Field(
         default=None, description="18-character resident ID; stored only as a keyed hash."
@@ -96,7 +103,7 @@ class TransferRequestBody(Body):
 class CheckIn(Body):
     host_org_id: UUID
     branch_id: UUID | None = None
-    checked_in_at: AwareDatetime | None = Field(default=None, description="Default: now.")
+    checked_in_at: UtcDateTime | None = Field(default=None, description="Default: now.")
 
 
 class Rejection(Body):
@@ -104,7 +111,7 @@ class Rejection(Body):
 
 
 class Forwarding(Body):
-    forwarded_to: JurisdictionCode
+    forwarded_to: DivisionCode
     reason: Text
 
 
@@ -117,7 +124,7 @@ class ParticipationBody(Body):
     activity_id: UUID | None = None
     kind: ActivityKind
     title: Name
-    attended_at: AwareDatetime
+    attended_at: UtcDateTime
 
 
 class TransferReplyBody(Body):
@@ -129,6 +136,6 @@ class NewActivity(Body):
     org_id: UUID
     kind: ActivityKind
     title: Name
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime | None = None
+    starts_at: UtcDateTime
+    ends_at: UtcDateTime | None = None
     location: Name

@@ -17,15 +17,17 @@ from yixian.contracts import (
     Certificate,
     Contact,
     Destination,
-    MemberCard,
     OrganizationRef,
     Period,
     TransferDecision,
     check_in_overdue,
     transfer_reply_overdue,
 )
+from yixian.registry.adapters import auth as keys
 from yixian.registry.adapters.auth import Principal, Role, create_api_key
+from yixian.registry.adapters.postgres import one_effect
 from yixian.registry.domain import (
+    Conflict,
     Invalid,
     Member,
     Movement,
@@ -33,7 +35,9 @@ from yixian.registry.domain import (
     Organization,
     OrgKind,
     Side,
+    WouldLockOut,
     classify,
+    dates,
 )
 from yixian.registry.domain.member import child_path, mask_national_id, national_id_hash
 
@@ -203,6 +207,40 @@ async def issue_api_key(uow: UnitOfWork, *, name: str, role: Role, org_id: UUID)
     )
 
 
+async def revoke_api_key(uow: UnitOfWork, key_id: UUID) -> Result:
+    """Revoke a key of the operator's subtree (again: the first revocation stands). A key
+    outside the subtree is not found, as if it did not exist; the root keeps an operator."""
+    principal = uow.request.principal
+    require_operator(principal, await uow.organizations.get(principal.org_id))
+    key = await keys.find_api_key(uow.conn, key_id)
+    if key is None or not principal.covers(key["org_path"]):
+        raise NotFound(f"API key {key_id} does not exist in your subtree", field="key_id")
+    if key["node_wide"] and key["role"] == Role.OPERATOR.value:
+        active = await keys.active_root_operator_keys(uow.conn)  # locked until commit
+        if active == [key_id]:
+            raise WouldLockOut(
+                "is the last active operator key of the root organization; issue another first",
+                field="key_id",
+            )
+    revoked_at = await keys.revoke_api_key(uow.conn, key_id, uow.request.now)
+    uow.audit_detail = {
+        "name": key["name"],
+        "role": key["role"],
+        "org_id": str(key["org_id"]),
+        "already_revoked": key["revoked_at"] is not None,
+    }
+    return Result(
+        200,
+        {
+            "key_id": str(key_id),
+            "name": key["name"],
+            "role": key["role"],
+            "org_id": str(key["org_id"]),
+            "revoked_at": revoked_at,
+        },
+    )
+
+
 # -- members ----------------------------------------------------------------------------
 
 
@@ -217,8 +255,7 @@ def new_member(
     national_id: str | None,
     member_id: UUID | None = None,
 ) -> Member:
-    if joined_on > uow.request.now.date():
-        raise Invalid("must not be in the future", field="joined_on")
+    dates.require_joined(joined_on, uow.request.now)
     return Member(
         member_id=member_id or uuid4(),
         org_id=org_id,
@@ -237,11 +274,6 @@ async def add_member(uow: UnitOfWork, **fields: Any) -> Result:
     org = await uow.organizations.get(fields["org_id"])
     require_write(uow.request.principal, org)
     member = new_member(uow, **fields)
-    exists = await uow.conn.fetchval(
-        "SELECT member_id FROM members WHERE national_id_hash = $1", member.national_id_hash
-    )
-    if member.national_id_hash and exists:
-        raise Invalid(f"is already registered to member {exists}", field="national_id")
     await uow.members.add(member)
     uow.audit_detail = {"org_id": str(org.org_id), "name": member.name}
     return Result(201, {**member_json(member), "target_id": str(member.member_id)})
@@ -274,23 +306,7 @@ async def register_outflow(
     member = await uow.members.get(member_id)
     org = await uow.organizations.get(member.org_id)
     require_write(uow.request.principal, org)
-    open_movement = await uow.conn.fetchval(
-        "SELECT movement_id FROM movements WHERE member_id = $1 AND origin = $2"
-        " AND origin_status IN ('registered', 'transfer_requested')",
-        member_id,
-        uow.config.node,
-    )
-    if open_movement:
-        raise Invalid(
-            f"member already has open movement {open_movement}; relocate or close it first",
-            field="member_id",
-        )
-    card = MemberCard(
-        member_id=member.member_id,
-        name=member.name,
-        joined_on=member.joined_on,
-        national_id_hash=member.national_id_hash,
-    )
+    card = member.card()
     movement = Movement.register_outflow(
         node=uow.config.node,
         origin_org=org_ref(org),
@@ -300,6 +316,7 @@ async def register_outflow(
         contact=contact,
         certificate=certificate,
         deadlines=uow.config.deadlines,
+        partners=uow.config.partners,
         now=uow.request.now,
         actor=uow.request.principal.actor,
     )
@@ -316,8 +333,10 @@ async def _act(
     step: Callable[[Movement], Any],
     *,
     host_org: Organization | None = None,
+    save: bool = True,
 ) -> Movement:
-    """Load, authorize and run one step on this node's group, then save and publish."""
+    """Load, authorize and run one step on this node's group, then (unless the caller will)
+    save and publish."""
     movement = await uow.movements.get(movement_id, lock=True)
     origin_org_id, host_org_id = await _org_ids(uow, movement_id)
     mine = movement.side_of(uow.config.node)
@@ -328,10 +347,17 @@ async def _act(
     if host_org is not None:
         require_write(uow.request.principal, host_org)
     step(movement)
+    uow.audit_detail = {"side": side.value, "state": movement.state.value}
+    if save:
+        await _save(uow, movement, host_org)
+    return movement
+
+
+async def _save(uow: UnitOfWork, movement: Movement, host_org: Organization | None) -> None:
+    if not movement.events:
+        return  # the step found the group as it asked: nothing new to keep or send
     await uow.movements.save_own_group(movement, host_org.org_id if host_org else None)
     await uow.publish(movement)
-    uow.audit_detail = {"side": side.value, "state": movement.state.value}
-    return movement
 
 
 def _common(uow: UnitOfWork) -> dict[str, Any]:
@@ -380,6 +406,7 @@ async def relocate(
                 destination=destination,
                 departed_on=departed_on,
                 deadlines=uow.config.deadlines,
+                partners=uow.config.partners,
                 contact=contact,
             )
         )
@@ -457,8 +484,6 @@ async def confirm_check_in(
             f"branch {branch_id} is not inside organization {host_org_id}", field="branch_id"
         )
     at = checked_in_at or uow.request.now
-    if at > uow.request.now:
-        raise Invalid("must not be in the future", field="checked_in_at")
     movement = await _act(
         uow,
         movement_id,
@@ -513,18 +538,12 @@ async def record_participation(
     title: str,
     attended_at: datetime,
 ) -> Result:
-    recorded_for = await uow.movements.participation_exists(participation_id)
-    if recorded_for is not None:
-        if recorded_for != movement_id:
-            raise Invalid(f"is already used for movement {recorded_for}", field="participation_id")
-        movement = await uow.movements.get(movement_id)
-        return _result(200, movement, uow, participation_id=str(participation_id), duplicate=True)
+    """An attendance counts once: its id is the key, and the step is taken only when the
+    row is new (under the movement's lock, after the caller is authorized)."""
     recorded = []
-    movement = await _act(
-        uow,
-        movement_id,
-        Side.HOST,
-        lambda m: recorded.append(
+
+    def step(m: Movement) -> None:
+        recorded.append(
             m.record_participation(
                 **_common(uow),
                 participation_id=participation_id,
@@ -533,9 +552,16 @@ async def record_participation(
                 title=title,
                 attended_at=attended_at,
             )
-        ),
-    )
-    await uow.movements.add_participation(recorded[0])
+        )
+
+    movement = await _act(uow, movement_id, Side.HOST, step, save=False)
+    if not await uow.movements.add_participation(recorded[0]):
+        if await uow.movements.participation_movement(participation_id) != movement_id:
+            raise Conflict("is already used for another movement", field="participation_id")
+        unchanged = await uow.movements.get(movement_id)
+        uow.audit_detail["duplicate"] = True
+        return _result(200, unchanged, uow, participation_id=str(participation_id), duplicate=True)
+    await _save(uow, movement, None)
     return _result(201, movement, uow, participation_id=str(participation_id), duplicate=False)
 
 
@@ -566,8 +592,7 @@ async def schedule_activity(
 ) -> Result:
     org = await uow.organizations.get(org_id)
     require_write(uow.request.principal, org)
-    if starts_at < uow.request.now:
-        raise Invalid("must not be in the past", field="starts_at")
+    dates.require_activity_times(starts_at, ends_at, uow.request.now)
     activity = ActivityScheduled(
         activity_id=uuid4(),
         jurisdiction=uow.config.node,
@@ -579,18 +604,19 @@ async def schedule_activity(
         location=location,
         scheduled_by=uow.request.principal.actor,
     )
-    await uow.conn.execute(
-        "INSERT INTO activities (activity_id, org_id, kind, title, starts_at, ends_at, location,"
-        " scheduled_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        activity.activity_id,
-        org.org_id,
-        kind.value,
-        title,
-        activity.starts_at,
-        activity.ends_at,
-        location,
-        activity.scheduled_by,
-    )
+    async with one_effect():
+        await uow.conn.execute(
+            "INSERT INTO activities (activity_id, org_id, kind, title, starts_at, ends_at,"
+            " location, scheduled_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            activity.activity_id,
+            org.org_id,
+            kind.value,
+            title,
+            activity.starts_at,
+            activity.ends_at,
+            location,
+            activity.scheduled_by,
+        )
     await uow.publish_activity(activity)
     uow.audit_detail = {"org_id": str(org_id), "kind": kind.value}
     body = activity.model_dump(mode="json")

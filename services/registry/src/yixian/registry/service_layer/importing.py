@@ -5,29 +5,33 @@ Nothing is held in memory beyond one batch."""
 from __future__ import annotations
 
 import asyncio
-import codecs
 import csv
+import hmac
 import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
-from yixian.registry.domain import DomainError
+from yixian.contracts import PlainText, ShortText
+from yixian.registry.adapters.postgres import AuditLog
+from yixian.registry.domain import Conflict, DomainError, Invalid, dates
 from yixian.registry.domain.member import mask_national_id, national_id_hash
 
 from .handlers import WRITERS
-from .unit_of_work import Denied, Request, TransactionRunner
+from .unit_of_work import STREAM_LEASE, Denied, Request, Result, TransactionRunner, fingerprint
 
 BATCH = 2000
 MAX_REPORTED_ERRORS = 1000
 MEMBER_NAMESPACE = uuid.UUID("b6f1c3e2-58a4-4c1e-9d7a-2f0e8c6b5a49")
 COLUMNS = ("member_id", "org_id", "name", "joined_on", "phone", "email", "national_id")
+MAX_LINE_BYTES = 64 * 1024
+"""The longest line read; a longer one is rejected, and never held in memory whole."""
 
 
 class MemberRow(BaseModel):
@@ -35,9 +39,9 @@ class MemberRow(BaseModel):
 
     member_id: UUID | None = None
     org_id: UUID
-    name: str = Field(min_length=1, max_length=200)
+    name: ShortText
     joined_on: date
-    phone: str | None = Field(default=None, max_length=50)
+    phone: Annotated[str, Field(max_length=50), PlainText] | None = None
     email: EmailStr | None = None
     national_id: str | None = None
 
@@ -66,19 +70,44 @@ class ImportReport:
         }
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, str]]:
-    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
-    pending = ""
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A line that cannot be read as text; it is rejected with this reason."""
+
+    reason: str
+
+
+_TOO_LONG = Unreadable(f"is longer than {MAX_LINE_BYTES} bytes")
+
+
+def _decoded(raw: bytes, number: int) -> str | Unreadable:
+    if len(raw) > MAX_LINE_BYTES:
+        return _TOO_LONG
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Unreadable(f"is not valid UTF-8 (byte {exc.start + 1} of the line)")
+    return (line.removeprefix("\ufeff") if number == 1 else line).rstrip("\r")
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, str | Unreadable]]:
+    """The stream's lines, each decoded on its own; a line longer than MAX_LINE_BYTES is
+    dropped as it arrives and reported, so memory holds at most one line and one chunk."""
+    pending = b""
+    overlong = False
     number = 0
     async for chunk in chunks:
-        pending += decoder.decode(chunk)
-        *complete, pending = pending.split("\n")
-        for line in complete:
-            number += 1
-            yield number, line.rstrip("\r")
-    pending += decoder.decode(b"", final=True)
-    if pending.strip():
-        yield number + 1, pending.rstrip("\r")
+        pending += chunk
+        if b"\n" in chunk:
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                number += 1
+                yield number, _TOO_LONG if overlong else _decoded(raw, number)
+                overlong = False
+        if len(pending) > MAX_LINE_BYTES:
+            overlong, pending = True, b""
+    if overlong or pending.strip():
+        yield number + 1, _TOO_LONG if overlong else _decoded(pending, number + 1)
 
 
 def _csv_fields(header: list[str], line: str) -> dict[str, Any]:
@@ -108,11 +137,11 @@ async def import_members(
     request: Request,
     chunks: AsyncIterator[bytes],
     fmt: Literal["csv", "jsonl"],
-) -> ImportReport:
-    """Validate and insert members; duplicates (same member id or national ID) are skipped."""
+    report: ImportReport,
+) -> None:
+    """Validate and insert members into ``report`` as they go; duplicates (same member id,
+    national ID, or organization, name, joining date and phone) are skipped."""
     principal = request.principal
-    if principal.role not in WRITERS:
-        raise Denied(f"{principal.actor} is an {principal.role.value} and may only read")
     async with runner.pool.acquire() as conn:
         allowed = {
             r["org_id"]
@@ -121,8 +150,6 @@ async def import_members(
             )
         }
     key = runner.config.id_hash_key
-    today = request.now.date()
-    report = ImportReport()
     batch: list[tuple[int, tuple[Any, ...]]] = []
     header: list[str] | None = None
     fresh_ids = _random_ids()
@@ -131,6 +158,9 @@ async def import_members(
 
     try:
         async for number, line in _lines(chunks):
+            if isinstance(line, Unreadable):
+                report.reject(number, ("(row)", line.reason))
+                continue
             if not line.strip():
                 continue
             try:
@@ -153,12 +183,17 @@ async def import_members(
             except (ValueError, csv.Error) as exc:
                 report.reject(number, ("(row)", str(exc)))
                 continue
+            except RecursionError:  # json.loads of a line nested thousands deep
+                report.reject(number, ("(row)", "is nested too deeply"))
+                continue
             if row.org_id not in allowed:
                 reason = f"organization {row.org_id} is not in your subtree"
                 report.reject(number, ("org_id", reason))
                 continue
-            if row.joined_on > today:
-                report.reject(number, ("joined_on", "must not be in the future"))
+            try:
+                dates.require_joined(row.joined_on, request.now)
+            except Invalid as exc:
+                report.reject(number, ("joined_on", exc.message))
                 continue
             try:
                 id_hash = national_id_hash(key, row.national_id) if row.national_id else None
@@ -196,7 +231,6 @@ async def import_members(
         raise DomainError("the CSV has no header line", field="body")
     if batch:
         await _flush(runner, batch, report)
-    return report
 
 
 async def _flush(
@@ -235,3 +269,95 @@ async def _flush(
                 report.errors.append(
                     {"line": number, "field": "member_id", "reason": "already registered; skipped"}
                 )
+
+
+async def run_import(
+    runner: TransactionRunner,
+    request: Request,
+    path: str,
+    chunks: AsyncIterator[bytes],
+    fmt: Literal["csv", "jsonl"],
+) -> Result:
+    """An import as one command: the caller is authorized before anything else; under an
+    Idempotency-Key it takes effect once however many retries run at once, and another body
+    under the same key is a conflict; it is audited with its counts whether it finishes,
+    is refused or is cut off."""
+    digest = fingerprint(runner.config.id_hash_key, "POST", path)
+    try:
+        principal = request.principal
+        if principal.role not in WRITERS:
+            raise Denied(f"{principal.actor} is an {principal.role.value} and may only read")
+        if request.idempotency_key is not None:
+            first = await runner.claim_stream(request)
+            if first is not None:  # a retry: read it only to tell whether it is the same body
+                async for chunk in chunks:
+                    digest.update(chunk)
+                first_hash, first_result = first
+                if not hmac.compare_digest(digest.hexdigest(), first_hash):
+                    raise Conflict(
+                        "this Idempotency-Key was used for a different request",
+                        field="Idempotency-Key",
+                    )
+                return first_result
+    except DomainError as refusal:
+        await runner.record_refusal(request, action="member.import", target=None, refusal=refusal)
+        raise
+
+    async def fingerprinted() -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            digest.update(chunk)
+            yield chunk
+
+    report = ImportReport()
+    keeping = asyncio.create_task(_keep_claim(runner, request))
+    try:
+        await import_members(runner, request, fingerprinted(), fmt, report)
+    except BaseException as stop:  # refused, cut off, or the server stopping: say what stayed
+        outcome = "partial" if report.accepted else "refused"
+        reason = stop.message if isinstance(stop, DomainError) else type(stop).__name__
+        await asyncio.shield(_end_import(runner, request, report, outcome, reason))
+        raise
+    finally:
+        keeping.cancel()
+    result = Result(200, report.as_json())
+    await _end_import(runner, request, report, "ok", None, digest.hexdigest(), result)
+    return result
+
+
+async def _keep_claim(runner: TransactionRunner, request: Request) -> None:
+    if request.idempotency_key is None:
+        return
+    while True:
+        await asyncio.sleep(STREAM_LEASE.total_seconds() / 3)
+        await runner.renew_stream(request)
+
+
+async def _end_import(
+    runner: TransactionRunner,
+    request: Request,
+    report: ImportReport,
+    outcome: str,
+    reason: str | None,
+    request_hash: str | None = None,
+    result: Result | None = None,
+) -> None:
+    """The audit row with the counts; the idempotency key finished, or freed for a retry."""
+    counts: dict[str, Any] = {k: v for k, v in report.as_json().items() if k != "errors"}
+    if reason is not None:
+        counts["reason"] = reason
+    async with runner.pool.acquire() as conn, conn.transaction():
+        await AuditLog(conn).record(
+            actor=request.principal.actor,
+            role=request.principal.role.value,
+            action="member.import",
+            target=None,
+            outcome=outcome,
+            detail=counts,
+            trace_id=request.trace_id,
+        )
+    if request.idempotency_key is None:
+        return
+    if result is not None and request_hash is not None:
+        await runner.finish_stream(request, request_hash, result)
+    else:
+        await runner.release_stream(request)

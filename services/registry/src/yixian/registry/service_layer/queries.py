@@ -7,10 +7,11 @@ from typing import Any
 from uuid import UUID
 
 from yixian.contracts import MovementState
+from yixian.registry.adapters.auth import api_keys_within
 from yixian.registry.adapters.postgres import movement_from_row
 from yixian.registry.domain import Side, classify
 
-from .handlers import _org_ids, movement_view, require_read, responsible_org
+from .handlers import _org_ids, movement_view, require_operator, require_read, responsible_org
 from .unit_of_work import Denied, UnitOfWork
 
 OPEN_ORIGIN_STATUSES = ("registered", "transfer_requested")
@@ -225,6 +226,13 @@ async def statistics(uow: UnitOfWork, org_id: UUID | None) -> dict[str, Any]:
     }
 
 
+async def api_keys(uow: UnitOfWork) -> list[dict[str, Any]]:
+    """The keys of the operator's subtree, revoked ones too; never a secret or its hash."""
+    principal = uow.request.principal
+    require_operator(principal, await uow.organizations.get(principal.org_id))
+    return [dict(r) for r in await api_keys_within(uow.conn, principal.org_path)]
+
+
 async def audit_entries(uow: UnitOfWork, target: str | None, limit: int) -> list[dict[str, Any]]:
     principal = uow.request.principal
     root = await uow.organizations.root()
@@ -235,6 +243,7 @@ async def audit_entries(uow: UnitOfWork, target: str | None, limit: int) -> list
         {
             "at": r["at"].isoformat(),
             "actor": r["actor"],
+            "key_name": r["key_name"],
             "role": r["role"],
             "action": r["action"],
             "target": r["target"],

@@ -6,15 +6,16 @@ An idempotency key makes a retried request return the first result and change no
 from __future__ import annotations
 
 import hashlib
-import json
+import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+from pydantic_core import to_jsonable_python
 
 from yixian.contracts import (
     ActivityScheduled,
@@ -31,6 +32,7 @@ from yixian.registry.domain import (
     Conflict,
     Deadlines,
     DomainError,
+    InProgress,
     Movement,
     NotOwner,
     Side,
@@ -42,6 +44,10 @@ from yixian.runtime import DbConnection
 from yixian.runtime.outbox import Outbox
 
 T = TypeVar("T")
+STREAM_LEASE = timedelta(minutes=2)
+"""How long a streamed request's claim on its idempotency key lasts unless renewed."""
+_UNKNOWN_FINGERPRINT = "0" * 64
+"""The fingerprint of a streamed request until its whole body has been read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,8 @@ class NodeConfig:
     topics: TopicNames
     deadlines: Deadlines
     id_hash_key: bytes
+    partners: frozenset[str]
+    """The linked nodes (``YIXIAN_PARTNERS``): the only jurisdictions a movement may go to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +165,20 @@ class UnitOfWork:
         )
 
 
-def request_hash(method: str, path: str, body: bytes) -> str:
-    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+def fingerprint(node_key: bytes, method: str, path: str) -> hmac.HMAC:
+    """A keyed digest of a request, to be fed its body: what ``idempotency_keys`` keeps to
+    tell a retry from another request. Keyed with a key derived from the node's own
+    secret, so a copy of the table cannot be used to test guesses of what a body held."""
+    key = hmac.new(node_key, b"yixian idempotency fingerprint", hashlib.sha256).digest()
+    digest = hmac.new(key, digestmod=hashlib.sha256)
+    digest.update(method.encode() + b" " + path.encode() + b"\n")
+    return digest
+
+
+def request_hash(node_key: bytes, method: str, path: str, body: bytes) -> str:
+    digest = fingerprint(node_key, method, path)
+    digest.update(body)
+    return digest.hexdigest()
 
 
 class TransactionRunner:
@@ -206,7 +226,7 @@ class TransactionRunner:
                         principal.actor,
                         request.idempotency_key,
                         result.status,
-                        json.loads(json.dumps(result.body, default=str)),
+                        to_jsonable_python(result.body),
                     )
                 return result
         except DomainError as refusal:
@@ -236,6 +256,72 @@ class TransactionRunner:
                 "this Idempotency-Key was used for a different request", field="Idempotency-Key"
             )
         return Result(status=row["status"], body=row["response"])
+
+    # -- a request that spans several transactions (a streamed import) ---------------------
+
+    async def claim_stream(self, request: Request) -> tuple[str, Result] | None:
+        """Claim the idempotency key of a streamed request before it starts.
+
+        None: this request runs (a fresh key, or one whose first request died and let its
+        lease run out). Otherwise the first request's fingerprint and result, for the caller
+        to compare once it has read this body. InProgress: the first request still runs.
+        """
+        key, actor = request.idempotency_key, request.principal.actor
+        async with self.pool.acquire() as conn:
+            claimed = await conn.fetchval(
+                "INSERT INTO idempotency_keys (actor, key, request_hash, lease_until)"
+                " VALUES ($1, $2, $3, now() + $4::interval) ON CONFLICT (actor, key) DO UPDATE"
+                " SET lease_until = EXCLUDED.lease_until"
+                " WHERE idempotency_keys.status IS NULL AND idempotency_keys.lease_until < now()"
+                " RETURNING 1",
+                actor,
+                key,
+                _UNKNOWN_FINGERPRINT,
+                STREAM_LEASE,
+            )
+            if claimed:
+                return None
+            row = await conn.fetchrow(
+                "SELECT request_hash, status, response FROM idempotency_keys"
+                " WHERE actor = $1 AND key = $2",
+                actor,
+                key,
+            )
+        if row is None or row["status"] is None:
+            raise InProgress(
+                "the first request with this Idempotency-Key is still running; retry later",
+                field="Idempotency-Key",
+            )
+        return row["request_hash"], Result(row["status"], row["response"])
+
+    async def renew_stream(self, request: Request) -> None:
+        """Keep the claim of a streamed request that is still running."""
+        await self.pool.execute(
+            "UPDATE idempotency_keys SET lease_until = now() + $3::interval"
+            " WHERE actor = $1 AND key = $2 AND status IS NULL",
+            request.principal.actor,
+            request.idempotency_key,
+            STREAM_LEASE,
+        )
+
+    async def finish_stream(self, request: Request, request_hash: str, result: Result) -> None:
+        await self.pool.execute(
+            "UPDATE idempotency_keys SET request_hash = $3, status = $4, response = $5,"
+            " lease_until = NULL WHERE actor = $1 AND key = $2",
+            request.principal.actor,
+            request.idempotency_key,
+            request_hash,
+            result.status,
+            to_jsonable_python(result.body),
+        )
+
+    async def release_stream(self, request: Request) -> None:
+        """Let a retry run a streamed request that stopped before it finished."""
+        await self.pool.execute(
+            "DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2 AND status IS NULL",
+            request.principal.actor,
+            request.idempotency_key,
+        )
 
     async def record_refusal(
         self, request: Request, *, action: str, target: str | None, refusal: DomainError
