@@ -11,7 +11,7 @@ import asyncpg
 
 from yixian.contracts import HostGroup, OriginGroup
 from yixian.registry.domain import (
-    Conflict,
+    AlreadyExists,
     Member,
     Movement,
     NotFound,
@@ -71,14 +71,14 @@ UNIQUE_RULES: dict[str, tuple[str, str]] = {
 
 @asynccontextmanager
 async def one_effect() -> AsyncIterator[None]:
-    """Turn the violation of a rule's unique constraint into a Conflict naming the field."""
+    """Turn the violation of a rule's unique constraint into a 409 naming the field."""
     try:
         yield
     except asyncpg.UniqueViolationError as exc:
         rule = UNIQUE_RULES.get(exc.constraint_name or "")
         if rule is None:
             raise
-        raise Conflict(rule[1], field=rule[0]) from None
+        raise AlreadyExists(rule[1], field=rule[0]) from None
 
 
 _SELECT_MOVEMENT = "SELECT * FROM movements WHERE movement_id = $1"

@@ -27,11 +27,11 @@ from .queues import Queue, QueueEntry, classify
 __all__ = [
     "AlreadyExists",
     "Conflict",
-    "InProgress",
     "Deadlines",
     "DomainError",
     "DomainEvent",
     "HostGroupChanged",
+    "InProgress",
     "Invalid",
     "InvalidTransition",
     "Member",

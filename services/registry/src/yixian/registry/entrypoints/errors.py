@@ -112,7 +112,7 @@ def dotted(loc: Sequence[int | str]) -> str:
 
 def _unreadable(cause: BaseException | None) -> str:
     if isinstance(cause, UnicodeDecodeError):
-        return f"the body is not valid UTF-8 (byte {cause.start + 1} is not)"
+        return f"the body is not valid UTF-8 (at byte {cause.start + 1})"
     if isinstance(cause, RecursionError):
         return "the body is nested too deeply to read"
     if isinstance(cause, ValueError):

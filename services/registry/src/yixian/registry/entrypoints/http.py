@@ -29,6 +29,7 @@ from yixian.registry.domain import (
     AlreadyExists,
     Conflict,
     DomainError,
+    InProgress,
     Invalid,
     InvalidTransition,
     NotFound,
@@ -57,6 +58,7 @@ from .limits import RequestLimits
 
 log = get_logger(__name__)
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_PRESENTED_KEY_ID = re.compile(r"^yx_([0-9a-f]{32})_")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 STATUS_OF: dict[type[DomainError], int] = {
@@ -66,6 +68,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     InvalidTransition: 409,
     AlreadyExists: 409,
     WouldLockOut: 409,
+    InProgress: 409,
     Conflict: 422,
     Invalid: 422,
 }
@@ -76,6 +79,7 @@ CODE_OF: dict[type[DomainError], str] = {
     InvalidTransition: "invalid_transition",
     AlreadyExists: "already_exists",
     WouldLockOut: "would_lock_out",
+    InProgress: "in_progress",
     Conflict: "conflict",
     Invalid: "invalid",
 }
@@ -138,20 +142,27 @@ def create_app(
         if credentials is None:
             await _record_unauthenticated(request, "missing API key")
             raise Unauthorized("send the API key as 'Authorization: Bearer yx_...'")
+        presented = credentials.credentials.strip()
         async with pool.acquire() as conn:
-            found = await authenticate(conn, credentials.credentials.strip())
+            found = await authenticate(conn, presented)
         if found is None:
-            await _record_unauthenticated(request, "unknown or revoked API key")
+            await _record_unauthenticated(request, "unknown or revoked API key", presented)
             raise Unauthorized("the API key is unknown or revoked")
+        request.state.principal = found  # refusals after this point are audited in its name
         return found
 
-    async def _record_unauthenticated(request: Request, reason: str) -> None:
+    async def _record_unauthenticated(
+        request: Request, reason: str, presented: str | None = None
+    ) -> None:
+        detail = {"reason": reason}
+        if presented is not None and (key_id := _PRESENTED_KEY_ID.match(presented)):
+            detail["presented_key_id"] = str(UUID(key_id.group(1)))
         async with pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO audit_log (actor, action, target, outcome, detail)"
                 " VALUES ('anonymous', $1, NULL, 'denied', $2)",
                 f"{request.method} {request.url.path}",
-                {"reason": reason},
+                detail,
             )
 
     async def context(

@@ -51,18 +51,14 @@ WRITERS = frozenset({Role.OPERATOR, Role.SECRETARY})
 
 def require_read(principal: Principal, org: Organization) -> None:
     if not principal.covers(org.path):
-        raise Denied(
-            f"{principal.actor} may not see organization {org.org_id} (outside its subtree)"
-        )
+        raise Denied("this is outside your subtree: the key may not see it")
 
 
 def require_write(principal: Principal, org: Organization) -> None:
     if principal.role not in WRITERS:
         raise Denied(f"{principal.actor} is an {principal.role.value} and may only read")
     if not principal.covers(org.path):
-        raise Denied(
-            f"{principal.actor} may not act for organization {org.org_id} (outside its subtree)"
-        )
+        raise Denied("this is outside your subtree: the key may not act for it")
 
 
 def require_operator(principal: Principal, org: Organization) -> None:

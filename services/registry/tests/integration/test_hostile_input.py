@@ -1,0 +1,331 @@
+"""Hostile input on a real registry: every endpoint that takes text, dates or codes answers a
+4xx in the one error body, naming the field, and never a 5xx; nothing is changed.
+
+The table drives one node pair (Gushi and Chaoyang, each the other's partner) through NUL
+and other control characters, invalid UTF-8, dates in year 1 and 9999, ends before starts,
+bodies nested 100,000 deep or 13 MB large, division codes that do not exist and a real one
+that is not a partner. The test clock stands at 2026-03-01; the movements left on
+2026-02-20.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from yixian.contracts import OriginGroup
+from yixian.registry.entrypoints.limits import MAX_JSON_BYTES
+
+from .conftest import CHAOYANG, Node, outflow
+
+pytestmark = pytest.mark.integration
+
+NUL, ESC, BELL = "\x00", "\x1b", "\x07"
+NANJING_GULOU = "320106"  # a real county-level division, but no partner of Gushi
+DEEP = "[" * 30_000 + "]" * 30_000  # under the size limit, far deeper than any parser goes
+DEEPER = "[" * 100_000 + "]" * 100_000
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    path: str
+    body: Any = None
+    """A JSON value, or bytes sent as they are."""
+    status: int = 422
+    field: str | None = None
+    node: str = "gushi"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class World:
+    gushi: Node
+    chaoyang: Node
+    branch: UUID
+    free_member: UUID
+    expected: UUID
+    """A movement Chaoyang expects (at Gushi: awaiting check-in)."""
+    active: UUID
+    """A movement checked in at Chaoyang."""
+
+
+@pytest.fixture
+async def world(gushi: Node, chaoyang: Node) -> World:
+    branch = await gushi.org("陈集镇第一党支部")
+    ids = []
+    for name in ("张建国", "李卫东"):
+        member = await gushi.member(branch, name)
+        created = await gushi.post("/v1/movements", outflow(member), expect=201)
+        ids.append(UUID(created["movement_id"]))
+        group = (await gushi.get(f"/v1/movements/{created['movement_id']}"))["origin_group"]
+        await chaoyang.receive_origin_group(OriginGroup.model_validate(group))
+    committee = await chaoyang.org("固始县驻京流动党员工作委员会", kind="working_committee")
+    await chaoyang.post(
+        f"/v1/movements/{ids[1]}/check-in", {"host_org_id": str(committee)}, expect=200
+    )
+    free_member = await gushi.member(branch, "王秀英")
+    return World(gushi, chaoyang, branch, free_member, ids[0], ids[1])
+
+
+def cases(w: World) -> list[Case]:
+    org = {"name": "新支部", "kind": "branch", "parent_id": str(w.gushi.root_id)}
+    committee = {**org, "kind": "working_committee"}
+    member = {"org_id": str(w.branch), "name": "赵六", "joined_on": "2008-07-01"}
+    move = outflow(w.free_member)
+    dest = move["destination"]
+    activity = {
+        "org_id": str(w.branch),
+        "kind": "theme_day",
+        "title": "主题党日",
+        "starts_at": "2026-04-01T01:00:00Z",
+        "location": "党员活动室",
+    }
+    expected, active = f"/v1/movements/{w.expected}", f"/v1/movements/{w.active}"
+    participation = {
+        "participation_id": "0b5e0c3a-9a52-4b7e-8f3c-2d1e4f6a7b8c",
+        "kind": "theme_day",
+        "title": "主题党日",
+        "attended_at": "2026-02-28T01:00:00Z",
+    }
+    return [
+        # -- organizations
+        Case("org name NUL", "POST", "/v1/organizations", {**org, "name": f"支部{NUL}"}, field="name"),
+        Case("org name BEL", "POST", "/v1/organizations", {**org, "name": f"支{BELL}部"}, field="name"),
+        Case("org name newline", "POST", "/v1/organizations", {**org, "name": "支\n部"}, field="name"),
+        Case("secretary ESC", "POST", "/v1/organizations", {**org, "secretary_name": f"{ESC}[31m"}, field="secretary_name"),
+        Case("contact phone NUL", "POST", "/v1/organizations", {**org, "contact_phone": f"138{NUL}"}, field="contact_phone"),
+        Case("webhook NUL", "POST", "/v1/organizations", {**org, "webhook_url": f"https://x.example/{NUL}"}, field="webhook_url"),
+        Case("committee in 419999", "POST", "/v1/organizations", {**committee, "jurisdiction": "419999"}, field="jurisdiction"),
+        Case("committee in 710000", "POST", "/v1/organizations", {**committee, "jurisdiction": "710000"}, field="jurisdiction"),
+        # -- members
+        Case("member name NUL", "POST", "/v1/members", {**member, "name": f"赵{NUL}六"}, field="name"),
+        Case("member phone DEL", "POST", "/v1/members", {**member, "phone": "138\x7f"}, field="phone"),
+        Case("joined in year 1", "POST", "/v1/members", {**member, "joined_on": "0001-01-01"}, field="joined_on"),
+        Case("joined in 9999", "POST", "/v1/members", {**member, "joined_on": "9999-12-31"}, field="joined_on"),
+        Case("national id NUL", "POST", "/v1/members", {**member, "national_id": f"11010519491231002{NUL}"}, field="national_id"),
+        # -- outflow registration
+        Case("place NUL", "POST", "/v1/movements", {**move, "destination": {**dest, "place": f"朝阳{NUL}"}}, field="destination.place"),
+        Case("unknown division", "POST", "/v1/movements", {**move, "destination": {**dest, "jurisdiction": "419999"}}, field="destination.jurisdiction"),
+        Case("Taiwan province", "POST", "/v1/movements", {**move, "destination": {**dest, "jurisdiction": "710000"}}, field="destination.jurisdiction"),
+        Case("not a partner", "POST", "/v1/movements", {**move, "destination": {**dest, "jurisdiction": NANJING_GULOU}}, field="destination.jurisdiction"),
+        Case("departure in year 1", "POST", "/v1/movements", {**move, "period": {"departed_on": "0001-01-01"}}, field="period.departed_on"),
+        Case("departure in 9999", "POST", "/v1/movements", {**move, "period": {"departed_on": "9999-12-31"}}, field="period.departed_on"),
+        Case("return expected in 9999", "POST", "/v1/movements", {**move, "period": {"departed_on": "2026-02-20", "expected_return_on": "9999-12-31"}}, field="period.expected_return_on"),
+        Case("return before departure", "POST", "/v1/movements", {**move, "period": {"departed_on": "2026-02-20", "expected_return_on": "2026-01-01"}}, field="period"),
+        Case("address NUL", "POST", "/v1/movements", {**move, "contact": {"address": f"北京{NUL}"}}, field="contact.address"),
+        Case("contact phone ESC", "POST", "/v1/movements", {**move, "contact": {"phone": f"{ESC}138"}}, field="contact.phone"),
+        Case("certificate NUL", "POST", "/v1/movements", {**move, "certificate": {"number": f"LD{NUL}", "issued_on": "2026-02-18"}}, field="certificate.number"),
+        Case("certificate in 9999", "POST", "/v1/movements", {**move, "certificate": {"number": "LD-1", "issued_on": "9999-12-31"}}, field="certificate.issued_on"),
+        Case("member id NUL", "POST", "/v1/movements", {**move, "member_id": NUL}, field="member_id"),
+        # -- the origin's steps
+        Case("details place NUL", "POST", f"{expected}/details", {"place": f"x{NUL}"}, field="place"),
+        Case("details departure 9999", "POST", f"{expected}/details", {"period": {"departed_on": "9999-12-31"}}, field="period.departed_on"),
+        Case("relocate unknown division", "POST", f"{expected}/relocate", {"destination": {**dest, "jurisdiction": "419999"}, "departed_on": "2026-02-28"}, field="destination.jurisdiction"),
+        Case("relocate not a partner", "POST", f"{expected}/relocate", {"destination": {**dest, "jurisdiction": NANJING_GULOU}, "departed_on": "2026-02-28"}, field="destination.jurisdiction"),
+        Case("relocate in year 1", "POST", f"{expected}/relocate", {"destination": {**dest, "jurisdiction": "110114"}, "departed_on": "0001-01-01"}, field="departed_on"),
+        Case("relocate before departure", "POST", f"{expected}/relocate", {"destination": {**dest, "jurisdiction": "110114"}, "departed_on": "2026-01-01"}, field="departed_on"),
+        Case("return in 9999", "POST", f"{expected}/return", {"returned_on": "9999-12-31"}, field="returned_on"),
+        Case("return tomorrow", "POST", f"{expected}/return", {"returned_on": "2026-03-02"}, field="returned_on"),
+        Case("return before departure", "POST", f"{expected}/return", {"returned_on": "2026-02-01"}, field="returned_on"),
+        Case("transfer note NUL", "POST", f"{expected}/transfer/request", {"note": f"n{NUL}"}, field="note"),
+        # -- the host's steps
+        Case("check-in before year 1 in UTC", "POST", f"{expected}/check-in", {"host_org_id": str(w.chaoyang.root_id), "checked_in_at": "0001-01-01T00:00:00+14:00"}, field="checked_in_at", node="chaoyang"),
+        Case("check-in in 1990", "POST", f"{expected}/check-in", {"host_org_id": str(w.chaoyang.root_id), "checked_in_at": "1990-01-01T00:00:00Z"}, field="checked_in_at", node="chaoyang"),
+        Case("check-in in 9999", "POST", f"{expected}/check-in", {"host_org_id": str(w.chaoyang.root_id), "checked_in_at": "9999-12-31T23:59:59Z"}, field="checked_in_at", node="chaoyang"),
+        Case("reject reason NUL", "POST", f"{expected}/reject", {"reason": f"r{NUL}"}, field="reason", node="chaoyang"),
+        Case("reject reason ESC", "POST", f"{expected}/reject", {"reason": f"{ESC}[2J"}, field="reason", node="chaoyang"),
+        Case("forward to 419999", "POST", f"{expected}/forward", {"forwarded_to": "419999", "reason": "moved"}, field="forwarded_to", node="chaoyang"),
+        Case("forward reason NUL", "POST", f"{expected}/forward", {"forwarded_to": "110114", "reason": NUL}, field="reason", node="chaoyang"),
+        Case("lost since year 1", "POST", f"{active}/lost-contact", {"since": "0001-01-01"}, field="since", node="chaoyang"),
+        Case("lost before departure", "POST", f"{active}/lost-contact", {"since": "2026-01-01"}, field="since", node="chaoyang"),
+        Case("lost since 9999", "POST", f"{active}/lost-contact", {"since": "9999-12-31"}, field="since", node="chaoyang"),
+        Case("attendance title NUL", "POST", f"{active}/participations", {**participation, "title": f"t{NUL}"}, field="title", node="chaoyang"),
+        Case("attended in 1990", "POST", f"{active}/participations", {**participation, "attended_at": "1990-01-01T00:00:00Z"}, field="attended_at", node="chaoyang"),
+        Case("attended past 9999 in UTC", "POST", f"{active}/participations", {**participation, "attended_at": "9999-12-31T23:59:59-14:00"}, field="attended_at", node="chaoyang"),
+        Case("transfer reply NUL", "POST", f"{active}/transfer/reply", {"decision": "rejected", "reason": NUL}, field="reason", node="chaoyang"),
+        # -- activities
+        Case("activity title NUL", "POST", "/v1/activities", {**activity, "title": f"主题{NUL}"}, field="title"),
+        Case("activity location VT", "POST", "/v1/activities", {**activity, "location": "活动\x0b室"}, field="location"),
+        Case("activity ends before it starts", "POST", "/v1/activities", {**activity, "ends_at": "2026-03-31T01:00:00Z"}, field="ends_at"),
+        Case("activity in 9999", "POST", "/v1/activities", {**activity, "starts_at": "9999-12-31T00:00:00Z"}, field="starts_at"),
+        Case("activity before year 1", "POST", "/v1/activities", {**activity, "starts_at": "0001-01-01T00:00:00+14:00"}, field="starts_at"),
+        # -- queries
+        Case("audit target NUL", "GET", "/v1/audit?target=%00", field="target"),
+        Case("audit target ESC", "GET", "/v1/audit?target=%1b", field="target"),
+        Case("movement id not a uuid", "GET", "/v1/movements/not-a-uuid", field="movement_id"),
+        # -- the body as a whole
+        Case("malformed JSON", "POST", "/v1/members", b'{"name": ', status=400, field="body"),
+        Case("invalid UTF-8", "POST", "/v1/members", b'{"name": "\xff\xfe"}', status=400, field="body"),
+        Case("nested 30,000 deep", "POST", "/v1/members", DEEP.encode(), status=400, field="body"),
+        Case("nested 100,000 deep", "POST", "/v1/members", DEEPER.encode(), status=413, field="body"),
+        Case("not JSON", "POST", "/v1/members", b"name=x", status=415, field="Content-Type", headers=(("Content-Type", "application/x-www-form-urlencoded"),)),
+        Case("unknown route", "GET", "/v1/nowhere", status=404),
+        Case("unknown method", "DELETE", "/v1/members", status=405),
+    ]  # fmt: skip
+
+
+async def test_hostile_input_gets_a_4xx_naming_the_field(world: World) -> None:
+    nodes = {"gushi": world.gushi, "chaoyang": world.chaoyang}
+    before = {name: len(await node.outbox()) for name, node in nodes.items()}
+    wrong: list[str] = []
+    for case in cases(world):
+        node = nodes[case.node]
+        headers = dict(case.headers)
+        if isinstance(case.body, bytes):
+            headers.setdefault("Content-Type", "application/json")
+            kwargs: dict[str, Any] = {"content": case.body}
+        else:
+            kwargs = {} if case.body is None else {"json": case.body}
+        response = await node.call(case.method, case.path, headers=headers, **kwargs)
+        body = response.json()
+        got = (response.status_code, body.get("field"))
+        if got != (case.status, case.field) or not {"error", "message"} <= set(body):
+            wrong.append(f"{case.name}: {got} {body}, wanted {(case.status, case.field)}")
+    assert wrong == []
+    # nothing was accepted: no event, and the movements are as they were
+    assert {name: len(await node.outbox()) for name, node in nodes.items()} == before
+    assert (await world.gushi.get(f"/v1/movements/{world.expected}"))["state"] == (
+        "awaiting_check_in"
+    )
+    assert (await world.chaoyang.get(f"/v1/movements/{world.active}"))["state"] == "active"
+
+
+async def test_a_validation_error_lists_every_field_and_the_first_in_the_message(
+    gushi: Node,
+) -> None:
+    body = {"org_id": "x", "name": f"a{NUL}", "joined_on": "0001-13-01"}
+    response = await gushi.call("POST", "/v1/members", json=body, expect=422)
+    error = response.json()
+    assert error["error"] == "invalid_request"
+    assert {e["field"] for e in error["errors"]} == {"org_id", "name", "joined_on"}
+    assert error["message"].startswith(f"{error['field']}: ")
+    nul = next(e for e in error["errors"] if e["field"] == "name")
+    assert nul["reason"] == "must not contain the control character U+0000 (at character 2)"
+
+
+async def test_malformed_json_says_where(gushi: Node) -> None:
+    response = await gushi.call(
+        "POST",
+        "/v1/members",
+        content=b'{\n  "name": "x",\n  oops\n}',
+        headers={"Content-Type": "application/json"},
+        expect=400,
+    )
+    assert response.json() == {
+        "error": "malformed_body",
+        "message": "the body is not valid JSON: Expecting property name enclosed in double"
+        " quotes at line 3, column 3",
+        "field": "body",
+    }
+
+
+async def test_a_13_mb_body_is_refused_before_it_is_read(gushi: Node) -> None:
+    big = json.dumps({"name": "x" * 13_000_000}).encode()
+    started = time.monotonic()
+    response = await gushi.call(
+        "POST", "/v1/members", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert (response.status_code, response.json()["field"]) == (413, "body")
+    assert response.json()["error"] == "body_too_large"
+    assert len(response.content) < 1000
+    assert time.monotonic() - started < 2
+
+    sent = 0
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: counted as it comes
+        nonlocal sent
+        for start in range(0, len(big), 16_384):
+            sent += 16_384
+            yield big[start : start + 16_384]
+
+    response = await gushi.call(
+        "POST", "/v1/members", content=chunked(), headers={"Content-Type": "application/json"}
+    )
+    assert (response.status_code, response.json()["field"]) == (413, "body")
+    assert sent <= MAX_JSON_BYTES + 2 * 16_384, "no more than the limit was read"
+
+
+async def test_an_import_rejects_hostile_lines_one_by_one(gushi: Node) -> None:
+    branch = str(await gushi.org("支部"))
+
+    def row(**changes: str) -> bytes:
+        fields = {"org_id": branch, "name": "周文", "joined_on": "2010-07-01", **changes}
+        return json.dumps(fields).encode()
+
+    lines = [
+        row(name="周一"),  # 1: accepted
+        row(name=f"周{NUL}二"),  # 2: NUL in a field
+        DEEP.encode(),  # 3: nested 30,000 deep
+        DEEPER.encode(),  # 4: nested 100,000 deep, and longer than a line may be
+        b'{"org_id": "' + branch.encode() + b'", "name": "\xff", "joined_on": "2010-07-01"}',
+        row(joined_on="0001-01-01"),  # 6
+        row(phone=f"{ESC}138"),  # 7
+        b'{"org_id": \x00}',  # 8: a raw NUL byte
+        row(name="周九"),  # 9: accepted
+    ]
+    response = await gushi.call(
+        "POST",
+        "/v1/members/import",
+        content=b"\n".join(lines),
+        headers={"Content-Type": "application/x-ndjson"},
+        expect=200,
+    )
+    report = response.json()
+    assert (report["accepted"], report["rejected"]) == (2, 7)
+    assert [(e["line"], e["field"]) for e in report["errors"]] == [
+        (2, "name"),
+        (3, "(row)"),
+        (4, "(row)"),
+        (5, "(row)"),
+        (6, "joined_on"),
+        (7, "phone"),
+        (8, "(row)"),
+    ]
+    reasons = {e["line"]: e["reason"] for e in report["errors"]}
+    assert reasons[3] == "is nested too deeply"
+    assert reasons[4] == "is longer than 65536 bytes"
+    assert reasons[5].startswith("is not valid UTF-8")
+
+    csv = f'org_id,name,joined_on\n{branch},吴{NUL}十,2010-07-01\n{branch},"郑{NUL}",2010-07-01\n'
+    response = await gushi.call(
+        "POST",
+        "/v1/members/import",
+        content=csv.encode(),
+        headers={"Content-Type": "text/csv"},
+        expect=200,
+    )
+    assert [(e["line"], e["field"]) for e in response.json()["errors"]] == [
+        (2, "name"),
+        (3, "name"),  # quoted or not
+    ]
+
+
+async def test_the_openapi_document_declares_the_error_body(gushi: Node) -> None:
+    document = (await gushi.call("GET", "/openapi.json", expect=200)).json()
+    error = document["components"]["schemas"]["Error"]
+    assert {"error", "message", "field"} <= set(error["properties"])
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    undeclared = [
+        f"{method.upper()} {path} {status}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for status in ("400", "401", "403", "404", "409", "413", "422")
+        if operation["responses"].get(status, {}).get("content", {}).get("application/json", {})
+        .get("schema") != {"$ref": "#/components/schemas/Error"}
+    ]  # fmt: skip
+    assert undeclared == []
+
+
+async def test_a_partner_destination_is_accepted(gushi: Node) -> None:
+    """The control case: a destination the node is linked to is registered."""
+    member = await gushi.member(await gushi.org("支部"))
+    created = await gushi.post("/v1/movements", outflow(member, host=CHAOYANG), expect=201)
+    assert created["host"] == CHAOYANG
