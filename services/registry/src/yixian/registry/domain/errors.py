@@ -6,6 +6,9 @@ from __future__ import annotations
 class DomainError(Exception):
     """Base of every refusal; ``field`` names the input at fault, when one is."""
 
+    audited = False
+    """Set once the refusal is in the audit log, so the API does not record it twice."""
+
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message

@@ -5,6 +5,7 @@ Every request authenticates with ``Authorization: Bearer yx_...``; every POST ac
 incoming ``traceparent``.
 """
 
+import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable
@@ -122,16 +123,37 @@ def create_app(
     )
     app.add_middleware(RequestLimits, streamed={IMPORT_PATH: frozenset(IMPORT_FORMATS)})
     app.add_exception_handler(HTTPException, on_http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
+
+    async def audit_refusal(request: Request, status: int, message: str, field: Any) -> None:
+        """Every refusal is in the audit log, in the name of the key that asked (if any)."""
+        who: Principal | None = getattr(request.state, "principal", None)
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO audit_log (actor, role, action, outcome, detail)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                who.actor if who else "anonymous",
+                who.role.value if who else None,
+                f"{request.method} {request.url.path}",
+                "denied" if status == 403 else "refused",
+                {"status": status, "reason": message, "field": field},
+            )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        response = await on_validation_error(request, exc)
+        body = json.loads(bytes(response.body))
+        await audit_refusal(request, response.status_code, body["message"], body.get("field"))
+        return response
 
     @app.exception_handler(DomainError)
-    async def on_domain_error(_: Request, exc: DomainError) -> JSONResponse:
+    async def on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
         if isinstance(exc, Unauthorized):
             return _error(401, "unauthorized", exc.message)
         kind = next((k for k in STATUS_OF if isinstance(exc, k)), None)
-        if kind is None:
-            return _error(422, "invalid", exc.message, exc.field)
-        return _error(STATUS_OF[kind], CODE_OF[kind], exc.message, exc.field)
+        status, code = (STATUS_OF[kind], CODE_OF[kind]) if kind else (422, "invalid")
+        if not exc.audited:
+            await audit_refusal(request, status, exc.message, exc.field)
+        return _error(status, code, exc.message, exc.field)
 
     # -- request context ------------------------------------------------------------------
 

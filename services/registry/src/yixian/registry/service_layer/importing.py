@@ -316,6 +316,8 @@ async def run_import(
         outcome = "partial" if report.accepted else "refused"
         reason = stop.message if isinstance(stop, DomainError) else type(stop).__name__
         await asyncio.shield(_end_import(runner, request, report, outcome, reason))
+        if isinstance(stop, DomainError):
+            stop.audited = True
         raise
     finally:
         keeping.cancel()

@@ -337,3 +337,4 @@ class TransactionRunner:
                 detail={"reason": refusal.message, "field": refusal.field},
                 trace_id=request.trace_id,
             )
+        refusal.audited = True
