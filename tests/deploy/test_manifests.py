@@ -63,6 +63,7 @@ def test_the_compose_file_is_valid_and_wires_two_secure_nodes() -> None:
             service = services[f"{node}-{part}"]
             env = service["environment"]
             assert env["YIXIAN_NODE"] == code
+            assert env["YIXIAN_PARTNERS"] == {"411525": "110105", "110105": "411525"}[code]
             assert env["YIXIAN_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
             assert env["YIXIAN_KAFKA_USERNAME"] == f"node-{code}"
             assert f"@{node}-db:" in env["YIXIAN_DATABASE_URL"]  # one PostgreSQL per node
@@ -106,6 +107,7 @@ def test_each_overlay_builds_and_validates_against_the_kubernetes_schemas(
     config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]
     namespace = next(d for d in documents if d["kind"] == "Namespace")["metadata"]["name"]
     assert namespace == f"yixian-{config['YIXIAN_NODE']}"
+    assert config["YIXIAN_PARTNERS"]  # registry refuses movements to anyone else
     for document in documents:
         if document["kind"] not in {"Deployment", "Job"}:
             continue

@@ -31,6 +31,7 @@ from .link import (
     ReplayRequested,
     ResendRequested,
     ResendWanted,
+    SequenceRange,
 )
 from .movement import (
     OPEN_ORIGIN_STATUSES,
@@ -103,6 +104,7 @@ __all__ = [
     "ReplayRequested",
     "ResendRequested",
     "ResendWanted",
+    "SequenceRange",
     "ShortText",
     "TopicNames",
     "TransferDecision",

@@ -13,6 +13,7 @@ from ._base import ContractModel, JurisdictionCode, LongText, Sequence, ShortTex
 
 MAX_BUCKETS = 65536
 MAX_ENTRIES = 5000
+MAX_RANGES = 1000
 
 
 class GroupName(StrEnum):
@@ -85,6 +86,19 @@ class LinkDigestEntries(ContractModel):
     computed_at: UtcDateTime
 
 
+class SequenceRange(ContractModel):
+    """A run of pair sequence numbers, both ends included."""
+
+    first: int = Field(ge=1)
+    last: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SequenceRange:
+        if self.last < self.first:
+            raise ValueError("last must not be before first")
+        return self
+
+
 class ReplayRequested(ContractModel):
     """Asks the partner to publish again a range of its pair sequence numbers."""
 
@@ -93,12 +107,36 @@ class ReplayRequested(ContractModel):
     from_sequence: int = Field(ge=1)
     to_sequence: int | None = Field(default=None, ge=1, description="Inclusive; open if absent.")
     reason: LongText
+    ranges: tuple[SequenceRange, ...] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_RANGES,
+        description="Exactly the numbers wanted, in order, within from_sequence..to_sequence;"
+        " absent: all of from_sequence..to_sequence. Sent only when the numbers wanted are"
+        " more than one run, so that a sender that predates it reads a one-run request.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ReplayRequested:
         if self.to_sequence is not None and self.to_sequence < self.from_sequence:
             raise ValueError("to_sequence must not be before from_sequence")
+        if self.ranges is not None:
+            if self.to_sequence is None:
+                raise ValueError("ranges need a to_sequence")
+            bound = self.from_sequence - 1
+            for run in self.ranges:
+                if run.first <= bound:
+                    raise ValueError("ranges must be in order, apart, and not before from_sequence")
+                bound = run.last
+            if bound > self.to_sequence:
+                raise ValueError("ranges must not go beyond to_sequence")
         return self
+
+    def runs(self, last_sent: int) -> list[tuple[int, int]]:
+        """The numbers wanted as (first, last) runs, an open end read as ``last_sent``."""
+        if self.ranges is not None:
+            return [(run.first, run.last) for run in self.ranges]
+        return [(self.from_sequence, self.to_sequence or max(last_sent, self.from_sequence))]
 
 
 class ResendWanted(ContractModel):

@@ -8,6 +8,7 @@ use an admin principal from ``YIXIAN_ADMIN_KAFKA_*``.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import secrets
 import sys
@@ -39,7 +40,9 @@ node_app = typer.Typer(help="The node itself.", no_args_is_help=True)
 partner_app = typer.Typer(help="Links to partner nodes.", no_args_is_help=True)
 dlq_app = typer.Typer(help="What sync could not accept.", no_args_is_help=True)
 import_app = typer.Typer(help="Bulk imports through the registry's API.", no_args_is_help=True)
+outbox_app = typer.Typer(help="What the relay could not publish.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(partner_app, name="partner")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(import_app, name="import")
@@ -185,7 +188,13 @@ def node_status_command(as_json: AsJson = False) -> None:
         f"node {settings.node}: outbox backlog {report.backlog}"
         + (f" (oldest {report.oldest_pending_seconds:.0f}s)" if report.backlog else "")
         + f", dead letters {report.dead_letters} open"
+        + f", parked {sum(held.rows for held in report.parked)}"
     )
+    if report.parked:
+        parked = Table("parked to", "reason", "rows", "since")
+        for held in report.parked:
+            parked.add_row(held.topic, held.reason, str(held.rows), f"{held.since:%F %T}")
+        out.print(parked)
     lag = Table("consumer group", "topic", "lag")
     for group, topics in report.lag.items():
         for topic, value in topics.items():
@@ -307,6 +316,100 @@ def dlq_retry(
 
     for dead_id, outcome in _run(retry()):
         out.print(f"{dead_id}: {outcome}")
+
+
+# -- parked outbox rows -------------------------------------------------------------------
+
+Actor = Annotated[
+    str, typer.Option(help="Who does it, for the audit log (default: cli:<login name>).")
+]
+
+
+def _actor(actor: str) -> str:
+    return actor or f"cli:{getpass.getuser()}"
+
+
+@outbox_app.command("parked")
+def outbox_parked(as_json: AsJson = False) -> None:
+    """The rows the relay parked (it cannot publish them as they are), with the reason."""
+    from yixian.registry.adapters.parked import PARK_REASONS, parked_rows
+
+    settings = _settings()
+
+    async def fetch() -> list[dict[str, Any]]:
+        conn = await _connect(settings)
+        try:
+            return [dict(r) for r in await parked_rows(conn)]
+        finally:
+            await conn.close()
+
+    rows = _run(fetch())
+    if as_json:
+        out.print_json(data=[{k: _plain(v) for k, v in r.items()} for r in rows])
+        return
+    table = Table("id", "parked", "to", "#", "event", "bytes", "reason")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            f"{r['parked_at']:%F %T}",
+            r["topic"],
+            str(r["pairseq"] or ""),
+            r["event_type"],
+            str(r["bytes"]),
+            r["park_reason"],
+        )
+    out.print(table)
+    for reason in sorted({r["park_reason"] for r in rows}):
+        out.print(f"{reason}: {PARK_REASONS.get(reason, reason)}")
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Parked rows to send again.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every parked row.")] = False,
+    actor: Actor = "",
+) -> None:
+    """Send parked rows again, with the pair numbers they had (after a fix: an ACL
+    granted, a topic created, a limit raised); a row refused again is parked again."""
+    from yixian.registry.adapters.parked import retry_parked
+
+    if not ids and not every:
+        err.print("name the parked rows to retry, or pass --all")
+        raise typer.Exit(2)
+    settings = _settings()
+
+    async def retry() -> list[int]:
+        conn = await _connect(settings)
+        try:
+            return await retry_parked(conn, None if every else ids, actor=_actor(actor))
+        finally:
+            await conn.close()
+
+    done = _run(retry())
+    out.print(f"back in the relay's queue: {', '.join(map(str, done)) or 'none'}")
+
+
+@outbox_app.command("discard")
+def outbox_discard(
+    ids: Annotated[list[int], typer.Argument(help="Parked rows to give up on.")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")],
+    actor: Actor = "",
+) -> None:
+    """Never send these parked rows; a pair row's number stays a gap that the partner's
+    digest exchange settles (the group's next version, or anti-entropy, carries the data)."""
+    from yixian.registry.adapters.parked import discard_parked
+
+    settings = _settings()
+
+    async def discard() -> list[int]:
+        conn = await _connect(settings)
+        try:
+            return await discard_parked(conn, ids, actor=_actor(actor), note=reason)
+        finally:
+            await conn.close()
+
+    done = _run(discard())
+    out.print(f"discarded: {', '.join(map(str, done)) or 'none'}")
 
 
 # -- replay -------------------------------------------------------------------------------
@@ -450,6 +553,8 @@ def trace(
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 

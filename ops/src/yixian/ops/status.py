@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from yixian.registry.adapters.parked import ParkedGroup, parked_groups
 from yixian.runtime.metrics import consumer_lag
 from yixian.sync.bootstrap import build_keeper
 from yixian.sync.config import SyncSettings
@@ -21,6 +22,7 @@ class NodeStatus:
     backlog: int
     oldest_pending_seconds: float
     dead_letters: int
+    parked: list[ParkedGroup] = field(default_factory=list)
     lag: dict[str, dict[str, int]] = field(default_factory=dict)
     links: list[dict[str, Any]] = field(default_factory=list)
     kafka_error: str | None = None
@@ -31,6 +33,7 @@ class NodeStatus:
             "outbox_backlog": self.backlog,
             "oldest_pending_seconds": self.oldest_pending_seconds,
             "dead_letters_open": self.dead_letters,
+            "outbox_parked": [group.as_json() for group in self.parked],
             "consumer_lag": self.lag,
             "links": self.links,
             "kafka_error": self.kafka_error,
@@ -41,7 +44,7 @@ async def gather(pool: asyncpg.Pool, settings: SyncSettings) -> NodeStatus:
     row = await pool.fetchrow(
         "SELECT count(*) AS backlog,"
         " coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0) AS oldest"
-        " FROM outbox WHERE published_at IS NULL"
+        " FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
     )
     assert row is not None
     dead = await pool.fetchval(
@@ -54,6 +57,7 @@ async def gather(pool: asyncpg.Pool, settings: SyncSettings) -> NodeStatus:
         backlog=row["backlog"],
         oldest_pending_seconds=float(row["oldest"]),
         dead_letters=dead,
+        parked=await parked_groups(pool),
         links=[view.as_json() for view in await keeper.views()],
     )
     kafka, node, topics = settings.kafka, settings.node, settings.kafka.topics

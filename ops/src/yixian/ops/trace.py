@@ -67,6 +67,12 @@ async def resolve(conn: DbConnection, identifier: UUID) -> tuple[set[UUID], UUID
     raise NotFound(f"{identifier} is no movement, member or event known to this node")
 
 
+def _unsent(row: Any) -> str:
+    if row["discarded_at"] is not None:
+        return f"discarded ({row['park_reason']})"
+    return "waiting" if row["park_reason"] is None else f"parked ({row['park_reason']})"
+
+
 async def database_hops(conn: DbConnection, node: str, movements: set[UUID]) -> list[Hop]:
     ids = list(movements)
     texts = [str(m) for m in ids]
@@ -81,15 +87,15 @@ async def database_hops(conn: DbConnection, node: str, movements: set[UUID]) -> 
                 f"by {r['actor']} ({r['role'] or '-'})", trace_id=_trace(r["trace_id"]))
         )  # fmt: skip
     for r in await conn.fetch(
-        "SELECT event_id, event_type, topic, pairseq, created_at, published_at, trace_id"
-        " FROM outbox WHERE movement_id = ANY($1::uuid[]) ORDER BY id",
+        "SELECT event_id, event_type, topic, pairseq, created_at, published_at, trace_id,"
+        " park_reason, discarded_at FROM outbox WHERE movement_id = ANY($1::uuid[]) ORDER BY id",
         ids,
     ):
         where = f"{r['topic']} #{r['pairseq']}" if r["pairseq"] else r["topic"]
         if r["published_at"] is None:
             hops.append(
                 Hop(r["created_at"], node, "relay", f"publish {_kind(r['event_type'])}",
-                    "waiting", f"to {where}", str(r["event_id"]), _trace(r["trace_id"]))
+                    _unsent(r), f"to {where}", str(r["event_id"]), _trace(r["trace_id"]))
             )  # fmt: skip
         else:
             hops.append(

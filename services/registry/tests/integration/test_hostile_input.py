@@ -111,6 +111,8 @@ def cases(w: World) -> list[Case]:
         Case("joined in year 1", "POST", "/v1/members", {**member, "joined_on": "0001-01-01"}, field="joined_on"),
         Case("joined in 9999", "POST", "/v1/members", {**member, "joined_on": "9999-12-31"}, field="joined_on"),
         Case("national id NUL", "POST", "/v1/members", {**member, "national_id": f"11010519491231002{NUL}"}, field="national_id"),
+        Case("key with NUL", "POST", "/v1/members", {**member, f"x{NUL}": 1}, field="x\\u0000"),
+        Case("key a lone surrogate", "POST", "/v1/members", json.dumps({**member, "\ud800": 1}).encode(), field="body"),  # no key to name
         # -- outflow registration
         Case("place NUL", "POST", "/v1/movements", {**move, "destination": {**dest, "place": f"朝阳{NUL}"}}, field="destination.place"),
         Case("unknown division", "POST", "/v1/movements", {**move, "destination": {**dest, "jurisdiction": "419999"}}, field="destination.jurisdiction"),

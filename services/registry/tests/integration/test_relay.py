@@ -13,8 +13,10 @@ import pytest
 from yixian.contracts import Envelope, decode
 from yixian.localstack import LocalStack
 from yixian.localstack.records import Record, read_records
+from yixian.registry.adapters.parked import discard_parked, parked_rows, retry_parked
 from yixian.registry.adapters.relay import OutboxRelay, _number
 from yixian.registry.bootstrap import build_relay
+from yixian.runtime.outbox import MAX_RECORD_BYTES
 
 from .conftest import CHAOYANG, GUSHI, Node, outflow
 
@@ -188,3 +190,131 @@ async def test_pair_numbers_are_given_once_and_kept_for_a_resend(gushi: Node) ->
     assert to_chaoyang == [1, 2, 3]
     assert [first[i] for i in first if stored[i][0] == "320106"] == [1]
     assert last == {CHAOYANG: 3, "320106": 1}
+
+
+async def _waiting(node: Node) -> int:
+    async with node.pool.acquire() as conn:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
+            )
+        )
+
+
+async def _queue(node: Node, topic: str, value: bytes, destination: str | None = None) -> int:
+    async with node.pool.acquire() as conn:
+        return int(
+            await conn.fetchval(
+                "INSERT INTO outbox (event_id, event_type, topic, destination, record_key, value,"
+                " trace_id) VALUES (gen_random_uuid(), 'yixian.test', $1, $2, 'k', $3, $4)"
+                " RETURNING id",
+                topic,
+                destination,
+                value,
+                "0" * 32,
+            )
+        )
+
+
+async def test_rows_the_broker_will_never_take_are_parked_and_the_rest_flows(
+    gushi: Node, kafka_bootstrap: str
+) -> None:
+    """A record over the size limit (to the pair topic and to the local one) and one to a
+    topic that cannot exist come first in the outbox; each is parked with its reason, and
+    every event after them, on every topic, is published."""
+    topics = gushi.settings.kafka.topics
+    pair, local = topics.pair(GUSHI, CHAOYANG), topics.local(GUSHI)
+    oversize = b'{"data": "' + b"x" * (MAX_RECORD_BYTES + 1) + b'"}'
+    too_large_pair = await _queue(gushi, pair, oversize, CHAOYANG)
+    too_large_local = await _queue(gushi, local, oversize)
+    nowhere = await _queue(gushi, f"{topics.namespace}.no such topic!", b"{}")
+    members = await _members(gushi, 2)
+    movements = [await gushi.post("/v1/movements", outflow(m), expect=201) for m in members]
+    async with running(build_relay(gushi.settings, gushi.pool)):
+        async with asyncio.timeout(60):
+            while await _waiting(gushi):
+                await asyncio.sleep(0.2)
+        published = await read_records(kafka_bootstrap, pair, expected=2)
+        on_local = await read_records(kafka_bootstrap, local, expected=2)
+    assert {decode(r.value).correlationid for r in published} == {
+        UUID(m["movement_id"]) for m in movements
+    }
+    assert len(on_local) == 2
+    rows = {r["id"]: r for r in await gushi.outbox()}
+    assert {i: rows[i]["park_reason"] for i in (too_large_pair, too_large_local, nowhere)} == {
+        too_large_pair: "too_large",
+        too_large_local: "too_large",
+        nowhere: "unknown_topic",
+    }
+    # the parked pair row keeps its number: the partner sees a gap the digest settles
+    assert rows[too_large_pair]["pairseq"] == 1
+    assert sorted(decode(r.value).pairseq or 0 for r in published) == [2, 3]
+
+    ready = await gushi.get("/readyz")
+    assert ready["ready"] is True
+    assert sorted(ready["degraded"]) == sorted(
+        [
+            f"1 outbox rows to {pair} parked: too_large",
+            f"1 outbox rows to {local} parked: too_large",
+            f"1 outbox rows to {topics.namespace}.no such topic! parked: unknown_topic",
+        ]
+    )
+    metrics = (await gushi.call("GET", "/metrics", expect=200)).text
+    assert f'yixian_outbox_parked{{reason="too_large",topic="{pair}"}} 1.0' in metrics
+    assert "yixian_outbox_backlog 0.0" in metrics
+
+
+async def test_an_operator_retries_or_discards_a_parked_row_and_both_are_audited(
+    gushi: Node, kafka_bootstrap: str
+) -> None:
+    topics = gushi.settings.kafka.topics
+    local = topics.local(GUSHI)
+    small, large = b'{"n": 1}', b'{"data": "' + b"x" * (MAX_RECORD_BYTES + 1) + b'"}'
+    fixed = await _queue(gushi, local, small)
+    refused = await _queue(gushi, local, large)
+    async with gushi.pool.acquire() as conn:  # as the relay left them: parked
+        await conn.execute(
+            "UPDATE outbox SET parked_at = now(), park_reason = 'not_authorized' WHERE id = $1",
+            fixed,
+        )
+        await conn.execute(
+            "UPDATE outbox SET parked_at = now(), park_reason = 'too_large' WHERE id = $1",
+            refused,
+        )
+        assert [r["id"] for r in await parked_rows(conn)] == [fixed, refused]
+        assert await retry_parked(conn, None, actor="cli:ops") == [fixed, refused]
+    async with running(build_relay(gushi.settings, gushi.pool)):
+        await _drained_or_parked(gushi)
+        (record,) = await read_records(kafka_bootstrap, local, expected=1)
+    assert record.value == small
+    async with gushi.pool.acquire() as conn:
+        state = {r["id"]: r for r in await conn.fetch("SELECT * FROM outbox")}
+        assert state[fixed]["published_at"] is not None
+        assert state[refused]["park_reason"] == "too_large"  # refused again: parked again
+        assert await discard_parked(conn, [refused, fixed], actor="cli:ops", note="too big") == [
+            refused
+        ]
+        assert await parked_rows(conn) == []
+        audit = await conn.fetch(
+            "SELECT actor, role, action, detail FROM audit_log WHERE action LIKE 'outbox.%'"
+            " ORDER BY id"
+        )
+        backlog = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND discarded_at IS NULL"
+        )
+    assert [(a["actor"], a["action"], a["detail"]["outbox_id"]) for a in audit] == [
+        ("cli:ops", "outbox.retry", fixed),
+        ("cli:ops", "outbox.retry", refused),
+        ("cli:ops", "outbox.discard", refused),
+    ]
+    assert audit[0]["detail"]["park_reason"] == "not_authorized"
+    assert audit[2]["detail"]["note"] == "too big"
+    assert audit[2]["detail"]["bytes"] == len(large)
+    assert backlog == 0
+    assert (await gushi.get("/readyz"))["degraded"] == []
+
+
+async def _drained_or_parked(node: Node, timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
+        while await _waiting(node):
+            await asyncio.sleep(0.1)

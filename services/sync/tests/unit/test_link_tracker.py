@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from yixian.contracts import LinkState
-from yixian.sync.domain import SequenceTracker
+from yixian.sync.domain import SequenceTracker, subtract_runs
+from yixian.sync.service_layer.links import LinkPolicy
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 GRACE = timedelta(seconds=5)
@@ -76,3 +77,28 @@ def test_a_matching_digest_settles_numbers_lost_for_good() -> None:
     tracker.settle_up_to(4, T0)
     assert tracker.contiguous == 6
     assert tracker.missing() == []
+
+
+def test_missing_numbers_are_named_exactly_as_runs() -> None:
+    tracker = SequenceTracker()
+    for seq in (1, 2, 5, 6, 9):
+        tracker.receive(seq, T0)
+    tracker.heartbeat(12, T0)
+    assert tracker.missing_runs(100) == [(3, 4), (7, 8), (10, 12)]
+    assert tracker.missing_runs(2) == [(3, 4), (7, 8)]
+    tracker.settle_up_to(12, T0)
+    assert tracker.missing_runs(100) == []
+
+
+def test_runs_answered_lately_are_taken_out_of_a_request() -> None:
+    assert subtract_runs([(1, 10)], []) == [(1, 10)]
+    assert subtract_runs([(1, 10)], [(3, 4), (8, 12)]) == [(1, 2), (5, 7)]
+    assert subtract_runs([(1, 3), (7, 9)], [(1, 9)]) == []
+    assert subtract_runs([(5, 6)], [(1, 2), (9, 9)]) == [(5, 6)]
+
+
+def test_replay_requests_back_off_to_a_cap() -> None:
+    policy = LinkPolicy(gap_grace=timedelta(seconds=5), replay_backoff_max=timedelta(seconds=60))
+    waits = [policy.replay_wait(tries).total_seconds() for tries in range(7)]
+    assert waits == [0, 10, 20, 40, 60, 60, 60]
+    assert policy.replay_wait(10_000) == timedelta(seconds=60)

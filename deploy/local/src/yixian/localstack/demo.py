@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -211,7 +211,7 @@ async def _scenarios(nodes: dict[str, LocalNode], say: Say) -> str:
     await chaoyang.post(
         "/v1/activities",
         {"org_id": str(committee), "kind": "theme_day", "title": "七月主题党日：重温入党誓词",
-         "starts_at": "2030-07-01T01:00:00Z", "location": "十八里店乡党群服务中心"},
+         "starts_at": _in_days(30), "location": "十八里店乡党群服务中心"},
         201,
     )  # fmt: skip
     present = await chaoyang.get(f"/v1/organizations/{committee}/present")
@@ -220,6 +220,11 @@ async def _scenarios(nodes: dict[str, LocalNode], say: Say) -> str:
         + ", ".join(p["name"] for p in present)
     )
     return str(m1)
+
+
+def _in_days(days: int) -> str:
+    """A time ``days`` from now: an activity is scheduled at most a year ahead."""
+    return (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=0).isoformat()
 
 
 def _print_trace(nodes: dict[str, LocalNode], movement: str, say: Say) -> None:

@@ -4,6 +4,11 @@ Every service of a node publishes only through it (registry and sync insert; the
 registry's relay publishes). Pair-topic events are numbered per partner by the relay, as
 it publishes them, so the numbers follow publication order and no writer waits for
 another's commit to take a number (ADR 12).
+
+A row is *waiting* until the relay publishes it (``published_at``) or parks it
+(``parked_at``, ``park_reason``: it cannot be published for a reason of its own); an
+operator retries a parked row (back to waiting) or discards it (``discarded_at``: never
+sent). Rows still to send are those neither published nor discarded.
 """
 
 from __future__ import annotations
@@ -13,6 +18,11 @@ from typing import Any
 from yixian.contracts import Envelope, record_key
 
 from .resources import DbConnection
+
+MAX_RECORD_BYTES = 1_000_000
+"""The largest record the relay's producer sends (its ``max_request_size``), under Kafka's
+default ``max.message.bytes`` (1 MiB and 12 bytes): whoever writes a record of unbounded
+input (a dead letter's copy of what came in) bounds it below this."""
 
 _INSERT = (
     "INSERT INTO outbox (event_id, event_type, topic, destination, record_key, value,"

@@ -53,9 +53,12 @@ def service_cli(
 
 
 def add_health_routes(
-    app: FastAPI, node: str, readiness: Callable[[], Awaitable[dict[str, str]]]
+    app: FastAPI,
+    node: str,
+    readiness: Callable[[], Awaitable[dict[str, str]]],
+    degradation: Callable[[], Awaitable[list[str]]] | None = None,
 ) -> None:
-    """``/healthz`` (the process is alive) and ``/readyz`` (every check says ok)."""
+    """``/healthz`` (the process is alive) and ``/readyz`` (``readiness_report``)."""
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -64,12 +67,21 @@ def add_health_routes(
 
     @app.get("/readyz", tags=["operations"])
     async def readyz(response: Response) -> dict[str, Any]:
-        """The database, the migrations and the broker are ready."""
-        checks = await readiness()
-        ready = all(v == "ok" for v in checks.values())
-        if not ready:
-            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"ready": ready, "node": node, "checks": checks}
+        """The database, the migrations and the broker are ready; what is degraded."""
+        degraded = await degradation() if degradation is not None else []
+        return readiness_report(response, node, await readiness(), degraded)
+
+
+def readiness_report(
+    response: Response, node: str, checks: dict[str, str], degraded: list[str]
+) -> dict[str, Any]:
+    """The body of ``/readyz``, and its status: 503 unless every check says ok. What is
+    ``degraded`` (e.g. outbox rows parked for an operator) is said, and is no reason to
+    take the service out of rotation: that would stop what still works."""
+    ready = all(v == "ok" for v in checks.values())
+    if not ready:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return {"ready": ready, "node": node, "checks": checks, "degraded": degraded}
 
 
 def readiness_checks(

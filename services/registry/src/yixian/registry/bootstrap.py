@@ -25,6 +25,7 @@ from yixian.runtime.service import add_health_routes, readiness_checks
 
 from .adapters.auth import Role, create_api_key
 from .adapters.metrics import RelayMetrics
+from .adapters.parked import parked_groups
 from .adapters.relay import OutboxRelay, RelaySettings
 from .config import RegistrySettings
 from .domain import OrgKind
@@ -85,6 +86,18 @@ def _readiness(
     return readiness_checks(pool, settings.kafka, SERVICE, MIGRATIONS)
 
 
+def _degradation(pool: asyncpg.Pool) -> Callable[[], Awaitable[list[str]]]:
+    """What ``/readyz`` reports degraded: outbox rows parked for an operator."""
+
+    async def degraded() -> list[str]:
+        try:
+            return [group.note() for group in await parked_groups(pool)]
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return []  # the database check says it
+
+    return degraded
+
+
 def build_app(
     settings: RegistrySettings,
     pool: asyncpg.Pool,
@@ -99,6 +112,7 @@ def build_app(
         broker=None,
         clock=clock,
         readiness=_readiness(settings, pool),
+        degradation=_degradation(pool),
     )
     metrics = metrics or RelayMetrics()
     add_metrics_route(app, metrics.registry, lambda: metrics.refresh(pool))
@@ -155,7 +169,7 @@ async def run_relay(settings: RegistrySettings) -> None:
         relay = build_relay(settings, pool, metrics)
         task = asyncio.create_task(relay.run(stop), name="relay")
         app = FastAPI(title=f"Yixian outbox relay — node {settings.node}", version="1.0.0")
-        add_health_routes(app, settings.node, _readiness(settings, pool))
+        add_health_routes(app, settings.node, _readiness(settings, pool), _degradation(pool))
         add_metrics_route(app, metrics.registry, lambda: metrics.refresh(pool))
         http = await start_http(app, settings.http_host, settings.http_port)
         log.info("service started", role="relay", http=http.url)

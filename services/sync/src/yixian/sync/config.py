@@ -26,6 +26,14 @@ class SyncSettings(NodeSettings):
     gap_grace_seconds: float = Field(default=5.0, gt=0)
     digest_seconds: float = Field(default=300.0, gt=0)
     digest_buckets: int = Field(default=256, ge=1, le=65536)
+    replay_backoff_max_seconds: float = Field(
+        default=120.0, gt=0, description="The longest wait between replay requests for a gap."
+    )
+    max_pairseq_ahead: int = Field(
+        default=100_000,
+        ge=1,
+        description="A pair number this far past the highest seen is refused.",
+    )
     metadata_refresh_seconds: float = Field(default=10.0, gt=0)
     batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Records applied per transaction."
@@ -39,6 +47,8 @@ class SyncSettings(NodeSettings):
             gap_grace=timedelta(seconds=self.gap_grace_seconds),
             digest_interval=timedelta(seconds=self.digest_seconds),
             bucket_count=self.digest_buckets,
+            replay_backoff_max=timedelta(seconds=self.replay_backoff_max_seconds),
+            max_ahead=self.max_pairseq_ahead,
         )
 
     @property

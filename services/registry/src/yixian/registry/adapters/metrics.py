@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from .parked import parked_groups
+
 
 def topic_kind(topic: str) -> str:
     if ".to." in topic:
@@ -28,11 +30,26 @@ class RelayMetrics:
             registry=self.registry,
         )
         self.backlog = Gauge(
-            "yixian_outbox_backlog", "Outbox events not yet published.", registry=self.registry
+            "yixian_outbox_backlog",
+            "Outbox events waiting to be published (parked ones not counted).",
+            registry=self.registry,
         )
         self.oldest = Gauge(
             "yixian_outbox_oldest_pending_seconds",
-            "Age of the oldest unpublished outbox event (0 when there is none).",
+            "Age of the oldest waiting outbox event (0 when there is none).",
+            registry=self.registry,
+        )
+        self.parked = Gauge(
+            "yixian_outbox_parked",
+            "Outbox events parked for an operator (they cannot be published as they are),"
+            " by topic and reason.",
+            ["topic", "reason"],
+            registry=self.registry,
+        )
+        self.parked_total = Counter(
+            "yixian_relay_parked_total",
+            "Outbox events the relay parked, by kind of topic and reason.",
+            ["kind", "reason"],
             registry=self.registry,
         )
         self.leader = Gauge(
@@ -47,11 +64,18 @@ class RelayMetrics:
             self.published.labels(kind=topic_kind(row["topic"])).inc()
             self.publish_latency.observe(max(float(row["latency"]), 0.0))
 
+    def parked_row(self, topic: str, reason: str) -> None:
+        self.parked_total.labels(kind=topic_kind(topic), reason=reason).inc()
+
     async def refresh(self, pool: asyncpg.Pool) -> None:
         row = await pool.fetchrow(
             "SELECT count(*) AS backlog, coalesce(extract(epoch FROM clock_timestamp()"
-            " - min(created_at)), 0) AS oldest FROM outbox WHERE published_at IS NULL"
+            " - min(created_at)), 0) AS oldest FROM outbox"
+            " WHERE published_at IS NULL AND parked_at IS NULL"
         )
         assert row is not None
         self.backlog.set(row["backlog"])
         self.oldest.set(float(row["oldest"]))
+        self.parked.clear()
+        for group in await parked_groups(pool):
+            self.parked.labels(topic=group.topic, reason=group.reason).set(group.rows)

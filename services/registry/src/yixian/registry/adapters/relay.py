@@ -11,6 +11,16 @@
   carries the same numbers (ADR 12).
 - While Kafka is down nothing is lost: rows stay unpublished and the relay retries with
   backoff; every send is bounded by a timeout so a dead broker cannot hang it.
+- Each topic is sent on its own, so no destination waits for another. A row the broker
+  will never take as it is (too large, a topic the node may not write to, no such topic:
+  ``park_reason``) is parked with its reason and the relay goes on; the operator retries
+  or discards it (``yixian outbox``). A topic failing for a passing reason (its partition
+  leader away) rests with its own backoff while the others flow.
+- Order holds per topic and partition up to a passing failure: nothing after it counts
+  as sent. A parked row does not hold back the rows after it, even of its movement: every
+  event carries its group's whole snapshot with its version (participations are keyed),
+  so a later version supersedes the parked one and a parked version published later is
+  ignored as older. A parked pair row keeps its number (ADR 15).
 """
 
 from __future__ import annotations
@@ -19,17 +29,25 @@ import asyncio
 import contextlib
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
 
 from yixian.contracts import numbered
 from yixian.registry.adapters.metrics import RelayMetrics
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
 from yixian.runtime.kafka import aiokafka_security
+from yixian.runtime.outbox import MAX_RECORD_BYTES
 
 log = get_logger(__name__)
 RELAY_LOCK = 0x59_49_58_52  # "YIXR"
@@ -53,6 +71,7 @@ def producer_options(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
         "acks": "all",
         "request_timeout_ms": 10_000,
         "retry_backoff_ms": 200,
+        "max_request_size": MAX_RECORD_BYTES,
     }
     return options | aiokafka_security(kafka)
 
@@ -115,6 +134,7 @@ class OutboxRelay:
 
     async def _publish_until(self, stop: asyncio.Event, conn: DbConnection) -> None:
         backoff = 0.5
+        resting = _Resting(first=0.5, most=self.settings.max_backoff)
         producer: AIOKafkaProducer | None = None
         try:
             while not stop.is_set():
@@ -127,8 +147,10 @@ class OutboxRelay:
                 self._wake.clear()
                 rows = await conn.fetch(
                     "SELECT id, topic, destination, pairseq, record_key, value, event_type,"
-                    " trace_id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+                    " trace_id FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
+                    " AND topic <> ALL($2::text[]) ORDER BY id LIMIT $1",
                     self.settings.batch_size,
+                    resting.topics(),
                 )
                 if not rows:
                     with contextlib.suppress(TimeoutError):
@@ -137,30 +159,51 @@ class OutboxRelay:
                         )
                     continue
                 numbers = await _number(conn, rows)
-                sent = await self._send(producer, rows, numbers)
-                if sent:
+                outcome = await self._send(producer, rows, numbers)
+                if outcome.sent:
                     marked = await conn.fetch(
                         "UPDATE outbox SET published_at = clock_timestamp()"
                         " WHERE id = ANY($1::bigint[]) RETURNING topic,"
                         " extract(epoch FROM published_at - created_at) AS latency",
-                        sent,
+                        outcome.sent,
                     )
-                    self.published += len(sent)
+                    self.published += len(outcome.sent)
                     self.metrics.published_rows(marked)
-                if len(sent) < len(rows):
+                if outcome.parked:
+                    await self._park(conn, rows, outcome.parked)
+                resting.settle({r["topic"] for r in rows} - outcome.failed)
+                if outcome.failed or outcome.refused:
+                    await _stop_quietly(producer)  # rebuilt: nothing of this batch in flight
+                    producer = None
+                if outcome.failed and not (outcome.sent or outcome.parked):
                     log.warning(
                         "kafka unavailable; events stay in the outbox",
-                        pending=len(rows) - len(sent),
+                        pending=len(rows),
                     )
-                    await _stop_quietly(producer)
-                    producer = None
                     await _sleep_or_stop(stop, backoff + random.uniform(0, backoff / 2))  # noqa: S311
                     backoff = min(backoff * 2, self.settings.max_backoff)
-                else:
-                    backoff = 0.5
+                    continue
+                backoff = 0.5
+                for topic in outcome.failed:
+                    log.warning("topic unavailable; its events wait", topic=topic)
+                    resting.failed(topic)
         finally:
             if producer is not None:
                 await _stop_quietly(producer)
+
+    async def _park(
+        self, conn: DbConnection, rows: list[asyncpg.Record], parked: list[tuple[int, str]]
+    ) -> None:
+        await conn.execute(
+            "UPDATE outbox SET parked_at = clock_timestamp(), park_reason = u.reason"
+            " FROM unnest($1::bigint[], $2::text[]) AS u(id, reason) WHERE outbox.id = u.id",
+            [row_id for row_id, _ in parked],
+            [reason for _, reason in parked],
+        )
+        topics = {r["id"]: r["topic"] for r in rows}
+        for row_id, reason in parked:
+            log.warning("event parked", outbox_id=row_id, topic=topics[row_id], reason=reason)
+            self.metrics.parked_row(topics[row_id], reason)
 
     async def _wait_wake_or_stop(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -185,39 +228,147 @@ class OutboxRelay:
 
     async def _send(
         self, producer: AIOKafkaProducer, rows: list[asyncpg.Record], numbers: dict[int, int]
-    ) -> list[int]:
-        """Send a batch in order; the ids acknowledged, a prefix of ``rows``."""
-        futures: list[asyncio.Future[Any]] = []
+    ) -> _Outcome:
+        """Send a batch, each topic on its own and in id order."""
+        by_topic: dict[str, list[asyncpg.Record]] = {}
+        for row in rows:
+            by_topic.setdefault(row["topic"], []).append(row)
+        outcome = _Outcome()
+        for part in await asyncio.gather(
+            *(self._send_topic(producer, topic, part, numbers) for topic, part in by_topic.items())
+        ):
+            outcome.sent += part.sent
+            outcome.parked += part.parked
+            outcome.failed |= part.failed
+            outcome.refused |= part.refused
+        return outcome
+
+    async def _send_topic(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        rows: list[asyncpg.Record],
+        numbers: dict[int, int],
+    ) -> _Outcome:
+        """Send one topic's rows in order: the ids acknowledged (a prefix of the rows not
+        parked, up to the first passing failure), the rows to park."""
+        outcome = _Outcome()
+        futures: list[tuple[int, asyncio.Future[Any]]] = []
+        whole_topic: str | None = None  # the topic refuses every row alike
+        failure: BaseException | None = None
         try:
             async with asyncio.timeout(self.settings.send_timeout):
                 for row in rows:
-                    value = bytes(row["value"])
-                    if (pairseq := numbers.get(row["id"])) is not None:
-                        value = numbered(value, pairseq)
-                    futures.append(
-                        await producer.send(
-                            row["topic"],
-                            value=value,
-                            key=bytes(row["record_key"]),
-                            headers=[
-                                ("content-type", b"application/cloudevents+json; charset=utf-8"),
-                                ("ce_type", row["event_type"].encode()),
-                                ("trace_id", row["trace_id"].encode()),
-                            ],
-                        )
-                    )
-                results = await asyncio.gather(*futures, return_exceptions=True)
+                    if whole_topic is not None:
+                        outcome.parked.append((row["id"], whole_topic))
+                        continue
+                    try:
+                        futures.append((row["id"], await self._send_row(producer, row, numbers)))
+                    except KafkaError as exc:
+                        reason = await _refusal(producer, topic, exc)
+                        if reason is None:
+                            raise
+                        outcome.parked.append((row["id"], reason))
+                        whole_topic = None if reason == "too_large" else reason
+                results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
         except (KafkaError, OSError, TimeoutError) as exc:
-            log.warning("publishing failed", error=str(exc) or type(exc).__name__)
-            results = [_outcome(f, exc) for f in futures]
-            for f in futures:
+            log.warning("publishing failed", topic=topic, error=str(exc) or type(exc).__name__)
+            failure = exc
+            results = [_outcome(f, exc) for _, f in futures]
+            for _, f in futures:
                 f.cancel()
-        sent: list[int] = []
-        for row, result in zip(rows, results, strict=False):
-            if isinstance(result, BaseException):
-                break  # keep commit order: nothing after a failure counts as sent
-            sent.append(row["id"])
-        return sent
+        held = failure is not None and len(futures) < len(rows)
+        for (row_id, _), result in zip(futures, results, strict=True):
+            if not isinstance(result, BaseException):
+                if not held:
+                    outcome.sent.append(row_id)
+                continue
+            outcome.refused = True
+            if (reason := park_reason(result)) is not None:
+                outcome.parked.append((row_id, reason))
+            else:
+                held = True  # keep the order: nothing after a passing failure counts as sent
+        if held or failure is not None:
+            outcome.failed.add(topic)
+        return outcome
+
+    async def _send_row(
+        self, producer: AIOKafkaProducer, row: asyncpg.Record, numbers: dict[int, int]
+    ) -> asyncio.Future[Any]:
+        value = bytes(row["value"])
+        if (pairseq := numbers.get(row["id"])) is not None:
+            value = numbered(value, pairseq)
+        future: asyncio.Future[Any] = await producer.send(
+            row["topic"],
+            value=value,
+            key=bytes(row["record_key"]),
+            headers=[
+                ("content-type", b"application/cloudevents+json; charset=utf-8"),
+                ("ce_type", row["event_type"].encode()),
+                ("trace_id", row["trace_id"].encode()),
+            ],
+        )
+        return future
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What became of a batch's rows (or one topic's)."""
+
+    sent: list[int] = field(default_factory=list)
+    parked: list[tuple[int, str]] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
+    """Topics with a passing failure: their rows not sent wait."""
+    refused: bool = False
+    """The broker failed a record: the producer is rebuilt before the next batch."""
+
+
+def park_reason(exc: BaseException) -> str | None:
+    """Why a row whose send failed with ``exc`` is parked (``parked.PARK_REASONS``); None
+    for a failure that passes (the relay sends it again)."""
+    if isinstance(exc, MessageSizeTooLargeError | RecordTooLargeError):
+        return "too_large"
+    if isinstance(exc, TopicAuthorizationFailedError):
+        return "not_authorized"
+    if isinstance(exc, InvalidTopicError):
+        return "unknown_topic"
+    return None
+
+
+async def _refusal(producer: AIOKafkaProducer, topic: str, exc: KafkaError) -> str | None:
+    """``park_reason`` of a send the producer refused before queueing it. Its wait for the
+    topic's metadata ends the same way for a topic the broker does not have and for a
+    broker it cannot reach: the topic is unknown only if the broker answers without it."""
+    if isinstance(exc, UnknownTopicOrPartitionError):
+        client = producer.client
+        answered = await client.force_metadata_update()
+        return "unknown_topic" if answered and topic not in client.cluster.topics() else None
+    return park_reason(exc)
+
+
+class _Resting:
+    """Topics whose last send failed for a passing reason, each with its own backoff, so
+    one topic's trouble delays no other."""
+
+    def __init__(self, *, first: float, most: float) -> None:
+        self.first, self.most = first, most
+        self._until: dict[str, float] = {}
+        self._delay: dict[str, float] = {}
+
+    def topics(self) -> list[str]:
+        now = asyncio.get_running_loop().time()
+        return [t for t, until in self._until.items() if until > now]
+
+    def failed(self, topic: str) -> None:
+        delay = min(self._delay.get(topic, self.first / 2) * 2, self.most)
+        self._delay[topic] = delay
+        now = asyncio.get_running_loop().time()
+        self._until[topic] = now + delay + random.uniform(0, delay / 2)  # noqa: S311
+
+    def settle(self, topics: set[str]) -> None:
+        for topic in topics:
+            self._until.pop(topic, None)
+            self._delay.pop(topic, None)
 
 
 async def _number(conn: DbConnection, rows: list[asyncpg.Record]) -> dict[int, int]:

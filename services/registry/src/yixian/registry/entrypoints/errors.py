@@ -78,9 +78,13 @@ _CODES = {
 }
 
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _text(value: object) -> str:
-    """Text safe to encode as UTF-8 (a lone surrogate in a key becomes an escape)."""
-    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    """Text fit for a response and the audit log: what a refused input put in a message or
+    a key (a NUL, an escape, a lone surrogate) is written as an escape, never as itself."""
+    return _UNPRINTABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", str(value))
 
 
 def error_response(

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import Depends, FastAPI, Header, Query, Request, Response, status
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -50,6 +50,7 @@ from yixian.registry.service_layer.unit_of_work import (
     Request as Ctx,
 )
 from yixian.runtime import bind_trace, get_logger
+from yixian.runtime.service import readiness_report
 from yixian.runtime.tracing import span
 
 from . import schemas as s
@@ -59,6 +60,7 @@ from .limits import RequestLimits
 
 log = get_logger(__name__)
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PRESENTED_KEY_ID = re.compile(r"^yx_([0-9a-f]{32})_")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -113,6 +115,7 @@ def create_app(
     broker: KafkaBroker | None,
     clock: Callable[[], datetime],
     readiness: Callable[[], Awaitable[dict[str, str]]] | None = None,
+    degradation: Callable[[], Awaitable[list[str]]] | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title=f"Yixian registry — node {node}",
@@ -135,7 +138,7 @@ def create_app(
                 who.role.value if who else None,
                 f"{request.method} {request.url.path}",
                 "denied" if status == 403 else "refused",
-                {"status": status, "reason": message, "field": field},
+                {"status": status, "reason": _printable(message), "field": _printable(field)},
             )
 
     @app.exception_handler(RequestValidationError)
@@ -257,7 +260,8 @@ def create_app(
 
     @app.get("/readyz", tags=["operations"])
     async def readyz(response: Response) -> dict[str, Any]:
-        """Database reachable with migrations applied, and broker reachable."""
+        """Database reachable with migrations applied, and broker reachable; what is
+        degraded (outbox rows parked for an operator) is said without failing."""
         checks: dict[str, str] = {}
         try:
             await pool.fetchval("SELECT 1")
@@ -268,10 +272,8 @@ def create_app(
             checks |= await readiness()
         if broker is not None:
             checks["kafka"] = "ok" if await broker.ping(timeout=2.0) else "unavailable"
-        ready = all(v == "ok" for v in checks.values())
-        if not ready:
-            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"ready": ready, "node": node, "checks": checks}
+        degraded = await degradation() if degradation is not None else []
+        return readiness_report(response, node, checks, degraded)
 
     # -- administration -------------------------------------------------------------------
 
@@ -508,3 +510,11 @@ def create_app(
         return await read(ctx, lambda uow: queries.audit_entries(uow, target, limit))
 
     return app
+
+
+def _printable(text: str | None) -> str | None:
+    """Text for the audit log with control characters shown as escapes (a refusal may quote
+    what it refused, and the log keeps no NUL)."""
+    if text is None:
+        return None
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -7,6 +7,7 @@ tables (inbox, links, dead letters); everything it publishes goes through the ou
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ from yixian.contracts import (
     TopicNames,
 )
 from yixian.runtime import DbConnection
-from yixian.runtime.outbox import Outbox
+from yixian.runtime.outbox import MAX_RECORD_BYTES, Outbox
 from yixian.runtime.record import HISTORY_INSERT, add_history, add_participation
 from yixian.sync.domain import Replica, SequenceTracker, bucket_of
 
@@ -59,9 +60,9 @@ class Claim(NamedTuple):
     topic: str
     partition: int
     offset: int
-    pairseq: int
-    trace_id: str
-    event_time: datetime
+    pairseq: int | None
+    trace_id: str | None
+    event_time: datetime | None
     movement_id: UUID | None
 
 
@@ -101,6 +102,7 @@ class SyncStore:
         self._claimed: set[tuple[str, UUID]] | None = None
         self._movements: dict[UUID, StoredMovement | None] = {}
         self._replicas: list[tuple[str, tuple[Any, ...]]] = []
+        self._highest: dict[str, int] = {}
 
     async def flush(self) -> None:
         """Write what waits: replicas, outbox rows, history versions, outcomes."""
@@ -325,17 +327,43 @@ class SyncStore:
             event, local_topic=None, pair=(self.topics.pair(self.node, partner), partner)
         )
 
-    async def replay(self, partner: str, first: int, last: int | None) -> int:
-        """Put already published pair events back in the relay's queue."""
+    async def replay(self, partner: str, runs: list[tuple[int, int]]) -> tuple[int, int]:
+        """Put the already published pair events of ``runs`` back in the relay's queue;
+        how many went back, and how many of the numbers can be sent at all (published
+        or waiting; not parked, discarded or gone)."""
         await self.outbox.flush()
-        status = await self.conn.execute(
-            "UPDATE outbox SET published_at = NULL WHERE destination = $1 AND pairseq >= $2"
-            " AND ($3::bigint IS NULL OR pairseq <= $3) AND published_at IS NOT NULL",
+        row = await self.conn.fetchrow(
+            "WITH wanted AS (SELECT id, published_at FROM outbox, unnest($2::bigint[],"
+            " $3::bigint[]) AS r(first_seq, last_seq) WHERE destination = $1"
+            " AND pairseq BETWEEN r.first_seq AND r.last_seq AND (published_at IS NOT NULL"
+            " OR parked_at IS NULL)),"
+            " requeued AS (UPDATE outbox SET published_at = NULL FROM wanted"
+            " WHERE outbox.id = wanted.id AND wanted.published_at IS NOT NULL RETURNING 1)"
+            " SELECT (SELECT count(*) FROM requeued) AS requeued,"
+            " (SELECT count(*) FROM wanted) AS held",
             partner,
-            first,
-            last,
+            [first for first, _ in runs],
+            [last for _, last in runs],
         )
-        return int(status.split()[-1])
+        assert row is not None
+        return int(row["requeued"]), int(row["held"])
+
+    async def replayed_lately(self, partner: str, since: datetime) -> list[tuple[int, int]]:
+        """The runs replayed to ``partner`` since ``since`` (older notes are dropped)."""
+        await self.conn.execute(
+            "DELETE FROM replays_answered WHERE partner = $1 AND answered_at < $2", partner, since
+        )
+        rows = await self.conn.fetch(
+            "SELECT first_seq, last_seq FROM replays_answered WHERE partner = $1", partner
+        )
+        return [(r["first_seq"], r["last_seq"]) for r in rows]
+
+    async def note_replayed(self, partner: str, runs: list[tuple[int, int]], now: datetime) -> None:
+        await self.conn.executemany(
+            "INSERT INTO replays_answered (partner, first_seq, last_seq, answered_at)"
+            " VALUES ($1, $2, $3, $4)",
+            [(partner, first, last, now) for first, last in runs],
+        )
 
     async def last_sent(self, partner: str) -> int:
         value = await self.conn.fetchval(
@@ -346,7 +374,7 @@ class SyncStore:
     async def backlog(self, partner: str | None = None) -> int:
         await self.outbox.flush()
         value = await self.conn.fetchval(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND discarded_at IS NULL"
             " AND ($1::char(6) IS NULL OR destination = $1)",
             partner,
         )
@@ -362,6 +390,27 @@ class SyncStore:
             partner,
             last_sequence,
             now,
+        )
+
+    async def highest_seen(self, partner: str) -> int:
+        """The highest pair number that arrived from ``partner`` (read once a store)."""
+        if partner not in self._highest:
+            self._highest[partner] = int(
+                await self.conn.fetchval(
+                    "SELECT greatest((SELECT contiguous FROM links WHERE partner = $1),"
+                    " (SELECT max(seq) FROM link_received WHERE partner = $1), 0)",
+                    partner,
+                )
+            )
+        return self._highest[partner]
+
+    async def count_received(self, partner: str, seq: int) -> None:
+        """Count a number as arrived though its event was not applied (an unknown type,
+        a refused record): it was sent, and asking for it again would not change that."""
+        await self.conn.execute(
+            "INSERT INTO link_received (partner, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            partner,
+            seq,
         )
 
     async def settle_up_to(self, partner: str, sequence: int) -> None:
@@ -435,25 +484,70 @@ class SyncStore:
         )
         if not inserted:
             return False
-        document = {
-            "reason": reason,
-            "errors": errors,
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "key": base64.b64encode(record.key).decode() if record.key else None,
-            "value": base64.b64encode(record.value).decode(),
-            "received_at": now.isoformat(),
-        }
+        key = record.key or b""
         await self.outbox.add_raw(
             event_id=uuid4(),
             event_type=DEAD_LETTER_TYPE,
             topic=self.topics.dead_letter(self.node, "sync"),
-            key=record.key or b"",
-            value=json.dumps(document, ensure_ascii=False).encode(),
+            key=key if len(key) <= EXCERPT_BYTES else _digest(key).encode(),
+            value=dead_letter_document(record, reason, errors, now),
             trace_id="0" * 32,
         )
         return True
+
+
+DEAD_LETTER_MAX_BYTES = MAX_RECORD_BYTES // 4
+"""A dead letter's record is whole up to this size, and bounded beyond it."""
+EXCERPT_BYTES = 4096
+
+
+def dead_letter_document(
+    record: Inbound, reason: str, errors: list[dict[str, Any]], now: datetime
+) -> bytes:
+    """The dead-letter topic's copy of ``record``, with why it was refused.
+
+    Whole (key and value in base64) while it stays under ``DEAD_LETTER_MAX_BYTES``;
+    otherwise the key and the value are each their SHA-256, size and first
+    ``EXCERPT_BYTES`` bytes, and the reason and the errors are cut to about as much, so
+    a hostile partner's largest record never makes a record the relay cannot publish
+    (the ``dead_letters`` table keeps it whole, for ``yixian dlq retry``).
+    """
+    document: dict[str, Any] = {
+        "reason": reason,
+        "errors": errors,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": base64.b64encode(record.key).decode() if record.key else None,
+        "value": base64.b64encode(record.value).decode(),
+        "received_at": now.isoformat(),
+    }
+    whole = json.dumps(document, ensure_ascii=False).encode()
+    if len(whole) <= DEAD_LETTER_MAX_BYTES:
+        return whole
+    error_text = json.dumps(errors, ensure_ascii=False)
+    document |= {
+        "reason": reason[:EXCERPT_BYTES],
+        "errors": errors if len(error_text) <= EXCERPT_BYTES else [],
+        "errors_excerpt": error_text[:EXCERPT_BYTES] if len(error_text) > EXCERPT_BYTES else None,
+        "key": None,
+        "key_excerpt": _excerpt(record.key) if record.key else None,
+        "value": None,
+        "value_excerpt": _excerpt(record.value),
+    }
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+def _excerpt(data: bytes) -> dict[str, Any]:
+    return {
+        "sha256": _digest(data),
+        "bytes": len(data),
+        "head": base64.b64encode(data[:EXCERPT_BYTES]).decode(),
+    }
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _when(value: datetime | None) -> datetime:

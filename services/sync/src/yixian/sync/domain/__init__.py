@@ -2,7 +2,7 @@
 
 from .apply import Outcome, Refused, Replica, apply_host, apply_origin
 from .digest import Repair, bucket_of, buckets, differing_buckets, reconcile
-from .link import SequenceTracker
+from .link import SequenceTracker, subtract_runs
 
 __all__ = [
     "Outcome",
@@ -16,4 +16,5 @@ __all__ = [
     "buckets",
     "differing_buckets",
     "reconcile",
+    "subtract_runs",
 ]

@@ -43,6 +43,18 @@ class SequenceTracker:
                     break
         return found
 
+    def missing_runs(self, limit: int) -> list[tuple[int, int]]:
+        """The missing numbers exactly, as (first, last) runs in order; at most ``limit``."""
+        runs: list[tuple[int, int]] = []
+        start = self.contiguous + 1
+        for seq in [*sorted(self.ahead), self.expected_up_to + 1]:
+            if len(runs) >= limit:
+                break
+            if seq > start:
+                runs.append((start, seq - 1))
+            start = max(start, seq + 1)
+        return runs
+
     def receive(self, seq: int, now: datetime) -> bool:
         """Record a number; False if it was seen before."""
         self.last_event_at = now
@@ -92,3 +104,22 @@ class SequenceTracker:
     def lag(self) -> int:
         """How many numbers the partner sent that have not arrived yet."""
         return self.expected_up_to - self.contiguous - len(self.ahead)
+
+
+def subtract_runs(
+    wanted: list[tuple[int, int]], done: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The numbers of ``wanted`` runs that no ``done`` run covers, as runs in order."""
+    left: list[tuple[int, int]] = []
+    for first, last in sorted(wanted):
+        for done_first, done_last in sorted(done):
+            if done_last < first or done_first > last:
+                continue
+            if done_first > first:
+                left.append((first, done_first - 1))
+            first = done_last + 1
+            if first > last:
+                break
+        if first <= last:
+            left.append((first, last))
+    return left

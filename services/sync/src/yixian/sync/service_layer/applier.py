@@ -41,6 +41,7 @@ from yixian.contracts import (
     decode,
     make_event,
 )
+from yixian.contracts.envelope import decode_raw
 from yixian.contracts.link import MAX_ENTRIES
 from yixian.runtime import get_logger
 from yixian.runtime.tracing import current_traceparent, span
@@ -55,10 +56,11 @@ from yixian.sync.domain import (
     buckets,
     differing_buckets,
     reconcile,
+    subtract_runs,
 )
 from yixian.sync.domain.apply import check_host_group, check_origin_group, check_participation
 
-from .links import LinkPolicy, link_report
+from .links import LinkPolicy, link_report, send_digest
 
 log = get_logger(__name__)
 
@@ -144,7 +146,7 @@ class Applier:
                         "could not apply a record", topic=record.topic, offset=record.offset
                     )
                     async with conn.transaction():
-                        await store.dead_letter(record, f"could not be applied: {exc!r}", [], now)
+                        await self._dead(store, record, f"could not be applied: {exc!r}", [], now)
                     outcome = "dead_letter"
                 outcomes.append(outcome)
             await store.flush()
@@ -197,10 +199,27 @@ class Applier:
         for record in records:
             try:
                 partner, destination = self.config.topics.parse_pair(record.topic)
-                event = decode(record.value)
-            except ValueError:  # MalformedEvent and UnknownEventType are ValueErrors too
+            except ValueError:
                 continue
-            if destination != self.node or event.source_node != partner or event.pairseq is None:
+            if destination != self.node:
+                continue
+            try:
+                event = decode(record.value)
+            except UnknownEventType as unknown:
+                seq, event_id = _pair_number(unknown.envelope), _event_id(unknown.envelope)
+                if seq and event_id and await self._within_reach(store, partner, seq):
+                    claims.append(Claim(
+                        partner, event_id, unknown.event_type[:200], record.topic,
+                        record.partition, record.offset, seq, None, None, None,
+                    ))  # fmt: skip
+                continue
+            except ValueError:  # MalformedEvent
+                continue
+            if (
+                event.source_node != partner
+                or event.pairseq is None
+                or not await self._within_reach(store, partner, event.pairseq)
+            ):
                 continue
             decoded[id(record)] = event
             claims.append(Claim(
@@ -260,6 +279,11 @@ class Applier:
                 [{"field": "pairseq", "reason": "missing"}],
                 now,
             )
+        if not await self._within_reach(store, partner, event.pairseq):
+            return await self._dead(
+                store, record, await self._beyond_reach(store, partner, event.pairseq),
+                [{"field": "pairseq", "reason": "beyond what the partner can have sent"}], now,
+            )  # fmt: skip
         claimed = await store.claim(
             partner,
             event.id,
@@ -299,8 +323,32 @@ class Applier:
         now: datetime,
     ) -> str:
         await store.dead_letter(record, reason, errors, now)
+        await self._count_number(store, record)
         log.warning("dead letter", topic=record.topic, offset=record.offset, reason=reason)
         return "dead_letter"
+
+    async def _count_number(self, store: SyncStore, record: Inbound) -> None:
+        """A refused record's pair number counts as arrived all the same (if within reach):
+        the partner sent it, and asking for it again would bring the same refusal."""
+        try:
+            partner, destination = self.config.topics.parse_pair(record.topic)
+            seq = _pair_number(decode_raw(record.value))
+        except ValueError:
+            return
+        if destination == self.node and seq and await self._within_reach(store, partner, seq):
+            await store.count_received(partner, seq)
+
+    async def _within_reach(self, store: SyncStore, partner: str, seq: int) -> bool:
+        """Whether ``partner`` can have sent pair number ``seq``: a number far beyond the
+        highest seen is a forged or broken claim, refused rather than taken for a gap."""
+        return seq <= await store.highest_seen(partner) + self.config.policy.max_ahead
+
+    async def _beyond_reach(self, store: SyncStore, partner: str, seq: int) -> str:
+        highest = await store.highest_seen(partner)
+        return (
+            f"pairseq {seq} is beyond reach: more than {self.config.policy.max_ahead}"
+            f" past the highest number seen from {partner} ({highest})"
+        )
 
     async def _unknown(
         self,
@@ -310,14 +358,19 @@ class Applier:
         unknown: UnknownEventType,
         now: datetime,
     ) -> str:
-        """A type a newer v1 may have: record it and move on; never fatal."""
-        try:
-            event_id = UUID(str(unknown.envelope.get("id")))
-        except ValueError:
+        """A type a newer v1 may have: record it, count its number as arrived (it is never
+        asked for again) and move on; never fatal."""
+        event_id = _event_id(unknown.envelope)
+        if event_id is None:
             return await self._dead(store, record, f"{unknown}; and its id is not a UUID", [], now)
-        if await store.claim(partner, event_id, unknown.event_type[:200], record):
+        seq = _pair_number(unknown.envelope)
+        if seq is not None and not await self._within_reach(store, partner, seq):
+            return await self._dead(
+                store, record, await self._beyond_reach(store, partner, seq), [], now
+            )
+        if await store.claim(partner, event_id, unknown.event_type[:200], record, pairseq=seq):
             store.settle(partner, event_id, "skipped_unknown_type")
-        log.info("unknown event type skipped", type=unknown.event_type, partner=partner)
+        log.info("unknown event type skipped", type=unknown.event_type, partner=partner, seq=seq)
         return "skipped_unknown_type"
 
     # -- by type ----------------------------------------------------------------------------
@@ -336,18 +389,18 @@ class Applier:
         if isinstance(data, LinkHeartbeat):
             if data.source != partner or data.destination != self.node:
                 raise Refused(f"heartbeat names the link {data.source}→{data.destination}")
+            _check_claim("heartbeat", data.last_sequence, event.pairseq)
             await store.heard_heartbeat(partner, data.last_sequence, now)
             return "link"
         if isinstance(data, LinkDigest):
+            _check_claim("digest", data.as_of_sequence, event.pairseq)
             return await self._digest(store, partner, data, now)
         if isinstance(data, LinkDigestEntries):
             return await self._digest_entries(store, partner, data, now)
         if isinstance(data, ResendRequested):
             return await self._resend(store, partner, data.wanted, event.traceparent, now)
         if isinstance(data, ReplayRequested):
-            count = await store.replay(partner, data.from_sequence, data.to_sequence)
-            log.info("replay requested", partner=partner, first=data.from_sequence, events=count)
-            return "link"
+            return await self._replay(store, partner, data, now)
         if isinstance(data, LinkStatusRequested):
             report = await link_report(
                 store, partner, self.config.policy, now, request_id=data.request_id
@@ -406,6 +459,35 @@ class Applier:
             return Outcome.STALE.value
         await self._publish_local(store, data, event, data.movement_id)
         return Outcome.APPLIED.value
+
+    async def _replay(
+        self, store: SyncStore, partner: str, request: ReplayRequested, now: datetime
+    ) -> str:
+        """Send again exactly the numbers asked for, each at most once per replay interval
+        however often it is asked; numbers that cannot be sent (gone, parked, never
+        numbered) are settled by a digest sent at once."""
+        policy = self.config.policy
+        wanted = request.runs(await store.last_sent(partner))
+        runs = subtract_runs(
+            wanted, await store.replayed_lately(partner, now - policy.replay_interval)
+        )
+        if not runs:
+            log.info("replay asked again; answered lately", partner=partner, first=wanted[0][0])
+            return "link"
+        requeued, held = await store.replay(partner, runs)
+        await store.note_replayed(partner, runs, now)
+        count = sum(last - first + 1 for first, last in runs)
+        if held < count:
+            await send_digest(store, partner, policy, now)
+        log.info(
+            "replay requested",
+            partner=partner,
+            first=runs[0][0],
+            numbers=count,
+            events=requeued,
+            lost=count - held,
+        )
+        return "link"
 
     # -- anti-entropy -------------------------------------------------------------------------
 
@@ -531,6 +613,28 @@ class Applier:
             traceparent=current_traceparent() or received.traceparent,  # continues the apply
             subject=str(movement_id),
             correlationid=movement_id,
+        )
+
+
+def _pair_number(document: dict[str, Any]) -> int | None:
+    """The ``pairseq`` of an event not (or not yet) validated, if it is a number."""
+    seq = document.get("pairseq")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 1 else None
+
+
+def _event_id(document: dict[str, Any]) -> UUID | None:
+    try:
+        return UUID(str(document.get("id")))
+    except ValueError:
+        return None
+
+
+def _check_claim(what: str, claimed: int, pairseq: int | None) -> None:
+    """A link event claims numbers sent before it, so below its own number (the relay
+    numbers it after it was written); a claim at or beyond it is refused."""
+    if pairseq is None or claimed >= pairseq:
+        raise Refused(
+            f"{what} claims {claimed} numbers sent, not below its own pair number {pairseq}"
         )
 
 

@@ -20,9 +20,11 @@ from yixian.contracts import (
     LinkStatusReported,
     LinkStatusRequested,
     ReplayRequested,
+    SequenceRange,
     TopicNames,
     make_event,
 )
+from yixian.contracts.link import MAX_RANGES
 from yixian.runtime import get_logger
 from yixian.sync.adapters.store import SyncStore
 from yixian.sync.domain import buckets
@@ -47,6 +49,24 @@ class LinkPolicy:
     """A number missing for longer than this is a gap (not reordering across partitions)."""
     digest_interval: timedelta = timedelta(minutes=5)
     bucket_count: int = DEFAULT_BUCKETS
+    replay_backoff_max: timedelta = timedelta(minutes=2)
+    """Replay requests for one gap wait twice as long each time, up to this."""
+    replay_tries_per_digest: int = 3
+    """After this many replay requests for a gap still open, a digest is sent at once."""
+    max_ahead: int = 100_000
+    """A pair number further than this beyond the highest seen is refused, not a gap."""
+
+    @property
+    def replay_interval(self) -> timedelta:
+        """The least time between two replay requests for a gap, and between two answers
+        to the same numbers."""
+        return self.gap_grace * 2
+
+    def replay_wait(self, tries: int) -> timedelta:
+        """How long after its last replay request a gap asked for ``tries`` times waits."""
+        if tries <= 0:
+            return timedelta(0)
+        return min(self.replay_backoff_max, self.replay_interval * (1 << min(tries - 1, 30)))
 
 
 async def link_report(
@@ -67,6 +87,23 @@ async def link_report(
         shared_movements=shared,
         reported_at=now,
     )
+
+
+async def send_digest(store: SyncStore, partner: str, policy: LinkPolicy, now: datetime) -> None:
+    """Send ``partner`` a digest of every movement the two share, as of the last number
+    sent; a digest that matches the partner's data settles the numbers it still misses."""
+    entries = await store.entries(partner, policy.bucket_count)
+    digest = LinkDigest(
+        digest_id=uuid4(),
+        bucket_count=policy.bucket_count,
+        buckets=tuple(
+            sorted(buckets(entries, policy.bucket_count).values(), key=lambda b: b.bucket)
+        ),
+        as_of_sequence=await store.last_sent(partner),
+        computed_at=now,
+    )
+    await store.publish_to(partner, make_event(digest, node=store.node, time=now))
+    await store.conn.execute(_SENT_AT.format(column="last_digest_sent_at"), partner, now)
 
 
 @dataclass
@@ -165,37 +202,52 @@ class LinkKeeper:
         await conn.execute(_SENT_AT.format(column="last_heartbeat_sent_at"), partner, now)
 
     async def _repair_gaps(self, conn: Any, store: SyncStore, partner: str, now: datetime) -> None:
+        """Ask for exactly the missing numbers, less often each time; every few requests
+        for a gap still open, send a digest at once (it settles what cannot be replayed)."""
         tracker = await store.tracker(partner, now)
-        if (
-            tracker.state(now, grace=self.policy.gap_grace, silence=self.policy.silence)
-            is not LinkState.GAP
-        ):
-            return
         row = await conn.fetchrow(
-            "SELECT replay_requested_at, replay_requested_upto FROM links WHERE partner = $1",
-            partner,
+            "SELECT replay_requested_at, replay_attempts FROM links WHERE partner = $1", partner
         )
-        asked_at = row["replay_requested_at"] if row else None
-        if asked_at is not None and now - asked_at < self.policy.gap_grace * 2:
+        state = tracker.state(now, grace=self.policy.gap_grace, silence=self.policy.silence)
+        if state is not LinkState.GAP:
+            if row["replay_attempts"]:
+                await conn.execute(
+                    "UPDATE links SET replay_attempts = 0 WHERE partner = $1", partner
+                )
+            return
+        tries = row["replay_attempts"]
+        asked_at = row["replay_requested_at"]
+        if tries and asked_at is not None and now - asked_at < self.policy.replay_wait(tries):
             return  # give the last request time to be answered
-        missing = tracker.missing()
+        runs = tracker.missing_runs(MAX_RANGES)
+        count = sum(last - first + 1 for first, last in runs)
         request = ReplayRequested(
             request_id=uuid4(),
-            from_sequence=missing[0],
-            to_sequence=tracker.expected_up_to,
-            reason=f"{len(missing)} event(s) missing from {missing[0]}",
+            from_sequence=runs[0][0],
+            to_sequence=runs[-1][1],
+            ranges=tuple(SequenceRange(first=f, last=la) for f, la in runs)
+            if len(runs) > 1
+            else None,
+            reason=f"{count} event(s) missing from {runs[0][0]} (request {tries + 1})",
         )
         await store.publish_to(partner, make_event(request, node=self.node, time=now))
         await conn.execute(
-            "UPDATE links SET replay_requested_at = $2, replay_requested_upto = $3"
-            " WHERE partner = $1",
+            "UPDATE links SET replay_requested_at = $2, replay_requested_upto = $3,"
+            " replay_attempts = $4 WHERE partner = $1",
             partner,
             now,
-            tracker.expected_up_to,
+            runs[-1][1],
+            tries + 1,
         )
         log.warning(
-            "gap on link; replay requested", partner=partner, first=missing[0], count=len(missing)
+            "gap on link; replay requested",
+            partner=partner,
+            first=runs[0][0],
+            count=count,
+            request=tries + 1,
         )
+        if (tries + 1) % self.policy.replay_tries_per_digest == 0:
+            await send_digest(store, partner, self.policy, now)
 
     async def _digest(
         self, conn: Any, store: SyncStore, partner: str, now: datetime, force: bool = False
@@ -205,18 +257,7 @@ class LinkKeeper:
         )
         if not force and last is not None and now - last < self.policy.digest_interval:
             return
-        entries = await store.entries(partner, self.policy.bucket_count)
-        digest = LinkDigest(
-            digest_id=uuid4(),
-            bucket_count=self.policy.bucket_count,
-            buckets=tuple(
-                sorted(buckets(entries, self.policy.bucket_count).values(), key=lambda b: b.bucket)
-            ),
-            as_of_sequence=await store.last_sent(partner),
-            computed_at=now,
-        )
-        await store.publish_to(partner, make_event(digest, node=self.node, time=now))
-        await conn.execute(_SENT_AT.format(column="last_digest_sent_at"), partner, now)
+        await send_digest(store, partner, self.policy, now)
 
     async def anti_entropy_now(self, partner: str) -> None:
         """Send a digest to ``partner`` at once (the on-demand repair)."""
