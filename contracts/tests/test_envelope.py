@@ -76,9 +76,33 @@ def _mutated(change: dict[str, object]) -> bytes:
     return json.dumps(document).encode()
 
 
-def test_unknown_fields_are_rejected_and_named() -> None:
-    assert "data.group.nickname" in _error_fields(_mutated({"data.group.nickname": "x"}))
-    assert "surprise" in _error_fields(_mutated({"surprise": 1}))
+def test_a_reader_ignores_what_a_newer_v1_writer_added() -> None:
+    """Contracts only grow within v1 (ADR 3): a field or attribute this version does not
+    know, at any depth (a list's items included), is left out and the rest is read."""
+    original = example_events()[0]
+    newer = decode(
+        _mutated(
+            {
+                "surprise": 1,
+                "data.urgency": "high",
+                "data.group.nickname": "x",
+                "data.group.destination.floor": 3,
+            }
+        )
+    )
+    assert newer == original
+    digest = next(e for e in example_events() if e.type == "yixian.link.digest.v1")
+    document = json.loads(digest.encode())
+    document["data"]["buckets"][0]["weight"] = 2
+    assert decode(json.dumps(document).encode()) == digest
+
+
+def test_what_this_node_writes_stays_closed_to_unknown_fields() -> None:
+    with pytest.raises(ValidationError, match="nickname"):
+        HostGroup.model_validate(host_group().model_dump() | {"nickname": "x"})
+    # an unknown field does not hide a bad value beside it
+    fields = _error_fields(_mutated({"data.group.nickname": "x", "data.group.version": 0}))
+    assert fields == ["data.group.version"]
 
 
 @pytest.mark.parametrize(

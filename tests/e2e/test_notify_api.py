@@ -172,3 +172,49 @@ async def test_before_the_registry_migrated_keys_are_503_not_500(database_url: s
     finally:
         await http.aclose()
         await pool.close()
+
+
+async def test_notify_answers_bad_requests_in_the_one_error_body(notify: Notify) -> None:
+    secretary = await _key(notify, "node-secretary-body", Role.SECRETARY)
+    unknown = await notify.call("GET", "/v1/nowhere", secretary)
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == "not_found"
+    plain = await notify.http.post(
+        "/v1/opt-outs",
+        content=b"member=x",
+        headers={"Authorization": f"Bearer {secretary}", "Content-Type": "text/plain"},
+    )
+    assert plain.status_code == 415
+    assert plain.json()["field"] == "Content-Type"
+    huge = b'{"member_id": "' + b"0" * 70_000 + b'"}'
+    too_large = await notify.http.post(
+        "/v1/opt-outs",
+        content=huge,
+        headers={"Authorization": f"Bearer {secretary}", "Content-Type": "application/json"},
+    )
+    assert too_large.status_code == 413
+    assert too_large.json() | {"message": ""} == {
+        "error": "body_too_large",
+        "message": "",
+        "field": "body",
+    }
+
+
+async def test_a_host_secretary_may_not_opt_out_a_member_who_went_home(notify: Notify) -> None:
+    branch, _ = await _branch_with_member(notify, "朝阳区第一支部")
+    secretary = await _key(notify, "host-branch-secretary", Role.SECRETARY, branch)
+    visitor = uuid4()
+    await notify.pool.execute(
+        "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
+        " origin_status, host_version, host_status, host_org_id)"
+        " VALUES ($1, '350300', $2, $3, 3, 'returned', 2, 'checked_in', $4)",
+        uuid4(),
+        GUSHI,
+        visitor,
+        branch,
+    )
+    refused = await notify.call(
+        "POST", "/v1/opt-outs", secretary, json={"member_id": str(visitor), "channel": "sms"}
+    )
+    assert refused.status_code == 404, refused.text
+    assert refused.json()["field"] == "member_id"

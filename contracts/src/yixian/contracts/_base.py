@@ -40,11 +40,13 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError("is out of range once converted to UTC") from None
 
 
-# Text carries no control characters (C0, DEL, C1) and no lone surrogates: PostgreSQL
-# refuses NUL, a lone surrogate cannot be encoded as UTF-8, and neither belongs in a name
-# or a reason. Longer texts may be split into lines and indented (tab, line feed, return).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Text carries no control characters (C0, DEL, C1), no lone surrogates and no bidirectional
+# overrides or isolates: PostgreSQL refuses NUL, a lone surrogate cannot be encoded as
+# UTF-8, and an override makes a name read otherwise than it is stored. Longer texts may be
+# split into lines and indented (tab, line feed, return).
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{_BIDI}]")
+_CONTROL_BUT_LINES = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff{_BIDI}]")
 
 
 def _refuse(found: re.Match[str]) -> ValueError:

@@ -62,6 +62,7 @@ def decode(raw: bytes) -> Envelope[Any]:
 
     Raises :class:`MalformedEvent` (with the offending fields) for anything invalid and
     :class:`UnknownEventType` for a well-formed envelope of a type this version lacks.
+    Fields and attributes this version does not know are ignored (a newer v1 writer's).
     """
     document = decode_raw(raw)
     event_type = document.get("type")
@@ -71,9 +72,42 @@ def decode(raw: bytes) -> Envelope[Any]:
         )
     if event_type not in CATALOGUE:
         raise UnknownEventType(event_type, document)
+    model = envelope_model(event_type)
     try:
-        return envelope_model(event_type).model_validate(document)
+        return model.model_validate(document)
     except ValidationError as exc:
-        errors = describe_errors(exc)
-        summary = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
-        raise MalformedEvent(f"invalid {event_type}: {summary}", errors) from exc
+        failure = exc
+    # A reader is tolerant (ADR 3): within v1 a newer writer may add optional fields and
+    # attributes anywhere; they are left out and the rest is read. The models stay closed,
+    # so what this node writes, and the published schemas, stay strict.
+    if _drop_unknown_fields(document, failure):
+        try:
+            return model.model_validate(document)
+        except ValidationError as exc:
+            failure = exc
+    errors = describe_errors(failure)
+    summary = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+    raise MalformedEvent(f"invalid {event_type}: {summary}", errors) from failure
+
+
+def _drop_unknown_fields(document: dict[str, Any], exc: ValidationError) -> bool:
+    """Remove, in place, every member ``exc`` names as an unknown field; whether any was.
+
+    An error's location is the path of keys and indexes to the member, with the name of
+    a union's branch where the value had to choose one (not a key of the document:
+    skipped)."""
+    dropped = False
+    for error in exc.errors(include_url=False):
+        if error["type"] != "extra_forbidden" or not error["loc"]:
+            continue
+        *path, name = error["loc"]
+        node: Any = document
+        for part in path:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+        if isinstance(node, dict) and name in node:
+            del node[name]
+            dropped = True
+    return dropped

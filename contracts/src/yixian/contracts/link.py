@@ -4,7 +4,7 @@ anti-entropy, and requests to replay or resend what went missing."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -40,9 +40,9 @@ class DigestBucket(ContractModel):
 class LinkDigest(ContractModel):
     """A summary of every movement the two nodes share, bucketed by movement id.
 
-    Each entry hashed is (movement id, origin version, host version), sorted by id; the
-    receiver compares bucket hashes with its own and asks for the entries of those
-    that differ.
+    Each entry hashed is (movement id, origin, origin version, host version and, with
+    ``content``, the content hashes), sorted; the receiver compares bucket hashes with its
+    own and sends the entries of those that differ.
     """
 
     EVENT_TYPE: ClassVar[str] = "yixian.link.digest.v1"
@@ -51,6 +51,11 @@ class LinkDigest(ContractModel):
     buckets: tuple[DigestBucket, ...]
     as_of_sequence: Sequence
     computed_at: UtcDateTime
+    content: bool | None = Field(
+        default=None,
+        description="True: each bucket hash also covers the entries' content hashes (compare"
+        " with the same); absent: versions only, as the first v1 nodes hash.",
+    )
 
     @model_validator(mode="after")
     def _buckets_in_range(self) -> LinkDigest:
@@ -66,6 +71,9 @@ class LinkDigest(ContractModel):
         return self
 
 
+ContentHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class DigestEntry(ContractModel):
     movement_id: UUID
     origin: JurisdictionCode = Field(
@@ -73,6 +81,15 @@ class DigestEntry(ContractModel):
     )
     origin_version: int = Field(ge=0, description="0 when this side has no origin group yet.")
     host_version: int = Field(ge=0, description="0 when this side has no host group yet.")
+    origin_hash: ContentHash | None = Field(
+        default=None, description="SHA-256 of this side's copy of the origin group, if any."
+    )
+    host_hash: ContentHash | None = Field(
+        default=None, description="SHA-256 of this side's copy of the host group, if any."
+    )
+    participations_hash: ContentHash | None = Field(
+        default=None, description="SHA-256 of the ids of the participations this side holds."
+    )
 
 
 class LinkDigestEntries(ContractModel):

@@ -250,6 +250,11 @@ class OriginGroupChanged(ContractModel):
 
     EVENT_TYPE: ClassVar[str] = "yixian.movement.origin_group.v1"
     group: OriginGroup
+    repair: bool | None = Field(
+        default=None,
+        description="True: the origin's current copy, sent to repair a replica; it replaces"
+        " the replica's copy when the two differ, whatever their versions (ADR 7).",
+    )
 
 
 class HostGroupChanged(ContractModel):
@@ -257,6 +262,11 @@ class HostGroupChanged(ContractModel):
 
     EVENT_TYPE: ClassVar[str] = "yixian.movement.host_group.v1"
     group: HostGroup
+    repair: bool | None = Field(
+        default=None,
+        description="True: the host's current copy, sent to repair a replica; it replaces"
+        " the replica's copy when the two differ, whatever their versions (ADR 7).",
+    )
 
 
 class ParticipationRecorded(ContractModel):

@@ -20,7 +20,7 @@ from uuid import UUID
 import pytest
 
 from yixian.contracts import OriginGroup
-from yixian.registry.entrypoints.limits import MAX_JSON_BYTES
+from yixian.runtime.http_limits import MAX_JSON_BYTES
 
 from .conftest import CHAOYANG, Node, outflow
 
@@ -71,6 +71,16 @@ async def world(gushi: Node, chaoyang: Node) -> World:
     await chaoyang.post(
         f"/v1/movements/{ids[1]}/check-in", {"host_org_id": str(committee)}, expect=200
     )
+    await chaoyang.post(
+        f"/v1/movements/{ids[1]}/participations",
+        {
+            "participation_id": "1c2d3e4f-0000-4000-8000-000000000001",
+            "kind": "theme_day",
+            "title": "二月主题党日",
+            "attended_at": "2026-02-27T01:00:00Z",
+        },
+        expect=201,
+    )
     free_member = await gushi.member(branch, "王秀英")
     return World(gushi, chaoyang, branch, free_member, ids[0], ids[1])
 
@@ -111,6 +121,9 @@ def cases(w: World) -> list[Case]:
         Case("joined in year 1", "POST", "/v1/members", {**member, "joined_on": "0001-01-01"}, field="joined_on"),
         Case("joined in 9999", "POST", "/v1/members", {**member, "joined_on": "9999-12-31"}, field="joined_on"),
         Case("national id NUL", "POST", "/v1/members", {**member, "national_id": f"11010519491231002{NUL}"}, field="national_id"),
+        Case("national id in full-width digits", "POST", "/v1/members", {**member, "national_id": "１１０１０５１９４９１２３１００２X"}, field="national_id"),
+        Case("national id born 9999-12-31", "POST", "/v1/members", {**member, "national_id": "110105999912310010"}, field="national_id"),
+        Case("member name right-to-left override", "POST", "/v1/members", {**member, "name": "赵\u202e六"}, field="name"),
         Case("key with NUL", "POST", "/v1/members", {**member, f"x{NUL}": 1}, field="x\\u0000"),
         Case("key a lone surrogate", "POST", "/v1/members", json.dumps({**member, "\ud800": 1}).encode(), field="body"),  # no key to name
         # -- outflow registration
@@ -163,6 +176,11 @@ def cases(w: World) -> list[Case]:
         Case("audit target NUL", "GET", "/v1/audit?target=%00", field="target"),
         Case("audit target ESC", "GET", "/v1/audit?target=%1b", field="target"),
         Case("movement id not a uuid", "GET", "/v1/movements/not-a-uuid", field="movement_id"),
+        Case("movement id NUL", "GET", "/v1/movements/%00", field="movement_id"),
+        Case("step on movement id NUL", "POST", "/v1/movements/%00/cancel", {}, field="movement_id"),
+        Case("present of org id NUL", "GET", "/v1/organizations/%00/present", field="org_id"),
+        Case("revoke key id NUL", "POST", "/v1/api-keys/%00/revoke", {}, field="key_id"),
+        Case("attendance id reused for another attendance", "POST", f"{active}/participations", {**participation, "participation_id": "1c2d3e4f-0000-4000-8000-000000000001", "title": "另一次活动"}, field="participation_id", node="chaoyang"),
         # -- the body as a whole
         Case("malformed JSON", "POST", "/v1/members", b'{"name": ', status=400, field="body"),
         Case("invalid UTF-8", "POST", "/v1/members", b'{"name": "\xff\xfe"}', status=400, field="body"),

@@ -18,10 +18,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException
 
+from yixian.contracts import OPEN_ORIGIN_STATUSES
 from yixian.notify.domain.rules import Channel
 from yixian.runtime import get_logger
 from yixian.runtime.apikeys import KeysUnreadable, Principal, Role, authenticate
+from yixian.runtime.http_errors import ERROR_RESPONSES, on_http_error, on_validation_error
+from yixian.runtime.http_limits import RequestLimits
 from yixian.runtime.service import add_health_routes
 
 log = get_logger(__name__)
@@ -51,7 +55,15 @@ class OptOut(BaseModel):
 def create_app(
     *, node: str, pool: asyncpg.Pool, readiness: Callable[[], Awaitable[dict[str, str]]]
 ) -> FastAPI:
-    app = FastAPI(title=f"Yixian notify — node {node}", version="1.0.0", description=__doc__)
+    app = FastAPI(
+        title=f"Yixian notify — node {node}",
+        version="1.0.0",
+        description=__doc__,
+        responses=ERROR_RESPONSES,
+    )
+    app.add_middleware(RequestLimits, streamed={})
+    app.add_exception_handler(HTTPException, on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
 
     @app.exception_handler(ApiError)
     async def on_refusal(_: Request, exc: ApiError) -> JSONResponse:
@@ -60,27 +72,6 @@ def create_app(
             body["field"] = exc.field
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(status_code=exc.status, content=body, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in err["loc"] if p not in ("body", "query"))
-                or "body",
-                "reason": str(err["msg"]).removeprefix("Value error, "),
-            }
-            for err in exc.errors()
-        ]
-        first = errors[0] if errors else {"field": "body", "reason": "invalid"}
-        return JSONResponse(
-            status_code=422,
-            content={
-                "error": "invalid_request",
-                "message": f"{first['field']}: {first['reason']}",
-                "field": first["field"],
-                "errors": errors,
-            },
-        )
 
     add_health_routes(app, node, readiness)
 
@@ -152,8 +143,8 @@ def create_app(
     ]
 
     async def require_member_covered(who: Principal, member_id: UUID) -> None:
-        """A member of an organization of the key's subtree, or a visiting member whose host
-        organization is in it; a key of the whole node covers any member."""
+        """A member of an organization of the key's subtree, or a member visiting (an open
+        movement) whose host organization is in it; a key of the whole node covers any."""
         if who.node_wide:
             return
         covered = await pool.fetchval(
@@ -161,10 +152,11 @@ def create_app(
             " WHERE m.member_id = $1 AND o.path LIKE $2 || '%')"
             " OR EXISTS (SELECT 1 FROM movements mv JOIN organizations o"
             " ON o.org_id = mv.host_org_id WHERE mv.member_id = $1 AND mv.host = $3"
-            " AND o.path LIKE $2 || '%')",
+            " AND mv.origin_status = ANY($4::text[]) AND o.path LIKE $2 || '%')",
             member_id,
             who.org_path,
             node,
+            [status.value for status in OPEN_ORIGIN_STATUSES],
         )
         if not covered:
             raise ApiError(

@@ -255,11 +255,10 @@ class Movements:
         """Record an attendance; False when its id was recorded before (the key decides)."""
         return await add_participation(self.conn, p)
 
-    async def participation_movement(self, participation_id: UUID) -> UUID | None:
-        movement_id: UUID | None = await self.conn.fetchval(
-            "SELECT movement_id FROM participations WHERE participation_id = $1", participation_id
+    async def participation(self, participation_id: UUID) -> asyncpg.Record | None:
+        return await self.conn.fetchrow(
+            "SELECT * FROM participations WHERE participation_id = $1", participation_id
         )
-        return movement_id
 
     async def participations(self, movement_id: UUID) -> list[asyncpg.Record]:
         return await self.conn.fetch(

@@ -16,7 +16,7 @@ from .errors import Invalid
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_ID_PATTERN = re.compile(r"^\d{17}[\dX]$")
+_ID_PATTERN = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII digits only: one number, one form
 
 
 def normalise_national_id(value: str) -> str:
@@ -26,6 +26,12 @@ def normalise_national_id(value: str) -> str:
         raise Invalid(
             "must be 18 characters: 17 digits and a check digit or X", field="national_id"
         )
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        born = None
+    if born is None or not 1900 <= born.year <= 2099:
+        raise Invalid("digits 7 to 14 must be a real date of birth", field="national_id")
     total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
     if _ID_CHECK[total % 11] != number[17]:
         raise Invalid("check digit does not match", field="national_id")

@@ -23,6 +23,7 @@ from faststream.kafka import KafkaBroker
 from opentelemetry.trace import SpanKind
 from pydantic_core import to_jsonable_python
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from yixian.contracts import ShortText, new_traceparent
 from yixian.registry.adapters.auth import Principal, authenticate
@@ -50,13 +51,17 @@ from yixian.registry.service_layer.unit_of_work import (
     Request as Ctx,
 )
 from yixian.runtime import bind_trace, get_logger
+from yixian.runtime.http_errors import (
+    ERROR_RESPONSES,
+    on_http_error,
+    on_validation_error,
+)
+from yixian.runtime.http_errors import error_response as _error
+from yixian.runtime.http_limits import RequestLimits
 from yixian.runtime.service import readiness_report
 from yixian.runtime.tracing import span
 
 from . import schemas as s
-from .errors import ERROR_RESPONSES, on_http_error, on_validation_error
-from .errors import error_response as _error
-from .limits import RequestLimits
 
 log = get_logger(__name__)
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -136,7 +141,7 @@ def create_app(
                 " VALUES ($1, $2, $3, $4, $5)",
                 who.actor if who else "anonymous",
                 who.role.value if who else None,
-                f"{request.method} {request.url.path}",
+                _printable(f"{request.method} {request.url.path}"),
                 "denied" if status == 403 else "refused",
                 {"status": status, "reason": _printable(message), "field": _printable(field)},
             )
@@ -151,7 +156,7 @@ def create_app(
     @app.exception_handler(DomainError)
     async def on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
         if isinstance(exc, Unauthorized):
-            return _error(401, "unauthorized", exc.message)
+            return _error(401, "unauthorized", exc.message, "Authorization")
         kind = next((k for k in STATUS_OF if isinstance(exc, k)), None)
         status, code = (STATUS_OF[kind], CODE_OF[kind]) if kind else (422, "invalid")
         if not exc.audited:
@@ -186,7 +191,7 @@ def create_app(
             await conn.execute(
                 "INSERT INTO audit_log (actor, action, target, outcome, detail)"
                 " VALUES ('anonymous', $1, NULL, 'denied', $2)",
-                f"{request.method} {request.url.path}",
+                _printable(f"{request.method} {request.url.path}"),
                 detail,
             )
 
@@ -342,13 +347,17 @@ def create_app(
         if media not in formats:
             raise Invalid("must be text/csv or application/x-ndjson", field="Content-Type")
         with bind_trace(ctx.trace_id, action="member.import"):
-            result = await run_import(
-                runner,
-                ctx,
-                request.url.path,
-                request.stream(),
-                "csv" if formats[media] == "csv" else "jsonl",
-            )
+            try:
+                result = await run_import(
+                    runner,
+                    ctx,
+                    request.url.path,
+                    request.stream(),
+                    "csv" if formats[media] == "csv" else "jsonl",
+                )
+            except ClientDisconnect:  # audited as partial with its counts; nobody to answer
+                log.info("import cut off by the client")
+                return _error(400, "cut_off", "the client closed the request before its end")
         return JSONResponse(
             status_code=result.status, content=result.body, headers={"traceparent": ctx.traceparent}
         )

@@ -552,8 +552,19 @@ async def record_participation(
 
     movement = await _act(uow, movement_id, Side.HOST, step, save=False)
     if not await uow.movements.add_participation(recorded[0]):
-        if await uow.movements.participation_movement(participation_id) != movement_id:
+        first = await uow.movements.participation(participation_id)
+        assert first is not None  # the insert just met it
+        if first["movement_id"] != movement_id:
             raise Conflict("is already used for another movement", field="participation_id")
+        if (first["kind"], first["title"], first["attended_at"], first["activity_id"]) != (
+            kind.value,
+            title,
+            attended_at,
+            activity_id,
+        ):
+            raise Conflict(
+                "is already used for another attendance of this member", field="participation_id"
+            )
         unchanged = await uow.movements.get(movement_id)
         uow.audit_detail["duplicate"] = True
         return _result(200, unchanged, uow, participation_id=str(participation_id), duplicate=True)

@@ -1,5 +1,9 @@
 """Applying a partner's event to this node's copy of a movement: who may send what, and
-the version gate that makes apply idempotent and independent of delivery order."""
+the version gate that makes apply idempotent and independent of delivery order.
+
+The owner's copy is authoritative: a repair copy (``repair``, the owner's current group
+sent by anti-entropy) replaces the replica's whenever the two differ, even at an equal
+or lower version, so a replica frozen or hijacked by a bad version always comes back."""
 
 from __future__ import annotations
 
@@ -79,15 +83,56 @@ def check_participation(
         )
 
 
-def apply_origin(replica: Replica, event: OriginGroupChanged) -> Replica | None:
-    """The replica with the incoming origin group, or None if it is not newer."""
-    if replica.origin is not None and replica.origin.version >= event.group.version:
+MAX_VERSION_AHEAD = 1000
+"""A group version further than this beyond the replica's is refused at apply: no owner
+changes one group of a movement that often between two events, and a replica frozen at
+a huge version would take every later real version for stale."""
+
+
+def check_version(
+    current: OriginGroup | HostGroup | None,
+    incoming: OriginGroup | HostGroup,
+    *,
+    max_ahead: int = MAX_VERSION_AHEAD,
+) -> None:
+    """Refuse a version far beyond the replica's (a repair copy is not checked: the owner's
+    copy replaces the replica's whatever the versions)."""
+    have = current.version if current is not None else 0
+    if incoming.version > have + max_ahead:
+        name = "origin" if isinstance(incoming, OriginGroup) else "host"
+        raise Refused(
+            f"{name} group of movement {incoming.movement_id} has version {incoming.version},"
+            f" more than {max_ahead} beyond this replica's {have}"
+        )
+
+
+def _takes(
+    current: OriginGroup | HostGroup | None, incoming: OriginGroup | HostGroup, *, repair: bool,
+    max_ahead: int,
+) -> bool:
+    """Whether the replica takes ``incoming``: the owner's repair copy whenever it differs
+    in any way; any other copy only if newer, and not far beyond (``check_version``)."""
+    if repair:
+        return current != incoming
+    if current is not None and current.version >= incoming.version:
+        return False
+    check_version(current, incoming, max_ahead=max_ahead)
+    return True
+
+
+def apply_origin(
+    replica: Replica, event: OriginGroupChanged, *, max_ahead: int = MAX_VERSION_AHEAD
+) -> Replica | None:
+    """The replica with the incoming origin group, or None if it does not take it."""
+    if not _takes(replica.origin, event.group, repair=bool(event.repair), max_ahead=max_ahead):
         return None
     return Replica(origin=event.group, host=replica.host)
 
 
-def apply_host(replica: Replica, event: HostGroupChanged) -> Replica | None:
-    """The replica with the incoming host group, or None if it is not newer."""
-    if replica.host is not None and replica.host.version >= event.group.version:
+def apply_host(
+    replica: Replica, event: HostGroupChanged, *, max_ahead: int = MAX_VERSION_AHEAD
+) -> Replica | None:
+    """The replica with the incoming host group, or None if it does not take it."""
+    if not _takes(replica.host, event.group, repair=bool(event.repair), max_ahead=max_ahead):
         return None
     return Replica(origin=replica.origin, host=event.group)

@@ -12,6 +12,118 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from yixian.contracts import LinkState
+from yixian.contracts.link import MAX_RANGES
+
+from .apply import Refused
+from .digest import DEFAULT_BUCKETS
+
+Run = tuple[int, int]
+"""Consecutive pair numbers (first, last), both included."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPolicy:
+    heartbeat_interval: timedelta = timedelta(seconds=10)
+    """An idle link sends a heartbeat this often."""
+    silence: timedelta = timedelta(seconds=35)
+    """Nothing heard for this long: the link is silent."""
+    gap_grace: timedelta = timedelta(seconds=5)
+    """A number missing for longer than this is a gap (not reordering across partitions)."""
+    digest_interval: timedelta = timedelta(minutes=5)
+    bucket_count: int = DEFAULT_BUCKETS
+    replay_backoff_max: timedelta = timedelta(minutes=2)
+    """Replay requests for one gap wait twice as long each time, up to this."""
+    replay_tries_per_digest: int = 3
+    """After this many replay requests for a gap still open, a digest is sent at once."""
+    max_ahead: int = 100_000
+    """A pair number further than this beyond the highest seen is refused, not a gap."""
+
+    @property
+    def replay_interval(self) -> timedelta:
+        """The least time between two replay requests for a gap, and between two answers
+        to the same numbers."""
+        return self.gap_grace * 2
+
+    def replay_wait(self, tries: int) -> timedelta:
+        """How long after its last replay request a gap asked for ``tries`` times waits."""
+        if tries <= 0:
+            return timedelta(0)
+        return min(self.replay_backoff_max, self.replay_interval * (1 << min(tries - 1, 30)))
+
+    def heartbeat_due(self, last_sent_at: datetime | None, now: datetime) -> bool:
+        """Whether a link that last carried something of ours at ``last_sent_at`` is idle."""
+        return last_sent_at is None or now - last_sent_at >= self.heartbeat_interval
+
+    def digest_due(self, last_digest_at: datetime | None, now: datetime) -> bool:
+        """Whether the periodic digest is due (anti-entropy on demand does not ask)."""
+        return last_digest_at is None or now - last_digest_at >= self.digest_interval
+
+    def within_reach(self, seq: int, highest_seen: int) -> bool:
+        """Whether the partner can have sent pair number ``seq``: a number far beyond the
+        highest seen is a forged or broken claim, refused rather than taken for a gap."""
+        return seq <= highest_seen + self.max_ahead
+
+
+def check_claim(what: str, claimed: int, pairseq: int | None) -> None:
+    """A link event (heartbeat, digest) claims numbers sent before it, so below its own
+    number (the relay numbers it after it was written); a claim at or beyond it is refused."""
+    if pairseq is None or claimed >= pairseq:
+        raise Refused(
+            f"{what} claims {claimed} numbers sent, not below its own pair number {pairseq}"
+        )
+
+
+def count_numbers(runs: list[Run]) -> int:
+    return sum(last - first + 1 for first, last in runs)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPlan:
+    """What the receiver of a link does about its gap at one tick of the link keeper."""
+
+    runs: list[Run]
+    """Ask the partner to replay exactly these numbers now (none: ask nothing)."""
+    attempts: int
+    """Replay requests made for the gap still open, this one included (0: no gap)."""
+    with_digest: bool
+    """Send a digest along: it lets the partner settle what cannot be replayed."""
+
+
+def plan_replay(
+    tracker: SequenceTracker,
+    now: datetime,
+    policy: LinkPolicy,
+    *,
+    attempts: int,
+    asked_at: datetime | None,
+) -> ReplayPlan:
+    """Ask for exactly the missing numbers once they are a gap, less often each time
+    (``LinkPolicy.replay_wait``); every ``replay_tries_per_digest`` requests for a gap
+    still open, send a digest too. A closed gap forgets its attempts."""
+    state = tracker.state(now, grace=policy.gap_grace, silence=policy.silence)
+    if state is not LinkState.GAP:
+        return ReplayPlan(runs=[], attempts=0, with_digest=False)
+    if attempts and asked_at is not None and now - asked_at < policy.replay_wait(attempts):
+        return ReplayPlan(runs=[], attempts=attempts, with_digest=False)
+    runs = tracker.missing_runs(MAX_RANGES)
+    if not runs:  # pragma: no cover - a gap has a missing number by definition
+        return ReplayPlan(runs=[], attempts=attempts, with_digest=False)
+    tries = attempts + 1
+    with_digest = tries % policy.replay_tries_per_digest == 0
+    return ReplayPlan(runs=runs, attempts=tries, with_digest=with_digest)
+
+
+def answer_replay(wanted: list[Run], answered_lately: list[Run]) -> list[Run]:
+    """The numbers of a replay request the sender puts back in its queue: each number at
+    most once per ``LinkPolicy.replay_interval`` however often it is asked (the runs
+    answered within it are ``answered_lately``)."""
+    return subtract_runs(wanted, answered_lately)
+
+
+def replay_needs_digest(runs: list[Run], sendable: int) -> bool:
+    """Some numbers asked for cannot be sent again (gone, parked, discarded, never
+    numbered): a digest, sent at once, lets the partner settle them."""
+    return sendable < count_numbers(runs)
 
 
 @dataclass

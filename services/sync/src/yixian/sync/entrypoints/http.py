@@ -7,8 +7,12 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yixian.contracts import LinkState
+from yixian.runtime.http_errors import ERROR_RESPONSES, on_http_error, on_validation_error
+from yixian.runtime.http_limits import RequestLimits
 from yixian.runtime.metrics import add_metrics_route
 from yixian.runtime.service import add_health_routes
 from yixian.sync.adapters.metrics import SyncMetrics
@@ -26,7 +30,10 @@ def create_app(
     readiness: Callable[[], Awaitable[dict[str, str]]],
     consumer_lag: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=f"Yixian sync — node {node}", version="1.0.0")
+    app = FastAPI(title=f"Yixian sync — node {node}", version="1.0.0", responses=ERROR_RESPONSES)
+    app.add_middleware(RequestLimits, streamed={})
+    app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
 
     add_health_routes(app, node, readiness)
 

@@ -56,9 +56,9 @@ from yixian.sync.domain import (
     buckets,
     differing_buckets,
     reconcile,
-    subtract_runs,
 )
 from yixian.sync.domain.apply import check_host_group, check_origin_group, check_participation
+from yixian.sync.domain.link import answer_replay, check_claim, replay_needs_digest
 
 from .links import LinkPolicy, link_report, send_digest
 
@@ -341,7 +341,7 @@ class Applier:
     async def _within_reach(self, store: SyncStore, partner: str, seq: int) -> bool:
         """Whether ``partner`` can have sent pair number ``seq``: a number far beyond the
         highest seen is a forged or broken claim, refused rather than taken for a gap."""
-        return seq <= await store.highest_seen(partner) + self.config.policy.max_ahead
+        return self.config.policy.within_reach(seq, await store.highest_seen(partner))
 
     async def _beyond_reach(self, store: SyncStore, partner: str, seq: int) -> str:
         highest = await store.highest_seen(partner)
@@ -389,11 +389,11 @@ class Applier:
         if isinstance(data, LinkHeartbeat):
             if data.source != partner or data.destination != self.node:
                 raise Refused(f"heartbeat names the link {data.source}→{data.destination}")
-            _check_claim("heartbeat", data.last_sequence, event.pairseq)
+            check_claim("heartbeat", data.last_sequence, event.pairseq)
             await store.heard_heartbeat(partner, data.last_sequence, now)
             return "link"
         if isinstance(data, LinkDigest):
-            _check_claim("digest", data.as_of_sequence, event.pairseq)
+            check_claim("digest", data.as_of_sequence, event.pairseq)
             return await self._digest(store, partner, data, now)
         if isinstance(data, LinkDigestEntries):
             return await self._digest_entries(store, partner, data, now)
@@ -468,7 +468,7 @@ class Applier:
         numbered) are settled by a digest sent at once."""
         policy = self.config.policy
         wanted = request.runs(await store.last_sent(partner))
-        runs = subtract_runs(
+        runs = answer_replay(
             wanted, await store.replayed_lately(partner, now - policy.replay_interval)
         )
         if not runs:
@@ -477,7 +477,7 @@ class Applier:
         requeued, held = await store.replay(partner, runs)
         await store.note_replayed(partner, runs, now)
         count = sum(last - first + 1 for first, last in runs)
-        if held < count:
+        if replay_needs_digest(runs, held):
             await send_digest(store, partner, policy, now)
         log.info(
             "replay requested",
@@ -627,15 +627,6 @@ def _event_id(document: dict[str, Any]) -> UUID | None:
         return UUID(str(document.get("id")))
     except ValueError:
         return None
-
-
-def _check_claim(what: str, claimed: int, pairseq: int | None) -> None:
-    """A link event claims numbers sent before it, so below its own number (the relay
-    numbers it after it was written); a claim at or beyond it is refused."""
-    if pairseq is None or claimed >= pairseq:
-        raise Refused(
-            f"{what} claims {claimed} numbers sent, not below its own pair number {pairseq}"
-        )
 
 
 def _participation_payload(row: dict[str, Any], host: str) -> ParticipationRecorded:

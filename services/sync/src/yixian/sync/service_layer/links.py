@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -24,11 +24,12 @@ from yixian.contracts import (
     TopicNames,
     make_event,
 )
-from yixian.contracts.link import MAX_RANGES
 from yixian.runtime import get_logger
 from yixian.sync.adapters.store import SyncStore
 from yixian.sync.domain import buckets
-from yixian.sync.domain.digest import DEFAULT_BUCKETS
+from yixian.sync.domain.link import LinkPolicy, count_numbers, plan_replay
+
+__all__ = ["LinkKeeper", "LinkPolicy", "LinkView", "link_report", "send_digest"]
 
 log = get_logger(__name__)
 
@@ -37,36 +38,6 @@ _SENT_AT = (
     " ON CONFLICT (partner) DO UPDATE SET {column} = $2"
 )
 """When this node last sent a partner something of its own (a fixed column name)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LinkPolicy:
-    heartbeat_interval: timedelta = timedelta(seconds=10)
-    """An idle link sends a heartbeat this often."""
-    silence: timedelta = timedelta(seconds=35)
-    """Nothing heard for this long: the link is silent."""
-    gap_grace: timedelta = timedelta(seconds=5)
-    """A number missing for longer than this is a gap (not reordering across partitions)."""
-    digest_interval: timedelta = timedelta(minutes=5)
-    bucket_count: int = DEFAULT_BUCKETS
-    replay_backoff_max: timedelta = timedelta(minutes=2)
-    """Replay requests for one gap wait twice as long each time, up to this."""
-    replay_tries_per_digest: int = 3
-    """After this many replay requests for a gap still open, a digest is sent at once."""
-    max_ahead: int = 100_000
-    """A pair number further than this beyond the highest seen is refused, not a gap."""
-
-    @property
-    def replay_interval(self) -> timedelta:
-        """The least time between two replay requests for a gap, and between two answers
-        to the same numbers."""
-        return self.gap_grace * 2
-
-    def replay_wait(self, tries: int) -> timedelta:
-        """How long after its last replay request a gap asked for ``tries`` times waits."""
-        if tries <= 0:
-            return timedelta(0)
-        return min(self.replay_backoff_max, self.replay_interval * (1 << min(tries - 1, 30)))
 
 
 async def link_report(
@@ -190,7 +161,7 @@ class LinkKeeper:
         last_sent_at = await conn.fetchval(
             "SELECT max(created_at) FROM outbox WHERE destination = $1", partner
         )
-        if last_sent_at is not None and now - last_sent_at < self.policy.heartbeat_interval:
+        if not self.policy.heartbeat_due(last_sent_at, now):
             return  # the link is not idle
         heartbeat = LinkHeartbeat(
             source=self.node,
@@ -208,19 +179,20 @@ class LinkKeeper:
         row = await conn.fetchrow(
             "SELECT replay_requested_at, replay_attempts FROM links WHERE partner = $1", partner
         )
-        state = tracker.state(now, grace=self.policy.gap_grace, silence=self.policy.silence)
-        if state is not LinkState.GAP:
-            if row["replay_attempts"]:
+        tries = row["replay_attempts"]
+        plan = plan_replay(
+            tracker, now, self.policy, attempts=tries, asked_at=row["replay_requested_at"]
+        )
+        if not plan.runs:
+            if plan.attempts != tries:
                 await conn.execute(
-                    "UPDATE links SET replay_attempts = 0 WHERE partner = $1", partner
+                    "UPDATE links SET replay_attempts = $2 WHERE partner = $1",
+                    partner,
+                    plan.attempts,
                 )
             return
-        tries = row["replay_attempts"]
-        asked_at = row["replay_requested_at"]
-        if tries and asked_at is not None and now - asked_at < self.policy.replay_wait(tries):
-            return  # give the last request time to be answered
-        runs = tracker.missing_runs(MAX_RANGES)
-        count = sum(last - first + 1 for first, last in runs)
+        runs = plan.runs
+        count = count_numbers(runs)
         request = ReplayRequested(
             request_id=uuid4(),
             from_sequence=runs[0][0],
@@ -228,7 +200,7 @@ class LinkKeeper:
             ranges=tuple(SequenceRange(first=f, last=la) for f, la in runs)
             if len(runs) > 1
             else None,
-            reason=f"{count} event(s) missing from {runs[0][0]} (request {tries + 1})",
+            reason=f"{count} event(s) missing from {runs[0][0]} (request {plan.attempts})",
         )
         await store.publish_to(partner, make_event(request, node=self.node, time=now))
         await conn.execute(
@@ -237,16 +209,16 @@ class LinkKeeper:
             partner,
             now,
             runs[-1][1],
-            tries + 1,
+            plan.attempts,
         )
         log.warning(
             "gap on link; replay requested",
             partner=partner,
             first=runs[0][0],
             count=count,
-            request=tries + 1,
+            request=plan.attempts,
         )
-        if (tries + 1) % self.policy.replay_tries_per_digest == 0:
+        if plan.with_digest:
             await send_digest(store, partner, self.policy, now)
 
     async def _digest(
@@ -255,7 +227,7 @@ class LinkKeeper:
         last = await conn.fetchval(
             "SELECT last_digest_sent_at FROM links WHERE partner = $1", partner
         )
-        if not force and last is not None and now - last < self.policy.digest_interval:
+        if not force and not self.policy.digest_due(last, now):
             return
         await send_digest(store, partner, self.policy, now)
 

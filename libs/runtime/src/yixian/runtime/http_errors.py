@@ -5,8 +5,9 @@
 header (``Idempotency-Key``), or ``body`` for the body as a whole; it is left out when no
 single input is at fault (an unknown route, a missing API key). A 422 for the request's
 shape also lists every invalid field in ``errors``. This module renders FastAPI's and
-Starlette's own refusals (unknown route, method, unreadable or invalid body) in that shape;
-domain refusals are mapped where the routes are (``http.py``), with :func:`error_response`.
+Starlette's own refusals (unknown route, method, unreadable or invalid body) in that shape
+for every service's API; each service maps its own refusals where its routes are, with
+:func:`error_response`.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _response("The body is not JSON, not UTF-8, or nested too deeply (`field`: body)."),
     401: _response("No API key, or an unknown or revoked one."),
     403: _response("The key's role or subtree does not allow this."),
-    404: _response("No such route, or no such member, organization, movement or key."),
-    409: _response("The step does not fit the movement's state, or is the other side's."),
+    404: _response("No such route, or no such thing as the request names."),
+    409: _response("The request does not fit what is recorded (e.g. a movement's state)."),
     413: _response("The JSON body is larger than the limit (64 KiB); imports are streamed."),
     415: _response("The body is not application/json (an import: CSV or JSON lines)."),
     422: _response("An input is invalid or implausible; `field` names it."),

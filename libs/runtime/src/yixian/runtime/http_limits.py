@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_response
+from .http_errors import error_response
 
 MAX_JSON_BYTES = 64 * 1024
 """The largest JSON body: a whole outflow registration takes under 2 KiB."""
