@@ -69,6 +69,10 @@ schemas-check: install ## Fail if committed schemas are stale or break a publish
 chaos: up ## The chaos drill: 20,000 events while services, broker and database are killed
 	$(RUN) pytest -m slow -s tests/e2e/test_chaos_drill.py
 
+.PHONY: simulate
+simulate: install ## The link protocol simulated: 100,000 seeded schedules of loss, partitions, restarts, false claims (~5 minutes)
+	$(RUN) python -m yixian.sync.simulation --schedules 100000 --jobs 2
+
 .PHONY: bench
 bench: up ## The benchmark: every figure beside a same-run ceiling or peer (~10 minutes)
 	$(RUN) python -m yixian.bench

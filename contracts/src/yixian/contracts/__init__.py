@@ -6,6 +6,7 @@ models of :data:`CATALOGUE`; topic names and record keys come from :mod:`.topics
 
 from ._base import ContractModel, JurisdictionCode, LongText, PlainText, ShortText, UtcDateTime
 from .catalogue import CATALOGUE, PAYLOADS, decode, envelope_model
+from .deadlines import Deadlines
 from .envelope import (
     Envelope,
     MalformedEvent,
@@ -29,6 +30,7 @@ from .link import (
     LinkStatusReported,
     LinkStatusRequested,
     ReplayRequested,
+    ReplicaReturned,
     ResendRequested,
     ResendWanted,
     SequenceRange,
@@ -44,6 +46,7 @@ from .movement import (
     HostGroupChanged,
     HostStatus,
     MemberCard,
+    MovementStep,
     OrganizationRef,
     OriginGroup,
     OriginGroupChanged,
@@ -74,6 +77,7 @@ __all__ = [
     "Certificate",
     "Contact",
     "ContractModel",
+    "Deadlines",
     "Destination",
     "DigestBucket",
     "DigestEntry",
@@ -93,6 +97,7 @@ __all__ = [
     "MalformedEvent",
     "MemberCard",
     "MovementState",
+    "MovementStep",
     "OrganizationRef",
     "OriginGroup",
     "OriginGroupChanged",
@@ -102,6 +107,7 @@ __all__ = [
     "Period",
     "PlainText",
     "ReplayRequested",
+    "ReplicaReturned",
     "ResendRequested",
     "ResendWanted",
     "SequenceRange",

@@ -22,6 +22,7 @@ from .link import (
     LinkStatusReported,
     LinkStatusRequested,
     ReplayRequested,
+    ReplicaReturned,
     ResendRequested,
 )
 from .movement import (
@@ -43,6 +44,7 @@ PAYLOADS: tuple[type[ContractModel], ...] = (
     ResendRequested,
     LinkStatusRequested,
     LinkStatusReported,
+    ReplicaReturned,
 )
 
 CATALOGUE: dict[str, type[ContractModel]] = {
@@ -103,9 +105,10 @@ def _drop_unknown_fields(document: dict[str, Any], exc: ValidationError) -> bool
         *path, name = error["loc"]
         node: Any = document
         for part in path:
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            found = (isinstance(node, dict) and part in node) or (
+                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            )
+            if found:
                 node = node[part]
         if isinstance(node, dict) and name in node:
             del node[name]

@@ -18,6 +18,7 @@ from .link import (
     LinkStatusReported,
     LinkStatusRequested,
     ReplayRequested,
+    ReplicaReturned,
     ResendRequested,
     ResendWanted,
 )
@@ -31,6 +32,7 @@ from .movement import (
     HostGroupChanged,
     HostStatus,
     MemberCard,
+    MovementStep,
     OrganizationRef,
     OriginGroup,
     OriginGroupChanged,
@@ -98,8 +100,8 @@ def example_payloads() -> list[ContractModel]:
     digest = UUID("8e7d6c5b-4a39-4281-9f0e-d1c2b3a49586")
     activity = UUID("2f3e4d5c-6b7a-4981-8a0b-c1d2e3f4a5b6")
     return [
-        OriginGroupChanged(group=origin_group()),
-        HostGroupChanged(group=host_group()),
+        OriginGroupChanged(group=origin_group(), step=MovementStep.REGISTERED),
+        HostGroupChanged(group=host_group(), step=MovementStep.CHECKED_IN),
         ParticipationRecorded(
             participation_id=UUID("6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d"),
             movement_id=MOVEMENT,
@@ -154,6 +156,12 @@ def example_payloads() -> list[ContractModel]:
             outbox_backlog=0,
             shared_movements=1,
             reported_at=AT,
+        ),
+        ReplicaReturned(
+            movement_id=MOVEMENT,
+            origin_group=origin_group(),
+            host_group=host_group(),
+            reason="this node holds a copy of a group its owner lost",
         ),
     ]
 

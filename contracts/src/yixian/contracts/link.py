@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from ._base import ContractModel, JurisdictionCode, LongText, Sequence, ShortText, UtcDateTime
+from .movement import HostGroup, OriginGroup, ParticipationRecorded
 
 MAX_BUCKETS = 65536
 MAX_ENTRIES = 5000
@@ -169,6 +170,30 @@ class ResendRequested(ContractModel):
     request_id: UUID
     wanted: tuple[ResendWanted, ...] = Field(min_length=1, max_length=MAX_ENTRIES)
     reason: LongText
+
+
+class ReplicaReturned(ContractModel):
+    """A node's copy of a movement sent back to the owner of a group that lost it
+    (its database restored or damaged): the owner takes back its own group if it has none,
+    and its participations it lacks. The sender's own group comes along as its owner's
+    current copy. Sent when a digest shows the partner lacks a group it owns, or when the
+    owner asks (``ResendWanted`` of the asker's own group)."""
+
+    EVENT_TYPE: ClassVar[str] = "yixian.link.replica_returned.v1"
+    movement_id: UUID
+    origin_group: OriginGroup | None = None
+    host_group: HostGroup | None = None
+    participations: tuple[ParticipationRecorded, ...] = Field(default=(), max_length=MAX_ENTRIES)
+    reason: LongText
+
+    @model_validator(mode="after")
+    def _one_movement(self) -> ReplicaReturned:
+        for group in (self.origin_group, self.host_group):
+            if group is not None and group.movement_id != self.movement_id:
+                raise ValueError("every group returned is of movement_id")
+        if any(p.movement_id != self.movement_id for p in self.participations):
+            raise ValueError("every participation returned is of movement_id")
+        return self
 
 
 class LinkStatusRequested(ContractModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from uuid import UUID
 
 from pydantic import EmailStr, Field, field_validator, model_validator
@@ -49,6 +49,57 @@ class HostStatus(StrEnum):
     NOT_FOUND = "not_found"
     FORWARDED = "forwarded"
     LOST_CONTACT = "lost_contact"
+
+
+class MovementStep(StrEnum):
+    """The step that made a new version of a group: what happened, said by the side that
+    did it (``OriginGroupChanged.step``, ``HostGroupChanged.step``). Consumers key on it and
+    never rebuild it by comparing snapshots."""
+
+    # the origin's steps
+    REGISTERED = "registered"
+    """An outflow registered (also the movement that continues a relocation)."""
+    DETAILS_UPDATED = "details_updated"
+    RELOCATED = "relocated"
+    CANCELLED = "cancelled"
+    RETURNED = "returned"
+    TRANSFER_REQUESTED = "transfer_requested"
+    TRANSFER_WITHDRAWN = "transfer_withdrawn"
+    TRANSFER_COMPLETED = "transfer_completed"
+    # the host's steps
+    CHECKED_IN = "checked_in"
+    REJECTED = "rejected"
+    """The host does not know the member (status ``not_found``)."""
+    FORWARDED = "forwarded"
+    LOST_CONTACT = "lost_contact"
+    CONTACT_RESTORED = "contact_restored"
+    PARTICIPATION_RECORDED = "participation_recorded"
+    TRANSFER_ACCEPTED = "transfer_accepted"
+    TRANSFER_REJECTED = "transfer_rejected"
+
+    @classmethod
+    def of(cls, name: str | None) -> MovementStep | None:
+        """The step an event names; None when it names none or one this reader does not
+        know (a newer producer's step: no rule of this reader is keyed on it)."""
+        try:
+            return cls(name) if name is not None else None
+        except ValueError:
+            return None
+
+
+StepName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_]{0,62}$",
+        description=(
+            "The step that made this version of the group (MovementStep). Absent in a repair"
+            " copy and from producers before steps were named. A string, not an enum, so"
+            " that a new step is compatible within v1: a reader ignores a step it does not"
+            " know."
+        ),
+        examples=[step.value for step in MovementStep],
+    ),
+]
 
 
 class TransferDecision(StrEnum):
@@ -250,6 +301,7 @@ class OriginGroupChanged(ContractModel):
 
     EVENT_TYPE: ClassVar[str] = "yixian.movement.origin_group.v1"
     group: OriginGroup
+    step: StepName | None = None
     repair: bool | None = Field(
         default=None,
         description="True: the origin's current copy, sent to repair a replica; it replaces"
@@ -262,6 +314,7 @@ class HostGroupChanged(ContractModel):
 
     EVENT_TYPE: ClassVar[str] = "yixian.movement.host_group.v1"
     group: HostGroup
+    step: StepName | None = None
     repair: bool | None = Field(
         default=None,
         description="True: the host's current copy, sent to repair a replica; it replaces"

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from jinja2.exceptions import SecurityError
 
+from yixian.contracts import MovementStep
 from yixian.notify.bootstrap import TEMPLATES
 from yixian.notify.domain.policy import QuietHours, TokenBucket, backoff
 from yixian.notify.domain.rules import (
@@ -26,20 +27,43 @@ from yixian.notify.domain.templates import TemplateError, Templates
 GUSHI, CHAOYANG = "411525", "110105"
 
 
-def test_a_change_of_status_triggers_its_rules_once() -> None:
-    assert {r.reason for r in rules_for(Group.ORIGIN, None, "registered")} == {
+def test_each_step_triggers_its_rules() -> None:
+    assert {r.reason for r in rules_for(MovementStep.REGISTERED)} == {
         "outflow_registered",
         "member_expected",
     }
-    assert rules_for(Group.ORIGIN, "registered", "registered") == []  # only the contact changed
-    assert [r.reason for r in rules_for(Group.HOST, "expected", "checked_in")] == ["checked_in"]
+    assert [r.reason for r in rules_for(MovementStep.CHECKED_IN)] == ["checked_in"]
+    assert [r.reason for r in rules_for(MovementStep.CONTACT_RESTORED)] == ["contact_restored"]
+    assert [r.reason for r in rules_for(MovementStep.TRANSFER_ACCEPTED)] == ["transfer_accepted"]
+    assert [r.reason for r in rules_for(MovementStep.TRANSFER_REJECTED)] == ["transfer_rejected"]
+    assert [r.reason for r in rules_for(MovementStep.REJECTED)] == ["not_found"]
+    assert [r.reason for r in rules_for(MovementStep.TRANSFER_COMPLETED)] == ["transferred"]
 
 
-def test_coming_back_to_a_status_is_its_own_news() -> None:
-    assert rules_for(Group.ORIGIN, "transfer_requested", "registered") == []  # withdrawn
-    assert [r.reason for r in rules_for(Group.HOST, "lost_contact", "checked_in")] == [
-        "contact_restored"
-    ]
+def test_steps_nobody_is_told_of_trigger_nothing() -> None:
+    for step in (
+        MovementStep.DETAILS_UPDATED,
+        MovementStep.RELOCATED,
+        MovementStep.CANCELLED,
+        MovementStep.TRANSFER_WITHDRAWN,
+        MovementStep.PARTICIPATION_RECORDED,
+    ):
+        assert rules_for(step) == [], step
+    assert rules_for(None) == []
+
+
+def test_every_movement_rule_answers_a_step_of_its_own_group() -> None:
+    origin_steps = {
+        MovementStep.REGISTERED,
+        MovementStep.TRANSFER_REQUESTED,
+        MovementStep.RETURNED,
+        MovementStep.TRANSFER_COMPLETED,
+    }
+    for rule in RULES:
+        if rule.group in (Group.ACTIVITY, Group.SCHEDULE):
+            assert rule.step is None, rule.reason
+        else:
+            assert (rule.step in origin_steps) is (rule.group is Group.ORIGIN), rule.reason
 
 
 def test_each_recipient_hears_from_exactly_one_node() -> None:
@@ -60,7 +84,7 @@ def test_rendering_in_chinese_and_falling_back_to_english(tmp_path: Path) -> Non
     rule = Rule(
         "greeting",
         Group.ORIGIN,
-        "registered",
+        MovementStep.REGISTERED,
         (Recipient.MEMBER,),
         "greeting",
         frozenset({"member_name"}),
@@ -81,7 +105,7 @@ def test_a_template_using_an_unknown_variable_fails_at_load(tmp_path: Path) -> N
     rule = Rule(
         "greeting",
         Group.ORIGIN,
-        "registered",
+        MovementStep.REGISTERED,
         (Recipient.MEMBER,),
         "greeting",
         frozenset({"member_name"}),
@@ -96,7 +120,12 @@ def test_a_template_using_an_unknown_variable_fails_at_load(tmp_path: Path) -> N
 
 def test_templates_are_sandboxed(tmp_path: Path) -> None:
     rule = Rule(
-        "x", Group.ORIGIN, "registered", (Recipient.MEMBER,), "x", frozenset({"member_name"})
+        "x",
+        Group.ORIGIN,
+        MovementStep.REGISTERED,
+        (Recipient.MEMBER,),
+        "x",
+        frozenset({"member_name"}),
     )
     (tmp_path / "en").mkdir()
     (tmp_path / "en" / "x.txt").write_text("Subject: s\n{{ member_name.__class__.__mro__ }}")

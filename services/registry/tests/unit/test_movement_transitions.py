@@ -17,6 +17,7 @@ from yixian.contracts import (
     Destination,
     HostStatus,
     MovementState,
+    MovementStep,
     OriginStatus,
     TransferDecision,
 )
@@ -388,3 +389,73 @@ def test_restored_contact_clears_the_date() -> None:
     assert movement.host_group is not None
     assert movement.host_group.status is HostStatus.CHECKED_IN
     assert movement.host_group.lost_contact_since is None
+
+
+def _steps(movement: Movement) -> list[tuple[str, MovementStep]]:
+    steps = [
+        ("origin" if isinstance(e, OriginGroupChanged) else "host", e.step)
+        for e in movement.events
+        if isinstance(e, OriginGroupChanged | HostGroupChanged)
+    ]
+    movement.events.clear()
+    return steps
+
+
+def test_each_step_names_itself_in_its_event() -> None:
+    """The step travels in the published event (``step``); notify's rules key on it."""
+    m = registered()
+    assert _steps(m) == [("origin", MovementStep.REGISTERED)]
+    m.update_details(node=GUSHI, now=NOW, actor="o", place="北京市朝阳区望京", deadlines=DEADLINES)
+    assert _steps(m) == [("origin", MovementStep.DETAILS_UPDATED)]
+    check_in(m)
+    assert _steps(m) == [("host", MovementStep.CHECKED_IN)]
+    m.mark_lost_contact(node=CHAOYANG, since=date(2026, 3, 9), now=NOW, actor="h")
+    m.restore_contact(node=CHAOYANG, now=NOW, actor="h")
+    assert _steps(m) == [
+        ("host", MovementStep.LOST_CONTACT),
+        ("host", MovementStep.CONTACT_RESTORED),
+    ]
+    request(m)
+    reply(TransferDecision.REJECTED)(m)
+    m.withdraw_transfer(node=GUSHI, now=NOW, actor="o")
+    assert _steps(m) == [
+        ("origin", MovementStep.TRANSFER_REQUESTED),
+        ("host", MovementStep.TRANSFER_REJECTED),
+        ("origin", MovementStep.TRANSFER_WITHDRAWN),
+    ]
+    later = NOW + timedelta(hours=1)  # asked again: a new request, answered anew
+    m.request_transfer(node=GUSHI, note=None, deadlines=DEADLINES, now=later, actor="o")
+    m.reply_transfer(
+        node=CHAOYANG, decision=TransferDecision.ACCEPTED, reason=None, now=later, actor="h"
+    )
+    m.complete_transfer(node=GUSHI, now=later, actor="o")
+    assert _steps(m) == [
+        ("origin", MovementStep.TRANSFER_REQUESTED),
+        ("host", MovementStep.TRANSFER_ACCEPTED),
+        ("origin", MovementStep.TRANSFER_COMPLETED),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("state", "step"),
+    [
+        (MovementState.NOT_FOUND_BY_HOST, MovementStep.REJECTED),
+        (MovementState.FORWARDED, MovementStep.FORWARDED),
+        (MovementState.CLOSED_RETURNED, MovementStep.RETURNED),
+        (MovementState.CANCELLED, MovementStep.CANCELLED),
+    ],
+)
+def test_the_last_step_to_a_state_names_itself(state: MovementState, step: MovementStep) -> None:
+    m = registered()
+    for setup in SETUPS[state]:
+        setup(m)
+    assert _steps(m)[-1][1] is step
+
+
+def test_a_relocation_closes_one_movement_and_registers_the_next() -> None:
+    m = registered()
+    _steps(m)
+    (successor,) = [setup(m) for setup in SETUPS[MovementState.CLOSED_RELOCATED]]
+    assert isinstance(successor, Movement)
+    assert _steps(m) == [("origin", MovementStep.RELOCATED)]
+    assert _steps(successor) == [("origin", MovementStep.REGISTERED)]

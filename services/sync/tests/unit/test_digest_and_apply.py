@@ -76,15 +76,97 @@ def test_reconcile_republishes_own_groups_and_requests_the_partners() -> None:
     assert sorted(at_origin.republish) == sorted(
         [(behind, GroupName.ORIGIN), (missing_there, GroupName.ORIGIN)]
     )
-    assert [(w.movement_id, w.group, w.have_version) for w in at_origin.request] == [
-        (ahead, GroupName.HOST, 1)
-    ]
+    assert sorted((w.movement_id, w.group, w.have_version) for w in at_origin.request) == sorted(
+        [
+            (ahead, GroupName.HOST, 1),
+            (missing_here, GroupName.ORIGIN, 0),  # the origin lost its own: asks it back
+        ]
+    )
+    assert at_origin.give_back == []
     at_host = reconcile(CHAOYANG, theirs, mine)
     assert {(w.movement_id, w.group) for w in at_host.request} == {
         (behind, GroupName.ORIGIN),
         (missing_there, GroupName.ORIGIN),
     }
     assert at_host.republish == [(ahead, GroupName.HOST)]
+    assert at_host.give_back == [missing_here]  # the host returns the origin's lost group
+
+
+A, B, P, Q = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
+
+
+def hashed(
+    movement: UUID, versions: tuple[int, int], hashes: tuple[str | None, str | None, str | None]
+) -> DigestEntry:
+    return DigestEntry(
+        movement_id=movement,
+        origin=GUSHI,
+        origin_version=versions[0],
+        host_version=versions[1],
+        origin_hash=hashes[0],
+        host_hash=hashes[1],
+        participations_hash=hashes[2],
+    )
+
+
+def test_the_owners_copy_wins_whatever_the_versions() -> None:
+    frozen, reused = uuid4(), uuid4()
+    owner = [hashed(frozen, (3, 1), (A, P, P)), hashed(reused, (4, 1), (A, P, P))]
+    replica = [
+        hashed(frozen, (2**31 - 1, 1), (B, P, P)),  # a replica ahead of its owner
+        hashed(reused, (4, 1), (B, P, P)),  # the same version, other content
+    ]
+    at_origin = reconcile(GUSHI, owner, replica)
+    assert sorted(at_origin.republish) == sorted(
+        [(frozen, GroupName.ORIGIN), (reused, GroupName.ORIGIN)]
+    )
+    assert at_origin.request == []
+    assert at_origin.give_back == []
+    at_host = reconcile(CHAOYANG, replica, owner)
+    assert sorted((w.movement_id, w.group) for w in at_host.request) == sorted(
+        [(frozen, GroupName.ORIGIN), (reused, GroupName.ORIGIN)]
+    )
+    assert at_host.republish == []
+    assert at_host.give_back == []
+    # an entry without content hashes (a node that hashes none) is compared by version
+    unhashed = [hashed(reused, (4, 1), (None, None, None))]
+    assert reconcile(GUSHI, owner[1:], unhashed) == reconcile(GUSHI, unhashed, unhashed)
+
+
+def test_participations_end_as_the_union_of_both_sides() -> None:
+    movement = uuid4()
+    origin_side = [hashed(movement, (2, 2), (A, B, P))]
+    host_side = [hashed(movement, (2, 2), (A, B, Q))]
+    at_host = reconcile(CHAOYANG, host_side, origin_side)
+    assert at_host.republish == [(movement, GroupName.HOST)]  # with its participations
+    assert [(w.movement_id, w.group) for w in at_host.request] == [(movement, GroupName.HOST)]
+    at_origin = reconcile(GUSHI, origin_side, host_side)
+    assert [(w.movement_id, w.group) for w in at_origin.request] == [(movement, GroupName.HOST)]
+    assert at_origin.give_back == [movement]
+
+
+def test_content_shows_in_the_buckets_only_when_hashed() -> None:
+    movement = uuid4()
+    mine, theirs = [hashed(movement, (2, 1), (A, P, P))], [hashed(movement, (2, 1), (B, P, P))]
+    assert buckets(mine, 4) == buckets(theirs, 4)
+    assert buckets(mine, 4, content=True) != buckets(theirs, 4, content=True)
+
+
+def test_a_repair_copy_replaces_and_a_far_version_is_refused() -> None:
+    real = origin_group(3)
+    hijacked = Replica(origin_group(2**31 - 1), None)
+    assert apply_origin(hijacked, OriginGroupChanged(group=real)) is None  # stale by version
+    repaired = apply_origin(hijacked, OriginGroupChanged(group=real, repair=True))
+    assert repaired is not None
+    assert repaired.origin == real
+    assert apply_origin(repaired, OriginGroupChanged(group=real, repair=True)) is None
+    other = real.model_copy(update={"changed_by": "someone else"})
+    assert apply_origin(Replica(other, None), OriginGroupChanged(group=real, repair=True))
+    with pytest.raises(Refused, match="more than 1000 beyond"):
+        apply_origin(Replica(real, None), OriginGroupChanged(group=origin_group(2**31 - 1)))
+    assert apply_origin(Replica(real, None), OriginGroupChanged(group=origin_group(1003)))
+    with pytest.raises(Refused, match="more than 5 beyond this replica's 0"):
+        apply_host(Replica(real, None), HostGroupChanged(group=host_group(6)), max_ahead=5)
 
 
 def test_the_version_gate() -> None:

@@ -7,10 +7,11 @@ from .kafka import kafka_reachable, make_broker
 from .lifecycle import run, wait_for_stop_signal
 from .logging import bind_trace, configure_logging, get_logger
 from .resources import DbConnection, NodeResources, create_pool, init_connection, open_resources
-from .settings import KafkaSettings, NodeSettings
+from .settings import DeadlineSettings, KafkaSettings, NodeSettings
 
 __all__ = [
     "DbConnection",
+    "DeadlineSettings",
     "KafkaSettings",
     "NodeResources",
     "NodeSettings",

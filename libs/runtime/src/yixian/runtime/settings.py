@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, TypeAdapter, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from yixian.contracts import TopicNames
+from yixian.contracts import Deadlines, TopicNames
 
 from .divisions import DivisionCode
 
@@ -38,6 +38,22 @@ class KafkaSettings(BaseSettings):
         return f"{prefix}yixian.{node}.{service}"
 
 
+class DeadlineSettings(BaseSettings):
+    """The deadlines of the rules in force, one block every service of the node reads
+    (``YIXIAN_DEADLINES__*``); which side each belongs to: :class:`yixian.contracts.Deadlines`."""
+
+    model_config = SettingsConfigDict(env_prefix="YIXIAN_DEADLINES__", extra="ignore")
+
+    check_in_days: int = Field(default=30, ge=1, le=365)
+    transfer_reply_days: int = Field(default=30, ge=1, le=365)
+    report_interval_days: int = Field(default=365, ge=30, le=730)
+    lost_contact_suspension_days: int = Field(default=183, ge=30, le=730)
+    lost_contact_removal_days: int = Field(default=730, ge=30, le=3650)
+
+    def to_domain(self) -> Deadlines:
+        return Deadlines(**self.model_dump())
+
+
 class NodeSettings(BaseSettings):
     """What every service of a node needs: who the node is and where its stores are."""
 
@@ -53,6 +69,7 @@ class NodeSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_timeout: float = Field(default=15.0, gt=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    deadlines: DeadlineSettings = Field(default_factory=DeadlineSettings)
 
     @field_validator("partners")
     @classmethod

@@ -29,7 +29,7 @@ from .entrypoints.consumer import build_consumer
 from .entrypoints.http import create_app
 from .service_layer.dispatcher import Dispatcher
 from .service_layer.planner import Planner
-from .service_layer.scheduler import Horizons, Scheduler
+from .service_layer.scheduler import Scheduler
 
 SERVICE = "notify"
 PACKAGE = resources.files("yixian.notify")
@@ -130,10 +130,7 @@ async def serve(settings: NotifySettings) -> None:
                 planner,
                 zone=zone,
                 clock=utc_now,
-                horizons=Horizons(
-                    suspension_days=settings.lost_contact_suspension_days,
-                    removal_days=settings.lost_contact_removal_days,
-                ),
+                deadlines=settings.deadlines.to_domain(),
             )
             scheduling = asyncio.create_task(
                 scheduler.run(stop, settings.schedule_seconds), name="schedule"

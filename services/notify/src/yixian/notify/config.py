@@ -42,5 +42,3 @@ class NotifySettings(NodeSettings):
     lease_seconds: float = Field(
         default=30, gt=0, description="A claimed batch not finished by then is sent again."
     )
-    lost_contact_suspension_days: int = Field(default=183, ge=1)
-    lost_contact_removal_days: int = Field(default=730, ge=1)

@@ -1,15 +1,25 @@
 """Which change tells whom what: the rules as data.
 
-A rule matches a change of one group of a movement (the event, and the status it moved
-from and to) and names the recipients, the template and the channels. Each notice is
-sent by exactly one node: a secretary by the secretary's own node, the member by the
-node whose group changed, so a member travelling between two nodes hears each thing once.
+A rule matches the step that made a group's new version (the event says which:
+``OriginGroupChanged.step``, ``HostGroupChanged.step``) and names the recipients, the
+template and the channels. Each notice is sent by exactly one node: a secretary by the
+secretary's own node, the member by the node whose group changed, so a member travelling
+between two nodes hears each thing once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from yixian.contracts import (
+    HostGroup,
+    HostStatus,
+    MovementStep,
+    OriginGroup,
+    OriginStatus,
+    TransferDecision,
+)
 
 
 class Recipient(StrEnum):
@@ -37,8 +47,8 @@ class Group(StrEnum):
 class Rule:
     reason: str
     group: Group
-    to_status: str | None
-    """The status the group moved to (None: any change of the group)."""
+    step: MovementStep | None
+    """The step the rule answers (None: an activity or the clock, not a step)."""
     recipients: tuple[Recipient, ...]
     template: str
     variables: frozenset[str]
@@ -47,12 +57,10 @@ class Rule:
     """Sent at night too."""
     mandatory: bool = False
     """Sent even to a member who opted out of the channel."""
-    after: frozenset[str | None] | None = None
-    """The statuses the group may come from (None in it: first seen); None: any."""
 
 
 MOVEMENT = frozenset({"member_name", "origin", "host", "movement_id", "state"})
-FIRST: frozenset[str | None] = frozenset({None})
+S = MovementStep
 
 CHANNELS: dict[Recipient, tuple[Channel, ...]] = {
     Recipient.MEMBER: (Channel.SMS, Channel.EMAIL, Channel.APP),
@@ -62,30 +70,30 @@ CHANNELS: dict[Recipient, tuple[Channel, ...]] = {
 """Each recipient's channels in order of preference: the first it has an address for."""
 
 RULES: tuple[Rule, ...] = (
-    Rule("outflow_registered", Group.ORIGIN, "registered", (Recipient.MEMBER,),
+    Rule("outflow_registered", Group.ORIGIN, S.REGISTERED, (Recipient.MEMBER,),
          "check_in_instructions", MOVEMENT | {"place", "check_in_due_on", "host_org_hint"},
-         mandatory=True, after=FIRST),
-    Rule("member_expected", Group.ORIGIN, "registered", (Recipient.HOST_SECRETARY,),
-         "member_expected", MOVEMENT | {"place", "check_in_due_on", "phone"}, after=FIRST),
-    Rule("checked_in", Group.HOST, "checked_in", (Recipient.ORIGIN_SECRETARY, Recipient.MEMBER),
-         "checked_in", MOVEMENT | {"host_org"}, after=frozenset({None, "expected", "not_found"})),
-    Rule("contact_restored", Group.HOST, "checked_in", (Recipient.ORIGIN_SECRETARY,),
-         "contact_restored", MOVEMENT, after=frozenset({"lost_contact"})),
-    Rule("not_found", Group.HOST, "not_found", (Recipient.ORIGIN_SECRETARY,),
+         mandatory=True),
+    Rule("member_expected", Group.ORIGIN, S.REGISTERED, (Recipient.HOST_SECRETARY,),
+         "member_expected", MOVEMENT | {"place", "check_in_due_on", "phone"}),
+    Rule("checked_in", Group.HOST, S.CHECKED_IN, (Recipient.ORIGIN_SECRETARY, Recipient.MEMBER),
+         "checked_in", MOVEMENT | {"host_org"}),
+    Rule("contact_restored", Group.HOST, S.CONTACT_RESTORED, (Recipient.ORIGIN_SECRETARY,),
+         "contact_restored", MOVEMENT),
+    Rule("not_found", Group.HOST, S.REJECTED, (Recipient.ORIGIN_SECRETARY,),
          "not_found", MOVEMENT | {"reason"}),
-    Rule("forwarded", Group.HOST, "forwarded", (Recipient.ORIGIN_SECRETARY,),
+    Rule("forwarded", Group.HOST, S.FORWARDED, (Recipient.ORIGIN_SECRETARY,),
          "forwarded", MOVEMENT | {"reason", "forwarded_to"}),
-    Rule("lost_contact", Group.HOST, "lost_contact", (Recipient.ORIGIN_SECRETARY,),
+    Rule("lost_contact", Group.HOST, S.LOST_CONTACT, (Recipient.ORIGIN_SECRETARY,),
          "lost_contact", MOVEMENT | {"since"}, urgent=True),
-    Rule("transfer_requested", Group.ORIGIN, "transfer_requested", (Recipient.HOST_SECRETARY,),
+    Rule("transfer_requested", Group.ORIGIN, S.TRANSFER_REQUESTED, (Recipient.HOST_SECRETARY,),
          "transfer_requested", MOVEMENT | {"reply_due_on"}),
-    Rule("returned", Group.ORIGIN, "returned",
+    Rule("returned", Group.ORIGIN, S.RETURNED,
          (Recipient.ORIGIN_SECRETARY, Recipient.HOST_SECRETARY), "returned", MOVEMENT),
-    Rule("transferred", Group.ORIGIN, "transferred", (Recipient.MEMBER, Recipient.HOST_SECRETARY),
-         "transferred", MOVEMENT),
-    Rule("transfer_accepted", Group.HOST, "transfer:accepted", (Recipient.ORIGIN_SECRETARY,),
+    Rule("transferred", Group.ORIGIN, S.TRANSFER_COMPLETED,
+         (Recipient.MEMBER, Recipient.HOST_SECRETARY), "transferred", MOVEMENT),
+    Rule("transfer_accepted", Group.HOST, S.TRANSFER_ACCEPTED, (Recipient.ORIGIN_SECRETARY,),
          "transfer_accepted", MOVEMENT),
-    Rule("transfer_rejected", Group.HOST, "transfer:rejected", (Recipient.ORIGIN_SECRETARY,),
+    Rule("transfer_rejected", Group.HOST, S.TRANSFER_REJECTED, (Recipient.ORIGIN_SECRETARY,),
          "transfer_rejected", MOVEMENT | {"reason"}),
     Rule("activity_invitation", Group.ACTIVITY, None, (Recipient.MEMBER,), "activity_invitation",
          frozenset({"member_name", "title", "starts_at", "location", "organizer"})),
@@ -112,19 +120,55 @@ RULES: tuple[Rule, ...] = (
 BY_REASON = {rule.reason: rule for rule in RULES}
 
 
-def rules_for(group: Group, previous: str | None, current: str) -> list[Rule]:
-    """The rules a change from ``previous`` to ``current`` triggers (none if unchanged).
+def rules_for(step: MovementStep | None) -> list[Rule]:
+    """The rules the step that made a group's new version triggers (none for no step)."""
+    return [] if step is None else [r for r in RULES if r.step is step]
 
-    ``current`` is the group's status, or ``transfer:<decision>`` when the host answered
-    a transfer request (its status does not change then).
+
+def step_of(
+    named: str | None, previous_status: str | None, snapshot: OriginGroup | HostGroup
+) -> MovementStep | None:
+    """The step that made ``snapshot``: the one its event names, if it names one.
+
+    An event that names none (a repair copy, or a producer from before events named their
+    step) is the one place the step is inferred, from the status the group had when last
+    seen (None: never seen) and the snapshot itself. A transfer reply changes no status:
+    it is inferred only when it made this very version (``replied_at == changed_at``). A
+    step this reader does not know (a newer producer's) triggers nothing.
     """
-    if previous == current or group in (Group.ACTIVITY, Group.SCHEDULE):
-        return []
-    return [
-        r
-        for r in RULES
-        if r.group is group and r.to_status == current and (r.after is None or previous in r.after)
-    ]
+    if named is not None:
+        return MovementStep.of(named)
+    status = snapshot.status.value
+    if isinstance(snapshot, OriginGroup):
+        if previous_status == status:
+            return None
+        if status == OriginStatus.REGISTERED:
+            return S.TRANSFER_WITHDRAWN if previous_status else S.REGISTERED
+        return _ORIGIN_STEPS.get(snapshot.status)
+    reply = snapshot.transfer_reply
+    if previous_status == status:
+        if reply is not None and reply.replied_at == snapshot.changed_at:
+            accepted = reply.decision is TransferDecision.ACCEPTED
+            return S.TRANSFER_ACCEPTED if accepted else S.TRANSFER_REJECTED
+        return None
+    if status == HostStatus.CHECKED_IN and previous_status == HostStatus.LOST_CONTACT:
+        return S.CONTACT_RESTORED
+    return _HOST_STEPS.get(snapshot.status)
+
+
+_ORIGIN_STEPS: dict[OriginStatus, MovementStep] = {
+    OriginStatus.RELOCATED: S.RELOCATED,
+    OriginStatus.RETURNED: S.RETURNED,
+    OriginStatus.CANCELLED: S.CANCELLED,
+    OriginStatus.TRANSFER_REQUESTED: S.TRANSFER_REQUESTED,
+    OriginStatus.TRANSFERRED: S.TRANSFER_COMPLETED,
+}
+_HOST_STEPS: dict[HostStatus, MovementStep] = {
+    HostStatus.CHECKED_IN: S.CHECKED_IN,
+    HostStatus.NOT_FOUND: S.REJECTED,
+    HostStatus.FORWARDED: S.FORWARDED,
+    HostStatus.LOST_CONTACT: S.LOST_CONTACT,
+}
 
 
 def sender_node(recipient: Recipient, group: Group, origin: str, host: str) -> str:

@@ -36,6 +36,7 @@ from yixian.notify.domain.rules import (
     Rule,
     rules_for,
     sender_node,
+    step_of,
 )
 from yixian.notify.domain.templates import Templates
 from yixian.runtime import DbConnection, get_logger
@@ -81,9 +82,9 @@ class Planner:
                   **{"yixian.node": self.node}):  # fmt: skip
             data = event.data
             if isinstance(data, OriginGroupChanged):
-                return await self._group(conn, event, Group.ORIGIN, data.group)
+                return await self._group(conn, event, Group.ORIGIN, data.group, data.step)
             if isinstance(data, HostGroupChanged):
-                return await self._group(conn, event, Group.HOST, data.group)
+                return await self._group(conn, event, Group.HOST, data.group, data.step)
             if isinstance(data, ActivityScheduled) and event.source_node == self.node:
                 return await self._invitations(conn, event, data)
             return 0
@@ -94,7 +95,7 @@ class Planner:
         """Everyone present in the organizer's area, local or visiting, is invited once."""
         rule = BY_REASON["activity_invitation"]
         planned = 0
-        for person in await present_in_area(conn, self.node, activity.organizer.org_id):
+        for person in await present_in_area(conn, activity.organizer.org_id):
             context = {
                 "member_name": person["name"],
                 "title": activity.title,
@@ -120,29 +121,26 @@ class Planner:
         event: Envelope[Any],
         group: Group,
         snapshot: OriginGroup | HostGroup,
+        step: str | None,
     ) -> int:
         previous = await conn.fetchrow(
-            "SELECT version, status, transfer FROM notify_seen"
+            "SELECT version, status FROM notify_seen"
             " WHERE movement_id = $1 AND group_name = $2 FOR UPDATE",
             snapshot.movement_id,
             group.value,
         )
         if previous is not None and previous["version"] >= snapshot.version:
             return 0  # seen already: a duplicate or an older version
-        transfer = _transfer_token(snapshot)
         await conn.execute(
-            "INSERT INTO notify_seen (movement_id, group_name, version, status, transfer)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (movement_id, group_name)"
-            " DO UPDATE SET version = $3, status = $4, transfer = $5",
+            "INSERT INTO notify_seen (movement_id, group_name, version, status)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (movement_id, group_name)"
+            " DO UPDATE SET version = $3, status = $4",
             snapshot.movement_id,
             group.value,
             snapshot.version,
             snapshot.status.value,
-            transfer,
         )
-        rules = rules_for(group, previous["status"] if previous else None, snapshot.status.value)
-        if transfer is not None and transfer != (previous["transfer"] if previous else None):
-            rules += rules_for(group, "transfer", transfer.split("@")[0])
+        rules = rules_for(step_of(step, previous["status"] if previous else None, snapshot))
         if not rules:
             return 0
         origin, host = await self._groups(conn, snapshot.movement_id, group, snapshot)
@@ -276,13 +274,6 @@ def member_address(member_id: UUID, phone: str | None, email: str | None) -> Add
         if channel is Channel.EMAIL and email:
             return Address(channel, email, member_id)
     return Address(channels[0], None, member_id)
-
-
-def _transfer_token(snapshot: OriginGroup | HostGroup) -> str | None:
-    if isinstance(snapshot, HostGroup) and snapshot.transfer_reply is not None:
-        reply = snapshot.transfer_reply
-        return f"transfer:{reply.decision.value}@{reply.request_at.isoformat()}"
-    return None
 
 
 def _host_org(origin: OriginGroup, host: HostGroup | None) -> UUID | None:

@@ -1,6 +1,10 @@
 """Notices the clock calls for: reminders before and after deadlines, lost-contact
 prompts, political birthdays. Each has an occurrence key (the deadline, the year), so
-running the scheduler again, or on two instances, plans nothing twice."""
+running the scheduler again, or on two instances, plans nothing twice.
+
+The deadlines are the node's one block (``NodeSettings.deadlines``), and "overdue" is
+the contracts' rule (``check_in_overdue``, ``transfer_reply_overdue``), as in the
+registry's queues; only how early a reminder comes is notify's own (:class:`Reminders`)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,16 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from yixian.contracts import HostGroup, MovementState, OriginGroup, movement_state
+from yixian.contracts import (
+    OPEN_ORIGIN_STATUSES,
+    Deadlines,
+    HostGroup,
+    MovementState,
+    OriginGroup,
+    check_in_overdue,
+    movement_state,
+    transfer_reply_overdue,
+)
 from yixian.notify.domain.calendar import birthday_today, reports_due
 from yixian.notify.domain.rules import BY_REASON, Group, Recipient, sender_node
 from yixian.runtime import DbConnection, get_logger
@@ -24,12 +37,11 @@ log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class Horizons:
-    check_in_reminder_days: int = 3
-    transfer_reminder_days: int = 5
-    report_interval_days: int = 365
-    suspension_days: int = 183
-    removal_days: int = 730
+class Reminders:
+    """How many days before a due date its reminder comes."""
+
+    check_in_days: int = 3
+    transfer_reply_days: int = 5
 
 
 class Scheduler:
@@ -40,14 +52,16 @@ class Scheduler:
         *,
         zone: ZoneInfo,
         clock: Callable[[], datetime],
-        horizons: Horizons | None = None,
+        deadlines: Deadlines | None = None,
+        reminders: Reminders | None = None,
     ) -> None:
         self.pool = pool
         self.planner = planner
         self.node = planner.node
         self.zone = zone
         self.clock = clock
-        self.horizons = horizons or Horizons()
+        self.deadlines = deadlines or Deadlines()
+        self.reminders = reminders or Reminders()
 
     async def run(self, stop: asyncio.Event, every: float = 60.0) -> None:
         while not stop.is_set():
@@ -74,44 +88,38 @@ class Scheduler:
         # never all in memory at once
         rows = conn.cursor(
             "SELECT origin_group, host_group FROM movements WHERE (origin = $1 OR host = $1)"
-            " AND origin_status IN ('registered', 'transfer_requested')",
+            " AND origin_status = ANY($2::text[])",
             self.node,
+            sorted(status.value for status in OPEN_ORIGIN_STATUSES),
             prefetch=500,
         )
         planned = 0
-        h = self.horizons
+        deadlines, reminders = self.deadlines, self.reminders
         async for row in rows:
             origin = OriginGroup.model_validate(row["origin_group"])
             host = HostGroup.model_validate(row["host_group"]) if row["host_group"] else None
             state = movement_state(origin, host)
             due: list[tuple[str, str, dict[str, object]]] = []
             if state is MovementState.AWAITING_CHECK_IN:
-                if today >= origin.check_in_due_on - timedelta(days=h.check_in_reminder_days):
+                if today >= origin.check_in_due_on - timedelta(days=reminders.check_in_days):
                     due.append(("check_in_due", f"{origin.check_in_due_on}", {}))
-                if today > origin.check_in_due_on:
+                if check_in_overdue(origin, host, today):
                     due.append(("not_arrived", f"{origin.check_in_due_on}", {}))
             transfer = origin.transfer
-            reminder = timedelta(days=h.transfer_reminder_days)
-            if (
-                state is MovementState.TRANSFER_PENDING
-                and transfer is not None
-                and today >= transfer.reply_due_on - reminder
-            ):
-                due.append(("transfer_reply_due", transfer.requested_at.isoformat(), {}))
-            if (
-                state is MovementState.TRANSFER_PENDING
-                and transfer
-                and today > transfer.reply_due_on
-            ):
-                due.append(("transfer_reply_overdue", transfer.requested_at.isoformat(), {}))
-            reports = reports_due(origin.period.departed_on, today, h.report_interval_days)
+            if state is MovementState.TRANSFER_PENDING and transfer is not None:
+                reminder = timedelta(days=reminders.transfer_reply_days)
+                if today >= transfer.reply_due_on - reminder:
+                    due.append(("transfer_reply_due", transfer.requested_at.isoformat(), {}))
+                if transfer_reply_overdue(origin, host, today):
+                    due.append(("transfer_reply_overdue", transfer.requested_at.isoformat(), {}))
+            reports = reports_due(origin.period.departed_on, today, deadlines.report_interval_days)
             if reports and state.is_open:
                 due.append(("yearly_report_due", f"report-{reports}", {"year": today.year}))
             if state is MovementState.LOST_CONTACT and host and host.lost_contact_since:
                 since = host.lost_contact_since
-                if today >= since + timedelta(days=h.suspension_days):
+                if today >= deadlines.suspension_prompt_on(since):
                     due.append(("suspension_prompt", f"{since}", {}))
-                if today >= since + timedelta(days=h.suspension_days + h.removal_days):
+                if today >= deadlines.removal_prompt_on(since):
                     due.append(("removal_prompt", f"{since}", {}))
             for reason, when, extra in due:
                 rule = BY_REASON[reason]

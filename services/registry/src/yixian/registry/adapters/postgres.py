@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from yixian.contracts import HostGroup, OriginGroup
+from yixian.contracts import ActivityScheduled, HostGroup, OriginGroup
 from yixian.registry.domain import (
     AlreadyExists,
     Member,
@@ -21,7 +22,10 @@ from yixian.registry.domain import (
     Side,
 )
 from yixian.runtime import DbConnection
+from yixian.runtime.apikeys import Role
 from yixian.runtime.record import add_history, add_participation
+
+from . import auth
 
 
 def _organization(row: asyncpg.Record) -> Organization:
@@ -97,6 +101,10 @@ def movement_from_row(row: asyncpg.Record) -> Movement:
     )
 
 
+ORGANIZATION_CONTACTS = ("secretary_name", "contact_email", "contact_phone", "webhook_url")
+"""How an organization's secretary is reached (read by the notify service)."""
+
+
 class Organizations:
     def __init__(self, conn: DbConnection) -> None:
         self.conn = conn
@@ -115,27 +123,34 @@ class Organizations:
         row = await self.conn.fetchrow("SELECT * FROM organizations WHERE parent_id IS NULL")
         return _organization(row) if row else None
 
-    async def add(self, org: Organization) -> None:
+    async def add(self, org: Organization, contacts: dict[str, str | None]) -> None:
+        """``contacts``: how its secretary is reached (secretary_name, contact_email,
+        contact_phone, webhook_url)."""
         async with one_effect():
-            await self._insert(org)
-
-    async def _insert(self, org: Organization) -> None:
-        await self.conn.execute(
-            "INSERT INTO organizations (org_id, parent_id, name, kind, jurisdiction, path)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            org.org_id,
-            org.parent_id,
-            org.name,
-            org.kind.value,
-            org.jurisdiction,
-            org.path,
-        )
+            await self.conn.execute(
+                "INSERT INTO organizations (org_id, parent_id, name, kind, jurisdiction, path,"
+                " secretary_name, contact_email, contact_phone, webhook_url)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                org.org_id,
+                org.parent_id,
+                org.name,
+                org.kind.value,
+                org.jurisdiction,
+                org.path,
+                *(contacts.get(name) for name in ORGANIZATION_CONTACTS),
+            )
 
     async def subtree(self, path: str) -> list[Organization]:
         rows = await self.conn.fetch(
             "SELECT * FROM organizations WHERE path LIKE $1 || '%' ORDER BY path", path
         )
         return [_organization(r) for r in rows]
+
+    async def ids_within(self, path: str) -> set[UUID]:
+        rows = await self.conn.fetch(
+            "SELECT org_id FROM organizations WHERE path LIKE $1 || '%'", path
+        )
+        return {r["org_id"] for r in rows}
 
 
 class Members:
@@ -166,6 +181,40 @@ class Members:
             member.national_id_masked,
         )
 
+    async def add_new(self, members: Sequence[tuple[Any, ...]]) -> set[UUID]:
+        """Insert a batch (values in ``IMPORT_COLUMNS`` order) with COPY; rows a unique rule
+        makes duplicates are skipped. The ids inserted."""
+        await self.conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS member_import (LIKE members INCLUDING DEFAULTS)"
+            " ON COMMIT DELETE ROWS"
+        )
+        await self.conn.copy_records_to_table(
+            "member_import", records=members, columns=IMPORT_COLUMNS
+        )
+        rows = await self.conn.fetch(
+            "INSERT INTO members (member_id, org_id, name, joined_on, phone, email,"
+            " national_id_hash, national_id_masked)"
+            " SELECT DISTINCT ON (member_id) member_id, org_id, name, joined_on, phone, email,"
+            " national_id_hash, national_id_masked FROM member_import"
+            " ON CONFLICT DO NOTHING RETURNING member_id"
+        )
+        return {r["member_id"] for r in rows}
+
+    async def present_in(self, path: str) -> list[dict[str, Any]]:
+        """The view ``people_present`` (migration 0006), which holds the rule."""
+        rows = await self.conn.fetch(
+            "SELECT * FROM people_present WHERE org_path LIKE $1 || '%'"
+            " ORDER BY presence, name, member_id",
+            path,
+        )
+        return [dict(r) for r in rows]
+
+
+IMPORT_COLUMNS = [
+    "member_id", "org_id", "name", "joined_on", "phone", "email",
+    "national_id_hash", "national_id_masked",
+]  # fmt: skip
+
 
 class Movements:
     """The node's copy of each movement. The registry writes only this node's own group."""
@@ -180,6 +229,20 @@ class Movements:
         if row is None:
             raise NotFound(f"movement {movement_id} is not known on this node", field="movement_id")
         return movement_from_row(row)
+
+    async def org_ids(self, movement_id: UUID) -> tuple[UUID | None, UUID | None]:
+        row = await self.conn.fetchrow(
+            "SELECT origin_org_id, host_org_id FROM movements WHERE movement_id = $1", movement_id
+        )
+        return (row["origin_org_id"], row["host_org_id"]) if row else (None, None)
+
+    async def member_id(self, movement_id: UUID) -> UUID:
+        found: UUID | None = await self.conn.fetchval(
+            "SELECT member_id FROM movements WHERE movement_id = $1", movement_id
+        )
+        if found is None:
+            raise NotFound(f"movement {movement_id} is not known on this node", field="movement_id")
+        return found
 
     async def add(self, movement: Movement, member_id: UUID, origin_org_id: UUID) -> None:
         group = movement.origin_group
@@ -244,27 +307,106 @@ class Movements:
     ) -> None:
         await add_history(self.conn, movement_id, group_name, version, snapshot)
 
-    async def history(self, movement_id: UUID) -> list[asyncpg.Record]:
-        return await self.conn.fetch(
+    async def history(self, movement_id: UUID) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
             "SELECT group_name, version, snapshot, recorded_at FROM movement_history"
             " WHERE movement_id = $1 ORDER BY recorded_at, id",
             movement_id,
         )
+        return [dict(r) for r in rows]
 
     async def add_participation(self, p: Participation) -> bool:
         """Record an attendance; False when its id was recorded before (the key decides)."""
         return await add_participation(self.conn, p)
 
-    async def participation(self, participation_id: UUID) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(
+    async def participation(self, participation_id: UUID) -> dict[str, Any] | None:
+        row = await self.conn.fetchrow(
             "SELECT * FROM participations WHERE participation_id = $1", participation_id
         )
+        return dict(row) if row else None
 
-    async def participations(self, movement_id: UUID) -> list[asyncpg.Record]:
-        return await self.conn.fetch(
+    async def participations(self, movement_id: UUID) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
             "SELECT * FROM participations WHERE movement_id = $1 ORDER BY attended_at",
             movement_id,
         )
+        return [dict(r) for r in rows]
+
+    async def in_scope(
+        self, path: str, side: Side | None, open_statuses: Sequence[str] | None
+    ) -> list[Movement]:
+        where = ["s.scope_path LIKE $2 || '%'"]
+        args: list[Any] = [self.node, path]
+        if side is not None:
+            where.append(f"s.{'origin' if side is Side.ORIGIN else 'host'} = $1")
+        if open_statuses is not None:
+            args.append(list(open_statuses))
+            where.append(f"s.origin_status = ANY(${len(args)}::text[])")
+        rows = await self.conn.fetch(
+            f"SELECT * FROM ({_SCOPED_MOVEMENTS}) s WHERE {' AND '.join(where)}"  # noqa: S608
+            " ORDER BY s.created_at",  # (fixed names; values are arguments)
+            *args,
+        )
+        return [movement_from_row(r) for r in rows]
+
+
+# The organization answerable for a movement on this node ($1): at its origin the member's
+# organization; at its host the organization that checked the member in, else the one the
+# origin suggested, else the node's root.
+_SCOPED_MOVEMENTS = """
+SELECT m.*, COALESCE(
+           CASE WHEN m.origin = $1 THEN oo.path END,
+           ho.path, hint.path, root.path) AS scope_path
+FROM movements m
+LEFT JOIN organizations oo ON oo.org_id = m.origin_org_id
+LEFT JOIN organizations ho ON ho.org_id = m.host_org_id
+LEFT JOIN organizations hint
+       ON hint.org_id = (m.origin_group -> 'destination' -> 'host_org_hint' ->> 'org_id')::uuid
+CROSS JOIN (SELECT path FROM organizations WHERE parent_id IS NULL) root
+"""
+
+
+class Activities:
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+
+    async def add(self, activity: ActivityScheduled, org_id: UUID) -> None:
+        async with one_effect():
+            await self.conn.execute(
+                "INSERT INTO activities (activity_id, org_id, kind, title, starts_at, ends_at,"
+                " location, scheduled_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                activity.activity_id,
+                org_id,
+                activity.kind.value,
+                activity.title,
+                activity.starts_at,
+                activity.ends_at,
+                activity.location,
+                activity.scheduled_by,
+            )
+
+
+class ApiKeys:
+    """The node's API keys (``adapters/auth.py`` holds their SQL, shared with start-up)."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+
+    async def create(self, *, name: str, role: Role, org_id: UUID) -> tuple[UUID, str]:
+        return await auth.create_api_key(self.conn, name=name, role=role, org_id=org_id)
+
+    async def within(self, org_path: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in await auth.api_keys_within(self.conn, org_path)]
+
+    async def find(self, key_id: UUID) -> dict[str, Any] | None:
+        row = await auth.find_api_key(self.conn, key_id)
+        return dict(row) if row else None
+
+    async def active_root_operator_keys(self) -> list[UUID]:
+        return await auth.active_root_operator_keys(self.conn)
+
+    async def revoke(self, key_id: UUID, at: datetime) -> datetime:
+        return await auth.revoke_api_key(self.conn, key_id, at)
 
 
 class AuditLog:
@@ -294,9 +436,7 @@ class AuditLog:
             trace_id,
         )
 
-    async def entries(
-        self, target: str | None = None, limit: int = 200
-    ) -> Sequence[asyncpg.Record]:
+    async def entries(self, target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         """Newest first, with the name of the key each actor ``key:<key id>`` stands for."""
         select = (
             "SELECT a.*, (SELECT k.name FROM api_keys k WHERE k.key_id = CASE"
@@ -304,7 +444,102 @@ class AuditLog:
             " FROM audit_log a"
         )
         if target is None:
-            return await self.conn.fetch(f"{select} ORDER BY a.id DESC LIMIT $1", limit)
-        return await self.conn.fetch(
-            f"{select} WHERE a.target = $1 ORDER BY a.id DESC LIMIT $2", target, limit
+            rows = await self.conn.fetch(f"{select} ORDER BY a.id DESC LIMIT $1", limit)
+        else:
+            rows = await self.conn.fetch(
+                f"{select} WHERE a.target = $1 ORDER BY a.id DESC LIMIT $2", target, limit
+            )
+        return [dict(r) for r in rows]
+
+
+class IdempotencyKeys:
+    """The first result of each request sent with an ``Idempotency-Key``, per actor."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+
+    async def claim(self, actor: str, key: str, request_hash: str | None) -> bool:
+        """Claim the key for a request in this transaction; False: another has it."""
+        return bool(
+            await self.conn.fetchval(
+                "INSERT INTO idempotency_keys (actor, key, request_hash) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING RETURNING 1",
+                actor,
+                key,
+                request_hash,
+            )
+        )
+
+    async def claim_leased(self, actor: str, key: str, request_hash: str, lease: timedelta) -> bool:
+        """Claim the key for a request spanning several transactions, for ``lease`` unless
+        renewed; a claim whose lease ran out without a result is taken over."""
+        return bool(
+            await self.conn.fetchval(
+                "INSERT INTO idempotency_keys (actor, key, request_hash, lease_until)"
+                " VALUES ($1, $2, $3, now() + $4::interval) ON CONFLICT (actor, key) DO UPDATE"
+                " SET lease_until = EXCLUDED.lease_until"
+                " WHERE idempotency_keys.status IS NULL"
+                " AND idempotency_keys.lease_until < now()"
+                " RETURNING 1",
+                actor,
+                key,
+                request_hash,
+                lease,
+            )
+        )
+
+    async def first(self, actor: str, key: str) -> dict[str, Any] | None:
+        """The first request's request_hash, status and response (status None: running)."""
+        row = await self.conn.fetchrow(
+            "SELECT request_hash, status, response FROM idempotency_keys"
+            " WHERE actor = $1 AND key = $2",
+            actor,
+            key,
+        )
+        return dict(row) if row else None
+
+    async def renew(self, actor: str, key: str, lease: timedelta) -> None:
+        await self.conn.execute(
+            "UPDATE idempotency_keys SET lease_until = now() + $3::interval"
+            " WHERE actor = $1 AND key = $2 AND status IS NULL",
+            actor,
+            key,
+            lease,
+        )
+
+    async def finish(
+        self,
+        actor: str,
+        key: str,
+        status: int,
+        response: Any,
+        request_hash: str | None = None,
+    ) -> None:
+        """Keep the result (and, for a streamed request, its fingerprint; the lease ends)."""
+        if request_hash is None:
+            await self.conn.execute(
+                "UPDATE idempotency_keys SET status = $3, response = $4"
+                " WHERE actor = $1 AND key = $2",
+                actor,
+                key,
+                status,
+                response,
+            )
+            return
+        await self.conn.execute(
+            "UPDATE idempotency_keys SET request_hash = $3, status = $4, response = $5,"
+            " lease_until = NULL WHERE actor = $1 AND key = $2",
+            actor,
+            key,
+            request_hash,
+            status,
+            response,
+        )
+
+    async def release(self, actor: str, key: str) -> None:
+        """Free a claim that has no result, so that a retry runs."""
+        await self.conn.execute(
+            "DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2 AND status IS NULL",
+            actor,
+            key,
         )

@@ -1,6 +1,7 @@
 """The registry's domain: pure rules, no I/O."""
 
-from .deadlines import Deadlines
+from yixian.contracts import Deadlines
+
 from .errors import (
     AlreadyExists,
     Conflict,

@@ -17,14 +17,17 @@ from uuid import UUID, uuid4
 from pydantic import ValidationError
 
 from yixian.contracts import (
+    OPEN_ORIGIN_STATUSES,
     ActivityKind,
     Certificate,
     Contact,
+    Deadlines,
     Destination,
     HostGroup,
     HostStatus,
     MemberCard,
     MovementState,
+    MovementStep,
     OrganizationRef,
     OriginGroup,
     OriginStatus,
@@ -38,7 +41,6 @@ from yixian.contracts import (
 )
 
 from . import dates
-from .deadlines import Deadlines
 from .errors import Invalid, InvalidTransition, NotOwner
 
 
@@ -50,11 +52,15 @@ class Side(StrEnum):
 @dataclass(frozen=True, slots=True)
 class OriginGroupChanged:
     group: OriginGroup
+    step: MovementStep
+    """The step that made this version: what the event says happened."""
 
 
 @dataclass(frozen=True, slots=True)
 class HostGroupChanged:
     group: HostGroup
+    step: MovementStep
+    """The step that made this version: what the event says happened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,10 +216,10 @@ class Movement:
             },
         )
         movement = cls(movement_id, node, destination.jurisdiction, group, None)
-        movement.events.append(OriginGroupChanged(group))
+        movement.events.append(OriginGroupChanged(group, MovementStep.REGISTERED))
         return movement
 
-    def _next_origin(self, now: datetime, actor: str, **changes: Any) -> None:
+    def _next_origin(self, step: MovementStep, now: datetime, actor: str, **changes: Any) -> None:
         current = self._origin()
         group: OriginGroup = _rebuild(
             OriginGroup,
@@ -221,7 +227,7 @@ class Movement:
             {**changes, "version": current.version + 1, "changed_at": now, "changed_by": actor},
         )
         self.origin_group = group
-        self.events.append(OriginGroupChanged(group))
+        self.events.append(OriginGroupChanged(group, step))
 
     def update_details(
         self,
@@ -257,7 +263,7 @@ class Movement:
         unchanged = current.model_dump()
         if _rebuild(OriginGroup, unchanged, changes).model_dump() == unchanged:
             return  # the details are already so: a repeated correction changes nothing
-        self._next_origin(now, actor, **changes)
+        self._next_origin(MovementStep.DETAILS_UPDATED, now, actor, **changes)
 
     def relocate(
         self,
@@ -305,7 +311,11 @@ class Movement:
             previous_movement_id=self.movement_id,
         )
         self._next_origin(
-            now, actor, status=OriginStatus.RELOCATED, next_movement_id=successor.movement_id
+            MovementStep.RELOCATED,
+            now,
+            actor,
+            status=OriginStatus.RELOCATED,
+            next_movement_id=successor.movement_id,
         )
         return successor
 
@@ -317,18 +327,23 @@ class Movement:
             MovementState.LOST_CONTACT,
         ):
             raise self._refuse("cancel", "a registration the host has not checked in")
-        self._next_origin(now, actor, status=OriginStatus.CANCELLED)
+        self._next_origin(MovementStep.CANCELLED, now, actor, status=OriginStatus.CANCELLED)
 
     def return_home(self, *, node: str, returned_on: date, now: datetime, actor: str) -> None:
         """The member came back: the movement closes."""
         self._require(node, Side.ORIGIN, "recording the return")
         current = self._origin()
-        if current.status not in (OriginStatus.REGISTERED, OriginStatus.TRANSFER_REQUESTED):
+        if current.status not in OPEN_ORIGIN_STATUSES:
             raise self._refuse("record the return of", "an open movement")
         dates.require_during(returned_on, current.period.departed_on, now, field="returned_on")
         period = current.period.model_dump() | {"expected_return_on": returned_on}
         self._next_origin(
-            now, actor, status=OriginStatus.RETURNED, period=period, transfer=current.transfer
+            MovementStep.RETURNED,
+            now,
+            actor,
+            status=OriginStatus.RETURNED,
+            period=period,
+            transfer=current.transfer,
         )
 
     def request_transfer(
@@ -343,14 +358,26 @@ class Movement:
             reply_due_on=deadlines.transfer_reply_due(now.date()),
             note=note,
         )
-        self._next_origin(now, actor, status=OriginStatus.TRANSFER_REQUESTED, transfer=request)
+        self._next_origin(
+            MovementStep.TRANSFER_REQUESTED,
+            now,
+            actor,
+            status=OriginStatus.TRANSFER_REQUESTED,
+            transfer=request,
+        )
 
     def withdraw_transfer(self, *, node: str, now: datetime, actor: str) -> None:
         """The origin drops its transfer request (e.g. after a rejection); membership stays."""
         self._require(node, Side.ORIGIN, "withdrawing a transfer")
         if self._origin().status is not OriginStatus.TRANSFER_REQUESTED:
             raise self._refuse("withdraw a transfer of", "a transfer request")
-        self._next_origin(now, actor, status=OriginStatus.REGISTERED, transfer=None)
+        self._next_origin(
+            MovementStep.TRANSFER_WITHDRAWN,
+            now,
+            actor,
+            status=OriginStatus.REGISTERED,
+            transfer=None,
+        )
 
     def complete_transfer(self, *, node: str, now: datetime, actor: str) -> None:
         """The host accepted: the origin completes the transfer and the movement closes."""
@@ -359,11 +386,17 @@ class Movement:
         if self.state is not MovementState.TRANSFER_ACCEPTED or current.transfer is None:
             raise self._refuse("complete the transfer of", "a transfer the host accepted")
         transfer = current.transfer.model_dump() | {"completed_at": now}
-        self._next_origin(now, actor, status=OriginStatus.TRANSFERRED, transfer=transfer)
+        self._next_origin(
+            MovementStep.TRANSFER_COMPLETED,
+            now,
+            actor,
+            status=OriginStatus.TRANSFERRED,
+            transfer=transfer,
+        )
 
     # -- host side -----------------------------------------------------------------------
 
-    def _next_host(self, now: datetime, actor: str, **changes: Any) -> None:
+    def _next_host(self, step: MovementStep, now: datetime, actor: str, **changes: Any) -> None:
         current = self.host_group
         base: dict[str, Any] = (
             current.model_dump()
@@ -380,7 +413,7 @@ class Movement:
             HostGroup, base, {**changes, "version": version, "changed_at": now, "changed_by": actor}
         )
         self.host_group = group
-        self.events.append(HostGroupChanged(group))
+        self.events.append(HostGroupChanged(group, step))
 
     def _host_status(self) -> HostStatus:
         return self.host_group.status if self.host_group else HostStatus.EXPECTED
@@ -405,6 +438,7 @@ class Movement:
         departed_on = self._origin().period.departed_on
         dates.require_during(checked_in_at, departed_on, now, field="checked_in_at")
         self._next_host(
+            MovementStep.CHECKED_IN,
             now,
             actor,
             status=HostStatus.CHECKED_IN,
@@ -421,7 +455,9 @@ class Movement:
             self._host_status() is not HostStatus.EXPECTED
         ):
             raise self._refuse("reject", "a member the host expects")
-        self._next_host(now, actor, status=HostStatus.NOT_FOUND, reason=reason)
+        self._next_host(
+            MovementStep.REJECTED, now, actor, status=HostStatus.NOT_FOUND, reason=reason
+        )
 
     def forward(
         self, *, node: str, forwarded_to: str, reason: str, now: datetime, actor: str
@@ -435,7 +471,12 @@ class Movement:
         ):
             raise self._refuse("forward", "a member the host expects")
         self._next_host(
-            now, actor, status=HostStatus.FORWARDED, forwarded_to=forwarded_to, reason=reason
+            MovementStep.FORWARDED,
+            now,
+            actor,
+            status=HostStatus.FORWARDED,
+            forwarded_to=forwarded_to,
+            reason=reason,
         )
 
     def mark_lost_contact(self, *, node: str, since: date, now: datetime, actor: str) -> None:
@@ -443,13 +484,25 @@ class Movement:
         if self.state is not MovementState.ACTIVE:
             raise self._refuse("mark lost contact for", "a checked-in member")
         dates.require_during(since, self._origin().period.departed_on, now, field="since")
-        self._next_host(now, actor, status=HostStatus.LOST_CONTACT, lost_contact_since=since)
+        self._next_host(
+            MovementStep.LOST_CONTACT,
+            now,
+            actor,
+            status=HostStatus.LOST_CONTACT,
+            lost_contact_since=since,
+        )
 
     def restore_contact(self, *, node: str, now: datetime, actor: str) -> None:
         self._require(node, Side.HOST, "restoring contact")
         if self._host_status() is not HostStatus.LOST_CONTACT:
             raise self._refuse("restore contact for", "a member marked lost contact")
-        self._next_host(now, actor, status=HostStatus.CHECKED_IN, lost_contact_since=None)
+        self._next_host(
+            MovementStep.CONTACT_RESTORED,
+            now,
+            actor,
+            status=HostStatus.CHECKED_IN,
+            lost_contact_since=None,
+        )
 
     def record_participation(
         self,
@@ -494,6 +547,7 @@ class Movement:
         summary = self.host_group.participation
         last = summary.last_attended_at
         self._next_host(
+            MovementStep.PARTICIPATION_RECORDED,
             now,
             actor,
             participation={
@@ -531,4 +585,11 @@ class Movement:
             replied_at=now,
             reason=reason,
         )
-        self._next_host(now, actor, transfer_reply=reply)
+        self._next_host(
+            MovementStep.TRANSFER_ACCEPTED
+            if decision is TransferDecision.ACCEPTED
+            else MovementStep.TRANSFER_REJECTED,
+            now,
+            actor,
+            transfer_reply=reply,
+        )

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from yixian.contracts import (
+    Deadlines,
     HostGroup,
     MovementState,
     OriginGroup,
@@ -16,7 +17,6 @@ from yixian.contracts import (
     transfer_reply_overdue,
 )
 
-from .deadlines import Deadlines
 from .movement import Side
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
@@ -34,6 +34,11 @@ WebhookUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://"), PlainT
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+def fields(body: Body) -> dict[str, Any]:
+    """A body's fields as a handler's keyword arguments (nested models stay models)."""
+    return {name: getattr(body, name) for name in type(body).model_fields}
 
 
 class NewOrganization(Body):

@@ -23,9 +23,7 @@ from yixian.contracts import (
     check_in_overdue,
     transfer_reply_overdue,
 )
-from yixian.registry.adapters import auth as keys
-from yixian.registry.adapters.auth import Principal, Role, create_api_key
-from yixian.registry.adapters.postgres import one_effect
+from yixian.registry.adapters.auth import Principal, Role
 from yixian.registry.domain import (
     Conflict,
     Invalid,
@@ -86,11 +84,13 @@ async def responsible_org(uow: UnitOfWork, movement: Movement, org_id: UUID | No
     return await uow.organizations.get(org_id)
 
 
-async def _org_ids(uow: UnitOfWork, movement_id: UUID) -> tuple[UUID | None, UUID | None]:
-    row = await uow.conn.fetchrow(
-        "SELECT origin_org_id, host_org_id FROM movements WHERE movement_id = $1", movement_id
+async def answerable_org(uow: UnitOfWork, movement: Movement) -> Organization:
+    """The organization of this node answerable for a movement it holds."""
+    origin_org_id, host_org_id = await uow.movements.org_ids(movement.movement_id)
+    mine = movement.side_of(uow.config.node)
+    return await responsible_org(
+        uow, movement, origin_org_id if mine is Side.ORIGIN else host_org_id
     )
-    return (row["origin_org_id"], row["host_org_id"]) if row else (None, None)
 
 
 def movement_view(movement: Movement, node: str, today: date, uow: UnitOfWork) -> dict[str, Any]:
@@ -161,16 +161,13 @@ async def create_organization(
             "only a working committee operates in another jurisdiction than its parent",
             field="jurisdiction",
         )
-    await uow.organizations.add(org)
-    await uow.conn.execute(
-        "UPDATE organizations SET secretary_name = $2, contact_email = $3, contact_phone = $4,"
-        " webhook_url = $5 WHERE org_id = $1",
-        org_id,
-        secretary_name,
-        contact_email,
-        contact_phone,
-        webhook_url,
-    )
+    contacts = {
+        "secretary_name": secretary_name,
+        "contact_email": contact_email,
+        "contact_phone": contact_phone,
+        "webhook_url": webhook_url,
+    }
+    await uow.organizations.add(org, contacts)
     uow.audit_detail = {"name": name, "kind": kind.value, "parent_id": str(parent.org_id)}
     return Result(201, {**_org_json(org), "target_id": str(org_id)})
 
@@ -188,7 +185,7 @@ def _org_json(org: Organization) -> dict[str, Any]:
 async def issue_api_key(uow: UnitOfWork, *, name: str, role: Role, org_id: UUID) -> Result:
     org = await uow.organizations.get(org_id)
     require_operator(uow.request.principal, org)
-    key_id, key = await create_api_key(uow.conn, name=name, role=role, org_id=org.org_id)
+    key_id, key = await uow.api_keys.create(name=name, role=role, org_id=org.org_id)
     uow.audit_detail = {"name": name, "role": role.value, "org_id": str(org_id)}
     return Result(
         201,
@@ -208,17 +205,17 @@ async def revoke_api_key(uow: UnitOfWork, key_id: UUID) -> Result:
     outside the subtree is not found, as if it did not exist; the root keeps an operator."""
     principal = uow.request.principal
     require_operator(principal, await uow.organizations.get(principal.org_id))
-    key = await keys.find_api_key(uow.conn, key_id)
+    key = await uow.api_keys.find(key_id)
     if key is None or not principal.covers(key["org_path"]):
         raise NotFound(f"API key {key_id} does not exist in your subtree", field="key_id")
     if key["node_wide"] and key["role"] == Role.OPERATOR.value:
-        active = await keys.active_root_operator_keys(uow.conn)  # locked until commit
+        active = await uow.api_keys.active_root_operator_keys()  # locked until commit
         if active == [key_id]:
             raise WouldLockOut(
                 "is the last active operator key of the root organization; issue another first",
                 field="key_id",
             )
-    revoked_at = await keys.revoke_api_key(uow.conn, key_id, uow.request.now)
+    revoked_at = await uow.api_keys.revoke(key_id, uow.request.now)
     uow.audit_detail = {
         "name": key["name"],
         "role": key["role"],
@@ -334,12 +331,7 @@ async def _act(
     """Load, authorize and run one step on this node's group, then (unless the caller will)
     save and publish."""
     movement = await uow.movements.get(movement_id, lock=True)
-    origin_org_id, host_org_id = await _org_ids(uow, movement_id)
-    mine = movement.side_of(uow.config.node)
-    org = await responsible_org(
-        uow, movement, origin_org_id if mine is Side.ORIGIN else host_org_id
-    )
-    require_write(uow.request.principal, org)
+    require_write(uow.request.principal, await answerable_org(uow, movement))
     if host_org is not None:
         require_write(uow.request.principal, host_org)
     step(movement)
@@ -409,11 +401,9 @@ async def relocate(
 
     movement = await _act(uow, movement_id, Side.ORIGIN, step)
     successor = successors[0]
-    row = await uow.conn.fetchrow(
-        "SELECT member_id, origin_org_id FROM movements WHERE movement_id = $1", movement_id
-    )
-    assert row is not None  # locked above
-    await uow.movements.add(successor, row["member_id"], row["origin_org_id"])
+    origin_org_id, _ = await uow.movements.org_ids(movement_id)
+    assert origin_org_id is not None  # an origin's own movement
+    await uow.movements.add(successor, await uow.movements.member_id(movement_id), origin_org_id)
     await uow.publish(successor)
     return _result(
         201,
@@ -611,19 +601,7 @@ async def schedule_activity(
         location=location,
         scheduled_by=uow.request.principal.actor,
     )
-    async with one_effect():
-        await uow.conn.execute(
-            "INSERT INTO activities (activity_id, org_id, kind, title, starts_at, ends_at,"
-            " location, scheduled_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            activity.activity_id,
-            org.org_id,
-            kind.value,
-            title,
-            activity.starts_at,
-            activity.ends_at,
-            location,
-            activity.scheduled_by,
-        )
+    await uow.activities.add(activity, org.org_id)
     await uow.publish_activity(activity)
     uow.audit_detail = {"org_id": str(org_id), "kind": kind.value}
     body = activity.model_dump(mode="json")

@@ -19,11 +19,11 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 from yixian.contracts import PlainText, ShortText
-from yixian.registry.adapters.postgres import AuditLog
 from yixian.registry.domain import Conflict, DomainError, Invalid, dates
 from yixian.registry.domain.member import mask_national_id, national_id_hash
 
 from .handlers import WRITERS
+from .repositories import MemberValues
 from .unit_of_work import STREAM_LEASE, Denied, Request, Result, TransactionRunner, fingerprint
 
 BATCH = 2000
@@ -142,15 +142,10 @@ async def import_members(
     """Validate and insert members into ``report`` as they go; duplicates (same member id,
     national ID, or organization, name, joining date and phone) are skipped."""
     principal = request.principal
-    async with runner.pool.acquire() as conn:
-        allowed = {
-            r["org_id"]
-            for r in await conn.fetch(
-                "SELECT org_id FROM organizations WHERE path LIKE $1 || '%'", principal.org_path
-            )
-        }
+    async with runner.reading(request) as uow:
+        allowed = await uow.organizations.ids_within(principal.org_path)
     key = runner.config.id_hash_key
-    batch: list[tuple[int, tuple[Any, ...]]] = []
+    batch: list[tuple[int, MemberValues]] = []
     header: list[str] | None = None
     fresh_ids = _random_ids()
     writing: asyncio.Task[None] | None = None
@@ -222,7 +217,7 @@ async def import_members(
             if len(batch) >= BATCH:
                 if writing is not None:
                     await writing
-                writing = asyncio.create_task(_flush(runner, batch, report))
+                writing = asyncio.create_task(_flush(runner, request, batch, report))
                 batch = []
     finally:
         if writing is not None:
@@ -230,35 +225,17 @@ async def import_members(
     if header is None and fmt == "csv" and report.rejected == 0 and not batch:
         raise DomainError("the CSV has no header line", field="body")
     if batch:
-        await _flush(runner, batch, report)
+        await _flush(runner, request, batch, report)
 
 
 async def _flush(
-    runner: TransactionRunner, batch: list[tuple[int, tuple[Any, ...]]], report: ImportReport
+    runner: TransactionRunner,
+    request: Request,
+    batch: list[tuple[int, MemberValues]],
+    report: ImportReport,
 ) -> None:
-    async with runner.pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS member_import (LIKE members INCLUDING DEFAULTS)"
-            " ON COMMIT DELETE ROWS"
-        )
-        await conn.copy_records_to_table(
-            "member_import",
-            records=[values for _, values in batch],
-            columns=[
-                "member_id", "org_id", "name", "joined_on", "phone", "email",
-                "national_id_hash", "national_id_masked",
-            ],
-        )  # fmt: skip
-        inserted = {
-            r["member_id"]
-            for r in await conn.fetch(
-                "INSERT INTO members (member_id, org_id, name, joined_on, phone, email,"
-                " national_id_hash, national_id_masked)"
-                " SELECT DISTINCT ON (member_id) member_id, org_id, name, joined_on, phone, email,"
-                " national_id_hash, national_id_masked FROM member_import"
-                " ON CONFLICT DO NOTHING RETURNING member_id"
-            )
-        }
+    async with runner.writing(request) as uow:
+        inserted = await uow.members.add_new([values for _, values in batch])
     for number, values in batch:
         if values[0] in inserted:
             report.accepted += 1
@@ -347,8 +324,8 @@ async def _end_import(
     counts: dict[str, Any] = {k: v for k, v in report.as_json().items() if k != "errors"}
     if reason is not None:
         counts["reason"] = reason
-    async with runner.pool.acquire() as conn, conn.transaction():
-        await AuditLog(conn).record(
+    async with runner.writing(request) as uow:
+        await uow.audit.record(
             actor=request.principal.actor,
             role=request.principal.role.value,
             action="member.import",

@@ -6,30 +6,14 @@ from collections import Counter, defaultdict
 from typing import Any
 from uuid import UUID
 
-from yixian.contracts import MovementState
-from yixian.registry.adapters.auth import api_keys_within
-from yixian.registry.adapters.postgres import movement_from_row
+from yixian.contracts import OPEN_ORIGIN_STATUSES, MovementState
 from yixian.registry.domain import Side, classify
 
-from .handlers import _org_ids, movement_view, require_operator, require_read, responsible_org
+from .handlers import answerable_org, movement_view, require_operator, require_read
 from .unit_of_work import Denied, UnitOfWork
 
-OPEN_ORIGIN_STATUSES = ("registered", "transfer_requested")
-
-# The organization answerable for a movement on this node: at its origin the member's
-# organization; at its host the organization that checked the member in, else the one the
-# origin suggested, else the node's root.
-_SCOPED_MOVEMENTS = """
-SELECT m.*, COALESCE(
-           CASE WHEN m.origin = $1 THEN oo.path END,
-           ho.path, hint.path, root.path) AS scope_path
-FROM movements m
-LEFT JOIN organizations oo ON oo.org_id = m.origin_org_id
-LEFT JOIN organizations ho ON ho.org_id = m.host_org_id
-LEFT JOIN organizations hint
-       ON hint.org_id = (m.origin_group -> 'destination' -> 'host_org_hint' ->> 'org_id')::uuid
-CROSS JOIN (SELECT path FROM organizations WHERE parent_id IS NULL) root
-"""
+_OPEN = sorted(status.value for status in OPEN_ORIGIN_STATUSES)
+"""The open statuses, as the repositories take them."""
 
 
 async def _scope(uow: UnitOfWork, org_id: UUID | None) -> str:
@@ -43,12 +27,7 @@ async def _scope(uow: UnitOfWork, org_id: UUID | None) -> str:
 
 async def get_movement(uow: UnitOfWork, movement_id: UUID) -> dict[str, Any]:
     movement = await uow.movements.get(movement_id)
-    origin_org_id, host_org_id = await _org_ids(uow, movement_id)
-    mine = movement.side_of(uow.config.node)
-    org = await responsible_org(
-        uow, movement, origin_org_id if mine is Side.ORIGIN else host_org_id
-    )
-    require_read(uow.request.principal, org)
+    require_read(uow.request.principal, await answerable_org(uow, movement))
     view = movement_view(movement, uow.config.node, uow.request.now.date(), uow)
     view["history"] = [
         {
@@ -78,18 +57,9 @@ async def _movements(
     uow: UnitOfWork, side: Side, scope: str, *, open_only: bool = True
 ) -> list[dict[str, Any]]:
     node = uow.config.node
-    column = "origin" if side is Side.ORIGIN else "host"
-    rows = await uow.conn.fetch(
-        f"SELECT * FROM ({_SCOPED_MOVEMENTS}) s WHERE s.{column} = $1"  # noqa: S608 (fixed names)
-        " AND s.scope_path LIKE $2 || '%'"
-        + (" AND s.origin_status = ANY($3::text[])" if open_only else "")
-        + " ORDER BY s.created_at",
-        node,
-        scope,
-        *([list(OPEN_ORIGIN_STATUSES)] if open_only else []),
-    )
+    movements = await uow.movements.in_scope(scope, side, _OPEN if open_only else None)
     today = uow.request.now.date()
-    return [movement_view(movement_from_row(r), node, today, uow) for r in rows]
+    return [movement_view(movement, node, today, uow) for movement in movements]
 
 
 async def members_away(uow: UnitOfWork, org_id: UUID | None) -> list[dict[str, Any]]:
@@ -103,56 +73,21 @@ async def members_visiting(uow: UnitOfWork, org_id: UUID | None) -> list[dict[st
 
 
 async def present_in_area(uow: UnitOfWork, org_id: UUID) -> list[dict[str, Any]]:
-    """Everyone present in an organization's area: its own members who are not away, and
-    visiting members checked in there."""
+    """Everyone present in an organization's area, local or visiting: the view
+    ``people_present`` (migration 0006) holds the rule, which notify's invitations share."""
     scope = await _scope(uow, org_id)
-    node = uow.config.node
-    local = await uow.conn.fetch(
-        "SELECT mb.member_id, mb.name, mb.phone, mb.email, mb.org_id FROM members mb"
-        " JOIN organizations o ON o.org_id = mb.org_id"
-        " WHERE o.path LIKE $1 || '%' AND NOT EXISTS ("
-        "   SELECT 1 FROM movements mv WHERE mv.member_id = mb.member_id AND mv.origin = $2"
-        "   AND mv.origin_status = ANY($3::text[]))"
-        " ORDER BY mb.name",
-        scope,
-        node,
-        list(OPEN_ORIGIN_STATUSES),
-    )
-    visiting = await uow.conn.fetch(
-        "SELECT mv.movement_id, mv.origin_group, mv.host_org_id FROM movements mv"
-        " JOIN organizations o ON o.org_id = mv.host_org_id"
-        " WHERE mv.host = $1 AND o.path LIKE $2 || '%'"
-        " AND mv.host_status IN ('checked_in', 'lost_contact')"
-        " AND mv.origin_status = ANY($3::text[])",
-        node,
-        scope,
-        list(OPEN_ORIGIN_STATUSES),
-    )
-    people = [
-        {
+    rows = await uow.members.present_in(scope)
+    people: list[dict[str, Any]] = []
+    for r in rows:
+        person = {
             "member_id": str(r["member_id"]),
             "name": r["name"],
             "org_id": str(r["org_id"]),
-            "presence": "local",
-            "phone": r["phone"],
-            "email": r["email"],
+            "presence": r["presence"],
         }
-        for r in local
-    ]
-    for r in visiting:
-        group = r["origin_group"]
-        people.append(
-            {
-                "member_id": group["member"]["member_id"],
-                "name": group["member"]["name"],
-                "org_id": str(r["host_org_id"]),
-                "presence": "visiting",
-                "movement_id": str(r["movement_id"]),
-                "origin": group["origin"],
-                "phone": group["contact"].get("phone"),
-                "email": group["contact"].get("email"),
-            }
-        )
+        if r["presence"] == "visiting":
+            person |= {"movement_id": str(r["movement_id"]), "origin": r["origin"]}
+        people.append(person | {"phone": r["phone"], "email": r["email"]})
     return people
 
 
@@ -166,16 +101,7 @@ async def work_queues(uow: UnitOfWork, org_id: UUID | None) -> dict[str, list[di
     }
     today = uow.request.now.date()
     for side in (Side.ORIGIN, Side.HOST):
-        column = "origin" if side is Side.ORIGIN else "host"
-        rows = await uow.conn.fetch(
-            f"SELECT * FROM ({_SCOPED_MOVEMENTS}) s WHERE s.{column} = $1"  # noqa: S608
-            " AND s.scope_path LIKE $2 || '%' AND s.origin_status = ANY($3::text[])",
-            uow.config.node,
-            scope,
-            list(OPEN_ORIGIN_STATUSES),
-        )
-        for row in rows:
-            movement = movement_from_row(row)
+        for movement in await uow.movements.in_scope(scope, side, _OPEN):
             entry = classify(
                 side, movement.origin_group, movement.host_group, today, uow.config.deadlines
             )
@@ -199,16 +125,11 @@ async def work_queues(uow: UnitOfWork, org_id: UUID | None) -> dict[str, list[di
 async def statistics(uow: UnitOfWork, org_id: UUID | None) -> dict[str, Any]:
     """Movements in scope counted by partner, by state and by month of departure."""
     scope = await _scope(uow, org_id)
-    rows = await uow.conn.fetch(
-        f"SELECT * FROM ({_SCOPED_MOVEMENTS}) s WHERE s.scope_path LIKE $2 || '%'",  # noqa: S608
-        uow.config.node,
-        scope,
-    )
+    movements = await uow.movements.in_scope(scope, None, None)
     by_partner: dict[str, Counter[str]] = defaultdict(Counter)
     by_state: Counter[str] = Counter()
     by_month: Counter[str] = Counter()
-    for row in rows:
-        movement = movement_from_row(row)
+    for movement in movements:
         side = movement.side_of(uow.config.node)
         partner = movement.host if side is Side.ORIGIN else movement.origin
         state = movement.state
@@ -217,7 +138,7 @@ async def statistics(uow: UnitOfWork, org_id: UUID | None) -> dict[str, Any]:
         if movement.origin_group is not None:
             by_month[movement.origin_group.period.departed_on.strftime("%Y-%m")] += 1
     return {
-        "total": len(rows),
+        "total": len(movements),
         "by_partner": {p: dict(c) for p, c in sorted(by_partner.items())},
         "by_state": {
             s.value: by_state.get(s.value, 0) for s in MovementState if by_state.get(s.value)
@@ -230,7 +151,7 @@ async def api_keys(uow: UnitOfWork) -> list[dict[str, Any]]:
     """The keys of the operator's subtree, revoked ones too; never a secret or its hash."""
     principal = uow.request.principal
     require_operator(principal, await uow.organizations.get(principal.org_id))
-    return [dict(r) for r in await api_keys_within(uow.conn, principal.org_path)]
+    return await uow.api_keys.within(principal.org_path)
 
 
 async def audit_entries(uow: UnitOfWork, target: str | None, limit: int) -> list[dict[str, Any]]:

@@ -27,7 +27,15 @@ from yixian.contracts import (
     make_event,
 )
 from yixian.registry.adapters.auth import Principal
-from yixian.registry.adapters.postgres import AuditLog, Members, Movements, Organizations
+from yixian.registry.adapters.postgres import (
+    Activities,
+    ApiKeys,
+    AuditLog,
+    IdempotencyKeys,
+    Members,
+    Movements,
+    Organizations,
+)
 from yixian.registry.domain import (
     Conflict,
     Deadlines,
@@ -42,6 +50,16 @@ from yixian.registry.domain import OriginGroupChanged as OriginChangedEvent
 from yixian.registry.domain import ParticipationAdded as ParticipationEvent
 from yixian.runtime import DbConnection
 from yixian.runtime.outbox import Outbox
+
+from .repositories import (
+    ActivityRepository,
+    ApiKeyRepository,
+    AuditRepository,
+    MemberRepository,
+    MovementRepository,
+    OrganizationRepository,
+    OutboxRepository,
+)
 
 T = TypeVar("T")
 STREAM_LEASE = timedelta(minutes=2)
@@ -91,17 +109,19 @@ class Denied(DomainError):
 
 @dataclass
 class UnitOfWork:
-    conn: DbConnection
+    """What one request's handler works on: the node's repositories inside one transaction
+    (committed or rolled back by whoever opened it), the node and the request."""
+
     config: NodeConfig
     request: Request
+    organizations: OrganizationRepository
+    members: MemberRepository
+    movements: MovementRepository
+    activities: ActivityRepository
+    api_keys: ApiKeyRepository
+    outbox: OutboxRepository
+    audit: AuditRepository
     audit_detail: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.organizations = Organizations(self.conn)
-        self.members = Members(self.conn)
-        self.movements = Movements(self.conn, self.config.node)
-        self.outbox = Outbox(self.conn)
-        self.audit = AuditLog(self.conn)
 
     async def publish(self, movement: Movement) -> None:
         """Turn the movement's domain events into integration events in the outbox."""
@@ -112,11 +132,11 @@ class UnitOfWork:
             if isinstance(event, OriginChangedEvent):
                 if side is not Side.ORIGIN:
                     raise NotOwner("a host node never publishes an origin group")
-                payload = OriginGroupChanged(group=event.group)
+                payload = OriginGroupChanged(group=event.group, step=event.step)
             elif isinstance(event, HostChangedEvent):
                 if side is not Side.HOST:
                     raise NotOwner("an origin node never publishes a host group")
-                payload = HostGroupChanged(group=event.group)
+                payload = HostGroupChanged(group=event.group, step=event.step)
             elif isinstance(event, ParticipationEvent):
                 p = event.participation
                 payload = ParticipationRecorded(
@@ -165,6 +185,22 @@ class UnitOfWork:
         )
 
 
+def on_connection(conn: DbConnection, config: NodeConfig, request: Request) -> UnitOfWork:
+    """A unit of work on PostgreSQL: the repositories on one connection, in the transaction
+    its caller holds."""
+    return UnitOfWork(
+        config=config,
+        request=request,
+        organizations=Organizations(conn),
+        members=Members(conn),
+        movements=Movements(conn, config.node),
+        activities=Activities(conn),
+        api_keys=ApiKeys(conn),
+        outbox=Outbox(conn),
+        audit=AuditLog(conn),
+    )
+
+
 def fingerprint(node_key: bytes, method: str, path: str) -> hmac.HMAC:
     """A keyed digest of a request, to be fed its body: what ``idempotency_keys`` keeps to
     tell a retry from another request. Keyed with a key derived from the node's own
@@ -191,7 +227,14 @@ class TransactionRunner:
     @asynccontextmanager
     async def reading(self, request: Request) -> AsyncIterator[UnitOfWork]:
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
-            yield UnitOfWork(conn, self.config, request)
+            yield on_connection(conn, self.config, request)
+
+    @asynccontextmanager
+    async def writing(self, request: Request) -> AsyncIterator[UnitOfWork]:
+        """One transaction of a request that spans several (a streamed import), with no
+        idempotency claim or audit row of its own."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield on_connection(conn, self.config, request)
 
     async def run(
         self,
@@ -204,11 +247,12 @@ class TransactionRunner:
         principal = request.principal
         try:
             async with self.pool.acquire() as conn, conn.transaction():
+                keys = IdempotencyKeys(conn)
                 if request.idempotency_key is not None:
-                    replay = await self._claim_key(conn, request)
+                    replay = await self._claim_key(keys, request)
                     if replay is not None:
                         return replay
-                uow = UnitOfWork(conn, self.config, request)
+                uow = on_connection(conn, self.config, request)
                 result = await work(uow)
                 await uow.audit.record(
                     actor=principal.actor,
@@ -220,9 +264,7 @@ class TransactionRunner:
                     trace_id=request.trace_id,
                 )
                 if request.idempotency_key is not None:
-                    await conn.execute(
-                        "UPDATE idempotency_keys SET status = $3, response = $4"
-                        " WHERE actor = $1 AND key = $2",
+                    await keys.finish(
                         principal.actor,
                         request.idempotency_key,
                         result.status,
@@ -233,23 +275,13 @@ class TransactionRunner:
             await self.record_refusal(request, action=action, target=target, refusal=refusal)
             raise
 
-    async def _claim_key(self, conn: DbConnection, request: Request) -> Result | None:
+    async def _claim_key(self, keys: IdempotencyKeys, request: Request) -> Result | None:
         """Claim the idempotency key, or return the first request's result."""
-        claimed = await conn.fetchval(
-            "INSERT INTO idempotency_keys (actor, key, request_hash) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING RETURNING 1",
-            request.principal.actor,
-            request.idempotency_key,
-            request.body_hash,
-        )
-        if claimed:
+        actor, key = request.principal.actor, request.idempotency_key
+        assert key is not None
+        if await keys.claim(actor, key, request.body_hash):
             return None
-        row = await conn.fetchrow(
-            "SELECT request_hash, status, response FROM idempotency_keys"
-            " WHERE actor = $1 AND key = $2",
-            request.principal.actor,
-            request.idempotency_key,
-        )
+        row = await keys.first(actor, key)
         assert row is not None
         if row["request_hash"] != request.body_hash:
             raise Conflict(
@@ -267,26 +299,12 @@ class TransactionRunner:
         to compare once it has read this body. InProgress: the first request still runs.
         """
         key, actor = request.idempotency_key, request.principal.actor
+        assert key is not None
         async with self.pool.acquire() as conn:
-            claimed = await conn.fetchval(
-                "INSERT INTO idempotency_keys (actor, key, request_hash, lease_until)"
-                " VALUES ($1, $2, $3, now() + $4::interval) ON CONFLICT (actor, key) DO UPDATE"
-                " SET lease_until = EXCLUDED.lease_until"
-                " WHERE idempotency_keys.status IS NULL AND idempotency_keys.lease_until < now()"
-                " RETURNING 1",
-                actor,
-                key,
-                _UNKNOWN_FINGERPRINT,
-                STREAM_LEASE,
-            )
-            if claimed:
+            keys = IdempotencyKeys(conn)
+            if await keys.claim_leased(actor, key, _UNKNOWN_FINGERPRINT, STREAM_LEASE):
                 return None
-            row = await conn.fetchrow(
-                "SELECT request_hash, status, response FROM idempotency_keys"
-                " WHERE actor = $1 AND key = $2",
-                actor,
-                key,
-            )
+            row = await keys.first(actor, key)
         if row is None or row["status"] is None:
             raise InProgress(
                 "the first request with this Idempotency-Key is still running; retry later",
@@ -296,32 +314,28 @@ class TransactionRunner:
 
     async def renew_stream(self, request: Request) -> None:
         """Keep the claim of a streamed request that is still running."""
-        await self.pool.execute(
-            "UPDATE idempotency_keys SET lease_until = now() + $3::interval"
-            " WHERE actor = $1 AND key = $2 AND status IS NULL",
-            request.principal.actor,
-            request.idempotency_key,
-            STREAM_LEASE,
-        )
+        assert request.idempotency_key is not None
+        async with self.pool.acquire() as conn:
+            await IdempotencyKeys(conn).renew(
+                request.principal.actor, request.idempotency_key, STREAM_LEASE
+            )
 
     async def finish_stream(self, request: Request, request_hash: str, result: Result) -> None:
-        await self.pool.execute(
-            "UPDATE idempotency_keys SET request_hash = $3, status = $4, response = $5,"
-            " lease_until = NULL WHERE actor = $1 AND key = $2",
-            request.principal.actor,
-            request.idempotency_key,
-            request_hash,
-            result.status,
-            to_jsonable_python(result.body),
-        )
+        assert request.idempotency_key is not None
+        async with self.pool.acquire() as conn:
+            await IdempotencyKeys(conn).finish(
+                request.principal.actor,
+                request.idempotency_key,
+                result.status,
+                to_jsonable_python(result.body),
+                request_hash=request_hash,
+            )
 
     async def release_stream(self, request: Request) -> None:
         """Let a retry run a streamed request that stopped before it finished."""
-        await self.pool.execute(
-            "DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2 AND status IS NULL",
-            request.principal.actor,
-            request.idempotency_key,
-        )
+        assert request.idempotency_key is not None
+        async with self.pool.acquire() as conn:
+            await IdempotencyKeys(conn).release(request.principal.actor, request.idempotency_key)
 
     async def record_refusal(
         self, request: Request, *, action: str, target: str | None, refusal: DomainError
@@ -338,3 +352,19 @@ class TransactionRunner:
                 trace_id=request.trace_id,
             )
         refusal.audited = True
+
+    async def record_unanswered(
+        self, *, actor: str, role: str | None, action: str, outcome: str, detail: dict[str, Any]
+    ) -> None:
+        """The audit row of a request refused before it reached a handler (no key, a bad
+        key, a malformed request)."""
+        async with self.pool.acquire() as conn:
+            await AuditLog(conn).record(
+                actor=actor,
+                role=role,
+                action=action,
+                target=None,
+                outcome=outcome,
+                detail=detail,
+                trace_id=None,
+            )

@@ -83,6 +83,28 @@ _PUT_HOST = (
     "UPDATE movements SET host_version = $2, host_status = $3, host_group = $4,"
     " updated_at = now() WHERE movement_id = $1 AND host_version < $2"
 )
+# the owner's repair copy: replaces the replica's whenever it differs, whatever the versions
+_REPLACE_ORIGIN = _PUT_ORIGIN.replace(
+    "movements.origin_version < EXCLUDED.origin_version",
+    "movements.origin_group IS DISTINCT FROM EXCLUDED.origin_group",
+)
+_REPLACE_HOST = _PUT_HOST.replace("host_version < $2", "host_group IS DISTINCT FROM $4")
+
+_CONTENT_HASH = "encode(sha256(convert_to({}::text, 'UTF8')), 'hex')"
+"""A group's content hash: SHA-256 of its stored JSON in PostgreSQL's jsonb text form
+(keys in jsonb's order, one spelling of each value), the same at both nodes for the same
+snapshot; participations: of their ids in order."""
+_PARTICIPATION_IDS = (
+    "coalesce(string_agg(p.participation_id::text, ',' ORDER BY p.participation_id), '')"
+)
+_ENTRIES = (
+    "SELECT m.movement_id, m.origin, m.origin_version, m.host_version,"  # noqa: S608 - constants
+    f" {_CONTENT_HASH.format('m.origin_group')} AS origin_hash,"
+    f" {_CONTENT_HASH.format('m.host_group')} AS host_hash,"
+    f" (SELECT {_CONTENT_HASH.format(_PARTICIPATION_IDS)}"
+    " FROM participations p WHERE p.movement_id = m.movement_id) AS participations_hash"
+    " FROM movements m WHERE (m.origin = $1 AND m.host = $2) OR (m.origin = $2 AND m.host = $1)"
+)
 
 
 class SyncStore:
@@ -218,8 +240,9 @@ class SyncStore:
         )
         return None if row is None else _stored(row)
 
-    async def put_partner_origin(self, group: OriginGroup) -> None:
-        """At a host: the origin's group, creating the movement on first sight."""
+    async def put_partner_origin(self, group: OriginGroup, *, repair: bool = False) -> None:
+        """At a host: the origin's group, creating the movement on first sight; ``repair``:
+        the origin's repair copy, taken whatever the versions."""
         snapshot = group.model_dump(mode="json")
         known = self._movements.get(group.movement_id)
         host_group = known.replica.host if known else None
@@ -228,7 +251,7 @@ class SyncStore:
             StoredMovement(
                 group.origin, group.destination.jurisdiction, Replica(group, host_group)
             ),
-            _PUT_ORIGIN,
+            _REPLACE_ORIGIN if repair else _PUT_ORIGIN,
             (
                 group.movement_id,
                 group.origin,
@@ -241,14 +264,14 @@ class SyncStore:
         )
         await self._keep_version(group.movement_id, "origin", group.version, snapshot)
 
-    async def put_partner_host(self, group: HostGroup) -> None:
-        """At an origin: the host's group."""
+    async def put_partner_host(self, group: HostGroup, *, repair: bool = False) -> None:
+        """At an origin: the host's group (``repair``: its repair copy)."""
         snapshot = group.model_dump(mode="json")
         known = self._movements.get(group.movement_id)
         await self._write_replica(
             group.movement_id,
             None if known is None else replace(known, replica=Replica(known.replica.origin, group)),
-            _PUT_HOST,
+            _REPLACE_HOST if repair else _PUT_HOST,
             (group.movement_id, group.version, group.status.value, snapshot),
         )
         await self._keep_version(group.movement_id, "host", group.version, snapshot)
@@ -298,13 +321,9 @@ class SyncStore:
     async def entries(
         self, partner: str, bucket_count: int, only: Iterable[int] | None = None
     ) -> list[DigestEntry]:
-        """Every movement shared with ``partner``: (id, origin, versions)."""
-        rows = await self.conn.fetch(
-            "SELECT movement_id, origin, origin_version, host_version FROM movements"
-            " WHERE (origin = $1 AND host = $2) OR (origin = $2 AND host = $1)",
-            self.node,
-            partner,
-        )
+        """Every movement shared with ``partner``: (id, origin, versions, content hashes)."""
+        await self.flush_replicas()
+        rows = await self.conn.fetch(_ENTRIES, self.node, partner)
         wanted = set(only) if only is not None else None
         return [
             DigestEntry(
@@ -312,10 +331,56 @@ class SyncStore:
                 origin=r["origin"],
                 origin_version=r["origin_version"],
                 host_version=r["host_version"],
+                origin_hash=r["origin_hash"],
+                host_hash=r["host_hash"],
+                participations_hash=r["participations_hash"],
             )
             for r in rows
             if wanted is None or bucket_of(r["movement_id"], bucket_count) in wanted
         ]
+
+    async def copy_of(self, movement_id: UUID) -> StoredMovement | None:
+        """This node's whole copy of a movement, unlocked (to send back to an owner)."""
+        row = await self.conn.fetchrow(
+            "SELECT movement_id, origin, host, origin_group, host_group FROM movements"
+            " WHERE movement_id = $1",
+            movement_id,
+        )
+        return None if row is None else _stored(row)
+
+    async def restore_own(self, group: OriginGroup | HostGroup, *, member_id: UUID) -> bool:
+        """Take back this node's own group from a partner's copy, only where this node has
+        none (its row or its group lost); whether it did. The organization columns come
+        from the group (the origin's organization; the host's branch, else its org)."""
+        await self.flush_replicas()
+        snapshot = group.model_dump(mode="json")
+        if isinstance(group, OriginGroup):
+            done = await self.conn.fetchval(
+                "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
+                " origin_status, origin_group, origin_org_id)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (movement_id) DO UPDATE"
+                " SET origin_version = EXCLUDED.origin_version, origin_status ="
+                " EXCLUDED.origin_status, origin_group = EXCLUDED.origin_group, origin_org_id ="
+                " EXCLUDED.origin_org_id, updated_at = now()"
+                " WHERE movements.origin_group IS NULL RETURNING true",
+                group.movement_id, group.origin, group.destination.jurisdiction, member_id,
+                group.version, group.status.value, snapshot, group.origin_org.org_id,
+            )  # fmt: skip
+            name = "origin"
+        else:
+            org = group.branch or group.host_org
+            done = await self.conn.fetchval(
+                "UPDATE movements SET host_version = $2, host_status = $3, host_group = $4,"
+                " host_org_id = COALESCE(host_org_id, $5), updated_at = now()"
+                " WHERE movement_id = $1 AND host_group IS NULL RETURNING true",
+                group.movement_id, group.version, group.status.value, snapshot,
+                org.org_id if org else None,
+            )  # fmt: skip
+            name = "host"
+        self._movements.pop(group.movement_id, None)
+        if done:
+            await add_history(self.conn, group.movement_id, name, group.version, snapshot)
+        return bool(done)
 
     # -- publishing -------------------------------------------------------------------------
 

@@ -107,7 +107,10 @@ def check_version(
 
 
 def _takes(
-    current: OriginGroup | HostGroup | None, incoming: OriginGroup | HostGroup, *, repair: bool,
+    current: OriginGroup | HostGroup | None,
+    incoming: OriginGroup | HostGroup,
+    *,
+    repair: bool,
     max_ahead: int,
 ) -> bool:
     """Whether the replica takes ``incoming``: the owner's repair copy whenever it differs

@@ -34,6 +34,7 @@ from yixian.contracts import (
     OriginGroupChanged,
     ParticipationRecorded,
     ReplayRequested,
+    ReplicaReturned,
     ResendRequested,
     ResendWanted,
     TopicNames,
@@ -57,7 +58,12 @@ from yixian.sync.domain import (
     differing_buckets,
     reconcile,
 )
-from yixian.sync.domain.apply import check_host_group, check_origin_group, check_participation
+from yixian.sync.domain.apply import (
+    MAX_VERSION_AHEAD,
+    check_host_group,
+    check_origin_group,
+    check_participation,
+)
 from yixian.sync.domain.link import answer_replay, check_claim, replay_needs_digest
 
 from .links import LinkPolicy, link_report, send_digest
@@ -80,6 +86,8 @@ class SyncConfig:
     node: str
     topics: TopicNames
     policy: LinkPolicy
+    max_version_ahead: int = MAX_VERSION_AHEAD
+    """A group version further than this beyond the replica's is refused (``check_version``)."""
 
 
 class Applier:
@@ -397,6 +405,8 @@ class Applier:
             return await self._digest(store, partner, data, now)
         if isinstance(data, LinkDigestEntries):
             return await self._digest_entries(store, partner, data, now)
+        if isinstance(data, ReplicaReturned):
+            return await self._replica_returned(store, partner, event, data)
         if isinstance(data, ResendRequested):
             return await self._resend(store, partner, data.wanted, event.traceparent, now)
         if isinstance(data, ReplayRequested):
@@ -422,10 +432,12 @@ class Applier:
         if stored is not None and stored.origin != partner:
             raise Refused(f"movement {data.group.movement_id} belongs to origin {stored.origin}")
         current = stored.replica if stored else None
-        updated = apply_origin(current or Replica(None, None), data)
+        updated = apply_origin(
+            current or Replica(None, None), data, max_ahead=self.config.max_version_ahead
+        )
         if updated is None:
             return Outcome.STALE.value
-        await store.put_partner_origin(data.group)
+        await store.put_partner_origin(data.group, repair=bool(data.repair))
         await self._publish_local(store, data, event, data.group.movement_id)
         return Outcome.APPLIED.value
 
@@ -441,10 +453,10 @@ class Applier:
             raise Refused(
                 f"movement {data.group.movement_id} is hosted by {stored.host}, not {partner}"
             )
-        updated = apply_host(stored.replica, data)
+        updated = apply_host(stored.replica, data, max_ahead=self.config.max_version_ahead)
         if updated is None:
             return Outcome.STALE.value
-        await store.put_partner_host(data.group)
+        await store.put_partner_host(data.group, repair=bool(data.repair))
         await self._publish_local(store, data, event, data.group.movement_id)
         return Outcome.APPLIED.value
 
@@ -495,21 +507,26 @@ class Applier:
         self, store: SyncStore, partner: str, digest: LinkDigest, now: datetime
     ) -> str:
         mine = await store.entries(partner, digest.bucket_count)
-        differing = differing_buckets(buckets(mine, digest.bucket_count), digest)
+        differing = differing_buckets(
+            buckets(mine, digest.bucket_count, content=bool(digest.content)), digest
+        )
         if not differing:
             await store.settle_up_to(partner, digest.as_of_sequence)
             return "link"
         wanted = set(differing)
         selected = [e for e in mine if bucket_of(e.movement_id, digest.bucket_count) in wanted]
+        # buckets where this node holds nothing go with the last chunk: the partner's
+        # movements in them are missing here
+        empty = wanted - {bucket_of(e.movement_id, digest.bucket_count) for e in selected}
         for start in range(0, max(len(selected), 1), MAX_ENTRIES):
             chunk = selected[start : start + MAX_ENTRIES]
-            chunk_buckets = (
-                sorted({bucket_of(e.movement_id, digest.bucket_count) for e in chunk}) or differing
-            )
+            chunk_buckets = {bucket_of(e.movement_id, digest.bucket_count) for e in chunk}
+            if start + MAX_ENTRIES >= len(selected):
+                chunk_buckets |= empty
             payload = LinkDigestEntries(
                 digest_id=digest.digest_id,
                 bucket_count=digest.bucket_count,
-                buckets=tuple(chunk_buckets if chunk else differing),
+                buckets=tuple(sorted(chunk_buckets)),
                 entries=tuple(chunk),
                 computed_at=now,
             )
@@ -534,11 +551,14 @@ class Applier:
                 reason=f"anti-entropy: digest {data.digest_id} differs",
             )
             await store.publish_to(partner, self._event(request, now))
+        for movement_id in repair.give_back:
+            await self._give_back(store, partner, movement_id, None, now)
         log.info(
             "anti-entropy repair",
             partner=partner,
             republished=len(repair.republish),
             requested=len(repair.request),
+            given_back=len(repair.give_back),
         )
         return "link"
 
@@ -550,19 +570,24 @@ class Applier:
         traceparent: str | None,
         now: datetime,
     ) -> str:
-        """Publish again the current snapshot of each wanted group this node owns."""
+        """Publish again the current snapshot of each wanted group this node owns, as the
+        owner's repair copy (a host group with its participations); for a group the asker
+        owns, send it this node's copy back (``ReplicaReturned``)."""
         for item in wanted:
-            group = await store.own_group(item.movement_id)
+            stored = await store.copy_of(item.movement_id)
+            if stored is None or partner not in (stored.origin, stored.host):
+                continue
+            mine = GroupName.ORIGIN if stored.origin == self.node else GroupName.HOST
+            if item.group is not mine:
+                await self._give_back(store, partner, item.movement_id, traceparent, now)
+                continue
+            group = stored.replica.origin if mine is GroupName.ORIGIN else stored.replica.host
             if group is None:
                 continue
             if isinstance(group, OriginGroup):
-                if item.group is not GroupName.ORIGIN or group.destination.jurisdiction != partner:
-                    continue
-                payload: ContractModel = OriginGroupChanged(group=group)
+                payload: ContractModel = OriginGroupChanged(group=group, repair=True)
             else:
-                if item.group is not GroupName.HOST or not isinstance(group, HostGroup):
-                    continue
-                payload = HostGroupChanged(group=group)
+                payload = HostGroupChanged(group=group, repair=True)
                 for p in await store.participations(item.movement_id):
                     await store.publish_to(
                         partner,
@@ -577,6 +602,81 @@ class Applier:
                 partner, self._event(payload, now, item.movement_id, traceparent)
             )
         return "link"
+
+    async def _give_back(
+        self,
+        store: SyncStore,
+        partner: str,
+        movement_id: UUID,
+        traceparent: str | None,
+        now: datetime,
+    ) -> None:
+        """Send ``partner`` this node's copy of a movement whose group it owns (it lost it):
+        both groups and, for a host, the participations received from it."""
+        stored = await store.copy_of(movement_id)
+        if stored is None or partner not in (stored.origin, stored.host):
+            return
+        host = stored.host
+        returned = ReplicaReturned(
+            movement_id=movement_id,
+            origin_group=stored.replica.origin,
+            host_group=stored.replica.host,
+            participations=tuple(
+                _participation_payload(p, host)
+                for p in (await store.participations(movement_id))[:MAX_ENTRIES]
+            )
+            if partner == host
+            else (),
+            reason="this node's copy of a record its owner lacks or holds otherwise",
+        )
+        await store.publish_to(partner, self._event(returned, now, movement_id, traceparent))
+
+    async def _replica_returned(
+        self, store: SyncStore, partner: str, event: Envelope[Any], data: ReplicaReturned
+    ) -> str:
+        """Take back what this node owns and lost, from the partner's copy: its own group
+        where it has none, its participations it lacks. The partner's own group in it is
+        applied as the partner's repair copy (it is its owner)."""
+        sent_by_origin = data.origin_group is not None and data.origin_group.origin == partner
+        theirs: OriginGroup | HostGroup | None = (
+            data.origin_group if sent_by_origin else data.host_group
+        )
+        mine = data.host_group if sent_by_origin else data.origin_group
+        restored = 0
+        if mine is not None:  # first: a host group needs its movement's row
+            if isinstance(mine, OriginGroup) and mine.origin != self.node:
+                raise Refused(f"the origin group returned names origin {mine.origin}")
+            if isinstance(mine, HostGroup) and mine.host != self.node:
+                raise Refused(f"the host group returned names host {mine.host}")
+            if isinstance(mine, OriginGroup):
+                if mine.destination.jurisdiction != partner:
+                    raise Refused(f"the origin group returned is for host {mine.destination}")
+                restored += await store.restore_own(mine, member_id=mine.member.member_id)
+            elif data.origin_group is not None:
+                await self._origin_group(
+                    store, partner, event, OriginGroupChanged(group=data.origin_group, repair=True)
+                )
+                theirs = None
+                restored += await store.restore_own(
+                    mine, member_id=data.origin_group.member.member_id
+                )
+        if isinstance(theirs, OriginGroup):
+            await self._origin_group(
+                store, partner, event, OriginGroupChanged(group=theirs, repair=True)
+            )
+        elif isinstance(theirs, HostGroup):
+            await self._host_group(
+                store, partner, event, HostGroupChanged(group=theirs, repair=True)
+            )
+        stored = await store.copy_of(data.movement_id)
+        if data.participations and stored is not None and stored.host == self.node:
+            for p in data.participations:
+                if p.host != self.node:
+                    raise Refused(f"participation {p.participation_id} names host {p.host}")
+                restored += await store.add_participation(p)
+        log.info("replica returned", partner=partner, movement=str(data.movement_id),
+                 restored=restored)  # fmt: skip
+        return Outcome.APPLIED.value if restored else Outcome.STALE.value
 
     # -- envelopes ----------------------------------------------------------------------------
 

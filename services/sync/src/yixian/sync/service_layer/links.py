@@ -68,10 +68,14 @@ async def send_digest(store: SyncStore, partner: str, policy: LinkPolicy, now: d
         digest_id=uuid4(),
         bucket_count=policy.bucket_count,
         buckets=tuple(
-            sorted(buckets(entries, policy.bucket_count).values(), key=lambda b: b.bucket)
+            sorted(
+                buckets(entries, policy.bucket_count, content=True).values(),
+                key=lambda b: b.bucket,
+            )
         ),
         as_of_sequence=await store.last_sent(partner),
         computed_at=now,
+        content=True,
     )
     await store.publish_to(partner, make_event(digest, node=store.node, time=now))
     await store.conn.execute(_SENT_AT.format(column="last_digest_sent_at"), partner, now)

@@ -1,0 +1,15 @@
+"""The registry's HTTP API, one router per part (the tags of the OpenAPI document)."""
+
+from . import activities, administration, members, movements, operations, queries
+
+ROUTERS = (
+    operations.router,
+    administration.router,
+    members.router,
+    movements.router,
+    activities.router,
+    queries.router,
+)
+"""In the order the OpenAPI document lists them."""
+
+__all__ = ["ROUTERS"]

@@ -1,0 +1,142 @@
+"""What the handlers need of the node's tables, as abstract repositories.
+
+The unit of work takes one of each. ``adapters/postgres.py`` implements them on one
+connection in a transaction; ``tests/unit/fakes.py`` keeps them in memory, so the handlers
+can be tested without a database. Rows read only to be shown are plain dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from yixian.contracts import ActivityScheduled, Envelope
+from yixian.registry.domain import Member, Movement, Organization, Participation, Side
+from yixian.runtime.apikeys import Role
+
+MemberValues = tuple[UUID, UUID, str, date, str | None, str | None, str | None, str | None]
+"""One imported member: (member_id, org_id, name, joined_on, phone, email,
+national_id_hash, national_id_masked)."""
+
+
+class OrganizationRepository(Protocol):
+    async def get(self, org_id: UUID) -> Organization:
+        """The organization; NotFound if this node has none with that id."""
+
+    async def find(self, org_id: UUID) -> Organization | None: ...
+
+    async def root(self) -> Organization | None: ...
+
+    async def add(self, org: Organization, contacts: dict[str, str | None]) -> None:
+        """AlreadyExists (field ``name``): a sibling has that name."""
+
+    async def ids_within(self, path: str) -> set[UUID]:
+        """The ids of the organizations of a subtree."""
+
+
+class MemberRepository(Protocol):
+    async def get(self, member_id: UUID) -> Member:
+        """The member; NotFound if this node has none with that id."""
+
+    async def add(self, member: Member) -> None:
+        """AlreadyExists naming the field of the rule broken (id, national ID, or the same
+        name, joining date and phone in the organization)."""
+
+    async def add_new(self, members: Sequence[MemberValues]) -> set[UUID]:
+        """Insert the members no rule makes a duplicate; the ids inserted."""
+
+    async def present_in(self, path: str) -> list[dict[str, Any]]:
+        """Everyone present in an organization of the subtree (the rule of the view
+        ``people_present``), by presence (local first), name and id: member_id, name, phone,
+        email, org_id, org_path, presence (local, visiting), movement_id and origin (of a
+        visitor)."""
+
+
+class MovementRepository(Protocol):
+    """The node's copy of each movement; only this node's own group is written."""
+
+    async def get(self, movement_id: UUID, *, lock: bool = False) -> Movement:
+        """NotFound if this node does not know it; ``lock``: held until the transaction
+        ends."""
+
+    async def org_ids(self, movement_id: UUID) -> tuple[UUID | None, UUID | None]:
+        """(the member's organization at the origin, the host organization), if known."""
+
+    async def member_id(self, movement_id: UUID) -> UUID: ...
+
+    async def add(self, movement: Movement, member_id: UUID, origin_org_id: UUID) -> None:
+        """A new movement from this node (its first origin group, kept in the history).
+        AlreadyExists (field ``member_id``): the member has an open movement."""
+
+    async def save_own_group(self, movement: Movement, host_org_id: UUID | None = None) -> None:
+        """Write this node's group (never the partner's) and keep it in the history."""
+
+    async def history(self, movement_id: UUID) -> list[dict[str, Any]]:
+        """Every group version: group_name, version, snapshot, recorded_at; oldest first."""
+
+    async def add_participation(self, p: Participation) -> bool:
+        """Record an attendance; False when its id was recorded before."""
+
+    async def participation(self, participation_id: UUID) -> dict[str, Any] | None:
+        """A recorded attendance: movement_id, activity_id, kind, title, attended_at."""
+
+    async def participations(self, movement_id: UUID) -> list[dict[str, Any]]:
+        """The movement's attendances by time: participation_id, activity_id, kind, title,
+        attended_at."""
+
+    async def in_scope(
+        self, path: str, side: Side | None, open_statuses: Sequence[str] | None
+    ) -> list[Movement]:
+        """Movements whose answerable organization is in the subtree (at the origin the
+        member's organization; at the host the one that checked the member in, else the one
+        the origin suggested, else the root), on ``side`` (None: both), with an origin
+        status in ``open_statuses`` (None: any); oldest first."""
+
+
+class ActivityRepository(Protocol):
+    async def add(self, activity: ActivityScheduled, org_id: UUID) -> None:
+        """AlreadyExists (field ``title``): the organization scheduled it already."""
+
+
+class ApiKeyRepository(Protocol):
+    async def create(self, *, name: str, role: Role, org_id: UUID) -> tuple[UUID, str]:
+        """(its id, the key to hand out once); AlreadyExists (field ``name``)."""
+
+    async def within(self, org_path: str) -> list[dict[str, Any]]:
+        """Keys bound to the subtree, revoked ones too: key_id, name, role, org_id,
+        created_at, revoked_at; never a secret."""
+
+    async def find(self, key_id: UUID) -> dict[str, Any] | None:
+        """key_id, name, role, org_id, created_at, revoked_at, org_path, node_wide."""
+
+    async def active_root_operator_keys(self) -> list[UUID]:
+        """Locked until the transaction ends."""
+
+    async def revoke(self, key_id: UUID, at: datetime) -> datetime:
+        """When it was revoked (the first revocation stands)."""
+
+
+class OutboxRepository(Protocol):
+    async def add(
+        self, event: Envelope[Any], *, local_topic: str | None, pair: tuple[str, str] | None
+    ) -> None: ...
+
+
+class AuditRepository(Protocol):
+    async def record(
+        self,
+        *,
+        actor: str,
+        role: str | None,
+        action: str,
+        target: str | None,
+        outcome: str,
+        detail: dict[str, Any],
+        trace_id: str | None,
+    ) -> None: ...
+
+    async def entries(self, target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Newest first: at, actor, key_name, role, action, target, outcome, detail,
+        trace_id."""

@@ -1,0 +1,469 @@
+"""The registry's repositories in memory, and a unit of work over them: handlers and
+queries run here without PostgreSQL.
+
+Each fake keeps the rule its table's constraints keep (the unique indexes of
+``migrations/0003_one_effect_per_request.sql``, the scope of a movement, the view
+``people_present``) and answers a broken rule as ``adapters/postgres.py`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from yixian.contracts import (
+    OPEN_ORIGIN_STATUSES,
+    ActivityScheduled,
+    Envelope,
+    HostGroup,
+    HostStatus,
+    OriginGroup,
+)
+from yixian.registry.adapters.postgres import UNIQUE_RULES
+from yixian.registry.domain import (
+    AlreadyExists,
+    Member,
+    Movement,
+    NotFound,
+    Organization,
+    Participation,
+    Side,
+)
+from yixian.registry.service_layer.repositories import MemberValues
+from yixian.registry.service_layer.unit_of_work import NodeConfig, Request, UnitOfWork
+from yixian.runtime.apikeys import Role, new_api_key
+
+
+def _refuse(constraint: str) -> AlreadyExists:
+    field_name, message = UNIQUE_RULES[constraint]
+    return AlreadyExists(message, field=field_name)
+
+
+@dataclass
+class StoredMovement:
+    """A row of ``movements``: both groups as this node holds them, and its links."""
+
+    movement_id: UUID
+    origin: str
+    host: str
+    member_id: UUID
+    origin_org_id: UUID | None
+    host_org_id: UUID | None
+    origin_group: OriginGroup | None
+    host_group: HostGroup | None
+
+    def movement(self) -> Movement:
+        return Movement(
+            self.movement_id, self.origin, self.host, self.origin_group, self.host_group
+        )
+
+    @property
+    def open_at_origin(self) -> bool:
+        return self.origin_group is not None and self.origin_group.status in OPEN_ORIGIN_STATUSES
+
+
+@dataclass
+class NodeTables:
+    """One node's tables, shared by the fakes of one test."""
+
+    node: str
+    organizations: dict[UUID, Organization] = field(default_factory=dict)
+    contacts: dict[UUID, dict[str, str | None]] = field(default_factory=dict)
+    members: dict[UUID, Member] = field(default_factory=dict)
+    movements: dict[UUID, StoredMovement] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    participations: dict[UUID, Participation] = field(default_factory=dict)
+    activities: dict[UUID, tuple[UUID, ActivityScheduled]] = field(default_factory=dict)
+    api_keys: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    outbox: list[tuple[Envelope[Any], str | None, tuple[str, str] | None]] = field(
+        default_factory=list
+    )
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def root(self) -> Organization | None:
+        return next((o for o in self.organizations.values() if o.parent_id is None), None)
+
+    def path_of(self, org_id: UUID | None) -> str | None:
+        org = self.organizations.get(org_id) if org_id is not None else None
+        return org.path if org else None
+
+    def receive(self, group: OriginGroup) -> None:
+        """A partner's origin group, as the sync service stores it."""
+        self.movements[group.movement_id] = StoredMovement(
+            movement_id=group.movement_id,
+            origin=group.origin,
+            host=group.destination.jurisdiction,
+            member_id=group.member.member_id,
+            origin_org_id=None,
+            host_org_id=None,
+            origin_group=group,
+            host_group=None,
+        )
+
+
+class FakeOrganizations:
+    def __init__(self, tables: NodeTables) -> None:
+        self.tables = tables
+
+    async def get(self, org_id: UUID) -> Organization:
+        org = self.tables.organizations.get(org_id)
+        if org is None:
+            raise NotFound(f"organization {org_id} does not exist on this node", field="org_id")
+        return org
+
+    async def find(self, org_id: UUID) -> Organization | None:
+        return self.tables.organizations.get(org_id)
+
+    async def root(self) -> Organization | None:
+        return self.tables.root()
+
+    async def add(self, org: Organization, contacts: dict[str, str | None]) -> None:
+        siblings = self.tables.organizations.values()
+        if any(o.parent_id == org.parent_id and o.name == org.name for o in siblings):
+            raise _refuse("organizations_sibling_name")
+        self.tables.organizations[org.org_id] = org
+        self.tables.contacts[org.org_id] = dict(contacts)
+
+    async def ids_within(self, path: str) -> set[UUID]:
+        return {o.org_id for o in self.tables.organizations.values() if o.path.startswith(path)}
+
+
+class FakeMembers:
+    def __init__(self, tables: NodeTables) -> None:
+        self.tables = tables
+
+    async def get(self, member_id: UUID) -> Member:
+        member = self.tables.members.get(member_id)
+        if member is None:
+            raise NotFound(f"member {member_id} does not exist on this node", field="member_id")
+        return member
+
+    def _broken_rule(self, member: Member) -> str | None:
+        def natural_key(m: Member) -> tuple[Any, ...]:
+            return (m.org_id, m.name, m.joined_on, m.phone or "")
+
+        for other in self.tables.members.values():
+            if other.member_id == member.member_id:
+                return "members_pkey"
+            if member.national_id_hash and other.national_id_hash == member.national_id_hash:
+                return "members_national_id_hash_key"
+            if (
+                member.national_id_hash is None
+                and other.national_id_hash is None
+                and natural_key(other) == natural_key(member)
+            ):
+                return "members_natural_key"
+        return None
+
+    async def add(self, member: Member) -> None:
+        if (rule := self._broken_rule(member)) is not None:
+            raise _refuse(rule)
+        self.tables.members[member.member_id] = member
+
+    async def add_new(self, members: Sequence[MemberValues]) -> set[UUID]:
+        inserted: set[UUID] = set()
+        for values in members:
+            member = Member(*values)
+            if self._broken_rule(member) is None:
+                self.tables.members[member.member_id] = member
+                inserted.add(member.member_id)
+        return inserted
+
+    async def present_in(self, path: str) -> list[dict[str, Any]]:
+        tables = self.tables
+        away = {
+            m.member_id for m in tables.movements.values() if m.origin_org_id and m.open_at_origin
+        }
+        people: list[dict[str, Any]] = []
+        for member in tables.members.values():
+            org_path = tables.path_of(member.org_id)
+            if member.member_id not in away and org_path and org_path.startswith(path):
+                people.append(
+                    {
+                        "member_id": member.member_id,
+                        "name": member.name,
+                        "phone": member.phone,
+                        "email": member.email,
+                        "org_id": member.org_id,
+                        "org_path": org_path,
+                        "presence": "local",
+                        "movement_id": None,
+                        "origin": None,
+                    }
+                )
+        for stored in tables.movements.values():
+            org_path = tables.path_of(stored.host_org_id)
+            host, origin = stored.host_group, stored.origin_group
+            if (
+                origin is None
+                or host is None
+                or host.status is not HostStatus.CHECKED_IN
+                or not stored.open_at_origin
+                or org_path is None
+                or not org_path.startswith(path)
+            ):
+                continue
+            people.append(
+                {
+                    "member_id": stored.member_id,
+                    "name": origin.member.name,
+                    "phone": origin.contact.phone,
+                    "email": origin.contact.email,
+                    "org_id": stored.host_org_id,
+                    "org_path": org_path,
+                    "presence": "visiting",
+                    "movement_id": stored.movement_id,
+                    "origin": stored.origin,
+                }
+            )
+        return sorted(people, key=lambda p: (p["presence"], p["name"], str(p["member_id"])))
+
+
+class FakeMovements:
+    def __init__(self, tables: NodeTables) -> None:
+        self.tables = tables
+
+    def _stored(self, movement_id: UUID) -> StoredMovement:
+        stored = self.tables.movements.get(movement_id)
+        if stored is None:
+            raise NotFound(f"movement {movement_id} is not known on this node", field="movement_id")
+        return stored
+
+    async def get(self, movement_id: UUID, *, lock: bool = False) -> Movement:
+        return self._stored(movement_id).movement()
+
+    async def org_ids(self, movement_id: UUID) -> tuple[UUID | None, UUID | None]:
+        stored = self.tables.movements.get(movement_id)
+        return (stored.origin_org_id, stored.host_org_id) if stored else (None, None)
+
+    async def member_id(self, movement_id: UUID) -> UUID:
+        return self._stored(movement_id).member_id
+
+    async def add(self, movement: Movement, member_id: UUID, origin_org_id: UUID) -> None:
+        group = movement.origin_group
+        assert group is not None
+        assert movement.origin == self.tables.node
+        stored = StoredMovement(
+            movement.movement_id, movement.origin, movement.host, member_id, origin_org_id,
+            None, group, None,
+        )  # fmt: skip
+        if stored.open_at_origin and any(
+            m.member_id == member_id and m.origin_org_id and m.open_at_origin
+            for m in self.tables.movements.values()
+        ):
+            raise _refuse("movements_one_open_per_member")
+        self.tables.movements[movement.movement_id] = stored
+        self._keep("origin", group)
+
+    async def save_own_group(self, movement: Movement, host_org_id: UUID | None = None) -> None:
+        stored = self._stored(movement.movement_id)
+        if movement.side_of(self.tables.node) is Side.ORIGIN:
+            assert movement.origin_group is not None
+            assert stored.origin_group is None or (
+                stored.origin_group.version < movement.origin_group.version
+            ), "changed under a held lock"
+            stored.origin_group = movement.origin_group
+            self._keep("origin", movement.origin_group)
+        else:
+            assert movement.host_group is not None
+            assert stored.host_group is None or (
+                stored.host_group.version < movement.host_group.version
+            ), "changed under a held lock"
+            stored.host_group = movement.host_group
+            stored.host_org_id = host_org_id or stored.host_org_id
+            self._keep("host", movement.host_group)
+
+    def _keep(self, group_name: str, group: OriginGroup | HostGroup) -> None:
+        self.tables.history.append(
+            {
+                "movement_id": group.movement_id,
+                "group_name": group_name,
+                "version": group.version,
+                "snapshot": group.model_dump(mode="json"),
+                "recorded_at": group.changed_at,
+            }
+        )
+
+    async def history(self, movement_id: UUID) -> list[dict[str, Any]]:
+        return [h for h in self.tables.history if h["movement_id"] == movement_id]
+
+    async def add_participation(self, p: Participation) -> bool:
+        if p.participation_id in self.tables.participations:
+            return False
+        self.tables.participations[p.participation_id] = p
+        return True
+
+    @staticmethod
+    def _row(p: Participation) -> dict[str, Any]:
+        return {
+            "participation_id": p.participation_id,
+            "movement_id": p.movement_id,
+            "activity_id": p.activity_id,
+            "kind": p.kind.value,
+            "title": p.title,
+            "attended_at": p.attended_at,
+        }
+
+    async def participation(self, participation_id: UUID) -> dict[str, Any] | None:
+        found = self.tables.participations.get(participation_id)
+        return self._row(found) if found else None
+
+    async def participations(self, movement_id: UUID) -> list[dict[str, Any]]:
+        mine = [p for p in self.tables.participations.values() if p.movement_id == movement_id]
+        return [self._row(p) for p in sorted(mine, key=lambda p: p.attended_at)]
+
+    def _scope_path(self, stored: StoredMovement) -> str | None:
+        tables = self.tables
+        group = stored.origin_group
+        hint = group.destination.host_org_hint if group else None
+        candidates = (
+            tables.path_of(stored.origin_org_id) if stored.origin == tables.node else None,
+            tables.path_of(stored.host_org_id),
+            tables.path_of(hint.org_id) if hint else None,
+            root.path if (root := tables.root()) else None,
+        )
+        return next((path for path in candidates if path is not None), None)
+
+    async def in_scope(
+        self, path: str, side: Side | None, open_statuses: Sequence[str] | None
+    ) -> list[Movement]:
+        found = []
+        for stored in self.tables.movements.values():  # in the order they were added
+            scope = self._scope_path(stored)
+            if scope is None or not scope.startswith(path):
+                continue
+            if side is not None and (stored.origin if side is Side.ORIGIN else stored.host) != (
+                self.tables.node
+            ):
+                continue
+            status = stored.origin_group.status.value if stored.origin_group else None
+            if open_statuses is not None and status not in open_statuses:
+                continue
+            found.append(stored.movement())
+        return found
+
+
+class FakeActivities:
+    def __init__(self, tables: NodeTables) -> None:
+        self.tables = tables
+
+    async def add(self, activity: ActivityScheduled, org_id: UUID) -> None:
+        def key(org: UUID, a: ActivityScheduled) -> tuple[Any, ...]:
+            return (org, a.kind, a.title, a.starts_at)
+
+        if any(key(*kept) == key(org_id, activity) for kept in self.tables.activities.values()):
+            raise _refuse("activities_once")
+        self.tables.activities[activity.activity_id] = (org_id, activity)
+
+
+class FakeApiKeys:
+    def __init__(self, tables: NodeTables) -> None:
+        self.tables = tables
+
+    async def create(self, *, name: str, role: Role, org_id: UUID) -> tuple[UUID, str]:
+        if any(k["name"] == name for k in self.tables.api_keys.values()):
+            raise AlreadyExists(f"a key named {name!r} already exists on this node", field="name")
+        key_id, key, _ = new_api_key()
+        self.tables.api_keys[key_id] = {
+            "key_id": key_id,
+            "name": name,
+            "role": role.value,
+            "org_id": org_id,
+            "created_at": datetime.now().astimezone(),
+            "revoked_at": None,
+        }
+        return key_id, key
+
+    def _with_org(self, key: dict[str, Any]) -> dict[str, Any]:
+        org = self.tables.organizations[key["org_id"]]
+        return {**key, "org_path": org.path, "node_wide": org.parent_id is None}
+
+    async def within(self, org_path: str) -> list[dict[str, Any]]:
+        return [
+            dict(k)
+            for k in self.tables.api_keys.values()
+            if self._with_org(k)["org_path"].startswith(org_path)
+        ]
+
+    async def find(self, key_id: UUID) -> dict[str, Any] | None:
+        key = self.tables.api_keys.get(key_id)
+        return self._with_org(key) if key else None
+
+    async def active_root_operator_keys(self) -> list[UUID]:
+        return sorted(
+            k["key_id"]
+            for k in map(self._with_org, self.tables.api_keys.values())
+            if k["node_wide"] and k["role"] == Role.OPERATOR.value and k["revoked_at"] is None
+        )
+
+    async def revoke(self, key_id: UUID, at: datetime) -> datetime:
+        key = self.tables.api_keys[key_id]
+        key["revoked_at"] = key["revoked_at"] or at
+        revoked_at: datetime = key["revoked_at"]
+        return revoked_at
+
+
+class FakeOutbox:
+    def __init__(self, tables: NodeTables) -> None:
+        self.tables = tables
+
+    async def add(
+        self, event: Envelope[Any], *, local_topic: str | None, pair: tuple[str, str] | None
+    ) -> None:
+        self.tables.outbox.append((event, local_topic, pair))
+
+
+class FakeAuditLog:
+    def __init__(self, tables: NodeTables) -> None:
+        self.tables = tables
+
+    async def record(
+        self,
+        *,
+        actor: str,
+        role: str | None,
+        action: str,
+        target: str | None,
+        outcome: str,
+        detail: dict[str, Any],
+        trace_id: str | None,
+    ) -> None:
+        self.tables.audit.append(
+            {
+                "at": datetime.now().astimezone(),
+                "actor": actor,
+                "key_name": None,
+                "role": role,
+                "action": action,
+                "target": target,
+                "outcome": outcome,
+                "detail": detail,
+                "trace_id": trace_id,
+            }
+        )
+
+    async def entries(self, target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        newest_first = list(reversed(self.tables.audit))
+        return [e for e in newest_first if target is None or e["target"] == target][:limit]
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """A unit of work over one node's tables in memory (``tables``, shared by the units of
+    work of one test, as one database is)."""
+
+    def __init__(self, config: NodeConfig, request: Request, tables: NodeTables) -> None:
+        super().__init__(
+            config=config,
+            request=request,
+            organizations=FakeOrganizations(tables),
+            members=FakeMembers(tables),
+            movements=FakeMovements(tables),
+            activities=FakeActivities(tables),
+            api_keys=FakeApiKeys(tables),
+            outbox=FakeOutbox(tables),
+            audit=FakeAuditLog(tables),
+        )
+        self.tables = tables

@@ -1,0 +1,84 @@
+"""Each rule once: the open statuses are ``OPEN_ORIGIN_STATUSES`` (yixian.contracts) and
+nowhere else (Python code imports them; SQL, which cannot, must list exactly them), and
+the deadlines are one settings block every service reads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from yixian.contracts import OPEN_ORIGIN_STATUSES, Deadlines
+from yixian.notify.config import NotifySettings
+from yixian.registry.config import RegistrySettings
+from yixian.sync.config import SyncSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = [
+    ROOT / "contracts" / "src",
+    ROOT / "libs",
+    ROOT / "services",
+    ROOT / "ops",
+    ROOT / "deploy" / "local" / "src",
+    ROOT / "bench" / "src",
+]
+HOME = ROOT / "contracts" / "src" / "yixian" / "contracts" / "movement.py"
+
+# two open statuses side by side: a literal list, in either order and either spelling
+_NAMES = r"(?:['\"]{s}['\"]|OriginStatus\.{S})"
+_PAIR = re.compile(
+    "|".join(
+        rf"{_NAMES.format(s=a, S=a.upper())}\s*,\s*{_NAMES.format(s=b, S=b.upper())}"
+        for a, b in (("registered", "transfer_requested"), ("transfer_requested", "registered"))
+    )
+)
+_SQL_LIST = re.compile(r"origin_status\s+IN\s*\(([^)]*)\)", re.IGNORECASE)
+
+
+def _files(suffix: str) -> list[Path]:
+    return sorted(
+        p
+        for source in SOURCES
+        for p in source.rglob(f"*{suffix}")
+        if "/tests/" not in p.as_posix() and ".venv" not in p.parts
+    )
+
+
+def test_no_open_status_list_outside_contracts() -> None:
+    listed = [
+        f"{path.relative_to(ROOT)}: {found.group()}"
+        for path in _files(".py")
+        if path != HOME
+        for found in _PAIR.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert listed == [], "import OPEN_ORIGIN_STATUSES from yixian.contracts instead"
+
+
+def test_every_open_status_list_in_sql_is_the_contracts() -> None:
+    expected = {status.value for status in OPEN_ORIGIN_STATUSES}
+    lists = {
+        f"{path.relative_to(ROOT)}: {found.group(1)}": set(re.findall(r"'(\w+)'", found.group(1)))
+        for path in _files(".sql")
+        for found in _SQL_LIST.finditer(path.read_text(encoding="utf-8"))
+    }
+    assert lists, "the migrations list the open statuses (the one-open index, people_present)"
+    assert {where: found for where, found in lists.items() if found != expected} == {}
+
+
+def test_the_check_finds_a_list() -> None:
+    """The pattern is not vacuous: it finds the definition itself."""
+    assert _PAIR.search(HOME.read_text(encoding="utf-8"))
+    assert _PAIR.search("OPEN = ['transfer_requested', \"registered\"]")
+
+
+def test_registry_and_notify_read_one_block_of_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YIXIAN_NODE", "411525")
+    monkeypatch.setenv("YIXIAN_NATIONAL_ID_KEY", "k" * 32)
+    monkeypatch.setenv("YIXIAN_DEADLINES__LOST_CONTACT_SUSPENSION_DAYS", "200")
+    monkeypatch.setenv("YIXIAN_DEADLINES__REPORT_INTERVAL_DAYS", "180")
+    expected = Deadlines(lost_contact_suspension_days=200, report_interval_days=180)
+    assert RegistrySettings().deadlines.to_domain() == expected
+    assert NotifySettings().deadlines.to_domain() == expected
+    assert SyncSettings().deadlines.to_domain() == expected
+    assert not any("lost_contact" in name for name in NotifySettings.model_fields)
