@@ -32,7 +32,12 @@ def utc_now() -> datetime:
 
 
 def sync_config(settings: SyncSettings) -> SyncConfig:
-    return SyncConfig(node=settings.node, topics=settings.kafka.topics, policy=settings.policy)
+    return SyncConfig(
+        node=settings.node,
+        topics=settings.kafka.topics,
+        policy=settings.policy,
+        max_version_ahead=settings.max_version_ahead,
+    )
 
 
 async def migrate(settings: SyncSettings) -> list[str]:

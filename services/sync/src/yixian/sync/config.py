@@ -9,6 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from yixian.runtime import NodeSettings
 
+from .domain.apply import MAX_VERSION_AHEAD
 from .service_layer.links import LinkPolicy
 
 
@@ -33,6 +34,12 @@ class SyncSettings(NodeSettings):
         default=100_000,
         ge=1,
         description="A pair number this far past the highest seen is refused.",
+    )
+    max_version_ahead: int = Field(
+        default=MAX_VERSION_AHEAD,
+        ge=1,
+        description="A group version this far past the replica's is refused (a repair copy"
+        " from the owner is not).",
     )
     metadata_refresh_seconds: float = Field(default=10.0, gt=0)
     batch_size: int = Field(

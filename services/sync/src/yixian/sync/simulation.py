@@ -877,9 +877,9 @@ class Simulation:
             )
 
 
-EXTRA_PER_LOST = 4
+EXTRA_PER_LOST = 6
 EXTRA_PER_RESTART = 10
-EXTRA_BASE = 30
+EXTRA_BASE = 40
 """Extra traffic allowed: per message lost, per restart (its relay sends its last rows
 again), and once (reordering beyond the grace, digests meeting writes on their way)."""
 
