@@ -76,6 +76,8 @@ class MovementStep(StrEnum):
     PARTICIPATION_RECORDED = "participation_recorded"
     TRANSFER_ACCEPTED = "transfer_accepted"
     TRANSFER_REJECTED = "transfer_rejected"
+    DUES_PAID = "dues_paid"
+    """The host confirms the member paid dues there for some months."""
 
     @classmethod
     def of(cls, name: str | None) -> MovementStep | None:
@@ -214,6 +216,10 @@ class TransferReply(ContractModel):
         return self
 
 
+DuesMonth = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-03"])]
+"""A month of dues, ``YYYY-MM``."""
+
+
 class ParticipationSummary(ContractModel):
     attended: int = Field(ge=0)
     last_attended_at: UtcDateTime | None = None
@@ -278,6 +284,12 @@ class HostGroup(ContractModel):
     lost_contact_since: date | None = None
     participation: ParticipationSummary = ParticipationSummary(attended=0)
     transfer_reply: TransferReply | None = None
+    dues_paid: list[DuesMonth] = Field(
+        default=[],
+        max_length=600,
+        description="The months whose dues the member paid at the host, in order (the member "
+        "pays dues where they live; the origin sees which months are paid where).",
+    )
     changed_at: UtcDateTime
     changed_by: ShortText
 

@@ -161,6 +161,7 @@ STEPS: list[tuple[str, Setup, str, dict[str, Any]]] = [
     ("host", _lost, "restore-contact", {}),
     ("host", checked_in, "participations", PARTICIPATION),
     ("host", _transfer_requested, "transfer/reply", {"decision": "accepted"}),
+    ("host", checked_in, "dues", {"months": ["2026-02", "2026-03"]}),
 ]  # fmt: skip
 
 
@@ -197,7 +198,7 @@ async def test_a_movement_step_takes_effect_once(
     else:
         assert new_events == events_per_change
     successes = sum(n for status, n in statuses.items() if status < 300)
-    same_again_is_fine = step in {"details", "participations"}  # answered 200, no change
+    same_again_is_fine = step in {"details", "participations", "dues"}  # answered 200, no change
     assert successes == TIMES if idempotent or same_again_is_fine else successes == 1, statuses
     if step == "relocate":
         successors = await count(

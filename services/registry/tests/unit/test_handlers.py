@@ -195,6 +195,7 @@ def body_of(step: Step, node: Node) -> s.Body | None:
             attended_at=NOW - timedelta(days=1),
         ),
         "transfer/reply": s.TransferReplyBody(decision=TransferDecision.ACCEPTED),
+        "dues": s.DuesPaid(months=["2026-03"]),
     }
     if step.body is None:
         return None
@@ -218,6 +219,7 @@ BEFORE: dict[str, list[str]] = {
     "restore-contact": ["check-in", "lost-contact"],
     "participations": ["check-in"],
     "transfer/reply": ["check-in", "transfer/request"],
+    "dues": ["check-in"],
 }
 """The steps that bring a registered movement to where each step may be taken."""
 

@@ -213,6 +213,11 @@ STEPS: dict[str, tuple[str, Callable[[Movement, str], object], set[MovementState
         ),
         {MovementState.ACTIVE} | TRANSFER,
     ),
+    "confirm_dues_paid": (
+        CHAOYANG,
+        lambda m, n: m.confirm_dues_paid(node=n, months=["2026-03"], now=NOW, actor="h"),
+        {MovementState.ACTIVE, MovementState.LOST_CONTACT} | TRANSFER,
+    ),
     "accept_transfer": (
         CHAOYANG,
         lambda m, n: m.reply_transfer(
@@ -459,3 +464,23 @@ def test_a_relocation_closes_one_movement_and_registers_the_next() -> None:
     assert isinstance(successor, Movement)
     assert _steps(m) == [("origin", MovementStep.RELOCATED)]
     assert _steps(successor) == [("origin", MovementStep.REGISTERED)]
+
+
+def test_dues_paid_keeps_the_months_in_order_once() -> None:
+    movement = in_state(MovementState.ACTIVE)
+    movement.confirm_dues_paid(node=CHAOYANG, months=["2026-03", "2026-02"], now=NOW, actor="h")
+    assert movement.host_group is not None
+    assert movement.host_group.dues_paid == ["2026-02", "2026-03"]
+    assert _steps(movement) == [("host", MovementStep.DUES_PAID)]
+    version = movement.host_group.version
+    movement.confirm_dues_paid(node=CHAOYANG, months=["2026-03"], now=NOW, actor="h")
+    assert movement.host_group.version == version  # paid already: nothing new
+    assert movement.events == []
+
+
+@pytest.mark.parametrize("month", ["2026-01", "2026-04"])
+def test_dues_outside_the_stay_are_refused(month: str) -> None:
+    movement = in_state(MovementState.ACTIVE)
+    with pytest.raises(Invalid) as caught:
+        movement.confirm_dues_paid(node=CHAOYANG, months=[month], now=NOW, actor="h")
+    assert caught.value.field == "months"

@@ -504,6 +504,23 @@ class Movement:
             lost_contact_since=None,
         )
 
+    def confirm_dues_paid(self, *, node: str, months: list[str], now: datetime, actor: str) -> None:
+        """The host confirms the member paid dues there for these months (缴纳党费): from
+        the month of departure to the current month; months already paid change nothing."""
+        self._require(node, Side.HOST, "confirming dues paid")
+        if self.host_group is None or self.host_group.host_org is None:
+            raise self._refuse("confirm dues paid for", "a member checked in at the host")
+        departed = self._origin().period.departed_on.strftime("%Y-%m")
+        current = dates.local_date(now).strftime("%Y-%m")
+        for month in months:
+            if not departed <= month <= current:
+                raise Invalid(
+                    f"{month} is outside the stay here ({departed} to {current})", field="months"
+                )
+        paid = sorted(set(self.host_group.dues_paid) | set(months))
+        if paid != self.host_group.dues_paid:
+            self._next_host(MovementStep.DUES_PAID, now, actor, dues_paid=paid)
+
     def record_participation(
         self,
         *,

@@ -13,6 +13,7 @@ from yixian.contracts import (
     Certificate,
     Contact,
     Destination,
+    DuesMonth,
     LongText,
     OrganizationRef,
     Period,
@@ -130,6 +131,10 @@ class ParticipationBody(Body):
     kind: ActivityKind
     title: Name
     attended_at: UtcDateTime
+
+
+class DuesPaid(Body):
+    months: list[DuesMonth] = Field(min_length=1, max_length=24, examples=[["2026-03"]])
 
 
 class TransferReplyBody(Body):

@@ -562,6 +562,16 @@ async def record_participation(
     return _result(201, movement, uow, participation_id=str(participation_id), duplicate=False)
 
 
+async def confirm_dues_paid(uow: UnitOfWork, movement_id: UUID, *, months: list[str]) -> Result:
+    movement = await _act(
+        uow,
+        movement_id,
+        Side.HOST,
+        lambda m: m.confirm_dues_paid(**_common(uow), months=months),
+    )
+    return _result(200, movement, uow)
+
+
 async def reply_transfer(
     uow: UnitOfWork, movement_id: UUID, *, decision: TransferDecision, reason: str | None
 ) -> Result:

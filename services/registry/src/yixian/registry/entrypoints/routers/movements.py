@@ -71,6 +71,8 @@ STEPS = (
          "Contact with the member restored"),
     Step("participations", "movement.participation", HOST, s.ParticipationBody,
          handlers.record_participation, "参加组织生活: record an attendance"),
+    Step("dues", "movement.dues_paid", HOST, s.DuesPaid, handlers.confirm_dues_paid,
+         "缴纳党费: the member paid dues here for these months"),
     Step("transfer/reply", "movement.transfer.reply", HOST, s.TransferReplyBody,
          handlers.reply_transfer, "Accept or reject the origin's transfer request"),
 )  # fmt: skip
