@@ -14,7 +14,7 @@ import pytest
 from yixian.contracts import OriginStatus
 from yixian.contracts.examples import origin_group
 from yixian.notify.bootstrap import MIGRATIONS as NOTIFY_MIGRATIONS
-from yixian.notify.bootstrap import TEMPLATES
+from yixian.notify.bootstrap import TEMPLATES, transactions
 from yixian.notify.domain.templates import Templates
 from yixian.notify.service_layer.planner import Planner
 from yixian.notify.service_layer.scheduler import Scheduler
@@ -52,7 +52,10 @@ async def _node(database_url: str) -> asyncpg.Pool:
 
 def _scheduler(pool: asyncpg.Pool, clock: Callable[[], datetime]) -> Scheduler:
     return Scheduler(
-        pool, Planner(GUSHI, Templates(TEMPLATES), zone=BEIJING), zone=BEIJING, clock=clock
+        transactions(pool),
+        Planner(GUSHI, Templates(TEMPLATES), zone=BEIJING),
+        zone=BEIJING,
+        clock=clock,
     )
 
 
@@ -120,6 +123,7 @@ async def test_quiet_hours_hold_sms_until_morning_but_not_email_or_urgent(
 
     from yixian.localstack.sinks import HttpSink, MailSink
     from yixian.notify.adapters.channels import EmailChannel, SmsChannel
+    from yixian.notify.adapters.postgres import NoticeLog
     from yixian.notify.domain.policy import QuietHours
     from yixian.notify.domain.rules import BY_REASON, Channel, Recipient
     from yixian.notify.service_layer.dispatcher import Dispatcher
@@ -139,7 +143,7 @@ async def test_quiet_hours_hold_sms_until_morning_but_not_email_or_urgent(
                 ("check_in_due", Address(Channel.EMAIL, "a@b.example", member), "mail"),
             ):
                 await planner.add(
-                    conn,
+                    NoticeLog(conn),
                     BY_REASON[reason],
                     Recipient.MEMBER,
                     address,

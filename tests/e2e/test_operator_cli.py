@@ -101,6 +101,13 @@ async def test_status_import_trace_replay_and_dead_letters(
     await eventually(replayed, what="replayed events absorbed as duplicates")
     assert await chaoyang.value("SELECT count(*) FROM inbox WHERE outcome = 'applied'") == applied
 
+    # anti-entropy on demand: a digest goes to the partner, which finds nothing to repair
+    digests = "SELECT count(*) FROM outbox WHERE event_type = 'yixian.link.digest.v1'"
+    sent_before = await chaoyang.value(digests)
+    assert "digest sent to" in chaoyang.ops("partner", "anti-entropy", GUSHI)
+    assert await chaoyang.value(digests) > sent_before
+    assert await chaoyang.value("SELECT count(*) FROM inbox WHERE outcome = 'applied'") == applied
+
     # dead letters: listed with the reason; a retry that still fails stays listed
     bad = Producer(
         {

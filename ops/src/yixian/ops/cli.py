@@ -241,6 +241,31 @@ def partner_link(
 # -- dead letters -------------------------------------------------------------------------
 
 
+@partner_app.command("anti-entropy")
+def anti_entropy(
+    partner: Annotated[str, typer.Argument(help="The partner to compare shared movements with.")],
+) -> None:
+    """Send the partner a digest of every movement the two share, now: where a copy differs,
+    the owner's copy replaces the other (a damaged replica, a gap that cannot be filled)."""
+    from yixian.sync.adapters.store import SyncStore
+    from yixian.sync.bootstrap import utc_now
+    from yixian.sync.service_layer.links import send_digest
+
+    settings = _settings()
+
+    async def send() -> None:
+        conn = await _connect(settings)
+        try:
+            async with conn.transaction():
+                store = SyncStore(conn, settings.node, settings.kafka.topics)
+                await send_digest(store, partner, settings.policy, utc_now())
+        finally:
+            await conn.close()
+
+    _run(send())
+    out.print(f"digest sent to {partner}: differing movements are repaired by their owners")
+
+
 @dlq_app.command("list")
 def dlq_list(
     every: Annotated[bool, typer.Option("--all", help="Include those already retried.")] = False,

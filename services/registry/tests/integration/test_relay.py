@@ -13,10 +13,10 @@ import pytest
 from yixian.contracts import Envelope, decode
 from yixian.localstack import LocalStack
 from yixian.localstack.records import Record, read_records
+from yixian.record.outbox import MAX_RECORD_BYTES
 from yixian.registry.adapters.parked import discard_parked, parked_rows, retry_parked
 from yixian.registry.adapters.relay import OutboxRelay, _number
 from yixian.registry.bootstrap import build_relay
-from yixian.runtime.outbox import MAX_RECORD_BYTES
 
 from .conftest import CHAOYANG, GUSHI, Node, outflow
 

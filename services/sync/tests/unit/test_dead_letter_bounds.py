@@ -7,7 +7,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from yixian.runtime.outbox import MAX_RECORD_BYTES
+from yixian.record.outbox import MAX_RECORD_BYTES
 from yixian.sync.adapters.store import (
     DEAD_LETTER_MAX_BYTES,
     EXCERPT_BYTES,

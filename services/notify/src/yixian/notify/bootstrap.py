@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -12,13 +13,14 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 
-from yixian.runtime import create_pool, get_logger, wait_for_stop_signal
+from yixian.runtime import DbConnection, create_pool, get_logger, wait_for_stop_signal
 from yixian.runtime import migrations as schema
 from yixian.runtime.apikeys import keys_readable
 from yixian.runtime.http import start_http
 from yixian.runtime.metrics import ConsumerLag, add_metrics_route
 from yixian.runtime.service import readiness_checks
 
+from .adapters import postgres
 from .adapters.channels import AppTemplateChannel, Channel, EmailChannel, SmsChannel, WebhookChannel
 from .adapters.metrics import NotifyMetrics
 from .config import NotifySettings
@@ -30,6 +32,7 @@ from .entrypoints.http import create_app
 from .service_layer.dispatcher import Dispatcher
 from .service_layer.planner import Planner
 from .service_layer.scheduler import Scheduler
+from .service_layer.unit_of_work import Transactions, UnitOfWork
 
 SERVICE = "notify"
 PACKAGE = resources.files("yixian.notify")
@@ -44,6 +47,26 @@ def utc_now() -> datetime:
 
 async def migrate(settings: NotifySettings) -> list[str]:
     return await schema.apply_with_node_schema(settings.database_url, SERVICE, MIGRATIONS)
+
+
+def unit_of_work(conn: DbConnection) -> UnitOfWork:
+    """The repositories of planning on one connection (in a transaction the caller holds)."""
+    return UnitOfWork(
+        seen=postgres.SeenGroups(conn),
+        notices=postgres.NoticeLog(conn),
+        record=postgres.NodeRecord(conn),
+    )
+
+
+def transactions(pool: asyncpg.Pool) -> Transactions:
+    """Units of work on the node's database, each in a transaction of its own."""
+
+    @asynccontextmanager
+    async def begin() -> AsyncIterator[UnitOfWork]:
+        async with pool.acquire() as conn, conn.transaction():
+            yield unit_of_work(conn)
+
+    return begin
 
 
 def build_channels(
@@ -120,13 +143,13 @@ async def serve(settings: NotifySettings) -> None:
         async with httpx.AsyncClient(timeout=15) as client:
             zone = ZoneInfo(settings.time_zone)
             planner = Planner(settings.node, templates, settings.language, zone)
-            broker = build_consumer(settings, pool, planner)
+            broker = build_consumer(settings, transactions(pool), planner)
             await broker.start()
             sending = asyncio.create_task(
                 build_dispatcher(settings, pool, client, metrics).run(stop), name="dispatch"
             )
             scheduler = Scheduler(
-                pool,
+                transactions(pool),
                 planner,
                 zone=zone,
                 clock=utc_now,

@@ -67,13 +67,17 @@ from .domain import (
     differing_buckets,
     reconcile,
 )
-from .domain.apply import check_host_group, check_origin_group
+from .domain.apply import Mark, check_host_group, check_origin_group, later_mark
 from .domain.link import (
     LinkPolicy,
+    Numbering,
     Run,
     SequenceTracker,
     answer_replay,
     check_claim,
+    check_epoch,
+    epoch_of,
+    numbering,
     plan_replay,
     replay_needs_digest,
 )
@@ -86,7 +90,7 @@ CONFIRM = 30.0
 """Seconds a converged state must last (three heartbeats) to count."""
 HEAL_LIMIT = 1800.0
 """Seconds of a healed network within which every schedule must converge."""
-BROKEN_RULES = ("claims", "reach", "settle", "backoff")
+BROKEN_RULES = ("claims", "reach", "settle", "backoff", "stale", "epochs")
 """Rules a schedule can switch off, to see the simulation catch it."""
 
 ORIGIN_BASE = origin_group()
@@ -115,6 +119,9 @@ class Schedule:
     partitions: int
     restarts: int
     false_claims: int
+    restores: int = 0
+    """Restarts that lose the node's numbering and outbox (a database recreated or
+    restored from a backup while its pair topics persist)."""
     broken: str | None = None
 
     @classmethod
@@ -133,6 +140,7 @@ class Schedule:
             partitions=rng.choice((0, 0, 1, 2)),
             restarts=rng.choice((0, 0, 1, 2)),
             false_claims=rng.choice((0, 0, 1, 3)),
+            restores=rng.choice((0, 0, 0, 1)),
             broken=broken,
         )
 
@@ -185,6 +193,8 @@ class ReplicaReturn:
 @dataclass(frozen=True, slots=True)
 class ReplayRequest:
     runs: tuple[Run, ...]
+    epoch: int
+    """The epoch of the numbers wanted (the asked node's numbering space)."""
 
 
 Body = (
@@ -199,10 +209,18 @@ class Message:
     pairseq: int
     event_id: int
     body: Body
+    epoch: int = 0
+    """The sender's link epoch: its numbering space (ADR 16)."""
+
+    @property
+    def mark(self) -> Mark:
+        return (self.epoch, self.pairseq)
 
     def __str__(self) -> str:
         kind = type(self.body).__name__
-        return f"{self.source}→{self.destination} #{self.pairseq} e{self.event_id} {kind}"
+        return (
+            f"{self.source}→{self.destination} #{self.epoch}.{self.pairseq} e{self.event_id} {kind}"
+        )
 
 
 # -- the nodes ----------------------------------------------------------------------------------
@@ -213,8 +231,12 @@ class Link:
     """What a node's database holds about one partner."""
 
     tracker: SequenceTracker = field(default_factory=SequenceTracker)
+    partner_epoch: int = 0
+    """The partner's numbering space ``tracker`` follows."""
+    epoch: int = epoch_of(START)
+    """This node's numbering space towards the partner (the relay's, ADR 16)."""
     outbox: list[Message] = field(default_factory=list)
-    """Pair events sent to the partner; ``outbox[n - 1]`` carries number n."""
+    """Pair events of ``epoch`` sent to the partner; ``outbox[n - 1]`` carries number n."""
     gone: set[int] = field(default_factory=set)
     """Numbers the sender cannot send again (lost for good: parked, discarded, expired)."""
     last_sent_at: datetime | None = None
@@ -222,8 +244,8 @@ class Link:
     replay_attempts: int = 0
     replay_requested_at: datetime | None = None
     answered: list[tuple[int, int, datetime]] = field(default_factory=list)
-    named: dict[int, int] = field(default_factory=dict)
-    """Received: which event each pair number named (the invariant's record)."""
+    named: dict[Mark, int] = field(default_factory=dict)
+    """Received: which event each (epoch, pair number) named (the invariant's record)."""
 
     @property
     def last_sent(self) -> int:
@@ -239,6 +261,8 @@ class Node:
     owners: dict[UUID, tuple[str, str]] = field(default_factory=dict)
     """(origin, host) of every movement this node knows."""
     inbox: set[int] = field(default_factory=set)
+    marks: dict[UUID, Mark] = field(default_factory=dict)
+    """The (epoch, number) of the partner's event that set each replica group here."""
     links: dict[str, Link] = field(default_factory=dict)
     up: bool = True
     crashed_at: float = 0.0
@@ -290,7 +314,7 @@ def content_hash(group: OriginGroup | HostGroup | None) -> str | None:
 
 # -- the simulation -----------------------------------------------------------------------------
 
-_DELIVER, _TICK, _WRITE, _CRASH, _RESTART, _CLAIM = range(6)
+_DELIVER, _TICK, _WRITE, _CRASH, _RESTART, _CLAIM, _RESTORE = range(7)
 
 
 @dataclass
@@ -305,7 +329,10 @@ class Traffic:
     restored: int = 0
     """Own groups taken back from a partner's copy."""
     rolled_back: int = 0
-    """Replicas a repair copy set to an older version than they held."""
+    """Replicas a repair copy set to an older version than they held (the owner's copy
+    replacing a replica ahead of it; never one sent before the replica's)."""
+    new_epochs: int = 0
+    """Numbering spaces a receiver moved on to (a partner's database restored)."""
 
     def add(self, kind: str) -> None:
         self.extra[kind] = self.extra.get(kind, 0) + 1
@@ -335,8 +362,8 @@ class Simulation:
         self.queue: list[tuple[float, int, int, object]] = []
         self.order = 0
         self.now = 0.0
-        self.flying: Counter[tuple[str, str, int]] = Counter()
-        """Copies of each (source, destination, number) on their way."""
+        self.flying: Counter[tuple[str, str, int, int]] = Counter()
+        """Copies of each (source, destination, epoch, number) on their way."""
         self.next_event = 0
         self.traffic = Traffic()
         self.partitions: list[tuple[frozenset[str], float, float]] = []
@@ -375,8 +402,9 @@ class Simulation:
         cut = any(p == pair and a <= self.now < b for p, a, b in self.partitions)
         if not self.healed and (cut or self.rng.random() < s.loss):
             self.traffic.lost += 1
-            if self.rng.random() < s.lost_for_good:
-                self.nodes[message.source].links[message.destination].gone.add(message.pairseq)
+            link = self.nodes[message.source].links[message.destination]
+            if self.rng.random() < s.lost_for_good and message.epoch == link.epoch:
+                link.gone.add(message.pairseq)
             self.note(f"lost {message}")
             return
         copies = 2 if self.rng.random() < s.duplication else 1
@@ -384,14 +412,16 @@ class Simulation:
             self.fly(message, self.now + self.rng.uniform(0.001, s.max_delay))
 
     def fly(self, message: Message, arrival: float) -> None:
-        self.flying[message.source, message.destination, message.pairseq] += 1
+        self.flying[message.source, message.destination, message.epoch, message.pairseq] += 1
         self.at(arrival, _DELIVER, message)
 
     def publish(self, node: Node, partner: str, body: Body, kind: str | None) -> Message:
         """The relay numbers the event and sends it; ``kind`` names extra traffic."""
         link = node.links[partner]
         self.next_event += 1
-        message = Message(node.code, partner, link.last_sent + 1, self.next_event, body)
+        message = Message(
+            node.code, partner, link.last_sent + 1, self.next_event, body, epoch=link.epoch
+        )
         link.outbox.append(message)
         link.last_sent_at = self.clock()
         if kind is not None:
@@ -412,40 +442,70 @@ class Simulation:
         self.note(f"deliver {message}")
         now = self.clock()
         link = node.links[message.source]
-        tracker = link.tracker
-        if self.schedule.broken != "reach" and not self.policy.within_reach(
-            message.pairseq, tracker.max_seen
+        step = numbering(link.partner_epoch, message.epoch)
+        if step is Numbering.NEWER:
+            try:
+                if self.schedule.broken != "claims":
+                    check_epoch(message.epoch, now, self.policy)
+            except Refused as refusal:
+                self.traffic.refused += 1
+                self.note(f"refused: {refusal.reason}")
+                return
+            self.new_epoch(node, message.source, message.epoch)
+        current = step is not Numbering.OLDER
+        if (
+            current
+            and self.schedule.broken != "reach"
+            and not self.policy.within_reach(message.pairseq, link.tracker.max_seen)
         ):
             self.traffic.refused += 1
             return
-        named = link.named.setdefault(message.pairseq, message.event_id)
+        named = link.named.setdefault(message.mark, message.event_id)
         if named != message.event_id:
             self.violations.append(
-                f"{message.source}→{message.destination} number {message.pairseq} names"
-                f" events {named} and {message.event_id}"
+                f"{message.source}→{message.destination} number {message.epoch}.{message.pairseq}"
+                f" names events {named} and {message.event_id}"
             )
-        tracker.receive(message.pairseq, now)
+        if current:
+            link.tracker.receive(message.pairseq, now)
         if message.event_id in node.inbox:
             return
         node.inbox.add(message.event_id)
         try:
-            self.dispatch(node, message, now)
+            self.dispatch(node, message, now, current=current)
         except Refused as refusal:
             self.traffic.refused += 1
             self.note(f"refused: {refusal.reason}")
 
-    def dispatch(self, node: Node, message: Message, now: datetime) -> None:
+    def new_epoch(self, node: Node, partner: str, epoch: int) -> None:
+        """The partner numbers from 1 again: follow its new numbering space. Numbers of the
+        older one still missing are given up; a digest, sent at once, repairs what they
+        carried."""
+        link = node.links[partner]
+        missing = link.partner_epoch and link.tracker.lag() > 0
+        self.note(f"{node.code} follows {partner}'s epoch {epoch} (missing: {bool(missing)})")
+        self.traffic.new_epochs += bool(link.partner_epoch)
+        link.partner_epoch = epoch
+        link.tracker = SequenceTracker()
+        link.replay_attempts, link.replay_requested_at = 0, None
+        if missing:
+            self.send_digest(node, partner, "digest")
+
+    def dispatch(self, node: Node, message: Message, now: datetime, *, current: bool) -> None:
+        """Apply a delivered event; ``current``: of the partner's numbering space followed
+        (a straggler of an older one is applied, but what it claims counts for nothing)."""
         partner, body, link = message.source, message.body, node.links[message.source]
         if isinstance(body, GroupSent):
-            self.apply_group(node, partner, body.group, repair=body.repair)
+            self.apply_group(node, partner, body.group, repair=body.repair, mark=message.mark)
         elif isinstance(body, Heartbeat):
             if self.schedule.broken != "claims":
                 check_claim("heartbeat", body.last_sequence, message.pairseq)
-            link.tracker.heartbeat(body.last_sequence, now)
+            if current:
+                link.tracker.heartbeat(body.last_sequence, now)
         elif isinstance(body, Digest):
             if self.schedule.broken != "claims":
                 check_claim("digest", body.digest.as_of_sequence, message.pairseq)
-            self.compare_digest(node, partner, body.digest, now)
+            self.compare_digest(node, partner, body.digest, now, settle=current)
         elif isinstance(body, DigestEntries):
             mine = node.entries(partner, self.policy.bucket_count, set(body.buckets))
             repair = reconcile(node.code, mine, body.entries)
@@ -457,21 +517,32 @@ class Simulation:
         elif isinstance(body, ResendRequest):
             self.resend(node, partner, [(w.movement_id, w.group) for w in body.wanted])
         elif isinstance(body, ReplicaReturn):
-            self.take_back(node, partner, body)
+            self.take_back(node, partner, body, message.mark)
         else:
-            self.answer_replay(node, partner, list(body.runs), now)
+            self.answer_replay(node, partner, body, now)
 
     def apply_group(
-        self, node: Node, partner: str, group: OriginGroup | HostGroup, *, repair: bool
+        self,
+        node: Node,
+        partner: str,
+        group: OriginGroup | HostGroup,
+        *,
+        repair: bool,
+        mark: Mark,
     ) -> None:
         known = node.owners.get(group.movement_id)
         current = node.replicas.get(group.movement_id, Replica(None, None))
+        held = node.marks.get(group.movement_id)
+        set_by = None if self.schedule.broken == "stale" else held
         if isinstance(group, OriginGroup):
             check_origin_group(group, sender=partner, node=node.code)
             if known is not None and known[0] != partner:
                 raise Refused(f"movement {group.movement_id} belongs to origin {known[0]}")
             updated = apply_origin(
-                current, OriginGroupChanged.model_construct(group=group, repair=repair)
+                current,
+                OriginGroupChanged.model_construct(group=group, repair=repair),
+                mark=mark,
+                set_by=set_by,
             )
             owners = (partner, node.code)
         else:
@@ -482,22 +553,35 @@ class Simulation:
             if known[1] != partner:
                 raise Refused(f"movement {group.movement_id} is hosted by {known[1]}")
             updated = apply_host(
-                current, HostGroupChanged.model_construct(group=group, repair=repair)
+                current,
+                HostGroupChanged.model_construct(group=group, repair=repair),
+                mark=mark,
+                set_by=set_by,
             )
             owners = known
         if updated is not None:
             old = current.origin if isinstance(group, OriginGroup) else current.host
             if old is not None and old.version > group.version:
                 self.traffic.rolled_back += 1
+                if held is not None and mark < held:
+                    # the owner never goes back: an older state sent before the one held
+                    self.violations.append(
+                        f"{node.code}'s copy of {partner}'s group of {group.movement_id} went"
+                        f" back from v{old.version} to v{group.version} (announced) by a copy"
+                        f" sent at {mark}, before the event at {held} that set it"
+                    )
             node.replicas[group.movement_id] = updated
             node.owners[group.movement_id] = owners
+            node.marks[group.movement_id] = later_mark(held, mark) or mark
 
-    def compare_digest(self, node: Node, partner: str, digest: LinkDigest, now: datetime) -> None:
+    def compare_digest(
+        self, node: Node, partner: str, digest: LinkDigest, now: datetime, *, settle: bool
+    ) -> None:
         mine = node.entries(partner, digest.bucket_count)
         content = bool(digest.content)
         differing = differing_buckets(buckets(mine, digest.bucket_count, content=content), digest)
         if not differing:
-            if self.schedule.broken != "settle":
+            if settle and self.schedule.broken != "settle":
                 node.links[partner].tracker.settle_up_to(digest.as_of_sequence, now)
             return
         wanted = set(differing)
@@ -524,14 +608,14 @@ class Simulation:
         body = ReplicaReturn(movement_id, replica.origin, replica.host)
         self.publish(node, partner, body, "replica_returned")
 
-    def take_back(self, node: Node, partner: str, body: ReplicaReturn) -> None:
+    def take_back(self, node: Node, partner: str, body: ReplicaReturn, mark: Mark) -> None:
         """The partner's group in a returned copy is its owner's repair copy; this node's
         own group in it is taken only where this node has none."""
         by_origin = body.origin is not None and body.origin.origin == partner
         theirs = body.origin if by_origin else body.host
         mine = body.host if by_origin else body.origin
         if theirs is not None:
-            self.apply_group(node, partner, theirs, repair=True)
+            self.apply_group(node, partner, theirs, repair=True, mark=mark)
         known = node.owners.get(body.movement_id)
         if mine is None or known is None or partner not in known:
             return
@@ -546,8 +630,12 @@ class Simulation:
             )
             self.traffic.restored += 1
 
-    def answer_replay(self, node: Node, partner: str, wanted: list[Run], now: datetime) -> None:
+    def answer_replay(self, node: Node, partner: str, body: ReplayRequest, now: datetime) -> None:
         link = node.links[partner]
+        wanted = list(body.runs)
+        if body.epoch != link.epoch:  # numbers of a space this node no longer has
+            self.send_digest(node, partner, "digest")
+            return
         since = now - self.policy.replay_interval
         link.answered = [a for a in link.answered if a[2] >= since]
         lately = [(first, last) for first, last, _ in link.answered]
@@ -604,7 +692,8 @@ class Simulation:
             )
             link.replay_attempts = plan.attempts
             if plan.runs:
-                self.publish(node, partner, ReplayRequest(tuple(plan.runs)), "replay_request")
+                request = ReplayRequest(tuple(plan.runs), link.partner_epoch)
+                self.publish(node, partner, request, "replay_request")
                 link.replay_requested_at = now
                 if plan.with_digest:
                     self.send_digest(node, partner, "digest")
@@ -679,7 +768,7 @@ class Simulation:
         rng = self.rng
         partner = rng.choice(node.partners)
         link = node.links[partner]
-        kind = rng.randrange(3)
+        kind = rng.randrange(4)
         self.traffic.false_claims += 1
         if kind == 0:  # a heartbeat claiming numbers beyond its own
             self.publish(node, partner, Heartbeat(link.last_sent + 1 + rng.randrange(1, 50)), None)
@@ -688,10 +777,17 @@ class Simulation:
                 update={"as_of_sequence": link.last_sent + 1 + rng.randrange(1 << 40)}
             )
             self.publish(node, partner, Digest(forged), None)
-        else:  # a pair number far ahead of anything sent, unnumbered by the relay
+        elif kind == 2:  # a pair number far ahead of anything sent, unnumbered by the relay
             self.next_event += 1
             seq = link.last_sent + self.policy.max_ahead + 1 + rng.randrange(1 << 20)
-            self.send(Message(node.code, partner, seq, self.next_event, Heartbeat(seq - 1)))
+            message = Message(
+                node.code, partner, seq, self.next_event, Heartbeat(seq - 1), epoch=link.epoch
+            )
+            self.send(message)
+        else:  # a link epoch that starts years from now: every real number a straggler
+            self.next_event += 1
+            future = epoch_of(self.clock() + timedelta(days=rng.randint(2, 20_000)))
+            self.send(Message(node.code, partner, 1, self.next_event, Heartbeat(0), epoch=future))
 
     def crash(self, node: Node) -> None:
         node.up = False
@@ -726,6 +822,18 @@ class Simulation:
                     self.traffic.add("relay_resent")
                     self.send(message)
 
+    def restore(self, node: Node) -> None:
+        """Up again from a database recreated or restored while its pair topics persist:
+        its relay numbers from 1 again, in a new epoch (``--broken epochs``: in the old one);
+        the old epoch's rows are gone, nothing of them can be sent again."""
+        self.restart(node)
+        now = self.clock()
+        for partner, link in node.links.items():
+            if self.schedule.broken != "epochs":
+                link.epoch = epoch_of(now)
+            self.note(f"{node.code} numbers to {partner} from 1 in epoch {link.epoch}")
+            link.outbox, link.gone, link.answered = [], set(), []
+
     # -- running ----------------------------------------------------------------------------
 
     def plan(self) -> None:
@@ -750,6 +858,11 @@ class Simulation:
             self.at(min(s.active, start + rng.uniform(0.5, 45)) + 1e-3, _RESTART, code)
         for _ in range(s.false_claims):
             self.at(rng.uniform(0.0, s.active), _CLAIM, rng.choice(codes))
+        for _ in range(s.restores):
+            code = rng.choice(codes)
+            start = rng.uniform(0.0, s.active)
+            self.at(start, _CRASH, code)
+            self.at(min(s.active, start + rng.uniform(0.5, 45)) + 2e-3, _RESTORE, code)
 
     def run(self) -> Result:
         """Run the schedule: the active phase, then a healed network until every link and
@@ -768,7 +881,9 @@ class Simulation:
                 self.note("network healed")
             if kind == _DELIVER:
                 assert isinstance(payload, Message)
-                self.flying[payload.source, payload.destination, payload.pairseq] -= 1
+                self.flying[
+                    payload.source, payload.destination, payload.epoch, payload.pairseq
+                ] -= 1
                 self.deliver(payload)
                 continue
             assert isinstance(payload, str)
@@ -795,6 +910,8 @@ class Simulation:
                 self.crash(node)
             elif kind == _RESTART:
                 self.restart(node)
+            elif kind == _RESTORE:
+                self.restore(node)
             else:
                 self.false_claim(node)
         self.check(converged_at)
@@ -809,13 +926,16 @@ class Simulation:
         now = self.clock()
         for receiver in self.nodes.values():
             for partner, link in receiver.links.items():
-                t, sent = link.tracker, self.nodes[partner].links[receiver.code].last_sent
+                sender = self.nodes[partner].links[receiver.code]
+                t, sent, epoch = link.tracker, sender.last_sent, sender.epoch
+                if link.partner_epoch != epoch:
+                    return False
                 if t.contiguous > sent or t.state(
                     now, grace=self.policy.gap_grace, silence=self.policy.silence
                 ) in (LinkState.GAP, LinkState.SILENT):
                     return False
                 for seq in range(t.contiguous + 1, sent + 1):
-                    if seq not in t.ahead and not self.flying[partner, receiver.code, seq]:
+                    if seq not in t.ahead and not self.flying[partner, receiver.code, epoch, seq]:
                         return False
         return not self.replica_faults()
 
@@ -824,7 +944,8 @@ class Simulation:
         now = self.clock()
         for receiver in self.nodes.values():
             for partner, link in receiver.links.items():
-                sent = self.nodes[partner].links[receiver.code].last_sent
+                sender = self.nodes[partner].links[receiver.code]
+                sent = sender.last_sent
                 t = link.tracker
                 state = t.state(now, grace=self.policy.gap_grace, silence=self.policy.silence)
                 if t.contiguous != sent or t.ahead or state is not LinkState.HEALTHY:
@@ -832,6 +953,11 @@ class Simulation:
                         f"link {partner}→{receiver.code} is {state.value}: received up to"
                         f" {t.contiguous} (ahead {sorted(t.ahead)[:5]}, partner says"
                         f" {t.partner_sent}) of {sent} sent"
+                    )
+                if link.partner_epoch != sender.epoch:
+                    faults.append(
+                        f"link {partner}→{receiver.code} follows epoch {link.partner_epoch},"
+                        f" the partner numbers in {sender.epoch}"
                     )
         return faults
 
@@ -868,7 +994,7 @@ class Simulation:
         if faults:
             raise self.fail("; ".join(faults[:4]))
         t = self.traffic
-        restarts = self.schedule.restarts
+        restarts = self.schedule.restarts + self.schedule.restores
         bound = EXTRA_PER_LOST * t.lost + EXTRA_PER_RESTART * restarts + EXTRA_BASE
         if t.extra_total > bound:
             raise self.fail(

@@ -6,19 +6,21 @@ after it (``NACK_ON_ERROR``: a failure is delivered again, and notice keys absor
 
 from __future__ import annotations
 
-import asyncpg
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
 
 from yixian.notify.config import NotifySettings
 from yixian.notify.service_layer.planner import Planner
+from yixian.notify.service_layer.unit_of_work import Transactions
 from yixian.runtime import get_logger, make_broker
-from yixian.runtime.kafka import batch_records, raw_bodies
+from yixian.runtime.kafka import raw_bodies
 
 log = get_logger(__name__)
 
 
-def build_consumer(settings: NotifySettings, pool: asyncpg.Pool, planner: Planner) -> KafkaBroker:
+def build_consumer(
+    settings: NotifySettings, transactions: Transactions, planner: Planner
+) -> KafkaBroker:
     broker = make_broker(settings.kafka, client_id=f"yixian-notify-{settings.node}")
 
     @broker.subscriber(
@@ -31,11 +33,13 @@ def build_consumer(settings: NotifySettings, pool: asyncpg.Pool, planner: Planne
         batch_timeout_ms=100,
         decoder=raw_bodies,
     )
-    async def on_events(bodies: list[bytes], message: KafkaMessage) -> None:
+    async def on_events(bodies: list[bytes]) -> None:
+        # the batch's values in order (an empty record's as b""), on a real broker and on
+        # FastStream's in-memory one alike
         planned = 0
-        async with pool.acquire() as conn, conn.transaction():
-            for record in batch_records(message):
-                planned += await planner.plan(conn, record.value or b"")
+        async with transactions() as uow:
+            for body in bodies:
+                planned += await planner.plan(uow, body)
         if planned:
             log.info("notices planned", count=planned)
 

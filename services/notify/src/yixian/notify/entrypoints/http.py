@@ -148,9 +148,9 @@ def create_app(
         if who.node_wide:
             return
         covered = await pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM members m JOIN organizations o USING (org_id)"
-            " WHERE m.member_id = $1 AND o.path LIKE $2 || '%')"
-            " OR EXISTS (SELECT 1 FROM movements mv JOIN organizations o"
+            "SELECT EXISTS (SELECT 1 FROM member_contacts"
+            " WHERE member_id = $1 AND org_path LIKE $2 || '%')"
+            " OR EXISTS (SELECT 1 FROM movements mv JOIN organization_contacts o"
             " ON o.org_id = mv.host_org_id WHERE mv.member_id = $1 AND mv.host = $3"
             " AND mv.origin_status = ANY($4::text[]) AND o.path LIKE $2 || '%')",
             member_id,

@@ -1,14 +1,12 @@
 """From the node's local topic to notices: which change, which rule, whom, what text.
 
-Runs inside the consumer's transaction: the notice rows and the offset's batch commit
+Runs inside the consumer's unit of work: the notice rows and the offset's batch commit
 together, and each notice's key (recipient, reason, occurrence) makes a redelivered or
 duplicated event plan nothing new.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -27,6 +25,7 @@ from yixian.contracts import (
     decode,
     movement_state,
 )
+from yixian.notify.domain.notice import Address, Notice, Seen, notice_key
 from yixian.notify.domain.rules import (
     BY_REASON,
     CHANNELS,
@@ -39,23 +38,15 @@ from yixian.notify.domain.rules import (
     step_of,
 )
 from yixian.notify.domain.templates import Templates
-from yixian.runtime import DbConnection, get_logger
+from yixian.runtime import get_logger
 from yixian.runtime.tracing import span
 
-from .people import present_in_area
+from .repositories import NodeRecord, NoticeLog
+from .unit_of_work import UnitOfWork
+
+__all__ = ["Address", "Planner", "context_of", "member_address", "notice_key"]
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    channel: Channel
-    address: str | None
-    member_id: UUID | None = None
-
-
-def notice_key(recipient: str, reason: str, occurrence: str) -> str:
-    return hashlib.sha256(f"{recipient}|{reason}|{occurrence}".encode()).hexdigest()
 
 
 class Planner:
@@ -71,7 +62,7 @@ class Planner:
         self.language = language
         self.zone = zone or ZoneInfo("Asia/Shanghai")
 
-    async def plan(self, conn: DbConnection, raw: bytes) -> int:
+    async def plan(self, uow: UnitOfWork, raw: bytes) -> int:
         """Plan the notices one local event calls for; return how many are new."""
         try:
             event = decode(raw)
@@ -82,30 +73,30 @@ class Planner:
                   **{"yixian.node": self.node}):  # fmt: skip
             data = event.data
             if isinstance(data, OriginGroupChanged):
-                return await self._group(conn, event, Group.ORIGIN, data.group, data.step)
+                return await self._group(uow, event, Group.ORIGIN, data.group, data.step)
             if isinstance(data, HostGroupChanged):
-                return await self._group(conn, event, Group.HOST, data.group, data.step)
+                return await self._group(uow, event, Group.HOST, data.group, data.step)
             if isinstance(data, ActivityScheduled) and event.source_node == self.node:
-                return await self._invitations(conn, event, data)
+                return await self._invitations(uow, event, data)
             return 0
 
     async def _invitations(
-        self, conn: DbConnection, event: Envelope[Any], activity: ActivityScheduled
+        self, uow: UnitOfWork, event: Envelope[Any], activity: ActivityScheduled
     ) -> int:
         """Everyone present in the organizer's area, local or visiting, is invited once."""
         rule = BY_REASON["activity_invitation"]
         planned = 0
-        for person in await present_in_area(conn, activity.organizer.org_id):
+        for person in await uow.record.present_in_area(activity.organizer.org_id):
             context = {
-                "member_name": person["name"],
+                "member_name": person.name,
                 "title": activity.title,
                 "starts_at": activity.starts_at.astimezone(self.zone).strftime("%Y-%m-%d %H:%M"),
                 "location": activity.location,
                 "organizer": activity.organizer.name,
             }
-            address = member_address(person["member_id"], person["phone"], person["email"])
+            address = member_address(person.member_id, person.phone, person.email)
             planned += await self.add(
-                conn,
+                uow.notices,
                 rule,
                 Recipient.MEMBER,
                 address,
@@ -117,33 +108,26 @@ class Planner:
 
     async def _group(
         self,
-        conn: DbConnection,
+        uow: UnitOfWork,
         event: Envelope[Any],
         group: Group,
         snapshot: OriginGroup | HostGroup,
         step: str | None,
     ) -> int:
-        previous = await conn.fetchrow(
-            "SELECT version, status FROM notify_seen"
-            " WHERE movement_id = $1 AND group_name = $2 FOR UPDATE",
-            snapshot.movement_id,
-            group.value,
-        )
-        if previous is not None and previous["version"] >= snapshot.version:
+        previous = await uow.seen.last(snapshot.movement_id, group)
+        if previous is not None and previous.version >= snapshot.version:
             return 0  # seen already: a duplicate or an older version
-        await conn.execute(
-            "INSERT INTO notify_seen (movement_id, group_name, version, status)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (movement_id, group_name)"
-            " DO UPDATE SET version = $3, status = $4",
-            snapshot.movement_id,
-            group.value,
-            snapshot.version,
-            snapshot.status.value,
+        await uow.seen.record(
+            snapshot.movement_id, group, Seen(snapshot.version, snapshot.status.value)
         )
-        rules = rules_for(step_of(step, previous["status"] if previous else None, snapshot))
+        rules = rules_for(step_of(step, previous.status if previous else None, snapshot))
         if not rules:
             return 0
-        origin, host = await self._groups(conn, snapshot.movement_id, group, snapshot)
+        origin, host = await uow.record.groups(snapshot.movement_id)
+        if isinstance(snapshot, OriginGroup):
+            origin = snapshot
+        else:
+            host = snapshot
         if origin is None:
             return 0
         planned = 0
@@ -154,9 +138,9 @@ class Planner:
                     != self.node
                 ):
                     continue
-                address = await self.address(conn, recipient, origin, host)
+                address = await self.address(uow.record, recipient, origin, host)
                 planned += await self.add(
-                    conn,
+                    uow.notices,
                     rule,
                     recipient,
                     address,
@@ -167,25 +151,9 @@ class Planner:
                 )
         return planned
 
-    async def _groups(
-        self, conn: DbConnection, movement_id: UUID, group: Group, snapshot: OriginGroup | HostGroup
-    ) -> tuple[OriginGroup | None, HostGroup | None]:
-        row = await conn.fetchrow(
-            "SELECT origin_group, host_group FROM movements WHERE movement_id = $1", movement_id
-        )
-        origin = (
-            OriginGroup.model_validate(row["origin_group"]) if row and row["origin_group"] else None
-        )
-        host = HostGroup.model_validate(row["host_group"]) if row and row["host_group"] else None
-        if isinstance(snapshot, OriginGroup):
-            origin = snapshot
-        else:
-            host = snapshot
-        return origin, host
-
     async def add(
         self,
-        conn: DbConnection,
+        notices: NoticeLog,
         rule: Rule,
         recipient: Recipient,
         address: Address,
@@ -198,37 +166,30 @@ class Planner:
         """Plan one notice; 0 if this (recipient, reason, occurrence) was planned before."""
         rendered = self.templates.render(rule.template, context, self.language)
         who = f"{recipient.value}:{address.member_id or address.address or '-'}"
-        key = notice_key(who, rule.reason, occurrence)
-        status = "pending" if address.address else "suppressed"
-        inserted = await conn.fetchval(
-            "INSERT INTO notices (notice_key, reason, recipient, channel, address, member_id,"
-            " movement_id, language, subject, body, urgent, mandatory, trace_id, status,"
-            " last_error)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            key,
-            rule.reason,
-            recipient.value,
-            address.channel.value,
-            address.address,
-            address.member_id,
-            movement_id,
-            rendered.language,
-            rendered.subject,
-            rendered.body,
-            rule.urgent,
-            rule.mandatory,
-            trace_id,
-            status,
-            None
+        notice = Notice(
+            key=notice_key(who, rule.reason, occurrence),
+            reason=rule.reason,
+            recipient=recipient.value,
+            channel=address.channel.value,
+            address=address.address,
+            member_id=address.member_id,
+            movement_id=movement_id,
+            language=rendered.language,
+            subject=rendered.subject,
+            body=rendered.body,
+            urgent=rule.urgent,
+            mandatory=rule.mandatory,
+            trace_id=trace_id,
+            status="pending" if address.address else "suppressed",
+            last_error=None
             if address.address
             else f"no {address.channel.value} address for the {recipient.value}",
         )
-        return 1 if inserted else 0
+        return 1 if await notices.add(notice) else 0
 
     async def address(
         self,
-        conn: DbConnection,
+        record: NodeRecord,
         recipient: Recipient,
         origin: OriginGroup,
         host: HostGroup | None,
@@ -246,22 +207,12 @@ class Planner:
             if recipient is Recipient.ORIGIN_SECRETARY
             else _host_org(origin, host)
         )
-        row = (
-            await conn.fetchrow(
-                "SELECT contact_email, webhook_url FROM organizations WHERE org_id = $1", org_id
-            )
-            if org_id
-            else None
-        )
-        if row is None:
-            row = await conn.fetchrow(
-                "SELECT contact_email, webhook_url FROM organizations WHERE parent_id IS NULL"
-            )
+        contacts = await record.contacts(org_id)
         for channel in channels:
-            if channel is Channel.EMAIL and row and row["contact_email"]:
-                return Address(channel, row["contact_email"])
-            if channel is Channel.WEBHOOK and row and row["webhook_url"]:
-                return Address(channel, row["webhook_url"])
+            if channel is Channel.EMAIL and contacts and contacts.contact_email:
+                return Address(channel, contacts.contact_email)
+            if channel is Channel.WEBHOOK and contacts and contacts.webhook_url:
+                return Address(channel, contacts.webhook_url)
         return Address(channels[0], None)
 
 

@@ -20,18 +20,17 @@ import asyncpg
 from yixian.contracts import (
     OPEN_ORIGIN_STATUSES,
     Deadlines,
-    HostGroup,
     MovementState,
-    OriginGroup,
     check_in_overdue,
     movement_state,
     transfer_reply_overdue,
 )
 from yixian.notify.domain.calendar import birthday_today, reports_due
 from yixian.notify.domain.rules import BY_REASON, Group, Recipient, sender_node
-from yixian.runtime import DbConnection, get_logger
+from yixian.runtime import get_logger
 
 from .planner import Planner, context_of, member_address
+from .unit_of_work import Transactions, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -47,7 +46,7 @@ class Reminders:
 class Scheduler:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        transactions: Transactions,
         planner: Planner,
         *,
         zone: ZoneInfo,
@@ -55,7 +54,7 @@ class Scheduler:
         deadlines: Deadlines | None = None,
         reminders: Reminders | None = None,
     ) -> None:
-        self.pool = pool
+        self.transactions = transactions
         self.planner = planner
         self.node = planner.node
         self.zone = zone
@@ -76,28 +75,20 @@ class Scheduler:
 
     async def tick(self) -> int:
         today = self.clock().astimezone(self.zone).date()
-        async with self.pool.acquire() as conn, conn.transaction():
-            planned = await self._movements(conn, today)
-            planned += await self._birthdays(conn, today)
+        async with self.transactions() as uow:
+            planned = await self._movements(uow, today)
+            planned += await self._birthdays(uow, today)
         if planned:
             log.info("scheduled notices planned", count=planned)
         return planned
 
-    async def _movements(self, conn: DbConnection, today: date) -> int:
-        # streamed (a cursor inside the tick's transaction): a county's open movements are
-        # never all in memory at once
-        rows = conn.cursor(
-            "SELECT origin_group, host_group FROM movements WHERE (origin = $1 OR host = $1)"
-            " AND origin_status = ANY($2::text[])",
-            self.node,
-            sorted(status.value for status in OPEN_ORIGIN_STATUSES),
-            prefetch=500,
-        )
+    async def _movements(self, uow: UnitOfWork, today: date) -> int:
         planned = 0
         deadlines, reminders = self.deadlines, self.reminders
-        async for row in rows:
-            origin = OriginGroup.model_validate(row["origin_group"])
-            host = HostGroup.model_validate(row["host_group"]) if row["host_group"] else None
+        movements = uow.record.open_movements(
+            self.node, [status.value for status in OPEN_ORIGIN_STATUSES]
+        )
+        async for origin, host in movements:  # streamed: never all in memory at once
             state = movement_state(origin, host)
             due: list[tuple[str, str, dict[str, object]]] = []
             if state is MovementState.AWAITING_CHECK_IN:
@@ -134,9 +125,9 @@ class Scheduler:
                         != self.node
                     ):
                         continue
-                    address = await self.planner.address(conn, recipient, origin, host)
+                    address = await self.planner.address(uow.record, recipient, origin, host)
                     planned += await self.planner.add(
-                        conn,
+                        uow.notices,
                         rule,
                         recipient,
                         address,
@@ -146,30 +137,20 @@ class Scheduler:
                     )
         return planned
 
-    async def _birthdays(self, conn: DbConnection, today: date) -> int:
+    async def _birthdays(self, uow: UnitOfWork, today: date) -> int:
         rule = BY_REASON["political_birthday"]
-        candidates = await conn.fetch(
-            "SELECT member_id, name, phone, email, joined_on FROM members"
-            " WHERE (extract(month FROM joined_on), extract(day FROM joined_on))"
-            " IN (($1, $2), (2, 29))",
-            today.month,
-            today.day,
-        )
         planned = 0
-        for member in candidates:
-            years = birthday_today(member["joined_on"], today)
-            if years is None:
+        for member in await uow.record.joined_on(today.month, today.day):
+            joined_on = member.joined_on
+            years = birthday_today(joined_on, today) if joined_on else None
+            if joined_on is None or years is None:
                 continue
             planned += await self.planner.add(
-                conn,
+                uow.notices,
                 rule,
                 Recipient.MEMBER,
-                member_address(member["member_id"], member["phone"], member["email"]),
-                {
-                    "member_name": member["name"],
-                    "years": years,
-                    "joined_on": member["joined_on"].isoformat(),
-                },
-                occurrence=f"birthday:{member['member_id']}:{today.year}",
+                member_address(member.member_id, member.phone, member.email),
+                {"member_name": member.name, "years": years, "joined_on": joined_on.isoformat()},
+                occurrence=f"birthday:{member.member_id}:{today.year}",
             )
         return planned

@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from yixian.contracts import ActivityScheduled, HostGroup, OriginGroup
+from yixian.record.history import add_history, add_participation
 from yixian.registry.domain import (
     AlreadyExists,
     Member,
@@ -23,7 +24,6 @@ from yixian.registry.domain import (
 )
 from yixian.runtime import DbConnection
 from yixian.runtime.apikeys import Role
-from yixian.runtime.record import add_history, add_participation
 
 from . import auth
 

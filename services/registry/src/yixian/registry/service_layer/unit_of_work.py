@@ -26,6 +26,7 @@ from yixian.contracts import (
     TopicNames,
     make_event,
 )
+from yixian.record.outbox import Outbox
 from yixian.registry.adapters.auth import Principal
 from yixian.registry.adapters.postgres import (
     Activities,
@@ -49,7 +50,6 @@ from yixian.registry.domain import HostGroupChanged as HostChangedEvent
 from yixian.registry.domain import OriginGroupChanged as OriginChangedEvent
 from yixian.registry.domain import ParticipationAdded as ParticipationEvent
 from yixian.runtime import DbConnection
-from yixian.runtime.outbox import Outbox
 
 from .repositories import (
     ActivityRepository,

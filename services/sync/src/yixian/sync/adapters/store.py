@@ -25,10 +25,11 @@ from yixian.contracts import (
     ParticipationRecorded,
     TopicNames,
 )
+from yixian.record.history import HISTORY_INSERT, add_history, add_participation
+from yixian.record.outbox import MAX_RECORD_BYTES, Outbox
 from yixian.runtime import DbConnection
-from yixian.runtime.outbox import MAX_RECORD_BYTES, Outbox
-from yixian.runtime.record import HISTORY_INSERT, add_history, add_participation
 from yixian.sync.domain import Replica, SequenceTracker, bucket_of
+from yixian.sync.domain.apply import Mark
 
 DEAD_LETTER_TYPE = "yixian.dead_letter"
 
@@ -49,6 +50,8 @@ class StoredMovement:
     origin: str
     host: str
     replica: Replica
+    set_by: Mark | None = None
+    """(epoch, pair number) of the partner's event that set the partner's group here."""
 
 
 class Claim(NamedTuple):
@@ -69,18 +72,28 @@ class Claim(NamedTuple):
 def _stored(row: Any) -> StoredMovement:
     origin = OriginGroup.model_validate(row["origin_group"]) if row["origin_group"] else None
     host = HostGroup.model_validate(row["host_group"]) if row["host_group"] else None
-    return StoredMovement(row["origin"], row["host"], Replica(origin, host))
+    seq = row["partner_pairseq"]
+    set_by = None if seq is None else (row["partner_epoch"] or 0, seq)
+    return StoredMovement(row["origin"], row["host"], Replica(origin, host), set_by)
+
+
+_MOVEMENT_COLUMNS = (
+    "movement_id, origin, host, origin_group, host_group, partner_epoch, partner_pairseq"
+)
 
 
 _PUT_ORIGIN = (
     "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
-    " origin_status, origin_group) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    " origin_status, origin_group, partner_epoch, partner_pairseq)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     " ON CONFLICT (movement_id) DO UPDATE SET origin_version = EXCLUDED.origin_version,"
     " origin_status = EXCLUDED.origin_status, origin_group = EXCLUDED.origin_group,"
+    " partner_epoch = EXCLUDED.partner_epoch, partner_pairseq = EXCLUDED.partner_pairseq,"
     " updated_at = now() WHERE movements.origin_version < EXCLUDED.origin_version"
 )
 _PUT_HOST = (
     "UPDATE movements SET host_version = $2, host_status = $3, host_group = $4,"
+    " partner_epoch = $5, partner_pairseq = $6,"
     " updated_at = now() WHERE movement_id = $1 AND host_version < $2"
 )
 # the owner's repair copy: replaces the replica's whenever it differs, whatever the versions
@@ -166,7 +179,7 @@ class SyncStore:
         """Read and lock a batch's movements in one statement; ``movement`` then answers
         from what was read, and the replicas' writes wait for ``flush``."""
         rows = await self.conn.fetch(
-            "SELECT movement_id, origin, host, origin_group, host_group FROM movements"
+            f"SELECT {_MOVEMENT_COLUMNS} FROM movements"  # noqa: S608 - constants
             " WHERE movement_id = ANY($1::uuid[]) ORDER BY movement_id FOR UPDATE",
             list(movement_ids),
         )
@@ -234,22 +247,28 @@ class SyncStore:
         if movement_id in self._movements:
             return self._movements[movement_id]
         row = await self.conn.fetchrow(
-            "SELECT movement_id, origin, host, origin_group, host_group FROM movements"
+            f"SELECT {_MOVEMENT_COLUMNS} FROM movements"  # noqa: S608 - constants
             " WHERE movement_id = $1 FOR UPDATE",
             movement_id,
         )
         return None if row is None else _stored(row)
 
-    async def put_partner_origin(self, group: OriginGroup, *, repair: bool = False) -> None:
+    async def put_partner_origin(
+        self, group: OriginGroup, *, repair: bool = False, set_by: Mark | None = None
+    ) -> None:
         """At a host: the origin's group, creating the movement on first sight; ``repair``:
-        the origin's repair copy, taken whatever the versions."""
+        the origin's repair copy, taken whatever the versions; ``set_by``: the mark it
+        keeps (``later_mark``)."""
         snapshot = group.model_dump(mode="json")
         known = self._movements.get(group.movement_id)
         host_group = known.replica.host if known else None
         await self._write_replica(
             group.movement_id,
             StoredMovement(
-                group.origin, group.destination.jurisdiction, Replica(group, host_group)
+                group.origin,
+                group.destination.jurisdiction,
+                Replica(group, host_group),
+                set_by,
             ),
             _REPLACE_ORIGIN if repair else _PUT_ORIGIN,
             (
@@ -260,19 +279,31 @@ class SyncStore:
                 group.version,
                 group.status.value,
                 snapshot,
+                *(set_by or (None, None)),
             ),
         )
         await self._keep_version(group.movement_id, "origin", group.version, snapshot)
 
-    async def put_partner_host(self, group: HostGroup, *, repair: bool = False) -> None:
-        """At an origin: the host's group (``repair``: its repair copy)."""
+    async def put_partner_host(
+        self, group: HostGroup, *, repair: bool = False, set_by: Mark | None = None
+    ) -> None:
+        """At an origin: the host's group (``repair``: its repair copy; ``set_by`` as for
+        ``put_partner_origin``)."""
         snapshot = group.model_dump(mode="json")
         known = self._movements.get(group.movement_id)
         await self._write_replica(
             group.movement_id,
-            None if known is None else replace(known, replica=Replica(known.replica.origin, group)),
+            None
+            if known is None
+            else replace(known, replica=Replica(known.replica.origin, group), set_by=set_by),
             _REPLACE_HOST if repair else _PUT_HOST,
-            (group.movement_id, group.version, group.status.value, snapshot),
+            (
+                group.movement_id,
+                group.version,
+                group.status.value,
+                snapshot,
+                *(set_by or (None, None)),
+            ),
         )
         await self._keep_version(group.movement_id, "host", group.version, snapshot)
 
@@ -342,8 +373,7 @@ class SyncStore:
     async def copy_of(self, movement_id: UUID) -> StoredMovement | None:
         """This node's whole copy of a movement, unlocked (to send back to an owner)."""
         row = await self.conn.fetchrow(
-            "SELECT movement_id, origin, host, origin_group, host_group FROM movements"
-            " WHERE movement_id = $1",
+            f"SELECT {_MOVEMENT_COLUMNS} FROM movements WHERE movement_id = $1",  # noqa: S608
             movement_id,
         )
         return None if row is None else _stored(row)

@@ -3,7 +3,10 @@ the version gate that makes apply idempotent and independent of delivery order.
 
 The owner's copy is authoritative: a repair copy (``repair``, the owner's current group
 sent by anti-entropy) replaces the replica's whenever the two differ, even at an equal
-or lower version, so a replica frozen or hijacked by a bad version always comes back."""
+or lower version, so a replica frozen or hijacked by a bad version always comes back.
+A repair copy is the owner's group *as it was when sent*: one the owner numbered before
+the event that set the replica (its ``Mark``) is stale, so that a copy still in flight
+when the owner wrote a newer version never rolls the replica back."""
 
 from __future__ import annotations
 
@@ -25,6 +28,11 @@ class Refused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+Mark = tuple[int, int]
+"""(link epoch, pair number) of the partner's event that set a replica group: the order in
+which the owner sent it (ADR 16). An event without an epoch is of epoch 0."""
 
 
 class Outcome(StrEnum):
@@ -106,16 +114,30 @@ def check_version(
         )
 
 
+def later_mark(held: Mark | None, incoming: Mark | None) -> Mark | None:
+    """The mark a replica group keeps after an event marked ``incoming`` set it: the later
+    of the two, so that no copy sent before either can roll it back."""
+    if held is None or incoming is None:
+        return incoming or held
+    return max(held, incoming)
+
+
 def _takes(
     current: OriginGroup | HostGroup | None,
     incoming: OriginGroup | HostGroup,
     *,
     repair: bool,
     max_ahead: int,
+    mark: Mark | None,
+    set_by: Mark | None,
 ) -> bool:
     """Whether the replica takes ``incoming``: the owner's repair copy whenever it differs
-    in any way; any other copy only if newer, and not far beyond (``check_version``)."""
+    in any way, unless the owner sent it before the event that set the replica (``mark``
+    before ``set_by``: stale); any other copy only if newer, and not far beyond
+    (``check_version``)."""
     if repair:
+        if mark is not None and set_by is not None and mark < set_by:
+            return False
         return current != incoming
     if current is not None and current.version >= incoming.version:
         return False
@@ -124,18 +146,46 @@ def _takes(
 
 
 def apply_origin(
-    replica: Replica, event: OriginGroupChanged, *, max_ahead: int = MAX_VERSION_AHEAD
+    replica: Replica,
+    event: OriginGroupChanged,
+    *,
+    max_ahead: int = MAX_VERSION_AHEAD,
+    mark: Mark | None = None,
+    set_by: Mark | None = None,
 ) -> Replica | None:
-    """The replica with the incoming origin group, or None if it does not take it."""
-    if not _takes(replica.origin, event.group, repair=bool(event.repair), max_ahead=max_ahead):
+    """The replica with the incoming origin group, or None if it does not take it; ``mark``:
+    the event's (epoch, number), ``set_by``: that of the event that set the replica's."""
+    takes = _takes(
+        replica.origin,
+        event.group,
+        repair=bool(event.repair),
+        max_ahead=max_ahead,
+        mark=mark,
+        set_by=set_by,
+    )
+    if not takes:
         return None
     return Replica(origin=event.group, host=replica.host)
 
 
 def apply_host(
-    replica: Replica, event: HostGroupChanged, *, max_ahead: int = MAX_VERSION_AHEAD
+    replica: Replica,
+    event: HostGroupChanged,
+    *,
+    max_ahead: int = MAX_VERSION_AHEAD,
+    mark: Mark | None = None,
+    set_by: Mark | None = None,
 ) -> Replica | None:
-    """The replica with the incoming host group, or None if it does not take it."""
-    if not _takes(replica.host, event.group, repair=bool(event.repair), max_ahead=max_ahead):
+    """The replica with the incoming host group, or None if it does not take it; ``mark``:
+    the event's (epoch, number), ``set_by``: that of the event that set the replica's."""
+    takes = _takes(
+        replica.host,
+        event.group,
+        repair=bool(event.repair),
+        max_ahead=max_ahead,
+        mark=mark,
+        set_by=set_by,
+    )
+    if not takes:
         return None
     return Replica(origin=replica.origin, host=event.group)

@@ -9,7 +9,8 @@ number the partner sent, so a lost tail is a gap too. No event and no heartbeat 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from yixian.contracts import LinkState
 from yixian.contracts.link import MAX_RANGES
@@ -37,6 +38,8 @@ class LinkPolicy:
     """After this many replay requests for a gap still open, a digest is sent at once."""
     max_ahead: int = 100_000
     """A pair number further than this beyond the highest seen is refused, not a gap."""
+    epoch_ahead: timedelta = timedelta(days=1)
+    """A link epoch started further than this in the future is refused (ADR 16)."""
 
     @property
     def replay_interval(self) -> timedelta:
@@ -71,6 +74,39 @@ def check_claim(what: str, claimed: int, pairseq: int | None) -> None:
         raise Refused(
             f"{what} claims {claimed} numbers sent, not below its own pair number {pairseq}"
         )
+
+
+def epoch_of(started: datetime) -> int:
+    """The link epoch of a numbering started at ``started``: microseconds since 1970 (UTC),
+    so that a later numbering space has a greater epoch (ADR 16)."""
+    return int((started - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+
+
+class Numbering(StrEnum):
+    """Where a pair event's epoch stands against the epoch a receiver tracks."""
+
+    CURRENT = "current"
+    NEWER = "newer"
+    """The partner numbers from 1 again (its database was recreated or restored): a new
+    numbering space; the older one's gaps are given up, a digest repairs what they held."""
+    OLDER = "older"
+    """A straggler of an older numbering space: applied (groups are versioned), but its
+    number counts for nothing, nor does what it claims."""
+
+
+def numbering(tracked: int, epoch: int) -> Numbering:
+    """How an event of link epoch ``epoch`` stands against the ``tracked`` one (0: events
+    from before epochs, and no event yet)."""
+    if epoch == tracked:
+        return Numbering.CURRENT
+    return Numbering.NEWER if epoch > tracked else Numbering.OLDER
+
+
+def check_epoch(epoch: int, now: datetime, policy: LinkPolicy) -> None:
+    """A new epoch must have started by now (within ``epoch_ahead`` of clock skew): one far
+    in the future is a forged claim that would make every real number a straggler."""
+    if epoch > epoch_of(now + policy.epoch_ahead):
+        raise Refused(f"link epoch {epoch} starts after {now + policy.epoch_ahead:%Y-%m-%d %H:%M}")
 
 
 def count_numbers(runs: list[Run]) -> int:

@@ -60,9 +60,11 @@ from yixian.sync.domain import (
 )
 from yixian.sync.domain.apply import (
     MAX_VERSION_AHEAD,
+    Mark,
     check_host_group,
     check_origin_group,
     check_participation,
+    later_mark,
 )
 from yixian.sync.domain.link import answer_replay, check_claim, replay_needs_digest
 
@@ -432,12 +434,19 @@ class Applier:
         if stored is not None and stored.origin != partner:
             raise Refused(f"movement {data.group.movement_id} belongs to origin {stored.origin}")
         current = stored.replica if stored else None
+        mark, set_by = _mark(event), stored.set_by if stored else None
         updated = apply_origin(
-            current or Replica(None, None), data, max_ahead=self.config.max_version_ahead
+            current or Replica(None, None),
+            data,
+            max_ahead=self.config.max_version_ahead,
+            mark=mark,
+            set_by=set_by,
         )
         if updated is None:
             return Outcome.STALE.value
-        await store.put_partner_origin(data.group, repair=bool(data.repair))
+        await store.put_partner_origin(
+            data.group, repair=bool(data.repair), set_by=later_mark(set_by, mark)
+        )
         await self._publish_local(store, data, event, data.group.movement_id)
         return Outcome.APPLIED.value
 
@@ -453,10 +462,19 @@ class Applier:
             raise Refused(
                 f"movement {data.group.movement_id} is hosted by {stored.host}, not {partner}"
             )
-        updated = apply_host(stored.replica, data, max_ahead=self.config.max_version_ahead)
+        mark = _mark(event)
+        updated = apply_host(
+            stored.replica,
+            data,
+            max_ahead=self.config.max_version_ahead,
+            mark=mark,
+            set_by=stored.set_by,
+        )
         if updated is None:
             return Outcome.STALE.value
-        await store.put_partner_host(data.group, repair=bool(data.repair))
+        await store.put_partner_host(
+            data.group, repair=bool(data.repair), set_by=later_mark(stored.set_by, mark)
+        )
         await self._publish_local(store, data, event, data.group.movement_id)
         return Outcome.APPLIED.value
 
@@ -714,6 +732,12 @@ class Applier:
             subject=str(movement_id),
             correlationid=movement_id,
         )
+
+
+def _mark(event: Envelope[Any]) -> Mark | None:
+    """When the partner sent ``event``: its (link epoch, pair number); every event before
+    link epochs is of epoch 0 (ADR 16)."""
+    return None if event.pairseq is None else (0, event.pairseq)
 
 
 def _pair_number(document: dict[str, Any]) -> int | None:

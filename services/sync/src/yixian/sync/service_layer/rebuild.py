@@ -15,6 +15,7 @@ from datetime import datetime
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from yixian.record import forget_received_participations
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
 from yixian.runtime.kafka import aiokafka_security
 from yixian.sync.adapters.store import Inbound
@@ -38,12 +39,7 @@ async def clear_partner_data(conn: DbConnection, node: str, partner: str) -> Non
             partner,
             node,
         )
-        await conn.execute(
-            "DELETE FROM participations p USING movements m WHERE p.movement_id = m.movement_id"
-            " AND m.origin = $1 AND m.host = $2",
-            node,
-            partner,
-        )
+        await forget_received_participations(conn, origin=node, host=partner)
         await conn.execute(
             "UPDATE movements SET host_version = 0, host_status = NULL, host_group = NULL"
             " WHERE origin = $1 AND host = $2",

@@ -1,6 +1,8 @@
-"""Writes to the node's shared record that two services make, each for its own rows:
-group history (registry for its own group, sync for the partner's) and participations
-(registry where they are recorded, sync where they are received)."""
+"""A movement's history and its participations: the only SQL that writes them.
+
+Both services call these, each for its own rows: group versions (the registry for this
+node's group, sync for the partner's) and participations (the registry where they are
+recorded, sync where they are received). Both writes are keyed, so a repeat is a no-op."""
 
 from __future__ import annotations
 
@@ -9,8 +11,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from yixian.contracts import ActivityKind, OrganizationRef
-
-from .resources import DbConnection
+from yixian.runtime import DbConnection
 
 
 class ParticipationLike(Protocol):
@@ -71,4 +72,15 @@ async def add_history(
         group,
         version,
         snapshot,
+    )
+
+
+async def forget_received_participations(conn: DbConnection, *, origin: str, host: str) -> None:
+    """Drop the attendances ``host`` recorded for ``origin``'s movements, before a rebuild
+    at the origin receives them again from the host's pair topic."""
+    await conn.execute(
+        "DELETE FROM participations p USING movements m WHERE p.movement_id = m.movement_id"
+        " AND m.origin = $1 AND m.host = $2",
+        origin,
+        host,
     )

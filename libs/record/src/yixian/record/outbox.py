@@ -1,9 +1,10 @@
 """The node's transactional outbox: events committed with the change that caused them.
 
-Every service of a node publishes only through it (registry and sync insert; the
-registry's relay publishes). Pair-topic events are numbered per partner by the relay, as
-it publishes them, so the numbers follow publication order and no writer waits for
-another's commit to take a number (ADR 12).
+Every service of a node publishes only through it (registry and sync add rows; the
+relay, for now still ``yixian.registry.adapters.relay``, publishes them; ADR 17).
+Pair-topic events are numbered per partner by the relay, as it publishes them, so the
+numbers follow publication order and no writer waits for another's commit to take a
+number (ADR 12).
 
 A row is *waiting* until the relay publishes it (``published_at``) or parks it
 (``parked_at``, ``park_reason``: it cannot be published for a reason of its own); an
@@ -16,8 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from yixian.contracts import Envelope, record_key
-
-from .resources import DbConnection
+from yixian.runtime import DbConnection
 
 MAX_RECORD_BYTES = 1_000_000
 """The largest record the relay's producer sends (its ``max_request_size``), under Kafka's

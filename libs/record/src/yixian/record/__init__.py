@@ -1,0 +1,27 @@
+"""The node's shared record: movements, their group history, participations and the
+outbox every service publishes through (ADR 17).
+
+The tables are the node schema's (``yixian.runtime.migrations.NODE_SCHEMA`` until it
+moves here with the relay); who writes and reads each is the matrix in this package's
+canvas, ``libs/record/README.md``, held against the SQL by
+``tests/contract/test_ownership.py``.
+"""
+
+from .history import (
+    HISTORY_INSERT,
+    ParticipationLike,
+    add_history,
+    add_participation,
+    forget_received_participations,
+)
+from .outbox import MAX_RECORD_BYTES, Outbox
+
+__all__ = [
+    "HISTORY_INSERT",
+    "MAX_RECORD_BYTES",
+    "Outbox",
+    "ParticipationLike",
+    "add_history",
+    "add_participation",
+    "forget_received_participations",
+]

@@ -1,0 +1,396 @@
+"""The planner on two nodes held in memory (``fakes.py``): the brief's scenarios 1, 3 and 7
+plan the expected notices, each once, from the node that sends it; a redelivered, repeated
+or older event plans nothing new. No database, no broker.
+
+``World.happen`` does what the registry, sync and the relay do for one change: the group
+is stored at both nodes and its event appears on both local topics.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from yixian.contracts import (
+    ActivityKind,
+    ActivityScheduled,
+    HostGroup,
+    HostGroupChanged,
+    MemberCard,
+    MovementStep,
+    OrganizationRef,
+    OriginGroup,
+    OriginGroupChanged,
+    OriginStatus,
+    ParticipationSummary,
+    TransferDecision,
+    TransferReply,
+    TransferRequest,
+    make_event,
+)
+from yixian.contracts.examples import (
+    AT,
+    CHAOYANG,
+    CHAOYANG_BRANCH,
+    GUSHI,
+    GUSHI_BRANCH,
+    host_group,
+    origin_group,
+)
+from yixian.notify.bootstrap import TEMPLATES
+from yixian.notify.domain.notice import Notice, Person
+from yixian.notify.domain.templates import Templates
+from yixian.notify.service_layer.planner import Planner
+from yixian.notify.service_layer.repositories import NoticeLog
+
+from .fakes import FakeTransactions, NodeTables, Present
+
+PHONE = "+86 138 0000 0000"  # the member's contact in the examples
+CHAOYANG_ROOT = OrganizationRef(org_id=uuid4(), name="朝阳区委组织部")
+GUSHI_ROOT = OrganizationRef(org_id=uuid4(), name="固始县委组织部")
+TEMPLATE_SET = Templates(TEMPLATES)
+
+
+@dataclass
+class Node:
+    code: str
+    tables: NodeTables
+    planner: Planner
+    transactions: FakeTransactions
+
+    async def deliver(self, *raws: bytes) -> int:
+        """One batch of the local topic, planned in one unit of work."""
+        planned = 0
+        async with self.transactions() as uow:
+            for raw in raws:
+                planned += await self.planner.plan(uow, raw)
+        return planned
+
+    def notices(self) -> list[tuple[str, str, str | None]]:
+        return sorted((n.recipient, n.reason, n.address) for n in self.tables.notices.values())
+
+    def notice(self, reason: str) -> Notice:
+        (found,) = (n for n in self.tables.notices.values() if n.reason == reason)
+        return found
+
+
+def group_owner(group: OriginGroup | HostGroup) -> str:
+    return GUSHI if isinstance(group, OriginGroup) else CHAOYANG
+
+
+def _node(code: str) -> Node:
+    tables = NodeTables(code)
+    return Node(code, tables, Planner(code, TEMPLATE_SET), FakeTransactions(tables))
+
+
+@dataclass
+class World:
+    """Gushi (the origin) and Chaoyang (the host), with the organizations the scenarios use."""
+
+    gushi: Node = field(default_factory=lambda: _node(GUSHI))
+    chaoyang: Node = field(default_factory=lambda: _node(CHAOYANG))
+    events: list[bytes] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        gushi, chaoyang = self.gushi.tables, self.chaoyang.tables
+        root = gushi.org(GUSHI_ROOT, email="zzb@gushi.example")
+        gushi.org(GUSHI_BRANCH, parent=root.org_id, email="chenji@gushi.example")
+        root = chaoyang.org(CHAOYANG_ROOT, email="secretary@chaoyang.example")
+        chaoyang.org(CHAOYANG_BRANCH, parent=root.org_id, email="gushi-wc@chaoyang.example")
+
+    async def happen(
+        self, group: OriginGroup | HostGroup, step: MovementStep | None
+    ) -> dict[str, int]:
+        """The change at both nodes; how many notices each planned."""
+        payload: OriginGroupChanged | HostGroupChanged
+        if isinstance(group, OriginGroup):
+            payload = OriginGroupChanged(group=group, step=step)
+        else:
+            payload = HostGroupChanged(group=group, step=step)
+        raw = make_event(payload, node=group_owner(group), time=AT).encode()
+        self.events.append(raw)
+        planned = {}
+        for node in (self.gushi, self.chaoyang):
+            node.tables.keep(group)
+            planned[node.code] = await node.deliver(raw)
+        return planned
+
+    async def redeliver(self, seed: int) -> int:
+        """Every event again, shuffled, in batches of three, at both nodes."""
+        raws = list(self.events)
+        random.Random(seed).shuffle(raws)
+        planned = 0
+        for node in (self.gushi, self.chaoyang):
+            for start in range(0, len(raws), 3):
+                planned += await node.deliver(*raws[start : start + 3])
+        return planned
+
+
+def _at(days: int) -> datetime:
+    return AT + timedelta(days=days)
+
+
+def _origin(version: int, status: OriginStatus, **update: object) -> OriginGroup:
+    return origin_group(version, status).model_copy(update={"changed_at": _at(version), **update})
+
+
+def _host(version: int, **update: object) -> HostGroup:
+    return host_group(version).model_copy(update={"changed_at": _at(10 + version), **update})
+
+
+async def test_scenario_1_each_notice_once_from_the_node_that_sends_it() -> None:
+    world = World()
+    steps = MovementStep
+    assert await world.happen(_origin(1, OriginStatus.REGISTERED), steps.REGISTERED) == {
+        GUSHI: 1,  # the member: where and by when to check in
+        CHAOYANG: 1,  # the host's secretary: a member is expected
+    }
+    assert await world.happen(_host(1), steps.CHECKED_IN) == {GUSHI: 1, CHAOYANG: 1}
+    for attended in (1, 2, 3):  # three theme days: nobody is told
+        summary = ParticipationSummary(attended=attended)
+        changed = await world.happen(
+            _host(1 + attended, participation=summary), steps.PARTICIPATION_RECORDED
+        )
+        assert changed == {GUSHI: 0, CHAOYANG: 0}
+    assert await world.happen(_origin(2, OriginStatus.RETURNED), steps.RETURNED) == {
+        GUSHI: 1,
+        CHAOYANG: 1,
+    }
+
+    assert world.gushi.notices() == [
+        ("member", "outflow_registered", PHONE),
+        ("origin_secretary", "checked_in", "chenji@gushi.example"),
+        ("origin_secretary", "returned", "chenji@gushi.example"),
+    ]
+    assert world.chaoyang.notices() == [
+        ("host_secretary", "member_expected", "secretary@chaoyang.example"),  # the root: no hint
+        ("host_secretary", "returned", "gushi-wc@chaoyang.example"),  # where M checked in
+        ("member", "checked_in", PHONE),
+    ]
+    expected = world.chaoyang.notice("member_expected")
+    assert expected.subject == "流动党员张建国将到本地报到"
+    assert PHONE in expected.body
+    assert (expected.channel, expected.status, expected.last_error) == ("email", "pending", None)
+    told = world.chaoyang.notice("checked_in")
+    assert (told.channel, told.member_id) == ("sms", origin_group().member.member_id)
+    assert "已在固始县驻京流动党员第三支部报到" in told.body
+    instructions = world.gushi.notice("outflow_registered")
+    assert instructions.mandatory
+    assert instructions.subject == "请到110105报到"
+
+    for seed in range(3):
+        assert await world.redeliver(seed) == 0
+    assert len(world.gushi.tables.notices) == len(world.chaoyang.tables.notices) == 3
+
+
+async def test_an_older_or_repeated_version_plans_nothing_and_a_named_step_only_once() -> None:
+    world = World()
+    await world.happen(_origin(1, OriginStatus.REGISTERED), MovementStep.REGISTERED)
+    await world.happen(_origin(2, OriginStatus.RETURNED), MovementStep.RETURNED)
+    before = world.gushi.notices()
+    # the registration again, after the return: older than what was seen
+    late = make_event(
+        OriginGroupChanged(group=_origin(1, OriginStatus.REGISTERED), step=MovementStep.REGISTERED),
+        node=GUSHI,
+        time=AT,
+    )
+    assert await world.gushi.deliver(late.encode(), late.encode()) == 0
+    assert world.gushi.notices() == before
+
+
+async def test_events_that_name_no_step_plan_what_the_named_steps_plan() -> None:
+    named, unnamed = World(), World()
+    changes: list[tuple[OriginGroup | HostGroup, MovementStep]] = [
+        (_origin(1, OriginStatus.REGISTERED), MovementStep.REGISTERED),
+        (_host(1), MovementStep.CHECKED_IN),
+        (_host(2, participation=ParticipationSummary(attended=1)), MovementStep.PARTICIPATION_RECORDED),
+        (_origin(2, OriginStatus.RETURNED), MovementStep.RETURNED),
+    ]  # fmt: skip
+    for group, step in changes:
+        await named.happen(group, step)
+        await unnamed.happen(group, None)  # a repair copy, or a producer from before steps
+    assert unnamed.gushi.notices() == named.gushi.notices()
+    assert unnamed.chaoyang.notices() == named.chaoyang.notices()
+    assert len(named.gushi.notices()) == len(named.chaoyang.notices()) == 3
+
+
+def _checked_in(world: World, movement_id: UUID, name: str) -> tuple[OriginGroup, HostGroup]:
+    member = MemberCard(member_id=uuid4(), name=name, joined_on=origin_group().member.joined_on)
+    origin = _origin(1, OriginStatus.REGISTERED, movement_id=movement_id, member=member)
+    host = _host(1, movement_id=movement_id)
+    for node in (world.gushi, world.chaoyang):
+        node.tables.keep(origin)
+        node.tables.keep(host)
+    return origin, host
+
+
+async def test_scenario_3_a_transfer_accepted_and_completed_then_one_rejected() -> None:
+    world = World()
+    origin, host = _checked_in(world, uuid4(), "张建国")
+    request = TransferRequest(requested_at=_at(20), reply_due_on=_at(50).date())
+    requested = origin.model_copy(
+        update={"version": 2, "status": OriginStatus.TRANSFER_REQUESTED, "transfer": request,
+                "changed_at": _at(20)}
+    )  # fmt: skip
+    assert await world.happen(requested, MovementStep.TRANSFER_REQUESTED) == {GUSHI: 0, CHAOYANG: 1}
+    reply = TransferReply(
+        decision=TransferDecision.ACCEPTED, request_at=request.requested_at, replied_at=_at(21)
+    )
+    accepted = host.model_copy(
+        update={"version": 2, "transfer_reply": reply, "changed_at": _at(21)}
+    )
+    assert await world.happen(accepted, MovementStep.TRANSFER_ACCEPTED) == {GUSHI: 1, CHAOYANG: 0}
+    completed = requested.model_copy(
+        update={"version": 3, "status": OriginStatus.TRANSFERRED, "changed_at": _at(22),
+                "transfer": request.model_copy(update={"completed_at": _at(22)})}
+    )  # fmt: skip
+    assert await world.happen(completed, MovementStep.TRANSFER_COMPLETED) == {GUSHI: 1, CHAOYANG: 1}
+
+    # a second member's transfer, which the host rejects: membership stays at the origin
+    second, second_host = _checked_in(world, uuid4(), "李四")
+    second_request = TransferRequest(requested_at=_at(30), reply_due_on=_at(60).date())
+    asked = second.model_copy(
+        update={"version": 2, "status": OriginStatus.TRANSFER_REQUESTED,
+                "transfer": second_request, "changed_at": _at(30)}
+    )  # fmt: skip
+    assert await world.happen(asked, MovementStep.TRANSFER_REQUESTED) == {GUSHI: 0, CHAOYANG: 1}
+    refusal = TransferReply(
+        decision=TransferDecision.REJECTED,
+        request_at=second_request.requested_at,
+        replied_at=_at(31),
+        reason="本支部无法接收",
+    )
+    rejected = second_host.model_copy(
+        update={"version": 2, "transfer_reply": refusal, "changed_at": _at(31)}
+    )
+    assert await world.happen(rejected, MovementStep.TRANSFER_REJECTED) == {GUSHI: 1, CHAOYANG: 0}
+
+    assert world.gushi.notices() == [
+        ("member", "transferred", PHONE),
+        ("origin_secretary", "transfer_accepted", "chenji@gushi.example"),
+        ("origin_secretary", "transfer_rejected", "chenji@gushi.example"),
+    ]
+    assert world.chaoyang.notices() == [
+        ("host_secretary", "transfer_requested", "gushi-wc@chaoyang.example"),
+        ("host_secretary", "transfer_requested", "gushi-wc@chaoyang.example"),
+        ("host_secretary", "transferred", "gushi-wc@chaoyang.example"),
+    ]
+    refused = world.gushi.notice("transfer_rejected")
+    assert refused.movement_id == second.movement_id
+    assert "本支部无法接收" in refused.body
+    assert "组织关系仍在固始县陈集镇第一党支部" in refused.body
+    transferred = world.chaoyang.notice("transferred")
+    assert transferred.movement_id == origin.movement_id  # not the rejected one
+    assert await world.redeliver(7) == 0
+
+
+def _person(name: str, phone: str | None = None, email: str | None = None) -> Person:
+    return Person(member_id=uuid4(), name=name, phone=phone, email=email)
+
+
+def _activity(organizer: OrganizationRef, title: str = "三月主题党日") -> bytes:
+    activity = ActivityScheduled(
+        activity_id=uuid4(),
+        jurisdiction=CHAOYANG,
+        organizer=organizer,
+        kind=ActivityKind.THEME_DAY,
+        title=title,
+        starts_at=datetime(2026, 3, 5, 1, 0, tzinfo=UTC),
+        location="十八里店乡党群服务中心",
+        scheduled_by="secretary:chaoyang-gushi-3",
+    )
+    return make_event(activity, node=CHAOYANG, time=AT).encode()
+
+
+async def test_scenario_7_everyone_present_in_the_area_is_invited_once() -> None:
+    world = World()
+    tables = world.chaoyang.tables
+    committee = tables.organizations[CHAOYANG_BRANCH.org_id]
+    elsewhere = tables.org(
+        OrganizationRef(org_id=uuid4(), name="十八里店乡党委"), parent=CHAOYANG_ROOT.org_id
+    )
+    local = _person("王五", phone="+86 139 0000 0001")
+    visiting = _person("张建国", email="zhang@example.org")
+    unreachable = _person("赵六")
+    outside = _person("钱七", phone="+86 139 0000 0002")
+    tables.present = [
+        Present(visiting, committee.path, "visiting"),
+        Present(local, f"{committee.path}{uuid4()}/", "local"),  # a branch below it
+        Present(unreachable, committee.path, "local"),
+        Present(outside, elsewhere.path, "local"),
+    ]
+    theme_day = _activity(CHAOYANG_BRANCH)
+    assert await world.chaoyang.deliver(theme_day) == 3
+    assert await world.gushi.deliver(theme_day) == 0  # another node's activity
+    assert await world.chaoyang.deliver(theme_day, theme_day) == 0
+
+    invitations = sorted(world.chaoyang.tables.notices.values(), key=lambda n: n.body)
+    assert sorted((n.member_id, n.channel, n.address, n.status) for n in invitations) == sorted(
+        [
+            (local.member_id, "sms", local.phone, "pending"),
+            (visiting.member_id, "email", visiting.email, "pending"),
+            (unreachable.member_id, "sms", None, "suppressed"),
+        ]
+    )
+    assert all(n.reason == "activity_invitation" for n in invitations)
+    assert all(n.subject == "邀请参加：三月主题党日" for n in invitations)
+    assert "2026-03-05 09:00" in invitations[0].body  # the node's time
+    suppressed = next(n for n in invitations if n.status == "suppressed")
+    assert suppressed.last_error == "no sms address for the member"
+
+    # another activity is another occurrence: everyone is invited to it too, once
+    assert await world.chaoyang.deliver(_activity(CHAOYANG_BRANCH, "四月主题党日")) == 3
+    assert len(world.chaoyang.tables.notices) == 6
+    # an organization the node does not know has nobody present
+    assert await world.chaoyang.deliver(_activity(OrganizationRef(org_id=uuid4(), name="?"))) == 0
+
+
+class LostConnection(NoticeLog):
+    """A notice log whose connection drops at the ``fail_at``-th notice."""
+
+    def __init__(self, log: NoticeLog, fail_at: int) -> None:
+        self.log, self.left = log, fail_at
+
+    async def add(self, notice: Notice) -> bool:
+        self.left -= 1
+        if self.left == 0:
+            raise OSError("connection lost")
+        return await self.log.add(notice)
+
+
+async def test_a_batch_that_fails_plans_nothing_and_its_redelivery_plans_it_once() -> None:
+    world = World()
+    node = world.chaoyang
+    registered, checked_in = _origin(1, OriginStatus.REGISTERED), _host(1)
+    node.tables.keep(registered)
+    node.tables.keep(checked_in)
+    batch = [
+        make_event(OriginGroupChanged(group=registered, step=MovementStep.REGISTERED),
+                   node=GUSHI, time=AT).encode(),
+        b"not an event",  # skipped, never stops the batch
+        make_event(HostGroupChanged(group=checked_in, step=MovementStep.CHECKED_IN),
+                   node=CHAOYANG, time=AT).encode(),
+    ]  # fmt: skip
+
+    async def plan_failing_at_the_second_notice() -> None:
+        async with node.transactions() as uow:
+            failing = replace(uow, notices=LostConnection(uow.notices, fail_at=2))
+            for raw in batch:
+                await node.planner.plan(failing, raw)
+
+    with pytest.raises(OSError, match="connection lost"):
+        await plan_failing_at_the_second_notice()
+    assert node.transactions.rolled_back == 1
+    assert node.tables.notices == {}
+    assert node.tables.seen == {}
+    assert await node.deliver(*batch) == 2  # delivered again: planned once
+    assert await node.deliver(*batch) == 0
+    assert node.notices() == [
+        # planned after the check-in was stored: the organization the member checked in at
+        ("host_secretary", "member_expected", "gushi-wc@chaoyang.example"),
+        ("member", "checked_in", PHONE),
+    ]
