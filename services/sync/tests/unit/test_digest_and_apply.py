@@ -24,7 +24,7 @@ from yixian.sync.domain import (
     differing_buckets,
     reconcile,
 )
-from yixian.sync.domain.apply import check_host_group, check_origin_group
+from yixian.sync.domain.apply import check_host_group, check_origin_group, later_mark
 
 GUSHI, CHAOYANG = "411525", "110105"
 
@@ -167,6 +167,26 @@ def test_a_repair_copy_replaces_and_a_far_version_is_refused() -> None:
     assert apply_origin(Replica(real, None), OriginGroupChanged(group=origin_group(1003)))
     with pytest.raises(Refused, match="more than 5 beyond this replica's 0"):
         apply_host(Replica(real, None), HostGroupChanged(group=host_group(6)), max_ahead=5)
+
+
+def test_a_repair_copy_sent_before_the_event_that_set_the_replica_is_stale() -> None:
+    """The owner sent its v3 as a repair copy (number 10), then wrote v4 (number 11); v4
+    arrived first. The copy in flight must not take the replica back to v3."""
+    v4 = Replica(origin_group(4), None)
+    copy = OriginGroupChanged(group=origin_group(3), repair=True)
+    assert apply_origin(v4, copy, mark=(0, 10), set_by=(0, 11)) is None
+    # sent after the event that set the replica: the owner's copy, whatever the versions
+    assert apply_origin(v4, copy, mark=(0, 12), set_by=(0, 11)) == Replica(origin_group(3), None)
+    # a later numbering space (the owner's database restored) comes after every number
+    assert apply_origin(v4, copy, mark=(2, 1), set_by=(1, 11)) is not None
+    assert apply_origin(v4, copy, mark=(1, 900), set_by=(2, 1)) is None
+    # no mark kept yet (set before marks were kept): taken as before
+    assert apply_origin(v4, copy, mark=(0, 10), set_by=None) is not None
+    # an ordinary event is gated by its version only, and the later mark is kept
+    assert apply_origin(v4, OriginGroupChanged(group=origin_group(5)), mark=(0, 9), set_by=(0, 11))
+    assert later_mark((0, 11), (0, 9)) == (0, 11)
+    assert later_mark(None, (0, 9)) == (0, 9)
+    assert later_mark((1, 3), (2, 1)) == (2, 1)
 
 
 def test_the_version_gate() -> None:

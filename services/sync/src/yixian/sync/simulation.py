@@ -8,8 +8,10 @@ answered lately. The network loses (some numbers for good: the sender cannot sen
 again), duplicates, reorders, partitions pairs of nodes for a while, restarts nodes (a
 node down holds its deliveries; on the way up it rebuilds its trackers from what was
 stored, its relay sends its last rows again and its consumer reads its last records
-again), and a node now and then makes false link claims (a heartbeat or digest claiming
-numbers it has not sent, a pair number far ahead). Everything random comes from one
+again), restores nodes' databases (a restart that loses the relay's numbering and outbox:
+it numbers from 1 again in a new link epoch, ADR 16), and a node now and then makes false
+link claims (a heartbeat or digest claiming numbers it has not sent, a pair number far
+ahead, an epoch years ahead). Everything random comes from one
 ``random.Random(seed)``, so a schedule is its seed (plus a deliberately broken rule, if
 any) and replays exactly.
 
@@ -21,7 +23,9 @@ until every link is whole and every replica equals its owner's copy, then checks
 - the extra traffic (replay requests, replayed rows, digests beyond the periodic ones,
   digest entries, resend requests, groups sent again) is at most a small multiple of the
   messages lost plus a constant per disruption;
-- no pair number names two different events.
+- no (epoch, pair number) names two different events;
+- no replica moves (and so announces) an older state of its owner's group than one it had
+  from a later-numbered event (a stale repair copy).
 
 ``python -m yixian.sync.simulation --seed N`` replays one schedule and prints its trace;
 ``--schedules N`` runs many (``make simulate``).
