@@ -68,6 +68,7 @@ def test_service_starts_logs_json_and_stops_cleanly(
                 "ready": True,
                 "node": "110105",
                 "checks": {"database": "ok", "migrations": "ok", "kafka": "ok"},
+                "degraded": [],  # no parked outbox rows
             }
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
