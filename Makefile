@@ -44,7 +44,7 @@ test: install ## Run every test: unit, then integration on the real stack (start
 
 .PHONY: test-unit
 test-unit: install ## Run the unit tests only (no I/O)
-	$(RUN) pytest -m unit
+	$(RUN) pytest -m "unit and not slow"
 
 .PHONY: lint
 lint: install ## ruff (lint + format check) and mypy --strict
