@@ -190,6 +190,16 @@ def test_numbering_an_encoded_event_equals_numbering_the_model(event: Envelope) 
     assert json.loads(wire) == json.loads(event.with_pairseq(42).encode())
 
 
+def test_a_number_in_a_link_epoch_carries_the_epoch_beside_it() -> None:
+    event = example_events()[0].model_copy(update={"pairseq": None})
+    epoch = 1_795_000_000_000_000
+    wire = numbered(event.encode(), 5, epoch)
+    assert decode(wire) == event.with_pairseq(5, epoch)
+    assert (decode(wire).pairseq, decode(wire).pairepoch, decode(wire).epoch) == (5, epoch, epoch)
+    assert b"pairepoch" not in numbered(event.encode(), 5, 0)  # epoch 0: as before epochs
+    assert decode(numbered(event.encode(), 5)).epoch == 0
+
+
 def test_a_number_is_given_once() -> None:
     event = example_events()[0].with_pairseq(7)
     assert numbered(event.encode(), 8) == event.encode()

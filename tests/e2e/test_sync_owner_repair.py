@@ -1,20 +1,27 @@
 """A replica frozen, hijacked or damaged (issue #13): a huge version is refused at apply,
 the owner's copy replaces a replica that differs whatever the versions, and an owner that
-lost its own record takes it back from its partner's copy. Each case ends with both
-databases' rows identical, and the traffic after the hostile events flowing."""
+lost its own record takes it back from its partner's copy; a database recreated numbers
+in a new link epoch, so no number names two events (ADR 16). Each case ends with both
+databases' rows identical (of the movements written since, for the recreated one), and the
+traffic after the hostile events flowing."""
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
+import asyncpg
 import pytest
 
 from yixian.contracts import TopicNames
+from yixian.localstack import LocalStack
 from yixian.localstack.network import LocalNode, eventually
 
 from .conftest import NetworkFactory
+from .test_sync_link_hardening import _events, _view
 from .test_sync_resilience import _register
 from .test_sync_scenarios import CHAOYANG, GUSHI
 
@@ -186,3 +193,59 @@ async def test_an_owner_that_lost_its_row_takes_it_back_from_its_partner(
 
     await eventually(three, what="the host's new attendance at the origin")
     await eventually(lambda: _identical(gushi, chaoyang), what="identical after the change")
+
+
+async def _recreate_database(node: LocalNode, stack: LocalStack) -> None:
+    """The node's database dropped and created again empty, as a rebuilt host would have
+    it, then ``yixian node init`` again; its topics stay on the broker as they were."""
+    node.stop()
+    if node.http is not None:
+        await node.http.aclose()
+    name = urlsplit(node.database_url).path.lstrip("/")
+    conn = await asyncpg.connect(stack.config.database_dsn("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    node.init()
+    node.start()
+
+
+async def test_a_recreated_database_numbers_in_a_new_epoch_and_no_number_names_two_events(
+    network: NetworkFactory, local_stack: LocalStack, topic_names: TopicNames
+) -> None:
+    nodes = await network([GUSHI, CHAOYANG])
+    gushi, chaoyang = nodes[GUSHI], nodes[CHAOYANG]
+    before = await _register(gushi, 3)
+    await eventually(lambda: _identical(gushi, chaoyang), what="first convergence")
+
+    await _recreate_database(gushi, local_stack)
+    after = await _register(gushi, 3)
+
+    async def arrived() -> bool:
+        return all([await _version(chaoyang, m) for m in after])
+
+    await eventually(arrived, what="the rebuilt node's movements at the host")
+    topic = topic_names.pair(GUSHI, CHAOYANG)
+    events = await _events(local_stack, topic)
+    named: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for event in events:
+        named[(event.get("pairepoch", 0), event["pairseq"])].add(event["id"])
+    assert all(len(ids) == 1 for ids in named.values()), "an (epoch, number) names two events"
+    epochs = sorted({epoch for epoch, _ in named})
+    assert len(epochs) == 2  # the first database's and the rebuilt one's
+    assert (epochs[0], 1) in named  # number 1 in each epoch, naming two events apart
+    assert (epochs[1], 1) in named
+
+    async def followed() -> bool:
+        view = await _view(chaoyang, GUSHI)
+        return view["epoch"] == epochs[1] and view["state"] == "healthy" and not view["missing"]
+
+    await eventually(followed, what="the host's link following the new epoch, healthy")
+    assert await _rows_of(gushi, after) == await _rows_of(chaoyang, after)
+    assert len(await _rows_of(chaoyang, before)) == len(before)  # the host kept the first ones
+
+
+async def _rows_of(node: LocalNode, movements: list[str]) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in await _rows(node) if str(r[0]) in movements]

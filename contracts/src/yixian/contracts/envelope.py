@@ -4,7 +4,10 @@ Extension attributes:
 
 - ``traceparent``: W3C trace context of the change that produced the event;
 - ``correlationid``: the movement the event concerns, when it concerns one;
-- ``pairseq``: the per-pair sequence number on a pair topic, so the receiver sees a gap at once.
+- ``pairseq``: the per-pair sequence number on a pair topic, so the receiver sees a gap at once;
+- ``pairepoch``: the link epoch that number belongs to (ADR 16): microseconds since 1970
+  when the sender's numbering started, so a rebuilt sender's new numbers never name its
+  old events; absent: epoch 0, numbers from before epochs.
 """
 
 from __future__ import annotations
@@ -82,6 +85,13 @@ class Envelope(ContractModel, Generic[P]):
     pairseq: int | None = Field(
         default=None, ge=1, description="Per-pair sequence number; set on pair topics only."
     )
+    pairepoch: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**63 - 1,
+        description="The link epoch of pairseq (microseconds since 1970 when the sender's"
+        " numbering started); absent: epoch 0.",
+    )
     data: P
 
     @field_validator("traceparent")
@@ -110,9 +120,14 @@ class Envelope(ContractModel, Generic[P]):
     def trace_id(self) -> str:
         return trace_id(self.traceparent)
 
-    def with_pairseq(self, pairseq: int) -> Envelope[P]:
-        """The same event numbered for one pair topic."""
-        return self.model_copy(update={"pairseq": pairseq})
+    def with_pairseq(self, pairseq: int, pairepoch: int | None = None) -> Envelope[P]:
+        """The same event numbered for one pair topic (in link epoch ``pairepoch``)."""
+        return self.model_copy(update={"pairseq": pairseq, "pairepoch": pairepoch or None})
+
+    @property
+    def epoch(self) -> int:
+        """The link epoch of ``pairseq``: 0 for an event numbered before epochs."""
+        return self.pairepoch or 0
 
     def encode(self) -> bytes:
         """The wire form: compact JSON, absent optionals left out."""
@@ -122,9 +137,10 @@ class Envelope(ContractModel, Generic[P]):
 _PAIRSEQ = b'"pairseq":'
 
 
-def numbered(encoded: bytes, pairseq: int) -> bytes:
+def numbered(encoded: bytes, pairseq: int, pairepoch: int = 0) -> bytes:
     """An encoded event numbered for its pair topic, without decoding it: the same bytes
-    as ``decode(encoded).with_pairseq(pairseq).encode()`` up to the members' order.
+    as ``decode(encoded).with_pairseq(pairseq, pairepoch).encode()`` up to the members'
+    order (epoch 0 is left out, as before epochs).
 
     An event already numbered is returned as it is (a number is given once). The check is
     sound on encoded JSON: inside a string, a quote is escaped, so ``"pairseq":`` can only
@@ -135,7 +151,8 @@ def numbered(encoded: bytes, pairseq: int) -> bytes:
     body = encoded.rstrip()
     if not body.endswith(b"}"):
         raise MalformedEvent("an encoded event is a JSON object")
-    return body[:-1] + b"," + _PAIRSEQ + str(pairseq).encode() + b"}"
+    epoch = b',"pairepoch":' + str(pairepoch).encode() if pairepoch else b""
+    return body[:-1] + b"," + _PAIRSEQ + str(pairseq).encode() + epoch + b"}"
 
 
 def make_event(

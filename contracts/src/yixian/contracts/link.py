@@ -51,6 +51,12 @@ class LinkDigest(ContractModel):
     bucket_count: int = Field(ge=1, le=MAX_BUCKETS)
     buckets: tuple[DigestBucket, ...]
     as_of_sequence: Sequence
+    as_of_epoch: int | None = Field(
+        default=None,
+        ge=0,
+        description="The link epoch of as_of_sequence (ADR 16); absent: the epoch of the"
+        " event carrying the digest.",
+    )
     computed_at: UtcDateTime
     content: bool | None = Field(
         default=None,
@@ -132,6 +138,12 @@ class ReplayRequested(ContractModel):
         description="Exactly the numbers wanted, in order, within from_sequence..to_sequence;"
         " absent: all of from_sequence..to_sequence. Sent only when the numbers wanted are"
         " more than one run, so that a sender that predates it reads a one-run request.",
+    )
+    epoch: int | None = Field(
+        default=None,
+        ge=0,
+        description="The link epoch whose numbers are wanted (ADR 16); absent: epoch 0. A"
+        " sender numbering in another epoch cannot replay them and answers with a digest.",
     )
 
     @model_validator(mode="after")

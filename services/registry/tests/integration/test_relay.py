@@ -77,6 +77,11 @@ async def test_registered_outflow_reaches_the_pair_and_local_topics(
     assert event.type == "yixian.movement.origin_group.v1"
     assert event.source == "urn:yixian:node:411525"
     assert event.pairseq == 1
+    async with gushi.pool.acquire() as conn:  # the partner's link epoch, stamped beside it
+        epoch = await conn.fetchval(
+            "SELECT epoch FROM pair_sequences WHERE destination = $1", CHAOYANG
+        )
+    assert event.pairepoch == epoch > 0
     assert str(event.correlationid) == movement["movement_id"]
     assert event.data.group.version == 1  # type: ignore[attr-defined]
     assert dict(pair[0].headers)["content-type"].startswith(b"application/cloudevents+json")
@@ -179,17 +184,39 @@ async def test_pair_numbers_are_given_once_and_kept_for_a_resend(gushi: Node) ->
         first = await _number(conn, await conn.fetch(pending))
         again = await _number(conn, await conn.fetch(pending))
         stored = {
-            r["id"]: (r["destination"], r["pairseq"])
+            r["id"]: (r["destination"], (r["pairepoch"], r["pairseq"]))
             for r in await conn.fetch(pending)
             if r["destination"] is not None
         }
-        last = dict(await conn.fetch("SELECT destination, last_sequence FROM pair_sequences"))
+        last = {
+            r["destination"]: (r["epoch"], r["last_sequence"])
+            for r in await conn.fetch("SELECT * FROM pair_sequences")
+        }
     assert again == first
-    assert {i: seq for i, (_, seq) in stored.items()} == first
+    assert {i: number for i, (_, number) in stored.items()} == first
     to_chaoyang = [first[i] for i in sorted(first) if stored[i][0] == CHAOYANG]
-    assert to_chaoyang == [1, 2, 3]
-    assert [first[i] for i in first if stored[i][0] == "320106"] == [1]
-    assert last == {CHAOYANG: 3, "320106": 1}
+    epoch = last[CHAOYANG][0]
+    assert to_chaoyang == [(epoch, 1), (epoch, 2), (epoch, 3)]
+    assert [first[i] for i in first if stored[i][0] == "320106"] == [(last["320106"][0], 1)]
+    assert last == {CHAOYANG: (epoch, 3), "320106": (last["320106"][0], 1)}
+
+
+async def test_a_rebuilt_numbering_starts_a_later_epoch(gushi: Node) -> None:
+    """A database without a partner's ``pair_sequences`` row (rebuilt, recreated) numbers
+    from 1 again, in a new, later link epoch: no (epoch, number) names two events (ADR 16)."""
+    members = await _members(gushi, 2)
+    await gushi.post("/v1/movements", outflow(members[0]), expect=201)
+    async with gushi.pool.acquire() as conn:
+        pending = "SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id"
+        before = set((await _number(conn, await conn.fetch(pending))).values())
+        await conn.execute("UPDATE outbox SET published_at = now()")
+        await conn.execute("DELETE FROM pair_sequences")  # the numbering lost
+        await gushi.post("/v1/movements", outflow(members[1]), expect=201)
+        after = set((await _number(conn, await conn.fetch(pending))).values())
+    ((old_epoch, old_seq),) = before
+    ((new_epoch, new_seq),) = after
+    assert old_seq == new_seq == 1
+    assert new_epoch > old_epoch > 0
 
 
 async def _waiting(node: Node) -> int:

@@ -8,7 +8,9 @@
   order and marked published only after the broker acknowledged it.
 - Pair-topic events are numbered here, per partner, in the order they are published; the
   numbers are committed before the batch is sent, so a batch sent again after a crash
-  carries the same numbers (ADR 12).
+  carries the same numbers (ADR 12). Each partner's numbers live in a link epoch, set when
+  its ``pair_sequences`` row is created and stamped beside every number (``pairepoch``):
+  a rebuilt database numbers from 1 again, but in a new, later epoch (ADR 16).
 - While Kafka is down nothing is lost: rows stay unpublished and the relay retries with
   backoff; every send is bounded by a timeout so a dead broker cannot hang it.
 - Each topic is sent on its own, so no destination waits for another. A row the broker
@@ -146,9 +148,9 @@ class OutboxRelay:
                         continue
                 self._wake.clear()
                 rows = await conn.fetch(
-                    "SELECT id, topic, destination, pairseq, record_key, value, event_type,"
-                    " trace_id FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
-                    " AND topic <> ALL($2::text[]) ORDER BY id LIMIT $1",
+                    "SELECT id, topic, destination, pairseq, pairepoch, record_key, value,"
+                    " event_type, trace_id FROM outbox WHERE published_at IS NULL"
+                    " AND parked_at IS NULL AND topic <> ALL($2::text[]) ORDER BY id LIMIT $1",
                     self.settings.batch_size,
                     resting.topics(),
                 )
@@ -227,7 +229,7 @@ class OutboxRelay:
         return producer
 
     async def _send(
-        self, producer: AIOKafkaProducer, rows: list[asyncpg.Record], numbers: dict[int, int]
+        self, producer: AIOKafkaProducer, rows: list[asyncpg.Record], numbers: dict[int, Number]
     ) -> _Outcome:
         """Send a batch, each topic on its own and in id order."""
         by_topic: dict[str, list[asyncpg.Record]] = {}
@@ -248,7 +250,7 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         topic: str,
         rows: list[asyncpg.Record],
-        numbers: dict[int, int],
+        numbers: dict[int, Number],
     ) -> _Outcome:
         """Send one topic's rows in order: the ids acknowledged (a prefix of the rows not
         parked, up to the first passing failure), the rows to park."""
@@ -293,11 +295,12 @@ class OutboxRelay:
         return outcome
 
     async def _send_row(
-        self, producer: AIOKafkaProducer, row: asyncpg.Record, numbers: dict[int, int]
+        self, producer: AIOKafkaProducer, row: asyncpg.Record, numbers: dict[int, Number]
     ) -> asyncio.Future[Any]:
         value = bytes(row["value"])
-        if (pairseq := numbers.get(row["id"])) is not None:
-            value = numbered(value, pairseq)
+        if (number := numbers.get(row["id"])) is not None:
+            epoch, pairseq = number
+            value = numbered(value, pairseq, epoch)
         future: asyncio.Future[Any] = await producer.send(
             row["topic"],
             value=value,
@@ -371,36 +374,47 @@ class _Resting:
             self._delay.pop(topic, None)
 
 
-async def _number(conn: DbConnection, rows: list[asyncpg.Record]) -> dict[int, int]:
-    """The pair numbers of a batch's pair-topic rows, by outbox id: those numbered before
-    (a batch sent again) keep theirs, the others take the next ones of their partner, in id
-    order, committed before anything is sent."""
-    numbers = {r["id"]: r["pairseq"] for r in rows if r["pairseq"] is not None}
+Number = tuple[int, int]
+"""A pair event's (link epoch, pair number); epoch 0: numbered before epochs (ADR 16)."""
+
+
+async def _number(conn: DbConnection, rows: list[asyncpg.Record]) -> dict[int, Number]:
+    """The (epoch, number) of a batch's pair-topic rows, by outbox id: those numbered before
+    (a batch sent again) keep theirs, the others take the next numbers of their partner, in
+    its epoch (a partner's first row starts one), in id order, committed before anything is
+    sent."""
+    numbers = {
+        r["id"]: (r["pairepoch"] or 0, r["pairseq"]) for r in rows if r["pairseq"] is not None
+    }
     fresh = [r for r in rows if r["destination"] is not None and r["pairseq"] is None]
     if not fresh:
         return numbers
     counts = Counter(r["destination"] for r in fresh)
     async with conn.transaction():
-        last: dict[str, int] = dict(
-            await conn.fetch(  # type: ignore[arg-type]  # (destination, last_sequence) rows
+        last = {
+            r["destination"]: (r["epoch"], r["last_sequence"])
+            for r in await conn.fetch(
                 "INSERT INTO pair_sequences (destination, last_sequence)"
                 " SELECT * FROM unnest($1::text[], $2::bigint[])"
                 " ON CONFLICT (destination) DO UPDATE"
                 " SET last_sequence = pair_sequences.last_sequence + EXCLUDED.last_sequence"
-                " RETURNING destination, last_sequence",
+                " RETURNING destination, epoch, last_sequence",
                 list(counts),
                 list(counts.values()),
             )
-        )
-        following = {d: last[d] - n + 1 for d, n in counts.items()}
+        }
+        following = {d: last[d][1] - n + 1 for d, n in counts.items()}
         for row in fresh:
-            numbers[row["id"]] = following[row["destination"]]
-            following[row["destination"]] += 1
+            destination = row["destination"]
+            numbers[row["id"]] = (last[destination][0], following[destination])
+            following[destination] += 1
         await conn.execute(
-            "UPDATE outbox SET pairseq = u.pairseq"
-            " FROM unnest($1::bigint[], $2::bigint[]) AS u(id, pairseq) WHERE outbox.id = u.id",
+            "UPDATE outbox SET pairseq = u.pairseq, pairepoch = u.pairepoch"
+            " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, pairseq, pairepoch)"
+            " WHERE outbox.id = u.id",
             [r["id"] for r in fresh],
-            [numbers[r["id"]] for r in fresh],
+            [numbers[r["id"]][1] for r in fresh],
+            [numbers[r["id"]][0] for r in fresh],
         )
     return numbers
 

@@ -67,6 +67,8 @@ class Claim(NamedTuple):
     trace_id: str | None
     event_time: datetime | None
     movement_id: UUID | None
+    epoch: int
+    """The link epoch of ``pairseq`` (ADR 16)."""
 
 
 def _stored(row: Any) -> StoredMovement:
@@ -138,6 +140,7 @@ class SyncStore:
         self._movements: dict[UUID, StoredMovement | None] = {}
         self._replicas: list[tuple[str, tuple[Any, ...]]] = []
         self._highest: dict[str, int] = {}
+        self._epochs: dict[str, int] = {}
 
     async def flush(self) -> None:
         """Write what waits: replicas, outbox rows, history versions, outcomes."""
@@ -160,16 +163,18 @@ class SyncStore:
     async def claim_all(self, claims: list[Claim]) -> None:
         """Claim a batch's events in one statement; ``claim`` then answers from the result."""
         rows = await self.conn.fetch(
-            "WITH claimed AS (INSERT INTO inbox (source, event_id, event_type, topic,"
+            "WITH c AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[],"
+            " $5::integer[], $6::bigint[], $7::bigint[], $8::text[], $9::timestamptz[],"
+            " $10::uuid[], $11::bigint[]) AS c(source, event_id, event_type, topic, partition,"
+            ' "offset", pairseq, trace_id, event_time, movement_id, epoch)),'
+            " claimed AS (INSERT INTO inbox (source, event_id, event_type, topic,"
             ' partition, "offset", pairseq, outcome, trace_id, event_time, movement_id)'
             ' SELECT source, event_id, event_type, topic, partition, "offset", pairseq,'
-            " 'received', trace_id, event_time, movement_id FROM unnest($1::text[],"
-            " $2::uuid[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::bigint[],"
-            " $8::text[], $9::timestamptz[], $10::uuid[]) AS c(source, event_id, event_type,"
-            ' topic, partition, "offset", pairseq, trace_id, event_time, movement_id)'
+            " 'received', trace_id, event_time, movement_id FROM c"
             " ON CONFLICT DO NOTHING RETURNING source, event_id, pairseq),"
-            " arrived AS (INSERT INTO link_received (partner, seq) SELECT source, pairseq"
-            " FROM claimed WHERE pairseq IS NOT NULL ON CONFLICT DO NOTHING)"
+            " arrived AS (INSERT INTO link_received (partner, epoch, seq)"
+            " SELECT claimed.source, c.epoch, claimed.pairseq FROM claimed JOIN c"
+            " USING (source, event_id) WHERE claimed.pairseq IS NOT NULL ON CONFLICT DO NOTHING)"
             " SELECT source, event_id FROM claimed",
             *(list(column) for column in zip(*claims, strict=True)),
         )
@@ -206,8 +211,8 @@ class SyncStore:
             ' partition, "offset", pairseq, outcome, trace_id, event_time, movement_id)'
             " VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8, $9, $10)"
             " ON CONFLICT DO NOTHING RETURNING pairseq),"
-            " arrived AS (INSERT INTO link_received (partner, seq) SELECT $1, pairseq"
-            " FROM claimed WHERE pairseq IS NOT NULL ON CONFLICT DO NOTHING)"
+            " arrived AS (INSERT INTO link_received (partner, epoch, seq) SELECT $1, $11,"
+            " pairseq FROM claimed WHERE pairseq IS NOT NULL ON CONFLICT DO NOTHING)"
             " SELECT EXISTS (SELECT FROM claimed)",
             source,
             event_id,
@@ -219,6 +224,7 @@ class SyncStore:
             extra.get("trace_id"),
             extra.get("event_time"),
             extra.get("movement_id"),
+            extra.get("epoch", 0),
         )
         return bool(claimed)
 
@@ -422,15 +428,19 @@ class SyncStore:
             event, local_topic=None, pair=(self.topics.pair(self.node, partner), partner)
         )
 
-    async def replay(self, partner: str, runs: list[tuple[int, int]]) -> tuple[int, int]:
-        """Put the already published pair events of ``runs`` back in the relay's queue;
+    async def replay(
+        self, partner: str, epoch: int, runs: list[tuple[int, int]]
+    ) -> tuple[int, int]:
+        """Put the already published pair events of ``runs`` (of link ``epoch``) back in the
+        relay's queue;
         how many went back, and how many of the numbers can be sent at all (published
         or waiting; not parked, discarded or gone)."""
         await self.outbox.flush()
         row = await self.conn.fetchrow(
             "WITH wanted AS (SELECT id, published_at FROM outbox, unnest($2::bigint[],"
             " $3::bigint[]) AS r(first_seq, last_seq) WHERE destination = $1"
-            " AND pairseq BETWEEN r.first_seq AND r.last_seq AND (published_at IS NOT NULL"
+            " AND pairseq BETWEEN r.first_seq AND r.last_seq AND coalesce(pairepoch, 0) = $4"
+            " AND (published_at IS NOT NULL"
             " OR parked_at IS NULL)),"
             " requeued AS (UPDATE outbox SET published_at = NULL FROM wanted"
             " WHERE outbox.id = wanted.id AND wanted.published_at IS NOT NULL RETURNING 1)"
@@ -439,6 +449,7 @@ class SyncStore:
             partner,
             [first for first, _ in runs],
             [last for _, last in runs],
+            epoch,
         )
         assert row is not None
         return int(row["requeued"]), int(row["held"])
@@ -461,10 +472,15 @@ class SyncStore:
         )
 
     async def last_sent(self, partner: str) -> int:
-        value = await self.conn.fetchval(
-            "SELECT last_sequence FROM pair_sequences WHERE destination = $1", partner
+        return (await self.sent(partner))[1]
+
+    async def sent(self, partner: str) -> tuple[int | None, int]:
+        """The link epoch this node numbers its events to ``partner`` in (None: none sent
+        yet, the relay starts one with the first) and the last number sent in it."""
+        row = await self.conn.fetchrow(
+            "SELECT epoch, last_sequence FROM pair_sequences WHERE destination = $1", partner
         )
-        return int(value or 0)
+        return (None, 0) if row is None else (int(row["epoch"]), int(row["last_sequence"]))
 
     async def backlog(self, partner: str | None = None) -> int:
         await self.outbox.flush()
@@ -487,24 +503,63 @@ class SyncStore:
             now,
         )
 
+    async def link_epoch(self, partner: str) -> int:
+        """The partner's link epoch this link follows (0: before epochs, or none yet)."""
+        if partner not in self._epochs:
+            value = await self.conn.fetchval("SELECT epoch FROM links WHERE partner = $1", partner)
+            self._epochs[partner] = int(value or 0)
+        return self._epochs[partner]
+
+    async def enter_epoch(self, partner: str, epoch: int) -> None:
+        """Follow the partner's newer link ``epoch``: its numbering starts afresh; what the
+        older one still missed is given up (ADR 16)."""
+        highest = await self.highest_seen(partner)
+        await self.conn.execute(
+            "INSERT INTO links (partner, epoch) VALUES ($1, $2) ON CONFLICT (partner) DO UPDATE"
+            " SET epoch = $2, older_highest = greatest(links.older_highest, $3),"
+            " contiguous = 0, partner_sent = 0, missing_since = NULL,"
+            " replay_requested_at = NULL, replay_requested_upto = 0, replay_attempts = 0,"
+            " updated_at = now() WHERE links.epoch < $2",
+            partner,
+            epoch,
+            highest,
+        )
+        await self.conn.execute(
+            "DELETE FROM link_received WHERE partner = $1 AND epoch < $2", partner, epoch
+        )
+        self._epochs[partner] = epoch
+        self._highest.pop(partner, None)
+
+    async def older_highest(self, partner: str) -> int:
+        """The highest number seen from ``partner`` in the epochs before the link's."""
+        value = await self.conn.fetchval(
+            "SELECT older_highest FROM links WHERE partner = $1", partner
+        )
+        return int(value or 0)
+
     async def highest_seen(self, partner: str) -> int:
-        """The highest pair number that arrived from ``partner`` (read once a store)."""
+        """The highest pair number of the link's epoch that arrived from ``partner`` (read
+        once a store)."""
         if partner not in self._highest:
             self._highest[partner] = int(
                 await self.conn.fetchval(
                     "SELECT greatest((SELECT contiguous FROM links WHERE partner = $1),"
-                    " (SELECT max(seq) FROM link_received WHERE partner = $1), 0)",
+                    " (SELECT max(seq) FROM link_received WHERE partner = $1 AND epoch = $2), 0)",
                     partner,
+                    await self.link_epoch(partner),
                 )
             )
         return self._highest[partner]
 
-    async def count_received(self, partner: str, seq: int) -> None:
-        """Count a number as arrived though its event was not applied (an unknown type,
-        a refused record): it was sent, and asking for it again would not change that."""
+    async def count_received(self, partner: str, epoch: int, seq: int) -> None:
+        """Count a number (of link ``epoch``) as arrived though its event was not applied
+        (an unknown type, a refused record): it was sent, and asking for it again would not
+        change that."""
         await self.conn.execute(
-            "INSERT INTO link_received (partner, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO link_received (partner, epoch, seq) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
             partner,
+            epoch,
             seq,
         )
 
@@ -528,8 +583,14 @@ class SyncStore:
             partner_sent=row["partner_sent"],
             missing_since=row["missing_since"],
         )
+        await self.conn.execute(  # numbers of an older epoch count for nothing
+            "DELETE FROM link_received WHERE partner = $1 AND epoch < $2", partner, row["epoch"]
+        )
         arrivals = await self.conn.fetch(
-            "SELECT seq, received_at FROM link_received WHERE partner = $1 ORDER BY seq", partner
+            "SELECT seq, received_at FROM link_received WHERE partner = $1 AND epoch = $2"
+            " ORDER BY seq",
+            partner,
+            row["epoch"],
         )
         for arrival in arrivals:
             tracker.receive(arrival["seq"], now)
@@ -546,8 +607,9 @@ class SyncStore:
             latest,
         )
         await self.conn.execute(
-            "DELETE FROM link_received WHERE partner = $1 AND seq <= $2",
+            "DELETE FROM link_received WHERE partner = $1 AND epoch = $2 AND seq <= $3",
             partner,
+            row["epoch"],
             tracker.contiguous,
         )
         return tracker

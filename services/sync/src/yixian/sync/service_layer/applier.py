@@ -66,7 +66,14 @@ from yixian.sync.domain.apply import (
     check_participation,
     later_mark,
 )
-from yixian.sync.domain.link import answer_replay, check_claim, replay_needs_digest
+from yixian.sync.domain.link import (
+    Numbering,
+    answer_replay,
+    check_claim,
+    check_epoch,
+    numbering,
+    replay_needs_digest,
+)
 
 from .links import LinkPolicy, link_report, send_digest
 
@@ -202,8 +209,10 @@ class Applier:
     async def _prepare(self, store: SyncStore, records: list[Inbound]) -> dict[int, Envelope[Any]]:
         """Decode a batch, claim its events and lock its movements, one statement each; the
         records' decoded events, by ``id(record)``. Records this skips (not a pair event for
-        this node, undecodable, forged, unnumbered) take the one-by-one path in ``_handle``."""
+        this node, undecodable, forged, unnumbered, of a refused epoch or out of reach) take
+        the one-by-one path in ``_handle``."""
         decoded: dict[int, Envelope[Any]] = {}
+        now = self.clock()
         claims: list[Claim] = []
         movements: set[UUID] = set()
         for record in records:
@@ -217,10 +226,11 @@ class Applier:
                 event = decode(record.value)
             except UnknownEventType as unknown:
                 seq, event_id = _pair_number(unknown.envelope), _event_id(unknown.envelope)
-                if seq and event_id and await self._within_reach(store, partner, seq):
+                epoch = _pair_epoch(unknown.envelope)
+                if seq and event_id and await self._counts(store, partner, epoch, seq, now):
                     claims.append(Claim(
                         partner, event_id, unknown.event_type[:200], record.topic,
-                        record.partition, record.offset, seq, None, None, None,
+                        record.partition, record.offset, seq, None, None, None, epoch,
                     ))  # fmt: skip
                 continue
             except ValueError:  # MalformedEvent
@@ -228,13 +238,13 @@ class Applier:
             if (
                 event.source_node != partner
                 or event.pairseq is None
-                or not await self._within_reach(store, partner, event.pairseq)
+                or not await self._counts(store, partner, event.epoch, event.pairseq, now)
             ):
                 continue
             decoded[id(record)] = event
             claims.append(Claim(
                 partner, event.id, event.type, record.topic, record.partition, record.offset,
-                event.pairseq, event.trace_id, event.time, event.correlationid,
+                event.pairseq, event.trace_id, event.time, event.correlationid, event.epoch,
             ))  # fmt: skip
             data = event.data
             if isinstance(data, OriginGroupChanged | HostGroupChanged):
@@ -289,9 +299,16 @@ class Applier:
                 [{"field": "pairseq", "reason": "missing"}],
                 now,
             )
-        if not await self._within_reach(store, partner, event.pairseq):
+        try:
+            current = await self._follow_epoch(store, partner, event.epoch, now)
+        except Refused as refusal:
             return await self._dead(
-                store, record, await self._beyond_reach(store, partner, event.pairseq),
+                store, record, refusal.reason,
+                [{"field": "pairepoch", "reason": "starts in the future"}], now,
+            )  # fmt: skip
+        if not await self._within_reach(store, partner, event.pairseq, current=current):
+            return await self._dead(
+                store, record, await self._beyond_reach(store, partner, event.pairseq, current),
                 [{"field": "pairseq", "reason": "beyond what the partner can have sent"}], now,
             )  # fmt: skip
         claimed = await store.claim(
@@ -303,6 +320,7 @@ class Applier:
             trace_id=event.trace_id,
             event_time=event.time,
             movement_id=event.correlationid,
+            epoch=event.epoch,
         )
         if not claimed:
             return Outcome.DUPLICATE.value
@@ -342,22 +360,70 @@ class Applier:
         the partner sent it, and asking for it again would bring the same refusal."""
         try:
             partner, destination = self.config.topics.parse_pair(record.topic)
-            seq = _pair_number(decode_raw(record.value))
+            document = decode_raw(record.value)
         except ValueError:
             return
-        if destination == self.node and seq and await self._within_reach(store, partner, seq):
-            await store.count_received(partner, seq)
+        seq, epoch = _pair_number(document), _pair_epoch(document)
+        if (
+            destination == self.node
+            and seq
+            and epoch == await store.link_epoch(partner)
+            and await self._within_reach(store, partner, seq)
+        ):
+            await store.count_received(partner, epoch, seq)
 
-    async def _within_reach(self, store: SyncStore, partner: str, seq: int) -> bool:
+    async def _follow_epoch(
+        self, store: SyncStore, partner: str, epoch: int, now: datetime
+    ) -> bool:
+        """Whether an event of link ``epoch`` counts on the link (ADR 16): one of a newer
+        epoch starts the link afresh (the partner numbers from 1 again), and a digest goes
+        out at once when the older epoch left numbers missing, to repair what they held;
+        one of an older epoch is a straggler, applied but its number and claims ignored.
+        An epoch starting far in the future is refused (``Refused``)."""
+        tracked = await store.link_epoch(partner)
+        standing = numbering(tracked, epoch)
+        if standing is Numbering.NEWER:
+            check_epoch(epoch, now, self.config.policy)
+            left = (await store.tracker(partner, now)).lag()
+            await store.enter_epoch(partner, epoch)
+            log.warning("partner numbers in a new link epoch", partner=partner, epoch=epoch,
+                        previous=tracked, given_up=left)  # fmt: skip
+            if left and not self.rebuilding:
+                await send_digest(store, partner, self.config.policy, now)
+        return standing is not Numbering.OLDER
+
+    async def _counts(
+        self, store: SyncStore, partner: str, epoch: int, seq: int, now: datetime
+    ) -> bool:
+        """Whether a numbered event takes the batch's fast path: its epoch is not refused
+        and, in the link's epoch, its number is within reach."""
+        try:
+            current = await self._follow_epoch(store, partner, epoch, now)
+        except Refused:
+            return False
+        return await self._within_reach(store, partner, seq, current=current)
+
+    async def _within_reach(
+        self, store: SyncStore, partner: str, seq: int, *, current: bool = True
+    ) -> bool:
         """Whether ``partner`` can have sent pair number ``seq``: a number far beyond the
-        highest seen is a forged or broken claim, refused rather than taken for a gap."""
-        return self.config.policy.within_reach(seq, await store.highest_seen(partner))
+        highest seen (in the link's epoch, or for a straggler ``not current`` in the older
+        ones) is a forged or broken claim, refused rather than taken for a gap."""
+        return self.config.policy.within_reach(seq, await self._highest(store, partner, current))
 
-    async def _beyond_reach(self, store: SyncStore, partner: str, seq: int) -> str:
-        highest = await store.highest_seen(partner)
+    async def _highest(self, store: SyncStore, partner: str, current: bool) -> int:
+        if current:
+            return await store.highest_seen(partner)
+        return await store.older_highest(partner)
+
+    async def _beyond_reach(
+        self, store: SyncStore, partner: str, seq: int, current: bool = True
+    ) -> str:
+        highest = await self._highest(store, partner, current)
         return (
             f"pairseq {seq} is beyond reach: more than {self.config.policy.max_ahead}"
-            f" past the highest number seen from {partner} ({highest})"
+            f" past the highest number seen from {partner} ({highest}"
+            f"{'' if current else ', in its older link epochs'})"
         )
 
     async def _unknown(
@@ -373,12 +439,20 @@ class Applier:
         event_id = _event_id(unknown.envelope)
         if event_id is None:
             return await self._dead(store, record, f"{unknown}; and its id is not a UUID", [], now)
-        seq = _pair_number(unknown.envelope)
-        if seq is not None and not await self._within_reach(store, partner, seq):
-            return await self._dead(
-                store, record, await self._beyond_reach(store, partner, seq), [], now
-            )
-        if await store.claim(partner, event_id, unknown.event_type[:200], record, pairseq=seq):
+        seq, epoch = _pair_number(unknown.envelope), _pair_epoch(unknown.envelope)
+        if seq is not None:
+            try:
+                current = await self._follow_epoch(store, partner, epoch, now)
+            except Refused as refusal:
+                return await self._dead(store, record, refusal.reason, [], now)
+            if not await self._within_reach(store, partner, seq, current=current):
+                return await self._dead(
+                    store, record, await self._beyond_reach(store, partner, seq, current), [], now
+                )
+        claimed = await store.claim(
+            partner, event_id, unknown.event_type[:200], record, pairseq=seq, epoch=epoch
+        )
+        if claimed:
             store.settle(partner, event_id, "skipped_unknown_type")
         log.info("unknown event type skipped", type=unknown.event_type, partner=partner, seq=seq)
         return "skipped_unknown_type"
@@ -400,11 +474,14 @@ class Applier:
             if data.source != partner or data.destination != self.node:
                 raise Refused(f"heartbeat names the link {data.source}→{data.destination}")
             check_claim("heartbeat", data.last_sequence, event.pairseq)
-            await store.heard_heartbeat(partner, data.last_sequence, now)
+            if event.epoch == await store.link_epoch(partner):  # a straggler's claim: none
+                await store.heard_heartbeat(partner, data.last_sequence, now)
             return "link"
         if isinstance(data, LinkDigest):
             check_claim("digest", data.as_of_sequence, event.pairseq)
-            return await self._digest(store, partner, data, now)
+            as_of_epoch = event.epoch if data.as_of_epoch is None else data.as_of_epoch
+            current = as_of_epoch == await store.link_epoch(partner)
+            return await self._digest(store, partner, data, now, settles=current)
         if isinstance(data, LinkDigestEntries):
             return await self._digest_entries(store, partner, data, now)
         if isinstance(data, ReplicaReturned):
@@ -497,14 +574,22 @@ class Applier:
         however often it is asked; numbers that cannot be sent (gone, parked, never
         numbered) are settled by a digest sent at once."""
         policy = self.config.policy
-        wanted = request.runs(await store.last_sent(partner))
+        epoch, last_sent = await store.sent(partner)
+        if (request.epoch or 0) != (epoch or 0):
+            # numbers of another epoch (before this database was rebuilt): none can be sent
+            # again; a digest settles them
+            await send_digest(store, partner, policy, now)
+            log.info("replay asked in another link epoch; digest sent", partner=partner,
+                     asked=request.epoch or 0, mine=epoch)  # fmt: skip
+            return "link"
+        wanted = request.runs(last_sent)
         runs = answer_replay(
             wanted, await store.replayed_lately(partner, now - policy.replay_interval)
         )
         if not runs:
             log.info("replay asked again; answered lately", partner=partner, first=wanted[0][0])
             return "link"
-        requeued, held = await store.replay(partner, runs)
+        requeued, held = await store.replay(partner, epoch or 0, runs)
         await store.note_replayed(partner, runs, now)
         count = sum(last - first + 1 for first, last in runs)
         if replay_needs_digest(runs, held):
@@ -522,14 +607,18 @@ class Applier:
     # -- anti-entropy -------------------------------------------------------------------------
 
     async def _digest(
-        self, store: SyncStore, partner: str, digest: LinkDigest, now: datetime
+        self, store: SyncStore, partner: str, digest: LinkDigest, now: datetime, *, settles: bool
     ) -> str:
+        """Compare a digest with this node's data; one that matches settles the numbers
+        the link still misses up to its ``as_of_sequence`` if that is of the link's epoch
+        (``settles``)."""
         mine = await store.entries(partner, digest.bucket_count)
         differing = differing_buckets(
             buckets(mine, digest.bucket_count, content=bool(digest.content)), digest
         )
         if not differing:
-            await store.settle_up_to(partner, digest.as_of_sequence)
+            if settles:
+                await store.settle_up_to(partner, digest.as_of_sequence)
             return "link"
         wanted = set(differing)
         selected = [e for e in mine if bucket_of(e.movement_id, digest.bucket_count) in wanted]
@@ -737,7 +826,14 @@ class Applier:
 def _mark(event: Envelope[Any]) -> Mark | None:
     """When the partner sent ``event``: its (link epoch, pair number); every event before
     link epochs is of epoch 0 (ADR 16)."""
-    return None if event.pairseq is None else (0, event.pairseq)
+    return None if event.pairseq is None else (event.epoch, event.pairseq)
+
+
+def _pair_epoch(document: dict[str, Any]) -> int:
+    """The ``pairepoch`` of an event not (or not yet) validated: 0 if absent or not a
+    number (before epochs)."""
+    epoch = document.get("pairepoch")
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0 else 0
 
 
 def _pair_number(document: dict[str, Any]) -> int | None:

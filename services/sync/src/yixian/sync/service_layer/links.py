@@ -62,8 +62,10 @@ async def link_report(
 
 async def send_digest(store: SyncStore, partner: str, policy: LinkPolicy, now: datetime) -> None:
     """Send ``partner`` a digest of every movement the two share, as of the last number
-    sent; a digest that matches the partner's data settles the numbers it still misses."""
+    sent (in this node's link epoch); a digest that matches the partner's data settles the
+    numbers it still misses."""
     entries = await store.entries(partner, policy.bucket_count)
+    epoch, last_sent = await store.sent(partner)
     digest = LinkDigest(
         digest_id=uuid4(),
         bucket_count=policy.bucket_count,
@@ -73,7 +75,8 @@ async def send_digest(store: SyncStore, partner: str, policy: LinkPolicy, now: d
                 key=lambda b: b.bucket,
             )
         ),
-        as_of_sequence=await store.last_sent(partner),
+        as_of_sequence=last_sent,
+        as_of_epoch=epoch or None,
         computed_at=now,
         content=True,
     )
@@ -84,6 +87,8 @@ async def send_digest(store: SyncStore, partner: str, policy: LinkPolicy, now: d
 @dataclass
 class LinkView:
     partner: str
+    epoch: int
+    """The partner's link epoch the numbers below are of (ADR 16)."""
     state: LinkState
     lag: int
     contiguous: int
@@ -99,6 +104,7 @@ class LinkView:
     def as_json(self) -> dict[str, Any]:
         return {
             "partner": self.partner,
+            "epoch": self.epoch,
             "state": self.state.value,
             "lag": self.lag,
             "received_up_to": self.contiguous,
@@ -181,7 +187,8 @@ class LinkKeeper:
         for a gap still open, send a digest at once (it settles what cannot be replayed)."""
         tracker = await store.tracker(partner, now)
         row = await conn.fetchrow(
-            "SELECT replay_requested_at, replay_attempts FROM links WHERE partner = $1", partner
+            "SELECT epoch, replay_requested_at, replay_attempts FROM links WHERE partner = $1",
+            partner,
         )
         tries = row["replay_attempts"]
         plan = plan_replay(
@@ -204,6 +211,7 @@ class LinkKeeper:
             ranges=tuple(SequenceRange(first=f, last=la) for f, la in runs)
             if len(runs) > 1
             else None,
+            epoch=row["epoch"] or None,
             reason=f"{count} event(s) missing from {runs[0][0]} (request {plan.attempts})",
         )
         await store.publish_to(partner, make_event(request, node=self.node, time=now))
@@ -256,12 +264,14 @@ class LinkKeeper:
             for partner in await self.known_partners(conn):
                 async with conn.transaction():
                     tracker = await store.tracker(partner, now)
-                    view = await conn.fetchval(
-                        "SELECT partner_view FROM links WHERE partner = $1", partner
+                    link = await conn.fetchrow(
+                        "SELECT epoch, partner_view FROM links WHERE partner = $1", partner
                     )
+                    assert link is not None  # the tracker made it
                     out.append(
                         LinkView(
                             partner=partner,
+                            epoch=link["epoch"],
                             state=tracker.state(
                                 now, grace=self.policy.gap_grace, silence=self.policy.silence
                             ),
@@ -274,7 +284,7 @@ class LinkKeeper:
                             last_heartbeat_at=tracker.last_heartbeat_at,
                             last_sent=await store.last_sent(partner),
                             backlog=await store.backlog(partner),
-                            partner_view=view,
+                            partner_view=link["partner_view"],
                         )
                     )
         return out

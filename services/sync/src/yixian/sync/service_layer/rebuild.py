@@ -48,7 +48,7 @@ async def clear_partner_data(conn: DbConnection, node: str, partner: str) -> Non
         )
         await conn.execute("DELETE FROM inbox WHERE source = $1", partner)
         await conn.execute(
-            "UPDATE links SET contiguous = 0, partner_sent = 0, missing_since = NULL"
+            "UPDATE links SET epoch = 0, contiguous = 0, partner_sent = 0, missing_since = NULL"
             " WHERE partner = $1",
             partner,
         )
