@@ -219,6 +219,28 @@ async def test_a_rebuilt_numbering_starts_a_later_epoch(gushi: Node) -> None:
     assert new_epoch > old_epoch > 0
 
 
+async def test_a_restored_database_numbers_in_a_later_epoch(gushi: Node) -> None:
+    """A database restored from a backup or loaded from a dump still has its partners'
+    ``pair_sequences`` rows, from another database: numbers given after the backup must not
+    be given again, so the numbering starts a new, later epoch (ADR 16)."""
+    members = await _members(gushi, 3)
+    pending = "SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id"
+    numbers = []
+    async with gushi.pool.acquire() as conn:
+        for member in members:
+            await gushi.post("/v1/movements", outflow(member), expect=201)
+            numbers += (await _number(conn, await conn.fetch(pending))).values()
+            await conn.execute("UPDATE outbox SET published_at = now()")
+            if member == members[1]:  # as if the rows came from the database backed up
+                await conn.execute("UPDATE pair_sequences SET numbered_in = 'another/1'")
+    (first_epoch, first), (same_epoch, second), (new_epoch, third) = numbers
+    assert (first, second, third) == (1, 2, 1)
+    assert same_epoch == first_epoch
+    assert new_epoch > first_epoch
+    async with gushi.pool.acquire() as conn:  # and numbering goes on in the new epoch
+        assert await conn.fetchval("SELECT numbered_in <> 'another/1' FROM pair_sequences")
+
+
 async def _waiting(node: Node) -> int:
     async with node.pool.acquire() as conn:
         return int(

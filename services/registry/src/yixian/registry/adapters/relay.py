@@ -378,6 +378,21 @@ Number = tuple[int, int]
 """A pair event's (link epoch, pair number); epoch 0: numbered before epochs (ADR 16)."""
 
 
+_NEXT_NUMBERS = (
+    "INSERT INTO pair_sequences (destination, last_sequence, numbered_in)"
+    " SELECT d, n, yixian_numbering_identity() FROM unnest($1::text[], $2::bigint[]) AS u(d, n)"
+    " ON CONFLICT (destination) DO UPDATE SET"
+    " last_sequence = CASE WHEN pair_sequences.numbered_in = EXCLUDED.numbered_in"
+    "  THEN pair_sequences.last_sequence + EXCLUDED.last_sequence ELSE EXCLUDED.last_sequence END,"
+    " epoch = CASE WHEN pair_sequences.numbered_in = EXCLUDED.numbered_in"
+    "  THEN pair_sequences.epoch ELSE EXCLUDED.epoch END,"
+    " numbered_in = EXCLUDED.numbered_in"
+    " RETURNING destination, epoch, last_sequence"
+)
+"""The next numbers of each partner: in its epoch while the same database gives them; from 1
+in a new, later epoch once the database is another (a restored backup, a loaded dump)."""
+
+
 async def _number(conn: DbConnection, rows: list[asyncpg.Record]) -> dict[int, Number]:
     """The (epoch, number) of a batch's pair-topic rows, by outbox id: those numbered before
     (a batch sent again) keep theirs, the others take the next numbers of their partner, in
@@ -393,15 +408,7 @@ async def _number(conn: DbConnection, rows: list[asyncpg.Record]) -> dict[int, N
     async with conn.transaction():
         last = {
             r["destination"]: (r["epoch"], r["last_sequence"])
-            for r in await conn.fetch(
-                "INSERT INTO pair_sequences (destination, last_sequence)"
-                " SELECT * FROM unnest($1::text[], $2::bigint[])"
-                " ON CONFLICT (destination) DO UPDATE"
-                " SET last_sequence = pair_sequences.last_sequence + EXCLUDED.last_sequence"
-                " RETURNING destination, epoch, last_sequence",
-                list(counts),
-                list(counts.values()),
-            )
+            for r in await conn.fetch(_NEXT_NUMBERS, list(counts), list(counts.values()))
         }
         following = {d: last[d][1] - n + 1 for d, n in counts.items()}
         for row in fresh:
