@@ -464,6 +464,7 @@ def replay(
                     request_id=uuid4(),
                     from_sequence=first,
                     to_sequence=last,
+                    epoch=await store.link_epoch(partner) or None,  # the numbers this link follows
                     reason="asked by the operator",
                 )
                 await store.publish_to(
