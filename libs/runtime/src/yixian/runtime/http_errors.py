@@ -82,7 +82,7 @@ _CODES = {
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def _text(value: object) -> str:
+def printable(value: object) -> str:
     """Text fit for a response and the audit log: what a refused input put in a message or
     a key (a NUL, an escape, a lone surrogate) is written as an escape, never as itself."""
     return _UNPRINTABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", str(value))
@@ -97,11 +97,11 @@ def error_response(
     errors: Sequence[Mapping[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"error": code, "message": _text(message)}
+    body: dict[str, Any] = {"error": code, "message": printable(message)}
     if field:
-        body["field"] = _text(field)
+        body["field"] = printable(field)
     if errors is not None:
-        body["errors"] = [{k: _text(v) for k, v in e.items()} for e in errors]
+        body["errors"] = [{k: printable(v) for k, v in e.items()} for e in errors]
     return JSONResponse(status_code=status_code, content=body, headers=headers)
 
 
@@ -130,7 +130,7 @@ async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
     status = exc.status_code
     code = _CODES.get(status) or re.sub(r"\W+", "_", HTTPStatus(status).phrase.lower())
     field = None
-    message = _text(exc.detail)
+    message = printable(exc.detail)
     if status == 404 and exc.detail == HTTPStatus.NOT_FOUND.phrase:
         message = f"there is no route {request.url.path}"
     elif status == 405:

@@ -31,11 +31,11 @@ from yixian.registry.service_layer.unit_of_work import (
 )
 from yixian.registry.service_layer.unit_of_work import Request as Ctx
 from yixian.runtime import bind_trace, get_logger
+from yixian.runtime.http_errors import printable
 from yixian.runtime.tracing import span
 
 log = get_logger(__name__)
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PRESENTED_KEY_ID = re.compile(r"^yx_([0-9a-f]{32})_")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -76,23 +76,19 @@ def node_parts(request: Request) -> NodeParts:
 Parts = Annotated[NodeParts, Depends(node_parts)]
 
 
-def printable(text: str | None) -> str | None:
-    """Text for the audit log with control characters shown as escapes (a refusal may quote
-    what it refused, and the log keeps no NUL)."""
-    if text is None:
-        return None
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
 async def audit_refusal(request: Request, status: int, message: str, field: Any) -> None:
     """Every refusal is in the audit log, in the name of the key that asked (if any)."""
     who: Principal | None = getattr(request.state, "principal", None)
     await node_parts(request).runner.record_unanswered(
         actor=who.actor if who else "anonymous",
         role=who.role.value if who else None,
-        action=printable(f"{request.method} {request.url.path}") or "",
+        action=printable(f"{request.method} {request.url.path}"),
         outcome="denied" if status == 403 else "refused",
-        detail={"status": status, "reason": printable(message), "field": printable(field)},
+        detail={
+            "status": status,
+            "reason": printable(message),
+            "field": None if field is None else printable(field),
+        },
     )
 
 
@@ -105,7 +101,7 @@ async def _record_unauthenticated(
     await parts.runner.record_unanswered(
         actor="anonymous",
         role=None,
-        action=printable(f"{request.method} {request.url.path}") or "",
+        action=printable(f"{request.method} {request.url.path}"),
         outcome="denied",
         detail=detail,
     )
