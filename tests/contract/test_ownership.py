@@ -62,8 +62,6 @@ WRITERS_BESIDES_THE_OWNER = {
     "yixian.record next (ADR 17)",
     ("parked_outbox", "registry"): "discarding parked rows, moving with the relay (ADR 17)",
     ("pair_sequences", "registry"): "the relay's numbering, moving with the relay (ADR 17)",
-    ("outbox", "sync"): "a replay puts published pair events back in the queue; an outbox "
-    "call of yixian.record once the relay is there (ADR 17)",
 }
 """(table, package) -> why a package that does not own a table writes it."""
 

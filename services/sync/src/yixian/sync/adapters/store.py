@@ -432,27 +432,8 @@ class SyncStore:
         self, partner: str, epoch: int, runs: list[tuple[int, int]]
     ) -> tuple[int, int]:
         """Put the already published pair events of ``runs`` (of link ``epoch``) back in the
-        relay's queue;
-        how many went back, and how many of the numbers can be sent at all (published
-        or waiting; not parked, discarded or gone)."""
-        await self.outbox.flush()
-        row = await self.conn.fetchrow(
-            "WITH wanted AS (SELECT id, published_at FROM outbox, unnest($2::bigint[],"
-            " $3::bigint[]) AS r(first_seq, last_seq) WHERE destination = $1"
-            " AND pairseq BETWEEN r.first_seq AND r.last_seq AND coalesce(pairepoch, 0) = $4"
-            " AND (published_at IS NOT NULL"
-            " OR parked_at IS NULL)),"
-            " requeued AS (UPDATE outbox SET published_at = NULL FROM wanted"
-            " WHERE outbox.id = wanted.id AND wanted.published_at IS NOT NULL RETURNING 1)"
-            " SELECT (SELECT count(*) FROM requeued) AS requeued,"
-            " (SELECT count(*) FROM wanted) AS held",
-            partner,
-            [first for first, _ in runs],
-            [last for _, last in runs],
-            epoch,
-        )
-        assert row is not None
-        return int(row["requeued"]), int(row["held"])
+        relay's queue; how many went back, and how many can be sent at all."""
+        return await self.outbox.requeue(partner, epoch, runs)
 
     async def replayed_lately(self, partner: str, since: datetime) -> list[tuple[int, int]]:
         """The runs replayed to ``partner`` since ``since`` (older notes are dropped)."""
@@ -476,20 +457,11 @@ class SyncStore:
 
     async def sent(self, partner: str) -> tuple[int | None, int]:
         """The link epoch this node numbers its events to ``partner`` in (None: none sent
-        yet, the relay starts one with the first) and the last number sent in it."""
-        row = await self.conn.fetchrow(
-            "SELECT epoch, last_sequence FROM pair_sequences WHERE destination = $1", partner
-        )
-        return (None, 0) if row is None else (int(row["epoch"]), int(row["last_sequence"]))
+        yet) and the last number sent in it."""
+        return await self.outbox.sent(partner)
 
     async def backlog(self, partner: str | None = None) -> int:
-        await self.outbox.flush()
-        value = await self.conn.fetchval(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND discarded_at IS NULL"
-            " AND ($1::char(6) IS NULL OR destination = $1)",
-            partner,
-        )
-        return int(value)
+        return await self.outbox.backlog(partner)
 
     # -- links ------------------------------------------------------------------------------
 
