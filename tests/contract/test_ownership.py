@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from yixian.runtime.migrations import NODE_SCHEMA
+from yixian.record.schema import NODE_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,10 +58,6 @@ WRITERS_BESIDES_THE_OWNER = {
     ("movements", "registry"): "this node's group of each movement (ADR 7)",
     ("movements", "sync"): "the partner's group; this node's own only when a partner returns "
     "the replica of a group the node lost (ADR 7, replica_returned)",
-    ("outbox", "registry"): "the relay and the parked rows' retry and discard, moving to "
-    "yixian.record next (ADR 17)",
-    ("parked_outbox", "registry"): "discarding parked rows, moving with the relay (ADR 17)",
-    ("pair_sequences", "registry"): "the relay's numbering, moving with the relay (ADR 17)",
 }
 """(table, package) -> why a package that does not own a table writes it."""
 

@@ -21,7 +21,8 @@ from yixian.localstack.records import read_records
 from yixian.localstack.stack import ADMIN_PASSWORD, ADMIN_USER
 from yixian.ops.cli import app
 from yixian.ops.kafka import ClusterAdmin, TopicPolicy, principal
-from yixian.registry.bootstrap import build_relay, init_node, migrate
+from yixian.record.process import build_relay
+from yixian.registry.bootstrap import init_node, migrate
 from yixian.registry.config import RegistrySettings
 from yixian.runtime import KafkaSettings, create_pool
 

@@ -15,11 +15,11 @@ import pytest
 from yixian.notify.bootstrap import MIGRATIONS as NOTIFY_MIGRATIONS
 from yixian.notify.bootstrap import with_api_keys
 from yixian.notify.entrypoints.http import create_app
+from yixian.record.schema import migrate
 from yixian.registry.adapters.auth import Role, create_api_key
 from yixian.registry.bootstrap import MIGRATIONS as REGISTRY_MIGRATIONS
 from yixian.registry.bootstrap import init_node
 from yixian.runtime import create_pool
-from yixian.runtime.migrations import apply_with_node_schema
 
 pytestmark = pytest.mark.integration
 GUSHI = "411525"
@@ -49,8 +49,8 @@ async def _notify(pool: asyncpg.Pool) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def notify(database_url: str) -> AsyncIterator[Notify]:
-    await apply_with_node_schema(database_url, "registry", REGISTRY_MIGRATIONS)
-    await apply_with_node_schema(database_url, "notify", NOTIFY_MIGRATIONS)
+    await migrate(database_url, "registry", REGISTRY_MIGRATIONS)
+    await migrate(database_url, "notify", NOTIFY_MIGRATIONS)
     pool = await create_pool(database_url)
     async with pool.acquire() as conn:
         root_id, _ = await init_node(conn, GUSHI, root_name="固始县委组织部")
@@ -156,7 +156,7 @@ async def test_a_revoked_key_fails_at_once(notify: Notify) -> None:
 
 
 async def test_before_the_registry_migrated_keys_are_503_not_500(database_url: str) -> None:
-    await apply_with_node_schema(database_url, "notify", NOTIFY_MIGRATIONS)
+    await migrate(database_url, "notify", NOTIFY_MIGRATIONS)
     pool = await create_pool(database_url)
     http = await _notify(pool)
     try:

@@ -18,9 +18,9 @@ from yixian.notify.bootstrap import TEMPLATES, transactions
 from yixian.notify.domain.templates import Templates
 from yixian.notify.service_layer.planner import Planner
 from yixian.notify.service_layer.scheduler import Scheduler
+from yixian.record.schema import migrate
 from yixian.registry.bootstrap import MIGRATIONS as REGISTRY_MIGRATIONS
 from yixian.runtime import create_pool
-from yixian.runtime.migrations import apply_with_node_schema
 
 pytestmark = pytest.mark.integration
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -28,8 +28,8 @@ GUSHI = "411525"
 
 
 async def _node(database_url: str) -> asyncpg.Pool:
-    await apply_with_node_schema(database_url, "registry", REGISTRY_MIGRATIONS)
-    await apply_with_node_schema(database_url, "notify", NOTIFY_MIGRATIONS)
+    await migrate(database_url, "registry", REGISTRY_MIGRATIONS)
+    await migrate(database_url, "notify", NOTIFY_MIGRATIONS)
     pool = await create_pool(database_url)
     root = uuid4()
     await pool.execute(

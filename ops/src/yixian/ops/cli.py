@@ -26,8 +26,8 @@ from rich.console import Console
 from rich.progress import DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from yixian.record import schema
 from yixian.runtime import create_pool
-from yixian.runtime import migrations as schema
 from yixian.runtime.settings import KafkaSettings
 from yixian.sync.config import SyncSettings
 
@@ -132,10 +132,9 @@ def node_init(
     async def migrate() -> list[str]:
         applied = []
         for service in (registry, sync, notify):
-            done = await schema.apply_with_node_schema(
+            applied += await schema.migrate(
                 settings.database_url, service.SERVICE, service.MIGRATIONS
             )
-            applied += [f"{service.SERVICE}/{name}" for name in done]
         return applied
 
     applied = _run(migrate())
@@ -310,8 +309,7 @@ def dlq_retry(
     every: Annotated[bool, typer.Option("--all", help="Retry every open dead letter.")] = False,
 ) -> None:
     """Apply dead letters again (after a fix on either side); each says how it went."""
-    from yixian.sync.bootstrap import sync_config, utc_now
-    from yixian.sync.service_layer.applier import Applier
+    from yixian.sync.bootstrap import build_applier, sync_config
 
     if not ids and not every:
         err.print("name the dead letters to retry, or pass --all")
@@ -321,7 +319,7 @@ def dlq_retry(
     async def retry() -> list[tuple[int, str]]:
         pool = await create_pool(settings.database_url, size=2)
         try:
-            applier = Applier(pool, sync_config(settings), utc_now)
+            applier = build_applier(pool, sync_config(settings))
             wanted = await pool.fetch(
                 "SELECT id FROM dead_letters WHERE (retried_at IS NULL"
                 " OR retry_outcome = 'dead_letter') AND ($1 OR id = ANY($2::bigint[]))"
@@ -357,7 +355,7 @@ def _actor(actor: str) -> str:
 @outbox_app.command("parked")
 def outbox_parked(as_json: AsJson = False) -> None:
     """The rows the relay parked (it cannot publish them as they are), with the reason."""
-    from yixian.registry.adapters.parked import PARK_REASONS, parked_rows
+    from yixian.record.parked import PARK_REASONS, parked_rows
 
     settings = _settings()
 

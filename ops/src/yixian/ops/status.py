@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from yixian.registry.adapters.parked import ParkedGroup, parked_groups
+from yixian.record.parked import ParkedGroup, parked_groups
 from yixian.runtime.metrics import consumer_lag
 from yixian.sync.bootstrap import build_keeper
 from yixian.sync.config import SyncSettings

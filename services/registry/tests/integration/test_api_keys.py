@@ -13,8 +13,9 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
+from yixian.record.schema import NODE_SCHEMA, OWNER
 from yixian.registry.bootstrap import MIGRATIONS
-from yixian.runtime.migrations import NODE_SCHEMA, apply
+from yixian.runtime.migrations import apply
 
 from .conftest import Node
 
@@ -199,7 +200,7 @@ async def test_the_migration_renames_keys_that_shared_a_name(
     for path in sorted(MIGRATIONS.glob("*.sql")):
         if path.name < UNIQUE_NAMES:
             shutil.copy(path, before / path.name)
-    await apply(database_url, "node", NODE_SCHEMA)
+    await apply(database_url, OWNER, NODE_SCHEMA)
     await apply(database_url, "registry", before)
     conn = await asyncpg.connect(database_url)
     try:

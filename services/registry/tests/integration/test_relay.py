@@ -14,9 +14,10 @@ from yixian.contracts import Envelope, decode
 from yixian.localstack import LocalStack
 from yixian.localstack.records import Record, read_records
 from yixian.record.outbox import MAX_RECORD_BYTES
-from yixian.registry.adapters.parked import discard_parked, parked_rows, retry_parked
-from yixian.registry.adapters.relay import OutboxRelay, _number
-from yixian.registry.bootstrap import build_relay
+from yixian.record.parked import parked_rows
+from yixian.record.process import build_relay
+from yixian.record.relay import OutboxRelay, _number
+from yixian.registry.adapters.parked import discard_parked, retry_parked
 
 from .conftest import CHAOYANG, GUSHI, Node, outflow
 

@@ -107,7 +107,7 @@ class LocalNode:
         )
         self.relay = Process(
             f"{self.code}-relay",
-            [py, "-m", "yixian.registry", "relay"],
+            [py, "-m", "yixian.record", "relay"],
             {**self.env, "YIXIAN_RELAY_POLL_INTERVAL": "0.5"},
             self.logs / f"{self.code}-relay.log",
         )

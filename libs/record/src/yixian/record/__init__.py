@@ -1,8 +1,9 @@
 """The node's shared record: movements, their group history, participations and the
 outbox every service publishes through (ADR 17).
 
-The tables are the node schema's (``yixian.runtime.migrations.NODE_SCHEMA`` until it
-moves here with the relay); who writes and reads each is the matrix in this package's
+The tables are the node schema's (``migrations/``, applied by ``schema``); the relay
+(``relay``, run by ``process`` or ``python -m yixian.record relay``) publishes the outbox;
+who writes and reads each is the matrix in this package's
 canvas, ``libs/record/README.md``, held against the SQL by
 ``tests/contract/test_ownership.py``.
 """

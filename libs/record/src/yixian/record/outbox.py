@@ -1,7 +1,7 @@
 """The node's transactional outbox: events committed with the change that caused them.
 
 Every service of a node publishes only through it (registry and sync add rows; the
-relay, for now still ``yixian.registry.adapters.relay``, publishes them; ADR 17).
+relay, ``yixian.record.relay``, publishes them; ADR 17).
 Pair-topic events are numbered per partner by the relay, as it publishes them, so the
 numbers follow publication order and no writer waits for another's commit to take a
 number (ADR 12).
@@ -18,6 +18,9 @@ from typing import Any
 
 from yixian.contracts import Envelope, record_key
 from yixian.runtime import DbConnection
+
+CHANNEL = "yixian_outbox"
+"""What the outbox's insert trigger notifies (``pg_notify``): the relay listens on it."""
 
 MAX_RECORD_BYTES = 1_000_000
 """The largest record the relay's producer sends (its ``max_request_size``), under Kafka's

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,17 +118,23 @@ async def pending(conn: DbConnection, service: str, directory: Path) -> list[str
     return [f"{m.version:04d}_{m.name}" for m in load(directory) if m.version not in done]
 
 
-NODE_SCHEMA = Path(__file__).resolve().parent / "node_schema"
-"""The shared record every service of a node works on (movements, outbox, ...)."""
+Schemas = Sequence[tuple[str, Path]]
+"""Owners and their migration directories, in the order they apply (a service's schema
+after the node's shared record, ``yixian.record.schema``)."""
 
 
-async def apply_with_node_schema(dsn: str, service: str, directory: Path) -> list[str]:
-    """The node schema first, then the service's own migrations."""
-    applied = [f"node/{name}" for name in await apply(dsn, "node", NODE_SCHEMA)]
-    return applied + [f"{service}/{name}" for name in await apply(dsn, service, directory)]
+async def apply_all(dsn: str, schemas: Schemas) -> list[str]:
+    """Apply each owner's pending migrations, in order; the names applied, ``owner/name``."""
+    applied: list[str] = []
+    for owner, directory in schemas:
+        applied += [f"{owner}/{name}" for name in await apply(dsn, owner, directory)]
+    return applied
 
 
-async def pending_with_node_schema(conn: DbConnection, service: str, directory: Path) -> list[str]:
-    return [f"node/{n}" for n in await pending(conn, "node", NODE_SCHEMA)] + [
-        f"{service}/{n}" for n in await pending(conn, service, directory)
+async def pending_all(conn: DbConnection, schemas: Schemas) -> list[str]:
+    """Each owner's migrations not applied yet, ``owner/name`` (for readiness checks)."""
+    return [
+        f"{owner}/{n}"
+        for owner, directory in schemas
+        for n in await pending(conn, owner, directory)
     ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -13,6 +12,7 @@ from fastapi import FastAPI, Response, status
 
 from .lifecycle import run
 from .logging import configure_logging
+from .migrations import Schemas
 from .settings import KafkaSettings, NodeSettings
 from .tracing import configure_tracing
 
@@ -85,18 +85,19 @@ def readiness_report(
 
 
 def readiness_checks(
-    pool: asyncpg.Pool, kafka: KafkaSettings, service: str, migrations: Path
+    pool: asyncpg.Pool, kafka: KafkaSettings, schemas: Schemas
 ) -> Callable[[], Awaitable[dict[str, str]]]:
-    """The checks ``/readyz`` runs: the database answers and has every migration of the
-    service (and of the node's shared schema) applied; the broker answers."""
+    """The checks ``/readyz`` runs: the database answers and has every migration of
+    ``schemas`` (the node's shared record and the service's own) applied; the broker
+    answers."""
     from .kafka import kafka_reachable
-    from .migrations import pending_with_node_schema
+    from .migrations import pending_all
 
     async def readiness() -> dict[str, str]:
         checks = {"database": "ok", "migrations": "ok"}
         try:
             async with pool.acquire() as conn:
-                pending = await pending_with_node_schema(conn, service, migrations)
+                pending = await pending_all(conn, schemas)
             if pending:
                 checks["migrations"] = f"pending: {', '.join(pending)}"
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

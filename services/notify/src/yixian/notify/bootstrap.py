@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 
+from yixian.record import schema
 from yixian.runtime import DbConnection, create_pool, get_logger, wait_for_stop_signal
-from yixian.runtime import migrations as schema
 from yixian.runtime.apikeys import keys_readable
 from yixian.runtime.http import start_http
 from yixian.runtime.metrics import ConsumerLag, add_metrics_route
@@ -46,7 +46,7 @@ def utc_now() -> datetime:
 
 
 async def migrate(settings: NotifySettings) -> list[str]:
-    return await schema.apply_with_node_schema(settings.database_url, SERVICE, MIGRATIONS)
+    return await schema.migrate(settings.database_url, SERVICE, MIGRATIONS)
 
 
 def unit_of_work(conn: DbConnection) -> UnitOfWork:
@@ -160,7 +160,10 @@ async def serve(settings: NotifySettings) -> None:
             )
 
             readiness = with_api_keys(
-                pool, readiness_checks(pool, settings.kafka, SERVICE, MIGRATIONS)
+                pool,
+                readiness_checks(
+                    pool, settings.kafka, schema.with_node_schema(SERVICE, MIGRATIONS)
+                ),
             )
             group = settings.kafka.consumer_group(settings.node, "notify")
             lag = ConsumerLag(metrics.registry, settings.kafka, group)

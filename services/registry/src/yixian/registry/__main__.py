@@ -8,20 +8,12 @@ from uuid import UUID
 import asyncpg
 import typer
 
-from yixian.runtime import run
 from yixian.runtime.service import service_cli
 
-from .bootstrap import SERVICE, NodeAlreadyInitialised, init_node, migrate, run_relay, serve
+from .bootstrap import SERVICE, NodeAlreadyInitialised, init_node, migrate, serve
 from .config import RegistrySettings
 
 cli, _settings = service_cli(SERVICE, RegistrySettings, serve, migrate, "A Yixian node's registry.")
-
-
-@cli.command("relay")
-def relay_command() -> None:
-    """Run only the outbox relay."""
-    settings = _settings()
-    raise typer.Exit(run(SERVICE, lambda: run_relay(settings)))
 
 
 @cli.command("init")

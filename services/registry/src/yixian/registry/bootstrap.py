@@ -12,21 +12,20 @@ from uuid import UUID, uuid4
 import asyncpg
 from fastapi import FastAPI
 
+from yixian.record import schema
+from yixian.record.metrics import RelayMetrics
+from yixian.record.process import build_relay, parked_degradation
 from yixian.runtime import (
     DbConnection,
     create_pool,
     get_logger,
     wait_for_stop_signal,
 )
-from yixian.runtime import migrations as schema
 from yixian.runtime.http import start_http
 from yixian.runtime.metrics import add_metrics_route
-from yixian.runtime.service import add_health_routes, readiness_checks
+from yixian.runtime.service import readiness_checks
 
 from .adapters.auth import Role, create_api_key
-from .adapters.metrics import RelayMetrics
-from .adapters.parked import parked_groups
-from .adapters.relay import OutboxRelay, RelaySettings
 from .config import RegistrySettings
 from .domain import OrgKind
 from .entrypoints.http import create_app
@@ -77,25 +76,13 @@ async def init_node(
 
 
 async def migrate(settings: RegistrySettings) -> list[str]:
-    return await schema.apply_with_node_schema(settings.database_url, SERVICE, MIGRATIONS)
+    return await schema.migrate(settings.database_url, SERVICE, MIGRATIONS)
 
 
 def _readiness(
     settings: RegistrySettings, pool: asyncpg.Pool
 ) -> Callable[[], Awaitable[dict[str, str]]]:
-    return readiness_checks(pool, settings.kafka, SERVICE, MIGRATIONS)
-
-
-def _degradation(pool: asyncpg.Pool) -> Callable[[], Awaitable[list[str]]]:
-    """What ``/readyz`` reports degraded: outbox rows parked for an operator."""
-
-    async def degraded() -> list[str]:
-        try:
-            return [group.note() for group in await parked_groups(pool)]
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            return []  # the database check says it
-
-    return degraded
+    return readiness_checks(pool, settings.kafka, schema.with_node_schema(SERVICE, MIGRATIONS))
 
 
 def build_app(
@@ -112,25 +99,11 @@ def build_app(
         broker=None,
         clock=clock,
         readiness=_readiness(settings, pool),
-        degradation=_degradation(pool),
+        degradation=parked_degradation(pool),
     )
     metrics = metrics or RelayMetrics()
     add_metrics_route(app, metrics.registry, lambda: metrics.refresh(pool))
     return app
-
-
-def build_relay(
-    settings: RegistrySettings, pool: asyncpg.Pool, metrics: RelayMetrics | None = None
-) -> OutboxRelay:
-    return OutboxRelay(
-        pool,
-        settings.kafka,
-        metrics=metrics,
-        client_id=f"yixian-{SERVICE}-relay-{settings.node}",
-        settings=RelaySettings(
-            batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval
-        ),
-    )
 
 
 async def serve(settings: RegistrySettings) -> None:
@@ -155,28 +128,6 @@ async def serve(settings: RegistrySettings) -> None:
         await http.stop()
         if relay is not None:
             await relay
-    finally:
-        await pool.close()
-    log.info("service stopped")
-
-
-async def run_relay(settings: RegistrySettings) -> None:
-    """Only the outbox relay (a second instance is a hot standby)."""
-    pool = await create_pool(settings.database_url, size=3)
-    stop = asyncio.Event()
-    metrics = RelayMetrics()
-    try:
-        relay = build_relay(settings, pool, metrics)
-        task = asyncio.create_task(relay.run(stop), name="relay")
-        app = FastAPI(title=f"Yixian outbox relay — node {settings.node}", version="1.0.0")
-        add_health_routes(app, settings.node, _readiness(settings, pool), _degradation(pool))
-        add_metrics_route(app, metrics.registry, lambda: metrics.refresh(pool))
-        http = await start_http(app, settings.http_host, settings.http_port)
-        log.info("service started", role="relay", http=http.url)
-        await wait_for_stop_signal(task)
-        stop.set()
-        await http.stop()
-        await task
     finally:
         await pool.close()
     log.info("service stopped")

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the registry and its outbox relay."""
+"""Prometheus metrics of the outbox relay and the outbox it publishes."""
 
 from __future__ import annotations
 

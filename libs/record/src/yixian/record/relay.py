@@ -46,14 +46,14 @@ from aiokafka.errors import (
 )
 
 from yixian.contracts import numbered
-from yixian.record.outbox import MAX_RECORD_BYTES
-from yixian.registry.adapters.metrics import RelayMetrics
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
 from yixian.runtime.kafka import aiokafka_security
 
+from .metrics import RelayMetrics
+from .outbox import CHANNEL, MAX_RECORD_BYTES
+
 log = get_logger(__name__)
 RELAY_LOCK = 0x59_49_58_52  # "YIXR"
-CHANNEL = "yixian_outbox"
 
 
 @dataclass(frozen=True, slots=True)
