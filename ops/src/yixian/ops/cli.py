@@ -561,7 +561,7 @@ def trace(
         finally:
             await conn.close()
         if topics:
-            hops += await asyncio.to_thread(topic_hops, settings.kafka, settings.node, movements)
+            hops += await topic_hops(settings.kafka, settings.node, movements)
         return timeline(hops)
 
     try:

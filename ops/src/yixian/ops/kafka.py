@@ -13,12 +13,11 @@ the StandardAuthorizer with ``allow.everyone.if.no.acl.found=false`` no ACL mean
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -34,7 +33,7 @@ from confluent_kafka.admin import (
 )
 
 from yixian.contracts import TopicNames
-from yixian.runtime.metrics import librdkafka_config
+from yixian.runtime.kafka import admin_config
 from yixian.runtime.settings import KafkaSettings
 
 TIMEOUT = 30.0
@@ -163,14 +162,11 @@ class TopicPolicy:
         return self._retention(self.dead_letter_retention_days)
 
 
-client_config = librdkafka_config
-
-
 class ClusterAdmin:
     """What ``node init`` and ``partner link`` do on the cluster; every step is idempotent."""
 
     def __init__(self, admin_kafka: KafkaSettings, namespace_kafka: KafkaSettings) -> None:
-        self.client = AdminClient(client_config(admin_kafka))
+        self.client = AdminClient(admin_config(admin_kafka))
         self.kafka = namespace_kafka
         self.topics = namespace_kafka.topics
 
@@ -240,14 +236,3 @@ class ClusterAdmin:
         )
         self.grant(link_grants(a, b, self.topics))
         return created
-
-
-def readable_topics(kafka: KafkaSettings, node: str) -> list[str]:
-    """The pair topics addressed to ``node`` that its principal can see."""
-    pattern = re.compile(kafka.topics.incoming_pattern(node))
-    consumer = Consumer(client_config(kafka) | {"group.id": group_prefix(node, kafka) + "ops"})
-    try:
-        names = consumer.list_topics(timeout=TIMEOUT).topics
-        return sorted(name for name in names if pattern.match(name))
-    finally:
-        consumer.close()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
 from yixian.record.parked import ParkedGroup, parked_groups
-from yixian.runtime.metrics import consumer_lag
+from yixian.runtime.kafka import consumer_lag, topics_matching
 from yixian.sync.bootstrap import build_keeper
 from yixian.sync.config import SyncSettings
-
-from .kafka import readable_topics
 
 
 @dataclass
@@ -62,13 +59,13 @@ async def gather(pool: asyncpg.Pool, settings: SyncSettings) -> NodeStatus:
     )
     kafka, node, topics = settings.kafka, settings.node, settings.kafka.topics
     try:
-        incoming = await asyncio.to_thread(readable_topics, kafka, node)
+        incoming = await topics_matching(kafka, topics.incoming_pattern(node))
         groups = {
             kafka.consumer_group(node, "sync"): incoming,
             kafka.consumer_group(node, "notify"): [topics.local(node)],
         }
         for group, names in groups.items():
-            status.lag[group] = await asyncio.to_thread(consumer_lag, kafka, group, names)
+            status.lag[group] = await consumer_lag(kafka, group, names)
     except Exception as exc:  # the database half of the report is still worth printing
         status.kafka_error = str(exc)
     return status

@@ -13,13 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
 from yixian.contracts import decode
 from yixian.runtime import DbConnection
+from yixian.runtime.kafka import read_topics, topics_matching
 from yixian.runtime.settings import KafkaSettings
-
-from .kafka import TIMEOUT, client_config, group_prefix, readable_topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,46 +125,16 @@ async def database_hops(conn: DbConnection, node: str, movements: set[UUID]) -> 
     return hops
 
 
-def topic_hops(kafka: KafkaSettings, node: str, movements: set[UUID]) -> list[Hop]:
+async def topic_hops(kafka: KafkaSettings, node: str, movements: set[UUID]) -> list[Hop]:
     """What the partners published about the movements on the pair topics to ``node``."""
     keys = {str(m).encode() for m in movements}
-    topics = readable_topics(kafka, node)
-    if not topics:
-        return []
-    consumer = Consumer(
-        client_config(kafka)
-        | {"group.id": group_prefix(node, kafka) + "trace", "enable.auto.commit": False}
-    )
+    topics = await topics_matching(kafka, kafka.topics.incoming_pattern(node))
     hops: list[Hop] = []
-    try:
-        metadata = consumer.list_topics(timeout=TIMEOUT)
-        partitions = [
-            TopicPartition(topic, p, OFFSET_BEGINNING)
-            for topic in topics
-            for p in metadata.topics[topic].partitions
-        ]
-        ends: dict[tuple[str, int], int] = {}
-        for tp in partitions:
-            low, high = consumer.get_watermark_offsets(tp, timeout=TIMEOUT)
-            if high > low:
-                ends[(tp.topic, tp.partition)] = high
-        consumer.assign([tp for tp in partitions if (tp.topic, tp.partition) in ends])
-        while ends:
-            message = consumer.poll(timeout=TIMEOUT)
-            if message is None:
-                break  # the broker went quiet: report what was read
-            if message.error():
-                continue
-            topic, partition, offset = message.topic(), message.partition(), message.offset()
-            if topic is None or partition is None or offset is None:
-                continue
-            if offset + 1 >= ends.get((topic, partition), 0):
-                ends.pop((topic, partition), None)
-            if message.key() not in keys:
-                continue
-            hops.extend(_record_hops(message.value() or b"", message.timestamp()[1], topic))
-    finally:
-        consumer.close()
+    async with read_topics(kafka, topics) as reading:
+        async for records in reading.batches():
+            for r in records:
+                if r.key in keys:
+                    hops.extend(_record_hops(r.value or b"", r.timestamp, r.topic))
     return hops
 
 

@@ -35,19 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import (
-    InvalidTopicError,
-    KafkaError,
-    MessageSizeTooLargeError,
-    RecordTooLargeError,
-    TopicAuthorizationFailedError,
-    UnknownTopicOrPartitionError,
-)
 
 from yixian.contracts import numbered
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
-from yixian.runtime.kafka import aiokafka_security
+from yixian.runtime.kafka import AIOKafkaProducer, errors, make_producer
 
 from .metrics import RelayMetrics
 from .outbox import CHANNEL, MAX_RECORD_BYTES
@@ -65,17 +56,13 @@ class RelaySettings:
     linger_ms: int = 5
 
 
-def producer_options(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "bootstrap_servers": kafka.bootstrap_servers,
-        "client_id": client_id,
-        "enable_idempotence": True,
-        "acks": "all",
-        "request_timeout_ms": 10_000,
-        "retry_backoff_ms": 200,
-        "max_request_size": MAX_RECORD_BYTES,
-    }
-    return options | aiokafka_security(kafka)
+PRODUCER_OPTIONS: dict[str, Any] = {
+    "enable_idempotence": True,
+    "acks": "all",
+    "request_timeout_ms": 10_000,
+    "retry_backoff_ms": 200,
+    "max_request_size": MAX_RECORD_BYTES,
+}
 
 
 class OutboxRelay:
@@ -216,13 +203,16 @@ class OutboxRelay:
                 w.cancel()
 
     async def _start_producer(self) -> AIOKafkaProducer | None:
-        producer = AIOKafkaProducer(
-            **producer_options(self.kafka, self.client_id), linger_ms=self.settings.linger_ms
+        producer = make_producer(
+            self.kafka,
+            client_id=self.client_id,
+            linger_ms=self.settings.linger_ms,
+            **PRODUCER_OPTIONS,
         )
         try:
             async with asyncio.timeout(self.settings.send_timeout):
                 await producer.start()
-        except (KafkaError, OSError, TimeoutError) as exc:
+        except (errors.KafkaError, OSError, TimeoutError) as exc:
             log.warning("kafka not reachable; outbox waits", error=str(exc) or type(exc).__name__)
             await _stop_quietly(producer)
             return None
@@ -266,14 +256,14 @@ class OutboxRelay:
                         continue
                     try:
                         futures.append((row["id"], await self._send_row(producer, row, numbers)))
-                    except KafkaError as exc:
+                    except errors.KafkaError as exc:
                         reason = await _refusal(producer, topic, exc)
                         if reason is None:
                             raise
                         outcome.parked.append((row["id"], reason))
                         whole_topic = None if reason == "too_large" else reason
                 results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
-        except (KafkaError, OSError, TimeoutError) as exc:
+        except (errors.KafkaError, OSError, TimeoutError) as exc:
             log.warning("publishing failed", topic=topic, error=str(exc) or type(exc).__name__)
             failure = exc
             results = [_outcome(f, exc) for _, f in futures]
@@ -329,20 +319,20 @@ class _Outcome:
 def park_reason(exc: BaseException) -> str | None:
     """Why a row whose send failed with ``exc`` is parked (``parked.PARK_REASONS``); None
     for a failure that passes (the relay sends it again)."""
-    if isinstance(exc, MessageSizeTooLargeError | RecordTooLargeError):
+    if isinstance(exc, errors.MessageSizeTooLargeError | errors.RecordTooLargeError):
         return "too_large"
-    if isinstance(exc, TopicAuthorizationFailedError):
+    if isinstance(exc, errors.TopicAuthorizationFailedError):
         return "not_authorized"
-    if isinstance(exc, InvalidTopicError):
+    if isinstance(exc, errors.InvalidTopicError):
         return "unknown_topic"
     return None
 
 
-async def _refusal(producer: AIOKafkaProducer, topic: str, exc: KafkaError) -> str | None:
+async def _refusal(producer: AIOKafkaProducer, topic: str, exc: errors.KafkaError) -> str | None:
     """``park_reason`` of a send the producer refused before queueing it. Its wait for the
     topic's metadata ends the same way for a topic the broker does not have and for a
     broker it cannot reach: the topic is unknown only if the broker answers without it."""
-    if isinstance(exc, UnknownTopicOrPartitionError):
+    if isinstance(exc, errors.UnknownTopicOrPartitionError):
         client = producer.client
         answered = await client.force_metadata_update()
         return "unknown_topic" if answered and topic not in client.cluster.topics() else None

@@ -1,4 +1,4 @@
-"""Runtime pieces the three services share: logging, settings, broker factory, lifecycle.
+"""Runtime pieces the three services share: logging, settings, the Kafka facade, lifecycle.
 
 No service logic lives here.
 """

@@ -1,79 +1,160 @@
-"""The one place a service's FastStream Kafka broker is built from its settings."""
+"""The node's one way to Kafka: every client a service, the relay or the operator's command
+uses is built here, from one reading of ``KafkaSettings`` (ADR 18).
+
+- ``make_broker``: a FastStream broker, for the consumers (sync, notify);
+- ``make_producer``: an idempotent-capable aiokafka producer, for the relay;
+- ``read_topics``: topics' records from a start (their beginning, or a time) up to where
+  they ended when reading began, in batches, for sync's rebuild and the operator's trace;
+- ``topics_matching``, ``consumer_lag``, ``kafka_reachable``: what metrics, readiness and
+  ``yixian node status`` ask the cluster;
+- ``admin_config``: the same connection for librdkafka, for the cluster administrator's
+  steps only (SCRAM credentials and ACLs, which aiokafka's admin client cannot make).
+
+The node's clients are FastStream and the aiokafka it is built on; the security options
+are worked out once (``Connection``) and rendered for each.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import errors as errors
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
 from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.security import SASLScram256, SASLScram512
+from faststream.kafka.security import parse_security
+from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 
 from .settings import KafkaSettings
 
+__all__ = [
+    "AIOKafkaProducer",
+    "Connection",
+    "ConsumerRecord",
+    "TopicRead",
+    "admin_config",
+    "batch_records",
+    "client_options",
+    "consumer_lag",
+    "errors",
+    "kafka_reachable",
+    "make_broker",
+    "make_producer",
+    "raw_bodies",
+    "read_topics",
+    "topics_matching",
+]
 
-def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> KafkaBroker:
-    """A broker for ``settings``; connects only when the application starts it."""
-    security = None
-    if settings.security_protocol != "PLAINTEXT":
-        if settings.username is None or settings.password is None:
+TIMEOUT = 10.0
+"""Seconds a metadata or offsets request to the cluster may take."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """How to reach the cluster and log in, checked once: the one reading of the settings."""
+
+    bootstrap_servers: str
+    protocol: str
+    mechanism: str
+    username: str | None
+    password: str | None
+    cafile: str | None
+
+    @classmethod
+    def of(cls, settings: KafkaSettings) -> Connection:
+        sasl = settings.security_protocol != "PLAINTEXT"
+        if sasl and (settings.username is None or settings.password is None):
             raise ValueError(
                 "YIXIAN_KAFKA_USERNAME and YIXIAN_KAFKA_PASSWORD are required for SASL"
             )
-        scram = SASLScram256 if settings.sasl_mechanism == "SCRAM-SHA-256" else SASLScram512
-        use_ssl = settings.security_protocol == "SASL_SSL"
-        security = scram(
-            username=settings.username,
-            password=settings.password.get_secret_value(),
-            use_ssl=use_ssl,
-            ssl_context=ssl.create_default_context(cafile=settings.ssl_cafile) if use_ssl else None,
+        return cls(
+            settings.bootstrap_servers,
+            settings.security_protocol,
+            settings.sasl_mechanism,
+            settings.username if sasl else None,
+            settings.password.get_secret_value() if sasl and settings.password else None,
+            settings.ssl_cafile,
         )
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol != "PLAINTEXT"
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.protocol == "SASL_SSL"
+
+    def security(self) -> BaseSecurity | None:
+        """For FastStream, and through it for aiokafka."""
+        if not self.sasl:
+            return None
+        assert self.username is not None
+        assert self.password is not None
+        scram = SASLScram256 if self.mechanism == "SCRAM-SHA-256" else SASLScram512
+        return scram(
+            username=self.username,
+            password=self.password,
+            use_ssl=self.uses_ssl,
+            ssl_context=ssl.create_default_context(cafile=self.cafile) if self.uses_ssl else None,
+        )
+
+    def aiokafka(self) -> dict[str, Any]:
+        """An aiokafka client's connection options (FastStream's own rendering of them)."""
+        security = self.security()
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers}
+        return options | (parse_security(security) if security is not None else {})
+
+    def librdkafka(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        if self.sasl:
+            config |= {
+                "security.protocol": self.protocol,
+                "sasl.mechanism": self.mechanism,
+                "sasl.username": self.username,
+                "sasl.password": self.password,
+            }
+            if self.cafile:
+                config["ssl.ca.location"] = self.cafile
+        return config
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Connection and login options for an aiokafka client."""
+    return Connection.of(settings).aiokafka()
+
+
+def admin_config(settings: KafkaSettings) -> dict[str, Any]:
+    """The same connection for a librdkafka (confluent-kafka) client: the cluster
+    administrator's SCRAM credentials and ACLs only."""
+    return Connection.of(settings).librdkafka()
+
+
+# -- consumers ------------------------------------------------------------------------------
+
+
+def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> KafkaBroker:
+    """A FastStream broker for ``settings``; connects only when the application starts it."""
+    connection = Connection.of(settings)
     # a logger of our own: FastStream decorates its "faststream" logger with a handler of its own
     options.setdefault("logger", logging.getLogger("yixian.broker"))
     # a line per message ("Received", "Processed") only when debugging: our handlers log
     # what matters, with the trace id
     options.setdefault("log_level", logging.DEBUG)
     return KafkaBroker(
-        settings.bootstrap_servers,
+        connection.bootstrap_servers,
         client_id=client_id,
-        security=security,
+        security=connection.security(),
         **options,
     )
-
-
-def aiokafka_security(settings: KafkaSettings) -> dict[str, Any]:
-    """The security options of an aiokafka client for ``settings`` (none for PLAINTEXT)."""
-    if settings.security_protocol == "PLAINTEXT":
-        return {}
-    options: dict[str, Any] = {
-        "security_protocol": settings.security_protocol,
-        "sasl_mechanism": settings.sasl_mechanism,
-        "sasl_plain_username": settings.username,
-        "sasl_plain_password": settings.password.get_secret_value() if settings.password else None,
-    }
-    if settings.security_protocol == "SASL_SSL":
-        options["ssl_context"] = ssl.create_default_context(cafile=settings.ssl_cafile)
-    return options
-
-
-async def kafka_reachable(settings: KafkaSettings) -> bool:
-    """True if the cluster answers a metadata request within three seconds."""
-    from aiokafka import AIOKafkaClient  # the runtime's one direct aiokafka use
-
-    client = AIOKafkaClient(
-        bootstrap_servers=settings.bootstrap_servers,
-        request_timeout_ms=3000,
-        **aiokafka_security(settings),
-    )
-    try:
-        async with asyncio.timeout(3):
-            await client.bootstrap()
-        return True
-    except Exception:
-        return False
-    finally:
-        await client.close()
 
 
 async def raw_bodies(message: Any) -> Any:
@@ -82,6 +163,158 @@ async def raw_bodies(message: Any) -> Any:
 
 
 def batch_records(message: KafkaMessage) -> tuple[Any, ...]:
-    """The consumer records behind a batch message, in order."""
+    """The consumer records behind a batch message, in order (a batch subscriber's raw
+    message is a tuple from the broker, a list from FastStream's in-memory test broker)."""
     raw = message.raw_message
-    return raw if isinstance(raw, tuple) else (raw,)
+    return tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
+
+
+# -- producing --------------------------------------------------------------------------------
+
+
+def make_producer(settings: KafkaSettings, *, client_id: str, **options: Any) -> AIOKafkaProducer:
+    """A producer for ``settings`` (not started); ``options`` are aiokafka's."""
+    return AIOKafkaProducer(client_id=client_id, **client_options(settings), **options)
+
+
+# -- reading a topic to its end ---------------------------------------------------------------
+
+
+class TopicRead:
+    """The records of some topics from a start up to where each partition ended when
+    reading began (``read_topics``)."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        starts: dict[TopicPartition, int],
+        ends: dict[TopicPartition, int],
+        max_records: int,
+    ) -> None:
+        self._consumer = consumer
+        self._ends = ends
+        self._max_records = max_records
+        self.total = sum(ends[tp] - starts[tp] for tp in ends)
+        """How many records there are to read."""
+        self._remaining = {tp for tp in ends if ends[tp] > starts[tp]}
+
+    async def batches(self) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+        """Batches of records, in offset order within a partition."""
+        while self._remaining:
+            batches = await self._consumer.getmany(
+                *self._remaining, timeout_ms=1000, max_records=self._max_records
+            )
+            for tp, records in batches.items():
+                wanted = [r for r in records if r.offset < self._ends[tp]]
+                if wanted:
+                    yield wanted
+                if records and records[-1].offset + 1 >= self._ends[tp]:
+                    self._remaining.discard(tp)
+
+
+@asynccontextmanager
+async def read_topics(
+    settings: KafkaSettings,
+    topics: Sequence[str],
+    *,
+    since: datetime | None = None,
+    max_records: int = 1000,
+) -> AsyncIterator[TopicRead]:
+    """Read ``topics`` from their beginning (or from the first record at or after
+    ``since``) up to where they end now. No consumer group: nothing is committed."""
+    consumer = AIOKafkaConsumer(
+        **client_options(settings),
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+        request_timeout_ms=int(TIMEOUT * 1000),
+    )
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topics)
+        ends: dict[TopicPartition, int] = {}
+        starts: dict[TopicPartition, int] = {}
+        if partitions:
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)
+            if since is None:
+                starts = await consumer.beginning_offsets(partitions)
+            else:
+                found = await consumer.offsets_for_times(
+                    {tp: int(since.timestamp() * 1000) for tp in partitions}
+                )
+                starts = {tp: (found[tp].offset if found[tp] else ends[tp]) for tp in partitions}
+            # explicit offsets: seek_to_beginning() can lose a race with the position the
+            # fetcher has just reset the new assignment to, and then nothing is read
+            for tp, offset in starts.items():
+                consumer.seek(tp, offset)
+        yield TopicRead(consumer, starts, ends, max_records)
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
+    known = await consumer.topics()  # a metadata request: partitions of new topics too
+    return [
+        TopicPartition(topic, p)
+        for topic in topics
+        if topic in known
+        for p in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
+
+
+# -- asking the cluster ---------------------------------------------------------------------
+
+
+async def topics_matching(settings: KafkaSettings, pattern: str) -> list[str]:
+    """The topics the principal can see whose name matches ``pattern``."""
+    compiled = re.compile(pattern)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return sorted(name for name in await consumer.topics() if compiled.match(name))
+    finally:
+        await consumer.stop()
+
+
+async def consumer_lag(
+    settings: KafkaSettings, group: str, topics: Iterable[str]
+) -> dict[str, int]:
+    """Records not yet committed by ``group``, per topic (all of them if it never
+    committed); topics that do not exist are left out."""
+    options = client_options(settings) | {"request_timeout_ms": int(TIMEOUT * 1000)}
+    consumer = AIOKafkaConsumer(**options, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**options)
+    await consumer.start()
+    try:
+        await admin.start()
+        try:
+            partitions = await _partitions(consumer, list(topics))
+            if not partitions:
+                return {}
+            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            ends = await consumer.end_offsets(partitions)
+            starts = await consumer.beginning_offsets(partitions)
+        finally:
+            await admin.close()
+    finally:
+        await consumer.stop()
+    lag: dict[str, int] = {}
+    for tp in partitions:
+        mark = committed.get(tp)
+        start = mark.offset if mark is not None and mark.offset >= 0 else starts[tp]
+        lag[tp.topic] = lag.get(tp.topic, 0) + max(ends[tp] - start, 0)
+    return lag
+
+
+async def kafka_reachable(settings: KafkaSettings) -> bool:
+    """True if the cluster answers a metadata request within three seconds."""
+    client = AIOKafkaClient(**client_options(settings), request_timeout_ms=3000)
+    try:
+        async with asyncio.timeout(3):
+            await client.bootstrap()
+        return True
+    except Exception:
+        return False
+    finally:
+        await client.close()
