@@ -14,11 +14,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from yixian.contracts import TopicNames, decode, numbered
 from yixian.runtime import KafkaSettings, create_pool
 from yixian.runtime.tracing import configure_tracing
-from yixian.sync.adapters.store import Inbound
+from yixian.sync.bootstrap import build_applier, sync_config
 from yixian.sync.bootstrap import migrate as migrate_sync
-from yixian.sync.bootstrap import sync_config
 from yixian.sync.config import SyncSettings
-from yixian.sync.service_layer.applier import Applier
+from yixian.sync.service_layer.repositories import Inbound
 
 from .conftest import CHAOYANG, Node, outflow
 
@@ -72,7 +71,7 @@ async def test_spans_continue_the_trace_from_http_call_to_partner_apply(
     await migrate_sync(settings)
     pool = await create_pool(settings.database_url, size=2)
     try:
-        applier = Applier(pool, sync_config(settings), lambda: datetime.now(UTC))
+        applier = build_applier(pool, sync_config(settings), lambda: datetime.now(UTC))
         wire = numbered(bytes(pair["value"]), 1)  # as the relay publishes it
         record = Inbound(pair["topic"], 0, 0, bytes(pair["record_key"]), wire)
         assert await applier.handle(record) == "applied"

@@ -15,13 +15,13 @@ import pytest
 
 from yixian.contracts import OriginGroup, OriginGroupChanged, TopicNames, decode, make_event
 from yixian.contracts.examples import AT, TRACEPARENT, origin_group
+from yixian.record import schema
+from yixian.record.schema import NODE_SCHEMA
 from yixian.runtime import create_pool
-from yixian.runtime import migrations as schema
-from yixian.runtime.migrations import NODE_SCHEMA
-from yixian.sync.adapters.store import Inbound
-from yixian.sync.bootstrap import MIGRATIONS, SERVICE
-from yixian.sync.service_layer.applier import Applier, SyncConfig
+from yixian.sync.bootstrap import MIGRATIONS, SERVICE, build_applier
+from yixian.sync.service_layer.applier import SyncConfig
 from yixian.sync.service_layer.links import LinkPolicy
+from yixian.sync.service_layer.repositories import Inbound
 
 pytestmark = pytest.mark.integration
 
@@ -48,10 +48,10 @@ def _from_an_older_origin() -> bytes:
 async def test_a_received_national_id_hash_is_not_stored(
     database_url: str, topic_names: TopicNames
 ) -> None:
-    await schema.apply_with_node_schema(database_url, SERVICE, MIGRATIONS)
+    await schema.migrate(database_url, SERVICE, MIGRATIONS)
     pool = await create_pool(database_url, size=2)
     try:
-        applier = Applier(pool, SyncConfig(CHAOYANG, topic_names, LinkPolicy()), lambda: AT)
+        applier = build_applier(pool, SyncConfig(CHAOYANG, topic_names, LinkPolicy()), lambda: AT)
         value = _from_an_older_origin()
         assert OLD_HASH.encode() in value
         record = Inbound(topic_names.pair(GUSHI, CHAOYANG), 0, 0, b"key", value)
@@ -77,7 +77,7 @@ async def test_a_received_national_id_hash_is_not_stored(
 async def test_hashes_stored_before_are_dropped_by_the_node_schema(database_url: str) -> None:
     """Node schema 0002 removes the hash an older node sent from what was stored then:
     the replica, its history and the outbox's events, which still decode."""
-    await schema.apply_with_node_schema(database_url, SERVICE, MIGRATIONS)
+    await schema.migrate(database_url, SERVICE, MIGRATIONS)
     group = origin_group()
     old = group.model_dump(mode="json")
     old["member"]["national_id_hash"] = OLD_HASH

@@ -222,6 +222,7 @@ async def read_topics(
 ) -> AsyncIterator[TopicRead]:
     """Read ``topics`` from their beginning (or from the first record at or after
     ``since``) up to where they end now. No consumer group: nothing is committed."""
+    partitions = await _partitions(settings, topics)
     consumer = AIOKafkaConsumer(
         **client_options(settings),
         enable_auto_commit=False,
@@ -231,7 +232,6 @@ async def read_topics(
     )
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topics)
         ends: dict[TopicPartition, int] = {}
         starts: dict[TopicPartition, int] = {}
         if partitions:
@@ -253,14 +253,21 @@ async def read_topics(
         await consumer.stop()
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
-    known = await consumer.topics()  # a metadata request: partitions of new topics too
-    return [
-        TopicPartition(topic, p)
-        for topic in topics
-        if topic in known
-        for p in sorted(consumer.partitions_for_topic(topic) or ())
-    ]
+async def _partitions(settings: KafkaSettings, topics: Sequence[str]) -> list[TopicPartition]:
+    """The partitions of those of ``topics`` the cluster has (and lets the node see)."""
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(TIMEOUT * 1000))
+    await admin.start()
+    try:
+        described = await admin.describe_topics()  # every topic: asking names none into being
+    finally:
+        await admin.close()
+    wanted = set(topics)
+    return sorted(
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        if topic["topic"] in wanted and topic["error_code"] == 0
+        for partition in topic["partitions"]
+    )
 
 
 # -- asking the cluster ---------------------------------------------------------------------
@@ -283,15 +290,15 @@ async def consumer_lag(
     """Records not yet committed by ``group``, per topic (all of them if it never
     committed); topics that do not exist are left out."""
     options = client_options(settings) | {"request_timeout_ms": int(TIMEOUT * 1000)}
+    partitions = await _partitions(settings, list(topics))
+    if not partitions:
+        return {}
     consumer = AIOKafkaConsumer(**options, enable_auto_commit=False)
     admin = AIOKafkaAdminClient(**options)
     await consumer.start()
     try:
         await admin.start()
         try:
-            partitions = await _partitions(consumer, list(topics))
-            if not partitions:
-                return {}
             committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
             ends = await consumer.end_offsets(partitions)
             starts = await consumer.beginning_offsets(partitions)

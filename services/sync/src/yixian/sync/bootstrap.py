@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 import asyncpg
 
+from yixian.record import schema
 from yixian.runtime import create_pool, get_logger, wait_for_stop_signal
-from yixian.runtime import migrations as schema
 from yixian.runtime.http import start_http
 from yixian.runtime.metrics import ConsumerLag
 from yixian.runtime.service import readiness_checks
 
 from .adapters.metrics import SyncMetrics
+from .adapters.unit_of_work import PostgresTransactions
 from .config import SyncSettings
 from .entrypoints.consumer import build_consumer
 from .entrypoints.http import create_app
@@ -40,8 +42,20 @@ def sync_config(settings: SyncSettings) -> SyncConfig:
     )
 
 
+def build_applier(
+    pool: asyncpg.Pool,
+    config: SyncConfig,
+    clock: Callable[[], datetime] = utc_now,
+    *,
+    rebuilding: bool = False,
+) -> Applier:
+    """The applier of ``config``'s node, on its database."""
+    transactions = PostgresTransactions(pool, node=config.node, topics=config.topics)
+    return Applier(transactions, config, clock, rebuilding=rebuilding)
+
+
 async def migrate(settings: SyncSettings) -> list[str]:
-    return await schema.apply_with_node_schema(settings.database_url, SERVICE, MIGRATIONS)
+    return await schema.migrate(settings.database_url, SERVICE, MIGRATIONS)
 
 
 def build_keeper(settings: SyncSettings, pool: asyncpg.Pool) -> LinkKeeper:
@@ -62,10 +76,12 @@ async def serve(settings: SyncSettings) -> None:
     metrics = SyncMetrics()
     stop = asyncio.Event()
     try:
-        applier = Applier(pool, sync_config(settings), utc_now)
+        applier = build_applier(pool, sync_config(settings))
         keeper = build_keeper(settings, pool)
 
-        readiness = readiness_checks(pool, settings.kafka, SERVICE, MIGRATIONS)
+        readiness = readiness_checks(
+            pool, settings.kafka, schema.with_node_schema(SERVICE, MIGRATIONS)
+        )
         lag = ConsumerLag(metrics.registry, settings.kafka, settings.consumer_group)
 
         def incoming() -> list[str]:

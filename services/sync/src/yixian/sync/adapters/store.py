@@ -1,4 +1,5 @@
-"""The sync service's reads and writes, on one connection inside one transaction.
+"""The sync service's reads and writes, on one connection inside one transaction
+(``service_layer.repositories.Store`` on PostgreSQL).
 
 It writes only the partner's group of a movement, received participations, and its own
 tables (inbox, links, dead letters); everything it publishes goes through the outbox.
@@ -10,11 +11,11 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import groupby
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID, uuid4
 
 from yixian.contracts import (
@@ -30,45 +31,20 @@ from yixian.record.outbox import MAX_RECORD_BYTES, Outbox
 from yixian.runtime import DbConnection
 from yixian.sync.domain import Replica, SequenceTracker, bucket_of
 from yixian.sync.domain.apply import Mark
+from yixian.sync.service_layer.repositories import Claim, Inbound, StoredMovement
+
+__all__ = [
+    "DEAD_LETTER_MAX_BYTES",
+    "DEAD_LETTER_TYPE",
+    "EXCERPT_BYTES",
+    "Claim",
+    "Inbound",
+    "StoredMovement",
+    "SyncStore",
+    "dead_letter_document",
+]
 
 DEAD_LETTER_TYPE = "yixian.dead_letter"
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """One record as it came off a pair topic."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMovement:
-    origin: str
-    host: str
-    replica: Replica
-    set_by: Mark | None = None
-    """(epoch, pair number) of the partner's event that set the partner's group here."""
-
-
-class Claim(NamedTuple):
-    """An event to claim in the inbox, as ``claim_all`` takes it."""
-
-    source: str
-    event_id: UUID
-    event_type: str
-    topic: str
-    partition: int
-    offset: int
-    pairseq: int | None
-    trace_id: str | None
-    event_time: datetime | None
-    movement_id: UUID | None
-    epoch: int
-    """The link epoch of ``pairseq`` (ADR 16)."""
 
 
 def _stored(row: Any) -> StoredMovement:
@@ -593,6 +569,14 @@ class SyncStore:
             view,
         )
 
+    async def note_digest_sent(self, partner: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO links (partner, last_digest_sent_at) VALUES ($1, $2)"
+            " ON CONFLICT (partner) DO UPDATE SET last_digest_sent_at = $2",
+            partner,
+            now,
+        )
+
     # -- dead letters -----------------------------------------------------------------------
 
     async def dead_letter(
@@ -623,6 +607,36 @@ class SyncStore:
             trace_id="0" * 32,
         )
         return True
+
+    async def dead_letter_record(self, dead_letter_id: int) -> Inbound | None:
+        row = await self.conn.fetchrow(
+            'SELECT topic, partition, "offset", record_key, value FROM dead_letters WHERE id = $1',
+            dead_letter_id,
+        )
+        if row is None:
+            return None
+        return Inbound(
+            row["topic"], row["partition"], row["offset"], row["record_key"], row["value"]
+        )
+
+    async def reopen_dead_letter(self, dead_letter_id: int, record: Inbound) -> None:
+        await self.conn.execute(
+            'DELETE FROM inbox WHERE topic = $1 AND partition = $2 AND "offset" = $3'
+            " AND outcome = 'dead_letter'",
+            record.topic,
+            record.partition,
+            record.offset,
+        )
+        await self.conn.execute(
+            "UPDATE dead_letters SET retried_at = clock_timestamp(), retry_outcome = 'pending'"
+            " WHERE id = $1",
+            dead_letter_id,
+        )
+
+    async def note_retry(self, dead_letter_id: int, outcome: str) -> None:
+        await self.conn.execute(
+            "UPDATE dead_letters SET retry_outcome = $2 WHERE id = $1", dead_letter_id, outcome
+        )
 
 
 DEAD_LETTER_MAX_BYTES = MAX_RECORD_BYTES // 4

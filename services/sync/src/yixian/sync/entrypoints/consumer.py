@@ -15,9 +15,9 @@ from faststream.middlewares import AckPolicy
 from yixian.runtime import get_logger, make_broker
 from yixian.runtime.kafka import batch_records, raw_bodies
 from yixian.sync.adapters.metrics import SyncMetrics
-from yixian.sync.adapters.store import Inbound
 from yixian.sync.config import SyncSettings
-from yixian.sync.service_layer.applier import TRANSIENT, Applier
+from yixian.sync.service_layer.applier import Applier
+from yixian.sync.service_layer.repositories import Inbound
 
 log = get_logger(__name__)
 RETRIES = 8
@@ -50,7 +50,7 @@ def build_consumer(settings: SyncSettings, applier: Applier, metrics: SyncMetric
             started = time.perf_counter()
             try:
                 outcomes = await applier.handle_batch(records)
-            except TRANSIENT as exc:
+            except applier.transient as exc:
                 if attempt == RETRIES:
                     raise  # not acknowledged: the batch is delivered again after the seek
                 log.warning("apply failed; retrying", error=str(exc), attempt=attempt)

@@ -3,6 +3,9 @@
 One record, one transaction: the inbox row, the partner's group (if newer), the link's
 sequence, the local event announcing the change and, for a refused event, the dead
 letter. Only after it commits does the consumer commit the offset.
+
+The transactions come from a ``Transactions`` (``unit_of_work.py``): PostgreSQL's in the
+service, memory's in the unit tests.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
 from opentelemetry.trace import SpanKind
 
 from yixian.contracts import (
@@ -46,7 +48,6 @@ from yixian.contracts.envelope import decode_raw
 from yixian.contracts.link import MAX_ENTRIES
 from yixian.runtime import get_logger
 from yixian.runtime.tracing import current_traceparent, span
-from yixian.sync.adapters.store import Claim, Inbound, SyncStore
 from yixian.sync.domain import (
     Outcome,
     Refused,
@@ -76,18 +77,10 @@ from yixian.sync.domain.link import (
 )
 
 from .links import LinkPolicy, link_report, send_digest
+from .repositories import Claim, Inbound, Store
+from .unit_of_work import Transactions, UnitOfWork
 
 log = get_logger(__name__)
-
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.TransactionRollbackError,
-)
-"""Database failures that say nothing about the record: retry the batch, never dead-letter."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,18 +95,24 @@ class SyncConfig:
 class Applier:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        transactions: Transactions,
         config: SyncConfig,
         clock: Callable[[], datetime],
         *,
         rebuilding: bool = False,
     ) -> None:
-        self.pool = pool
+        self.transactions = transactions
         self.config = config
         self.clock = clock
         self.node = config.node
         self.rebuilding = rebuilding
         """Replaying history: apply the partner's data, announce nothing, answer nothing."""
+
+    @property
+    def transient(self) -> tuple[type[BaseException], ...]:
+        """Failures of the database, not of a record: ``handle_batch`` raises them, and the
+        caller applies the batch again later."""
+        return self.transactions.transient
 
     # -- entry ------------------------------------------------------------------------------
 
@@ -135,7 +134,7 @@ class Applier:
         """
         try:
             return await self._apply_batch(records, careful=False)
-        except TRANSIENT:
+        except self.transient:
             raise
         except Exception as exc:
             log.info("a record of the batch failed; applying it one by one", error=repr(exc))
@@ -143,26 +142,26 @@ class Applier:
 
     async def _apply_batch(self, records: list[Inbound], *, careful: bool) -> list[str]:
         outcomes: list[str] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            store = SyncStore(conn, self.node, self.config.topics, deferred=not careful)
+        async with self.transactions(deferred=not careful) as uow:
+            store = uow.store
             decoded = {} if careful else await self._prepare(store, records)
             for record in records:
                 now = self.clock()
                 if not careful:
                     event = decoded.get(id(record))
-                    outcome = await self._handle(store, record, now, careful=False, decoded=event)
+                    outcome = await self._handle(uow, record, now, careful=False, decoded=event)
                     outcomes.append(outcome)
                     continue
                 try:
-                    async with conn.transaction():
-                        outcome = await self._handle(store, record, now, careful=True)
-                except TRANSIENT:
+                    async with uow.savepoint():
+                        outcome = await self._handle(uow, record, now, careful=True)
+                except self.transient:
                     raise
                 except Exception as exc:
                     log.exception(
                         "could not apply a record", topic=record.topic, offset=record.offset
                     )
-                    async with conn.transaction():
+                    async with uow.savepoint():
                         await self._dead(store, record, f"could not be applied: {exc!r}", [], now)
                     outcome = "dead_letter"
                 outcomes.append(outcome)
@@ -174,39 +173,18 @@ class Applier:
 
         The inbox forgets a refused event first, so that it is not taken for a repeat.
         """
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                'SELECT topic, partition, "offset", record_key, value FROM dead_letters'
-                " WHERE id = $1",
-                dead_letter_id,
-            )
-        if row is None:
+        async with self.transactions() as uow:
+            record = await uow.store.dead_letter_record(dead_letter_id)
+        if record is None:
             return "unknown"
-        record = Inbound(
-            row["topic"], row["partition"], row["offset"], row["record_key"], row["value"]
-        )
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                'DELETE FROM inbox WHERE topic = $1 AND partition = $2 AND "offset" = $3'
-                " AND outcome = 'dead_letter'",
-                record.topic,
-                record.partition,
-                record.offset,
-            )
-            # the record's own dead-letter row stays; a second refusal must not be lost
-            await conn.execute(
-                "UPDATE dead_letters SET retried_at = clock_timestamp(), retry_outcome = 'pending'"
-                " WHERE id = $1",
-                dead_letter_id,
-            )
+        async with self.transactions() as uow:
+            await uow.store.reopen_dead_letter(dead_letter_id, record)
         outcome = await self.handle(record)
-        async with self.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE dead_letters SET retry_outcome = $2 WHERE id = $1", dead_letter_id, outcome
-            )
+        async with self.transactions() as uow:
+            await uow.store.note_retry(dead_letter_id, outcome)
         return outcome
 
-    async def _prepare(self, store: SyncStore, records: list[Inbound]) -> dict[int, Envelope[Any]]:
+    async def _prepare(self, store: Store, records: list[Inbound]) -> dict[int, Envelope[Any]]:
         """Decode a batch, claim its events and lock its movements, one statement each; the
         records' decoded events, by ``id(record)``. Records this skips (not a pair event for
         this node, undecodable, forged, unnumbered, of a refused epoch or out of reach) take
@@ -259,7 +237,7 @@ class Applier:
 
     async def _handle(
         self,
-        store: SyncStore,
+        uow: UnitOfWork,
         record: Inbound,
         now: datetime,
         *,
@@ -269,6 +247,7 @@ class Applier:
         """Apply one record. ``careful``: inside a savepoint, so that a refusal undoes the
         record's own writes and dead-letters it; otherwise a refusal raises (the caller
         applies the batch again carefully). ``decoded``: the record's event, if known."""
+        store = uow.store
         try:
             partner, destination = self.config.topics.parse_pair(record.topic)
         except ValueError:
@@ -329,7 +308,7 @@ class Applier:
             with span(f"sync apply {event.type}", event.traceparent, SpanKind.CONSUMER,
                       **attributes, **{"yixian.pairseq": event.pairseq}):  # fmt: skip
                 if careful:
-                    async with store.conn.transaction():
+                    async with uow.savepoint():
                         outcome = await self._dispatch(store, partner, event, now)
                 else:
                     outcome = await self._dispatch(store, partner, event, now)
@@ -344,7 +323,7 @@ class Applier:
 
     async def _dead(
         self,
-        store: SyncStore,
+        store: Store,
         record: Inbound,
         reason: str,
         errors: list[dict[str, Any]],
@@ -355,7 +334,7 @@ class Applier:
         log.warning("dead letter", topic=record.topic, offset=record.offset, reason=reason)
         return "dead_letter"
 
-    async def _count_number(self, store: SyncStore, record: Inbound) -> None:
+    async def _count_number(self, store: Store, record: Inbound) -> None:
         """A refused record's pair number counts as arrived all the same (if within reach):
         the partner sent it, and asking for it again would bring the same refusal."""
         try:
@@ -372,9 +351,7 @@ class Applier:
         ):
             await store.count_received(partner, epoch, seq)
 
-    async def _follow_epoch(
-        self, store: SyncStore, partner: str, epoch: int, now: datetime
-    ) -> bool:
+    async def _follow_epoch(self, store: Store, partner: str, epoch: int, now: datetime) -> bool:
         """Whether an event of link ``epoch`` counts on the link (ADR 16): one of a newer
         epoch starts the link afresh (the partner numbers from 1 again), and a digest goes
         out at once when the older epoch left numbers missing, to repair what they held;
@@ -393,7 +370,7 @@ class Applier:
         return standing is not Numbering.OLDER
 
     async def _counts(
-        self, store: SyncStore, partner: str, epoch: int, seq: int, now: datetime
+        self, store: Store, partner: str, epoch: int, seq: int, now: datetime
     ) -> bool:
         """Whether a numbered event takes the batch's fast path: its epoch is not refused
         and, in the link's epoch, its number is within reach."""
@@ -404,20 +381,20 @@ class Applier:
         return await self._within_reach(store, partner, seq, current=current)
 
     async def _within_reach(
-        self, store: SyncStore, partner: str, seq: int, *, current: bool = True
+        self, store: Store, partner: str, seq: int, *, current: bool = True
     ) -> bool:
         """Whether ``partner`` can have sent pair number ``seq``: a number far beyond the
         highest seen (in the link's epoch, or for a straggler ``not current`` in the older
         ones) is a forged or broken claim, refused rather than taken for a gap."""
         return self.config.policy.within_reach(seq, await self._highest(store, partner, current))
 
-    async def _highest(self, store: SyncStore, partner: str, current: bool) -> int:
+    async def _highest(self, store: Store, partner: str, current: bool) -> int:
         if current:
             return await store.highest_seen(partner)
         return await store.older_highest(partner)
 
     async def _beyond_reach(
-        self, store: SyncStore, partner: str, seq: int, current: bool = True
+        self, store: Store, partner: str, seq: int, current: bool = True
     ) -> str:
         highest = await self._highest(store, partner, current)
         return (
@@ -428,7 +405,7 @@ class Applier:
 
     async def _unknown(
         self,
-        store: SyncStore,
+        store: Store,
         record: Inbound,
         partner: str,
         unknown: UnknownEventType,
@@ -460,7 +437,7 @@ class Applier:
     # -- by type ----------------------------------------------------------------------------
 
     async def _dispatch(
-        self, store: SyncStore, partner: str, event: Envelope[Any], now: datetime
+        self, store: Store, partner: str, event: Envelope[Any], now: datetime
     ) -> str:
         data = event.data
         if isinstance(data, OriginGroupChanged):
@@ -504,7 +481,7 @@ class Applier:
         raise Refused(f"{event.type} is not handled on pair topics")  # pragma: no cover
 
     async def _origin_group(
-        self, store: SyncStore, partner: str, event: Envelope[Any], data: OriginGroupChanged
+        self, store: Store, partner: str, event: Envelope[Any], data: OriginGroupChanged
     ) -> str:
         check_origin_group(data.group, sender=partner, node=self.node)
         stored = await store.movement(data.group.movement_id)
@@ -528,7 +505,7 @@ class Applier:
         return Outcome.APPLIED.value
 
     async def _host_group(
-        self, store: SyncStore, partner: str, event: Envelope[Any], data: HostGroupChanged
+        self, store: Store, partner: str, event: Envelope[Any], data: HostGroupChanged
     ) -> str:
         stored = await store.movement(data.group.movement_id)
         check_host_group(
@@ -556,7 +533,7 @@ class Applier:
         return Outcome.APPLIED.value
 
     async def _participation(
-        self, store: SyncStore, partner: str, event: Envelope[Any], data: ParticipationRecorded
+        self, store: Store, partner: str, event: Envelope[Any], data: ParticipationRecorded
     ) -> str:
         stored = await store.movement(data.movement_id)
         check_participation(
@@ -568,7 +545,7 @@ class Applier:
         return Outcome.APPLIED.value
 
     async def _replay(
-        self, store: SyncStore, partner: str, request: ReplayRequested, now: datetime
+        self, store: Store, partner: str, request: ReplayRequested, now: datetime
     ) -> str:
         """Send again exactly the numbers asked for, each at most once per replay interval
         however often it is asked; numbers that cannot be sent (gone, parked, never
@@ -607,7 +584,7 @@ class Applier:
     # -- anti-entropy -------------------------------------------------------------------------
 
     async def _digest(
-        self, store: SyncStore, partner: str, digest: LinkDigest, now: datetime, *, settles: bool
+        self, store: Store, partner: str, digest: LinkDigest, now: datetime, *, settles: bool
     ) -> str:
         """Compare a digest with this node's data; one that matches settles the numbers
         the link still misses up to its ``as_of_sequence`` if that is of the link's epoch
@@ -642,7 +619,7 @@ class Applier:
         return "link"
 
     async def _digest_entries(
-        self, store: SyncStore, partner: str, data: LinkDigestEntries, now: datetime
+        self, store: Store, partner: str, data: LinkDigestEntries, now: datetime
     ) -> str:
         mine = await store.entries(partner, data.bucket_count, only=data.buckets)
         repair = reconcile(self.node, mine, data.entries)
@@ -671,7 +648,7 @@ class Applier:
 
     async def _resend(
         self,
-        store: SyncStore,
+        store: Store,
         partner: str,
         wanted: tuple[ResendWanted, ...],
         traceparent: str | None,
@@ -712,7 +689,7 @@ class Applier:
 
     async def _give_back(
         self,
-        store: SyncStore,
+        store: Store,
         partner: str,
         movement_id: UUID,
         traceparent: str | None,
@@ -739,7 +716,7 @@ class Applier:
         await store.publish_to(partner, self._event(returned, now, movement_id, traceparent))
 
     async def _replica_returned(
-        self, store: SyncStore, partner: str, event: Envelope[Any], data: ReplicaReturned
+        self, store: Store, partner: str, event: Envelope[Any], data: ReplicaReturned
     ) -> str:
         """Take back what this node owns and lost, from the partner's copy: its own group
         where it has none, its participations it lacks. The partner's own group in it is
@@ -804,7 +781,7 @@ class Applier:
         )
 
     async def _publish_local(
-        self, store: SyncStore, payload: ContractModel, received: Envelope[Any], movement_id: UUID
+        self, store: Store, payload: ContractModel, received: Envelope[Any], movement_id: UUID
     ) -> None:
         """Announce a change applied from a partner on the local topic, in the same trace."""
         if not self.rebuilding:

@@ -29,6 +29,8 @@ from yixian.sync.adapters.store import SyncStore
 from yixian.sync.domain import buckets
 from yixian.sync.domain.link import LinkPolicy, count_numbers, plan_replay
 
+from .repositories import Store
+
 __all__ = ["LinkKeeper", "LinkPolicy", "LinkView", "link_report", "send_digest"]
 
 log = get_logger(__name__)
@@ -41,7 +43,7 @@ _SENT_AT = (
 
 
 async def link_report(
-    store: SyncStore,
+    store: Store,
     partner: str,
     policy: LinkPolicy,
     now: datetime,
@@ -60,7 +62,7 @@ async def link_report(
     )
 
 
-async def send_digest(store: SyncStore, partner: str, policy: LinkPolicy, now: datetime) -> None:
+async def send_digest(store: Store, partner: str, policy: LinkPolicy, now: datetime) -> None:
     """Send ``partner`` a digest of every movement the two share, as of the last number
     sent (in this node's link epoch); a digest that matches the partner's data settles the
     numbers it still misses."""
@@ -81,7 +83,7 @@ async def send_digest(store: SyncStore, partner: str, policy: LinkPolicy, now: d
         content=True,
     )
     await store.publish_to(partner, make_event(digest, node=store.node, time=now))
-    await store.conn.execute(_SENT_AT.format(column="last_digest_sent_at"), partner, now)
+    await store.note_digest_sent(partner, now)
 
 
 @dataclass

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from yixian.record import forget_received_participations
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
-from yixian.runtime.kafka import aiokafka_security
-from yixian.sync.adapters.store import Inbound
+from yixian.runtime.kafka import read_topics
+from yixian.sync.adapters.unit_of_work import PostgresTransactions
 
 from .applier import Applier, SyncConfig
+from .repositories import Inbound
 
 log = get_logger(__name__)
 
@@ -67,60 +67,21 @@ async def rebuild(
 ) -> RebuildReport:
     """Clear what ``partner`` owns here and apply its pair topic again."""
     topic = config.topics.pair(partner, config.node)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        auto_offset_reset="earliest",
-        **aiokafka_security(kafka),
-    )
-    await consumer.start()
     report = RebuildReport()
-    try:
-        partitions = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
+    async with read_topics(kafka, [topic], since=since) as reading:
         if since is None:
-            # explicit offsets: seek_to_beginning() can lose a race with the position the
-            # fetcher has just reset the new assignment to, and then nothing is read
-            starts = await consumer.beginning_offsets(partitions)
-            for tp, offset in starts.items():
-                consumer.seek(tp, offset)
-        else:
-            found = await consumer.offsets_for_times(
-                {tp: int(since.timestamp() * 1000) for tp in partitions}
-            )
-            starts = {tp: (found[tp].offset if found[tp] else ends[tp]) for tp in partitions}
-            for tp, offset in starts.items():
-                consumer.seek(tp, offset)
-        total = sum(ends[tp] - starts[tp] for tp in partitions)
-        async with pool.acquire() as conn:
-            if since is None:
+            async with pool.acquire() as conn:
                 await clear_partner_data(conn, config.node, partner)
-        applier = Applier(pool, config, clock, rebuilding=True)
-        remaining = {tp for tp in partitions if ends[tp] > starts[tp]}
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=1000)
-            for tp, records in batches.items():
-                wanted = [r for r in records if r.offset < ends[tp]]
-                outcomes = await applier.handle_batch(
-                    [Inbound(r.topic, r.partition, r.offset, r.key, r.value or b"") for r in wanted]
-                )
-                for outcome in outcomes:
-                    report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
-                report.records += len(outcomes)
-                if progress:
-                    progress(report.records, total)
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)  # done up to where the topic ended when we began
-    finally:
-        await consumer.stop()
+        transactions = PostgresTransactions(pool, node=config.node, topics=config.topics)
+        applier = Applier(transactions, config, clock, rebuilding=True)
+        async for records in reading.batches():
+            outcomes = await applier.handle_batch(
+                [Inbound(r.topic, r.partition, r.offset, r.key, r.value or b"") for r in records]
+            )
+            for outcome in outcomes:
+                report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
+            report.records += len(outcomes)
+            if progress:
+                progress(report.records, reading.total)
     log.info("rebuild done", partner=partner, records=report.records, outcomes=report.outcomes)
     return report

@@ -1,0 +1,118 @@
+"""The Kafka facade on the real broker: reading to the end, lag, topics, reachability."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from yixian.localstack.stack import ADMIN_PASSWORD, ADMIN_USER, LocalStack
+from yixian.runtime.kafka import (
+    client_options,
+    consumer_lag,
+    kafka_reachable,
+    make_producer,
+    read_topics,
+    topics_matching,
+)
+from yixian.runtime.settings import KafkaSettings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def kafka(kafka_bootstrap: str) -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers=kafka_bootstrap)
+
+
+async def _topic(kafka: KafkaSettings, partitions: int = 3) -> str:
+    name = f"facade-{uuid4().hex[:12]}"
+    admin = AIOKafkaAdminClient(**client_options(kafka))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()
+    return name
+
+
+async def _produce(kafka: KafkaSettings, topic: str, values: list[bytes]) -> None:
+    producer = make_producer(kafka, client_id="facade-test", acks="all")
+    await producer.start()
+    try:
+        for i, value in enumerate(values):
+            await producer.send_and_wait(topic, value, key=f"k{i % 5}".encode())
+    finally:
+        await producer.stop()
+
+
+async def test_reading_stops_where_the_topics_ended_and_misses_nothing(
+    kafka: KafkaSettings,
+) -> None:
+    first, second = await _topic(kafka), await _topic(kafka, partitions=1)
+    await _produce(kafka, first, [f"a{i}".encode() for i in range(40)])
+    await _produce(kafka, second, [b"b0", b"b1"])
+    seen: list[bytes] = []
+    async with read_topics(kafka, [first, second, "no-such-topic"], max_records=7) as reading:
+        assert reading.total == 42
+        await _produce(kafka, first, [b"later"])  # after reading began: not read
+        async for records in reading.batches():
+            assert len(records) <= 7
+            seen += [r.value or b"" for r in records]
+    assert sorted(seen) == sorted([f"a{i}".encode() for i in range(40)] + [b"b0", b"b1"])
+    by_partition: dict[int, list[int]] = {}
+    async with read_topics(kafka, [first]) as reading:
+        async for records in reading.batches():
+            for r in records:
+                by_partition.setdefault(r.partition, []).append(r.offset)
+    assert all(offsets == sorted(offsets) for offsets in by_partition.values())
+    assert sum(len(o) for o in by_partition.values()) == 41
+
+
+async def test_reading_from_a_time_skips_what_came_before(kafka: KafkaSettings) -> None:
+    topic = await _topic(kafka, partitions=1)
+    await _produce(kafka, topic, [b"old"])
+    await asyncio.sleep(0.05)
+    since = datetime.now(UTC)
+    await _produce(kafka, topic, [b"new"])
+    async with read_topics(kafka, [topic], since=since) as reading:
+        values = [r.value async for batch in reading.batches() for r in batch]
+    assert values == [b"new"]
+    async with read_topics(kafka, [topic], since=since + timedelta(days=1)) as reading:
+        assert reading.total == 0
+        assert [r async for r in reading.batches()] == []
+
+
+async def test_lag_counts_what_a_group_has_not_committed(kafka: KafkaSettings) -> None:
+    topic = await _topic(kafka)
+    await _produce(kafka, topic, [b"x"] * 12)
+    group = f"facade-{uuid4().hex[:8]}"
+    assert await consumer_lag(kafka, group, [topic, "no-such-topic"]) == {topic: 12}
+    assert await consumer_lag(kafka, group, ["no-such-topic"]) == {}
+
+
+async def test_topics_by_pattern_and_reachability(kafka: KafkaSettings) -> None:
+    topic = await _topic(kafka, partitions=1)
+    assert await topics_matching(kafka, rf"^{topic}$") == [topic]
+    assert await kafka_reachable(kafka)
+    assert not await kafka_reachable(KafkaSettings(bootstrap_servers="127.0.0.1:9"))
+
+
+async def test_every_client_logs_in_over_scram(local_stack: LocalStack) -> None:
+    sasl = KafkaSettings(
+        bootstrap_servers=local_stack.config.sasl_bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        username=ADMIN_USER,
+        password=ADMIN_PASSWORD,
+    )
+    topic = await _topic(sasl, partitions=1)
+    await _produce(sasl, topic, [b"over scram"])
+    async with read_topics(sasl, [topic]) as reading:
+        assert [r.value async for batch in reading.batches() for r in batch] == [b"over scram"]
+    assert await consumer_lag(sasl, f"facade-{uuid4().hex[:8]}", [topic]) == {topic: 1}
+    assert await kafka_reachable(sasl)
+    wrong = KafkaSettings(**(sasl.model_dump() | {"password": "wrong"}))
+    assert not await kafka_reachable(wrong)
