@@ -181,6 +181,45 @@ def cases(w: World) -> list[Case]:
         Case("present of org id NUL", "GET", "/v1/organizations/%00/present", field="org_id"),
         Case("revoke key id NUL", "POST", "/v1/api-keys/%00/revoke", {}, field="key_id"),
         Case("attendance id reused for another attendance", "POST", f"{active}/participations", {**participation, "participation_id": "1c2d3e4f-0000-4000-8000-000000000001", "title": "另一次活动"}, field="participation_id", node="chaoyang"),
+        # -- members: the search, a member's detail, a contact changed field by field
+        Case("search name NUL", "GET", "/v1/members?name=%00", field="name"),
+        Case("search name ESC", "GET", "/v1/members?name=%1b", field="name"),
+        Case("search name invalid UTF-8", "GET", "/v1/members?name=%ff", field="name"),
+        Case("search name oversize", "GET", f"/v1/members?name={'x' * 101}", field="name"),
+        Case("search phone NUL", "GET", "/v1/members?phone=138%00", field="phone"),
+        Case("search phone letters", "GET", "/v1/members?phone=abcd", field="phone"),
+        Case("search phone full-width", "GET", "/v1/members?phone=%EF%BC%91%EF%BC%93%EF%BC%98%EF%BC%90", field="phone"),
+        Case("search national id NUL", "GET", "/v1/members?national_id=11010519491231002%00", field="national_id"),
+        Case("search national id checksum", "GET", "/v1/members?national_id=110105194912310021", field="national_id"),
+        Case("search national id short", "GET", "/v1/members?national_id=1101", field="national_id"),
+        Case("search org id not a uuid", "GET", "/v1/members?org_id=%00", field="org_id"),
+        Case("search org id unknown", "GET", "/v1/members?org_id=00000000-0000-4000-8000-000000000000", status=404, field="org_id"),
+        Case("search status unknown", "GET", "/v1/members?status=lost", field="status"),
+        Case("search limit 201", "GET", "/v1/members?limit=201", field="limit"),
+        Case("search limit 0", "GET", "/v1/members?limit=0", field="limit"),
+        Case("search cursor garbage", "GET", "/v1/members?cursor=%00%ff", field="cursor"),
+        Case("search cursor lone surrogate", "GET", "/v1/members?cursor=WyJcdWQ4MDAiLCAiMDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwIl0", field="cursor"),
+        Case("search cursor invalid UTF-8", "GET", "/v1/members?cursor=WyL_IiwgIjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCJd", field="cursor"),
+        Case("search cursor NUL in name", "GET", "/v1/members?cursor=WyJhXHUwMDAwIiwgIjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCJd", field="cursor"),
+        Case("search cursor oversize", "GET", f"/v1/members?cursor={'A' * 1001}", field="cursor"),
+        Case("member id not a uuid", "GET", "/v1/members/not-a-uuid", field="member_id"),
+        Case("member id NUL", "GET", "/v1/members/%00", field="member_id"),
+        Case("member unknown", "GET", "/v1/members/00000000-0000-4000-8000-000000000000", status=404, field="member_id"),
+        Case("patch member unknown", "PATCH", "/v1/members/00000000-0000-4000-8000-000000000000", {"contact": {"phone": "138"}}, status=404, field="member_id"),
+        Case("patch member id NUL", "PATCH", "/v1/members/%00", {"contact": {"phone": "138"}}, field="member_id"),
+        Case("patch phone NUL", "PATCH", f"/v1/members/{w.free_member}", {"contact": {"phone": f"138{NUL}"}}, field="contact.phone"),
+        Case("patch phone empty", "PATCH", f"/v1/members/{w.free_member}", {"contact": {"phone": " "}}, field="contact.phone"),
+        Case("patch email not one", "PATCH", f"/v1/members/{w.free_member}", {"contact": {"email": "x@"}}, field="contact.email"),
+        Case("patch address ESC", "PATCH", f"/v1/members/{w.free_member}", {"contact": {"address": f"北京{ESC}"}}, field="contact.address"),
+        Case("patch unknown contact field", "PATCH", f"/v1/members/{w.free_member}", {"contact": {"fax": "1"}}, field="contact.fax"),
+        Case("patch name", "PATCH", f"/v1/members/{w.free_member}", {"name": "x", "contact": {"phone": "1"}}, field="name"),
+        Case("patch no contact", "PATCH", f"/v1/members/{w.free_member}", {}, field="contact"),
+        Case("patch empty contact", "PATCH", f"/v1/members/{w.free_member}", {"contact": {}}, field="contact"),
+        Case("patch removes the last contact", "PATCH", f"/v1/members/{w.free_member}", {"contact": {"phone": None}}, field="contact.phone"),
+        Case("patch invalid UTF-8", "PATCH", f"/v1/members/{w.free_member}", b'{"contact": {"phone": "\xff"}}', status=400, field="body"),
+        Case("patch 70 KB", "PATCH", f"/v1/members/{w.free_member}", json.dumps({"contact": {"address": "x" * 70_000}}).encode(), status=413, field="body"),
+        Case("patch not JSON", "PATCH", f"/v1/members/{w.free_member}", b"phone=1", status=415, field="Content-Type", headers=(("Content-Type", "text/plain"),)),
+        Case("details contact NUL", "POST", f"{expected}/details", {"contact": {"phone": NUL}}, field="contact.phone"),
         # -- the body as a whole
         Case("malformed JSON", "POST", "/v1/members", b'{"name": ', status=400, field="body"),
         Case("invalid UTF-8", "POST", "/v1/members", b'{"name": "\xff\xfe"}', status=400, field="body"),
@@ -216,6 +255,10 @@ async def test_hostile_input_gets_a_4xx_naming_the_field(world: World) -> None:
         "awaiting_check_in"
     )
     assert (await world.chaoyang.get(f"/v1/movements/{world.active}"))["state"] == "active"
+    member = await world.gushi.get(f"/v1/members/{world.free_member}")
+    assert (member["phone"], member["email"], member["address"], member["changes"][0]["action"]) == (
+        None, None, None, "member.add",
+    )  # fmt: skip
 
 
 async def test_a_validation_error_lists_every_field_and_the_first_in_the_message(

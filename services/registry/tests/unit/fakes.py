@@ -8,8 +8,9 @@ Each fake keeps the rule its table's constraints keep (the unique indexes of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -31,8 +32,9 @@ from yixian.registry.domain import (
     Organization,
     Participation,
     Side,
+    member_status,
 )
-from yixian.registry.service_layer.repositories import MemberValues
+from yixian.registry.service_layer.repositories import MemberSearch, MemberValues
 from yixian.registry.service_layer.unit_of_work import NodeConfig, Request, UnitOfWork
 from yixian.runtime.apikeys import Role, new_api_key
 
@@ -135,11 +137,81 @@ class FakeMembers:
     def __init__(self, tables: NodeTables) -> None:
         self.tables = tables
 
-    async def get(self, member_id: UUID) -> Member:
+    async def get(self, member_id: UUID, *, lock: bool = False) -> Member:
         member = self.tables.members.get(member_id)
         if member is None:
             raise NotFound(f"member {member_id} does not exist on this node", field="member_id")
         return member
+
+    def _status(self, member_id: UUID) -> str:
+        return member_status(
+            m.origin_group.status
+            for m in self.tables.movements.values()
+            if m.member_id == member_id and m.origin_org_id and m.origin_group
+        ).value
+
+    def _matches(self, member: Member, path: str, criteria: MemberSearch) -> bool:
+        org_path = self.tables.path_of(member.org_id)
+        digits = re.sub(r"[^0-9]", "", member.phone) if member.phone is not None else None
+        return bool(
+            org_path is not None
+            and org_path.startswith(path)
+            and (criteria.name is None or criteria.name.lower() in member.name.lower())
+            and (
+                criteria.phone_digits is None
+                or (digits is not None and digits.endswith(criteria.phone_digits))
+            )
+            and (
+                criteria.national_id_hash is None
+                or member.national_id_hash == criteria.national_id_hash
+            )
+            and (criteria.status is None or self._status(member.member_id) == criteria.status)
+        )
+
+    async def search(
+        self, path: str, criteria: MemberSearch, after: tuple[str, UUID] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        found = sorted(
+            (
+                m
+                for m in self.tables.members.values()
+                if self._matches(m, path, criteria)
+                and (after is None or (m.name, m.member_id) > after)
+            ),
+            key=lambda m: (m.name, m.member_id),  # code points, as COLLATE "C"
+        )
+        return [
+            {
+                "member_id": m.member_id,
+                "org_id": m.org_id,
+                "name": m.name,
+                "joined_on": m.joined_on,
+                "phone": m.phone,
+                "email": m.email,
+                "status": self._status(m.member_id),
+            }
+            for m in found[:limit]
+        ]
+
+    async def update_contact(self, member_id: UUID, contact: Mapping[str, str | None]) -> None:
+        member = replace(
+            self.tables.members[member_id],
+            phone=contact.get("phone"),
+            email=contact.get("email"),
+            address=contact.get("address"),
+        )
+        others = [m for m in self.tables.members.values() if m.member_id != member_id]
+        if member.national_id_hash is None and any(
+            o.national_id_hash is None
+            and (o.org_id, o.name, o.joined_on, o.phone or "")
+            == (member.org_id, member.name, member.joined_on, member.phone or "")
+            for o in others
+        ):
+            raise AlreadyExists(
+                "another member of the organization has this name, joining date and phone",
+                field="contact.phone",
+            )
+        self.tables.members[member_id] = member
 
     def _broken_rule(self, member: Member) -> str | None:
         def natural_key(m: Member) -> tuple[Any, ...]:
@@ -241,6 +313,9 @@ class FakeMovements:
 
     async def member_id(self, movement_id: UUID) -> UUID:
         return self._stored(movement_id).member_id
+
+    async def of_member(self, member_id: UUID) -> list[Movement]:
+        return [m.movement() for m in self.tables.movements.values() if m.member_id == member_id]
 
     async def add(self, movement: Movement, member_id: UUID, origin_org_id: UUID) -> None:
         group = movement.origin_group
@@ -448,6 +523,10 @@ class FakeAuditLog:
     async def entries(self, target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         newest_first = list(reversed(self.tables.audit))
         return [e for e in newest_first if target is None or e["target"] == target][:limit]
+
+    async def changes(self, target: str, limit: int = 100) -> list[dict[str, Any]]:
+        newest_first = reversed(self.tables.audit)
+        return [e for e in newest_first if e["target"] == target and e["outcome"] == "ok"][:limit]
 
 
 class FakeUnitOfWork(UnitOfWork):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,11 +10,18 @@ from uuid import UUID
 
 import asyncpg
 
-from yixian.contracts import ActivityScheduled, HostGroup, OriginGroup
+from yixian.contracts import (
+    OPEN_ORIGIN_STATUSES,
+    ActivityScheduled,
+    HostGroup,
+    OriginGroup,
+    OriginStatus,
+)
 from yixian.record.history import add_history, add_participation
 from yixian.registry.domain import (
     AlreadyExists,
     Member,
+    MemberStatus,
     Movement,
     NotFound,
     Organization,
@@ -22,6 +29,7 @@ from yixian.registry.domain import (
     Participation,
     Side,
 )
+from yixian.registry.service_layer.repositories import MemberSearch
 from yixian.runtime import DbConnection
 from yixian.runtime.apikeys import Role
 
@@ -49,6 +57,7 @@ def _member(row: asyncpg.Record) -> Member:
         email=row["email"],
         national_id_hash=row["national_id_hash"],
         national_id_masked=row["national_id_masked"],
+        address=row["address"],
     )
 
 
@@ -85,6 +94,8 @@ async def one_effect() -> AsyncIterator[None]:
         raise AlreadyExists(rule[1], field=rule[0]) from None
 
 
+_SELECT_MEMBER = "SELECT * FROM members WHERE member_id = $1"
+_SELECT_MEMBER_FOR_UPDATE = _SELECT_MEMBER + " FOR UPDATE"
 _SELECT_MOVEMENT = "SELECT * FROM movements WHERE movement_id = $1"
 _SELECT_MOVEMENT_FOR_UPDATE = _SELECT_MOVEMENT + " FOR UPDATE"
 
@@ -157,11 +168,72 @@ class Members:
     def __init__(self, conn: DbConnection) -> None:
         self.conn = conn
 
-    async def get(self, member_id: UUID) -> Member:
-        row = await self.conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
+    async def get(self, member_id: UUID, *, lock: bool = False) -> Member:
+        query = _SELECT_MEMBER_FOR_UPDATE if lock else _SELECT_MEMBER
+        row = await self.conn.fetchrow(query, member_id)
         if row is None:
             raise NotFound(f"member {member_id} does not exist on this node", field="member_id")
         return _member(row)
+
+    async def search(
+        self, path: str, criteria: MemberSearch, after: tuple[str, UUID] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Each criterion is a condition an index of migration 0008 serves; the status is
+        ``domain.member_status`` in SQL, with its statuses as arguments."""
+        args: list[Any] = [
+            path,
+            sorted(s.value for s in OPEN_ORIGIN_STATUSES),
+            OriginStatus.TRANSFERRED.value,
+        ]
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        where = ["o.path LIKE $1 || '%'"]
+        if criteria.name is not None:
+            name = arg(criteria.name)
+            where.append(
+                f"member_name_grams(m.name) @> member_name_grams({name})"
+                f" AND strpos(lower(m.name), lower({name})) > 0"
+            )
+        if criteria.phone_digits is not None:  # reversed, the digits start with the query's
+            first = criteria.phone_digits[::-1]
+            past = first[:-1] + chr(ord(first[-1]) + 1)
+            digits = "reverse(regexp_replace(m.phone, '[^0-9]', '', 'g')) COLLATE \"C\""
+            where.append(
+                f"m.phone IS NOT NULL AND {digits} >= {arg(first)} AND {digits} < {arg(past)}"
+            )
+        if criteria.national_id_hash is not None:
+            where.append(f"m.national_id_hash = {arg(criteria.national_id_hash)}")
+        if after is not None:
+            name, member_id = arg(after[0]), arg(after[1])
+            where.append(f'(m.name COLLATE "C", m.member_id) > ({name}, {member_id})')
+        outer = f"WHERE s.status = {arg(criteria.status.value)}" if criteria.status else ""
+        rows = await self.conn.fetch(
+            f"SELECT * FROM ({_MEMBER_SUMMARY} WHERE {' AND '.join(where)}) s {outer}"  # noqa: S608
+            f' ORDER BY s.name COLLATE "C", s.member_id LIMIT {arg(limit)}',  # names fixed
+            *args,
+        )
+        return [dict(r) for r in rows]
+
+    async def update_contact(self, member_id: UUID, contact: Mapping[str, str | None]) -> None:
+        try:
+            await self.conn.execute(
+                "UPDATE members SET phone = $2, email = $3, address = $4, updated_at = now()"
+                " WHERE member_id = $1",
+                member_id,
+                contact.get("phone"),
+                contact.get("email"),
+                contact.get("address"),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "members_natural_key":
+                raise
+            raise AlreadyExists(
+                "another member of the organization has this name, joining date and phone",
+                field="contact.phone",
+            ) from None
 
     async def add(self, member: Member) -> None:
         async with one_effect():
@@ -210,6 +282,25 @@ class Members:
         return [dict(r) for r in rows]
 
 
+# A member of this node in the subtree of $1, with its status: away while a movement this
+# node registered ($2: the open origin statuses) is open, transferred out once one is
+# transferred ($3), else home (domain.member_status).
+_MEMBER_SUMMARY = f"""
+SELECT m.member_id, m.org_id, m.name, m.joined_on, m.phone, m.email,
+       CASE WHEN EXISTS (SELECT 1 FROM movements mv
+                          WHERE mv.member_id = m.member_id AND mv.origin_org_id IS NOT NULL
+                            AND mv.origin_status = ANY($2::text[]))
+                 THEN '{MemberStatus.AWAY.value}'
+            WHEN EXISTS (SELECT 1 FROM movements mv
+                          WHERE mv.member_id = m.member_id AND mv.origin_org_id IS NOT NULL
+                            AND mv.origin_status = $3)
+                 THEN '{MemberStatus.TRANSFERRED_OUT.value}'
+            ELSE '{MemberStatus.HOME.value}' END AS status
+FROM members m
+JOIN organizations o USING (org_id)
+"""  # noqa: S608 (the statuses are MemberStatus's values)
+
+
 IMPORT_COLUMNS = [
     "member_id", "org_id", "name", "joined_on", "phone", "email",
     "national_id_hash", "national_id_masked",
@@ -243,6 +334,13 @@ class Movements:
         if found is None:
             raise NotFound(f"movement {movement_id} is not known on this node", field="movement_id")
         return found
+
+    async def of_member(self, member_id: UUID) -> list[Movement]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM movements WHERE member_id = $1 ORDER BY created_at, movement_id",
+            member_id,
+        )
+        return [movement_from_row(r) for r in rows]
 
     async def add(self, movement: Movement, member_id: UUID, origin_org_id: UUID) -> None:
         group = movement.origin_group
@@ -438,11 +536,7 @@ class AuditLog:
 
     async def entries(self, target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         """Newest first, with the name of the key each actor ``key:<key id>`` stands for."""
-        select = (
-            "SELECT a.*, (SELECT k.name FROM api_keys k WHERE k.key_id = CASE"
-            " WHEN a.actor ~ '^key:[0-9a-f-]{36}$' THEN substr(a.actor, 5)::uuid END) AS key_name"
-            " FROM audit_log a"
-        )
+        select = _AUDIT_WITH_KEY_NAME
         if target is None:
             rows = await self.conn.fetch(f"{select} ORDER BY a.id DESC LIMIT $1", limit)
         else:
@@ -450,6 +544,23 @@ class AuditLog:
                 f"{select} WHERE a.target = $1 ORDER BY a.id DESC LIMIT $2", target, limit
             )
         return [dict(r) for r in rows]
+
+    async def changes(self, target: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            f"{_AUDIT_WITH_KEY_NAME} WHERE a.target = $1 AND a.outcome = 'ok'"
+            " ORDER BY a.id DESC LIMIT $2",
+            target,
+            limit,
+        )
+        return [dict(r) for r in rows]
+
+
+_AUDIT_WITH_KEY_NAME = (
+    "SELECT a.*, (SELECT k.name FROM api_keys k WHERE k.key_id = CASE"
+    " WHEN a.actor ~ '^key:[0-9a-f-]{36}$' THEN substr(a.actor, 5)::uuid END) AS key_name"
+    " FROM audit_log a"
+)
+"""Audit rows with the name of the key each actor ``key:<key id>`` stands for."""
 
 
 class IdempotencyKeys:

@@ -2,6 +2,7 @@
 
 from yixian.contracts import Deadlines
 
+from .contact import CONTACT_FIELDS, contact_changes, merge_contact
 from .errors import (
     AlreadyExists,
     Conflict,
@@ -13,7 +14,16 @@ from .errors import (
     NotOwner,
     WouldLockOut,
 )
-from .member import Member, Organization, OrgKind, national_id_hash, normalise_national_id
+from .member import (
+    Member,
+    MemberStatus,
+    Organization,
+    OrgKind,
+    member_status,
+    national_id_hash,
+    normalise_national_id,
+    phone_digits,
+)
 from .movement import (
     DomainEvent,
     HostGroupChanged,
@@ -26,6 +36,7 @@ from .movement import (
 from .queues import Queue, QueueEntry, classify
 
 __all__ = [
+    "CONTACT_FIELDS",
     "AlreadyExists",
     "Conflict",
     "Deadlines",
@@ -36,6 +47,7 @@ __all__ = [
     "Invalid",
     "InvalidTransition",
     "Member",
+    "MemberStatus",
     "Movement",
     "NotFound",
     "NotOwner",
@@ -49,6 +61,10 @@ __all__ = [
     "Side",
     "WouldLockOut",
     "classify",
+    "contact_changes",
+    "member_status",
+    "merge_contact",
     "national_id_hash",
     "normalise_national_id",
+    "phone_digits",
 ]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
-from yixian.contracts import MemberCard
+from yixian.contracts import OPEN_ORIGIN_STATUSES, MemberCard, OriginStatus
 
 from .errors import Invalid
 
@@ -92,7 +93,46 @@ class Member:
     email: str | None
     national_id_hash: str | None
     national_id_masked: str | None
+    address: str | None = None
+
+    def contact(self) -> dict[str, str | None]:
+        """How the member is reached (``domain.contact.CONTACT_FIELDS``)."""
+        return {"phone": self.phone, "email": self.email, "address": self.address}
 
     def card(self) -> MemberCard:
         """What a partner receives of the member: nothing derived from the national ID."""
         return MemberCard(member_id=self.member_id, name=self.name, joined_on=self.joined_on)
+
+
+class MemberStatus(StrEnum):
+    """Where a member of this node stands, from the movements this node registered."""
+
+    HOME = "home"
+    """No open movement: the member is at the home organization."""
+    AWAY = "away"
+    """A movement is open (``OPEN_ORIGIN_STATUSES``): the member is away."""
+    TRANSFERRED_OUT = "transferred_out"
+    """A transfer completed and no movement is open: membership moved to a host (history)."""
+
+
+def member_status(origin_statuses: Iterable[OriginStatus]) -> MemberStatus:
+    """The status of a member from the origin statuses of the member's movements from this
+    node (``adapters/postgres.py`` computes the same in SQL, with these values as arguments)."""
+    statuses = set(origin_statuses)
+    if statuses & OPEN_ORIGIN_STATUSES:
+        return MemberStatus.AWAY
+    if OriginStatus.TRANSFERRED in statuses:
+        return MemberStatus.TRANSFERRED_OUT
+    return MemberStatus.HOME
+
+
+_PHONE_SEARCH = re.compile(r"^[0-9 +()\-]{4,50}$")
+
+
+def phone_digits(value: str, *, field: str = "phone") -> str:
+    """The digits a phone number is matched by; a search matches the numbers that end with
+    them, so ``13800000000`` finds ``+86 138 0000 0000`` (migration 0008 indexes them)."""
+    digits = re.sub(r"[^0-9]", "", value)
+    if not _PHONE_SEARCH.match(value) or not 4 <= len(digits) <= 20:
+        raise Invalid("must be 4 to 20 digits (spaces, +, - and brackets allowed)", field=field)
+    return digits

@@ -8,6 +8,7 @@ group arrives through the sync service and is never written here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -41,6 +42,7 @@ from yixian.contracts import (
 )
 
 from . import dates
+from .contact import merge_contact
 from .errors import Invalid, InvalidTransition, NotOwner
 
 
@@ -239,11 +241,20 @@ class Movement:
         host_org_hint: OrganizationRef | None = None,
         period: Period | None = None,
         contact: Contact | None = None,
+        contact_changes: Mapping[str, str | None] | None = None,
         deadlines: Deadlines,
     ) -> None:
-        """The origin corrects the destination's details, the period or the contact."""
+        """The origin corrects the destination's details, the period or the contact.
+
+        ``contact`` replaces the contact; ``contact_changes`` changes only the fields it
+        names (a JSON merge patch: None removes a field), and at least one way to reach the
+        member must remain.
+        """
         self._require(node, Side.ORIGIN, "updating details")
         current = self._origin()
+        if contact_changes is not None:
+            base = (contact or current.contact).model_dump()
+            contact = _rebuild(Contact, {}, merge_contact(base, contact_changes))
         changes: dict[str, Any] = {}
         if place is not None or host_org_hint is not None:
             destination = current.destination.model_dump()

@@ -38,6 +38,8 @@ log = get_logger(__name__)
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _PRESENTED_KEY_ID = re.compile(r"^yx_([0-9a-f]{32})_")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_WRITES = frozenset({"POST", "PATCH"})
+"""The methods of commands, whose Idempotency-Key is checked against a fingerprint."""
 
 IMPORT_PATH = "/v1/members/import"
 IMPORT_FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
@@ -142,7 +144,7 @@ async def context(
     trace = f"00-{match.group(1)}-{secrets.token_hex(8)}-01" if match else new_traceparent()
     body_hash = None
     streamed = request.url.path == IMPORT_PATH  # never read whole into memory
-    if request.method == "POST" and idempotency_key is not None and not streamed:
+    if request.method in _WRITES and idempotency_key is not None and not streamed:
         body_hash = request_hash(
             parts.runner.config.id_hash_key, request.method, request.url.path, await request.body()
         )

@@ -37,9 +37,18 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
 
+class MergePatch(Body):
+    """A JSON merge patch (RFC 7396): only the fields sent change; null removes a field."""
+
+    def sent(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
 def fields(body: Body) -> dict[str, Any]:
-    """A body's fields as a handler's keyword arguments (nested models stay models)."""
-    return {name: getattr(body, name) for name in type(body).model_fields}
+    """A body's fields as a handler's keyword arguments (nested models stay models, but a
+    merge patch becomes the fields it sends)."""
+    values = {name: getattr(body, name) for name in type(body).model_fields}
+    return {k: v.sent() if isinstance(v, MergePatch) else v for k, v in values.items()}
 
 
 class NewOrganization(Body):
@@ -77,6 +86,22 @@ class NewMember(Body):
     )
 
 
+class ContactPatch(MergePatch):
+    """The contact fields to change: a field sent with a value is set, one sent as null is
+    removed, one not sent stays as it is. One way to reach the member must remain."""
+
+    phone: Annotated[str, Field(min_length=1, max_length=50), PlainText] | None = None
+    email: EmailStr | None = None
+    address: Text | None = None
+
+
+class MemberUpdate(Body):
+    contact: ContactPatch = Field(
+        description="Only the fields sent change; null removes one (JSON merge patch).",
+        examples=[{"phone": "+86 139 0000 0001", "address": "北京市朝阳区十八里店乡"}],
+    )
+
+
 class OutflowRegistration(Body):
     member_id: UUID
     destination: Destination
@@ -89,7 +114,10 @@ class DetailsUpdate(Body):
     place: Name | None = None
     host_org_hint: OrganizationRef | None = None
     period: Period | None = None
-    contact: Contact | None = None
+    contact: ContactPatch | None = Field(
+        default=None,
+        description="Only the fields sent change; null removes one (JSON merge patch).",
+    )
 
 
 class Relocation(Body):

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections import Counter, defaultdict
 from typing import Any
 from uuid import UUID
 
 from yixian.contracts import OPEN_ORIGIN_STATUSES, MovementState
-from yixian.registry.domain import Side, classify
+from yixian.registry.domain import (
+    Invalid,
+    MemberStatus,
+    Side,
+    classify,
+    member_status,
+    national_id_hash,
+    phone_digits,
+)
 
-from .handlers import answerable_org, movement_view, require_operator, require_read
+from .handlers import (
+    answerable_org,
+    member_in_scope,
+    member_json,
+    movement_view,
+    require_operator,
+    require_read,
+)
+from .repositories import MemberSearch
 from .unit_of_work import Denied, UnitOfWork
 
 _OPEN = sorted(status.value for status in OPEN_ORIGIN_STATUSES)
@@ -51,6 +70,102 @@ async def get_movement(uow: UnitOfWork, movement_id: UUID) -> dict[str, Any]:
         for r in await uow.movements.participations(movement_id)
     ]
     return view
+
+
+def _cursor(name: str, member_id: UUID) -> str:
+    """Where the next page of a search starts: after this member (opaque to the caller)."""
+    raw = json.dumps([name, str(member_id)], ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[str, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        name, member_id = json.loads(raw.decode())
+        if not isinstance(name, str) or "\x00" in name:
+            raise ValueError(name)
+        name.encode()  # a lone surrogate is no name
+        return name, UUID(member_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, AttributeError):
+        raise Invalid("is not a cursor this API gave out", field="cursor") from None
+
+
+async def search_members(
+    uow: UnitOfWork,
+    *,
+    org_id: UUID | None = None,
+    name: str | None = None,
+    phone: str | None = None,
+    national_id: str | None = None,
+    status: MemberStatus | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """This node's members in the principal's subtree (or an organization's in it) that
+    match every key given, by name then id, a page at a time: each a summary, never
+    anything of the national ID. A national ID is matched through this node's keyed hash."""
+    scope = await _scope(uow, org_id)
+    criteria = MemberSearch(
+        name=name,
+        phone_digits=phone_digits(phone) if phone is not None else None,
+        national_id_hash=national_id_hash(uow.config.id_hash_key, national_id)
+        if national_id is not None
+        else None,
+        status=status,
+    )
+    after = _after(cursor) if cursor is not None else None
+    rows = await uow.members.search(scope, criteria, after, limit + 1)
+    page = rows[:limit]
+    items = [
+        {
+            "member_id": str(r["member_id"]),
+            "org_id": str(r["org_id"]),
+            "name": r["name"],
+            "joined_on": r["joined_on"].isoformat(),
+            "phone": r["phone"],
+            "email": r["email"],
+            "status": r["status"],
+        }
+        for r in page
+    ]
+    last = page[-1] if len(rows) > limit else None
+    return {
+        "items": items,
+        "next_cursor": _cursor(last["name"], last["member_id"]) if last else None,
+    }
+
+
+async def get_member(uow: UnitOfWork, member_id: UUID) -> dict[str, Any]:
+    """A member of the principal's subtree (else not found, as one that does not exist),
+    every movement of the member this node holds and may show, and what was changed."""
+    member, _ = await member_in_scope(uow, member_id)
+    node, today = uow.config.node, uow.request.now.date()
+    movements = []
+    for movement in await uow.movements.of_member(member_id):
+        if uow.request.principal.covers((await answerable_org(uow, movement)).path):
+            movements.append(movement_view(movement, node, today, uow))
+    changes = [
+        {
+            "at": r["at"].isoformat(),
+            "actor": r["actor"],
+            "key_name": r["key_name"],
+            "action": r["action"],
+            "detail": r["detail"],
+            "trace_id": r["trace_id"],
+        }
+        for r in await uow.audit.changes(str(member_id))
+    ]
+    status = member_status(
+        m.origin_group.status
+        for m in await uow.movements.of_member(member_id)
+        if m.origin_group is not None and m.side_of(node) is Side.ORIGIN
+    )
+    return {
+        **member_json(member),
+        "status": status.value,
+        "movements": movements,
+        "changes": changes,
+    }
 
 
 async def _movements(

@@ -7,18 +7,39 @@ can be tested without a database. Rows read only to be shown are plain dicts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
 from yixian.contracts import ActivityScheduled, Envelope
-from yixian.registry.domain import Member, Movement, Organization, Participation, Side
+from yixian.registry.domain import (
+    Member,
+    MemberStatus,
+    Movement,
+    Organization,
+    Participation,
+    Side,
+)
 from yixian.runtime.apikeys import Role
 
 MemberValues = tuple[UUID, UUID, str, date, str | None, str | None, str | None, str | None]
 """One imported member: (member_id, org_id, name, joined_on, phone, email,
 national_id_hash, national_id_masked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSearch:
+    """What a member search matches; every criterion given must hold (None: any)."""
+
+    name: str | None = None
+    """A substring of the name, case-insensitive."""
+    phone_digits: str | None = None
+    """The digits the member's phone number ends with (``domain.phone_digits``)."""
+    national_id_hash: str | None = None
+    """The keyed hash of a national ID (``domain.national_id_hash``), never the number."""
+    status: MemberStatus | None = None
 
 
 class OrganizationRepository(Protocol):
@@ -37,8 +58,21 @@ class OrganizationRepository(Protocol):
 
 
 class MemberRepository(Protocol):
-    async def get(self, member_id: UUID) -> Member:
-        """The member; NotFound if this node has none with that id."""
+    async def get(self, member_id: UUID, *, lock: bool = False) -> Member:
+        """The member; NotFound if this node has none with that id. ``lock``: held until
+        the transaction ends."""
+
+    async def search(
+        self, path: str, criteria: MemberSearch, after: tuple[str, UUID] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` members of the organizations of the subtree that match, by name
+        (in code-point order) then id, after ``after`` (name, member_id): member_id, org_id, name,
+        joined_on, phone, email, status (``MemberStatus``). Nothing of the national ID."""
+
+    async def update_contact(self, member_id: UUID, contact: Mapping[str, str | None]) -> None:
+        """Set the member's phone, email and address. AlreadyExists (field
+        ``contact.phone``): a member without a national ID would have the same name,
+        joining date and phone as another of the organization."""
 
     async def add(self, member: Member) -> None:
         """AlreadyExists naming the field of the rule broken (id, national ID, or the same
@@ -65,6 +99,9 @@ class MovementRepository(Protocol):
         """(the member's organization at the origin, the host organization), if known."""
 
     async def member_id(self, movement_id: UUID) -> UUID: ...
+
+    async def of_member(self, member_id: UUID) -> list[Movement]:
+        """Every movement of the member this node holds, at either side; oldest first."""
 
     async def add(self, movement: Movement, member_id: UUID, origin_org_id: UUID) -> None:
         """A new movement from this node (its first origin group, kept in the history).
@@ -140,3 +177,7 @@ class AuditRepository(Protocol):
     async def entries(self, target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         """Newest first: at, actor, key_name, role, action, target, outcome, detail,
         trace_id."""
+
+    async def changes(self, target: str, limit: int = 100) -> list[dict[str, Any]]:
+        """What was done to ``target`` (outcome ``ok``), newest first: at, actor, key_name,
+        role, action, detail, trace_id."""

@@ -122,6 +122,9 @@ class UnitOfWork:
     outbox: OutboxRepository
     audit: AuditRepository
     audit_detail: dict[str, Any] = field(default_factory=dict)
+    nothing_changed: bool = False
+    """Set by a command that found everything as it asked and changed nothing: no audit
+    row (the audit log holds every change and every refusal, not every repetition)."""
 
     async def publish(self, movement: Movement) -> None:
         """Turn the movement's domain events into integration events in the outbox."""
@@ -254,15 +257,16 @@ class TransactionRunner:
                         return replay
                 uow = on_connection(conn, self.config, request)
                 result = await work(uow)
-                await uow.audit.record(
-                    actor=principal.actor,
-                    role=principal.role.value,
-                    action=action,
-                    target=target or result.body.get("target_id"),
-                    outcome="ok",
-                    detail=uow.audit_detail,
-                    trace_id=request.trace_id,
-                )
+                if not uow.nothing_changed:
+                    await uow.audit.record(
+                        actor=principal.actor,
+                        role=principal.role.value,
+                        action=action,
+                        target=target or result.body.get("target_id"),
+                        outcome="ok",
+                        detail=uow.audit_detail,
+                        trace_id=request.trace_id,
+                    )
                 if request.idempotency_key is not None:
                     await keys.finish(
                         principal.actor,

@@ -1,8 +1,9 @@
-"""Members: one at a time, or a streamed import."""
+"""Members: one at a time, or a streamed import; a member's contact changes field by field."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
@@ -31,6 +32,19 @@ async def add_member(body: s.NewMember, api: Api) -> JSONResponse:
     """Register a member of an organization of this node."""
     return await api.command(
         "member.add", None, lambda uow: handlers.add_member(uow, **body.model_dump())
+    )
+
+
+@router.patch("/v1/members/{member_id}")
+async def update_member(member_id: UUID, body: s.MemberUpdate, api: Api) -> JSONResponse:
+    """Change a member's contact: only the fields sent change, null removes one (JSON
+    merge patch; `application/json` or `application/merge-patch+json`). One way to reach
+    the member must remain. Audited with each changed field's before and after; a retry
+    with the same `Idempotency-Key` returns the first result."""
+    return await api.command(
+        "member.update_contact",
+        str(member_id),
+        lambda uow: handlers.update_member_contact(uow, member_id, **s.fields(body)),
     )
 
 

@@ -7,13 +7,26 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
 from yixian.contracts import ShortText
+from yixian.registry.domain import MemberStatus
 from yixian.registry.entrypoints.dependencies import Api
 from yixian.registry.service_layer import queries
 
 router = APIRouter(tags=["queries"])
 OrgFilter = Annotated[UUID | None, Query(description="Default: your whole subtree.")]
+
+
+def _decoded(value: str) -> str:
+    """A query's bytes that are not UTF-8 arrive as U+FFFD, which no name holds."""
+    if "\ufffd" in value:
+        raise ValueError("is not valid UTF-8: percent-encode the text's UTF-8 bytes")
+    return value
+
+
+QueryText = Annotated[ShortText, AfterValidator(_decoded)]
+"""Text in a query string: the contracts' rules, and valid UTF-8."""
 
 
 @router.get("/v1/movements/{movement_id}")
@@ -32,6 +45,57 @@ async def members_away(api: Api, org_id: OrgFilter = None) -> JSONResponse:
 async def members_visiting(api: Api, org_id: OrgFilter = None) -> JSONResponse:
     """Members of other jurisdictions expected or hosted here."""
     return await api.read(lambda uow: queries.members_visiting(uow, org_id))
+
+
+@router.get("/v1/members")
+async def search_members(
+    api: Api,
+    org_id: OrgFilter = None,
+    name: Annotated[
+        QueryText | None, Query(max_length=100, description="Part of the name, any case.")
+    ] = None,
+    phone: Annotated[
+        str | None,
+        Query(max_length=50, description="The digits the number ends with (4 to 20)."),
+    ] = None,
+    national_id: Annotated[
+        str | None,
+        Query(
+            min_length=18,
+            max_length=18,
+            description="Matched through this node's keyed hash; never stored or shown.",
+        ),
+    ] = None,
+    status: Annotated[MemberStatus | None, Query(description="home, away, transferred_out")] = (
+        None
+    ),
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=1000, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> JSONResponse:
+    """Search the members of your subtree by name, phone, national ID, organization and
+    status; every key given must match. A page of summaries (no national ID) by name then
+    id, and `next_cursor` while more follow."""
+    return await api.read(
+        lambda uow: queries.search_members(
+            uow,
+            org_id=org_id,
+            name=name,
+            phone=phone,
+            national_id=national_id,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+        )
+    )
+
+
+@router.get("/v1/members/{member_id}")
+async def get_member(member_id: UUID, api: Api) -> JSONResponse:
+    """A member of your subtree with its status, every movement of the member this node
+    holds, and the changes made to it (newest first). Not found outside your subtree."""
+    return await api.read(lambda uow: queries.get_member(uow, member_id))
 
 
 @router.get("/v1/organizations/{org_id}/present")
