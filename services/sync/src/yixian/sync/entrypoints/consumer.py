@@ -54,7 +54,7 @@ def build_consumer(settings: SyncSettings, applier: Applier, metrics: SyncMetric
                 if attempt == RETRIES:
                     raise  # not acknowledged: the batch is delivered again after the seek
                 log.warning("apply failed; retrying", error=str(exc), attempt=attempt)
-                await asyncio.sleep(min(0.2 * 2**attempt, 10))
+                await asyncio.sleep(_pause(attempt))
                 continue
             elapsed = time.perf_counter() - started
             for record, outcome in zip(records, outcomes, strict=True):
@@ -64,3 +64,8 @@ def build_consumer(settings: SyncSettings, applier: Applier, metrics: SyncMetric
             return
 
     return broker
+
+
+def _pause(attempt: int) -> float:
+    """Seconds to wait before the ``attempt``-th try again: doubling, at most ten."""
+    return min(0.2 * 2**attempt, 10)
