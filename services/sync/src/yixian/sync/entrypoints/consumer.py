@@ -68,4 +68,4 @@ def build_consumer(settings: SyncSettings, applier: Applier, metrics: SyncMetric
 
 def _pause(attempt: int) -> float:
     """Seconds to wait before the ``attempt``-th try again: doubling, at most ten."""
-    return min(0.2 * 2**attempt, 10)
+    return min(0.2 * 2.0**attempt, 10.0)
