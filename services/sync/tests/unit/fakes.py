@@ -43,7 +43,7 @@ from yixian.contracts import (
 from yixian.sync.adapters.store import DEAD_LETTER_TYPE, EXCERPT_BYTES, dead_letter_document
 from yixian.sync.domain import Replica, SequenceTracker, bucket_of
 from yixian.sync.domain.apply import Mark
-from yixian.sync.service_layer.repositories import Claim, Inbound, StoredMovement
+from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked, StoredMovement
 
 
 class DatabaseLost(ConnectionError):
@@ -115,6 +115,7 @@ class LinkRow:
     replay_requested_at: datetime | None = None
     replay_requested_upto: int = 0
     replay_attempts: int = 0
+    last_heartbeat_sent_at: datetime | None = None
 
 
 @dataclass
@@ -134,6 +135,8 @@ class OutboxRow:
     published: bool = False
     parked: bool = False
     discarded: bool = False
+    created_at: datetime | None = None
+    """Stamped with the tables' clock when the row is written."""
 
 
 @dataclass
@@ -519,6 +522,7 @@ class FakeStore:
         for row in rows:
             if any(r.event_id == row.event_id and r.topic == row.topic for r in self.tables.outbox):
                 raise ConstraintBroken(f"outbox_event_id_topic_key: {row.event_id}")
+            row.created_at = self.tables.clock()
             self.tables.outbox.append(row)
 
     def _flush_outbox(self) -> None:
@@ -673,6 +677,46 @@ class FakeStore:
 
     async def note_digest_sent(self, partner: str, now: datetime) -> None:
         self._link(partner).last_digest_sent_at = now
+
+    async def partners(self) -> list[str]:
+        return sorted(self.tables.links)
+
+    async def last_sent_at(self, partner: str) -> datetime | None:
+        self._flush_outbox()
+        return max(
+            (r.created_at for r in self.tables.outbox if r.destination == partner and r.created_at),
+            default=None,
+        )
+
+    async def note_heartbeat_sent(self, partner: str, now: datetime) -> None:
+        self._link(partner).last_heartbeat_sent_at = now
+
+    async def replay_asked(self, partner: str) -> ReplayAsked:
+        link = self.tables.links.get(partner)
+        if link is None:
+            return ReplayAsked(0, None, 0)
+        return ReplayAsked(link.epoch, link.replay_requested_at, link.replay_attempts)
+
+    async def note_replay_attempts(self, partner: str, attempts: int) -> None:
+        link = self.tables.links.get(partner)
+        if link is not None:  # an UPDATE: no row, nothing kept
+            link.replay_attempts = attempts
+
+    async def note_replay_asked(
+        self, partner: str, now: datetime, up_to: int, attempts: int
+    ) -> None:
+        link = self.tables.links.get(partner)
+        if link is not None:
+            link.replay_requested_at, link.replay_requested_upto = now, up_to
+            link.replay_attempts = attempts
+
+    async def last_digest_sent_at(self, partner: str) -> datetime | None:
+        link = self.tables.links.get(partner)
+        return link.last_digest_sent_at if link else None
+
+    async def partner_view(self, partner: str) -> dict[str, Any] | None:
+        link = self.tables.links.get(partner)
+        return link.partner_view if link else None
 
     # -- dead letters -----------------------------------------------------------------------
 

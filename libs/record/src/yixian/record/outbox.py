@@ -14,6 +14,7 @@ sent). Rows still to send are those neither published nor discarded.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from yixian.contracts import Envelope, record_key
@@ -138,6 +139,13 @@ class Outbox:
             "SELECT epoch, last_sequence FROM pair_sequences WHERE destination = $1", partner
         )
         return (None, 0) if row is None else (int(row["epoch"]), int(row["last_sequence"]))
+
+    async def last_added(self, partner: str) -> datetime | None:
+        """When the last row to ``partner`` was committed (an idle link gets a heartbeat)."""
+        value: datetime | None = await self.conn.fetchval(
+            "SELECT max(created_at) FROM outbox WHERE destination = $1", partner
+        )
+        return value
 
     async def backlog(self, partner: str | None = None) -> int:
         """Rows still to send (to ``partner``, or to anyone)."""

@@ -60,7 +60,7 @@ async def migrate(settings: SyncSettings) -> list[str]:
 
 def build_keeper(settings: SyncSettings, pool: asyncpg.Pool) -> LinkKeeper:
     return LinkKeeper(
-        pool,
+        PostgresTransactions(pool, node=settings.node, topics=settings.kafka.topics),
         node=settings.node,
         partners=settings.partner_codes,
         topics=settings.kafka.topics,

@@ -31,7 +31,7 @@ from yixian.record.outbox import MAX_RECORD_BYTES, Outbox
 from yixian.runtime import DbConnection
 from yixian.sync.domain import Replica, SequenceTracker, bucket_of
 from yixian.sync.domain.apply import Mark
-from yixian.sync.service_layer.repositories import Claim, Inbound, StoredMovement
+from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked, StoredMovement
 
 __all__ = [
     "DEAD_LETTER_MAX_BYTES",
@@ -568,6 +568,61 @@ class SyncStore:
             partner,
             view,
         )
+
+    async def partners(self) -> list[str]:
+        rows = await self.conn.fetch("SELECT partner FROM links ORDER BY partner")
+        return [r["partner"] for r in rows]
+
+    async def last_sent_at(self, partner: str) -> datetime | None:
+        return await self.outbox.last_added(partner)
+
+    async def note_heartbeat_sent(self, partner: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO links (partner, last_heartbeat_sent_at) VALUES ($1, $2)"
+            " ON CONFLICT (partner) DO UPDATE SET last_heartbeat_sent_at = $2",
+            partner,
+            now,
+        )
+
+    async def replay_asked(self, partner: str) -> ReplayAsked:
+        row = await self.conn.fetchrow(
+            "SELECT epoch, replay_requested_at, replay_attempts FROM links WHERE partner = $1",
+            partner,
+        )
+        if row is None:
+            return ReplayAsked(0, None, 0)
+        return ReplayAsked(
+            int(row["epoch"] or 0), row["replay_requested_at"], row["replay_attempts"]
+        )
+
+    async def note_replay_attempts(self, partner: str, attempts: int) -> None:
+        await self.conn.execute(
+            "UPDATE links SET replay_attempts = $2 WHERE partner = $1", partner, attempts
+        )
+
+    async def note_replay_asked(
+        self, partner: str, now: datetime, up_to: int, attempts: int
+    ) -> None:
+        await self.conn.execute(
+            "UPDATE links SET replay_requested_at = $2, replay_requested_upto = $3,"
+            " replay_attempts = $4 WHERE partner = $1",
+            partner,
+            now,
+            up_to,
+            attempts,
+        )
+
+    async def last_digest_sent_at(self, partner: str) -> datetime | None:
+        value: datetime | None = await self.conn.fetchval(
+            "SELECT last_digest_sent_at FROM links WHERE partner = $1", partner
+        )
+        return value
+
+    async def partner_view(self, partner: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = await self.conn.fetchval(
+            "SELECT partner_view FROM links WHERE partner = $1", partner
+        )
+        return value
 
     async def note_digest_sent(self, partner: str, now: datetime) -> None:
         await self.conn.execute(

@@ -11,8 +11,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from yixian.contracts import (
     LinkDigest,
     LinkHeartbeat,
@@ -25,21 +23,15 @@ from yixian.contracts import (
     make_event,
 )
 from yixian.runtime import get_logger
-from yixian.sync.adapters.store import SyncStore
 from yixian.sync.domain import buckets
 from yixian.sync.domain.link import LinkPolicy, count_numbers, plan_replay
 
 from .repositories import Store
+from .unit_of_work import Transactions
 
 __all__ = ["LinkKeeper", "LinkPolicy", "LinkView", "link_report", "send_digest"]
 
 log = get_logger(__name__)
-
-_SENT_AT = (
-    "INSERT INTO links (partner, {column}) VALUES ($1, $2)"
-    " ON CONFLICT (partner) DO UPDATE SET {column} = $2"
-)
-"""When this node last sent a partner something of its own (a fixed column name)."""
 
 
 async def link_report(
@@ -124,11 +116,11 @@ class LinkView:
 
 
 class LinkKeeper:
-    """Periodic work on every link of the node."""
+    """Periodic work on every link of the node, each link in a transaction of its own."""
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        transactions: Transactions,
         *,
         node: str,
         partners: frozenset[str],
@@ -136,22 +128,21 @@ class LinkKeeper:
         policy: LinkPolicy,
         clock: Callable[[], datetime],
     ) -> None:
-        self.pool = pool
+        self.transactions = transactions
         self.node = node
         self.partners = partners
         self.topics = topics
         self.policy = policy
         self.clock = clock
 
-    async def known_partners(self, conn: Any) -> list[str]:
-        rows = await conn.fetch("SELECT partner FROM links")
-        return sorted(self.partners | {r["partner"] for r in rows})
+    async def known_partners(self, store: Store) -> list[str]:
+        return sorted(self.partners | set(await store.partners()))
 
     async def run(self, stop: asyncio.Event, tick: float = 1.0) -> None:
         while not stop.is_set():
             try:
                 await self.tick()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except self.transactions.transient as exc:
                 log.warning("link upkeep failed; retrying", error=str(exc) or type(exc).__name__)
             except Exception:
                 log.exception("link upkeep failed unexpectedly; retrying")
@@ -160,20 +151,16 @@ class LinkKeeper:
 
     async def tick(self) -> None:
         now = self.clock()
-        async with self.pool.acquire() as conn:
-            partners = await self.known_partners(conn)
+        async with self.transactions() as uow:
+            partners = await self.known_partners(uow.store)
         for partner in partners:
-            async with self.pool.acquire() as conn, conn.transaction():
-                store = SyncStore(conn, self.node, self.topics)
-                await self._heartbeat(conn, store, partner, now)
-                await self._repair_gaps(conn, store, partner, now)
-                await self._digest(conn, store, partner, now)
+            async with self.transactions() as uow:
+                await self._heartbeat(uow.store, partner, now)
+                await self._repair_gaps(uow.store, partner, now)
+                await self._digest(uow.store, partner, now)
 
-    async def _heartbeat(self, conn: Any, store: SyncStore, partner: str, now: datetime) -> None:
-        last_sent_at = await conn.fetchval(
-            "SELECT max(created_at) FROM outbox WHERE destination = $1", partner
-        )
-        if not self.policy.heartbeat_due(last_sent_at, now):
+    async def _heartbeat(self, store: Store, partner: str, now: datetime) -> None:
+        if not self.policy.heartbeat_due(await store.last_sent_at(partner), now):
             return  # the link is not idle
         heartbeat = LinkHeartbeat(
             source=self.node,
@@ -182,27 +169,17 @@ class LinkKeeper:
             sent_at=now,
         )
         await store.publish_to(partner, make_event(heartbeat, node=self.node, time=now))
-        await conn.execute(_SENT_AT.format(column="last_heartbeat_sent_at"), partner, now)
+        await store.note_heartbeat_sent(partner, now)
 
-    async def _repair_gaps(self, conn: Any, store: SyncStore, partner: str, now: datetime) -> None:
+    async def _repair_gaps(self, store: Store, partner: str, now: datetime) -> None:
         """Ask for exactly the missing numbers, less often each time; every few requests
         for a gap still open, send a digest at once (it settles what cannot be replayed)."""
         tracker = await store.tracker(partner, now)
-        row = await conn.fetchrow(
-            "SELECT epoch, replay_requested_at, replay_attempts FROM links WHERE partner = $1",
-            partner,
-        )
-        tries = row["replay_attempts"]
-        plan = plan_replay(
-            tracker, now, self.policy, attempts=tries, asked_at=row["replay_requested_at"]
-        )
+        asked = await store.replay_asked(partner)
+        plan = plan_replay(tracker, now, self.policy, attempts=asked.attempts, asked_at=asked.at)
         if not plan.runs:
-            if plan.attempts != tries:
-                await conn.execute(
-                    "UPDATE links SET replay_attempts = $2 WHERE partner = $1",
-                    partner,
-                    plan.attempts,
-                )
+            if plan.attempts != asked.attempts:
+                await store.note_replay_attempts(partner, plan.attempts)
             return
         runs = plan.runs
         count = count_numbers(runs)
@@ -213,18 +190,11 @@ class LinkKeeper:
             ranges=tuple(SequenceRange(first=f, last=la) for f, la in runs)
             if len(runs) > 1
             else None,
-            epoch=row["epoch"] or None,
+            epoch=asked.epoch or None,
             reason=f"{count} event(s) missing from {runs[0][0]} (request {plan.attempts})",
         )
         await store.publish_to(partner, make_event(request, node=self.node, time=now))
-        await conn.execute(
-            "UPDATE links SET replay_requested_at = $2, replay_requested_upto = $3,"
-            " replay_attempts = $4 WHERE partner = $1",
-            partner,
-            now,
-            runs[-1][1],
-            plan.attempts,
-        )
+        await store.note_replay_asked(partner, now, runs[-1][1], plan.attempts)
         log.warning(
             "gap on link; replay requested",
             partner=partner,
@@ -235,58 +205,49 @@ class LinkKeeper:
         if plan.with_digest:
             await send_digest(store, partner, self.policy, now)
 
-    async def _digest(
-        self, conn: Any, store: SyncStore, partner: str, now: datetime, force: bool = False
-    ) -> None:
-        last = await conn.fetchval(
-            "SELECT last_digest_sent_at FROM links WHERE partner = $1", partner
-        )
-        if not force and not self.policy.digest_due(last, now):
+    async def _digest(self, store: Store, partner: str, now: datetime, force: bool = False) -> None:
+        if not force and not self.policy.digest_due(await store.last_digest_sent_at(partner), now):
             return
         await send_digest(store, partner, self.policy, now)
 
     async def anti_entropy_now(self, partner: str) -> None:
         """Send a digest to ``partner`` at once (the on-demand repair)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await self._digest(
-                conn, SyncStore(conn, self.node, self.topics), partner, self.clock(), force=True
-            )
+        async with self.transactions() as uow:
+            await self._digest(uow.store, partner, self.clock(), force=True)
 
     async def ask_status(self, partner: str) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            store = SyncStore(conn, self.node, self.topics)
+        async with self.transactions() as uow:
             request = LinkStatusRequested(request_id=uuid4())
-            await store.publish_to(partner, make_event(request, node=self.node, time=self.clock()))
+            await uow.store.publish_to(
+                partner, make_event(request, node=self.node, time=self.clock())
+            )
 
     async def views(self) -> list[LinkView]:
         now = self.clock()
         out = []
-        async with self.pool.acquire() as conn:
-            store = SyncStore(conn, self.node, self.topics)
-            for partner in await self.known_partners(conn):
-                async with conn.transaction():
-                    tracker = await store.tracker(partner, now)
-                    link = await conn.fetchrow(
-                        "SELECT epoch, partner_view FROM links WHERE partner = $1", partner
+        async with self.transactions() as uow:
+            partners = await self.known_partners(uow.store)
+        for partner in partners:
+            async with self.transactions() as uow:
+                store = uow.store
+                tracker = await store.tracker(partner, now)
+                out.append(
+                    LinkView(
+                        partner=partner,
+                        epoch=await store.link_epoch(partner),
+                        state=tracker.state(
+                            now, grace=self.policy.gap_grace, silence=self.policy.silence
+                        ),
+                        lag=tracker.lag(),
+                        contiguous=tracker.contiguous,
+                        max_seen=tracker.max_seen,
+                        partner_sent=tracker.partner_sent,
+                        missing=tracker.missing(50),
+                        last_event_at=tracker.last_event_at,
+                        last_heartbeat_at=tracker.last_heartbeat_at,
+                        last_sent=await store.last_sent(partner),
+                        backlog=await store.backlog(partner),
+                        partner_view=await store.partner_view(partner),
                     )
-                    assert link is not None  # the tracker made it
-                    out.append(
-                        LinkView(
-                            partner=partner,
-                            epoch=link["epoch"],
-                            state=tracker.state(
-                                now, grace=self.policy.gap_grace, silence=self.policy.silence
-                            ),
-                            lag=tracker.lag(),
-                            contiguous=tracker.contiguous,
-                            max_seen=tracker.max_seen,
-                            partner_sent=tracker.partner_sent,
-                            missing=tracker.missing(50),
-                            last_event_at=tracker.last_event_at,
-                            last_heartbeat_at=tracker.last_heartbeat_at,
-                            last_sent=await store.last_sent(partner),
-                            backlog=await store.backlog(partner),
-                            partner_view=link["partner_view"],
-                        )
-                    )
+                )
         return out

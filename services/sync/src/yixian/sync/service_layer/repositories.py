@@ -55,6 +55,14 @@ class Claim(NamedTuple):
     """The link epoch of ``pairseq`` (ADR 16)."""
 
 
+class ReplayAsked(NamedTuple):
+    """What this node last asked a partner to replay (``links``)."""
+
+    epoch: int
+    at: datetime | None
+    attempts: int
+
+
 class Store(Protocol):
     """The sync service's reads and writes inside one transaction: the partner's groups of
     shared movements and the participations received, the inbox, the links, the dead
@@ -193,6 +201,29 @@ class Store(Protocol):
 
     async def save_partner_view(self, partner: str, view: dict[str, Any]) -> None:
         """Keep how the partner reported the link."""
+
+    async def partners(self) -> list[str]:
+        """Every partner this node keeps a link with (a row in ``links``)."""
+
+    async def last_sent_at(self, partner: str) -> datetime | None:
+        """When this node last committed something for ``partner``."""
+
+    async def note_heartbeat_sent(self, partner: str, now: datetime) -> None: ...
+
+    async def replay_asked(self, partner: str) -> ReplayAsked:
+        """The link epoch this node follows and its last replay request (``tracker`` has
+        made the link's row)."""
+
+    async def note_replay_attempts(self, partner: str, attempts: int) -> None: ...
+
+    async def note_replay_asked(
+        self, partner: str, now: datetime, up_to: int, attempts: int
+    ) -> None: ...
+
+    async def last_digest_sent_at(self, partner: str) -> datetime | None: ...
+
+    async def partner_view(self, partner: str) -> dict[str, Any] | None:
+        """What the partner last reported of the link (``LinkStatusReported``)."""
 
     async def note_digest_sent(self, partner: str, now: datetime) -> None:
         """This node sent ``partner`` a digest at ``now``."""
