@@ -17,6 +17,7 @@ from yixian.registry.domain import (
     Invalid,
     InvalidTransition,
     NotFound,
+    NotOwner,
     OrgKind,
     Side,
 )
@@ -182,7 +183,7 @@ async def test_an_auditor_assigns_nothing_and_the_origin_cannot_assign() -> None
     await world.register()
     with pytest.raises(Denied):
         await _assign(world, world.chaoyang.branch.org_id, world.chaoyang.key(Role.AUDITOR))
-    with pytest.raises(Exception, match="does not write"):
+    with pytest.raises(NotOwner, match="only host node 110105 writes"):
         await world.gushi.run(
             lambda uow: handlers.assign(
                 uow, world.movement_id or uuid4(), org_id=world.gushi.branch.org_id
@@ -226,7 +227,7 @@ async def test_a_forwarded_member_is_not_assigned() -> None:
 async def test_organizations_are_listed_within_the_callers_subtree() -> None:
     node = World().chaoyang
     everyone = await node.run(queries.organizations, node.key(Role.AUDITOR))
-    assert [o["org_id"] for o in everyone][0] == str(node.root.org_id)
+    assert everyone[0]["org_id"] == str(node.root.org_id)
     assert {o["org_id"] for o in everyone} == {
         str(o.org_id) for o in (node.root, node.branch, node.other_branch)
     }

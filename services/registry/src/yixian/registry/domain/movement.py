@@ -128,7 +128,9 @@ class Movement:
             return Side.HOST
         raise NotOwner(f"node {node} is neither origin nor host of movement {self.movement_id}")
 
-    def _require(self, node: str, side: Side, step: str) -> None:
+    def require_side(self, node: str, side: Side, step: str) -> None:
+        """NotOwner unless ``node`` writes ``side``'s group (checked before a step's input is
+        looked at, so that the other side hears it is not the owner whatever it sent)."""
         mine = self.side_of(node)
         if mine is not side:
             owner = self.origin if side is Side.ORIGIN else self.host
@@ -136,6 +138,9 @@ class Movement:
                 f"{step} changes the {side.value} group of movement {self.movement_id}, "
                 f"which only {side.value} node {owner} writes; node {node} is its {mine.value}"
             )
+
+    def _require(self, node: str, side: Side, step: str) -> None:
+        self.require_side(node, side, step)
         if not self.state.is_open:
             raise InvalidTransition(
                 f"{step}: movement {self.movement_id} is closed ({self.state.value})"

@@ -31,7 +31,6 @@ from yixian.registry.domain import (
     Member,
     Movement,
     NotFound,
-    NotOwner,
     Organization,
     OrgKind,
     Side,
@@ -560,11 +559,7 @@ async def _authorized(uow: UnitOfWork, movement_id: UUID, side: Side, step: str)
     answerable for it and this node to own ``side``'s group (before any input is read)."""
     movement = await uow.movements.get(movement_id, lock=True)
     require_write(uow.request.principal, await answerable_org(uow, movement))
-    if movement.side_of(uow.config.node) is not side:
-        raise NotOwner(
-            f"{step} changes the {side.value} group of movement {movement_id}, which node"
-            f" {uow.config.node} does not write: it is the movement's other side"
-        )
+    movement.require_side(uow.config.node, side, step)
     return movement
 
 
