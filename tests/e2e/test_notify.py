@@ -72,7 +72,7 @@ async def test_scenario_1_notices_arrive_once_with_the_right_text(
     assert "+86 138 0000 0000" in expected.body
     sms = [r.json() for r in http.requests if r.path == "/sms/messages"]
     assert [s["to"] for s in sms] == ["+86 138 0000 0000", "+86 138 0000 0000"]
-    assert "请到110105报到" in sms[0]["text"]
+    assert "请到北京市朝阳区报到" in sms[0]["text"]
     assert "已在固始县驻京流动党员工作委员会报到" in sms[1]["text"]
     assert len({s["id"] for s in sms}) == 2
 
@@ -225,7 +225,7 @@ async def test_every_change_rule_sends_its_notice_once(
         ("branch@gushi.example", "拒转已报到"),
         ("branch@gushi.example", "失联已报到"),
         ("branch@gushi.example", "流入地未找到查无"),
-        ("branch@gushi.example", "转走已转至110114"),
+        ("branch@gushi.example", "转走已转至北京市昌平区"),
         ("branch@gushi.example", "失联失联"),
         ("wc@chaoyang.example", "转接组织关系转接申请"),
         ("wc@chaoyang.example", "拒转组织关系转接申请"),
@@ -251,5 +251,5 @@ async def test_every_change_rule_sends_its_notice_once(
         return any("组织关系已由" in t for t in texts())
 
     await eventually(member_told_of_transfer, what="the member's transfer notice")
-    assert sum("请到110105报到" in t for t in texts()) == len(names)
+    assert sum("请到北京市朝阳区报到" in t for t in texts()) == len(names)
     assert sum("组织关系已由" in t for t in texts()) == 1  # the member, on completion

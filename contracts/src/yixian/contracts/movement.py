@@ -67,6 +67,10 @@ class MovementStep(StrEnum):
     TRANSFER_WITHDRAWN = "transfer_withdrawn"
     TRANSFER_COMPLETED = "transfer_completed"
     # the host's steps
+    ASSIGNED = "assigned"
+    """A host secretary placed an expected or visiting member with one of the host's
+    organizations (``HostGroup.host_org``), or moved the member to another; the host's
+    status does not change."""
     CHECKED_IN = "checked_in"
     REJECTED = "rejected"
     """The host does not know the member (status ``not_found``)."""
@@ -274,8 +278,15 @@ class HostGroup(ContractModel):
     version: Version
     status: HostStatus
     host: JurisdictionCode
-    host_org: OrganizationRef | None = None
-    branch: OrganizationRef | None = None
+    host_org: OrganizationRef | None = Field(
+        default=None,
+        description="The host organization answerable for the member: the one a host"
+        " secretary assigned the arrival to (step assigned), then the one that checked the"
+        " member in. Absent: the host's intake still has to place the member.",
+    )
+    branch: OrganizationRef | None = Field(
+        default=None, description="The branch inside host_org the member checked in at."
+    )
     checked_in_at: UtcDateTime | None = None
     reason: LongText | None = Field(
         default=None, description="Why the host could not find the member or forwarded them."

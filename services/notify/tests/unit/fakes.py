@@ -70,10 +70,14 @@ class NodeTables:
         parent: UUID | None = None,
         email: str | None = None,
         webhook: str | None = None,
+        sms: str | None = None,
     ) -> Org:
         parent_path = self.organizations[parent].path if parent else "/"
         org = Org(
-            ref.org_id, f"{parent_path}{ref.org_id}/", parent is None, Contacts(email, webhook)
+            ref.org_id,
+            f"{parent_path}{ref.org_id}/",
+            parent is None,
+            Contacts(email, webhook, sms),
         )
         self.organizations[org.org_id] = org
         return org

@@ -20,6 +20,7 @@ from yixian.contracts import (
     ActivityScheduled,
     HostGroup,
     HostGroupChanged,
+    HostStatus,
     MemberCard,
     MovementStep,
     OrganizationRef,
@@ -180,7 +181,8 @@ async def test_scenario_1_each_notice_once_from_the_node_that_sends_it() -> None
     assert "已在固始县驻京流动党员第三支部报到" in told.body
     instructions = world.gushi.notice("outflow_registered")
     assert instructions.mandatory
-    assert instructions.subject == "请到110105报到"
+    assert instructions.subject == "请到北京市朝阳区报到"  # a place, never a code
+    assert "110105" not in instructions.body
 
     for seed in range(3):
         assert await world.redeliver(seed) == 0
@@ -394,3 +396,40 @@ async def test_a_batch_that_fails_plans_nothing_and_its_redelivery_plans_it_once
         ("host_secretary", "member_expected", "gushi-wc@chaoyang.example"),
         ("member", "checked_in", PHONE),
     ]
+
+
+async def test_an_assignment_tells_the_assigned_organization_and_no_one_else() -> None:
+    world = World()
+    await world.happen(_origin(1, OriginStatus.REGISTERED), MovementStep.REGISTERED)
+    township = OrganizationRef(org_id=uuid4(), name="十八里店乡党委")
+    root_id = CHAOYANG_ROOT.org_id
+    world.chaoyang.tables.org(township, parent=root_id, sms="+86 139 0000 0009")  # no mail
+    assigned = _host(1, status=HostStatus.EXPECTED, host_org=township, checked_in_at=None)
+    planned = await world.happen(assigned, MovementStep.ASSIGNED)
+    assert planned == {GUSHI: 0, CHAOYANG: 1}
+    told = world.chaoyang.notice("member_assigned")
+    assert (told.recipient, told.channel, told.address) == (
+        "host_secretary",
+        "sms",
+        "+86 139 0000 0009",  # an organization with only a mobile number is reached by SMS
+    )
+    assert told.subject == "流动党员张建国已分配到十八里店乡党委"
+    # the check-in that follows is answered by the assigned organization's secretary
+    later = _host(2, host_org=township)
+    await world.happen(later, MovementStep.CHECKED_IN)
+    assert "已在十八里店乡党委报到（北京市朝阳区）" in world.gushi.notice("checked_in").body
+
+
+async def test_a_secretary_with_no_address_at_all_is_suppressed_with_the_reason() -> None:
+    world = World()
+    bare = OrganizationRef(org_id=uuid4(), name="无联系方式支部")
+    world.chaoyang.tables.org(bare, parent=CHAOYANG_ROOT.org_id)
+    await world.happen(_origin(1, OriginStatus.REGISTERED), MovementStep.REGISTERED)
+    assigned = _host(1, status=HostStatus.EXPECTED, host_org=bare, checked_in_at=None)
+    await world.happen(assigned, MovementStep.ASSIGNED)
+    told = world.chaoyang.notice("member_assigned")
+    assert (told.status, told.address, told.last_error) == (
+        "suppressed",
+        None,
+        "no email address for the host_secretary",
+    )

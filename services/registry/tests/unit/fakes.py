@@ -23,7 +23,7 @@ from yixian.contracts import (
     HostStatus,
     OriginGroup,
 )
-from yixian.registry.adapters.postgres import UNIQUE_RULES
+from yixian.registry.adapters.postgres import ORGANIZATION_CONTACTS, UNIQUE_RULES
 from yixian.registry.domain import (
     AlreadyExists,
     Member,
@@ -131,6 +131,44 @@ class FakeOrganizations:
 
     async def ids_within(self, path: str) -> set[UUID]:
         return {o.org_id for o in self.tables.organizations.values() if o.path.startswith(path)}
+
+    def _record(self, org: Organization) -> dict[str, Any]:
+        contacts = self.tables.contacts.get(org.org_id, {})
+        return {
+            "org_id": org.org_id,
+            "parent_id": org.parent_id,
+            "kind": org.kind.value,
+            "jurisdiction": org.jurisdiction,
+            "path": org.path,
+            "name": org.name,
+            **{name: contacts.get(name) for name in ORGANIZATION_CONTACTS},
+        }
+
+    async def within(self, path: str) -> list[dict[str, Any]]:
+        found = sorted(
+            (o for o in self.tables.organizations.values() if o.path.startswith(path)),
+            key=lambda o: o.path,
+        )
+        return [self._record(o) for o in found]
+
+    async def record(self, org_id: UUID, *, lock: bool = False) -> dict[str, Any]:
+        return self._record(await self.get(org_id))
+
+    async def update(self, org_id: UUID, changes: Mapping[str, str | None]) -> None:
+        assert set(changes) <= {"name", *ORGANIZATION_CONTACTS}, sorted(changes)
+        org = self.tables.organizations[org_id]
+        if "name" in changes:
+            name = changes["name"]
+            assert name is not None
+            siblings = self.tables.organizations.values()
+            if any(
+                o.parent_id == org.parent_id and o.name == name and o.org_id != org_id
+                for o in siblings
+            ):
+                raise _refuse("organizations_sibling_name")
+            self.tables.organizations[org_id] = replace(org, name=name)
+        contacts = self.tables.contacts.setdefault(org_id, {})
+        contacts.update({k: v for k, v in changes.items() if k != "name"})
 
 
 class FakeMembers:

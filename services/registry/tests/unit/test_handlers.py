@@ -182,6 +182,7 @@ def body_of(step: Step, node: Node) -> s.Body | None:
         ),
         "return": s.Return(returned_on=date(2026, 3, 8)),
         "transfer/request": s.TransferRequestBody(note="已在北京定居"),
+        "assign": s.Assignment(org_id=node.branch.org_id),
         "check-in": s.CheckIn(
             host_org_id=node.branch.org_id, checked_in_at=NOW - timedelta(days=3)
         ),
@@ -212,6 +213,7 @@ BEFORE: dict[str, list[str]] = {
     "transfer/request": ["check-in"],
     "transfer/withdraw": ["check-in", "transfer/request"],
     "transfer/complete": ["check-in", "transfer/request", "transfer/reply"],
+    "assign": [],
     "check-in": [],
     "reject": [],
     "forward": [],

@@ -109,7 +109,8 @@ class NodeRecord:
     async def contacts(self, org_id: UUID | None) -> Contacts | None:
         row = (
             await self.conn.fetchrow(
-                "SELECT contact_email, webhook_url FROM organization_contacts WHERE org_id = $1",
+                "SELECT contact_email, webhook_url, contact_sms FROM organization_contacts"
+                " WHERE org_id = $1",
                 org_id,
             )
             if org_id
@@ -117,9 +118,12 @@ class NodeRecord:
         )
         if row is None:
             row = await self.conn.fetchrow(
-                "SELECT contact_email, webhook_url FROM organization_contacts WHERE root"
+                "SELECT contact_email, webhook_url, contact_sms FROM organization_contacts"
+                " WHERE root"
             )
-        return Contacts(row["contact_email"], row["webhook_url"]) if row else None
+        return (
+            Contacts(row["contact_email"], row["webhook_url"], row["contact_sms"]) if row else None
+        )
 
     async def present_in_area(self, org_id: UUID) -> list[Person]:
         path = await self.conn.fetchval(

@@ -60,6 +60,8 @@ class Contacts:
 
     contact_email: str | None
     webhook_url: str | None
+    contact_sms: str | None = None
+    """A mobile number, the last resort when the organization has no mail or webhook."""
 
 
 @dataclass(frozen=True, slots=True)

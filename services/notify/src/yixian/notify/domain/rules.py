@@ -64,8 +64,8 @@ S = MovementStep
 
 CHANNELS: dict[Recipient, tuple[Channel, ...]] = {
     Recipient.MEMBER: (Channel.SMS, Channel.EMAIL, Channel.APP),
-    Recipient.ORIGIN_SECRETARY: (Channel.EMAIL, Channel.WEBHOOK),
-    Recipient.HOST_SECRETARY: (Channel.EMAIL, Channel.WEBHOOK),
+    Recipient.ORIGIN_SECRETARY: (Channel.EMAIL, Channel.WEBHOOK, Channel.SMS),
+    Recipient.HOST_SECRETARY: (Channel.EMAIL, Channel.WEBHOOK, Channel.SMS),
 }
 """Each recipient's channels in order of preference: the first it has an address for."""
 
@@ -75,6 +75,8 @@ RULES: tuple[Rule, ...] = (
          mandatory=True),
     Rule("member_expected", Group.ORIGIN, S.REGISTERED, (Recipient.HOST_SECRETARY,),
          "member_expected", MOVEMENT | {"place", "check_in_due_on", "phone"}),
+    Rule("member_assigned", Group.HOST, S.ASSIGNED, (Recipient.HOST_SECRETARY,),
+         "member_assigned", MOVEMENT | {"place", "check_in_due_on", "phone", "host_org"}),
     Rule("checked_in", Group.HOST, S.CHECKED_IN, (Recipient.ORIGIN_SECRETARY, Recipient.MEMBER),
          "checked_in", MOVEMENT | {"host_org"}),
     Rule("contact_restored", Group.HOST, S.CONTACT_RESTORED, (Recipient.ORIGIN_SECRETARY,),

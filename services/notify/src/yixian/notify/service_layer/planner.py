@@ -39,6 +39,7 @@ from yixian.notify.domain.rules import (
 )
 from yixian.notify.domain.templates import Templates
 from yixian.runtime import get_logger
+from yixian.runtime.divisions import division_name
 from yixian.runtime.tracing import span
 
 from .repositories import NodeRecord, NoticeLog
@@ -213,6 +214,8 @@ class Planner:
                 return Address(channel, contacts.contact_email)
             if channel is Channel.WEBHOOK and contacts and contacts.webhook_url:
                 return Address(channel, contacts.webhook_url)
+            if channel is Channel.SMS and contacts and contacts.contact_sms:
+                return Address(channel, contacts.contact_sms)
         return Address(channels[0], None)
 
 
@@ -246,11 +249,17 @@ def context_of(origin: OriginGroup, host: HostGroup | None) -> dict[str, Any]:
     return _context(origin, host)
 
 
+def place_name(code: str) -> str:
+    """A division's full name (北京市朝阳区), never its code; a code this node's list does not
+    know (a partner's newer division) is shown as it is rather than not at all."""
+    return division_name(code) or code
+
+
 def _context(origin: OriginGroup, host: HostGroup | None) -> dict[str, Any]:
     return {
         "member_name": origin.member.name,
         "origin": origin.origin_org.name,
-        "host": origin.destination.jurisdiction,
+        "host": place_name(origin.destination.jurisdiction),
         "movement_id": str(origin.movement_id),
         "state": movement_state(origin, host).value,
         "place": origin.destination.place,
@@ -261,7 +270,7 @@ def _context(origin: OriginGroup, host: HostGroup | None) -> dict[str, Any]:
         "phone": origin.contact.phone or "",
         "host_org": host.host_org.name if host and host.host_org else "",
         "reason": _reason(host),
-        "forwarded_to": host.forwarded_to if host and host.forwarded_to else "",
+        "forwarded_to": place_name(host.forwarded_to) if host and host.forwarded_to else "",
         "since": host.lost_contact_since.isoformat() if host and host.lost_contact_since else "",
         "reply_due_on": origin.transfer.reply_due_on.isoformat() if origin.transfer else "",
     }

@@ -112,8 +112,16 @@ def movement_from_row(row: asyncpg.Record) -> Movement:
     )
 
 
-ORGANIZATION_CONTACTS = ("secretary_name", "contact_email", "contact_phone", "webhook_url")
+ORGANIZATION_CONTACTS = (
+    "secretary_name", "contact_email", "contact_phone", "contact_sms", "webhook_url",
+)  # fmt: skip
 """How an organization's secretary is reached (read by the notify service)."""
+
+_ORGANIZATION_RECORD = (
+    "SELECT org_id, parent_id, kind, jurisdiction, path, name, "  # noqa: S608 (fixed names)
+    + ", ".join(ORGANIZATION_CONTACTS)
+    + " FROM organizations"
+)
 
 
 class Organizations:
@@ -140,8 +148,8 @@ class Organizations:
         async with one_effect():
             await self.conn.execute(
                 "INSERT INTO organizations (org_id, parent_id, name, kind, jurisdiction, path,"
-                " secretary_name, contact_email, contact_phone, webhook_url)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                " secretary_name, contact_email, contact_phone, contact_sms, webhook_url)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 org.org_id,
                 org.parent_id,
                 org.name,
@@ -162,6 +170,31 @@ class Organizations:
             "SELECT org_id FROM organizations WHERE path LIKE $1 || '%'", path
         )
         return {r["org_id"] for r in rows}
+
+    async def within(self, path: str) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            f"{_ORGANIZATION_RECORD} WHERE path LIKE $1 || '%' ORDER BY path", path
+        )
+        return [dict(r) for r in rows]
+
+    async def record(self, org_id: UUID, *, lock: bool = False) -> dict[str, Any]:
+        row = await self.conn.fetchrow(
+            f"{_ORGANIZATION_RECORD} WHERE org_id = $1{' FOR UPDATE' if lock else ''}", org_id
+        )
+        if row is None:
+            raise NotFound(f"organization {org_id} does not exist on this node", field="org_id")
+        return dict(row)
+
+    async def update(self, org_id: UUID, changes: Mapping[str, str | None]) -> None:
+        names = [name for name in ("name", *ORGANIZATION_CONTACTS) if name in changes]
+        assert len(names) == len(changes), f"not an organization's field: {sorted(changes)}"
+        columns = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
+        async with one_effect():
+            await self.conn.execute(
+                f"UPDATE organizations SET {columns} WHERE org_id = $1",  # noqa: S608 (fixed names)
+                org_id,
+                *(changes[name] for name in names),
+            )
 
 
 class Members:

@@ -128,7 +128,9 @@ class Movement:
             return Side.HOST
         raise NotOwner(f"node {node} is neither origin nor host of movement {self.movement_id}")
 
-    def _require(self, node: str, side: Side, step: str) -> None:
+    def require_side(self, node: str, side: Side, step: str) -> None:
+        """NotOwner unless ``node`` writes ``side``'s group (checked before a step's input is
+        looked at, so that the other side hears it is not the owner whatever it sent)."""
         mine = self.side_of(node)
         if mine is not side:
             owner = self.origin if side is Side.ORIGIN else self.host
@@ -136,6 +138,9 @@ class Movement:
                 f"{step} changes the {side.value} group of movement {self.movement_id}, "
                 f"which only {side.value} node {owner} writes; node {node} is its {mine.value}"
             )
+
+    def _require(self, node: str, side: Side, step: str) -> None:
+        self.require_side(node, side, step)
         if not self.state.is_open:
             raise InvalidTransition(
                 f"{step}: movement {self.movement_id} is closed ({self.state.value})"
@@ -429,6 +434,23 @@ class Movement:
     def _host_status(self) -> HostStatus:
         return self.host_group.status if self.host_group else HostStatus.EXPECTED
 
+    def assign(self, *, node: str, org: OrganizationRef, now: datetime, actor: str) -> None:
+        """A host secretary places the member with one of the host's organizations (分配):
+        the arrival leaves the intake for that organization's queue; assigning again moves
+        the member to another. Nothing changes when the member is already placed there.
+
+        A checked-in member keeps the check-in; the branch inside the former organization
+        no longer applies."""
+        self._require(node, Side.HOST, "assigning")
+        if self._origin().status not in OPEN_ORIGIN_STATUSES or self._host_status() is (
+            HostStatus.FORWARDED
+        ):
+            raise self._refuse("assign", "a member the host expects or hosts")
+        current = self.host_group
+        if current is not None and current.host_org == org and current.branch is None:
+            return  # placed there already: a repeated assignment changes nothing
+        self._next_host(MovementStep.ASSIGNED, now, actor, host_org=org, branch=None)
+
     def confirm_check_in(
         self,
         *,
@@ -519,7 +541,7 @@ class Movement:
         """The host confirms the member paid dues there for these months (缴纳党费): from
         the month of departure to the current month; months already paid change nothing."""
         self._require(node, Side.HOST, "confirming dues paid")
-        if self.host_group is None or self.host_group.host_org is None:
+        if self.host_group is None or self.host_group.checked_in_at is None:
             raise self._refuse("confirm dues paid for", "a member checked in at the host")
         departed = self._origin().period.departed_on.strftime("%Y-%m")
         current = dates.local_date(now).strftime("%Y-%m")
@@ -549,6 +571,7 @@ class Movement:
         if (
             self.host_group is None
             or self.host_group.host_org is None
+            or self.host_group.checked_in_at is None
             or self.state
             not in (
                 MovementState.ACTIVE,

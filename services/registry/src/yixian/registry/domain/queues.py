@@ -52,7 +52,7 @@ def classify(
         return QueueEntry(Queue.OVERDUE, "transfer reply overdue", due)
     if side is Side.ORIGIN:
         return _origin_entry(state, origin, host, today, deadlines)
-    return _host_entry(state, origin, today, deadlines)
+    return _host_entry(state, origin, host)
 
 
 def _origin_entry(
@@ -92,8 +92,14 @@ def _origin_entry(
 
 
 def _host_entry(
-    state: MovementState, origin: OriginGroup, today: date, deadlines: Deadlines
+    state: MovementState, origin: OriginGroup, host: HostGroup | None
 ) -> QueueEntry | None:
+    if state is MovementState.AWAITING_CHECK_IN and (host is None or host.host_org is None):
+        return QueueEntry(
+            Queue.TO_DO,
+            "member expected: assign an organization, or confirm check-in, reject or forward",
+            origin.check_in_due_on,
+        )
     if state is MovementState.AWAITING_CHECK_IN:
         return QueueEntry(
             Queue.TO_DO,

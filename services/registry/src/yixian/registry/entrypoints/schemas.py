@@ -30,6 +30,7 @@ from yixian.runtime.divisions import DivisionCode
 Name = ShortText
 Text = LongText
 Phone = Annotated[str, Field(max_length=50), PlainText]
+PatchPhone = Annotated[str, Field(min_length=1, max_length=50), PlainText]
 WebhookUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://"), PlainText]
 
 
@@ -64,8 +65,36 @@ class NewOrganization(Body):
         default=None, description="Where its secretary gets notices."
     )
     contact_phone: Phone | None = None
+    contact_sms: Phone | None = Field(
+        default=None, description="A mobile number for notices by SMS (when no mail is given)."
+    )
     webhook_url: WebhookUrl | None = Field(
         default=None, description="Signed webhook for notices to this organization's system."
+    )
+
+
+class OrganizationUpdate(MergePatch):
+    """The fields to change: a field sent with a value is set, a contact sent as null is
+    removed, a field not sent stays as it is. The name cannot be removed."""
+
+    name: Name | None = None
+    secretary_name: Name | None = None
+    contact_email: EmailStr | None = Field(
+        default=None, description="Where its secretary gets notices."
+    )
+    contact_phone: PatchPhone | None = None
+    contact_sms: PatchPhone | None = Field(
+        default=None, description="A mobile number for notices by SMS (when no mail is given)."
+    )
+    webhook_url: WebhookUrl | None = Field(
+        default=None, description="Signed webhook for notices to this organization's system."
+    )
+
+
+class Assignment(Body):
+    org_id: UUID = Field(
+        description="The organization of this node that takes the member: its secretaries"
+        " see the arrival in their queues and check the member in."
     )
 
 
@@ -135,7 +164,9 @@ class TransferRequestBody(Body):
 
 
 class CheckIn(Body):
-    host_org_id: UUID
+    host_org_id: UUID | None = Field(
+        default=None, description="Default: the organization the member was assigned to."
+    )
     branch_id: UUID | None = None
     checked_in_at: UtcDateTime | None = Field(default=None, description="Default: now.")
 

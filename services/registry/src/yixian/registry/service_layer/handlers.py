@@ -139,6 +139,7 @@ async def create_organization(
     secretary_name: str | None = None,
     contact_email: str | None = None,
     contact_phone: str | None = None,
+    contact_sms: str | None = None,
     webhook_url: str | None = None,
 ) -> Result:
     principal = uow.request.principal
@@ -168,6 +169,7 @@ async def create_organization(
         "secretary_name": secretary_name,
         "contact_email": contact_email,
         "contact_phone": contact_phone,
+        "contact_sms": contact_sms,
         "webhook_url": webhook_url,
     }
     await uow.organizations.add(org, contacts)
@@ -183,6 +185,57 @@ def _org_json(org: Organization) -> dict[str, Any]:
         "parent_id": str(org.parent_id) if org.parent_id else None,
         "jurisdiction": org.jurisdiction,
     }
+
+
+ORGANIZATION_FIELDS = (
+    "name", "secretary_name", "contact_email", "contact_phone", "contact_sms", "webhook_url",
+)  # fmt: skip
+"""What an organization's record shows and an operator may change: its name, and how its
+secretary is reached (mail, phone, SMS, a signed webhook)."""
+
+
+def organization_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An organization with its contacts, as listed and answered."""
+    return {
+        "org_id": str(row["org_id"]),
+        "parent_id": str(row["parent_id"]) if row["parent_id"] else None,
+        "kind": row["kind"],
+        "jurisdiction": row["jurisdiction"],
+        **{name: row[name] for name in ORGANIZATION_FIELDS},
+    }
+
+
+async def update_organization(
+    uow: UnitOfWork, org_id: UUID, *, changes: Mapping[str, str | None]
+) -> Result:
+    """Change an organization's name or its secretary's contacts, field by field (JSON merge
+    patch: null removes a contact; the name stays). Operators of a subtree that holds it;
+    one outside is not found, as one that does not exist. Audited with each changed field's
+    before and after; a request that finds the organization as it asks is not audited."""
+    principal = uow.request.principal
+    org = await uow.organizations.find(org_id)
+    if org is None or not principal.covers(org.path):
+        raise NotFound(f"organization {org_id} does not exist in your subtree", field="org_id")
+    require_operator(principal, org)
+    if not changes:
+        raise Invalid(f"nothing to update: give one of {', '.join(ORGANIZATION_FIELDS)}")
+    if "name" in changes and not changes["name"]:
+        raise Invalid("cannot be removed: an organization keeps a name", field="name")
+    before = await uow.organizations.record(org_id, lock=True)
+    after = {**before, **{name: changes[name] for name in ORGANIZATION_FIELDS if name in changes}}
+    changed = {
+        name: {"before": before[name], "after": after[name]}
+        for name in ORGANIZATION_FIELDS
+        if before[name] != after[name]
+    }
+    if changed:
+        await uow.organizations.update(org_id, {name: after[name] for name in changed})
+        uow.audit_detail = {"changes": changed}
+    else:
+        uow.nothing_changed = True
+    return Result(
+        200, {**organization_json(after), "changed": sorted(changed), "target_id": str(org_id)}
+    )
 
 
 async def issue_api_key(uow: UnitOfWork, *, name: str, role: Role, org_id: UUID) -> Result:
@@ -501,33 +554,91 @@ async def complete_transfer(uow: UnitOfWork, movement_id: UUID) -> Result:
 # -- the host side ------------------------------------------------------------------------
 
 
+async def _authorized(uow: UnitOfWork, movement_id: UUID, side: Side, step: str) -> Movement:
+    """The movement, locked, once the principal is found to write for the organization
+    answerable for it and this node to own ``side``'s group (before any input is read)."""
+    movement = await uow.movements.get(movement_id, lock=True)
+    require_write(uow.request.principal, await answerable_org(uow, movement))
+    movement.require_side(uow.config.node, side, step)
+    return movement
+
+
+async def _placeable(uow: UnitOfWork, org_id: UUID, *, field: str) -> Organization:
+    """An organization of this node's own area the principal writes for, to place a visiting
+    member with: one outside the principal's subtree is not found, as one that does not
+    exist; a working committee serves another area than this node's."""
+    org = await uow.organizations.find(org_id)
+    if org is None or not uow.request.principal.covers(org.path):
+        raise NotFound(f"organization {org_id} does not exist in your subtree", field=field)
+    if org.jurisdiction != uow.config.node:
+        raise Invalid(
+            f"{org.name} serves {org.jurisdiction}, not this node's {uow.config.node}: a member"
+            " who arrives here is placed with an organization of this node's own area",
+            field=field,
+        )
+    return org
+
+
+async def assign(uow: UnitOfWork, movement_id: UUID, *, org_id: UUID) -> Result:
+    """分配: a host secretary places an arriving (or visiting) member with one of its
+    organizations, whose secretaries then see and check in the member; the same step moves
+    the member to another. Audited with the organization before and after; an assignment
+    the movement already has changes nothing and is not audited."""
+    movement = await _authorized(uow, movement_id, Side.HOST, "assigning")
+    target = await _placeable(uow, org_id, field="org_id")
+    require_write(uow.request.principal, target)
+    before = movement.host_group.host_org if movement.host_group else None
+    movement.assign(**_common(uow), org=org_ref(target))
+    if not movement.events:
+        uow.nothing_changed = True
+        return _result(200, movement, uow)
+    uow.audit_detail = {
+        "side": Side.HOST.value,
+        "state": movement.state.value,
+        "changes": {
+            "host_org": {
+                "before": before.model_dump(mode="json") if before else None,
+                "after": org_ref(target).model_dump(mode="json"),
+            }
+        },
+    }
+    await _save(uow, movement, target)
+    return _result(200, movement, uow)
+
+
 async def confirm_check_in(
     uow: UnitOfWork,
     movement_id: UUID,
     *,
-    host_org_id: UUID,
+    host_org_id: UUID | None,
     branch_id: UUID | None,
     checked_in_at: datetime | None,
 ) -> Result:
-    host_org = await uow.organizations.get(host_org_id)
-    branch = await uow.organizations.get(branch_id) if branch_id else None
+    """``host_org_id``: by default the organization the member was assigned to."""
+    movement = await _authorized(uow, movement_id, Side.HOST, "confirming check-in")
+    if host_org_id is None:
+        assigned = movement.host_group.host_org if movement.host_group else None
+        if assigned is None:
+            raise Invalid(
+                "is required: the member is not assigned to an organization yet",
+                field="host_org_id",
+            )
+        host_org_id = assigned.org_id
+    host_org = await _placeable(uow, host_org_id, field="host_org_id")
+    branch = await _placeable(uow, branch_id, field="branch_id") if branch_id else None
     if branch is not None and not branch.within(host_org.path):
         raise Invalid(
             f"branch {branch_id} is not inside organization {host_org_id}", field="branch_id"
         )
-    at = checked_in_at or uow.request.now
-    movement = await _act(
-        uow,
-        movement_id,
-        Side.HOST,
-        lambda m: m.confirm_check_in(
-            **_common(uow),
-            host_org=org_ref(host_org),
-            branch=org_ref(branch) if branch else None,
-            checked_in_at=at,
-        ),
-        host_org=branch or host_org,
+    require_write(uow.request.principal, branch or host_org)
+    movement.confirm_check_in(
+        **_common(uow),
+        host_org=org_ref(host_org),
+        branch=org_ref(branch) if branch else None,
+        checked_in_at=checked_in_at or uow.request.now,
     )
+    uow.audit_detail = {"side": Side.HOST.value, "state": movement.state.value}
+    await _save(uow, movement, branch or host_org)
     return _result(200, movement, uow)
 
 

@@ -25,6 +25,7 @@ from .handlers import (
     member_in_scope,
     member_json,
     movement_view,
+    organization_json,
     require_operator,
     require_read,
 )
@@ -223,8 +224,11 @@ async def work_queues(uow: UnitOfWork, org_id: UUID | None) -> dict[str, list[di
             if entry is None:
                 continue
             member = movement.origin_group.member if movement.origin_group else None
+            host = movement.host_group
+            assigned = host.host_org if side is Side.HOST and host else None
             queues[entry.queue.value].append(
                 {
+                    "assigned_to": assigned.model_dump(mode="json") if assigned else None,
                     "movement_id": str(movement.movement_id),
                     "side": side.value,
                     "member": member.name if member else None,
@@ -260,6 +264,12 @@ async def statistics(uow: UnitOfWork, org_id: UUID | None) -> dict[str, Any]:
         },
         "by_departure_month": dict(sorted(by_month.items())),
     }
+
+
+async def organizations(uow: UnitOfWork) -> list[dict[str, Any]]:
+    """The organizations of the principal's subtree by path, with their contacts."""
+    rows = await uow.organizations.within(uow.request.principal.org_path)
+    return [organization_json(r) for r in rows]
 
 
 async def api_keys(uow: UnitOfWork) -> list[dict[str, Any]]:

@@ -56,6 +56,18 @@ class OrganizationRepository(Protocol):
     async def ids_within(self, path: str) -> set[UUID]:
         """The ids of the organizations of a subtree."""
 
+    async def within(self, path: str) -> list[dict[str, Any]]:
+        """The organizations of a subtree by path, each as ``record`` gives it."""
+
+    async def record(self, org_id: UUID, *, lock: bool = False) -> dict[str, Any]:
+        """The organization with its contacts: org_id, parent_id, kind, jurisdiction, path,
+        and ``handlers.ORGANIZATION_FIELDS``; NotFound if this node has none with that id.
+        ``lock``: held until the transaction ends."""
+
+    async def update(self, org_id: UUID, changes: Mapping[str, str | None]) -> None:
+        """Set the fields of ``changes`` (names of ``handlers.ORGANIZATION_FIELDS``).
+        AlreadyExists (field ``name``): a sibling has that name."""
+
 
 class MemberRepository(Protocol):
     async def get(self, member_id: UUID, *, lock: bool = False) -> Member:

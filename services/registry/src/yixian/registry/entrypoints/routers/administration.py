@@ -24,6 +24,26 @@ async def create_organization(body: s.NewOrganization, api: Api) -> JSONResponse
     )
 
 
+@router.get("/v1/organizations")
+async def list_organizations(api: Api) -> JSONResponse:
+    """The organizations of your subtree, by path, with how each secretary is reached: the
+    organizations an arrival can be assigned to (every role)."""
+    return await api.read(queries.organizations)
+
+
+@router.patch("/v1/organizations/{org_id}")
+async def update_organization(org_id: UUID, body: s.OrganizationUpdate, api: Api) -> JSONResponse:
+    """Change an organization's name or how its secretary is reached (mail, phone, SMS,
+    webhook): only the fields sent change, null removes a contact (JSON merge patch;
+    `application/json` or `application/merge-patch+json`). Audited with each changed
+    field's before and after (operators of a subtree that holds it)."""
+    return await api.command(
+        "organization.update",
+        str(org_id),
+        lambda uow: handlers.update_organization(uow, org_id, changes=body.sent()),
+    )
+
+
 @router.post("/v1/api-keys", status_code=201)
 async def issue_api_key(body: s.NewApiKey, api: Api) -> JSONResponse:
     """Issue an API key bound to a role and an organization subtree (operators)."""

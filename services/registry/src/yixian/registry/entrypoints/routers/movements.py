@@ -59,6 +59,8 @@ STEPS = (
          "Withdraw the transfer request; membership stays at the origin"),
     Step("transfer/complete", "movement.transfer.complete", ORIGIN, None,
          handlers.complete_transfer, "Complete a transfer the host accepted"),
+    Step("assign", "movement.assign", HOST, s.Assignment, handlers.assign,
+         "分配: place an arriving member with an organization of this node (again: move)"),
     Step("check-in", "movement.check_in", HOST, s.CheckIn, handlers.confirm_check_in,
          "报到: confirm the member reported, assign an organization"),
     Step("reject", "movement.reject", HOST, s.Rejection, handlers.reject,
