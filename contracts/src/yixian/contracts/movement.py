@@ -82,6 +82,9 @@ class MovementStep(StrEnum):
     TRANSFER_REJECTED = "transfer_rejected"
     DUES_PAID = "dues_paid"
     """The host confirms the member paid dues there for some months."""
+    ENROLLED = "enrolled"
+    """After the origin completed a transfer, the host enrolled the member as its own
+    (``HostGroup.enrolment``); the movement stays closed (ADR 19)."""
 
     @classmethod
     def of(cls, name: str | None) -> MovementStep | None:
@@ -224,6 +227,14 @@ DuesMonth = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples
 """A month of dues, ``YYYY-MM``."""
 
 
+class Enrolment(ContractModel):
+    """The host took the member into its own membership after a completed transfer."""
+
+    member_id: UUID = Field(description="The member's id at the host (a new member record).")
+    org: OrganizationRef = Field(description="The host organization the member now belongs to.")
+    enrolled_at: UtcDateTime
+
+
 class ParticipationSummary(ContractModel):
     attended: int = Field(ge=0)
     last_attended_at: UtcDateTime | None = None
@@ -300,6 +311,11 @@ class HostGroup(ContractModel):
         max_length=600,
         description="The months whose dues the member paid at the host, in order (the member "
         "pays dues where they live; the origin sees which months are paid where).",
+    )
+    enrolment: Enrolment | None = Field(
+        default=None,
+        description="Set once the host enrolled the member after the origin completed the "
+        "transfer (step enrolled); the member then belongs to the host (ADR 19).",
     )
     changed_at: UtcDateTime
     changed_by: ShortText

@@ -22,11 +22,13 @@ from yixian.contracts import (
     HostGroup,
     HostStatus,
     OriginGroup,
+    OriginStatus,
 )
 from yixian.registry.adapters.postgres import ORGANIZATION_CONTACTS, UNIQUE_RULES
 from yixian.registry.domain import (
     AlreadyExists,
     Member,
+    MemberStatus,
     Movement,
     NotFound,
     Organization,
@@ -258,6 +260,11 @@ class FakeMembers:
         for other in self.tables.members.values():
             if other.member_id == member.member_id:
                 return "members_pkey"
+            if (
+                member.transfer_movement_id is not None
+                and other.transfer_movement_id == member.transfer_movement_id
+            ):
+                return "members_transferred_in_once"
             if member.national_id_hash and other.national_id_hash == member.national_id_hash:
                 return "members_national_id_hash_key"
             if (
@@ -273,6 +280,21 @@ class FakeMembers:
             raise _refuse(rule)
         self.tables.members[member.member_id] = member
 
+    async def by_transfer(self, movement_id: UUID) -> Member | None:
+        return next(
+            (m for m in self.tables.members.values() if m.transfer_movement_id == movement_id),
+            None,
+        )
+
+    async def count_by_status(self, path: str) -> dict[str, int]:
+        counts = {status.value: 0 for status in MemberStatus} | {"transferred_in": 0}
+        for member in self.tables.members.values():
+            org_path = self.tables.path_of(member.org_id)
+            if org_path is not None and org_path.startswith(path):
+                counts[self._status(member.member_id)] += 1
+                counts["transferred_in"] += member.transferred_from is not None
+        return counts
+
     async def add_new(self, members: Sequence[MemberValues]) -> set[UUID]:
         inserted: set[UUID] = set()
         for values in members:
@@ -284,8 +306,12 @@ class FakeMembers:
 
     async def present_in(self, path: str) -> list[dict[str, Any]]:
         tables = self.tables
-        away = {
-            m.member_id for m in tables.movements.values() if m.origin_org_id and m.open_at_origin
+        away = {  # away, or transferred out: not present here (migration 0009)
+            m.member_id
+            for m in tables.movements.values()
+            if m.origin_org_id
+            and m.origin_group
+            and (m.open_at_origin or m.origin_group.status is OriginStatus.TRANSFERRED)
         }
         people: list[dict[str, Any]] = []
         for member in tables.members.values():
@@ -439,6 +465,22 @@ class FakeMovements:
             root.path if (root := tables.root()) else None,
         )
         return next((path for path in candidates if path is not None), None)
+
+    async def forwards_to_follow(
+        self, partners: Sequence[str], limit: int
+    ) -> list[tuple[UUID, int]]:
+        found = [
+            (m.movement_id, m.host_group.version)
+            for m in self.tables.movements.values()
+            if m.origin == self.tables.node
+            and m.origin_org_id
+            and m.origin_group is not None
+            and m.origin_group.status is OriginStatus.REGISTERED
+            and m.host_group is not None
+            and m.host_group.status is HostStatus.FORWARDED
+            and m.host_group.forwarded_to in partners
+        ]
+        return found[:limit]
 
     async def in_scope(
         self, path: str, side: Side | None, open_statuses: Sequence[str] | None

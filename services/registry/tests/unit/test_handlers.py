@@ -197,6 +197,7 @@ def body_of(step: Step, node: Node) -> s.Body | None:
         ),
         "transfer/reply": s.TransferReplyBody(decision=TransferDecision.ACCEPTED),
         "dues": s.DuesPaid(months=["2026-03"]),
+        "enrol": s.Enrolment(),
     }
     if step.body is None:
         return None
@@ -217,16 +218,18 @@ BEFORE: dict[str, list[str]] = {
     "check-in": [],
     "reject": [],
     "forward": [],
+    "forward/follow": ["forward"],
     "lost-contact": ["check-in"],
     "restore-contact": ["check-in", "lost-contact"],
     "participations": ["check-in"],
     "transfer/reply": ["check-in", "transfer/request"],
     "dues": ["check-in"],
+    "enrol": ["check-in", "transfer/request", "transfer/reply", "transfer/complete"],
 }
 """The steps that bring a registered movement to where each step may be taken."""
 
-CREATED = {"relocate", "participations"}
-"""Steps answered 201: they add a movement or an attendance."""
+CREATED = {"relocate", "participations", "forward/follow", "enrol"}
+"""Steps answered 201: they add a movement, an attendance or a member."""
 
 
 def test_every_step_of_the_api_has_a_scenario() -> None:

@@ -26,8 +26,9 @@ from yixian.runtime.metrics import add_metrics_route
 from yixian.runtime.service import readiness_checks
 
 from .adapters.auth import Role, create_api_key
-from .config import RegistrySettings
+from .config import ForwardPolicy, RegistrySettings
 from .domain import OrgKind
+from .entrypoints.follower import ForwardFollower
 from .entrypoints.http import create_app
 from .service_layer.unit_of_work import NodeConfig, TransactionRunner
 
@@ -107,7 +108,8 @@ def build_app(
 
 
 async def serve(settings: RegistrySettings) -> None:
-    """Migrate, serve the HTTP API and relay the outbox until SIGTERM or SIGINT."""
+    """Migrate, serve the HTTP API, relay the outbox and (policy ``follow``) follow hosts'
+    forwards, until SIGTERM or SIGINT."""
     applied = await migrate(settings)
     log.info("schema ready", applied=applied)
     pool = await create_pool(settings.database_url, size=10)
@@ -119,15 +121,29 @@ async def serve(settings: RegistrySettings) -> None:
             if (settings.run_relay)
             else None
         )
+        follower = (
+            asyncio.create_task(
+                ForwardFollower(
+                    pool,
+                    TransactionRunner(pool, node_config(settings)),
+                    utc_now,
+                    settings.follow_interval_seconds,
+                ).run(stop),
+                name="forward-follower",
+            )
+            if settings.forward_policy is ForwardPolicy.FOLLOW
+            else None
+        )
+        loops = [task for task in (relay, follower) if task is not None]
         app = build_app(settings, pool, metrics=metrics)
         http = await start_http(app, settings.http_host, settings.http_port)
-        log.info("service started", http=http.url)
-        await wait_for_stop_signal(*([relay] if relay is not None else []))
+        log.info("service started", http=http.url, forward_policy=settings.forward_policy.value)
+        await wait_for_stop_signal(*loops)
         log.info("service stopping")
         stop.set()
         await http.stop()
-        if relay is not None:
-            await relay
+        for task in loops:
+            await task
     finally:
         await pool.close()
     log.info("service stopped")

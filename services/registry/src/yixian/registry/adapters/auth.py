@@ -5,6 +5,7 @@ service of the node (``yixian.runtime.apikeys``) and re-exported here."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from yixian.runtime import DbConnection
 from yixian.runtime.apikeys import Principal, Role, authenticate, new_api_key
 
 __all__ = [
+    "NodeProcess",
     "Principal",
     "Role",
     "active_root_operator_keys",
@@ -25,6 +27,17 @@ __all__ = [
     "new_api_key",
     "revoke_api_key",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeProcess(Principal):
+    """A part of the registry acting on its own (the forward follower, ADR 19), as the node's
+    root operator: no key stands behind it, and the audit log and a group's ``changed_by``
+    name it ``registry:<name>``."""
+
+    @property
+    def actor(self) -> str:
+        return f"registry:{self.name}"
 
 
 async def create_api_key(

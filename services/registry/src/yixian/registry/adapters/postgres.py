@@ -58,6 +58,8 @@ def _member(row: asyncpg.Record) -> Member:
         national_id_hash=row["national_id_hash"],
         national_id_masked=row["national_id_masked"],
         address=row["address"],
+        transferred_from=row["transferred_from"],
+        transfer_movement_id=row["transfer_movement_id"],
     )
 
 
@@ -73,6 +75,7 @@ UNIQUE_RULES: dict[str, tuple[str, str]] = {
         " organization",
     ),
     "members_pkey": ("member_id", "is already registered"),
+    "members_transferred_in_once": ("movement_id", "the member of this movement is enrolled"),
     "organizations_sibling_name": ("name", "an organization with this name has the same parent"),
     "activities_once": (
         "title",
@@ -275,7 +278,8 @@ class Members:
     async def _insert(self, member: Member) -> None:
         await self.conn.execute(
             "INSERT INTO members (member_id, org_id, name, joined_on, phone, email,"
-            " national_id_hash, national_id_masked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            " national_id_hash, national_id_masked, address, transferred_from,"
+            " transfer_movement_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             member.member_id,
             member.org_id,
             member.name,
@@ -284,7 +288,31 @@ class Members:
             member.email,
             member.national_id_hash,
             member.national_id_masked,
+            member.address,
+            member.transferred_from,
+            member.transfer_movement_id,
         )
+
+    async def by_transfer(self, movement_id: UUID) -> Member | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM members WHERE transfer_movement_id = $1", movement_id
+        )
+        return _member(row) if row else None
+
+    async def count_by_status(self, path: str) -> dict[str, int]:
+        """Members of the subtree by status (``domain.member_status``, as the search), and
+        ``transferred_in``: those enrolled here after a transfer."""
+        rows = await self.conn.fetch(
+            f"SELECT s.status, count(*) AS n, count(s.transferred_from) AS transferred_in"  # noqa: S608
+            f" FROM ({_MEMBER_SUMMARY} WHERE o.path LIKE $1 || '%') s GROUP BY s.status",
+            path,
+            sorted(s.value for s in OPEN_ORIGIN_STATUSES),
+            OriginStatus.TRANSFERRED.value,
+        )
+        counts = {status.value: 0 for status in MemberStatus}
+        counts |= {r["status"]: r["n"] for r in rows}
+        counts["transferred_in"] = sum(r["transferred_in"] for r in rows)
+        return counts
 
     async def add_new(self, members: Sequence[tuple[Any, ...]]) -> set[UUID]:
         """Insert a batch (values in ``IMPORT_COLUMNS`` order) with COPY; rows a unique rule
@@ -319,7 +347,7 @@ class Members:
 # node registered ($2: the open origin statuses) is open, transferred out once one is
 # transferred ($3), else home (domain.member_status).
 _MEMBER_SUMMARY = f"""
-SELECT m.member_id, m.org_id, m.name, m.joined_on, m.phone, m.email,
+SELECT m.member_id, m.org_id, m.name, m.joined_on, m.phone, m.email, m.transferred_from,
        CASE WHEN EXISTS (SELECT 1 FROM movements mv
                           WHERE mv.member_id = m.member_id AND mv.origin_org_id IS NOT NULL
                             AND mv.origin_status = ANY($2::text[]))
@@ -462,6 +490,24 @@ class Movements:
             movement_id,
         )
         return [dict(r) for r in rows]
+
+    async def forwards_to_follow(
+        self, partners: Sequence[str], limit: int
+    ) -> list[tuple[UUID, int]]:
+        """This node's registered movements whose host forwarded the member to a linked
+        partner: the ones the origin follows (migration 0009 indexes them), with their host
+        group's version; oldest first."""
+        rows = await self.conn.fetch(
+            "SELECT movement_id, host_version FROM movements"
+            " WHERE origin = $1 AND origin_org_id IS NOT NULL"
+            " AND origin_status = 'registered' AND host_status = 'forwarded'"
+            " AND host_group ->> 'forwarded_to' = ANY($2::text[])"
+            " ORDER BY updated_at, movement_id LIMIT $3",
+            self.node,
+            list(partners),
+            limit,
+        )
+        return [(r["movement_id"], r["host_version"]) for r in rows]
 
     async def in_scope(
         self, path: str, side: Side | None, open_statuses: Sequence[str] | None

@@ -94,6 +94,12 @@ class Member:
     national_id_hash: str | None
     national_id_masked: str | None
     address: str | None = None
+    transferred_from: str | None = None
+    """The origin jurisdiction whose member this was, for a member enrolled here after a
+    transfer (ADR 19); None for a member registered here."""
+    transfer_movement_id: UUID | None = None
+    """The movement whose completed transfer brought the member here (one member per
+    movement: a unique index decides)."""
 
     def contact(self) -> dict[str, str | None]:
         """How the member is reached (``domain.contact.CONTACT_FIELDS``)."""
@@ -112,7 +118,8 @@ class MemberStatus(StrEnum):
     AWAY = "away"
     """A movement is open (``OPEN_ORIGIN_STATUSES``): the member is away."""
     TRANSFERRED_OUT = "transferred_out"
-    """A transfer completed and no movement is open: membership moved to a host (history)."""
+    """A transfer completed and no movement is open: membership moved to a host. The record
+    stays for history; it is not present here and no outflow can be registered for it."""
 
 
 def member_status(origin_statuses: Iterable[OriginStatus]) -> MemberStatus:

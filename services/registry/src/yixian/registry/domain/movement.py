@@ -24,6 +24,7 @@ from yixian.contracts import (
     Contact,
     Deadlines,
     Destination,
+    Enrolment,
     HostGroup,
     HostStatus,
     MemberCard,
@@ -178,11 +179,14 @@ class Movement:
         actor: str,
         movement_id: UUID | None = None,
         previous_movement_id: UUID | None = None,
+        check_in_from: date | None = None,
     ) -> Movement:
         """The origin records a departure: a new movement, origin group version 1.
 
         The destination must be a linked partner (``partners``): a movement to any other
-        jurisdiction has no topic to travel on.
+        jurisdiction has no topic to travel on. The check-in is due a deadline after the
+        departure, or after ``check_in_from`` if later (a forward followed: the member
+        learns of the new host only then).
         """
         movement_id = movement_id or uuid4()
         if destination.jurisdiction == node:
@@ -216,7 +220,9 @@ class Movement:
                 "period": period,
                 "contact": contact,
                 "certificate": certificate,
-                "check_in_due_on": deadlines.check_in_due(period.departed_on),
+                "check_in_due_on": deadlines.check_in_due(
+                    max(period.departed_on, check_in_from or period.departed_on)
+                ),
                 "previous_movement_id": previous_movement_id,
                 "changed_at": now,
                 "changed_by": actor,
@@ -325,6 +331,62 @@ class Movement:
             now=now,
             actor=actor,
             previous_movement_id=self.movement_id,
+        )
+        self._next_origin(
+            MovementStep.RELOCATED,
+            now,
+            actor,
+            status=OriginStatus.RELOCATED,
+            next_movement_id=successor.movement_id,
+        )
+        return successor
+
+    def forwarded_to(self) -> str | None:
+        """Where the host forwarded the member, while the movement waits for the origin to
+        follow (state ``forwarded``); else None."""
+        if self.state is not MovementState.FORWARDED or self.host_group is None:
+            return None
+        return self.host_group.forwarded_to
+
+    def follow_forward(
+        self,
+        *,
+        node: str,
+        deadlines: Deadlines,
+        partners: frozenset[str],
+        now: datetime,
+        actor: str,
+    ) -> Movement:
+        """The origin follows the host's forward (ADR 19): this movement closes as relocated
+        and a linked one opens to the jurisdiction the host named, which then expects the
+        member. The stay goes on from the same departure; the check-in is due a deadline
+        from today. Only the origin writes a destination, so only the origin takes it."""
+        self._require(node, Side.ORIGIN, "following a forward")
+        current = self._origin()
+        target = self.forwarded_to()
+        if target is None or current.status is not OriginStatus.REGISTERED:
+            raise self._refuse("follow the forward of", "a member the host forwarded")
+        if target not in partners:
+            linked = ", ".join(sorted(partners)) or "none yet"
+            raise Invalid(
+                f"the host forwarded the member to {target}, which is not a linked partner of"
+                f" node {node} (partners: {linked}): link it, or relocate or cancel",
+                field="host_group.forwarded_to",
+            )
+        successor = Movement.register_outflow(
+            node=node,
+            origin_org=current.origin_org,
+            member=current.member,
+            destination=Destination(jurisdiction=target, place=current.destination.place),
+            period=current.period,
+            contact=current.contact,
+            certificate=current.certificate,
+            deadlines=deadlines,
+            partners=partners,
+            now=now,
+            actor=actor,
+            previous_movement_id=self.movement_id,
+            check_in_from=dates.local_date(now),
         )
         self._next_origin(
             MovementStep.RELOCATED,
@@ -644,3 +706,35 @@ class Movement:
             actor,
             transfer_reply=reply,
         )
+
+    def may_enrol(self, node: str) -> bool:
+        """Whether this node, the host, may enrol the member now: True after the origin
+        completed the transfer; False once the enrolment is recorded (a repeat). NotOwner at
+        the origin; InvalidTransition before the transfer completed."""
+        mine = self.side_of(node)
+        if mine is not Side.HOST:
+            raise NotOwner(
+                f"enrolling changes the host group of movement {self.movement_id}, which only"
+                f" host node {self.host} writes; node {node} is its {mine.value}"
+            )
+        if self.host_group is not None and self.host_group.enrolment is not None:
+            return False
+        if self.state is not MovementState.CLOSED_TRANSFERRED:
+            raise InvalidTransition(
+                f"cannot enrol the member of movement {self.movement_id}: it is"
+                f" {self.state.value}; enrolling needs a transfer the origin completed",
+                field="movement_id",
+            )
+        return True
+
+    def enrol(
+        self, *, node: str, member_id: UUID, org: OrganizationRef, now: datetime, actor: str
+    ) -> bool:
+        """After the origin completed the transfer, the host enrols the member as its own
+        (ADR 19): the host group records the enrolment, once. False: it was already
+        recorded (nothing changes)."""
+        if not self.may_enrol(node):
+            return False
+        enrolment = Enrolment(member_id=member_id, org=org, enrolled_at=now)
+        self._next_host(MovementStep.ENROLLED, now, actor, enrolment=enrolment)
+        return True

@@ -43,6 +43,10 @@ def classify(
 ) -> QueueEntry | None:
     """Where a movement belongs in this side's queues today (None: nothing to see)."""
     state = movement_state(origin, host)
+    if side is Side.HOST and state is MovementState.CLOSED_TRANSFERRED:
+        if host is not None and host.enrolment is None:
+            return QueueEntry(Queue.TO_DO, "transfer completed: enrol the member")
+        return None
     if origin is None or not state.is_open:
         return None
     if check_in_overdue(origin, host, today):
@@ -70,7 +74,10 @@ def _origin_entry(
     if state is MovementState.NOT_FOUND_BY_HOST:
         return QueueEntry(Queue.TO_DO, "host could not find the member: relocate or cancel")
     if state is MovementState.FORWARDED:
-        return QueueEntry(Queue.TO_DO, "host forwarded the member: relocate to the new host")
+        where = host.forwarded_to if host else None
+        return QueueEntry(
+            Queue.TO_DO, f"host forwarded the member to {where}: follow to the new host"
+        )
     if state is MovementState.LOST_CONTACT and host and host.lost_contact_since:
         removal = deadlines.removal_prompt_on(host.lost_contact_since)
         suspension = deadlines.suspension_prompt_on(host.lost_contact_since)

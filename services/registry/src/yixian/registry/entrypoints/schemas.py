@@ -201,6 +201,14 @@ class TransferReplyBody(Body):
     reason: Text | None = None
 
 
+class Enrolment(Body):
+    org_id: UUID | None = Field(
+        default=None,
+        description="The organization of this node the member joins. Default: the one that"
+        " checked the member in.",
+    )
+
+
 class NewActivity(Body):
     org_id: UUID
     kind: ActivityKind

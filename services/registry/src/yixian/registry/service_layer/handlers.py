@@ -28,7 +28,9 @@ from yixian.registry.adapters.auth import Principal, Role
 from yixian.registry.domain import (
     Conflict,
     Invalid,
+    InvalidTransition,
     Member,
+    MemberStatus,
     Movement,
     NotFound,
     Organization,
@@ -38,6 +40,7 @@ from yixian.registry.domain import (
     classify,
     contact_changes,
     dates,
+    member_status,
     merge_contact,
 )
 from yixian.registry.domain.member import child_path, mask_national_id, national_id_hash
@@ -338,6 +341,10 @@ def member_json(member: Member) -> dict[str, Any]:
         "email": member.email,
         "address": member.address,
         "national_id_masked": member.national_id_masked,
+        "transferred_from": member.transferred_from,
+        "transfer_movement_id": str(member.transfer_movement_id)
+        if member.transfer_movement_id
+        else None,
     }
 
 
@@ -394,9 +401,15 @@ async def register_outflow(
     contact: Contact,
     certificate: Certificate | None,
 ) -> Result:
-    member = await uow.members.get(member_id)
+    member = await uow.members.get(member_id, lock=True)  # as a transfer completes: one order
     org = await uow.organizations.get(member.org_id)
     require_write(uow.request.principal, org)
+    if await status_of(uow, member_id) is MemberStatus.TRANSFERRED_OUT:
+        raise InvalidTransition(
+            "was transferred out: the membership moved to the host with a completed transfer;"
+            " the record is kept for history and no outflow can be registered for it",
+            field="member_id",
+        )
     card = member.card()
     movement = Movement.register_outflow(
         node=uow.config.node,
@@ -415,6 +428,17 @@ async def register_outflow(
     await uow.publish(movement)
     uow.audit_detail = {"member_id": str(member_id), "host": destination.jurisdiction}
     return _result(201, movement, uow)
+
+
+async def status_of(uow: UnitOfWork, member_id: UUID) -> MemberStatus:
+    """A member's status from the movements this node registered for it
+    (``domain.member_status``)."""
+    node = uow.config.node
+    return member_status(
+        m.origin_group.status
+        for m in await uow.movements.of_member(member_id)
+        if m.origin_group is not None and m.side_of(node) is Side.ORIGIN
+    )
 
 
 async def _act(
@@ -545,10 +569,50 @@ async def withdraw_transfer(uow: UnitOfWork, movement_id: UUID) -> Result:
 
 
 async def complete_transfer(uow: UnitOfWork, movement_id: UUID) -> Result:
+    """The member becomes transferred out here (``domain.member_status``): the member's
+    row is locked first, as a registration locks it, so that no outflow is registered for
+    the member while the transfer completes."""
+    movement = await uow.movements.get(movement_id)
+    if movement.origin == uow.config.node:
+        await uow.members.get(await uow.movements.member_id(movement_id), lock=True)
     movement = await _act(
         uow, movement_id, Side.ORIGIN, lambda m: m.complete_transfer(**_common(uow))
     )
     return _result(200, movement, uow)
+
+
+async def follow_forward(uow: UnitOfWork, movement_id: UUID, *, automatic: bool = False) -> Result:
+    """The origin follows the host's forward (ADR 19): this movement closes as relocated and
+    a linked one opens to the jurisdiction the host named. ``automatic``: the registry's
+    follower (``forward_policy = follow``), which finds a movement another instance already
+    followed unchanged and leaves no audit row for it."""
+    if automatic:
+        current = await uow.movements.get(movement_id, lock=True)
+        if current.forwarded_to() is None or current.side_of(uow.config.node) is not Side.ORIGIN:
+            uow.nothing_changed = True
+            return _result(200, current, uow)
+    successors: list[Movement] = []
+
+    def step(m: Movement) -> None:
+        successors.append(
+            m.follow_forward(
+                **_common(uow), deadlines=uow.config.deadlines, partners=uow.config.partners
+            )
+        )
+
+    movement = await _act(uow, movement_id, Side.ORIGIN, step)
+    successor = successors[0]
+    origin_org_id, _ = await uow.movements.org_ids(movement_id)
+    assert origin_org_id is not None  # an origin's own movement
+    await uow.movements.add(successor, await uow.movements.member_id(movement_id), origin_org_id)
+    await uow.publish(successor)
+    uow.audit_detail |= {"host": successor.host, "next_movement_id": str(successor.movement_id)}
+    return _result(
+        201,
+        successor,
+        uow,
+        previous=movement_view(movement, uow.config.node, uow.request.now.date(), uow),
+    )
 
 
 # -- the host side ------------------------------------------------------------------------
@@ -739,6 +803,60 @@ async def reply_transfer(
         lambda m: m.reply_transfer(**_common(uow), decision=decision, reason=reason),
     )
     return _result(200, movement, uow)
+
+
+async def enrol(uow: UnitOfWork, movement_id: UUID, *, org_id: UUID | None = None) -> Result:
+    """After the origin completed the transfer, the host enrols the member as its own
+    (ADR 19): a member of this node, made from the movement's data (the origin group's
+    member card and contact; no national ID crosses nodes, ADR 14), in ``org_id`` (default:
+    the organization that checked the member in), linked to the movement and its origin.
+    The host group records the enrolment. Once per movement: a repeat answers the member
+    enrolled first and changes nothing (the movement's lock orders concurrent requests, the
+    unique index ``members_transferred_in_once`` backs it)."""
+    movement = await uow.movements.get(movement_id, lock=True)
+    require_write(uow.request.principal, await answerable_org(uow, movement))
+    node = uow.config.node
+    first = movement.may_enrol(node)  # the host's step, after the completed transfer
+    enrolled = await uow.members.by_transfer(movement_id)
+    if enrolled is not None:
+        uow.nothing_changed = True
+        return _result(200, movement, uow, member=member_json(enrolled), duplicate=True)
+    if not first:
+        raise Conflict(
+            "the host group records an enrolment this node has no member for",
+            field="movement_id",
+        )
+    host = movement.host_group
+    checked_in = (host.branch or host.host_org) if host is not None else None
+    target = org_id or (checked_in.org_id if checked_in else None)
+    org = await uow.organizations.get(target) if target else await answerable_org(uow, movement)
+    require_write(uow.request.principal, org)
+    member_id = uuid4()
+    movement.enrol(**_common(uow), member_id=member_id, org=org_ref(org))
+    origin = movement.origin_group
+    assert origin is not None  # a completed transfer has its origin group
+    member = Member(
+        member_id=member_id,
+        org_id=org.org_id,
+        name=origin.member.name,
+        joined_on=origin.member.joined_on,
+        phone=origin.contact.phone,
+        email=origin.contact.email,
+        national_id_hash=None,
+        national_id_masked=None,
+        address=origin.contact.address,
+        transferred_from=movement.origin,
+        transfer_movement_id=movement_id,
+    )
+    await uow.members.add(member)
+    await _save(uow, movement, None)
+    uow.audit_detail = {
+        "side": Side.HOST.value,
+        "member_id": str(member_id),
+        "org_id": str(org.org_id),
+        "origin": movement.origin,
+    }
+    return _result(201, movement, uow, member=member_json(member), duplicate=False)
 
 
 # -- activities ---------------------------------------------------------------------------

@@ -9,13 +9,12 @@ from collections import Counter, defaultdict
 from typing import Any
 from uuid import UUID
 
-from yixian.contracts import OPEN_ORIGIN_STATUSES, MovementState
+from yixian.contracts import OPEN_ORIGIN_STATUSES, MovementState, OriginStatus
 from yixian.registry.domain import (
     Invalid,
     MemberStatus,
     Side,
     classify,
-    member_status,
     national_id_hash,
     phone_digits,
 )
@@ -28,12 +27,19 @@ from .handlers import (
     organization_json,
     require_operator,
     require_read,
+    status_of,
 )
 from .repositories import MemberSearch
 from .unit_of_work import Denied, UnitOfWork
 
 _OPEN = sorted(status.value for status in OPEN_ORIGIN_STATUSES)
 """The open statuses, as the repositories take them."""
+_IN_QUEUES = {
+    Side.ORIGIN: _OPEN,
+    Side.HOST: sorted([*_OPEN, OriginStatus.TRANSFERRED.value]),
+}
+"""The origin statuses of the movements each side's queues look at: the open ones, and at
+the host a completed transfer whose member is still to enrol."""
 
 
 async def _scope(uow: UnitOfWork, org_id: UUID | None) -> str:
@@ -156,11 +162,7 @@ async def get_member(uow: UnitOfWork, member_id: UUID) -> dict[str, Any]:
         }
         for r in await uow.audit.changes(str(member_id))
     ]
-    status = member_status(
-        m.origin_group.status
-        for m in await uow.movements.of_member(member_id)
-        if m.origin_group is not None and m.side_of(node) is Side.ORIGIN
-    )
+    status = await status_of(uow, member_id)
     return {
         **member_json(member),
         "status": status.value,
@@ -217,7 +219,7 @@ async def work_queues(uow: UnitOfWork, org_id: UUID | None) -> dict[str, list[di
     }
     today = uow.request.now.date()
     for side in (Side.ORIGIN, Side.HOST):
-        for movement in await uow.movements.in_scope(scope, side, _OPEN):
+        for movement in await uow.movements.in_scope(scope, side, _IN_QUEUES[side]):
             entry = classify(
                 side, movement.origin_group, movement.host_group, today, uow.config.deadlines
             )
@@ -242,7 +244,9 @@ async def work_queues(uow: UnitOfWork, org_id: UUID | None) -> dict[str, list[di
 
 
 async def statistics(uow: UnitOfWork, org_id: UUID | None) -> dict[str, Any]:
-    """Movements in scope counted by partner, by state and by month of departure."""
+    """Movements in scope counted by partner, by state and by month of departure; this
+    node's members in scope by status (home, away, transferred out; and how many came by a
+    transfer)."""
     scope = await _scope(uow, org_id)
     movements = await uow.movements.in_scope(scope, None, None)
     by_partner: dict[str, Counter[str]] = defaultdict(Counter)
@@ -263,6 +267,7 @@ async def statistics(uow: UnitOfWork, org_id: UUID | None) -> dict[str, Any]:
             s.value: by_state.get(s.value, 0) for s in MovementState if by_state.get(s.value)
         },
         "by_departure_month": dict(sorted(by_month.items())),
+        "members": await uow.members.count_by_status(scope),
     }
 
 

@@ -87,8 +87,16 @@ class MemberRepository(Protocol):
         joining date and phone as another of the organization."""
 
     async def add(self, member: Member) -> None:
-        """AlreadyExists naming the field of the rule broken (id, national ID, or the same
-        name, joining date and phone in the organization)."""
+        """AlreadyExists naming the field of the rule broken (id, national ID, the same
+        name, joining date and phone in the organization, or a second member enrolled from
+        one movement's transfer)."""
+
+    async def by_transfer(self, movement_id: UUID) -> Member | None:
+        """The member enrolled here after the transfer of this movement, if one was."""
+
+    async def count_by_status(self, path: str) -> dict[str, int]:
+        """How many members of the subtree have each ``MemberStatus`` (every status, 0 when
+        none), and ``transferred_in``: how many were enrolled here after a transfer."""
 
     async def add_new(self, members: Sequence[MemberValues]) -> set[UUID]:
         """Insert the members no rule makes a duplicate; the ids inserted."""
@@ -134,6 +142,13 @@ class MovementRepository(Protocol):
     async def participations(self, movement_id: UUID) -> list[dict[str, Any]]:
         """The movement's attendances by time: participation_id, activity_id, kind, title,
         attended_at."""
+
+    async def forwards_to_follow(
+        self, partners: Sequence[str], limit: int
+    ) -> list[tuple[UUID, int]]:
+        """This node's registered movements whose host forwarded the member to one of
+        ``partners`` (the origin follows them, ADR 19), with their host group's version; at
+        most ``limit``, oldest first."""
 
     async def in_scope(
         self, path: str, side: Side | None, open_statuses: Sequence[str] | None

@@ -67,6 +67,8 @@ STEPS = (
          "The host does not know the member"),
     Step("forward", "movement.forward", HOST, s.Forwarding, handlers.forward,
          "Point the origin to the right host"),
+    Step("forward/follow", "movement.forward.follow", ORIGIN, None, handlers.follow_forward,
+         "Follow the host's forward: close this movement, open one to the host it named"),
     Step("lost-contact", "movement.lost_contact", HOST, s.LostContact, handlers.mark_lost_contact,
          "失联: the host cannot reach the member"),
     Step("restore-contact", "movement.restore_contact", HOST, None, handlers.restore_contact,
@@ -77,6 +79,8 @@ STEPS = (
          "缴纳党费: the member paid dues here for these months"),
     Step("transfer/reply", "movement.transfer.reply", HOST, s.TransferReplyBody,
          handlers.reply_transfer, "Accept or reject the origin's transfer request"),
+    Step("enrol", "movement.enrol", HOST, s.Enrolment, handlers.enrol,
+         "After the origin completed the transfer, enrol the member as this node's own"),
 )  # fmt: skip
 """Every step on an existing movement, in the order the OpenAPI document lists them."""
 
