@@ -82,3 +82,23 @@ def test_registry_and_notify_read_one_block_of_deadlines(monkeypatch: pytest.Mon
     assert NotifySettings().deadlines.to_domain() == expected
     assert SyncSettings().deadlines.to_domain() == expected
     assert not any("lost_contact" in name for name in NotifySettings.model_fields)
+
+
+_DUE_READS = re.compile(r"\.reply_due_on\b|\bhost(?:_group)?\.lost_contact_since\b")
+
+
+def test_due_dates_and_lost_contact_are_read_through_the_contracts() -> None:
+    """When a transfer reply is due (the host's deadline, else the date the origin stamped)
+    and since when a member is lost (either side's) are ``transfer_reply_due_on`` and
+    ``lost_contact_since`` in yixian.contracts; a service reading the field itself would
+    count with the wrong side's setting."""
+    contracts = ROOT / "contracts" / "src"
+    found = [
+        f"{path.relative_to(ROOT)}: {match.group()}"
+        for path in _files(".py")
+        if not path.is_relative_to(contracts)
+        for match in _DUE_READS.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == [], "use transfer_reply_due_on / lost_contact_since from yixian.contracts"
+    assert _DUE_READS.search("due = origin.transfer.reply_due_on")
+    assert _DUE_READS.search("since = host.lost_contact_since")

@@ -62,10 +62,15 @@ async def network(
     nodes: list[LocalNode] = []
 
     async def create(
-        codes: list[str], *, secure: bool = False, **notify_env: str
+        codes: list[str],
+        *,
+        secure: bool = False,
+        env_of: dict[str, dict[str, str]] | None = None,
+        **notify_env: str,
     ) -> dict[str, LocalNode]:
         """Nodes with every service running; ``secure``: each connects to Kafka as its own
-        SASL principal, with the topics and ACLs ``yixian node init`` and ``partner link`` made.
+        SASL principal, with the topics and ACLs ``yixian node init`` and ``partner link`` made;
+        ``env_of``: one node's own settings (e.g. its deadlines), by its code.
         """
         made = {}
         for code in codes:
@@ -74,6 +79,7 @@ async def network(
             env = {
                 **node_env(local_stack, code, url, topic_names, partners, secure=secure),
                 **notify_env,
+                **(env_of or {}).get(code, {}),
             }
             node = LocalNode(
                 code, NAMES.get(code, code), url, env, tmp_path, with_notify=bool(notify_env)

@@ -11,8 +11,15 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from yixian.contracts import OriginStatus
-from yixian.contracts.examples import origin_group
+from yixian.contracts import (
+    Deadlines,
+    HostStatus,
+    OriginGroup,
+    OriginStatus,
+    Standing,
+    StandingDecision,
+)
+from yixian.contracts.examples import host_group, origin_group
 from yixian.notify.bootstrap import MIGRATIONS as NOTIFY_MIGRATIONS
 from yixian.notify.bootstrap import TEMPLATES, transactions
 from yixian.notify.domain.templates import Templates
@@ -50,12 +57,15 @@ async def _node(database_url: str) -> asyncpg.Pool:
     return pool
 
 
-def _scheduler(pool: asyncpg.Pool, clock: Callable[[], datetime]) -> Scheduler:
+def _scheduler(
+    pool: asyncpg.Pool, clock: Callable[[], datetime], deadlines: Deadlines | None = None
+) -> Scheduler:
     return Scheduler(
         transactions(pool),
         Planner(GUSHI, Templates(TEMPLATES), zone=BEIJING),
         zone=BEIJING,
         clock=clock,
+        deadlines=deadlines,
     )
 
 
@@ -174,4 +184,83 @@ async def test_quiet_hours_hold_sms_until_morning_but_not_email_or_urgent(
     finally:
         gateway.stop()
         mail.stop()
+        await pool.close()
+
+
+async def _keep_origin(pool: asyncpg.Pool, group: OriginGroup) -> None:
+    """The origin group as the registry stores it (its organization the node's root)."""
+    root = await pool.fetchval("SELECT org_id FROM organizations")
+    document = group.model_dump(mode="json")
+    document["origin_org"]["org_id"] = str(root)
+    await pool.execute(
+        "INSERT INTO movements (movement_id, origin, host, member_id, origin_version, origin_status,"
+        " origin_group, origin_org_id) VALUES ($1, $2, '110105', $3, $4, $5, $6, $7)"
+        " ON CONFLICT (movement_id) DO UPDATE SET origin_version = EXCLUDED.origin_version,"
+        " origin_group = EXCLUDED.origin_group",
+        group.movement_id,
+        GUSHI,
+        group.member.member_id,
+        group.version,
+        group.status.value,
+        document,
+        root,
+    )
+
+
+async def test_a_decision_closes_the_lost_contact_prompts(database_url: str) -> None:
+    pool = await _node(database_url)
+    try:
+        since = date(2026, 4, 1)
+        await _keep_origin(pool, origin_group())
+        lost = host_group().model_copy(
+            update={"version": 2, "status": HostStatus.LOST_CONTACT, "lost_contact_since": since}
+        )
+        await pool.execute(
+            "UPDATE movements SET host_version = 2, host_status = 'lost_contact', host_group = $2"
+            " WHERE movement_id = $1",
+            lost.movement_id,
+            lost.model_dump(mode="json"),
+        )
+        now = {"t": datetime(2026, 10, 1, 2, 0, tzinfo=UTC)}  # 183 days
+        scheduler = _scheduler(pool, lambda: now["t"])
+        assert await scheduler.tick() == 1
+        decided = datetime(2026, 10, 2, 2, 0, tzinfo=UTC)
+        decision = StandingDecision(
+            standing=Standing.REINSTATED,
+            reason="本人已恢复联系",
+            decided_at=decided,
+            lost_contact_since=since,
+            suspended_at=decided,
+        )
+        await _keep_origin(pool, origin_group(version=3).model_copy(update={"decision": decision}))
+        now["t"] = datetime(2029, 1, 1, 2, 0, tzinfo=UTC)  # past the removal prompt's day too
+        await scheduler.tick()
+        prompts = [r for r, _ in await _reasons(pool) if r.endswith("_prompt")]
+        assert prompts == ["suspension_prompt"]  # neither again nor the removal prompt
+    finally:
+        await pool.close()
+
+
+async def test_the_report_reminder_follows_the_interval_and_a_recorded_report(
+    database_url: str,
+) -> None:
+    pool = await _node(database_url)
+    try:
+        await _keep_origin(pool, origin_group())  # departed 2026-02-20
+        now = {"t": datetime(2026, 4, 20, 2, 0, tzinfo=UTC)}
+        scheduler = _scheduler(pool, lambda: now["t"], Deadlines(report_interval_days=60))
+        await scheduler.tick()
+        assert "yearly_report_due" not in [r for r, _ in await _reasons(pool)]
+        now["t"] = datetime(2026, 4, 21, 2, 0, tzinfo=UTC)  # 60 days
+        await scheduler.tick()
+        assert [r for r, _ in await _reasons(pool)].count("yearly_report_due") == 1
+        reported = origin_group(version=2).model_copy(update={"last_report_on": date(2026, 4, 22)})
+        await _keep_origin(pool, reported)
+        now["t"] = datetime(2026, 6, 20, 2, 0, tzinfo=UTC)
+        await scheduler.tick()
+        assert [r for r, _ in await _reasons(pool)].count("yearly_report_due") == 1
+        now["t"] = datetime(2026, 6, 21, 2, 0, tzinfo=UTC)  # 60 days after the report
+        await scheduler.tick()
+        assert [r for r, _ in await _reasons(pool)].count("yearly_report_due") == 2
+    finally:
         await pool.close()

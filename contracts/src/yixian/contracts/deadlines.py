@@ -4,10 +4,13 @@ A node may set its own (``YIXIAN_DEADLINES__*``, read once by ``yixian.runtime``
 ``NodeSettings.deadlines``); the defaults are the rules in force. Each deadline belongs to
 the side the rule gives it to, and only that side's setting counts:
 
-- the origin stamps the check-in and transfer-reply due dates into its group when it
-  registers an outflow or requests a transfer (``check_in_due_on``,
-  ``transfer.reply_due_on``); both sides then read the date from the record, never their
-  own setting, so both queues and both schedulers agree;
+- the origin stamps the check-in due date into its group when it registers an outflow
+  (``check_in_due_on``); both sides then read the date from the record, never their own
+  setting, so both queues and both schedulers agree;
+- the host answers a transfer request: its reply deadline travels in the host group
+  (``transfer_reply_days``, stamped at each host step), and both sides count the reply's
+  due date from the request with it (``transfer_reply_due_on``); the origin's own setting
+  only stands in while the host has told none;
 - the member reports to the origin, and the origin decides suspension and removal: the
   report interval and the lost-contact prompts count at the origin.
 """
@@ -23,8 +26,8 @@ class Deadlines:
     check_in_days: int = 30
     """Check-in after departure (origin); then a reminder and "not arrived" on both sides."""
     transfer_reply_days: int = 30
-    """Host's reply to a transfer request (stamped by the origin); then overdue in both
-    queues."""
+    """Host's reply to a transfer request (the host's, carried in its group); then overdue
+    in both queues."""
     report_interval_days: int = 365
     """The member's yearly report to the origin (origin)."""
     lost_contact_suspension_days: int = 183
@@ -39,6 +42,9 @@ class Deadlines:
 
     def transfer_reply_due(self, requested_on: date) -> date:
         return requested_on + timedelta(days=self.transfer_reply_days)
+
+    def report_due(self, last_reported_on: date) -> date:
+        return last_reported_on + timedelta(days=self.report_interval_days)
 
     def suspension_prompt_on(self, lost_since: date) -> date:
         return lost_since + timedelta(days=self.lost_contact_suspension_days)

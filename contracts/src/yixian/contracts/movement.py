@@ -66,6 +66,17 @@ class MovementStep(StrEnum):
     TRANSFER_REQUESTED = "transfer_requested"
     TRANSFER_WITHDRAWN = "transfer_withdrawn"
     TRANSFER_COMPLETED = "transfer_completed"
+    LOST_CONTACT_AT_ORIGIN = "lost_contact_at_origin"
+    """The origin cannot reach the member (also one who never checked in)."""
+    CONTACT_RESTORED_AT_ORIGIN = "contact_restored_at_origin"
+    SUSPENDED = "suspended"
+    """The origin suspended the member after lost contact (停止党籍), with a reason."""
+    REINSTATED = "reinstated"
+    """The origin reinstated a suspended member (恢复党籍), with a reason."""
+    REMOVED = "removed"
+    """The origin removed the member (除名), with a reason; the movement closes."""
+    REPORT_RECORDED = "report_recorded"
+    """The member's report to the origin (yearly, or at the origin's interval) was received."""
     # the host's steps
     ASSIGNED = "assigned"
     """A host secretary placed an expected or visiting member with one of the host's
@@ -114,6 +125,14 @@ StepName = Annotated[
 class TransferDecision(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
+
+
+class Standing(StrEnum):
+    """The origin's decision on a member's standing after lost contact."""
+
+    SUSPENDED = "suspended"
+    REINSTATED = "reinstated"
+    REMOVED = "removed"
 
 
 class ActivityKind(StrEnum):
@@ -235,6 +254,22 @@ class Enrolment(ContractModel):
     enrolled_at: UtcDateTime
 
 
+class StandingDecision(ContractModel):
+    """The origin's latest decision on the member's standing, with the lost contact it
+    answers (a decision closes that episode's prompts)."""
+
+    standing: Standing
+    reason: LongText
+    decided_at: UtcDateTime
+    lost_contact_since: date | None = Field(
+        default=None, description="The lost contact (its first day) the decision answers."
+    )
+    suspended_at: UtcDateTime | None = Field(
+        default=None,
+        description="When the member was suspended (kept by a reinstatement or a removal).",
+    )
+
+
 class ParticipationSummary(ContractModel):
     attended: int = Field(ge=0)
     last_attended_at: UtcDateTime | None = None
@@ -261,6 +296,19 @@ class OriginGroup(ContractModel):
         default=None, description="The movement that continues this one after a relocation."
     )
     transfer: TransferRequest | None = None
+    lost_contact_since: date | None = Field(
+        default=None,
+        description="The origin cannot reach the member since this day (also a member who"
+        " never checked in); the host records its own in the host group.",
+    )
+    decision: StandingDecision | None = Field(
+        default=None, description="The origin's latest decision on the member's standing."
+    )
+    last_report_on: date | None = Field(
+        default=None,
+        description="The day the member last reported to the origin; the next report is due"
+        " the origin's report interval later (from departure while there is none).",
+    )
     changed_at: UtcDateTime
     changed_by: ShortText
 
@@ -316,6 +364,14 @@ class HostGroup(ContractModel):
         default=None,
         description="Set once the host enrolled the member after the origin completed the "
         "transfer (step enrolled); the member then belongs to the host (ADR 19).",
+    )
+    transfer_reply_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        description="The host's deadline for replying to a transfer request, in days from the"
+        " request (the host's setting, stamped at each of its steps): the reply is due then,"
+        " at both sides, whatever the origin's own setting.",
     )
     changed_at: UtcDateTime
     changed_by: ShortText

@@ -6,10 +6,18 @@ the groups have converged the state has too. Partners may use it as well.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 
-from .movement import HostGroup, HostStatus, OriginGroup, OriginStatus, TransferDecision
+from .deadlines import Deadlines
+from .movement import (
+    HostGroup,
+    HostStatus,
+    OriginGroup,
+    OriginStatus,
+    Standing,
+    TransferDecision,
+)
 
 
 class MovementState(StrEnum):
@@ -24,6 +32,8 @@ class MovementState(StrEnum):
     CLOSED_RETURNED = "closed_returned"
     CLOSED_RELOCATED = "closed_relocated"
     CLOSED_TRANSFERRED = "closed_transferred"
+    CLOSED_REMOVED = "closed_removed"
+    """The origin removed the member (除名) after lost contact."""
     CANCELLED = "cancelled"
     UNKNOWN = "unknown"
 
@@ -37,6 +47,7 @@ _CLOSED = frozenset(
         MovementState.CLOSED_RETURNED,
         MovementState.CLOSED_RELOCATED,
         MovementState.CLOSED_TRANSFERRED,
+        MovementState.CLOSED_REMOVED,
         MovementState.CANCELLED,
     }
 )
@@ -72,6 +83,8 @@ def movement_state(origin: OriginGroup | None, host: HostGroup | None) -> Moveme
         return MovementState.UNKNOWN
     if origin.status in _ORIGIN_CLOSED:
         return _ORIGIN_CLOSED[origin.status]
+    if origin.decision is not None and origin.decision.standing is Standing.REMOVED:
+        return MovementState.CLOSED_REMOVED
     if origin.status is OriginStatus.TRANSFER_REQUESTED:
         decision = transfer_reply_current(origin, host)
         if decision is TransferDecision.ACCEPTED:
@@ -79,6 +92,8 @@ def movement_state(origin: OriginGroup | None, host: HostGroup | None) -> Moveme
         if decision is TransferDecision.REJECTED:
             return MovementState.TRANSFER_REJECTED
         return MovementState.TRANSFER_PENDING
+    if origin.lost_contact_since is not None:
+        return MovementState.LOST_CONTACT  # the origin's own word, whatever the host's
     return _HOST_WHILE_REGISTERED[host.status if host else HostStatus.EXPECTED]
 
 
@@ -90,10 +105,79 @@ def check_in_overdue(origin: OriginGroup | None, host: HostGroup | None, today: 
     )
 
 
+def transfer_reply_due_on(origin: OriginGroup, host: HostGroup | None) -> date | None:
+    """When the host's reply to the current transfer request is due: the request's day plus
+    the host's own deadline, which its group carries (``transfer_reply_days``); the date the
+    origin stamped into the request only while the host has told none (a host from before)."""
+    if origin.transfer is None:
+        return None
+    if host is not None and host.transfer_reply_days is not None:
+        requested_on = origin.transfer.requested_at.date()
+        return requested_on + timedelta(days=host.transfer_reply_days)
+    return origin.transfer.reply_due_on
+
+
 def transfer_reply_overdue(origin: OriginGroup | None, host: HostGroup | None, today: date) -> bool:
+    if origin is None or movement_state(origin, host) is not MovementState.TRANSFER_PENDING:
+        return False
+    due = transfer_reply_due_on(origin, host)
+    return due is not None and today > due
+
+
+def report_due_on(origin: OriginGroup, deadlines: Deadlines) -> date:
+    """When the member's next report to the origin is due: the origin's interval after the
+    last report, or after departure while there is none (the origin's setting counts)."""
+    return deadlines.report_due(origin.last_report_on or origin.period.departed_on)
+
+
+def report_overdue(
+    origin: OriginGroup | None, host: HostGroup | None, today: date, deadlines: Deadlines
+) -> bool:
     return (
         origin is not None
-        and origin.transfer is not None
-        and movement_state(origin, host) is MovementState.TRANSFER_PENDING
-        and today > origin.transfer.reply_due_on
+        and movement_state(origin, host).is_open
+        and today > report_due_on(origin, deadlines)
     )
+
+
+def lost_contact_since(origin: OriginGroup | None, host: HostGroup | None) -> date | None:
+    """The first day of lost contact, as either side recorded it (the earlier of the two)."""
+    days = [
+        day
+        for day in (
+            origin.lost_contact_since if origin else None,
+            host.lost_contact_since
+            if host is not None and host.status is HostStatus.LOST_CONTACT
+            else None,
+        )
+        if day is not None
+    ]
+    return min(days) if days else None
+
+
+class Prompt(StrEnum):
+    """What the origin is prompted to decide after lost contact."""
+
+    SUSPENSION = "suspension"
+    REMOVAL = "removal"
+
+
+def prompts_due(
+    origin: OriginGroup | None, host: HostGroup | None, today: date, deadlines: Deadlines
+) -> list[tuple[Prompt, date]]:
+    """The lost-contact prompts due today, each with the first day of the lost contact it
+    is about. A decision on that lost contact closes them: any decision the suspension
+    prompt, a reinstatement or a removal the removal prompt too."""
+    since = lost_contact_since(origin, host)
+    if origin is None or since is None:
+        return []
+    if movement_state(origin, host) is not MovementState.LOST_CONTACT:
+        return []
+    decision = origin.decision
+    decided = decision.standing if decision and decision.lost_contact_since == since else None
+    due: list[tuple[Prompt, date]] = []
+    if decided is None and today >= deadlines.suspension_prompt_on(since):
+        due.append((Prompt.SUSPENSION, since))
+    if decided in (None, Standing.SUSPENDED) and today >= deadlines.removal_prompt_on(since):
+        due.append((Prompt.REMOVAL, since))
+    return due

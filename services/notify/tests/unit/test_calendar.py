@@ -6,7 +6,9 @@ from datetime import date
 
 import pytest
 
-from yixian.notify.domain.calendar import anniversary, birthday_today, reports_due
+from yixian.contracts import Deadlines, report_due_on
+from yixian.contracts.examples import origin_group
+from yixian.notify.domain.calendar import anniversary, birthday_today
 
 
 @pytest.mark.parametrize(
@@ -31,7 +33,12 @@ def test_anniversary_in_leap_and_common_years() -> None:
     assert anniversary(date(2004, 2, 29), 2028) == date(2028, 2, 29)
 
 
-def test_reports_come_due_yearly() -> None:
-    assert reports_due(date(2026, 2, 20), date(2027, 2, 19)) == 0
-    assert reports_due(date(2026, 2, 20), date(2027, 2, 20)) == 1
-    assert reports_due(date(2026, 2, 20), date(2029, 3, 1)) == 3
+def test_a_report_comes_due_the_origins_interval_after_the_last() -> None:
+    group = origin_group()
+    departed = group.period.departed_on
+    assert report_due_on(group, Deadlines()) == departed.replace(year=departed.year + 1)
+    assert report_due_on(group, Deadlines(report_interval_days=60)) == date.fromordinal(
+        departed.toordinal() + 60
+    )
+    reported = group.model_copy(update={"last_report_on": date(2026, 5, 1)})
+    assert report_due_on(reported, Deadlines(report_interval_days=60)) == date(2026, 6, 30)

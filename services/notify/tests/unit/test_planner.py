@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -28,6 +28,8 @@ from yixian.contracts import (
     OriginGroupChanged,
     OriginStatus,
     ParticipationSummary,
+    Standing,
+    StandingDecision,
     TransferDecision,
     TransferReply,
     TransferRequest,
@@ -433,3 +435,36 @@ async def test_a_secretary_with_no_address_at_all_is_suppressed_with_the_reason(
         None,
         "no email address for the host_secretary",
     )
+
+
+async def test_the_origins_decisions_reach_its_secretary_and_inform_the_hosts() -> None:
+    world = World()
+    lost = date(2026, 3, 1)
+    await world.happen(origin_group(), MovementStep.REGISTERED)
+    await world.happen(host_group(), MovementStep.CHECKED_IN)
+    world.gushi.tables.notices.clear()
+    world.chaoyang.tables.notices.clear()
+    marked = origin_group(version=2).model_copy(update={"lost_contact_since": lost})
+    planned = await world.happen(marked, MovementStep.LOST_CONTACT_AT_ORIGIN)
+    assert planned == {GUSHI: 0, CHAOYANG: 1}  # the host is asked to tell if the member appears
+    suspended = marked.model_copy(
+        update={
+            "version": 3,
+            "decision": StandingDecision(
+                standing=Standing.SUSPENDED,
+                reason="失联六个月，多方查找无果",
+                decided_at=AT + timedelta(days=190),
+                lost_contact_since=lost,
+                suspended_at=AT + timedelta(days=190),
+            ),
+        }
+    )
+    assert await world.happen(suspended, MovementStep.SUSPENDED) == {GUSHI: 1, CHAOYANG: 1}
+    assert await world.happen(suspended, MovementStep.SUSPENDED) == {GUSHI: 0, CHAOYANG: 0}
+    assert world.gushi.notices() == [
+        ("origin_secretary", "suspended", "chenji@gushi.example")  # the member's organization
+    ]
+    assert ("host_secretary", "suspended", "gushi-wc@chaoyang.example") in world.chaoyang.notices()
+    body = world.gushi.notice("suspended").body
+    assert "失联六个月，多方查找无果" in body
+    assert "2026-03-01" in body

@@ -38,6 +38,12 @@ def test_each_step_triggers_its_rules() -> None:
     assert [r.reason for r in rules_for(MovementStep.TRANSFER_REJECTED)] == ["transfer_rejected"]
     assert [r.reason for r in rules_for(MovementStep.REJECTED)] == ["not_found"]
     assert [r.reason for r in rules_for(MovementStep.TRANSFER_COMPLETED)] == ["transferred"]
+    assert [r.reason for r in rules_for(MovementStep.SUSPENDED)] == ["suspended"]
+    assert [r.reason for r in rules_for(MovementStep.REINSTATED)] == ["reinstated"]
+    assert [r.reason for r in rules_for(MovementStep.REMOVED)] == ["removed"]
+    assert [r.reason for r in rules_for(MovementStep.LOST_CONTACT_AT_ORIGIN)] == [
+        "lost_contact_at_origin"
+    ]
 
 
 def test_steps_nobody_is_told_of_trigger_nothing() -> None:
@@ -47,6 +53,7 @@ def test_steps_nobody_is_told_of_trigger_nothing() -> None:
         MovementStep.CANCELLED,
         MovementStep.TRANSFER_WITHDRAWN,
         MovementStep.PARTICIPATION_RECORDED,
+        MovementStep.REPORT_RECORDED,
     ):
         assert rules_for(step) == [], step
     assert rules_for(None) == []
@@ -58,6 +65,11 @@ def test_every_movement_rule_answers_a_step_of_its_own_group() -> None:
         MovementStep.TRANSFER_REQUESTED,
         MovementStep.RETURNED,
         MovementStep.TRANSFER_COMPLETED,
+        MovementStep.LOST_CONTACT_AT_ORIGIN,
+        MovementStep.CONTACT_RESTORED_AT_ORIGIN,
+        MovementStep.SUSPENDED,
+        MovementStep.REINSTATED,
+        MovementStep.REMOVED,
     }
     for rule in RULES:
         if rule.group in (Group.ACTIVITY, Group.SCHEDULE):

@@ -8,8 +8,16 @@ from datetime import UTC, date, datetime
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from yixian.contracts import OrganizationRef
-from yixian.contracts.examples import GUSHI, GUSHI_BRANCH, origin_group
+from yixian.contracts import (
+    Deadlines,
+    HostStatus,
+    OrganizationRef,
+    OriginStatus,
+    Standing,
+    StandingDecision,
+    TransferRequest,
+)
+from yixian.contracts.examples import CHAOYANG, GUSHI, GUSHI_BRANCH, host_group, origin_group
 from yixian.notify.bootstrap import TEMPLATES
 from yixian.notify.domain.notice import Person
 from yixian.notify.domain.templates import Templates
@@ -30,9 +38,13 @@ def _gushi() -> NodeTables:
     return tables
 
 
-def _scheduler(tables: NodeTables, clock: Callable[[], datetime]) -> Scheduler:
-    planner = Planner(GUSHI, Templates(TEMPLATES), zone=BEIJING)
-    return Scheduler(FakeTransactions(tables), planner, zone=BEIJING, clock=clock)
+def _scheduler(
+    tables: NodeTables, clock: Callable[[], datetime], deadlines: Deadlines | None = None
+) -> Scheduler:
+    planner = Planner(tables.node, Templates(TEMPLATES), zone=BEIJING)
+    return Scheduler(
+        FakeTransactions(tables), planner, zone=BEIJING, clock=clock, deadlines=deadlines
+    )
 
 
 async def test_check_in_reminder_and_not_arrived_once_each() -> None:
@@ -70,3 +82,130 @@ async def test_birthdays_follow_the_nodes_midnight_and_29_february() -> None:
     assert len(bodies) == 2
     assert any("入党18周年" in b for b in bodies)
     assert any("入党23周年" in b for b in bodies)
+
+
+def _at(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 2, 0, tzinfo=UTC)
+
+
+def _reasons(tables: NodeTables) -> list[tuple[str, str]]:
+    return sorted((n.reason, n.recipient) for n in tables.notices.values())
+
+
+async def test_a_suspension_closes_its_prompt_and_the_removal_prompt_follows() -> None:
+    tables = _gushi()
+    since = date(2026, 4, 1)
+    lost = host_group().model_copy(
+        update={"version": 2, "status": HostStatus.LOST_CONTACT, "lost_contact_since": since}
+    )
+    tables.keep(origin_group())
+    tables.keep(lost)
+    now = {"t": _at(date(2026, 9, 30))}  # 182 days
+    scheduler = _scheduler(tables, lambda: now["t"])
+    planned_before = await scheduler.tick()  # the yearly report is not due yet either
+    now["t"] = _at(date(2026, 10, 1))  # 183 days: prompted once
+    assert await scheduler.tick() == 1
+    assert await scheduler.tick() == 0
+    suspended = StandingDecision(
+        standing=Standing.SUSPENDED,
+        reason="失联六个月",
+        decided_at=_at(date(2026, 10, 2)),
+        lost_contact_since=since,
+        suspended_at=_at(date(2026, 10, 2)),
+    )
+    tables.keep(origin_group(version=2).model_copy(update={"decision": suspended}))
+    now["t"] = _at(date(2027, 6, 1))  # decided: no prompt again, whatever the day
+    tables.notices.clear()
+    assert await scheduler.tick() == 1  # only the member's yearly report reminder
+    assert _reasons(tables) == [("yearly_report_due", "member")]
+    now["t"] = _at(date(2028, 10, 1))  # two more years: the removal prompt
+    assert await scheduler.tick() >= 1
+    assert ("removal_prompt", "origin_secretary") in _reasons(tables)
+    assert ("suspension_prompt", "origin_secretary") not in _reasons(tables)
+    assert planned_before == 0
+
+
+async def test_a_reinstatement_closes_both_prompts() -> None:
+    tables = _gushi()
+    since = date(2026, 4, 1)
+    tables.keep(origin_group())
+    tables.keep(
+        host_group().model_copy(
+            update={"version": 2, "status": HostStatus.LOST_CONTACT, "lost_contact_since": since}
+        )
+    )
+    reinstated = StandingDecision(
+        standing=Standing.REINSTATED,
+        reason="本人已恢复联系",
+        decided_at=_at(date(2026, 10, 2)),
+        lost_contact_since=since,
+        suspended_at=_at(date(2026, 10, 1)),
+    )
+    tables.keep(origin_group(version=3).model_copy(update={"decision": reinstated}))
+    scheduler = _scheduler(tables, lambda: _at(date(2029, 1, 1)))
+    await scheduler.tick()
+    assert [r for r, _ in _reasons(tables) if r.endswith("_prompt")] == []
+
+
+async def test_the_origins_lost_contact_of_a_member_who_never_arrived_prompts_too() -> None:
+    tables = _gushi()
+    tables.keep(origin_group(version=2).model_copy(update={"lost_contact_since": date(2026, 3, 1)}))
+    scheduler = _scheduler(tables, lambda: _at(date(2026, 8, 31)))  # 183 days
+    await scheduler.tick()
+    assert _reasons(tables) == [("suspension_prompt", "origin_secretary")]  # not "not arrived"
+
+
+async def test_the_report_reminder_follows_the_origins_interval_and_a_recorded_report() -> None:
+    tables = _gushi()
+    tables.keep(origin_group())
+    tables.keep(host_group())
+    now = {"t": _at(date(2026, 4, 20))}  # departed 2026-02-20: 59 days
+    scheduler = _scheduler(tables, lambda: now["t"], Deadlines(report_interval_days=60))
+    assert await scheduler.tick() == 0
+    now["t"] = _at(date(2026, 4, 21))  # 60 days
+    assert await scheduler.tick() == 1
+    assert await scheduler.tick() == 0
+    assert _reasons(tables) == [("yearly_report_due", "member")]
+    tables.keep(origin_group(version=2).model_copy(update={"last_report_on": date(2026, 4, 25)}))
+    now["t"] = _at(date(2026, 6, 23))  # 59 days after the report: closed
+    assert await scheduler.tick() == 0
+    now["t"] = _at(date(2026, 6, 24))  # 60 days after it: the next one
+    assert await scheduler.tick() == 1
+
+
+async def test_the_hosts_reply_deadline_counts_at_the_origin() -> None:
+    tables = _gushi()
+    requested_at = _at(date(2026, 5, 1))
+    request = TransferRequest(requested_at=requested_at, reply_due_on=date(2026, 5, 31))
+    tables.keep(
+        origin_group().model_copy(
+            update={
+                "version": 2,
+                "status": OriginStatus.TRANSFER_REQUESTED,
+                "transfer": request,
+                "last_report_on": date(2026, 5, 1),
+            }
+        )
+    )
+    tables.keep(host_group().model_copy(update={"transfer_reply_days": 10}))
+    now = {"t": _at(date(2026, 5, 11))}
+    scheduler = _scheduler(tables, lambda: now["t"])
+    assert await scheduler.tick() == 0  # the host secretary's reminder is the host's to send
+    now["t"] = _at(date(2026, 5, 12))  # the host's 10 days are over, not the origin's 30
+    assert await scheduler.tick() == 1
+    assert _reasons(tables) == [("transfer_reply_overdue", "origin_secretary")]
+
+
+async def test_the_host_reminds_its_secretary_by_its_own_deadline() -> None:
+    tables = NodeTables(CHAOYANG)
+    tables.org(OrganizationRef(org_id=uuid4(), name="朝阳区委组织部"), email="zzb@chaoyang.example")
+    request = TransferRequest(requested_at=_at(date(2026, 5, 1)), reply_due_on=date(2026, 5, 31))
+    tables.keep(
+        origin_group().model_copy(
+            update={"version": 2, "status": OriginStatus.TRANSFER_REQUESTED, "transfer": request}
+        )
+    )
+    tables.keep(host_group().model_copy(update={"transfer_reply_days": 10}))
+    scheduler = _scheduler(tables, lambda: _at(date(2026, 5, 6)))  # 5 days before the 11th
+    assert await scheduler.tick() == 1
+    assert _reasons(tables) == [("transfer_reply_due", "host_secretary")]

@@ -135,6 +135,22 @@ async def _transfer_accepted(gushi: Node, chaoyang: Node) -> UUID:
     return movement_id
 
 
+async def _lost_at_origin(gushi: Node, chaoyang: Node) -> UUID:
+    movement_id = await registered(gushi, chaoyang)  # a member who never arrived
+    await gushi.post(
+        f"/v1/movements/{movement_id}/origin/lost-contact", {"since": "2026-02-25"}, expect=200
+    )
+    return movement_id
+
+
+async def _suspended(gushi: Node, chaoyang: Node) -> UUID:
+    movement_id = await _lost_at_origin(gushi, chaoyang)
+    await gushi.post(f"/v1/movements/{movement_id}/suspend", SUSPENSION, expect=200)
+    return movement_id
+
+
+SUSPENSION = {"reason": "失联后经多方查找仍无法联系", "force": True}
+
 PARTICIPATION = {
     "participation_id": "6b1f0c2e-1111-4a7e-9a56-0c3d2f1e0a01",
     "kind": "theme_day",
@@ -162,6 +178,12 @@ STEPS: list[tuple[str, Setup, str, dict[str, Any]]] = [
     ("host", checked_in, "participations", PARTICIPATION),
     ("host", _transfer_requested, "transfer/reply", {"decision": "accepted"}),
     ("host", checked_in, "dues", {"months": ["2026-02", "2026-03"]}),
+    ("origin", registered, "origin/lost-contact", {"since": "2026-02-25"}),
+    ("origin", _lost_at_origin, "origin/restore-contact", {}),
+    ("origin", _lost_at_origin, "suspend", SUSPENSION),
+    ("origin", _suspended, "reinstate", {"reason": "本人已与党组织恢复联系"}),
+    ("origin", _suspended, "remove", {"reason": "停止党籍后仍无法联系", "force": True}),
+    ("origin", registered, "report", {"reported_on": "2026-02-28"}),
 ]  # fmt: skip
 
 
@@ -198,7 +220,10 @@ async def test_a_movement_step_takes_effect_once(
     else:
         assert new_events == events_per_change
     successes = sum(n for status, n in statuses.items() if status < 300)
-    same_again_is_fine = step in {"details", "participations", "dues"}  # answered 200, no change
+    same_again_is_fine = step in {  # answered 200, no change
+        "details", "participations", "dues", "origin/lost-contact", "suspend", "reinstate",
+        "remove", "report",
+    }  # fmt: skip
     assert successes == TIMES if idempotent or same_again_is_fine else successes == 1, statuses
     if step == "relocate":
         successors = await count(

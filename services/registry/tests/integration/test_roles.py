@@ -87,6 +87,35 @@ ORIGIN_CALLS = [
     _post("withdraw transfer", lambda s: f"/v1/movements/{s['movement']}/transfer/withdraw"),
     _post("complete transfer", lambda s: f"/v1/movements/{s['movement']}/transfer/complete"),
     _post(
+        "mark lost contact at the origin",
+        lambda s: f"/v1/movements/{s['movement']}/origin/lost-contact",
+        lambda _: {"since": "2026-02-27"},
+    ),
+    _post(
+        "restore contact at the origin",
+        lambda s: f"/v1/movements/{s['movement']}/origin/restore-contact",
+    ),
+    _post(
+        "suspend",
+        lambda s: f"/v1/movements/{s['movement']}/suspend",
+        lambda _: {"reason": "失联", "force": True},
+    ),
+    _post(
+        "reinstate",
+        lambda s: f"/v1/movements/{s['movement']}/reinstate",
+        lambda _: {"reason": "恢复联系"},
+    ),
+    _post(
+        "remove",
+        lambda s: f"/v1/movements/{s['movement']}/remove",
+        lambda _: {"reason": "仍失联", "force": True},
+    ),
+    _post(
+        "record the member's report",
+        lambda s: f"/v1/movements/{s['movement']}/report",
+        lambda _: {"reported_on": "2026-02-28"},
+    ),
+    _post(
         "schedule activity",
         lambda _: "/v1/activities",
         lambda s: {

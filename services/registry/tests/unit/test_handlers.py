@@ -198,6 +198,11 @@ def body_of(step: Step, node: Node) -> s.Body | None:
         "transfer/reply": s.TransferReplyBody(decision=TransferDecision.ACCEPTED),
         "dues": s.DuesPaid(months=["2026-03"]),
         "enrol": s.Enrolment(),
+        "origin/lost-contact": s.LostContact(since=date(2026, 3, 8)),
+        "suspend": s.Suspension(reason="失联后经多方查找仍无法联系", force=True),
+        "reinstate": s.Reinstatement(reason="本人已与党组织恢复联系"),
+        "remove": s.Removal(reason="停止党籍后仍无法联系", force=True),
+        "report": s.Report(reported_on=date(2026, 3, 9)),
     }
     if step.body is None:
         return None
@@ -225,6 +230,12 @@ BEFORE: dict[str, list[str]] = {
     "transfer/reply": ["check-in", "transfer/request"],
     "dues": ["check-in"],
     "enrol": ["check-in", "transfer/request", "transfer/reply", "transfer/complete"],
+    "origin/lost-contact": [],
+    "origin/restore-contact": ["origin/lost-contact"],
+    "suspend": ["origin/lost-contact"],
+    "reinstate": ["origin/lost-contact", "suspend"],
+    "remove": ["origin/lost-contact", "suspend"],
+    "report": [],
 }
 """The steps that bring a registered movement to where each step may be taken."""
 

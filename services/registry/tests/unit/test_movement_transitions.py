@@ -115,6 +115,17 @@ SETUPS: dict[MovementState, list[Step]] = {
         lambda m: m.complete_transfer(node=GUSHI, now=NOW, actor="o"),
     ],
     MovementState.CANCELLED: [lambda m: m.cancel(node=GUSHI, now=NOW, actor="o")],
+    MovementState.CLOSED_REMOVED: [
+        lambda m: m.mark_lost_contact_at_origin(
+            node=GUSHI, since=date(2026, 2, 21), now=NOW, actor="o"
+        ),
+        lambda m: m.suspend(
+            node=GUSHI, reason="失联", force=True, deadlines=DEADLINES, now=NOW, actor="o"
+        ),
+        lambda m: m.remove(
+            node=GUSHI, reason="仍失联", force=True, deadlines=DEADLINES, now=NOW, actor="o"
+        ),
+    ],
 }
 
 OPEN = {s for s in SETUPS if s.is_open}
@@ -192,7 +203,26 @@ STEPS: dict[str, tuple[str, Callable[[Movement, str], object], set[MovementState
     "mark_lost_contact": (
         CHAOYANG,
         lambda m, n: m.mark_lost_contact(node=n, since=date(2026, 3, 1), now=NOW, actor="h"),
-        {MovementState.ACTIVE},
+        {MovementState.ACTIVE, MovementState.AWAITING_CHECK_IN},
+    ),
+    "mark_lost_contact_at_origin": (
+        GUSHI,
+        lambda m, n: m.mark_lost_contact_at_origin(
+            node=n, since=date(2026, 3, 1), now=NOW, actor="o"
+        ),
+        REGISTERED,
+    ),
+    "suspend": (
+        GUSHI,
+        lambda m, n: m.suspend(
+            node=n, reason="失联", force=True, deadlines=DEADLINES, now=NOW, actor="o"
+        ),
+        {MovementState.LOST_CONTACT},
+    ),
+    "record_report": (
+        GUSHI,
+        lambda m, n: m.record_report(node=n, reported_on=date(2026, 3, 9), now=NOW, actor="o"),
+        OPEN,
     ),
     "restore_contact": (
         CHAOYANG,

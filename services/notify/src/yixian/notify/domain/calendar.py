@@ -1,4 +1,5 @@
-"""Dates that come round: political birthdays and yearly reports."""
+"""Dates that come round: political birthdays (the report's due date is the contracts'
+``report_due_on``)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,3 @@ def birthday_today(joined_on: date, today: date) -> int | None:
     if today.year <= joined_on.year or anniversary(joined_on, today.year) != today:
         return None
     return today.year - joined_on.year
-
-
-def reports_due(departed_on: date, today: date, interval_days: int = 365) -> int:
-    """How many yearly reports have come due since departure."""
-    return max(0, (today - departed_on).days // interval_days)

@@ -23,7 +23,9 @@ from yixian.contracts import (
     OriginGroupChanged,
     UnknownEventType,
     decode,
+    lost_contact_since,
     movement_state,
+    transfer_reply_due_on,
 )
 from yixian.notify.domain.notice import Address, Notice, Seen, notice_key
 from yixian.notify.domain.rules import (
@@ -271,6 +273,7 @@ def _context(origin: OriginGroup, host: HostGroup | None) -> dict[str, Any]:
         "host_org": host.host_org.name if host and host.host_org else "",
         "reason": _reason(host),
         "forwarded_to": place_name(host.forwarded_to) if host and host.forwarded_to else "",
-        "since": host.lost_contact_since.isoformat() if host and host.lost_contact_since else "",
-        "reply_due_on": origin.transfer.reply_due_on.isoformat() if origin.transfer else "",
+        "since": since.isoformat() if (since := lost_contact_since(origin, host)) else "",
+        "reply_due_on": due.isoformat() if (due := transfer_reply_due_on(origin, host)) else "",
+        "decision_reason": origin.decision.reason if origin.decision else "",
     }

@@ -2,9 +2,11 @@
 prompts, political birthdays. Each has an occurrence key (the deadline, the year), so
 running the scheduler again, or on two instances, plans nothing twice.
 
-The deadlines are the node's one block (``NodeSettings.deadlines``), and "overdue" is
-the contracts' rule (``check_in_overdue``, ``transfer_reply_overdue``), as in the
-registry's queues; only how early a reminder comes is notify's own (:class:`Reminders`)."""
+The deadlines are the node's one block (``NodeSettings.deadlines``), and "overdue", the
+report's due date and the lost-contact prompts are the contracts' rules
+(``check_in_overdue``, ``transfer_reply_overdue`` on the host's deadline, ``report_due_on``,
+``prompts_due``: a decision closes its prompt), as in the registry's queues; only how early
+a reminder comes is notify's own (:class:`Reminders`)."""
 
 from __future__ import annotations
 
@@ -21,11 +23,15 @@ from yixian.contracts import (
     OPEN_ORIGIN_STATUSES,
     Deadlines,
     MovementState,
+    Prompt,
     check_in_overdue,
     movement_state,
+    prompts_due,
+    report_due_on,
+    transfer_reply_due_on,
     transfer_reply_overdue,
 )
-from yixian.notify.domain.calendar import birthday_today, reports_due
+from yixian.notify.domain.calendar import birthday_today
 from yixian.notify.domain.rules import BY_REASON, Group, Recipient, sender_node
 from yixian.runtime import get_logger
 
@@ -97,21 +103,19 @@ class Scheduler:
                 if check_in_overdue(origin, host, today):
                     due.append(("not_arrived", f"{origin.check_in_due_on}", {}))
             transfer = origin.transfer
-            if state is MovementState.TRANSFER_PENDING and transfer is not None:
+            reply_due = transfer_reply_due_on(origin, host)  # the host's deadline
+            if state is MovementState.TRANSFER_PENDING and transfer and reply_due:
                 reminder = timedelta(days=reminders.transfer_reply_days)
-                if today >= transfer.reply_due_on - reminder:
+                if today >= reply_due - reminder:
                     due.append(("transfer_reply_due", transfer.requested_at.isoformat(), {}))
                 if transfer_reply_overdue(origin, host, today):
                     due.append(("transfer_reply_overdue", transfer.requested_at.isoformat(), {}))
-            reports = reports_due(origin.period.departed_on, today, deadlines.report_interval_days)
-            if reports and state.is_open:
-                due.append(("yearly_report_due", f"report-{reports}", {"year": today.year}))
-            if state is MovementState.LOST_CONTACT and host and host.lost_contact_since:
-                since = host.lost_contact_since
-                if today >= deadlines.suspension_prompt_on(since):
-                    due.append(("suspension_prompt", f"{since}", {}))
-                if today >= deadlines.removal_prompt_on(since):
-                    due.append(("removal_prompt", f"{since}", {}))
+            report_due = report_due_on(origin, deadlines)  # a recorded report moves it on
+            if state.is_open and today >= report_due:
+                due.append(("yearly_report_due", f"report-{report_due}", {"year": today.year}))
+            for prompt, since in prompts_due(origin, host, today, deadlines):  # until decided
+                reason = "suspension_prompt" if prompt is Prompt.SUSPENSION else "removal_prompt"
+                due.append((reason, f"{since}", {}))
             for reason, when, extra in due:
                 rule = BY_REASON[reason]
                 for recipient in rule.recipients:

@@ -35,9 +35,12 @@ from yixian.contracts import (
     OriginStatus,
     ParticipationSummary,
     Period,
+    Standing,
+    StandingDecision,
     TransferDecision,
     TransferReply,
     TransferRequest,
+    lost_contact_since,
     movement_state,
     transfer_reply_current,
 )
@@ -431,9 +434,12 @@ class Movement:
         self._require(node, Side.ORIGIN, "requesting a transfer")
         if self.state not in (MovementState.ACTIVE, MovementState.TRANSFER_REJECTED):
             raise self._refuse("request a transfer for", "a member checked in at the host")
+        host_days = self.host_group.transfer_reply_days if self.host_group else None
         request = TransferRequest(
             requested_at=now,
-            reply_due_on=deadlines.transfer_reply_due(now.date()),
+            reply_due_on=Deadlines(transfer_reply_days=host_days).transfer_reply_due(now.date())
+            if host_days is not None
+            else deadlines.transfer_reply_due(now.date()),
             note=note,
         )
         self._next_origin(
@@ -472,9 +478,184 @@ class Movement:
             transfer=transfer,
         )
 
+    # -- the origin's decisions on lost contact, and the member's report ------------------
+
+    def mark_lost_contact_at_origin(
+        self, *, node: str, since: date, now: datetime, actor: str
+    ) -> None:
+        """失联 at the origin: it cannot reach the member, checked in at the host or not
+        (a member who never arrived too). The host records its own in its group."""
+        self._require(node, Side.ORIGIN, "marking lost contact")
+        current = self._origin()
+        if current.lost_contact_since == since:
+            return  # already recorded so: a repeated request changes nothing
+        if current.lost_contact_since is not None:
+            raise InvalidTransition(
+                f"lost contact is already recorded since {current.lost_contact_since};"
+                " restore contact first to record another day"
+            )
+        if current.status is not OriginStatus.REGISTERED:
+            raise self._refuse("mark lost contact for", "a registered movement, no transfer")
+        dates.require_during(since, current.period.departed_on, now, field="since")
+        self._next_origin(MovementStep.LOST_CONTACT_AT_ORIGIN, now, actor, lost_contact_since=since)
+
+    def restore_contact_at_origin(self, *, node: str, now: datetime, actor: str) -> None:
+        """The origin reaches the member again; its lost contact ends (the host's is its own)."""
+        self._require(node, Side.ORIGIN, "restoring contact")
+        if self._origin().lost_contact_since is None:
+            raise self._refuse("restore contact for", "a member the origin marked lost contact")
+        self._next_origin(
+            MovementStep.CONTACT_RESTORED_AT_ORIGIN, now, actor, lost_contact_since=None
+        )
+
+    def _decided(self, standing: Standing, reason: str) -> bool:
+        """True when the latest decision is already this one, for this reason: a repeated
+        request changes nothing."""
+        decision = self._origin().decision
+        return decision is not None and (decision.standing, decision.reason) == (standing, reason)
+
+    def _decide(
+        self,
+        step: MovementStep,
+        standing: Standing,
+        reason: str,
+        since: date | None,
+        suspended_at: datetime | None,
+        now: datetime,
+        actor: str,
+        **changes: Any,
+    ) -> None:
+        decision = StandingDecision(
+            standing=standing,
+            reason=reason,
+            decided_at=now,
+            lost_contact_since=since,
+            suspended_at=suspended_at,
+        )
+        self._next_origin(step, now, actor, decision=decision, **changes)
+
+    def suspend(
+        self,
+        *,
+        node: str,
+        reason: str,
+        force: bool,
+        deadlines: Deadlines,
+        now: datetime,
+        actor: str,
+    ) -> None:
+        """停止党籍: after six months of lost contact the origin suspends the member, with a
+        reason. Earlier only when ``force`` says the origin means it."""
+        self._require(node, Side.ORIGIN, "suspending")
+        if self._decided(Standing.SUSPENDED, reason):
+            return
+        current = self._origin()
+        if current.decision is not None and current.decision.standing is Standing.SUSPENDED:
+            raise InvalidTransition(
+                f"member of movement {self.movement_id} is already suspended"
+                f" (since {current.decision.decided_at.date()}); reinstate or remove instead"
+            )
+        since = lost_contact_since(current, self.host_group)
+        if self.state is not MovementState.LOST_CONTACT or since is None:
+            raise self._refuse("suspend the member of", "a member in lost contact")
+        due = deadlines.suspension_prompt_on(since)
+        if not force and dates.local_date(now) < due:
+            raise InvalidTransition(
+                f"suspension is decided after {deadlines.lost_contact_suspension_days} days of"
+                f" lost contact (since {since}): due on {due}; set force to decide now",
+                field="force",
+            )
+        self._decide(MovementStep.SUSPENDED, Standing.SUSPENDED, reason, since, now, now, actor)
+
+    def reinstate(self, *, node: str, reason: str, now: datetime, actor: str) -> None:
+        """恢复党籍: the origin reinstates a suspended member; its lost contact ends."""
+        self._require(node, Side.ORIGIN, "reinstating")
+        if self._decided(Standing.REINSTATED, reason):
+            return
+        decision = self._origin().decision
+        if decision is None or decision.standing is not Standing.SUSPENDED:
+            raise InvalidTransition(
+                f"cannot reinstate the member of movement {self.movement_id}: not suspended;"
+                " reinstatement needs a suspension first",
+                field="reason",
+            )
+        self._decide(
+            MovementStep.REINSTATED,
+            Standing.REINSTATED,
+            reason,
+            decision.lost_contact_since,
+            decision.suspended_at,
+            now,
+            actor,
+            lost_contact_since=None,
+        )
+
+    def remove(
+        self,
+        *,
+        node: str,
+        reason: str,
+        force: bool,
+        deadlines: Deadlines,
+        now: datetime,
+        actor: str,
+    ) -> None:
+        """除名: two years after the suspension prompt the origin removes a suspended member,
+        with a reason; the movement closes. Earlier only when ``force`` says so."""
+        if self.side_of(node) is Side.ORIGIN and self._decided(Standing.REMOVED, reason):
+            return  # already removed for this reason (the movement is closed since)
+        self._require(node, Side.ORIGIN, "removing")
+        decision = self._origin().decision
+        if decision is None or decision.standing is not Standing.SUSPENDED:
+            raise InvalidTransition(
+                f"cannot remove the member of movement {self.movement_id}: not suspended;"
+                " removal needs a suspension first"
+            )
+        since = decision.lost_contact_since
+        due = deadlines.removal_prompt_on(since) if since is not None else None
+        if not force and (due is None or dates.local_date(now) < due):
+            raise InvalidTransition(
+                f"removal is decided {deadlines.lost_contact_removal_days} days after the"
+                f" suspension prompt (due on {due}); set force to decide now",
+                field="force",
+            )
+        self._decide(
+            MovementStep.REMOVED,
+            Standing.REMOVED,
+            reason,
+            since,
+            decision.suspended_at,
+            now,
+            actor,
+        )
+
+    def record_report(self, *, node: str, reported_on: date, now: datetime, actor: str) -> None:
+        """The member reported to the origin (the yearly report, 向党组织汇报): the next
+        report is due the origin's interval later, and the reminder for this one closes."""
+        self._require(node, Side.ORIGIN, "recording a report")
+        current = self._origin()
+        last = current.last_report_on
+        if last == reported_on:
+            return  # already recorded: a repeated request changes nothing
+        dates.require_during(reported_on, current.period.departed_on, now, field="reported_on")
+        if last is not None and reported_on < last:
+            raise Invalid(f"is before the last report recorded ({last})", field="reported_on")
+        self._next_origin(MovementStep.REPORT_RECORDED, now, actor, last_report_on=reported_on)
+
     # -- host side -----------------------------------------------------------------------
 
-    def _next_host(self, step: MovementStep, now: datetime, actor: str, **changes: Any) -> None:
+    def _next_host(
+        self,
+        step: MovementStep,
+        now: datetime,
+        actor: str,
+        deadlines: Deadlines | None = None,
+        **changes: Any,
+    ) -> None:
+        """The host group's next version; ``deadlines``: the host's own, whose transfer-reply
+        deadline the group carries to the origin (None: it keeps what it carries)."""
+        if deadlines is not None:
+            changes["transfer_reply_days"] = deadlines.transfer_reply_days
         current = self.host_group
         base: dict[str, Any] = (
             current.model_dump()
@@ -496,7 +677,15 @@ class Movement:
     def _host_status(self) -> HostStatus:
         return self.host_group.status if self.host_group else HostStatus.EXPECTED
 
-    def assign(self, *, node: str, org: OrganizationRef, now: datetime, actor: str) -> None:
+    def assign(
+        self,
+        *,
+        node: str,
+        org: OrganizationRef,
+        now: datetime,
+        actor: str,
+        deadlines: Deadlines | None = None,
+    ) -> None:
         """A host secretary places the member with one of the host's organizations (分配):
         the arrival leaves the intake for that organization's queue; assigning again moves
         the member to another. Nothing changes when the member is already placed there.
@@ -511,7 +700,7 @@ class Movement:
         current = self.host_group
         if current is not None and current.host_org == org and current.branch is None:
             return  # placed there already: a repeated assignment changes nothing
-        self._next_host(MovementStep.ASSIGNED, now, actor, host_org=org, branch=None)
+        self._next_host(MovementStep.ASSIGNED, now, actor, deadlines, host_org=org, branch=None)
 
     def confirm_check_in(
         self,
@@ -522,6 +711,7 @@ class Movement:
         checked_in_at: datetime,
         now: datetime,
         actor: str,
+        deadlines: Deadlines | None = None,
     ) -> None:
         """The host confirms the member reported and enrols them in an organization."""
         self._require(node, Side.HOST, "confirming check-in")
@@ -536,6 +726,7 @@ class Movement:
             MovementStep.CHECKED_IN,
             now,
             actor,
+            deadlines,
             status=HostStatus.CHECKED_IN,
             host_org=host_org,
             branch=branch,
@@ -543,7 +734,15 @@ class Movement:
             reason=None,
         )
 
-    def reject(self, *, node: str, reason: str, now: datetime, actor: str) -> None:
+    def reject(
+        self,
+        *,
+        node: str,
+        reason: str,
+        now: datetime,
+        actor: str,
+        deadlines: Deadlines | None = None,
+    ) -> None:
         """The host does not know the member and says why."""
         self._require(node, Side.HOST, "rejecting")
         if self._origin().status is not OriginStatus.REGISTERED or (
@@ -551,11 +750,18 @@ class Movement:
         ):
             raise self._refuse("reject", "a member the host expects")
         self._next_host(
-            MovementStep.REJECTED, now, actor, status=HostStatus.NOT_FOUND, reason=reason
+            MovementStep.REJECTED, now, actor, deadlines, status=HostStatus.NOT_FOUND, reason=reason
         )
 
     def forward(
-        self, *, node: str, forwarded_to: str, reason: str, now: datetime, actor: str
+        self,
+        *,
+        node: str,
+        forwarded_to: str,
+        reason: str,
+        now: datetime,
+        actor: str,
+        deadlines: Deadlines | None = None,
     ) -> None:
         """The host points the origin to the right host."""
         self._require(node, Side.HOST, "forwarding")
@@ -569,37 +775,64 @@ class Movement:
             MovementStep.FORWARDED,
             now,
             actor,
+            deadlines,
             status=HostStatus.FORWARDED,
             forwarded_to=forwarded_to,
             reason=reason,
         )
 
-    def mark_lost_contact(self, *, node: str, since: date, now: datetime, actor: str) -> None:
+    def mark_lost_contact(
+        self,
+        *,
+        node: str,
+        since: date,
+        now: datetime,
+        actor: str,
+        deadlines: Deadlines | None = None,
+    ) -> None:
+        """失联 at the host: a checked-in member, or one expected who never arrived."""
         self._require(node, Side.HOST, "marking lost contact")
-        if self.state is not MovementState.ACTIVE:
-            raise self._refuse("mark lost contact for", "a checked-in member")
+        if self._origin().status is not OriginStatus.REGISTERED or self._host_status() not in (
+            HostStatus.EXPECTED,
+            HostStatus.CHECKED_IN,
+        ):
+            raise self._refuse("mark lost contact for", "a member checked in or expected")
         dates.require_during(since, self._origin().period.departed_on, now, field="since")
         self._next_host(
             MovementStep.LOST_CONTACT,
             now,
             actor,
+            deadlines,
             status=HostStatus.LOST_CONTACT,
             lost_contact_since=since,
         )
 
-    def restore_contact(self, *, node: str, now: datetime, actor: str) -> None:
+    def restore_contact(
+        self, *, node: str, now: datetime, actor: str, deadlines: Deadlines | None = None
+    ) -> None:
+        """Contact restored: checked in again, or still expected if the member never was."""
         self._require(node, Side.HOST, "restoring contact")
-        if self._host_status() is not HostStatus.LOST_CONTACT:
+        if self.host_group is None or self.host_group.status is not HostStatus.LOST_CONTACT:
             raise self._refuse("restore contact for", "a member marked lost contact")
+        checked_in = self.host_group.checked_in_at is not None
         self._next_host(
             MovementStep.CONTACT_RESTORED,
             now,
             actor,
-            status=HostStatus.CHECKED_IN,
+            deadlines,
+            status=HostStatus.CHECKED_IN if checked_in else HostStatus.EXPECTED,
             lost_contact_since=None,
         )
 
-    def confirm_dues_paid(self, *, node: str, months: list[str], now: datetime, actor: str) -> None:
+    def confirm_dues_paid(
+        self,
+        *,
+        node: str,
+        months: list[str],
+        now: datetime,
+        actor: str,
+        deadlines: Deadlines | None = None,
+    ) -> None:
         """The host confirms the member paid dues there for these months (缴纳党费): from
         the month of departure to the current month; months already paid change nothing."""
         self._require(node, Side.HOST, "confirming dues paid")
@@ -614,7 +847,7 @@ class Movement:
                 )
         paid = sorted(set(self.host_group.dues_paid) | set(months))
         if paid != self.host_group.dues_paid:
-            self._next_host(MovementStep.DUES_PAID, now, actor, dues_paid=paid)
+            self._next_host(MovementStep.DUES_PAID, now, actor, deadlines, dues_paid=paid)
 
     def record_participation(
         self,
@@ -627,6 +860,7 @@ class Movement:
         attended_at: datetime,
         now: datetime,
         actor: str,
+        deadlines: Deadlines | None = None,
     ) -> Participation:
         """The host records an attendance; the summary in the host group follows."""
         self._require(node, Side.HOST, "recording participation")
@@ -663,6 +897,7 @@ class Movement:
             MovementStep.PARTICIPATION_RECORDED,
             now,
             actor,
+            deadlines,
             participation={
                 "attended": summary.attended + 1,
                 "last_attended_at": attended_at if last is None else max(last, attended_at),
@@ -679,6 +914,7 @@ class Movement:
         reason: str | None,
         now: datetime,
         actor: str,
+        deadlines: Deadlines | None = None,
     ) -> None:
         """The host accepts or rejects the origin's transfer request."""
         self._require(node, Side.HOST, "replying to a transfer")
@@ -704,6 +940,7 @@ class Movement:
             else MovementStep.TRANSFER_REJECTED,
             now,
             actor,
+            deadlines,
             transfer_reply=reply,
         )
 
@@ -728,7 +965,14 @@ class Movement:
         return True
 
     def enrol(
-        self, *, node: str, member_id: UUID, org: OrganizationRef, now: datetime, actor: str
+        self,
+        *,
+        node: str,
+        member_id: UUID,
+        org: OrganizationRef,
+        now: datetime,
+        actor: str,
+        deadlines: Deadlines | None = None,
     ) -> bool:
         """After the origin completed the transfer, the host enrols the member as its own
         (ADR 19): the host group records the enrolment, once. False: it was already
@@ -736,5 +980,5 @@ class Movement:
         if not self.may_enrol(node):
             return False
         enrolment = Enrolment(member_id=member_id, org=org, enrolled_at=now)
-        self._next_host(MovementStep.ENROLLED, now, actor, enrolment=enrolment)
+        self._next_host(MovementStep.ENROLLED, now, actor, deadlines, enrolment=enrolment)
         return True

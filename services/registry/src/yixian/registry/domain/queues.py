@@ -12,8 +12,15 @@ from yixian.contracts import (
     HostGroup,
     MovementState,
     OriginGroup,
+    Prompt,
+    Standing,
     check_in_overdue,
+    lost_contact_since,
     movement_state,
+    prompts_due,
+    report_due_on,
+    report_overdue,
+    transfer_reply_due_on,
     transfer_reply_overdue,
 )
 
@@ -52,8 +59,9 @@ def classify(
     if check_in_overdue(origin, host, today):
         return QueueEntry(Queue.OVERDUE, "check-in overdue", origin.check_in_due_on)
     if transfer_reply_overdue(origin, host, today):
-        due = origin.transfer.reply_due_on if origin.transfer else None
-        return QueueEntry(Queue.OVERDUE, "transfer reply overdue", due)
+        return QueueEntry(
+            Queue.OVERDUE, "transfer reply overdue", transfer_reply_due_on(origin, host)
+        )
     if side is Side.ORIGIN:
         return _origin_entry(state, origin, host, today, deadlines)
     return _host_entry(state, origin, host)
@@ -78,14 +86,25 @@ def _origin_entry(
         return QueueEntry(
             Queue.TO_DO, f"host forwarded the member to {where}: follow to the new host"
         )
-    if state is MovementState.LOST_CONTACT and host and host.lost_contact_since:
-        removal = deadlines.removal_prompt_on(host.lost_contact_since)
-        suspension = deadlines.suspension_prompt_on(host.lost_contact_since)
-        if today >= removal:
-            return QueueEntry(Queue.TO_DO, "lost contact over 2.5 years: decide removal", removal)
-        if today >= suspension:
-            return QueueEntry(Queue.TO_DO, "lost contact 6 months: decide suspension", suspension)
-        return QueueEntry(Queue.WAITING, "host lost contact: keep trying to reach the member")
+    prompts = dict(prompts_due(origin, host, today, deadlines))
+    if Prompt.REMOVAL in prompts:
+        removal = deadlines.removal_prompt_on(prompts[Prompt.REMOVAL])
+        return QueueEntry(Queue.TO_DO, "lost contact over 2.5 years: decide removal", removal)
+    if Prompt.SUSPENSION in prompts:
+        suspension = deadlines.suspension_prompt_on(prompts[Prompt.SUSPENSION])
+        return QueueEntry(Queue.TO_DO, "lost contact 6 months: decide suspension", suspension)
+    decision = origin.decision
+    suspended = decision is not None and decision.standing is Standing.SUSPENDED
+    if state is MovementState.LOST_CONTACT and lost_contact_since(origin, host):
+        if suspended:
+            return QueueEntry(Queue.WAITING, "suspended in lost contact: reinstate when reached")
+        return QueueEntry(Queue.WAITING, "lost contact: keep trying to reach the member")
+    if suspended:
+        return QueueEntry(Queue.TO_DO, "a suspended member is reached again: decide reinstatement")
+    if report_overdue(origin, host, today, deadlines):
+        return QueueEntry(
+            Queue.OVERDUE, "the member's report is overdue", report_due_on(origin, deadlines)
+        )
     if state is MovementState.AWAITING_CHECK_IN:
         if origin.check_in_due_on <= horizon:
             return QueueEntry(Queue.UPCOMING, "check-in due", origin.check_in_due_on)
@@ -114,7 +133,7 @@ def _host_entry(
             origin.check_in_due_on,
         )
     if state is MovementState.TRANSFER_PENDING:
-        due = origin.transfer.reply_due_on if origin.transfer else None
+        due = transfer_reply_due_on(origin, host)
         return QueueEntry(Queue.TO_DO, "transfer requested: accept or reject", due)
     if state is MovementState.TRANSFER_ACCEPTED:
         return QueueEntry(Queue.WAITING, "waiting for the origin to complete the transfer")

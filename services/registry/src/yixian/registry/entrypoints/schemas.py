@@ -184,6 +184,32 @@ class LostContact(Body):
     since: date
 
 
+class Suspension(Body):
+    reason: Text = Field(description="Why the member is suspended (停止党籍).")
+    force: bool = Field(
+        default=False,
+        description="Decide before six months of lost contact have passed (the rule's "
+        "deadline, the node's `DEADLINES__LOST_CONTACT_SUSPENSION_DAYS`).",
+    )
+
+
+class Reinstatement(Body):
+    reason: Text = Field(description="Why the suspended member is reinstated (恢复党籍).")
+
+
+class Removal(Body):
+    reason: Text = Field(description="Why the suspended member is removed (除名).")
+    force: bool = Field(
+        default=False,
+        description="Decide before the removal deadline (two more years after the suspension "
+        "prompt, `DEADLINES__LOST_CONTACT_REMOVAL_DAYS`).",
+    )
+
+
+class Report(Body):
+    reported_on: date = Field(description="The day the member reported to the origin.")
+
+
 class ParticipationBody(Body):
     participation_id: UUID = Field(description="Chosen by the caller: a retry records nothing new.")
     activity_id: UUID | None = None

@@ -22,6 +22,8 @@ from yixian.contracts import (
     Period,
     TransferDecision,
     check_in_overdue,
+    report_due_on,
+    transfer_reply_due_on,
     transfer_reply_overdue,
 )
 from yixian.registry.adapters.auth import Principal, Role
@@ -112,6 +114,12 @@ def movement_view(movement: Movement, node: str, today: date, uow: UnitOfWork) -
         "transfer_reply_overdue": transfer_reply_overdue(
             movement.origin_group, movement.host_group, today
         ),
+        "transfer_reply_due_on": transfer_reply_due_on(movement.origin_group, movement.host_group)
+        if movement.origin_group
+        else None,
+        "report_due_on": report_due_on(movement.origin_group, uow.config.deadlines)
+        if movement.origin_group
+        else None,
         "queue": (
             {"queue": entry.queue.value, "reason": entry.reason, "due_on": entry.due_on}
             if entry
@@ -474,6 +482,12 @@ def _common(uow: UnitOfWork) -> dict[str, Any]:
     return {"node": uow.config.node, "now": uow.request.now, "actor": uow.request.principal.actor}
 
 
+def _host_common(uow: UnitOfWork) -> dict[str, Any]:
+    """A host step's arguments: the host's deadlines too, whose transfer-reply setting its
+    group carries to the origin."""
+    return {**_common(uow), "deadlines": uow.config.deadlines}
+
+
 async def update_details(
     uow: UnitOfWork,
     movement_id: UUID,
@@ -615,6 +629,74 @@ async def follow_forward(uow: UnitOfWork, movement_id: UUID, *, automatic: bool 
     )
 
 
+# -- the origin's decisions on lost contact, and the member's report ---------------------
+
+
+async def _decide(uow: UnitOfWork, movement_id: UUID, step: Callable[[Movement], Any]) -> Movement:
+    """An origin step that may find the record as it asks (a repeated request): then it
+    changes nothing, sends nothing and writes no audit row."""
+    changed: list[bool] = []
+
+    def run(movement: Movement) -> None:
+        step(movement)
+        changed.append(bool(movement.events))
+
+    movement = await _act(uow, movement_id, Side.ORIGIN, run)
+    uow.nothing_changed = not changed[0]
+    return movement
+
+
+async def mark_lost_contact_at_origin(uow: UnitOfWork, movement_id: UUID, *, since: date) -> Result:
+    movement = await _decide(
+        uow, movement_id, lambda m: m.mark_lost_contact_at_origin(**_common(uow), since=since)
+    )
+    return _result(200, movement, uow)
+
+
+async def restore_contact_at_origin(uow: UnitOfWork, movement_id: UUID) -> Result:
+    movement = await _act(
+        uow, movement_id, Side.ORIGIN, lambda m: m.restore_contact_at_origin(**_common(uow))
+    )
+    return _result(200, movement, uow)
+
+
+async def suspend(uow: UnitOfWork, movement_id: UUID, *, reason: str, force: bool) -> Result:
+    movement = await _decide(
+        uow,
+        movement_id,
+        lambda m: m.suspend(
+            **_common(uow), reason=reason, force=force, deadlines=uow.config.deadlines
+        ),
+    )
+    uow.audit_detail |= {"reason": reason, "force": force}
+    return _result(200, movement, uow)
+
+
+async def reinstate(uow: UnitOfWork, movement_id: UUID, *, reason: str) -> Result:
+    movement = await _decide(uow, movement_id, lambda m: m.reinstate(**_common(uow), reason=reason))
+    uow.audit_detail |= {"reason": reason}
+    return _result(200, movement, uow)
+
+
+async def remove(uow: UnitOfWork, movement_id: UUID, *, reason: str, force: bool) -> Result:
+    movement = await _decide(
+        uow,
+        movement_id,
+        lambda m: m.remove(
+            **_common(uow), reason=reason, force=force, deadlines=uow.config.deadlines
+        ),
+    )
+    uow.audit_detail |= {"reason": reason, "force": force}
+    return _result(200, movement, uow)
+
+
+async def record_report(uow: UnitOfWork, movement_id: UUID, *, reported_on: date) -> Result:
+    movement = await _decide(
+        uow, movement_id, lambda m: m.record_report(**_common(uow), reported_on=reported_on)
+    )
+    return _result(200, movement, uow)
+
+
 # -- the host side ------------------------------------------------------------------------
 
 
@@ -652,7 +734,7 @@ async def assign(uow: UnitOfWork, movement_id: UUID, *, org_id: UUID) -> Result:
     target = await _placeable(uow, org_id, field="org_id")
     require_write(uow.request.principal, target)
     before = movement.host_group.host_org if movement.host_group else None
-    movement.assign(**_common(uow), org=org_ref(target))
+    movement.assign(**_host_common(uow), org=org_ref(target))
     if not movement.events:
         uow.nothing_changed = True
         return _result(200, movement, uow)
@@ -696,7 +778,7 @@ async def confirm_check_in(
         )
     require_write(uow.request.principal, branch or host_org)
     movement.confirm_check_in(
-        **_common(uow),
+        **_host_common(uow),
         host_org=org_ref(host_org),
         branch=org_ref(branch) if branch else None,
         checked_in_at=checked_in_at or uow.request.now,
@@ -708,7 +790,7 @@ async def confirm_check_in(
 
 async def reject(uow: UnitOfWork, movement_id: UUID, *, reason: str) -> Result:
     movement = await _act(
-        uow, movement_id, Side.HOST, lambda m: m.reject(**_common(uow), reason=reason)
+        uow, movement_id, Side.HOST, lambda m: m.reject(**_host_common(uow), reason=reason)
     )
     return _result(200, movement, uow)
 
@@ -718,20 +800,22 @@ async def forward(uow: UnitOfWork, movement_id: UUID, *, forwarded_to: str, reas
         uow,
         movement_id,
         Side.HOST,
-        lambda m: m.forward(**_common(uow), forwarded_to=forwarded_to, reason=reason),
+        lambda m: m.forward(**_host_common(uow), forwarded_to=forwarded_to, reason=reason),
     )
     return _result(200, movement, uow)
 
 
 async def mark_lost_contact(uow: UnitOfWork, movement_id: UUID, *, since: date) -> Result:
     movement = await _act(
-        uow, movement_id, Side.HOST, lambda m: m.mark_lost_contact(**_common(uow), since=since)
+        uow, movement_id, Side.HOST, lambda m: m.mark_lost_contact(**_host_common(uow), since=since)
     )
     return _result(200, movement, uow)
 
 
 async def restore_contact(uow: UnitOfWork, movement_id: UUID) -> Result:
-    movement = await _act(uow, movement_id, Side.HOST, lambda m: m.restore_contact(**_common(uow)))
+    movement = await _act(
+        uow, movement_id, Side.HOST, lambda m: m.restore_contact(**_host_common(uow))
+    )
     return _result(200, movement, uow)
 
 
@@ -752,7 +836,7 @@ async def record_participation(
     def step(m: Movement) -> None:
         recorded.append(
             m.record_participation(
-                **_common(uow),
+                **_host_common(uow),
                 participation_id=participation_id,
                 activity_id=activity_id,
                 kind=kind,
@@ -788,7 +872,7 @@ async def confirm_dues_paid(uow: UnitOfWork, movement_id: UUID, *, months: list[
         uow,
         movement_id,
         Side.HOST,
-        lambda m: m.confirm_dues_paid(**_common(uow), months=months),
+        lambda m: m.confirm_dues_paid(**_host_common(uow), months=months),
     )
     return _result(200, movement, uow)
 
@@ -800,7 +884,7 @@ async def reply_transfer(
         uow,
         movement_id,
         Side.HOST,
-        lambda m: m.reply_transfer(**_common(uow), decision=decision, reason=reason),
+        lambda m: m.reply_transfer(**_host_common(uow), decision=decision, reason=reason),
     )
     return _result(200, movement, uow)
 
@@ -832,7 +916,7 @@ async def enrol(uow: UnitOfWork, movement_id: UUID, *, org_id: UUID | None = Non
     org = await uow.organizations.get(target) if target else await answerable_org(uow, movement)
     require_write(uow.request.principal, org)
     member_id = uuid4()
-    movement.enrol(**_common(uow), member_id=member_id, org=org_ref(org))
+    movement.enrol(**_host_common(uow), member_id=member_id, org=org_ref(org))
     origin = movement.origin_group
     assert origin is not None  # a completed transfer has its origin group
     member = Member(
