@@ -32,6 +32,7 @@ from yixian.contracts import (
     OrganizationRef,
     OriginGroup,
     OriginStatus,
+    OutflowReason,
     ParticipationSummary,
     Period,
     TransferDecision,
@@ -42,7 +43,7 @@ from yixian.contracts import (
 )
 
 from . import dates
-from .contact import merge_contact
+from .contact import CONTACT_FIELDS, merge_contact
 from .errors import Invalid, InvalidTransition, NotOwner
 
 
@@ -95,6 +96,15 @@ def _rebuild(model: type[Any], base: dict[str, Any], changes: dict[str, Any]) ->
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or None
         raise Invalid(first["msg"].removeprefix("Value error, "), field=where) from exc
+
+
+def require_reachable(contact: Contact, *, field: str = "contact") -> None:
+    """A contact gives at least one way to reach the member."""
+    if not any(getattr(contact, name) for name in CONTACT_FIELDS):
+        raise Invalid(
+            "must give at least one way to reach the member: a phone, email or address",
+            field=field,
+        )
 
 
 def _require_period(period: Period, now: datetime, *, field: str) -> None:
@@ -173,11 +183,14 @@ class Movement:
         actor: str,
         movement_id: UUID | None = None,
         previous_movement_id: UUID | None = None,
+        reason: OutflowReason | None = None,
     ) -> Movement:
         """The origin records a departure: a new movement, origin group version 1.
 
         The destination must be a linked partner (``partners``): a movement to any other
-        jurisdiction has no topic to travel on.
+        jurisdiction has no topic to travel on. The contact gives a way to reach the member;
+        ``reason`` says why the member leaves; ``certificate`` is the one this node issued
+        (``domain.certificate``).
         """
         movement_id = movement_id or uuid4()
         if destination.jurisdiction == node:
@@ -192,6 +205,7 @@ class Movement:
                 f" (partners: {linked})",
                 field="destination.jurisdiction",
             )
+        require_reachable(contact)
         _require_period(period, now, field="period")
         if certificate is not None:
             dates.require_issued(
@@ -211,6 +225,7 @@ class Movement:
                 "period": period,
                 "contact": contact,
                 "certificate": certificate,
+                "reason": reason,
                 "check_in_due_on": deadlines.check_in_due(period.departed_on),
                 "previous_movement_id": previous_movement_id,
                 "changed_at": now,
@@ -315,6 +330,7 @@ class Movement:
             ),
             contact=contact or current.contact,
             certificate=current.certificate,
+            reason=current.reason,
             deadlines=deadlines,
             partners=partners,
             now=now,
