@@ -323,15 +323,15 @@ async def statistics(
     groups: dict[str, dict[str, Any]] = {}
     members: dict[str, set[UUID]] = defaultdict(set)
     for scoped in found:
-        movement = scoped.movement
         if group_by is None:
-            continue
+            break
+        movement = scoped.movement
         key, name = _group_key(group_by, scoped, movement.side_of(uow.config.node), names)
         group = groups.setdefault(
             key, {"key": key, **({"name": name} if name is not None else {}), "movements": 0}
         )
         group["movements"] += 1
-        group["open"] = group.get("open", 0) + movement.state.is_open
+        group["open"] = group.get("open", 0) + int(movement.state.is_open)
         members[key].add(scoped.member_id)
     for key, group in groups.items():
         group["members"] = len(members[key])
