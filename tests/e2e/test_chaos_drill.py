@@ -165,6 +165,7 @@ async def test_chaos_drill(
             "destination": {"jurisdiction": CHAOYANG, "place": "北京市朝阳区"},
             "period": {"departed_on": "2026-03-01"},
             "contact": {"phone": f"+86 139 {member.int % 10**8:08d}"},
+            "reason": {"kind": "work"},
         }
         created = await load.call(gushi, "POST", "/v1/movements", f"register-{member}", body)
         return str(created["movement_id"])

@@ -22,6 +22,7 @@ def outflow(member: UUID, host: str) -> dict[str, Any]:
         "destination": {"jurisdiction": host, "place": "北京"},
         "period": {"departed_on": "2026-02-20"},
         "contact": {"phone": "+86 138 0000 0000"},
+        "reason": {"kind": "business", "text": "经商"},
     }
 
 

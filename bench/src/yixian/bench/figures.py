@@ -313,6 +313,7 @@ class Bench:
                 "destination": {"jurisdiction": CHAOYANG, "place": "北京市朝阳区"},
                 "period": {"departed_on": "2026-03-01"},
                 "contact": {"phone": "+86 139 0000 0000"},
+                "reason": {"kind": "work"},
             }
             try:
                 async with client.post("/v1/movements", json=body) as response:

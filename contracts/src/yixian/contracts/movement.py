@@ -212,8 +212,40 @@ class Period(ContractModel):
 class Certificate(ContractModel):
     """The mobile member certificate (流动党员活动证) issued at outflow registration."""
 
-    number: ShortText
+    number: ShortText = Field(
+        description="Issued by the origin node, unique there: <node>-<year>-<sequence> from"
+        " registry 0009 on (e.g. 411525-2026-000123); older numbers keep their own form.",
+        examples=["411525-2026-000123"],
+    )
     issued_on: date
+
+
+class OutflowReasonKind(StrEnum):
+    """Why a member leaves (外出原因), as the outflow registration form asks."""
+
+    WORK = "work"
+    """务工: work or employment."""
+    STUDY = "study"
+    """学习: study or training."""
+    BUSINESS = "business"
+    """经商: running a business."""
+    OTHER = "other"
+    """Anything else, said in ``text``."""
+
+
+class OutflowReason(ContractModel):
+    """Why the member left, as the origin recorded it at outflow registration."""
+
+    kind: OutflowReasonKind
+    text: LongText | None = Field(
+        default=None, description="In the member's words; required when kind is other."
+    )
+
+    @model_validator(mode="after")
+    def _other_says_what(self) -> OutflowReason:
+        if self.kind is OutflowReasonKind.OTHER and not self.text:
+            raise ValueError("text is required when kind is other")
+        return self
 
 
 class TransferRequest(ContractModel):
@@ -288,6 +320,10 @@ class OriginGroup(ContractModel):
     period: Period
     contact: Contact
     certificate: Certificate | None = None
+    reason: OutflowReason | None = Field(
+        default=None,
+        description="Why the member left (absent from producers before it was recorded).",
+    )
     check_in_due_on: date
     previous_movement_id: UUID | None = Field(
         default=None, description="The movement this one continues after a relocation."

@@ -191,6 +191,29 @@ async def test_scenario_1_each_notice_once_from_the_node_that_sends_it() -> None
     assert len(world.gushi.tables.notices) == len(world.chaoyang.tables.notices) == 3
 
 
+async def test_a_cancelled_registration_tells_the_host_secretary_once() -> None:
+    world = World()
+    await world.happen(_origin(1, OriginStatus.REGISTERED), MovementStep.REGISTERED)
+    assert await world.happen(_origin(2, OriginStatus.CANCELLED), MovementStep.CANCELLED) == {
+        GUSHI: 0,  # the origin cancelled it: its own secretary knows
+        CHAOYANG: 1,
+    }
+    assert world.chaoyang.notices() == [
+        ("host_secretary", "member_expected", "secretary@chaoyang.example"),
+        ("host_secretary", "registration_cancelled", "secretary@chaoyang.example"),
+    ]
+    told = world.chaoyang.notice("registration_cancelled")
+    assert told.subject == "张建国的外出登记已撤销"
+    assert "北京市朝阳区十八里店乡" in told.body
+    assert "2026-03-22" in told.body
+    for seed in range(2):
+        assert await world.redeliver(seed) == 0
+    unnamed = World()  # a repair copy names no step: the status tells it
+    await unnamed.happen(_origin(1, OriginStatus.REGISTERED), None)
+    await unnamed.happen(_origin(2, OriginStatus.CANCELLED), None)
+    assert unnamed.chaoyang.notices() == world.chaoyang.notices()
+
+
 async def test_an_older_or_repeated_version_plans_nothing_and_a_named_step_only_once() -> None:
     world = World()
     await world.happen(_origin(1, OriginStatus.REGISTERED), MovementStep.REGISTERED)

@@ -44,13 +44,15 @@ def test_each_step_triggers_its_rules() -> None:
     assert [r.reason for r in rules_for(MovementStep.LOST_CONTACT_AT_ORIGIN)] == [
         "lost_contact_at_origin"
     ]
+    assert [r.reason for r in rules_for(MovementStep.CANCELLED)] == ["registration_cancelled"]
+    (cancelled,) = rules_for(MovementStep.CANCELLED)
+    assert cancelled.recipients == (Recipient.HOST_SECRETARY,)
 
 
 def test_steps_nobody_is_told_of_trigger_nothing() -> None:
     for step in (
         MovementStep.DETAILS_UPDATED,
         MovementStep.RELOCATED,
-        MovementStep.CANCELLED,
         MovementStep.TRANSFER_WITHDRAWN,
         MovementStep.PARTICIPATION_RECORDED,
         MovementStep.REPORT_RECORDED,
@@ -62,6 +64,7 @@ def test_steps_nobody_is_told_of_trigger_nothing() -> None:
 def test_every_movement_rule_answers_a_step_of_its_own_group() -> None:
     origin_steps = {
         MovementStep.REGISTERED,
+        MovementStep.CANCELLED,
         MovementStep.TRANSFER_REQUESTED,
         MovementStep.RETURNED,
         MovementStep.TRANSFER_COMPLETED,

@@ -164,5 +164,6 @@ def outflow(member_id: UUID, host: str = CHAOYANG, **extra: Any) -> dict[str, An
         "destination": {"jurisdiction": host, "place": "北京市朝阳区十八里店乡"},
         "period": {"departed_on": "2026-02-20", "expected_return_on": "2027-01-31"},
         "contact": {"phone": "+86 138 0000 0000"},
+        "reason": {"kind": "work", "text": "在北京务工"},
         **extra,
     }

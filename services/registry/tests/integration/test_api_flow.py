@@ -188,11 +188,19 @@ async def test_queries_away_present_statistics_and_history(gushi: Node) -> None:
     present = await gushi.get(f"/v1/organizations/{branch}/present")
     assert {p["name"] for p in present} == {"乙", "丙"}
     assert {p["member_id"] for p in present} >= {str(home_id)}
-    stats = await gushi.get("/v1/statistics")
-    assert stats["total"] == 2
-    assert stats["by_partner"] == {CHAOYANG: {"origin:open": 1, "origin:closed": 1}}
-    assert stats["by_state"] == {"awaiting_check_in": 1, "closed_returned": 1}
-    assert stats["by_departure_month"] == {"2026-02": 2}
+    stats = await gushi.get("/v1/statistics", params={"group_by": "partner"})
+    assert (stats["movements"], stats["members"]) == (2, 2)
+    assert stats["groups"] == [{"key": CHAOYANG, "movements": 2, "members": 2, "open": 1}]
+    by_state = await gushi.get("/v1/statistics", params={"group_by": "state"})
+    assert [(g["key"], g["movements"]) for g in by_state["groups"]] == [
+        ("awaiting_check_in", 1),
+        ("closed_returned", 1),
+    ]
+    by_month = await gushi.get("/v1/statistics", params={"group_by": "month"})
+    assert [(g["key"], g["movements"]) for g in by_month["groups"]] == [("2026-02", 2)]
+    # returned on 2026-02-28: not away in March
+    march = await gushi.get("/v1/statistics", params={"from": "2026-03-01", "to": "2026-03-31"})
+    assert (march["movements"], march["members"]) == (1, 1)
     view = await gushi.get(f"/v1/movements/{second['movement_id']}")
     assert [(h["group"], h["version"], h["status"]) for h in view["history"]] == [
         ("origin", 1, "registered"),

@@ -79,9 +79,9 @@ async def test_an_arrival_is_assigned_to_a_branch_whose_secretary_checks_it_in(
     present = await chaoyang.get(f"/v1/organizations/{branch}/present", branch_key)
     assert [p["movement_id"] for p in present] == [str(movement_id)]
 
-    changes = [r["detail"]["changes"]["host_org"] for r in await audit_rows(
+    changes = [r["detail"]["changes"]["host_group.host_org.org_id"] for r in await audit_rows(
         chaoyang, "movement.assign", movement_id)]  # fmt: skip
-    assert [(c["before"] and c["before"]["org_id"], c["after"]["org_id"]) for c in changes] == [
+    assert [(c["before"], c["after"]) for c in changes] == [
         (None, str(township)),
         (str(township), str(branch)),
     ]

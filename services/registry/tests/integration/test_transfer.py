@@ -73,7 +73,12 @@ async def test_the_enrolled_member_is_the_hosts_own(gushi: Node, chaoyang: Node)
     present = await chaoyang.get(f"/v1/organizations/{chaoyang.root_id}/present")
     assert [(p["member_id"], p["presence"]) for p in present] == [(member["member_id"], "local")]
     stats = await chaoyang.get("/v1/statistics")
-    assert stats["members"] == {"home": 1, "away": 0, "transferred_out": 0, "transferred_in": 1}
+    assert stats["members_by_status"] == {
+        "home": 1,
+        "away": 0,
+        "transferred_out": 0,
+        "transferred_in": 1,
+    }
     detail = await chaoyang.get(f"/v1/members/{member['member_id']}")
     assert detail["transferred_from"] == GUSHI
     async with chaoyang.pool.acquire() as conn:  # notify reaches the member through the host
@@ -99,7 +104,12 @@ async def test_the_origin_keeps_the_member_transferred_out(gushi: Node, chaoyang
     assert [m["member_id"] for m in found["items"]] == [str(member)]
     assert await gushi.get(f"/v1/organizations/{org}/present") == []
     stats = await gushi.get("/v1/statistics")
-    assert stats["members"] == {"home": 0, "away": 0, "transferred_out": 1, "transferred_in": 0}
+    assert stats["members_by_status"] == {
+        "home": 0,
+        "away": 0,
+        "transferred_out": 1,
+        "transferred_in": 0,
+    }
     assert await count(
         gushi, "SELECT count(*) FROM member_contacts WHERE member_id = $1", member
     ) == 0  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -36,7 +36,12 @@ from yixian.registry.domain import (
     Side,
     member_status,
 )
-from yixian.registry.service_layer.repositories import MemberSearch, MemberValues
+from yixian.registry.service_layer.repositories import (
+    AuditFilter,
+    MemberSearch,
+    MemberValues,
+    ScopedMovement,
+)
 from yixian.registry.service_layer.unit_of_work import NodeConfig, Request, UnitOfWork
 from yixian.runtime.apikeys import Role, new_api_key
 
@@ -86,6 +91,8 @@ class NodeTables:
         default_factory=list
     )
     audit: list[dict[str, Any]] = field(default_factory=list)
+    certificate_counters: dict[int, int] = field(default_factory=dict)
+    certificates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def root(self) -> Organization | None:
         return next((o for o in self.organizations.values() if o.parent_id is None), None)
@@ -500,6 +507,68 @@ class FakeMovements:
             found.append(stored.movement())
         return found
 
+    async def answerable_in(
+        self,
+        path: str,
+        side: Side | None,
+        open_statuses: Sequence[str] | None,
+        departed_by: date | None = None,
+    ) -> list[ScopedMovement]:
+        found = []
+        by_path = {o.path: o.org_id for o in self.tables.organizations.values()}
+        for movement in await self.in_scope(path, side, open_statuses):
+            stored = self.tables.movements[movement.movement_id]
+            group = stored.origin_group
+            if departed_by is not None and (
+                group is None or group.period.departed_on > departed_by
+            ):
+                continue
+            scope = self._scope_path(stored)
+            assert scope is not None  # in_scope kept only those in a scope
+            found.append(ScopedMovement(movement, by_path[scope], stored.member_id))
+        return found
+
+
+class FakeCertificates:
+    """``certificate_counters`` and ``certificates``: a year's counter, and each number once
+    (a unit of work that raises leaves them as they were only in PostgreSQL: here a failed
+    registration keeps its number, which the tests of gaps run on the database)."""
+
+    def __init__(self, tables: NodeTables) -> None:
+        self.tables = tables
+
+    async def next_sequence(self, year: int) -> int:
+        self.tables.certificate_counters[year] = self.tables.certificate_counters.get(year, 0) + 1
+        return self.tables.certificate_counters[year]
+
+    async def add(
+        self,
+        *,
+        number: str,
+        year: int,
+        sequence: int,
+        movement_id: UUID,
+        member_id: UUID,
+        issued_on: date,
+        issued_by: str,
+    ) -> None:
+        kept = self.tables.certificates.values()
+        if number in self.tables.certificates or any(
+            (c["year"], c["sequence"]) == (year, sequence) for c in kept
+        ):
+            raise _refuse("certificates_pkey")
+        if any(c["movement_id"] == movement_id for c in kept):
+            raise _refuse("certificates_movement_id_key")
+        self.tables.certificates[number] = {
+            "number": number,
+            "year": year,
+            "sequence": sequence,
+            "movement_id": movement_id,
+            "member_id": member_id,
+            "issued_on": issued_on,
+            "issued_by": issued_by,
+        }
+
 
 class FakeActivities:
     def __init__(self, tables: NodeTables) -> None:
@@ -572,8 +641,12 @@ class FakeOutbox:
 
 
 class FakeAuditLog:
-    def __init__(self, tables: NodeTables) -> None:
+    """``audit_log``; a row is stamped with its request's time (PostgreSQL stamps the
+    database's clock), so that tests of the time filters set the time."""
+
+    def __init__(self, tables: NodeTables, now: datetime | None = None) -> None:
         self.tables = tables
+        self.now = now
 
     async def record(
         self,
@@ -588,7 +661,7 @@ class FakeAuditLog:
     ) -> None:
         self.tables.audit.append(
             {
-                "at": datetime.now().astimezone(),
+                "at": self.now or datetime.now().astimezone(),
                 "actor": actor,
                 "key_name": None,
                 "role": role,
@@ -600,9 +673,15 @@ class FakeAuditLog:
             }
         )
 
-    async def entries(self, target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        newest_first = list(reversed(self.tables.audit))
-        return [e for e in newest_first if target is None or e["target"] == target][:limit]
+    async def entries(self, which: AuditFilter) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in reversed(self.tables.audit)
+            if which.target in (None, e["target"])
+            and which.actor in (None, e["actor"])
+            and (which.since is None or e["at"] >= which.since)
+            and (which.until is None or e["at"] < which.until)
+        ][: which.limit]
 
     async def changes(self, target: str, limit: int = 100) -> list[dict[str, Any]]:
         newest_first = reversed(self.tables.audit)
@@ -623,6 +702,7 @@ class FakeUnitOfWork(UnitOfWork):
             activities=FakeActivities(tables),
             api_keys=FakeApiKeys(tables),
             outbox=FakeOutbox(tables),
-            audit=FakeAuditLog(tables),
+            audit=FakeAuditLog(tables, request.now),
+            certificates=FakeCertificates(tables),
         )
         self.tables = tables

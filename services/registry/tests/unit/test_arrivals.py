@@ -81,10 +81,12 @@ async def test_assigned_to_a_branch_its_secretary_sees_and_checks_in_the_member(
     result, uow = await _assign(world, host.branch.org_id, host.key(Role.SECRETARY))
     group = result.body["host_group"]
     assert (group["status"], group["host_org"]["org_id"]) == ("expected", str(host.branch.org_id))
-    assert uow.audit_detail["changes"]["host_org"] == {
+    changes = uow.audit_detail["changes"]
+    assert changes["host_group.host_org.org_id"] == {
         "before": None,
-        "after": {"org_id": str(host.branch.org_id), "name": host.branch.name},
+        "after": str(host.branch.org_id),
     }
+    assert changes["host_group.host_org.name"] == {"before": None, "after": host.branch.name}
     ((event, _, pair),) = host.tables.outbox
     assert isinstance(event.data, HostGroupChanged)
     assert (event.data.step, pair) == (MovementStep.ASSIGNED, (TOPICS.pair(CHAOYANG, GUSHI), GUSHI))
@@ -129,7 +131,9 @@ async def test_the_same_assignment_again_changes_nothing_and_another_moves_the_m
 
     moved, uow = await _assign(world, host.other_branch.org_id)
     assert moved.body["host_group"]["version"] == 2
-    assert uow.audit_detail["changes"]["host_org"]["before"]["org_id"] == str(host.branch.org_id)
+    assert uow.audit_detail["changes"]["host_group.host_org.org_id"]["before"] == str(
+        host.branch.org_id
+    )
     assert host.tables.movements[movement_id].host_org_id == host.other_branch.org_id
     first = host.key(Role.SECRETARY, host.branch)
     assert _queued(await _queues(host, first)) == []

@@ -22,6 +22,8 @@ from yixian.contracts import (
     Destination,
     HostStatus,
     OriginStatus,
+    OutflowReason,
+    OutflowReasonKind,
     Period,
     TopicNames,
     TransferDecision,
@@ -169,6 +171,7 @@ def outflow(member_id: UUID) -> s.OutflowRegistration:
         destination=Destination(jurisdiction=CHAOYANG, place="北京市朝阳区十八里店乡"),
         period=Period(departed_on=date(2026, 2, 20), expected_return_on=date(2027, 1, 31)),
         contact=Contact(phone="+86 138 0000 0000"),
+        reason=OutflowReason(kind=OutflowReasonKind.WORK, text="在北京务工"),
     )
 
 

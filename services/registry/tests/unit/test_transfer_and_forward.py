@@ -12,6 +12,7 @@ import pytest
 from yixian.contracts import MovementStep, OriginStatus
 from yixian.registry.domain import Invalid, InvalidTransition, MemberStatus, NotOwner
 from yixian.registry.domain.dates import local_date
+from yixian.registry.domain.reporting import GroupBy
 from yixian.registry.entrypoints import schemas as s
 from yixian.registry.service_layer import handlers, queries
 from yixian.registry.service_layer.unit_of_work import Denied, Result
@@ -77,9 +78,14 @@ async def test_present_and_statistics_leave_out_a_member_transferred_out() -> No
     gushi = world.gushi
     present = await gushi.run(lambda uow: queries.present_in_area(uow, gushi.root.org_id))
     assert [p["name"] for p in present] == ["李娜"]
-    stats = await gushi.run(lambda uow: queries.statistics(uow, None))
-    assert stats["members"] == {"home": 1, "away": 0, "transferred_out": 1, "transferred_in": 0}
-    assert stats["by_state"] == {"closed_transferred": 1}
+    stats = await gushi.run(lambda uow: queries.statistics(uow, None, group_by=GroupBy.STATE))
+    assert stats["members_by_status"] == {
+        "home": 1,
+        "away": 0,
+        "transferred_out": 1,
+        "transferred_in": 0,
+    }
+    assert [(g["key"], g["movements"]) for g in stats["groups"]] == [("closed_transferred", 1)]
 
 
 # -- the host: enrolment ---------------------------------------------------------------------
@@ -130,7 +136,12 @@ async def test_the_host_enrols_the_member_once_from_the_movements_data() -> None
     queues = await chaoyang.run(lambda uow: queries.work_queues(uow, None))
     assert queues["to_do"] == []
     stats = await chaoyang.run(lambda uow: queries.statistics(uow, None))
-    assert stats["members"] == {"home": 1, "away": 0, "transferred_out": 0, "transferred_in": 1}
+    assert stats["members_by_status"] == {
+        "home": 1,
+        "away": 0,
+        "transferred_out": 0,
+        "transferred_in": 1,
+    }
 
     world.deliver(chaoyang, world.gushi)  # the origin sees the enrolment
     at_origin = world.gushi.tables.movements[movement_id].host_group

@@ -33,6 +33,7 @@ def _outflow(member: UUID, host: str, place: str) -> dict[str, Any]:
         "destination": {"jurisdiction": host, "place": place},
         "period": {"departed_on": "2026-03-01", "expected_return_on": "2026-12-31"},
         "contact": {"phone": f"+86 138 {uuid4().int % 10**8:08d}"},
+        "reason": {"kind": "work", "text": "务工"},
     }
 
 

@@ -87,6 +87,8 @@ RULES: tuple[Rule, ...] = (
          "forwarded", MOVEMENT | {"reason", "forwarded_to"}),
     Rule("lost_contact", Group.HOST, S.LOST_CONTACT, (Recipient.ORIGIN_SECRETARY,),
          "lost_contact", MOVEMENT | {"since"}, urgent=True),
+    Rule("registration_cancelled", Group.ORIGIN, S.CANCELLED, (Recipient.HOST_SECRETARY,),
+         "registration_cancelled", MOVEMENT | {"place", "check_in_due_on"}),
     Rule("transfer_requested", Group.ORIGIN, S.TRANSFER_REQUESTED, (Recipient.HOST_SECRETARY,),
          "transfer_requested", MOVEMENT | {"reply_due_on"}),
     Rule("returned", Group.ORIGIN, S.RETURNED,

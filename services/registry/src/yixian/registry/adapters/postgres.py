@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +29,7 @@ from yixian.registry.domain import (
     Participation,
     Side,
 )
-from yixian.registry.service_layer.repositories import MemberSearch
+from yixian.registry.service_layer.repositories import AuditFilter, MemberSearch, ScopedMovement
 from yixian.runtime import DbConnection
 from yixian.runtime.apikeys import Role
 
@@ -77,6 +77,9 @@ UNIQUE_RULES: dict[str, tuple[str, str]] = {
     "members_pkey": ("member_id", "is already registered"),
     "members_transferred_in_once": ("movement_id", "the member of this movement is enrolled"),
     "organizations_sibling_name": ("name", "an organization with this name has the same parent"),
+    "certificates_pkey": ("certificate", "this certificate number was issued already"),
+    "certificates_year_sequence": ("certificate", "this certificate number was issued already"),
+    "certificates_movement_id_key": ("movement_id", "has its certificate already"),
     "activities_once": (
         "title",
         "this organization already scheduled an activity of this kind and title at this time",
@@ -526,6 +529,32 @@ class Movements:
         )
         return [movement_from_row(r) for r in rows]
 
+    async def answerable_in(
+        self,
+        path: str,
+        side: Side | None,
+        open_statuses: Sequence[str] | None,
+        departed_by: date | None = None,
+    ) -> list[ScopedMovement]:
+        where = ["s.scope_path LIKE $2 || '%'"]
+        args: list[Any] = [self.node, path]
+        if side is not None:
+            where.append(f"s.{'origin' if side is Side.ORIGIN else 'host'} = $1")
+        if open_statuses is not None:
+            args.append(list(open_statuses))
+            where.append(f"s.origin_status = ANY(${len(args)}::text[])")
+        if departed_by is not None:
+            args.append(departed_by.isoformat())
+            where.append(f"s.origin_group -> 'period' ->> 'departed_on' <= ${len(args)}")
+        rows = await self.conn.fetch(
+            f"SELECT * FROM ({_SCOPED_MOVEMENTS}) s WHERE {' AND '.join(where)}"  # noqa: S608
+            " ORDER BY s.created_at, s.movement_id",  # (fixed names; values are arguments)
+            *args,
+        )
+        return [
+            ScopedMovement(movement_from_row(r), r["scope_org_id"], r["member_id"]) for r in rows
+        ]
+
 
 # The organization answerable for a movement on this node ($1): at its origin the member's
 # organization; at its host the organization that checked the member in, else the one the
@@ -533,14 +562,58 @@ class Movements:
 _SCOPED_MOVEMENTS = """
 SELECT m.*, COALESCE(
            CASE WHEN m.origin = $1 THEN oo.path END,
-           ho.path, hint.path, root.path) AS scope_path
+           ho.path, hint.path, root.path) AS scope_path,
+       COALESCE(
+           CASE WHEN m.origin = $1 THEN oo.org_id END,
+           ho.org_id, hint.org_id, root.org_id) AS scope_org_id
 FROM movements m
 LEFT JOIN organizations oo ON oo.org_id = m.origin_org_id
 LEFT JOIN organizations ho ON ho.org_id = m.host_org_id
 LEFT JOIN organizations hint
        ON hint.org_id = (m.origin_group -> 'destination' -> 'host_org_hint' ->> 'org_id')::uuid
-CROSS JOIN (SELECT path FROM organizations WHERE parent_id IS NULL) root
+CROSS JOIN (SELECT org_id, path FROM organizations WHERE parent_id IS NULL) root
 """
+
+
+class Certificates:
+    """The certificates this node issued, and each year's counter (migration 0009)."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+
+    async def next_sequence(self, year: int) -> int:
+        sequence: int = await self.conn.fetchval(
+            "INSERT INTO certificate_counters (year, last_sequence) VALUES ($1, 1)"
+            " ON CONFLICT (year) DO UPDATE"
+            " SET last_sequence = certificate_counters.last_sequence + 1"
+            " RETURNING last_sequence",
+            year,
+        )
+        return sequence
+
+    async def add(
+        self,
+        *,
+        number: str,
+        year: int,
+        sequence: int,
+        movement_id: UUID,
+        member_id: UUID,
+        issued_on: date,
+        issued_by: str,
+    ) -> None:
+        async with one_effect():
+            await self.conn.execute(
+                "INSERT INTO certificates (number, year, sequence, movement_id, member_id,"
+                " issued_on, issued_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                number,
+                year,
+                sequence,
+                movement_id,
+                member_id,
+                issued_on,
+                issued_by,
+            )
 
 
 class Activities:
@@ -613,15 +686,25 @@ class AuditLog:
             trace_id,
         )
 
-    async def entries(self, target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    async def entries(self, which: AuditFilter) -> list[dict[str, Any]]:
         """Newest first, with the name of the key each actor ``key:<key id>`` stands for."""
-        select = _AUDIT_WITH_KEY_NAME
-        if target is None:
-            rows = await self.conn.fetch(f"{select} ORDER BY a.id DESC LIMIT $1", limit)
-        else:
-            rows = await self.conn.fetch(
-                f"{select} WHERE a.target = $1 ORDER BY a.id DESC LIMIT $2", target, limit
-            )
+        args: list[Any] = []
+        where: list[str] = []
+        for condition, value in (
+            ("a.target = ", which.target),
+            ("a.actor = ", which.actor),
+            ("a.at >= ", which.since),
+            ("a.at < ", which.until),
+        ):
+            if value is not None:
+                args.append(value)
+                where.append(f"{condition}${len(args)}")
+        args.append(which.limit)
+        rows = await self.conn.fetch(
+            f"{_AUDIT_WITH_KEY_NAME} {'WHERE ' + ' AND '.join(where) if where else ''}"
+            f" ORDER BY a.id DESC LIMIT ${len(args)}",  # (fixed conditions; values are arguments)
+            *args,
+        )
         return [dict(r) for r in rows]
 
     async def changes(self, target: str, limit: int = 100) -> list[dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 from yixian.contracts import Deadlines
 
+from .certificate import certificate_number
+from .changes import field_changes
 from .contact import CONTACT_FIELDS, contact_changes, merge_contact
 from .errors import (
     AlreadyExists,
@@ -34,6 +36,7 @@ from .movement import (
     Side,
 )
 from .queues import Queue, QueueEntry, classify
+from .reporting import GroupBy, away_during, closed_on
 
 __all__ = [
     "CONTACT_FIELDS",
@@ -42,6 +45,7 @@ __all__ = [
     "Deadlines",
     "DomainError",
     "DomainEvent",
+    "GroupBy",
     "HostGroupChanged",
     "InProgress",
     "Invalid",
@@ -60,8 +64,12 @@ __all__ = [
     "QueueEntry",
     "Side",
     "WouldLockOut",
+    "away_during",
+    "certificate_number",
     "classify",
+    "closed_on",
     "contact_changes",
+    "field_changes",
     "member_status",
     "merge_contact",
     "national_id_hash",

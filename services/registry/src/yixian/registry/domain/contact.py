@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .changes import field_changes
 from .errors import Invalid
 
 CONTACT_FIELDS = ("phone", "email", "address")
@@ -44,8 +45,8 @@ def contact_changes(
     before: ContactValues, after: ContactValues, *, field: str = "contact"
 ) -> dict[str, dict[str, Any]]:
     """Each field that differs, as ``{"contact.phone": {"before": ..., "after": ...}}``."""
-    return {
-        f"{field}.{name}": {"before": before.get(name), "after": after.get(name)}
-        for name in CONTACT_FIELDS
-        if before.get(name) != after.get(name)
-    }
+    return field_changes(
+        {name: before.get(name) for name in CONTACT_FIELDS},
+        {name: after.get(name) for name in CONTACT_FIELDS},
+        prefix=field,
+    )

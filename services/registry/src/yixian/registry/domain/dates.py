@@ -10,7 +10,7 @@ Every refusal is an :class:`Invalid` naming the field at fault.
 
 from __future__ import annotations
 
-from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta, timezone
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta, timezone
 
 from .errors import Invalid
 
@@ -108,3 +108,38 @@ def require_activity_times(starts_at: datetime, ends_at: datetime | None, now: d
         raise Invalid(f"must be before {latest.isoformat()} (a year ahead)", field="starts_at")
     if ends_at is not None and not starts_at < ends_at <= starts_at + ACTIVITY_LONGEST:
         raise Invalid("must be after starts_at, and at most 31 days after it", field="ends_at")
+
+
+REPORT_YEARS_AHEAD = RETURN_YEARS_AHEAD
+"""A report's period may reach as far ahead as an expected return..."""
+AUDIT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""...and the audit log is read from 2000 on (no node kept one before)."""
+
+
+def require_report_period(
+    since: date | None, until: date | None, now: datetime, *, fields: tuple[str, str]
+) -> None:
+    """A period of a report (``from``, ``to``, both days included): each between the
+    Party's founding and five years ahead, and ``to`` not before ``from``."""
+    latest = _years_from(local_date(now), REPORT_YEARS_AHEAD)
+    for day, field in ((since, fields[0]), (until, fields[1])):
+        if day is not None:
+            _between(day, PARTY_FOUNDED, latest, field, "a plausible day of a movement")
+    if since is not None and until is not None and until < since:
+        raise Invalid(f"must not be before {fields[0]} ({since})", field=fields[1])
+
+
+def require_time_window(
+    since: datetime | None, until: datetime | None, now: datetime, *, fields: tuple[str, str]
+) -> None:
+    """A window of the audit log (``since`` included, ``until`` excluded): each from 2000
+    to a year ahead of now, and ``until`` after ``since``."""
+    latest = now + timedelta(days=366)
+    for at, field in ((since, fields[0]), (until, fields[1])):
+        if at is not None and not AUDIT_EARLIEST <= at <= latest:
+            raise Invalid(
+                f"must be between {AUDIT_EARLIEST.isoformat()} and {latest.isoformat()}",
+                field=field,
+            )
+    if since is not None and until is not None and until <= since:
+        raise Invalid(f"must be after {fields[0]} ({since.isoformat()})", field=fields[1])

@@ -33,6 +33,7 @@ from yixian.contracts import (
     OrganizationRef,
     OriginGroup,
     OriginStatus,
+    OutflowReason,
     ParticipationSummary,
     Period,
     Standing,
@@ -46,7 +47,7 @@ from yixian.contracts import (
 )
 
 from . import dates
-from .contact import merge_contact
+from .contact import CONTACT_FIELDS, merge_contact
 from .errors import Invalid, InvalidTransition, NotOwner
 
 
@@ -99,6 +100,15 @@ def _rebuild(model: type[Any], base: dict[str, Any], changes: dict[str, Any]) ->
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or None
         raise Invalid(first["msg"].removeprefix("Value error, "), field=where) from exc
+
+
+def require_reachable(contact: Contact, *, field: str = "contact") -> None:
+    """A contact gives at least one way to reach the member."""
+    if not any(getattr(contact, name) for name in CONTACT_FIELDS):
+        raise Invalid(
+            "must give at least one way to reach the member: a phone, email or address",
+            field=field,
+        )
 
 
 def _require_period(period: Period, now: datetime, *, field: str) -> None:
@@ -183,13 +193,16 @@ class Movement:
         movement_id: UUID | None = None,
         previous_movement_id: UUID | None = None,
         check_in_from: date | None = None,
+        reason: OutflowReason | None = None,
     ) -> Movement:
         """The origin records a departure: a new movement, origin group version 1.
 
         The destination must be a linked partner (``partners``): a movement to any other
-        jurisdiction has no topic to travel on. The check-in is due a deadline after the
-        departure, or after ``check_in_from`` if later (a forward followed: the member
-        learns of the new host only then).
+        jurisdiction has no topic to travel on. The contact gives a way to reach the member;
+        ``reason`` says why the member leaves; ``certificate`` is the one this node issued
+        (``domain.certificate``). The check-in is due a deadline after the departure, or
+        after ``check_in_from`` if later (a forward followed: the member learns of the new
+        host only then).
         """
         movement_id = movement_id or uuid4()
         if destination.jurisdiction == node:
@@ -204,6 +217,7 @@ class Movement:
                 f" (partners: {linked})",
                 field="destination.jurisdiction",
             )
+        require_reachable(contact)
         _require_period(period, now, field="period")
         if certificate is not None:
             dates.require_issued(
@@ -223,6 +237,7 @@ class Movement:
                 "period": period,
                 "contact": contact,
                 "certificate": certificate,
+                "reason": reason,
                 "check_in_due_on": deadlines.check_in_due(
                     max(period.departed_on, check_in_from or period.departed_on)
                 ),
@@ -329,6 +344,7 @@ class Movement:
             ),
             contact=contact or current.contact,
             certificate=current.certificate,
+            reason=current.reason,
             deadlines=deadlines,
             partners=partners,
             now=now,
@@ -384,6 +400,7 @@ class Movement:
             period=current.period,
             contact=current.contact,
             certificate=current.certificate,
+            reason=current.reason,
             deadlines=deadlines,
             partners=partners,
             now=now,

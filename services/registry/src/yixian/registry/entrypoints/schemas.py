@@ -6,16 +6,17 @@ from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from yixian.contracts import (
     ActivityKind,
-    Certificate,
     Contact,
     Destination,
     DuesMonth,
     LongText,
     OrganizationRef,
+    OutflowReason,
     Period,
     PlainText,
     ShortText,
@@ -47,8 +48,13 @@ class MergePatch(Body):
 
 def fields(body: Body) -> dict[str, Any]:
     """A body's fields as a handler's keyword arguments (nested models stay models, but a
-    merge patch becomes the fields it sends)."""
-    values = {name: getattr(body, name) for name in type(body).model_fields}
+    merge patch becomes the fields it sends); a field excluded from the body's dump is
+    there only to be refused with its name, and is no argument."""
+    values = {
+        name: getattr(body, name)
+        for name, info in type(body).model_fields.items()
+        if not info.exclude
+    }
     return {k: v.sent() if isinstance(v, MergePatch) else v for k, v in values.items()}
 
 
@@ -131,12 +137,38 @@ class MemberUpdate(Body):
     )
 
 
+def _reachable(contact: Contact | None) -> Contact | None:
+    if contact is not None and not any(contact.model_dump().values()):
+        raise ValueError("must give at least one way to reach the member: phone, email or address")
+    return contact
+
+
 class OutflowRegistration(Body):
     member_id: UUID
     destination: Destination
     period: Period
-    contact: Contact
-    certificate: Certificate | None = None
+    contact: Contact = Field(description="At least one of phone, email and address.")
+    reason: OutflowReason = Field(
+        description="Why the member leaves: work, study, business, or other with its text.",
+        examples=[{"kind": "work", "text": "在北京务工"}, {"kind": "other", "text": "照顾父母"}],
+    )
+    certificate: SkipJsonSchema[None] = Field(
+        default=None,
+        exclude=True,
+        description="Never sent: this node issues the certificate and its number.",
+    )
+
+    @field_validator("certificate", mode="before")
+    @classmethod
+    def _issued_here(cls, value: object) -> None:
+        if value is not None:
+            raise ValueError(
+                "is issued by this node (<node>-<year>-<sequence>); leave it out, the answer"
+                " carries it in origin_group.certificate"
+            )
+        return None
+
+    _contact = field_validator("contact")(_reachable)
 
 
 class DetailsUpdate(Body):
@@ -153,6 +185,8 @@ class Relocation(Body):
     destination: Destination
     departed_on: date
     contact: Contact | None = None
+
+    _contact = field_validator("contact")(_reachable)
 
 
 class Return(Body):

@@ -19,6 +19,7 @@ from yixian.contracts import (
     Contact,
     Destination,
     OrganizationRef,
+    OutflowReason,
     Period,
     TransferDecision,
     check_in_overdue,
@@ -39,9 +40,11 @@ from yixian.registry.domain import (
     OrgKind,
     Side,
     WouldLockOut,
+    certificate_number,
     classify,
     contact_changes,
     dates,
+    field_changes,
     member_status,
     merge_contact,
 )
@@ -184,7 +187,12 @@ async def create_organization(
         "webhook_url": webhook_url,
     }
     await uow.organizations.add(org, contacts)
-    uow.audit_detail = {"name": name, "kind": kind.value, "parent_id": str(parent.org_id)}
+    uow.audit_detail = {
+        "name": name,
+        "kind": kind.value,
+        "parent_id": str(parent.org_id),
+        "changes": field_changes(None, {**_org_json(org), **contacts}, prefix="organization"),
+    }
     return Result(201, {**_org_json(org), "target_id": str(org_id)})
 
 
@@ -253,7 +261,14 @@ async def issue_api_key(uow: UnitOfWork, *, name: str, role: Role, org_id: UUID)
     org = await uow.organizations.get(org_id)
     require_operator(uow.request.principal, org)
     key_id, key = await uow.api_keys.create(name=name, role=role, org_id=org.org_id)
-    uow.audit_detail = {"name": name, "role": role.value, "org_id": str(org_id)}
+    uow.audit_detail = {
+        "name": name,
+        "role": role.value,
+        "org_id": str(org_id),
+        "changes": field_changes(
+            None, {"name": name, "role": role.value, "org_id": str(org_id)}, prefix="api_key"
+        ),
+    }
     return Result(
         201,
         {
@@ -265,6 +280,10 @@ async def issue_api_key(uow: UnitOfWork, *, name: str, role: Role, org_id: UUID)
             "target_id": str(key_id),
         },
     )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
 
 
 async def revoke_api_key(uow: UnitOfWork, key_id: UUID) -> Result:
@@ -288,6 +307,11 @@ async def revoke_api_key(uow: UnitOfWork, key_id: UUID) -> Result:
         "role": key["role"],
         "org_id": str(key["org_id"]),
         "already_revoked": key["revoked_at"] is not None,
+        "changes": field_changes(
+            {"revoked_at": _iso(key["revoked_at"])},
+            {"revoked_at": _iso(revoked_at)},
+            prefix="api_key",
+        ),
     }
     return Result(
         200,
@@ -335,7 +359,14 @@ async def add_member(uow: UnitOfWork, **fields: Any) -> Result:
     require_write(uow.request.principal, org)
     member = new_member(uow, **fields)
     await uow.members.add(member)
-    uow.audit_detail = {"org_id": str(org.org_id), "name": member.name}
+    shown = member_json(member)
+    uow.audit_detail = {
+        "org_id": str(org.org_id),
+        "name": member.name,
+        "changes": field_changes(
+            None, {k: v for k, v in shown.items() if k != "member_id"}, prefix="member"
+        ),
+    }
     return Result(201, {**member_json(member), "target_id": str(member.member_id)})
 
 
@@ -407,8 +438,10 @@ async def register_outflow(
     destination: Destination,
     period: Period,
     contact: Contact,
-    certificate: Certificate | None,
+    reason: OutflowReason,
 ) -> Result:
+    """外出登记: a new movement, with the certificate this node issues for it
+    (``domain.certificate``: the year's next number, given back if anything fails)."""
     member = await uow.members.get(member_id, lock=True)  # as a transfer completes: one order
     org = await uow.organizations.get(member.org_id)
     require_write(uow.request.principal, org)
@@ -418,23 +451,45 @@ async def register_outflow(
             " the record is kept for history and no outflow can be registered for it",
             field="member_id",
         )
-    card = member.card()
+    issued_on = dates.local_date(uow.request.now)
+    sequence = await uow.certificates.next_sequence(issued_on.year)
+    certificate = Certificate(
+        number=certificate_number(uow.config.node, issued_on.year, sequence),
+        issued_on=issued_on,
+    )
     movement = Movement.register_outflow(
         node=uow.config.node,
         origin_org=org_ref(org),
-        member=card,
+        member=member.card(),
         destination=destination,
         period=period,
         contact=contact,
         certificate=certificate,
+        reason=reason,
         deadlines=uow.config.deadlines,
         partners=uow.config.partners,
         now=uow.request.now,
         actor=uow.request.principal.actor,
     )
     await uow.movements.add(movement, member.member_id, org.org_id)
+    await uow.certificates.add(
+        number=certificate.number,
+        year=issued_on.year,
+        sequence=sequence,
+        movement_id=movement.movement_id,
+        member_id=member.member_id,
+        issued_on=issued_on,
+        issued_by=uow.request.principal.actor,
+    )
+    group = movement.origin_group
+    assert group is not None
+    uow.audit_detail = {
+        "member_id": str(member_id),
+        "host": destination.jurisdiction,
+        "certificate": certificate.number,
+        "changes": field_changes(None, group.model_dump(mode="json"), prefix="origin_group"),
+    }
     await uow.publish(movement)
-    uow.audit_detail = {"member_id": str(member_id), "host": destination.jurisdiction}
     return _result(201, movement, uow)
 
 
@@ -464,11 +519,22 @@ async def _act(
     require_write(uow.request.principal, await answerable_org(uow, movement))
     if host_org is not None:
         require_write(uow.request.principal, host_org)
+    before = _own_group(movement, side)
     step(movement)
-    uow.audit_detail = {"side": side.value, "state": movement.state.value}
+    uow.audit_detail = {
+        "side": side.value,
+        "state": movement.state.value,
+        "changes": field_changes(before, _own_group(movement, side), prefix=f"{side.value}_group"),
+    }
     if save:
         await _save(uow, movement, host_org)
     return movement
+
+
+def _own_group(movement: Movement, side: Side) -> dict[str, Any] | None:
+    """The group a step on ``side`` changes, as the audit log keeps it (JSON)."""
+    group = movement.origin_group if side is Side.ORIGIN else movement.host_group
+    return group.model_dump(mode="json") if group is not None else None
 
 
 async def _save(uow: UnitOfWork, movement: Movement, host_org: Organization | None) -> None:
@@ -733,7 +799,7 @@ async def assign(uow: UnitOfWork, movement_id: UUID, *, org_id: UUID) -> Result:
     movement = await _authorized(uow, movement_id, Side.HOST, "assigning")
     target = await _placeable(uow, org_id, field="org_id")
     require_write(uow.request.principal, target)
-    before = movement.host_group.host_org if movement.host_group else None
+    before = _own_group(movement, Side.HOST)
     movement.assign(**_host_common(uow), org=org_ref(target))
     if not movement.events:
         uow.nothing_changed = True
@@ -741,12 +807,7 @@ async def assign(uow: UnitOfWork, movement_id: UUID, *, org_id: UUID) -> Result:
     uow.audit_detail = {
         "side": Side.HOST.value,
         "state": movement.state.value,
-        "changes": {
-            "host_org": {
-                "before": before.model_dump(mode="json") if before else None,
-                "after": org_ref(target).model_dump(mode="json"),
-            }
-        },
+        "changes": field_changes(before, _own_group(movement, Side.HOST), prefix="host_group"),
     }
     await _save(uow, movement, target)
     return _result(200, movement, uow)
@@ -777,13 +838,18 @@ async def confirm_check_in(
             f"branch {branch_id} is not inside organization {host_org_id}", field="branch_id"
         )
     require_write(uow.request.principal, branch or host_org)
+    before = _own_group(movement, Side.HOST)
     movement.confirm_check_in(
         **_host_common(uow),
         host_org=org_ref(host_org),
         branch=org_ref(branch) if branch else None,
         checked_in_at=checked_in_at or uow.request.now,
     )
-    uow.audit_detail = {"side": Side.HOST.value, "state": movement.state.value}
+    uow.audit_detail = {
+        "side": Side.HOST.value,
+        "state": movement.state.value,
+        "changes": field_changes(before, _own_group(movement, Side.HOST), prefix="host_group"),
+    }
     await _save(uow, movement, branch or host_org)
     return _result(200, movement, uow)
 
@@ -861,7 +927,7 @@ async def record_participation(
                 "is already used for another attendance of this member", field="participation_id"
             )
         unchanged = await uow.movements.get(movement_id)
-        uow.audit_detail["duplicate"] = True
+        uow.audit_detail |= {"duplicate": True, "changes": {}}
         return _result(200, unchanged, uow, participation_id=str(participation_id), duplicate=True)
     await _save(uow, movement, None)
     return _result(201, movement, uow, participation_id=str(participation_id), duplicate=False)
@@ -916,6 +982,7 @@ async def enrol(uow: UnitOfWork, movement_id: UUID, *, org_id: UUID | None = Non
     org = await uow.organizations.get(target) if target else await answerable_org(uow, movement)
     require_write(uow.request.principal, org)
     member_id = uuid4()
+    before = _own_group(movement, Side.HOST)
     movement.enrol(**_host_common(uow), member_id=member_id, org=org_ref(org))
     origin = movement.origin_group
     assert origin is not None  # a completed transfer has its origin group
@@ -939,6 +1006,7 @@ async def enrol(uow: UnitOfWork, movement_id: UUID, *, org_id: UUID | None = Non
         "member_id": str(member_id),
         "org_id": str(org.org_id),
         "origin": movement.origin,
+        "changes": field_changes(before, _own_group(movement, Side.HOST), prefix="host_group"),
     }
     return _result(201, movement, uow, member=member_json(member), duplicate=False)
 

@@ -5,16 +5,22 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from yixian.contracts import OPEN_ORIGIN_STATUSES, MovementState, OriginStatus
+from yixian.contracts import OPEN_ORIGIN_STATUSES, OriginStatus
 from yixian.registry.domain import (
+    GroupBy,
     Invalid,
     MemberStatus,
+    Movement,
+    Queue,
     Side,
+    away_during,
     classify,
+    dates,
     national_id_hash,
     phone_digits,
 )
@@ -29,17 +35,14 @@ from .handlers import (
     require_read,
     status_of,
 )
-from .repositories import MemberSearch
+from .repositories import AuditFilter, MemberSearch, ScopedMovement
 from .unit_of_work import Denied, UnitOfWork
 
 _OPEN = sorted(status.value for status in OPEN_ORIGIN_STATUSES)
 """The open statuses, as the repositories take them."""
-_IN_QUEUES = {
-    Side.ORIGIN: _OPEN,
-    Side.HOST: sorted([*_OPEN, OriginStatus.TRANSFERRED.value]),
-}
-"""The origin statuses of the movements each side's queues look at: the open ones, and at
-the host a completed transfer whose member is still to enrol."""
+_IN_QUEUES = sorted([*_OPEN, OriginStatus.TRANSFERRED.value])
+"""The origin statuses of the movements the queues look at: the open ones, and a completed
+transfer (at the host, its member may be still to enrol; at the origin it asks nothing)."""
 
 
 async def _scope(uow: UnitOfWork, org_id: UUID | None) -> str:
@@ -209,65 +212,142 @@ async def present_in_area(uow: UnitOfWork, org_id: UUID) -> list[dict[str, Any]]
     return people
 
 
-async def work_queues(uow: UnitOfWork, org_id: UUID | None) -> dict[str, list[dict[str, Any]]]:
+def _partner(uow: UnitOfWork, partner: str | None) -> str | None:
+    """A partner filter names a node this one is linked to."""
+    if partner is not None and partner not in uow.config.partners:
+        linked = ", ".join(sorted(uow.config.partners)) or "none yet"
+        raise Invalid(
+            f"{partner} is not a partner of this node (partners: {linked})", field="partner"
+        )
+    return partner
+
+
+def _partner_of(movement: Movement, side: Side) -> str:
+    return movement.host if side is Side.ORIGIN else movement.origin
+
+
+async def _names(uow: UnitOfWork, org_ids: set[UUID]) -> dict[UUID, str]:
+    names = {}
+    for org_id in org_ids:
+        org = await uow.organizations.find(org_id)
+        names[org_id] = org.name if org else str(org_id)
+    return names
+
+
+async def work_queues(
+    uow: UnitOfWork,
+    org_id: UUID | None,
+    *,
+    queue: Queue | None = None,
+    partner: str | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The work queues of the caller's organization (or of ``org_id`` in its subtree): the
+    movements this node's organizations there answer for, so a branch secretary sees the
+    branch's and an ancestor its whole subtree's. Only ``queue`` (one of them) and the
+    movements shared with ``partner``, when given."""
     scope = await _scope(uow, org_id)
+    _partner(uow, partner)
     queues: dict[str, list[dict[str, Any]]] = {
-        "to_do": [],
-        "waiting": [],
-        "overdue": [],
-        "upcoming": [],
+        q.value: [] for q in Queue if queue is None or q is queue
     }
     today = uow.request.now.date()
-    for side in (Side.ORIGIN, Side.HOST):
-        for movement in await uow.movements.in_scope(scope, side, _IN_QUEUES[side]):
-            entry = classify(
-                side, movement.origin_group, movement.host_group, today, uow.config.deadlines
-            )
-            if entry is None:
-                continue
-            member = movement.origin_group.member if movement.origin_group else None
-            host = movement.host_group
-            assigned = host.host_org if side is Side.HOST and host else None
-            queues[entry.queue.value].append(
-                {
-                    "assigned_to": assigned.model_dump(mode="json") if assigned else None,
-                    "movement_id": str(movement.movement_id),
-                    "side": side.value,
-                    "member": member.name if member else None,
-                    "partner": movement.host if side is Side.ORIGIN else movement.origin,
-                    "state": movement.state.value,
-                    "reason": entry.reason,
-                    "due_on": entry.due_on.isoformat() if entry.due_on else None,
-                }
-            )
+    found = await uow.movements.answerable_in(scope, None, _IN_QUEUES)
+    names = await _names(uow, {s.org_id for s in found})
+    for scoped in found:
+        movement = scoped.movement
+        side = movement.side_of(uow.config.node)
+        if partner is not None and _partner_of(movement, side) != partner:
+            continue
+        entry = classify(
+            side, movement.origin_group, movement.host_group, today, uow.config.deadlines
+        )
+        if entry is None or entry.queue.value not in queues:
+            continue
+        member = movement.origin_group.member if movement.origin_group else None
+        host = movement.host_group
+        assigned = host.host_org if side is Side.HOST and host else None
+        queues[entry.queue.value].append(
+            {
+                "assigned_to": assigned.model_dump(mode="json") if assigned else None,
+                "movement_id": str(movement.movement_id),
+                "side": side.value,
+                "member": member.name if member else None,
+                "partner": _partner_of(movement, side),
+                "org_id": str(scoped.org_id),
+                "org_name": names[scoped.org_id],
+                "state": movement.state.value,
+                "reason": entry.reason,
+                "due_on": entry.due_on.isoformat() if entry.due_on else None,
+            }
+        )
     return queues
 
 
-async def statistics(uow: UnitOfWork, org_id: UUID | None) -> dict[str, Any]:
-    """Movements in scope counted by partner, by state and by month of departure; this
-    node's members in scope by status (home, away, transferred out; and how many came by a
-    transfer)."""
+def _group_key(
+    group_by: GroupBy, scoped: ScopedMovement, side: Side, names: dict[UUID, str]
+) -> tuple[str, str | None]:
+    movement = scoped.movement
+    if group_by is GroupBy.BRANCH:
+        return str(scoped.org_id), names[scoped.org_id]
+    if group_by is GroupBy.PARTNER:
+        return _partner_of(movement, side), None
+    if group_by is GroupBy.STATE:
+        return movement.state.value, None
+    assert movement.origin_group is not None  # away_during kept only those with one
+    return movement.origin_group.period.departed_on.strftime("%Y-%m"), None
+
+
+async def statistics(
+    uow: UnitOfWork,
+    org_id: UUID | None,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    group_by: GroupBy | None = None,
+    partner: str | None = None,
+    side: Side | None = None,
+) -> dict[str, Any]:
+    """The movements of the scope that count in the period (``domain.away_during``: the
+    member departed by its last day and the movement had not closed before its first),
+    counted both as movements and as distinct members, in total and by ``group_by``."""
     scope = await _scope(uow, org_id)
-    movements = await uow.movements.in_scope(scope, None, None)
-    by_partner: dict[str, Counter[str]] = defaultdict(Counter)
-    by_state: Counter[str] = Counter()
-    by_month: Counter[str] = Counter()
-    for movement in movements:
-        side = movement.side_of(uow.config.node)
-        partner = movement.host if side is Side.ORIGIN else movement.origin
-        state = movement.state
-        by_partner[partner][f"{side.value}:{'open' if state.is_open else 'closed'}"] += 1
-        by_state[state.value] += 1
-        if movement.origin_group is not None:
-            by_month[movement.origin_group.period.departed_on.strftime("%Y-%m")] += 1
+    dates.require_report_period(since, until, uow.request.now, fields=("from", "to"))
+    _partner(uow, partner)
+    found = [
+        scoped
+        for scoped in await uow.movements.answerable_in(scope, side, None, departed_by=until)
+        if away_during(scoped.movement.origin_group, since, until)
+        and (
+            partner is None
+            or _partner_of(scoped.movement, scoped.movement.side_of(uow.config.node)) == partner
+        )
+    ]
+    names = await _names(uow, {s.org_id for s in found}) if group_by is GroupBy.BRANCH else {}
+    groups: dict[str, dict[str, Any]] = {}
+    members: dict[str, set[UUID]] = defaultdict(set)
+    for scoped in found:
+        if group_by is None:
+            break
+        movement = scoped.movement
+        key, name = _group_key(group_by, scoped, movement.side_of(uow.config.node), names)
+        group = groups.setdefault(
+            key, {"key": key, **({"name": name} if name is not None else {}), "movements": 0}
+        )
+        group["movements"] += 1
+        group["open"] = group.get("open", 0) + int(movement.state.is_open)
+        members[key].add(scoped.member_id)
+    for key, group in groups.items():
+        group["members"] = len(members[key])
     return {
-        "total": len(movements),
-        "by_partner": {p: dict(c) for p, c in sorted(by_partner.items())},
-        "by_state": {
-            s.value: by_state.get(s.value, 0) for s in MovementState if by_state.get(s.value)
-        },
-        "by_departure_month": dict(sorted(by_month.items())),
-        "members": await uow.members.count_by_status(scope),
+        "from": since.isoformat() if since else None,
+        "to": until.isoformat() if until else None,
+        "group_by": group_by.value if group_by else None,
+        "partner": partner,
+        "side": side.value if side else None,
+        "movements": len(found),
+        "members": len({s.member_id for s in found}),
+        "groups": [groups[key] for key in sorted(groups)],
+        "members_by_status": await uow.members.count_by_status(scope),
     }
 
 
@@ -284,12 +364,26 @@ async def api_keys(uow: UnitOfWork) -> list[dict[str, Any]]:
     return await uow.api_keys.within(principal.org_path)
 
 
-async def audit_entries(uow: UnitOfWork, target: str | None, limit: int) -> list[dict[str, Any]]:
+async def audit_entries(
+    uow: UnitOfWork,
+    target: str | None = None,
+    limit: int = 200,
+    *,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The node's audit log, newest first: the rows about ``target``, by ``actor`` (as the
+    log names it, ``key:<key id>``), at or after ``since`` and before ``until``, as given.
+    A change's row holds each changed field's before and after (``detail.changes``)."""
     principal = uow.request.principal
     root = await uow.organizations.root()
     if root is None or principal.org_path != root.path or principal.role.value == "secretary":
         raise Denied(f"{principal.actor} may not read the node's audit log")
-    rows = await uow.audit.entries(target, limit)
+    dates.require_time_window(since, until, uow.request.now, fields=("since", "until"))
+    rows = await uow.audit.entries(
+        AuditFilter(target=target, actor=actor, since=since, until=until, limit=limit)
+    )
     return [
         {
             "at": r["at"].isoformat(),

@@ -30,6 +30,29 @@ national_id_hash, national_id_masked)."""
 
 
 @dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit rows to read; every criterion given must hold (None: any)."""
+
+    target: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    """Rows at or after this time."""
+    until: datetime | None = None
+    """Rows before this time."""
+    limit: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedMovement:
+    """A movement with the organization of this node answerable for it (the rule of
+    ``MovementRepository.in_scope``)."""
+
+    movement: Movement
+    org_id: UUID
+    member_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
 class MemberSearch:
     """What a member search matches; every criterion given must hold (None: any)."""
 
@@ -158,6 +181,37 @@ class MovementRepository(Protocol):
         the origin suggested, else the root), on ``side`` (None: both), with an origin
         status in ``open_statuses`` (None: any); oldest first."""
 
+    async def answerable_in(
+        self,
+        path: str,
+        side: Side | None,
+        open_statuses: Sequence[str] | None,
+        departed_by: date | None = None,
+    ) -> list[ScopedMovement]:
+        """As ``in_scope``, each with its answerable organization and its member; only
+        those departed on or before ``departed_by`` (None: any)."""
+
+
+class CertificateRepository(Protocol):
+    """The certificates this node issued (``domain.certificate``): one number each."""
+
+    async def next_sequence(self, year: int) -> int:
+        """The year's next sequence number on this node, from 1; held (locked) until the
+        transaction ends, and given back if it rolls back."""
+
+    async def add(
+        self,
+        *,
+        number: str,
+        year: int,
+        sequence: int,
+        movement_id: UUID,
+        member_id: UUID,
+        issued_on: date,
+        issued_by: str,
+    ) -> None:
+        """Keep an issued number; AlreadyExists (field ``certificate``) if it was issued."""
+
 
 class ActivityRepository(Protocol):
     async def add(self, activity: ActivityScheduled, org_id: UUID) -> None:
@@ -201,9 +255,9 @@ class AuditRepository(Protocol):
         trace_id: str | None,
     ) -> None: ...
 
-    async def entries(self, target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        """Newest first: at, actor, key_name, role, action, target, outcome, detail,
-        trace_id."""
+    async def entries(self, which: AuditFilter) -> list[dict[str, Any]]:
+        """The rows that match, newest first: at, actor, key_name, role, action, target,
+        outcome, detail, trace_id."""
 
     async def changes(self, target: str, limit: int = 100) -> list[dict[str, Any]]:
         """What was done to ``target`` (outcome ``ok``), newest first: at, actor, key_name,

@@ -32,6 +32,7 @@ from yixian.registry.adapters.postgres import (
     Activities,
     ApiKeys,
     AuditLog,
+    Certificates,
     IdempotencyKeys,
     Members,
     Movements,
@@ -55,6 +56,7 @@ from .repositories import (
     ActivityRepository,
     ApiKeyRepository,
     AuditRepository,
+    CertificateRepository,
     MemberRepository,
     MovementRepository,
     OrganizationRepository,
@@ -121,6 +123,7 @@ class UnitOfWork:
     api_keys: ApiKeyRepository
     outbox: OutboxRepository
     audit: AuditRepository
+    certificates: CertificateRepository
     audit_detail: dict[str, Any] = field(default_factory=dict)
     nothing_changed: bool = False
     """Set by a command that found everything as it asked and changed nothing: no audit
@@ -201,6 +204,7 @@ def on_connection(conn: DbConnection, config: NodeConfig, request: Request) -> U
         api_keys=ApiKeys(conn),
         outbox=Outbox(conn),
         audit=AuditLog(conn),
+        certificates=Certificates(conn),
     )
 
 

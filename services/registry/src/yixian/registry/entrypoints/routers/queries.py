@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -9,13 +10,20 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
-from yixian.contracts import ShortText
-from yixian.registry.domain import MemberStatus
+from yixian.contracts import ShortText, UtcDateTime
+from yixian.registry.domain import GroupBy, MemberStatus, Queue, Side
 from yixian.registry.entrypoints.dependencies import Api
 from yixian.registry.service_layer import queries
 
 router = APIRouter(tags=["queries"])
 OrgFilter = Annotated[UUID | None, Query(description="Default: your whole subtree.")]
+PartnerFilter = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{6}$",
+        description="Only movements shared with this partner node (its division code).",
+    ),
+]
 
 
 def _decoded(value: str) -> str:
@@ -105,22 +113,65 @@ async def present(org_id: UUID, api: Api) -> JSONResponse:
 
 
 @router.get("/v1/queues")
-async def work_queues(api: Api, org_id: OrgFilter = None) -> JSONResponse:
-    """To do, waiting on the other side, overdue, upcoming."""
-    return await api.read(lambda uow: queries.work_queues(uow, org_id))
+async def work_queues(
+    api: Api,
+    org_id: OrgFilter = None,
+    queue: Annotated[Queue | None, Query(description="Only this queue.")] = None,
+    partner: PartnerFilter = None,
+) -> JSONResponse:
+    """To do, waiting on the other side, overdue, upcoming: the movements your organization
+    answers for (a branch's own; an ancestor's whole subtree), each with the organization."""
+    return await api.read(
+        lambda uow: queries.work_queues(uow, org_id, queue=queue, partner=partner)
+    )
 
 
 @router.get("/v1/statistics")
-async def statistics(api: Api, org_id: OrgFilter = None) -> JSONResponse:
-    """Movements by partner, by state and by month of departure."""
-    return await api.read(lambda uow: queries.statistics(uow, org_id))
+async def statistics(
+    api: Api,
+    org_id: OrgFilter = None,
+    since: Annotated[
+        date | None, Query(alias="from", description="First day of the period (included).")
+    ] = None,
+    until: Annotated[
+        date | None, Query(alias="to", description="Last day of the period (included).")
+    ] = None,
+    group_by: Annotated[
+        GroupBy | None, Query(description="branch, partner, state or month of departure.")
+    ] = None,
+    partner: PartnerFilter = None,
+    side: Annotated[Side | None, Query(description="origin: members away; host: visiting.")] = (
+        None
+    ),
+) -> JSONResponse:
+    """Movements away during the period (departed by its last day, not closed before its
+    first), counted as movements and as distinct members, in total and by `group_by`."""
+    return await api.read(
+        lambda uow: queries.statistics(
+            uow,
+            org_id,
+            since=since,
+            until=until,
+            group_by=group_by,
+            partner=partner,
+            side=side,
+        )
+    )
 
 
 @router.get("/v1/audit")
 async def audit(
     api: Api,
     target: Annotated[ShortText | None, Query(max_length=100)] = None,
+    actor: Annotated[
+        QueryText | None, Query(max_length=100, description="As the log names it: key:<key id>.")
+    ] = None,
+    since: Annotated[UtcDateTime | None, Query(description="At or after (RFC 3339).")] = None,
+    until: Annotated[UtcDateTime | None, Query(description="Before (RFC 3339).")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> JSONResponse:
-    """The node's audit log, newest first (operators and auditors of the whole node)."""
-    return await api.read(lambda uow: queries.audit_entries(uow, target, limit))
+    """The node's audit log, newest first (operators and auditors of the whole node); a
+    change's row holds each changed field's before and after in `detail.changes`."""
+    return await api.read(
+        lambda uow: queries.audit_entries(uow, target, limit, actor=actor, since=since, until=until)
+    )
