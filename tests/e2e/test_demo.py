@@ -20,6 +20,8 @@ async def test_the_demo_walks_through_the_scenarios(local_stack: LocalStack) -> 
         assert scenario in text
     assert "M returned: closed on both sides" in text
     assert "transfer rejected; membership stays with Gushi" in text
+    assert "Chaoyang's intake assigns M to the working committee" in text
+    assert "enrolled at Chaoyang's working committee" in text
     assert "Trace of movement" in text
     # the trace has each hop: commit at the origin, publish, apply at the partner, notices
     assert re.search(

@@ -58,13 +58,16 @@ async def test_the_seven_scenarios_on_three_live_nodes(
     # 1, 2, 3, 6, 7
     await _scenarios(nodes, said.append)
     assert any("transfer accepted and completed" in line for line in said)
+    assert any("assigns M to the working committee" in line for line in said)
+    assert any("Gushi keeps 王伟 as transferred out" in line for line in said)
     assert any("membership stays with Gushi" in line for line in said)
 
     async def invited() -> bool:
         sms = [r.json() for r in http.requests if r.path.endswith("/messages")]
-        return sum("邀请参加" in s["text"] for s in sms) == 4
+        return sum("邀请参加" in s["text"] for s in sms) == 5
 
-    await eventually(invited, what="four invitations to the theme day", within=60)
+    # 赵敏 and 刘洋 visiting, 陈静 and 周磊 local, and 王伟 enrolled after his transfer
+    await eventually(invited, what="five invitations to the theme day", within=60)
 
     # 4: Chaoyang offline while Gushi keeps registering
     for process in chaoyang.processes:

@@ -117,10 +117,15 @@ async def _scenarios(nodes: dict[str, LocalNode], say: Say) -> str:
         await gushi.post("/v1/movements", _outflow(member, CHAOYANG, "北京市朝阳区十八里店乡"), 201)
     )["movement_id"]
     await _until(chaoyang, m1, "awaiting_check_in", "Chaoyang sees M as expected")
-    say(f"  movement {m1}: Chaoyang sees M as expected")
-    await chaoyang.post(f"/v1/movements/{m1}/check-in", {"host_org_id": str(committee)}, 200)
+    say(f"  movement {m1}: Chaoyang expects M in its intake (Gushi named no organization)")
+    await chaoyang.post(f"/v1/movements/{m1}/assign", {"org_id": str(committee)}, 200)
+    assigned = await chaoyang.get(f"/v1/queues?org_id={committee}")
+    if not any(item["movement_id"] == m1 for items in assigned.values() for item in items):
+        raise AssertionError("the working committee's queue does not show M")
+    say("  Chaoyang's intake assigns M to the working committee; M is in its queue")
+    await chaoyang.post(f"/v1/movements/{m1}/check-in", {}, 200)
     await _until(gushi, m1, "active", "Gushi sees the check-in")
-    say("  checked in at Chaoyang; Gushi sees it")
+    say("  the working committee checks M in; Gushi sees it")
     for n in range(1, 4):
         body = {
             "participation_id": str(uuid4()),
@@ -181,6 +186,16 @@ async def _scenarios(nodes: dict[str, LocalNode], say: Say) -> str:
             await gushi.post(f"/v1/movements/{mid}/transfer/complete", None, 200)
             await _until(chaoyang, mid, "closed_transferred", "both closed")
             say(f"  {name}: transfer accepted and completed")
+            enrolled = await chaoyang.post(
+                f"/v1/movements/{mid}/enrol", {"org_id": str(committee)}, 201
+            )
+            gone = await gushi.get("/v1/members?status=transferred_out")
+            if [m["name"] for m in gone["items"]] != [name]:
+                raise AssertionError(f"Gushi does not keep {name} as transferred out")
+            say(
+                f"  {name}: enrolled at Chaoyang's working committee as member"
+                f" {enrolled['member']['member_id']}; Gushi keeps {name} as transferred out"
+            )
         else:
             await gushi.post(f"/v1/movements/{mid}/transfer/withdraw", None, 200)
             await _until(chaoyang, mid, "active", "membership stays")
