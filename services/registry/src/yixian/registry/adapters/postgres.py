@@ -327,11 +327,16 @@ class Members:
         await self.conn.copy_records_to_table(
             "member_import", records=members, columns=IMPORT_COLUMNS
         )
+        # Rows go in in the order of the unique rules' keys, whatever ids the batch drew:
+        # two imports of the same rows at once then wait on each other in one order and
+        # never deadlock (a row's id is random when it has no national ID).
         rows = await self.conn.fetch(
             "INSERT INTO members (member_id, org_id, name, joined_on, phone, email,"
             " national_id_hash, national_id_masked)"
-            " SELECT DISTINCT ON (member_id) member_id, org_id, name, joined_on, phone, email,"
-            " national_id_hash, national_id_masked FROM member_import"
+            " SELECT member_id, org_id, name, joined_on, phone, email, national_id_hash,"
+            " national_id_masked FROM (SELECT DISTINCT ON (member_id) * FROM member_import"
+            " ORDER BY member_id) AS batch"
+            " ORDER BY national_id_hash NULLS LAST, org_id, name, joined_on, phone, member_id"
             " ON CONFLICT DO NOTHING RETURNING member_id"
         )
         return {r["member_id"] for r in rows}
