@@ -18,6 +18,7 @@ import pytest
 from yixian.contracts import (
     ActivityKind,
     ActivityScheduled,
+    Enrolment,
     HostGroup,
     HostGroupChanged,
     HostStatus,
@@ -276,6 +277,13 @@ async def test_scenario_3_a_transfer_accepted_and_completed_then_one_rejected() 
                 "transfer": request.model_copy(update={"completed_at": _at(22)})}
     )  # fmt: skip
     assert await world.happen(completed, MovementStep.TRANSFER_COMPLETED) == {GUSHI: 1, CHAOYANG: 1}
+    enrolment = Enrolment(member_id=uuid4(), org=CHAOYANG_ROOT, enrolled_at=_at(23))
+    enrolled = accepted.model_copy(
+        update={"version": 3, "enrolment": enrolment, "changed_at": _at(23)}
+    )
+    # the host enrols the member: the origin's secretary and the member are told where
+    assert await world.happen(enrolled, MovementStep.ENROLLED) == {GUSHI: 1, CHAOYANG: 1}
+    assert "现为朝阳区委组织部党员" in world.gushi.notice("enrolled").body
 
     # a second member's transfer, which the host rejects: membership stays at the origin
     second, second_host = _checked_in(world, uuid4(), "李四")
@@ -298,6 +306,7 @@ async def test_scenario_3_a_transfer_accepted_and_completed_then_one_rejected() 
 
     assert world.gushi.notices() == [
         ("member", "transferred", PHONE),
+        ("origin_secretary", "enrolled", "chenji@gushi.example"),
         ("origin_secretary", "transfer_accepted", "chenji@gushi.example"),
         ("origin_secretary", "transfer_rejected", "chenji@gushi.example"),
     ]
@@ -305,6 +314,7 @@ async def test_scenario_3_a_transfer_accepted_and_completed_then_one_rejected() 
         ("host_secretary", "transfer_requested", "gushi-wc@chaoyang.example"),
         ("host_secretary", "transfer_requested", "gushi-wc@chaoyang.example"),
         ("host_secretary", "transferred", "gushi-wc@chaoyang.example"),
+        ("member", "enrolled", PHONE),
     ]
     refused = world.gushi.notice("transfer_rejected")
     assert refused.movement_id == second.movement_id

@@ -95,6 +95,8 @@ RULES: tuple[Rule, ...] = (
          (Recipient.ORIGIN_SECRETARY, Recipient.HOST_SECRETARY), "returned", MOVEMENT),
     Rule("transferred", Group.ORIGIN, S.TRANSFER_COMPLETED,
          (Recipient.MEMBER, Recipient.HOST_SECRETARY), "transferred", MOVEMENT),
+    Rule("enrolled", Group.HOST, S.ENROLLED, (Recipient.ORIGIN_SECRETARY, Recipient.MEMBER),
+         "enrolled", MOVEMENT | {"enrolled_in"}),
     Rule("transfer_accepted", Group.HOST, S.TRANSFER_ACCEPTED, (Recipient.ORIGIN_SECRETARY,),
          "transfer_accepted", MOVEMENT),
     Rule("transfer_rejected", Group.HOST, S.TRANSFER_REJECTED, (Recipient.ORIGIN_SECRETARY,),

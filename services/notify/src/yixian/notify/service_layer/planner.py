@@ -276,4 +276,5 @@ def _context(origin: OriginGroup, host: HostGroup | None) -> dict[str, Any]:
         "since": since.isoformat() if (since := lost_contact_since(origin, host)) else "",
         "reply_due_on": due.isoformat() if (due := transfer_reply_due_on(origin, host)) else "",
         "decision_reason": origin.decision.reason if origin.decision else "",
+        "enrolled_in": host.enrolment.org.name if host and host.enrolment else "",
     }
