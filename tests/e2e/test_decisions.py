@@ -34,6 +34,7 @@ def _outflow(member: UUID) -> dict[str, Any]:
         "destination": {"jurisdiction": CHAOYANG, "place": "北京"},
         "period": {"departed_on": DEPARTED.isoformat()},
         "contact": {"phone": "+86 138 0000 0000"},
+        "reason": {"kind": "work", "text": "务工"},
     }
 
 
