@@ -12,13 +12,15 @@ the side the rule gives it to, and only that side's setting counts:
   due date from the request with it (``transfer_reply_due_on``); the origin's own setting
   only stands in while the host has told none;
 - the member reports to the origin, and the origin decides suspension and removal: the
-  report interval and the lost-contact prompts count at the origin.
+  report interval and the lost-contact prompts count at the origin;
+- a member's concern (feedback) is answered by the organization it is addressed to: the
+  answer deadline counts at the node that holds the concern.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,9 @@ class Deadlines:
     """Two more years after that: the removal prompt (origin)."""
     upcoming_days: int = 7
     """How far ahead the "upcoming" queue looks."""
+    feedback_answer_hours: int = 24
+    """A member's concern is answered within this many hours of being raised (the node that
+    holds the concern); then it is overdue in the secretaries' feedback queue."""
 
     def check_in_due(self, departed_on: date) -> date:
         return departed_on + timedelta(days=self.check_in_days)
@@ -53,3 +58,6 @@ class Deadlines:
         return self.suspension_prompt_on(lost_since) + timedelta(
             days=self.lost_contact_removal_days
         )
+
+    def feedback_answer_due(self, raised_at: datetime) -> datetime:
+        return raised_at + timedelta(hours=self.feedback_answer_hours)

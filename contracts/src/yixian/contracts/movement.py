@@ -96,6 +96,11 @@ class MovementStep(StrEnum):
     ENROLLED = "enrolled"
     """After the origin completed a transfer, the host enrolled the member as its own
     (``HostGroup.enrolment``); the movement stays closed (ADR 19)."""
+    FEEDBACK_RAISED = "feedback_raised"
+    """The member raised a concern with the host (``HostGroup.feedback`` counts it)."""
+    FEEDBACK_ANSWERED = "feedback_answered"
+    """The host answered one of the member's concerns (each answer: a new version)."""
+    FEEDBACK_CLOSED = "feedback_closed"
 
     @classmethod
     def of(cls, name: str | None) -> MovementStep | None:
@@ -307,6 +312,44 @@ class ParticipationSummary(ContractModel):
     last_attended_at: UtcDateTime | None = None
 
 
+class FeedbackState(StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class SharedConcern(ContractModel):
+    """A concern the member allowed the host to show the origin (``share_with_origin``)."""
+
+    feedback_id: UUID
+    text: LongText
+    state: FeedbackState
+    raised_at: UtcDateTime
+    first_answered_at: UtcDateTime | None = None
+
+
+class FeedbackSummary(ContractModel):
+    """What the origin sees of the concerns a visiting member raised with the host: counts,
+    states and times; a concern's text only where the member allowed it."""
+
+    raised: int = Field(ge=0)
+    answered: int = Field(ge=0, description="Concerns with at least one answer.")
+    open: int = Field(ge=0, description="Concerns raised and not answered yet.")
+    closed: int = Field(ge=0)
+    answers: int = Field(default=0, ge=0, description="Answers the host gave, in all.")
+    last_raised_at: UtcDateTime | None = None
+    last_first_answer_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="Time to first answer of the concern answered first most recently.",
+    )
+    shared: list[SharedConcern] = Field(
+        default=[],
+        max_length=20,
+        description="The latest concerns the member allowed the origin to read (text too).",
+    )
+
+
 class OriginGroup(ContractModel):
     """The origin node's field group of a movement, always sent whole."""
 
@@ -408,6 +451,11 @@ class HostGroup(ContractModel):
         description="The host's deadline for replying to a transfer request, in days from the"
         " request (the host's setting, stamped at each of its steps): the reply is due then,"
         " at both sides, whatever the origin's own setting.",
+    )
+    feedback: FeedbackSummary | None = Field(
+        default=None,
+        description="The concerns the member raised with the host, as counts and times (steps"
+        " feedback_raised, feedback_answered, feedback_closed); absent: none raised.",
     )
     changed_at: UtcDateTime
     changed_by: ShortText

@@ -19,6 +19,7 @@ from yixian.contracts import (
     ActivityKind,
     ActivityScheduled,
     Enrolment,
+    FeedbackSummary,
     HostGroup,
     HostGroupChanged,
     HostStatus,
@@ -501,3 +502,22 @@ async def test_the_origins_decisions_reach_its_secretary_and_inform_the_hosts() 
     body = world.gushi.notice("suspended").body
     assert "失联六个月，多方查找无果" in body
     assert "2026-03-01" in body
+
+
+async def test_each_answer_to_a_concern_tells_the_member_once_from_the_host() -> None:
+    world = World()
+    _, host = _checked_in(world, uuid4(), "王芳")
+    summary = FeedbackSummary(raised=1, answered=0, open=1, closed=0)
+    raised = host.model_copy(update={"version": 2, "feedback": summary, "changed_at": _at(20)})
+    # raising a concern tells nobody: the host's secretaries work from their queue
+    assert await world.happen(raised, MovementStep.FEEDBACK_RAISED) == {GUSHI: 0, CHAOYANG: 0}
+    first = summary.model_copy(update={"answered": 1, "open": 0, "answers": 1})
+    answered = raised.model_copy(update={"version": 3, "feedback": first, "changed_at": _at(21)})
+    assert await world.happen(answered, MovementStep.FEEDBACK_ANSWERED) == {GUSHI: 0, CHAOYANG: 1}
+    assert "王芳" in world.chaoyang.notice("feedback_answered").body
+    # the same version again plans nothing; a second answer is a second notice
+    assert await world.happen(answered, MovementStep.FEEDBACK_ANSWERED) == {GUSHI: 0, CHAOYANG: 0}
+    again = answered.model_copy(
+        update={"version": 4, "feedback": first.model_copy(update={"answers": 2})}
+    )
+    assert await world.happen(again, MovementStep.FEEDBACK_ANSWERED) == {GUSHI: 0, CHAOYANG: 1}

@@ -26,7 +26,11 @@ from yixian.contracts import (
 )
 from yixian.registry.adapters.postgres import ORGANIZATION_CONTACTS, UNIQUE_RULES
 from yixian.registry.domain import (
+    Addressee,
     AlreadyExists,
+    Answer,
+    Concern,
+    FeedbackState,
     Member,
     MemberStatus,
     Movement,
@@ -36,6 +40,7 @@ from yixian.registry.domain import (
     Side,
     member_status,
 )
+from yixian.registry.domain.feedback import text_digest
 from yixian.registry.service_layer.repositories import (
     AuditFilter,
     MemberSearch,
@@ -93,6 +98,8 @@ class NodeTables:
     audit: list[dict[str, Any]] = field(default_factory=list)
     certificate_counters: dict[int, int] = field(default_factory=dict)
     certificates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    feedback: dict[UUID, Concern] = field(default_factory=dict)
+    feedback_answers: list[Answer] = field(default_factory=list)
 
     def root(self) -> Organization | None:
         return next((o for o in self.organizations.values() if o.parent_id is None), None)
@@ -583,6 +590,87 @@ class FakeActivities:
         self.tables.activities[activity.activity_id] = (org_id, activity)
 
 
+class FakeFeedback:
+    """``feedback`` and ``feedback_answers``, with their unique rules (``feedback_once``:
+    one concern of a member, addressee and text not closed; ``feedback_answers_once``)."""
+
+    def __init__(self, tables: NodeTables) -> None:
+        self.tables = tables
+
+    async def add(self, concern: Concern) -> bool:
+        if await self.same_open(concern.member_id, concern.addressed_to, concern.digest):
+            return False
+        self.tables.feedback[concern.feedback_id] = concern
+        return True
+
+    async def same_open(
+        self, member_id: UUID, addressed_to: Addressee, digest: str
+    ) -> Concern | None:
+        return next(
+            (
+                c
+                for c in self.tables.feedback.values()
+                if (c.member_id, c.addressed_to, c.digest) == (member_id, addressed_to, digest)
+                and c.state is not FeedbackState.CLOSED
+            ),
+            None,
+        )
+
+    async def get(self, feedback_id: UUID, *, lock: bool = False) -> Concern:
+        concern = self.tables.feedback.get(feedback_id)
+        if concern is None:
+            raise NotFound(f"concern {feedback_id} is not known on this node", field="feedback_id")
+        return concern
+
+    async def save(self, concern: Concern) -> None:
+        self.tables.feedback[concern.feedback_id] = concern
+
+    async def add_answer(self, answer: Answer) -> bool:
+        key = (answer.feedback_id, text_digest(answer.text))
+        if any((a.feedback_id, text_digest(a.text)) == key for a in self.tables.feedback_answers):
+            return False
+        self.tables.feedback_answers.append(answer)
+        return True
+
+    async def answers(self, feedback_id: UUID) -> list[Answer]:
+        kept = [a for a in self.tables.feedback_answers if a.feedback_id == feedback_id]
+        return sorted(kept, key=lambda a: (a.answered_at, a.answer_id))
+
+    async def count_answers(self, feedback_ids: Sequence[UUID]) -> int:
+        wanted = set(feedback_ids)
+        return sum(a.feedback_id in wanted for a in self.tables.feedback_answers)
+
+    async def within(
+        self,
+        path: str,
+        *,
+        state: FeedbackState | None = None,
+        raised_from: datetime | None = None,
+        raised_before: datetime | None = None,
+    ) -> list[Concern]:
+        return sorted(
+            (
+                c
+                for c in self.tables.feedback.values()
+                if (self.tables.path_of(c.org_id) or "").startswith(path)
+                and state in (None, c.state)
+                and (raised_from is None or c.raised_at >= raised_from)
+                and (raised_before is None or c.raised_at < raised_before)
+            ),
+            key=lambda c: (c.raised_at, c.feedback_id),
+        )
+
+    async def of_movement(self, movement_id: UUID, addressed_to: Addressee) -> list[Concern]:
+        return sorted(
+            (
+                c
+                for c in self.tables.feedback.values()
+                if c.movement_id == movement_id and c.addressed_to is addressed_to
+            ),
+            key=lambda c: (c.raised_at, c.feedback_id),
+        )
+
+
 class FakeApiKeys:
     def __init__(self, tables: NodeTables) -> None:
         self.tables = tables
@@ -704,5 +792,6 @@ class FakeUnitOfWork(UnitOfWork):
             outbox=FakeOutbox(tables),
             audit=FakeAuditLog(tables, request.now),
             certificates=FakeCertificates(tables),
+            feedback=FakeFeedback(tables),
         )
         self.tables = tables

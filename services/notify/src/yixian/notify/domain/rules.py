@@ -97,6 +97,8 @@ RULES: tuple[Rule, ...] = (
          (Recipient.MEMBER, Recipient.HOST_SECRETARY), "transferred", MOVEMENT),
     Rule("enrolled", Group.HOST, S.ENROLLED, (Recipient.ORIGIN_SECRETARY, Recipient.MEMBER),
          "enrolled", MOVEMENT | {"enrolled_in"}),
+    Rule("feedback_answered", Group.HOST, S.FEEDBACK_ANSWERED, (Recipient.MEMBER,),
+         "feedback_answered", MOVEMENT | {"host_org"}),
     Rule("transfer_accepted", Group.HOST, S.TRANSFER_ACCEPTED, (Recipient.ORIGIN_SECRETARY,),
          "transfer_accepted", MOVEMENT),
     Rule("transfer_rejected", Group.HOST, S.TRANSFER_REJECTED, (Recipient.ORIGIN_SECRETARY,),

@@ -19,7 +19,11 @@ from yixian.contracts import (
 )
 from yixian.record.history import add_history, add_participation
 from yixian.registry.domain import (
+    Addressee,
     AlreadyExists,
+    Answer,
+    Concern,
+    FeedbackState,
     Member,
     MemberStatus,
     Movement,
@@ -29,6 +33,7 @@ from yixian.registry.domain import (
     Participation,
     Side,
 )
+from yixian.registry.domain.feedback import text_digest
 from yixian.registry.service_layer.repositories import AuditFilter, MemberSearch, ScopedMovement
 from yixian.runtime import DbConnection
 from yixian.runtime.apikeys import Role
@@ -639,6 +644,160 @@ class Activities:
                 activity.location,
                 activity.scheduled_by,
             )
+
+
+_SELECT_CONCERN = "SELECT * FROM feedback WHERE feedback_id = $1"
+_SELECT_CONCERN_FOR_UPDATE = _SELECT_CONCERN + " FOR UPDATE"
+
+
+def _concern(row: asyncpg.Record) -> Concern:
+    return Concern(
+        feedback_id=row["feedback_id"],
+        org_id=row["org_id"],
+        movement_id=row["movement_id"],
+        member_id=row["member_id"],
+        member_name=row["member_name"],
+        addressed_to=Addressee(row["addressed_to"]),
+        text=row["text"],
+        share_with_origin=row["share_with_origin"],
+        state=FeedbackState(row["state"]),
+        raised_at=row["raised_at"],
+        raised_by=row["raised_by"],
+        first_answered_at=row["first_answered_at"],
+        closed_at=row["closed_at"],
+        closed_by=row["closed_by"],
+    )
+
+
+def _answer(row: asyncpg.Record) -> Answer:
+    return Answer(
+        answer_id=row["answer_id"],
+        feedback_id=row["feedback_id"],
+        text=row["text"],
+        answered_at=row["answered_at"],
+        answered_by=row["answered_by"],
+    )
+
+
+class Feedback:
+    """Members' concerns and their answers (migration ``0012_feedback``)."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+
+    async def add(self, concern: Concern) -> bool:
+        status = await self.conn.execute(
+            "INSERT INTO feedback (feedback_id, org_id, movement_id, member_id, member_name,"
+            " addressed_to, text, text_digest, share_with_origin, state, raised_at, raised_by,"
+            " first_answered_at, closed_at, closed_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            " ON CONFLICT (member_id, addressed_to, text_digest) WHERE state <> 'closed'"
+            " DO NOTHING",
+            concern.feedback_id,
+            concern.org_id,
+            concern.movement_id,
+            concern.member_id,
+            concern.member_name,
+            concern.addressed_to.value,
+            concern.text,
+            concern.digest,
+            concern.share_with_origin,
+            concern.state.value,
+            concern.raised_at,
+            concern.raised_by,
+            concern.first_answered_at,
+            concern.closed_at,
+            concern.closed_by,
+        )
+        return bool(status == "INSERT 0 1")
+
+    async def same_open(
+        self, member_id: UUID, addressed_to: Addressee, digest: str
+    ) -> Concern | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM feedback WHERE member_id = $1 AND addressed_to = $2"
+            " AND text_digest = $3 AND state <> 'closed'",
+            member_id,
+            addressed_to.value,
+            digest,
+        )
+        return _concern(row) if row else None
+
+    async def get(self, feedback_id: UUID, *, lock: bool = False) -> Concern:
+        query = _SELECT_CONCERN_FOR_UPDATE if lock else _SELECT_CONCERN
+        row = await self.conn.fetchrow(query, feedback_id)
+        if row is None:
+            raise NotFound(f"concern {feedback_id} is not known on this node", field="feedback_id")
+        return _concern(row)
+
+    async def save(self, concern: Concern) -> None:
+        await self.conn.execute(
+            "UPDATE feedback SET state = $2, first_answered_at = $3, closed_at = $4,"
+            " closed_by = $5 WHERE feedback_id = $1",
+            concern.feedback_id,
+            concern.state.value,
+            concern.first_answered_at,
+            concern.closed_at,
+            concern.closed_by,
+        )
+
+    async def add_answer(self, answer: Answer) -> bool:
+        status = await self.conn.execute(
+            "INSERT INTO feedback_answers (answer_id, feedback_id, text, text_digest,"
+            " answered_at, answered_by) VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT ON CONSTRAINT feedback_answers_once DO NOTHING",
+            answer.answer_id,
+            answer.feedback_id,
+            answer.text,
+            text_digest(answer.text),
+            answer.answered_at,
+            answer.answered_by,
+        )
+        return bool(status == "INSERT 0 1")
+
+    async def answers(self, feedback_id: UUID) -> list[Answer]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM feedback_answers WHERE feedback_id = $1 ORDER BY answered_at, answer_id",
+            feedback_id,
+        )
+        return [_answer(r) for r in rows]
+
+    async def count_answers(self, feedback_ids: Sequence[UUID]) -> int:
+        count = await self.conn.fetchval(
+            "SELECT count(*) FROM feedback_answers WHERE feedback_id = ANY($1::uuid[])",
+            list(feedback_ids),
+        )
+        return int(count or 0)
+
+    async def within(
+        self,
+        path: str,
+        *,
+        state: FeedbackState | None = None,
+        raised_from: datetime | None = None,
+        raised_before: datetime | None = None,
+    ) -> list[Concern]:
+        rows = await self.conn.fetch(
+            "SELECT f.* FROM feedback f JOIN organizations o USING (org_id)"
+            " WHERE o.path LIKE $1 || '%' AND ($2::text IS NULL OR f.state = $2)"
+            " AND ($3::timestamptz IS NULL OR f.raised_at >= $3)"
+            " AND ($4::timestamptz IS NULL OR f.raised_at < $4)"
+            " ORDER BY f.raised_at, f.feedback_id",
+            path,
+            state.value if state else None,
+            raised_from,
+            raised_before,
+        )
+        return [_concern(r) for r in rows]
+
+    async def of_movement(self, movement_id: UUID, addressed_to: Addressee) -> list[Concern]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM feedback WHERE movement_id = $1"
+            " AND addressed_to = $2 ORDER BY raised_at, feedback_id",
+            movement_id,
+            addressed_to.value,
+        )
+        return [_concern(r) for r in rows]
 
 
 class ApiKeys:

@@ -16,6 +16,7 @@ from .errors import (
     NotOwner,
     WouldLockOut,
 )
+from .feedback import Addressee, Answer, Concern, FeedbackState
 from .member import (
     Member,
     MemberStatus,
@@ -40,11 +41,15 @@ from .reporting import GroupBy, away_during, closed_on
 
 __all__ = [
     "CONTACT_FIELDS",
+    "Addressee",
     "AlreadyExists",
+    "Answer",
+    "Concern",
     "Conflict",
     "Deadlines",
     "DomainError",
     "DomainEvent",
+    "FeedbackState",
     "GroupBy",
     "HostGroupChanged",
     "InProgress",

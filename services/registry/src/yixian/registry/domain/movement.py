@@ -25,6 +25,7 @@ from yixian.contracts import (
     Deadlines,
     Destination,
     Enrolment,
+    FeedbackSummary,
     HostGroup,
     HostStatus,
     MemberCard,
@@ -840,6 +841,26 @@ class Movement:
             status=HostStatus.CHECKED_IN if checked_in else HostStatus.EXPECTED,
             lost_contact_since=None,
         )
+
+    def record_feedback(
+        self,
+        *,
+        node: str,
+        step: MovementStep,
+        summary: FeedbackSummary,
+        now: datetime,
+        actor: str,
+        deadlines: Deadlines | None = None,
+    ) -> None:
+        """The host's group counts the member's concerns raised with the host (steps
+        feedback_raised, feedback_answered, feedback_closed): the origin sees counts, states
+        and times, and a concern's text only where the member shared it. A closed movement's
+        group stays as it closed."""
+        self.require_side(node, Side.HOST, "recording feedback")
+        if not self.state.is_open or self.host_group is None:
+            return
+        if self.host_group.feedback != summary:
+            self._next_host(step, now, actor, deadlines, feedback=summary)
 
     def confirm_dues_paid(
         self,

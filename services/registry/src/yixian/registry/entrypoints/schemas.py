@@ -24,7 +24,7 @@ from yixian.contracts import (
     UtcDateTime,
 )
 from yixian.registry.adapters.auth import Role
-from yixian.registry.domain import OrgKind
+from yixian.registry.domain import Addressee, OrgKind
 from yixian.runtime.divisions import DivisionCode
 
 # Text follows the contracts' rules (no control characters), which every event also obeys.
@@ -276,3 +276,27 @@ class NewActivity(Body):
     starts_at: UtcDateTime
     ends_at: UtcDateTime | None = None
     location: Name
+
+
+class NewConcern(Body):
+    """A member's concern, raised by a secretary on the member's behalf."""
+
+    movement_id: UUID | None = Field(
+        default=None,
+        description="The member's movement: hosted here (addressed_to host) or registered here"
+        " (addressed_to origin).",
+    )
+    member_id: UUID | None = Field(
+        default=None, description="A member of this node (addressed_to origin), instead."
+    )
+    addressed_to: Addressee
+    text: Text
+    share_with_origin: bool = Field(
+        default=False,
+        description="The member allows the host to show the origin this concern's text (the"
+        " origin always sees counts, states and times).",
+    )
+
+
+class ConcernAnswer(Body):
+    text: Text

@@ -15,6 +15,10 @@ from uuid import UUID
 
 from yixian.contracts import ActivityScheduled, Envelope
 from yixian.registry.domain import (
+    Addressee,
+    Answer,
+    Concern,
+    FeedbackState,
     Member,
     MemberStatus,
     Movement,
@@ -216,6 +220,48 @@ class CertificateRepository(Protocol):
 class ActivityRepository(Protocol):
     async def add(self, activity: ActivityScheduled, org_id: UUID) -> None:
         """AlreadyExists (field ``title``): the organization scheduled it already."""
+
+
+class FeedbackRepository(Protocol):
+    """Members' concerns and their answers (``domain.feedback``), at the node they are
+    addressed to."""
+
+    async def add(self, concern: Concern) -> bool:
+        """Keep a new concern; False (nothing kept) when the member has the same concern
+        with the same addressee not closed yet (the unique index ``feedback_once``)."""
+
+    async def same_open(
+        self, member_id: UUID, addressed_to: Addressee, digest: str
+    ) -> Concern | None:
+        """The member's concern of that text and addressee that is not closed."""
+
+    async def get(self, feedback_id: UUID, *, lock: bool = False) -> Concern:
+        """NotFound (field ``feedback_id``)."""
+
+    async def save(self, concern: Concern) -> None:
+        """Its state, first answer and closing."""
+
+    async def add_answer(self, answer: Answer) -> bool:
+        """Keep an answer; False when the concern has that answer already
+        (``feedback_answers_once``)."""
+
+    async def answers(self, feedback_id: UUID) -> list[Answer]:
+        """In the order given."""
+
+    async def count_answers(self, feedback_ids: Sequence[UUID]) -> int: ...
+
+    async def within(
+        self,
+        path: str,
+        *,
+        state: FeedbackState | None = None,
+        raised_from: datetime | None = None,
+        raised_before: datetime | None = None,
+    ) -> list[Concern]:
+        """Concerns whose organization is in the subtree at ``path``, oldest first."""
+
+    async def of_movement(self, movement_id: UUID, addressed_to: Addressee) -> list[Concern]:
+        """A movement's concerns with that addressee, oldest first."""
 
 
 class ApiKeyRepository(Protocol):

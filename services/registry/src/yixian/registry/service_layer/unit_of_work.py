@@ -33,6 +33,7 @@ from yixian.registry.adapters.postgres import (
     ApiKeys,
     AuditLog,
     Certificates,
+    Feedback,
     IdempotencyKeys,
     Members,
     Movements,
@@ -57,6 +58,7 @@ from .repositories import (
     ApiKeyRepository,
     AuditRepository,
     CertificateRepository,
+    FeedbackRepository,
     MemberRepository,
     MovementRepository,
     OrganizationRepository,
@@ -124,6 +126,7 @@ class UnitOfWork:
     outbox: OutboxRepository
     audit: AuditRepository
     certificates: CertificateRepository
+    feedback: FeedbackRepository
     audit_detail: dict[str, Any] = field(default_factory=dict)
     nothing_changed: bool = False
     """Set by a command that found everything as it asked and changed nothing: no audit
@@ -205,6 +208,7 @@ def on_connection(conn: DbConnection, config: NodeConfig, request: Request) -> U
         outbox=Outbox(conn),
         audit=AuditLog(conn),
         certificates=Certificates(conn),
+        feedback=Feedback(conn),
     )
 
 

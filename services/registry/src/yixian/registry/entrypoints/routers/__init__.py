@@ -1,6 +1,6 @@
 """The registry's HTTP API, one router per part (the tags of the OpenAPI document)."""
 
-from . import activities, administration, members, movements, operations, queries
+from . import activities, administration, feedback, members, movements, operations, queries
 
 ROUTERS = (
     operations.router,
@@ -8,6 +8,7 @@ ROUTERS = (
     members.router,
     movements.router,
     activities.router,
+    feedback.router,
     queries.router,
 )
 """In the order the OpenAPI document lists them."""
