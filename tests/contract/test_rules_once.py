@@ -102,3 +102,57 @@ def test_due_dates_and_lost_contact_are_read_through_the_contracts() -> None:
     assert found == [], "use transfer_reply_due_on / lost_contact_since from yixian.contracts"
     assert _DUE_READS.search("due = origin.transfer.reply_due_on")
     assert _DUE_READS.search("since = host.lost_contact_since")
+
+
+_REPORT_READS = re.compile(r"\.(?:last_report_on|report_received_on)\b")
+_DUES_PAID_READS = re.compile(r"\b(?:host|host_group|group)\.dues_paid\b")
+_STEPS = ROOT / "services" / "registry" / "src" / "yixian" / "registry" / "domain" / "movement.py"
+_DUES_VIEW = ROOT / "services" / "registry" / "src" / "yixian" / "registry" / "domain" / "dues.py"
+
+
+def test_when_a_report_is_due_is_read_through_the_contracts() -> None:
+    """The next report is due the origin's interval after the later of the origin's own
+    record and the report the host received (``report_due_on``); a service reading either
+    day itself would miss the other side's report. Only the steps that record them read
+    them (to find a repeated request)."""
+    contracts = ROOT / "contracts" / "src"
+    found = [
+        f"{path.relative_to(ROOT)}: {match.group()}"
+        for path in _files(".py")
+        if not path.is_relative_to(contracts) and path != _STEPS
+        for match in _REPORT_READS.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == [], "use report_due_on from yixian.contracts"
+    assert _REPORT_READS.search("due = origin.last_report_on")
+    assert _REPORT_READS.search("host_group.report_received_on or today")
+
+
+def test_which_dues_are_overdue_is_read_through_the_contracts() -> None:
+    """Which month a visiting member's dues are overdue for is ``dues_overdue_month`` (the
+    host's due day, from the month of check-in); outside contracts only the step that
+    records dues and the view of where they were paid read the months paid."""
+    contracts = ROOT / "contracts" / "src"
+    found = [
+        f"{path.relative_to(ROOT)}: {match.group()}"
+        for path in _files(".py")
+        if not path.is_relative_to(contracts) and path not in (_STEPS, _DUES_VIEW)
+        for match in _DUES_PAID_READS.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == [], "use dues_overdue_month from yixian.contracts"
+    assert _DUES_PAID_READS.search("unpaid = set(host.dues_paid)")
+    assert not _DUES_PAID_READS.search('Step("dues", "movement.dues_paid", ...)')
+
+
+def test_the_dues_due_day_is_the_one_block_every_service_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("YIXIAN_NODE", "110105")
+    monkeypatch.setenv("YIXIAN_NATIONAL_ID_KEY", "k" * 32)
+    monkeypatch.setenv("YIXIAN_DEADLINES__DUES_DUE_DAY", "20")
+    expected = Deadlines(dues_due_day=20)
+    assert RegistrySettings().deadlines.to_domain() == expected
+    assert NotifySettings().deadlines.to_domain() == expected
+    assert SyncSettings().deadlines.to_domain() == expected
+    monkeypatch.setenv("YIXIAN_DEADLINES__DUES_DUE_DAY", "29")  # not every month has it
+    with pytest.raises(ValueError, match="dues_due_day"):
+        RegistrySettings()

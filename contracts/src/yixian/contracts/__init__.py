@@ -36,6 +36,7 @@ from .link import (
     SequenceRange,
 )
 from .movement import (
+    MAX_DUES_FEN,
     OPEN_ORIGIN_STATUSES,
     ActivityKind,
     ActivityScheduled,
@@ -43,6 +44,8 @@ from .movement import (
     Contact,
     Destination,
     DuesMonth,
+    DuesPayment,
+    DuesPeriod,
     Enrolment,
     FeedbackState,
     FeedbackSummary,
@@ -66,11 +69,13 @@ from .movement import (
     TransferDecision,
     TransferReply,
     TransferRequest,
+    dues_months,
 )
 from .state import (
     MovementState,
     Prompt,
     check_in_overdue,
+    dues_overdue_month,
     lost_contact_since,
     movement_state,
     prompts_due,
@@ -85,6 +90,7 @@ from .topics import LINK_KEY, TopicNames, movement_key, record_key
 __all__ = [
     "CATALOGUE",
     "LINK_KEY",
+    "MAX_DUES_FEN",
     "OPEN_ORIGIN_STATUSES",
     "PAYLOADS",
     "ActivityKind",
@@ -97,6 +103,8 @@ __all__ = [
     "DigestBucket",
     "DigestEntry",
     "DuesMonth",
+    "DuesPayment",
+    "DuesPeriod",
     "Enrolment",
     "Envelope",
     "FeedbackState",
@@ -145,6 +153,8 @@ __all__ = [
     "UtcDateTime",
     "check_in_overdue",
     "decode",
+    "dues_months",
+    "dues_overdue_month",
     "envelope_model",
     "lost_contact_since",
     "make_event",

@@ -12,7 +12,10 @@ the side the rule gives it to, and only that side's setting counts:
   due date from the request with it (``transfer_reply_due_on``); the origin's own setting
   only stands in while the host has told none;
 - the member reports to the origin, and the origin decides suspension and removal: the
-  report interval and the lost-contact prompts count at the origin;
+  report interval and the lost-contact prompts count at the origin; a report the host
+  received for the origin counts as one (``report_due_on``);
+- the member pays dues at the host: a month's dues are due by the host's day of the next
+  month (``dues_due_day``), and only the host's queue counts them (``dues_overdue_month``);
 - a member's concern (feedback) is answered by the organization it is addressed to: the
   answer deadline counts at the node that holds the concern.
 """
@@ -36,6 +39,9 @@ class Deadlines:
     """Six months of lost contact: the origin is prompted to decide suspension (origin)."""
     lost_contact_removal_days: int = 730
     """Two more years after that: the removal prompt (origin)."""
+    dues_due_day: int = 10
+    """A month's dues are due by this day of the next month (host); then "dues overdue" in
+    the host's queue."""
     upcoming_days: int = 7
     """How far ahead the "upcoming" queue looks."""
     feedback_answer_hours: int = 24
@@ -50,6 +56,12 @@ class Deadlines:
 
     def report_due(self, last_reported_on: date) -> date:
         return last_reported_on + timedelta(days=self.report_interval_days)
+
+    def dues_due(self, month: str) -> date:
+        """The day a month's dues (``YYYY-MM``) are due: ``dues_due_day`` of the next month."""
+        year, number = int(month[:4]), int(month[5:])
+        year, number = (year + 1, 1) if number == 12 else (year, number + 1)
+        return date(year, number, self.dues_due_day)
 
     def suspension_prompt_on(self, lost_since: date) -> date:
         return lost_since + timedelta(days=self.lost_contact_suspension_days)

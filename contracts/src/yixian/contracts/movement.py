@@ -92,7 +92,11 @@ class MovementStep(StrEnum):
     TRANSFER_ACCEPTED = "transfer_accepted"
     TRANSFER_REJECTED = "transfer_rejected"
     DUES_PAID = "dues_paid"
-    """The host confirms the member paid dues there for some months."""
+    """The host confirms the member paid dues there for some months (with the amount and a
+    receipt: ``HostGroup.dues``)."""
+    REPORT_RECEIVED = "report_received"
+    """The host received the member's report to the origin while the member is away
+    (``HostGroup.report_received_on``): the origin counts it as the report."""
     ENROLLED = "enrolled"
     """After the origin completed a transfer, the host enrolled the member as its own
     (``HostGroup.enrolment``); the movement stays closed (ADR 19)."""
@@ -282,6 +286,47 @@ class TransferReply(ContractModel):
 DuesMonth = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-03"])]
 """A month of dues, ``YYYY-MM``."""
 
+MAX_DUES_FEN = 10_000_000
+"""The most one payment of dues may be, in fen (100,000 yuan): more is a typing error."""
+
+
+def dues_months(from_month: str, to_month: str) -> list[str]:
+    """The months ``from_month`` to ``to_month`` (``YYYY-MM``), both included, in order."""
+    year, month = int(from_month[:4]), int(from_month[5:])
+    months: list[str] = []
+    while (current := f"{year:04d}-{month:02d}") <= to_month:
+        months.append(current)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+class DuesPeriod(ContractModel):
+    """A run of months of dues, both included."""
+
+    from_month: DuesMonth
+    to_month: DuesMonth = Field(description="The last month (the same as from_month: one).")
+
+    @model_validator(mode="after")
+    def _in_order(self) -> DuesPeriod:
+        if self.to_month < self.from_month:
+            raise ValueError("to_month must not be before from_month")
+        return self
+
+    @property
+    def months(self) -> list[str]:
+        return dues_months(self.from_month, self.to_month)
+
+
+class DuesPayment(ContractModel):
+    """Dues a visiting member paid at the host for a run of months (缴纳党费)."""
+
+    period: DuesPeriod
+    amount_fen: int = Field(
+        ge=1, le=MAX_DUES_FEN, description="The amount paid for the whole period, in fen (分)."
+    )
+    receipt: ShortText | None = Field(default=None, description="The receipt's number, if any.")
+    recorded_at: UtcDateTime
+
 
 class Enrolment(ContractModel):
     """The host took the member into its own membership after a completed transfer."""
@@ -437,7 +482,19 @@ class HostGroup(ContractModel):
         default=[],
         max_length=600,
         description="The months whose dues the member paid at the host, in order (the member "
-        "pays dues where they live; the origin sees which months are paid where).",
+        "pays dues where they live; the origin sees which months are paid where); the months "
+        "of every payment in dues are among them.",
+    )
+    dues: list[DuesPayment] = Field(
+        default=[],
+        max_length=600,
+        description="The payments of dues recorded at the host, by first month; their months"
+        " never overlap (absent from producers before amounts were recorded).",
+    )
+    report_received_on: date | None = Field(
+        default=None,
+        description="The day the member last gave the host the report due to the origin; the"
+        " origin counts the later of this and its own last_report_on (report_due_on).",
     )
     enrolment: Enrolment | None = Field(
         default=None,

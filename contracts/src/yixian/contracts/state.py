@@ -6,7 +6,7 @@ the groups have converged the state has too. Partners may use it as well.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 from enum import StrEnum
 
 from .deadlines import Deadlines
@@ -17,7 +17,11 @@ from .movement import (
     OriginStatus,
     Standing,
     TransferDecision,
+    dues_months,
 )
+
+BEIJING = timezone(timedelta(hours=8))
+"""The time zone every node counts its months in (China has no daylight saving time)."""
 
 
 class MovementState(StrEnum):
@@ -124,10 +128,14 @@ def transfer_reply_overdue(origin: OriginGroup | None, host: HostGroup | None, t
     return due is not None and today > due
 
 
-def report_due_on(origin: OriginGroup, deadlines: Deadlines) -> date:
+def report_due_on(origin: OriginGroup, host: HostGroup | None, deadlines: Deadlines) -> date:
     """When the member's next report to the origin is due: the origin's interval after the
-    last report, or after departure while there is none (the origin's setting counts)."""
-    return deadlines.report_due(origin.last_report_on or origin.period.departed_on)
+    last report, whichever side recorded it (the origin's ``last_report_on``, or the host's
+    ``report_received_on`` for a member away), or after departure while there is none (the
+    origin's setting counts)."""
+    received = host.report_received_on if host is not None else None
+    reports = [day for day in (origin.last_report_on, received) if day is not None]
+    return deadlines.report_due(max(reports) if reports else origin.period.departed_on)
 
 
 def report_overdue(
@@ -136,8 +144,35 @@ def report_overdue(
     return (
         origin is not None
         and movement_state(origin, host).is_open
-        and today > report_due_on(origin, deadlines)
+        and today > report_due_on(origin, host, deadlines)
     )
+
+
+def dues_overdue_month(
+    origin: OriginGroup | None, host: HostGroup | None, today: date, deadlines: Deadlines
+) -> str | None:
+    """The earliest month (``YYYY-MM``) whose dues a visiting member has not paid at the host
+    although they were due (``Deadlines.dues_due``: the host's day of the next month, by
+    default the 10th) before ``today``; None when nothing is overdue. Counted from the
+    month of check-in (Beijing time), while the member is checked in there and the movement
+    open (``active``); a month recorded paid (``dues_paid``) is paid, with or without an
+    amount."""
+    if (
+        origin is None
+        or host is None
+        or host.checked_in_at is None
+        or movement_state(origin, host) is not MovementState.ACTIVE
+    ):
+        return None
+    first = host.checked_in_at.astimezone(BEIJING).strftime("%Y-%m")
+    last_due = f"{today.year:04d}-{today.month:02d}"
+    paid = set(host.dues_paid)
+    for month in dues_months(first, last_due):
+        if today <= deadlines.dues_due(month):
+            return None
+        if month not in paid:
+            return month
+    return None
 
 
 def lost_contact_since(origin: OriginGroup | None, host: HostGroup | None) -> date | None:

@@ -36,9 +36,9 @@ def test_anniversary_in_leap_and_common_years() -> None:
 def test_a_report_comes_due_the_origins_interval_after_the_last() -> None:
     group = origin_group()
     departed = group.period.departed_on
-    assert report_due_on(group, Deadlines()) == departed.replace(year=departed.year + 1)
-    assert report_due_on(group, Deadlines(report_interval_days=60)) == date.fromordinal(
+    assert report_due_on(group, None, Deadlines()) == departed.replace(year=departed.year + 1)
+    assert report_due_on(group, None, Deadlines(report_interval_days=60)) == date.fromordinal(
         departed.toordinal() + 60
     )
     reported = group.model_copy(update={"last_report_on": date(2026, 5, 1)})
-    assert report_due_on(reported, Deadlines(report_interval_days=60)) == date(2026, 6, 30)
+    assert report_due_on(reported, None, Deadlines(report_interval_days=60)) == date(2026, 6, 30)

@@ -173,6 +173,26 @@ async def test_the_report_reminder_follows_the_origins_interval_and_a_recorded_r
     assert await scheduler.tick() == 1
 
 
+async def test_a_report_received_at_the_host_stops_the_origins_reminder() -> None:
+    tables = _gushi()
+    tables.keep(origin_group())
+    tables.keep(host_group())
+    now = {"t": _at(date(2026, 4, 10))}  # departed 2026-02-20: due 2026-04-21
+    scheduler = _scheduler(tables, lambda: now["t"], Deadlines(report_interval_days=60))
+    received = host_group().model_copy(
+        update={"version": 2, "report_received_on": date(2026, 4, 10)}
+    )
+    tables.keep(received)  # the host relayed the report it received
+    now["t"] = _at(date(2026, 4, 21))  # the departure's 60 days: no reminder
+    assert await scheduler.tick() == 0
+    now["t"] = _at(date(2026, 6, 8))  # 59 days after the report
+    assert await scheduler.tick() == 0
+    assert _reasons(tables) == []
+    now["t"] = _at(date(2026, 6, 9))  # the origin's 60 days after the report the host received
+    assert await scheduler.tick() == 1
+    assert _reasons(tables) == [("yearly_report_due", "member")]
+
+
 async def test_the_hosts_reply_deadline_counts_at_the_origin() -> None:
     tables = _gushi()
     requested_at = _at(date(2026, 5, 1))

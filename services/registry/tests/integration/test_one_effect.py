@@ -178,6 +178,12 @@ STEPS: list[tuple[str, Setup, str, dict[str, Any]]] = [
     ("host", checked_in, "participations", PARTICIPATION),
     ("host", _transfer_requested, "transfer/reply", {"decision": "accepted"}),
     ("host", checked_in, "dues", {"months": ["2026-02", "2026-03"]}),
+    ("host", checked_in, "dues", {
+        "period": {"from_month": "2026-02", "to_month": "2026-03"},
+        "amount_fen": 9000,
+        "receipt": "BJ-2026-0001",
+    }),
+    ("host", checked_in, "report-received", {"reported_on": "2026-02-28"}),
     ("origin", registered, "origin/lost-contact", {"since": "2026-02-25"}),
     ("origin", _lost_at_origin, "origin/restore-contact", {}),
     ("origin", _lost_at_origin, "suspend", SUSPENSION),
@@ -222,7 +228,7 @@ async def test_a_movement_step_takes_effect_once(
     successes = sum(n for status, n in statuses.items() if status < 300)
     same_again_is_fine = step in {  # answered 200, no change
         "details", "participations", "dues", "origin/lost-contact", "suspend", "reinstate",
-        "remove", "report",
+        "remove", "report", "report-received",
     }  # fmt: skip
     assert successes == TIMES if idempotent or same_again_is_fine else successes == 1, statuses
     if step == "relocate":

@@ -20,6 +20,7 @@ from yixian.contracts import (
     ActivityKind,
     Contact,
     Destination,
+    DuesPeriod,
     HostStatus,
     OriginStatus,
     OutflowReason,
@@ -199,7 +200,10 @@ def body_of(step: Step, node: Node) -> s.Body | None:
             attended_at=NOW - timedelta(days=1),
         ),
         "transfer/reply": s.TransferReplyBody(decision=TransferDecision.ACCEPTED),
-        "dues": s.DuesPaid(months=["2026-03"]),
+        "dues": s.DuesPaid(
+            period=DuesPeriod(from_month="2026-03", to_month="2026-03"), amount_fen=4500
+        ),
+        "report-received": s.ReportReceived(reported_on=date(2026, 3, 9)),
         "enrol": s.Enrolment(),
         "origin/lost-contact": s.LostContact(since=date(2026, 3, 8)),
         "suspend": s.Suspension(reason="失联后经多方查找仍无法联系", force=True),
@@ -232,6 +236,7 @@ BEFORE: dict[str, list[str]] = {
     "participations": ["check-in"],
     "transfer/reply": ["check-in", "transfer/request"],
     "dues": ["check-in"],
+    "report-received": ["check-in"],
     "enrol": ["check-in", "transfer/request", "transfer/reply", "transfer/complete"],
     "origin/lost-contact": [],
     "origin/restore-contact": ["origin/lost-contact"],

@@ -110,7 +110,7 @@ class Scheduler:
                     due.append(("transfer_reply_due", transfer.requested_at.isoformat(), {}))
                 if transfer_reply_overdue(origin, host, today):
                     due.append(("transfer_reply_overdue", transfer.requested_at.isoformat(), {}))
-            report_due = report_due_on(origin, deadlines)  # a recorded report moves it on
+            report_due = report_due_on(origin, host, deadlines)  # either side's report moves it on
             if state.is_open and today >= report_due:
                 due.append(("yearly_report_due", f"report-{report_due}", {"year": today.year}))
             for prompt, since in prompts_due(origin, host, today, deadlines):  # until decided

@@ -5,6 +5,7 @@ from yixian.contracts import Deadlines
 from .certificate import certificate_number
 from .changes import field_changes
 from .contact import CONTACT_FIELDS, contact_changes, merge_contact
+from .dues import dues_paid_where
 from .errors import (
     AlreadyExists,
     Conflict,
@@ -74,6 +75,7 @@ __all__ = [
     "classify",
     "closed_on",
     "contact_changes",
+    "dues_paid_where",
     "field_changes",
     "member_status",
     "merge_contact",

@@ -24,6 +24,8 @@ from yixian.contracts import (
     Contact,
     Deadlines,
     Destination,
+    DuesPayment,
+    DuesPeriod,
     Enrolment,
     FeedbackSummary,
     HostGroup,
@@ -49,7 +51,10 @@ from yixian.contracts import (
 
 from . import dates
 from .contact import CONTACT_FIELDS, merge_contact
-from .errors import Invalid, InvalidTransition, NotOwner
+from .errors import Conflict, Invalid, InvalidTransition, NotOwner
+
+MAX_DUES_MONTHS = 24
+"""The most months one payment of dues may cover."""
 
 
 class Side(StrEnum):
@@ -886,6 +891,94 @@ class Movement:
         paid = sorted(set(self.host_group.dues_paid) | set(months))
         if paid != self.host_group.dues_paid:
             self._next_host(MovementStep.DUES_PAID, now, actor, deadlines, dues_paid=paid)
+
+    def record_dues_payment(
+        self,
+        *,
+        node: str,
+        period: DuesPeriod,
+        amount_fen: int,
+        receipt: str | None,
+        now: datetime,
+        actor: str,
+        deadlines: Deadlines | None = None,
+    ) -> None:
+        """The host records dues the member paid there for a run of months, with the amount
+        and the receipt's number (缴纳党费). The same payment again changes nothing; one
+        whose months another payment (or an earlier confirmation) already covers, or that
+        reuses another payment's receipt, is refused: a month is paid once."""
+        self._require(node, Side.HOST, "recording dues paid")
+        host = self.host_group
+        if host is None or host.checked_in_at is None:
+            raise self._refuse("record dues paid for", "a member checked in at the host")
+        for payment in host.dues:
+            if (payment.period, payment.amount_fen, payment.receipt) == (
+                period,
+                amount_fen,
+                receipt,
+            ):
+                return  # already recorded: a repeated request changes nothing
+        months = period.months
+        if len(months) > MAX_DUES_MONTHS:
+            raise Invalid(
+                f"covers {len(months)} months; one payment covers at most {MAX_DUES_MONTHS}",
+                field="period",
+            )
+        departed = self._origin().period.departed_on.strftime("%Y-%m")
+        current = dates.local_date(now).strftime("%Y-%m")
+        if period.from_month < departed:
+            raise Invalid(f"is before the member left ({departed})", field="period.from_month")
+        if period.to_month > current:
+            raise Invalid(f"is after the current month ({current})", field="period.to_month")
+        paid = set(host.dues_paid)
+        if overlap := sorted(paid.intersection(months)):
+            raise Conflict(
+                f"{', '.join(overlap)} already recorded paid here; a month is paid once",
+                field="period",
+            )
+        if receipt is not None and any(p.receipt == receipt for p in host.dues):
+            raise Conflict("is already the receipt of another payment", field="receipt")
+        payment = DuesPayment(
+            period=period,
+            amount_fen=amount_fen,
+            receipt=receipt,
+            recorded_at=now,
+        )
+        self._next_host(
+            MovementStep.DUES_PAID,
+            now,
+            actor,
+            deadlines,
+            dues=sorted([*host.dues, payment], key=lambda p: p.period.from_month),
+            dues_paid=sorted(paid.union(months)),
+        )
+
+    def record_report_received(
+        self,
+        *,
+        node: str,
+        reported_on: date,
+        now: datetime,
+        actor: str,
+        deadlines: Deadlines | None = None,
+    ) -> None:
+        """The member gave the host the report due to the origin (the member is away): the
+        origin counts it as the report (``report_due_on``), on its own interval."""
+        self._require(node, Side.HOST, "recording a report received")
+        host = self.host_group
+        if host is None or host.checked_in_at is None:
+            raise self._refuse("record a report for", "a member checked in at the host")
+        last = host.report_received_on
+        if last == reported_on:
+            return  # already recorded: a repeated request changes nothing
+        dates.require_during(
+            reported_on, self._origin().period.departed_on, now, field="reported_on"
+        )
+        if last is not None and reported_on < last:
+            raise Invalid(f"is before the last report received ({last})", field="reported_on")
+        self._next_host(
+            MovementStep.REPORT_RECEIVED, now, actor, deadlines, report_received_on=reported_on
+        )
 
     def record_participation(
         self,

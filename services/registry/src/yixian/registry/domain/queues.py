@@ -15,6 +15,7 @@ from yixian.contracts import (
     Prompt,
     Standing,
     check_in_overdue,
+    dues_overdue_month,
     lost_contact_since,
     movement_state,
     prompts_due,
@@ -64,7 +65,7 @@ def classify(
         )
     if side is Side.ORIGIN:
         return _origin_entry(state, origin, host, today, deadlines)
-    return _host_entry(state, origin, host)
+    return _host_entry(state, origin, host, today, deadlines)
 
 
 def _origin_entry(
@@ -103,7 +104,9 @@ def _origin_entry(
         return QueueEntry(Queue.TO_DO, "a suspended member is reached again: decide reinstatement")
     if report_overdue(origin, host, today, deadlines):
         return QueueEntry(
-            Queue.OVERDUE, "the member's report is overdue", report_due_on(origin, deadlines)
+            Queue.OVERDUE,
+            "the member's report is overdue",
+            report_due_on(origin, host, deadlines),
         )
     if state is MovementState.AWAITING_CHECK_IN:
         if origin.check_in_due_on <= horizon:
@@ -118,7 +121,11 @@ def _origin_entry(
 
 
 def _host_entry(
-    state: MovementState, origin: OriginGroup, host: HostGroup | None
+    state: MovementState,
+    origin: OriginGroup,
+    host: HostGroup | None,
+    today: date,
+    deadlines: Deadlines,
 ) -> QueueEntry | None:
     if state is MovementState.AWAITING_CHECK_IN and (host is None or host.host_org is None):
         return QueueEntry(
@@ -141,4 +148,6 @@ def _host_entry(
         return QueueEntry(Queue.WAITING, "waiting for the origin to relocate or cancel")
     if state is MovementState.LOST_CONTACT:
         return QueueEntry(Queue.TO_DO, "lost contact: keep trying to reach the member")
+    if unpaid := dues_overdue_month(origin, host, today, deadlines):
+        return QueueEntry(Queue.OVERDUE, f"dues unpaid since {unpaid}", deadlines.dues_due(unpaid))
     return None

@@ -10,10 +10,12 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from yixian.contracts import (
+    MAX_DUES_FEN,
     ActivityKind,
     Contact,
     Destination,
     DuesMonth,
+    DuesPeriod,
     LongText,
     OrganizationRef,
     OutflowReason,
@@ -244,6 +246,12 @@ class Report(Body):
     reported_on: date = Field(description="The day the member reported to the origin.")
 
 
+class ReportReceived(Body):
+    reported_on: date = Field(
+        description="The day the member gave the host the report due to the origin."
+    )
+
+
 class ParticipationBody(Body):
     participation_id: UUID = Field(description="Chosen by the caller: a retry records nothing new.")
     activity_id: UUID | None = None
@@ -253,7 +261,30 @@ class ParticipationBody(Body):
 
 
 class DuesPaid(Body):
-    months: list[DuesMonth] = Field(min_length=1, max_length=24, examples=[["2026-03"]])
+    """Either a payment (``period``, ``amount_fen``, an optional ``receipt``) or, as before,
+    months confirmed paid without an amount (``months``)."""
+
+    period: DuesPeriod | None = Field(
+        default=None,
+        description="The months paid for, both included (at most 24), from the month of"
+        " departure to the current one; a month already recorded paid here: 422 conflict.",
+        examples=[{"from_month": "2026-01", "to_month": "2026-03"}],
+    )
+    amount_fen: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_DUES_FEN,
+        description="The amount paid for the period, in fen (分): 4500 is 45.00 yuan.",
+        examples=[4500],
+    )
+    receipt: Name | None = Field(default=None, description="The receipt's number, if any.")
+    months: list[DuesMonth] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=24,
+        description="Months confirmed paid without an amount (instead of a period).",
+        examples=[["2026-03"]],
+    )
 
 
 class TransferReplyBody(Body):

@@ -18,11 +18,13 @@ from yixian.contracts import (
     Certificate,
     Contact,
     Destination,
+    DuesPeriod,
     OrganizationRef,
     OutflowReason,
     Period,
     TransferDecision,
     check_in_overdue,
+    dues_overdue_month,
     report_due_on,
     transfer_reply_due_on,
     transfer_reply_overdue,
@@ -120,9 +122,14 @@ def movement_view(movement: Movement, node: str, today: date, uow: UnitOfWork) -
         "transfer_reply_due_on": transfer_reply_due_on(movement.origin_group, movement.host_group)
         if movement.origin_group
         else None,
-        "report_due_on": report_due_on(movement.origin_group, uow.config.deadlines)
+        "report_due_on": report_due_on(
+            movement.origin_group, movement.host_group, uow.config.deadlines
+        )
         if movement.origin_group
         else None,
+        "dues_overdue_month": dues_overdue_month(
+            movement.origin_group, movement.host_group, today, uow.config.deadlines
+        ),
         "queue": (
             {"queue": entry.queue.value, "reason": entry.reason, "due_on": entry.due_on}
             if entry
@@ -698,16 +705,21 @@ async def follow_forward(uow: UnitOfWork, movement_id: UUID, *, automatic: bool 
 # -- the origin's decisions on lost contact, and the member's report ---------------------
 
 
-async def _decide(uow: UnitOfWork, movement_id: UUID, step: Callable[[Movement], Any]) -> Movement:
-    """An origin step that may find the record as it asks (a repeated request): then it
-    changes nothing, sends nothing and writes no audit row."""
+async def _decide(
+    uow: UnitOfWork,
+    movement_id: UUID,
+    step: Callable[[Movement], Any],
+    side: Side = Side.ORIGIN,
+) -> Movement:
+    """A step that may find the record as it asks (a repeated request): then it changes
+    nothing, sends nothing and writes no audit row."""
     changed: list[bool] = []
 
     def run(movement: Movement) -> None:
         step(movement)
         changed.append(bool(movement.events))
 
-    movement = await _act(uow, movement_id, Side.ORIGIN, run)
+    movement = await _act(uow, movement_id, side, run)
     uow.nothing_changed = not changed[0]
     return movement
 
@@ -933,12 +945,52 @@ async def record_participation(
     return _result(201, movement, uow, participation_id=str(participation_id), duplicate=False)
 
 
-async def confirm_dues_paid(uow: UnitOfWork, movement_id: UUID, *, months: list[str]) -> Result:
-    movement = await _act(
+async def confirm_dues_paid(
+    uow: UnitOfWork,
+    movement_id: UUID,
+    *,
+    months: list[str] | None = None,
+    period: DuesPeriod | None = None,
+    amount_fen: int | None = None,
+    receipt: str | None = None,
+) -> Result:
+    """Dues paid at the host: a payment (``period``, ``amount_fen``, an optional
+    ``receipt``), or months confirmed paid without an amount (``months``, as before)."""
+    if (months is None) == (period is None):
+        raise Invalid("give either period (with amount_fen) or months", field="period")
+    if period is not None:
+        if amount_fen is None:
+            raise Invalid("is required with a period", field="amount_fen")
+
+        def step(m: Movement) -> None:
+            m.record_dues_payment(
+                **_host_common(uow),
+                period=period,
+                amount_fen=amount_fen,
+                receipt=receipt,
+            )
+    else:
+        if amount_fen is not None or receipt is not None:
+            field = "amount_fen" if amount_fen is not None else "receipt"
+            raise Invalid("goes with a period, not with months", field=field)
+        assert months is not None
+
+        def step(m: Movement) -> None:
+            m.confirm_dues_paid(**_host_common(uow), months=months)
+
+    movement = await _decide(uow, movement_id, step, Side.HOST)
+    return _result(200, movement, uow)
+
+
+async def record_report_received(
+    uow: UnitOfWork, movement_id: UUID, *, reported_on: date
+) -> Result:
+    """The member gave the host the report due to the origin: the origin counts it."""
+    movement = await _decide(
         uow,
         movement_id,
+        lambda m: m.record_report_received(**_host_common(uow), reported_on=reported_on),
         Side.HOST,
-        lambda m: m.confirm_dues_paid(**_host_common(uow), months=months),
     )
     return _result(200, movement, uow)
 

@@ -21,6 +21,7 @@ from yixian.registry.domain import (
     away_during,
     classify,
     dates,
+    dues_paid_where,
     national_id_hash,
     phone_digits,
 )
@@ -150,10 +151,8 @@ async def get_member(uow: UnitOfWork, member_id: UUID) -> dict[str, Any]:
     every movement of the member this node holds and may show, and what was changed."""
     member, _ = await member_in_scope(uow, member_id)
     node, today = uow.config.node, uow.request.now.date()
-    movements = []
-    for movement in await uow.movements.of_member(member_id):
-        if uow.request.principal.covers((await answerable_org(uow, movement)).path):
-            movements.append(movement_view(movement, node, today, uow))
+    shown = await _movements_shown(uow, member_id)
+    movements = [movement_view(movement, node, today, uow) for movement in shown]
     changes = [
         {
             "at": r["at"].isoformat(),
@@ -170,8 +169,25 @@ async def get_member(uow: UnitOfWork, member_id: UUID) -> dict[str, Any]:
         **member_json(member),
         "status": status.value,
         "movements": movements,
+        "dues": dues_paid_where(shown),
         "changes": changes,
     }
+
+
+async def _movements_shown(uow: UnitOfWork, member_id: UUID) -> list[Movement]:
+    """The member's movements this node holds that the principal may see."""
+    return [
+        movement
+        for movement in await uow.movements.of_member(member_id)
+        if uow.request.principal.covers((await answerable_org(uow, movement)).path)
+    ]
+
+
+async def member_dues(uow: UnitOfWork, member_id: UUID) -> dict[str, Any]:
+    """Which months of a member of the principal's subtree are paid where: each month with
+    the hosts that recorded it, and every payment (amount, receipt)."""
+    await member_in_scope(uow, member_id)
+    return {"member_id": str(member_id), **dues_paid_where(await _movements_shown(uow, member_id))}
 
 
 async def _movements(

@@ -106,6 +106,14 @@ async def get_member(member_id: UUID, api: Api) -> JSONResponse:
     return await api.read(lambda uow: queries.get_member(uow, member_id))
 
 
+@router.get("/v1/members/{member_id}/dues")
+async def member_dues(member_id: UUID, api: Api) -> JSONResponse:
+    """Which months of the member's dues are paid where: each month with the hosts that
+    recorded it paid (and the payment: period, amount in fen, receipt), and every payment.
+    Not found outside your subtree."""
+    return await api.read(lambda uow: queries.member_dues(uow, member_id))
+
+
 @router.get("/v1/organizations/{org_id}/present")
 async def present(org_id: UUID, api: Api) -> JSONResponse:
     """Everyone present in the organization's area, local or visiting."""
