@@ -22,6 +22,7 @@ async def test_the_demo_walks_through_the_scenarios(local_stack: LocalStack) -> 
     assert "transfer rejected; membership stays with Gushi" in text
     assert "Chaoyang's intake assigns M to the working committee" in text
     assert "enrolled at Chaoyang's working committee" in text
+    assert "Gushi sees that a concern was raised and answered, not its text" in text
     assert "Trace of movement" in text
     # the trace has each hop: commit at the origin, publish, apply at the partner, notices
     assert re.search(

@@ -60,6 +60,7 @@ async def test_the_seven_scenarios_on_three_live_nodes(
     assert any("transfer accepted and completed" in line for line in said)
     assert any("assigns M to the working committee" in line for line in said)
     assert any("Gushi keeps 王伟 as transferred out" in line for line in said)
+    assert any("a concern was raised and answered" in line for line in said)
     assert any("membership stays with Gushi" in line for line in said)
 
     async def invited() -> bool:

@@ -215,6 +215,28 @@ async def _scenarios(nodes: dict[str, LocalNode], say: Say) -> str:
     await _until(gushi, mid, "active", "contact restored")
     say("  lost contact seen at Gushi, then restored on both sides")
 
+    say("\nFeedback — the visiting member raises a concern at Chaoyang; the committee answers")
+    concern = {
+        "movement_id": mid,
+        "addressed_to": "host",
+        "text": "小区东门路灯坏了，夜里回家不安全，能否帮忙反映？",
+    }
+    raised = await chaoyang.post("/v1/feedback", concern, 201)
+    answer = {"text": "已联系街道，本周内修复路灯。"}
+    answered = await chaoyang.post(f"/v1/feedback/{raised['feedback_id']}/answers", answer, 201)
+    stats = await chaoyang.get("/v1/feedback/statistics")
+    say(
+        f"  answered in {answered['first_answer_seconds']:.0f} s (median first answer"
+        f" {stats['first_answer_seconds']['median']:.0f} s); the member is told by SMS"
+    )
+
+    async def origin_sees_it() -> bool:
+        host = (await gushi.get(f"/v1/movements/{mid}"))["host_group"]
+        return bool(host and host.get("feedback") and host["feedback"]["answered"] == 1)
+
+    await eventually(origin_sees_it, what="Gushi sees the concern answered")
+    say("  Gushi sees that a concern was raised and answered, not its text")
+
     say("\nScenario 7 — Chaoyang schedules a theme day; everyone present is invited once")
     for name in ("陈静", "周磊"):
         body = {
