@@ -16,6 +16,7 @@ from yixian.contracts import (
     HostStatus,
     dues_months,
     dues_overdue_month,
+    prompts_due,
     report_due_on,
     report_overdue,
 )
@@ -94,3 +95,24 @@ def test_a_report_the_host_received_counts_as_the_report_on_the_origins_interval
     assert report_due_on(reported, host, interval) == date(2026, 6, 30)
     earlier = origin.model_copy(update={"last_report_on": date(2026, 3, 1)})
     assert report_due_on(earlier, received, interval) == date(2026, 6, 14)
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"lost_contact_since": date(9999, 12, 31)},
+        {"report_received_on": date(9999, 12, 31)},
+        {"checked_in_at": datetime(9999, 12, 31, 20, tzinfo=UTC)},
+    ],
+    ids=["lost contact", "report received", "checked in"],
+)
+def test_a_partners_dates_at_the_end_of_time_break_no_rule(update: dict[str, object]) -> None:
+    """Contract dates have no bounds (a partner may send any): the deadlines saturate."""
+    origin = origin_group(1)
+    host = host_group(1).model_copy(update=update)
+    today = date(2026, 6, 1)
+    deadlines = Deadlines()
+    report_due_on(origin, host, deadlines)
+    dues_overdue_month(origin, host, today, deadlines)
+    prompts_due(origin, host, today, deadlines)
+    assert deadlines.removal_prompt_on(date(9999, 12, 1)) == date.max

@@ -49,27 +49,39 @@ class Deadlines:
     holds the concern); then it is overdue in the secretaries' feedback queue."""
 
     def check_in_due(self, departed_on: date) -> date:
-        return departed_on + timedelta(days=self.check_in_days)
+        return _later(departed_on, self.check_in_days)
 
     def transfer_reply_due(self, requested_on: date) -> date:
-        return requested_on + timedelta(days=self.transfer_reply_days)
+        return _later(requested_on, self.transfer_reply_days)
 
     def report_due(self, last_reported_on: date) -> date:
-        return last_reported_on + timedelta(days=self.report_interval_days)
+        return _later(last_reported_on, self.report_interval_days)
 
     def dues_due(self, month: str) -> date:
         """The day a month's dues (``YYYY-MM``) are due: ``dues_due_day`` of the next month."""
         year, number = int(month[:4]), int(month[5:])
         year, number = (year + 1, 1) if number == 12 else (year, number + 1)
+        if year > date.max.year:
+            return date.max
         return date(year, number, self.dues_due_day)
 
     def suspension_prompt_on(self, lost_since: date) -> date:
-        return lost_since + timedelta(days=self.lost_contact_suspension_days)
+        return _later(lost_since, self.lost_contact_suspension_days)
 
     def removal_prompt_on(self, lost_since: date) -> date:
-        return self.suspension_prompt_on(lost_since) + timedelta(
-            days=self.lost_contact_removal_days
-        )
+        return _later(self.suspension_prompt_on(lost_since), self.lost_contact_removal_days)
 
     def feedback_answer_due(self, raised_at: datetime) -> datetime:
-        return raised_at + timedelta(hours=self.feedback_answer_hours)
+        try:
+            return raised_at + timedelta(hours=self.feedback_answer_hours)
+        except OverflowError:
+            return datetime.max.replace(tzinfo=raised_at.tzinfo)
+
+
+def _later(day: date, days: int) -> date:
+    """``days`` after ``day``; the last representable day when that lies beyond it (a
+    partner's group may carry any date: a deadline computed from it must not fail)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max

@@ -117,7 +117,9 @@ def transfer_reply_due_on(origin: OriginGroup, host: HostGroup | None) -> date |
         return None
     if host is not None and host.transfer_reply_days is not None:
         requested_on = origin.transfer.requested_at.date()
-        return requested_on + timedelta(days=host.transfer_reply_days)
+        return Deadlines(transfer_reply_days=host.transfer_reply_days).transfer_reply_due(
+            requested_on
+        )
     return origin.transfer.reply_due_on
 
 
@@ -164,7 +166,10 @@ def dues_overdue_month(
         or movement_state(origin, host) is not MovementState.ACTIVE
     ):
         return None
-    first = host.checked_in_at.astimezone(BEIJING).strftime("%Y-%m")
+    try:
+        first = host.checked_in_at.astimezone(BEIJING).strftime("%Y-%m")
+    except OverflowError:  # a partner's check-in at the end of time: nothing due yet
+        return None
     last_due = f"{today.year:04d}-{today.month:02d}"
     paid = set(host.dues_paid)
     for month in dues_months(first, last_due):

@@ -115,3 +115,22 @@ def test_deadlines_are_configurable() -> None:
     strict = Deadlines(check_in_days=10)
     assert strict.check_in_due(date(2026, 2, 20)) == date(2026, 3, 2)
     assert strict.transfer_reply_due(date(2026, 4, 1)) == date(2026, 5, 1)
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"lost_contact_since": date(9999, 12, 31)},
+        {"report_received_on": date(9999, 12, 31)},
+        {"checked_in_at": datetime(9999, 12, 31, 20, tzinfo=UTC)},
+    ],
+    ids=["lost contact", "report received", "checked in"],
+)
+def test_a_partners_dates_at_the_end_of_time_do_not_break_the_queues(
+    update: dict[str, object],
+) -> None:
+    """A partner's group may carry any date; classifying it must not raise (one movement
+    would take every queue of the node down with it)."""
+    host = host_group(1).model_copy(update=update)
+    for side in Side:
+        classify(side, origin_group(1), host, date(2026, 6, 1), Deadlines())

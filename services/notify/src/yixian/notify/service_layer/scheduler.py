@@ -22,7 +22,9 @@ import asyncpg
 from yixian.contracts import (
     OPEN_ORIGIN_STATUSES,
     Deadlines,
+    HostGroup,
     MovementState,
+    OriginGroup,
     Prompt,
     check_in_overdue,
     movement_state,
@@ -88,34 +90,49 @@ class Scheduler:
             log.info("scheduled notices planned", count=planned)
         return planned
 
+    def _due(
+        self, origin: OriginGroup, host: HostGroup | None, today: date
+    ) -> list[tuple[str, str, dict[str, object]]]:
+        """The scheduled notices a movement is due today: (reason, occurrence, extra)."""
+        deadlines, reminders = self.deadlines, self.reminders
+        state = movement_state(origin, host)
+        due: list[tuple[str, str, dict[str, object]]] = []
+        if state is MovementState.AWAITING_CHECK_IN:
+            if today >= origin.check_in_due_on - timedelta(days=reminders.check_in_days):
+                due.append(("check_in_due", f"{origin.check_in_due_on}", {}))
+            if check_in_overdue(origin, host, today):
+                due.append(("not_arrived", f"{origin.check_in_due_on}", {}))
+        transfer = origin.transfer
+        reply_due = transfer_reply_due_on(origin, host)  # the host's deadline
+        if state is MovementState.TRANSFER_PENDING and transfer and reply_due:
+            reminder = timedelta(days=reminders.transfer_reply_days)
+            if today >= reply_due - reminder:
+                due.append(("transfer_reply_due", transfer.requested_at.isoformat(), {}))
+            if transfer_reply_overdue(origin, host, today):
+                due.append(("transfer_reply_overdue", transfer.requested_at.isoformat(), {}))
+        report_due = report_due_on(origin, host, deadlines)  # either side's report moves it on
+        if state.is_open and today >= report_due:
+            due.append(("yearly_report_due", f"report-{report_due}", {"year": today.year}))
+        for prompt, since in prompts_due(origin, host, today, deadlines):  # until decided
+            reason = "suspension_prompt" if prompt is Prompt.SUSPENSION else "removal_prompt"
+            due.append((reason, f"{since}", {}))
+        return due
+
     async def _movements(self, uow: UnitOfWork, today: date) -> int:
         planned = 0
-        deadlines, reminders = self.deadlines, self.reminders
         movements = uow.record.open_movements(
             self.node, [status.value for status in OPEN_ORIGIN_STATUSES]
         )
         async for origin, host in movements:  # streamed: never all in memory at once
-            state = movement_state(origin, host)
-            due: list[tuple[str, str, dict[str, object]]] = []
-            if state is MovementState.AWAITING_CHECK_IN:
-                if today >= origin.check_in_due_on - timedelta(days=reminders.check_in_days):
-                    due.append(("check_in_due", f"{origin.check_in_due_on}", {}))
-                if check_in_overdue(origin, host, today):
-                    due.append(("not_arrived", f"{origin.check_in_due_on}", {}))
-            transfer = origin.transfer
-            reply_due = transfer_reply_due_on(origin, host)  # the host's deadline
-            if state is MovementState.TRANSFER_PENDING and transfer and reply_due:
-                reminder = timedelta(days=reminders.transfer_reply_days)
-                if today >= reply_due - reminder:
-                    due.append(("transfer_reply_due", transfer.requested_at.isoformat(), {}))
-                if transfer_reply_overdue(origin, host, today):
-                    due.append(("transfer_reply_overdue", transfer.requested_at.isoformat(), {}))
-            report_due = report_due_on(origin, host, deadlines)  # either side's report moves it on
-            if state.is_open and today >= report_due:
-                due.append(("yearly_report_due", f"report-{report_due}", {"year": today.year}))
-            for prompt, since in prompts_due(origin, host, today, deadlines):  # until decided
-                reason = "suspension_prompt" if prompt is Prompt.SUSPENSION else "removal_prompt"
-                due.append((reason, f"{since}", {}))
+            try:
+                due = self._due(origin, host, today)
+            except (OverflowError, ValueError) as exc:  # a partner's date beyond reckoning
+                log.warning(
+                    "movement skipped by the schedule",
+                    movement_id=str(origin.movement_id),
+                    error=str(exc),
+                )
+                continue
             for reason, when, extra in due:
                 rule = BY_REASON[reason]
                 for recipient in rule.recipients:
