@@ -34,11 +34,17 @@ class Deadlines:
     """Six months of lost contact: the origin is prompted to decide suspension (origin)."""
     lost_contact_removal_days: int = 730
     """Two more years after that: the removal prompt (origin)."""
+    visitor_claim_days: int = 7
+    """A visitor's claim the origin has not confirmed by then goes to the host's to-do
+    (host; ADR 21)."""
     upcoming_days: int = 7
     """How far ahead the "upcoming" queue looks."""
 
     def check_in_due(self, departed_on: date) -> date:
         return departed_on + timedelta(days=self.check_in_days)
+
+    def visitor_claim_due(self, asked_on: date) -> date:
+        return asked_on + timedelta(days=self.visitor_claim_days)
 
     def transfer_reply_due(self, requested_on: date) -> date:
         return requested_on + timedelta(days=self.transfer_reply_days)

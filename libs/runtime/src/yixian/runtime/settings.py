@@ -49,6 +49,7 @@ class DeadlineSettings(BaseSettings):
     report_interval_days: int = Field(default=365, ge=30, le=730)
     lost_contact_suspension_days: int = Field(default=183, ge=30, le=730)
     lost_contact_removal_days: int = Field(default=730, ge=30, le=3650)
+    visitor_claim_days: int = Field(default=7, ge=0, le=365)
 
     def to_domain(self) -> Deadlines:
         return Deadlines(**self.model_dump())

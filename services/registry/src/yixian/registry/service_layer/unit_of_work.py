@@ -37,6 +37,7 @@ from yixian.registry.adapters.postgres import (
     Members,
     Movements,
     Organizations,
+    Visitors,
 )
 from yixian.registry.domain import (
     Conflict,
@@ -61,6 +62,7 @@ from .repositories import (
     MovementRepository,
     OrganizationRepository,
     OutboxRepository,
+    VisitorRepository,
 )
 
 T = TypeVar("T")
@@ -124,6 +126,7 @@ class UnitOfWork:
     outbox: OutboxRepository
     audit: AuditRepository
     certificates: CertificateRepository
+    visitors: VisitorRepository
     audit_detail: dict[str, Any] = field(default_factory=dict)
     nothing_changed: bool = False
     """Set by a command that found everything as it asked and changed nothing: no audit
@@ -161,6 +164,24 @@ class UnitOfWork:
                 raise TypeError(f"unknown domain event {event!r}")
             await self._queue(payload, movement.movement_id, partner)
         movement.events.clear()
+
+    async def publish_to_partner(
+        self, payload: ContractModel, partner: str, *, subject: UUID
+    ) -> None:
+        """An event for one partner only, keyed by ``subject`` (a visitor's claim, ADR 21):
+        not on the local topic, as no service of this node acts on it."""
+        node = self.config.node
+        envelope = make_event(
+            payload,
+            node=node,
+            time=self.request.now,
+            traceparent=self.request.traceparent,
+            subject=str(subject),
+            correlationid=subject,
+        )
+        await self.outbox.add(
+            envelope, local_topic=None, pair=(self.config.topics.pair(node, partner), partner)
+        )
 
     async def publish_activity(self, activity: ActivityScheduled) -> None:
         envelope = make_event(
@@ -205,6 +226,7 @@ def on_connection(conn: DbConnection, config: NodeConfig, request: Request) -> U
         outbox=Outbox(conn),
         audit=AuditLog(conn),
         certificates=Certificates(conn),
+        visitors=Visitors(conn),
     )
 
 

@@ -1,6 +1,6 @@
 """The registry's HTTP API, one router per part (the tags of the OpenAPI document)."""
 
-from . import activities, administration, members, movements, operations, queries
+from . import activities, administration, members, movements, operations, queries, visitors
 
 ROUTERS = (
     operations.router,
@@ -9,6 +9,7 @@ ROUTERS = (
     movements.router,
     activities.router,
     queries.router,
+    visitors.router,
 )
 """In the order the OpenAPI document lists them."""
 
