@@ -86,6 +86,7 @@ from .state import (
     transfer_reply_overdue,
 )
 from .topics import LINK_KEY, TopicNames, movement_key, record_key
+from .visitor import ClaimResult, VisitorClaimAnswered, VisitorClaimAsked
 
 __all__ = [
     "CATALOGUE",
@@ -96,6 +97,7 @@ __all__ = [
     "ActivityKind",
     "ActivityScheduled",
     "Certificate",
+    "ClaimResult",
     "Contact",
     "ContractModel",
     "Deadlines",
@@ -151,6 +153,8 @@ __all__ = [
     "TransferRequest",
     "UnknownEventType",
     "UtcDateTime",
+    "VisitorClaimAnswered",
+    "VisitorClaimAsked",
     "check_in_overdue",
     "decode",
     "dues_months",

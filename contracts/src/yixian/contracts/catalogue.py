@@ -31,6 +31,7 @@ from .movement import (
     OriginGroupChanged,
     ParticipationRecorded,
 )
+from .visitor import VisitorClaimAnswered, VisitorClaimAsked
 
 PAYLOADS: tuple[type[ContractModel], ...] = (
     OriginGroupChanged,
@@ -45,6 +46,8 @@ PAYLOADS: tuple[type[ContractModel], ...] = (
     LinkStatusRequested,
     LinkStatusReported,
     ReplicaReturned,
+    VisitorClaimAsked,
+    VisitorClaimAnswered,
 )
 
 CATALOGUE: dict[str, type[ContractModel]] = {

@@ -42,6 +42,9 @@ class Deadlines:
     dues_due_day: int = 10
     """A month's dues are due by this day of the next month (host); then "dues overdue" in
     the host's queue."""
+    visitor_claim_days: int = 7
+    """A visitor's claim the origin has not confirmed by then goes to the host's to-do
+    (host; ADR 21)."""
     upcoming_days: int = 7
     """How far ahead the "upcoming" queue looks."""
     feedback_answer_hours: int = 24
@@ -50,6 +53,9 @@ class Deadlines:
 
     def check_in_due(self, departed_on: date) -> date:
         return _later(departed_on, self.check_in_days)
+
+    def visitor_claim_due(self, asked_on: date) -> date:
+        return asked_on + timedelta(days=self.visitor_claim_days)
 
     def transfer_reply_due(self, requested_on: date) -> date:
         return _later(requested_on, self.transfer_reply_days)

@@ -43,10 +43,12 @@ from .movement import (
     ParticipationSummary,
     Period,
 )
+from .visitor import ClaimResult, VisitorClaimAnswered, VisitorClaimAsked
 
 GUSHI = "411525"
 CHAOYANG = "110105"
 MOVEMENT = UUID("5d1f7a3e-2c4b-4e8a-9f10-6b7c8d9e0a1b")
+CLAIM = UUID("c1a1e0b2-7d4f-4a3e-8b2c-5f6e7d8c9b0a")
 MEMBER = UUID("0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d")
 AT = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -166,6 +168,17 @@ def example_payloads() -> list[ContractModel]:
             host_group=host_group(),
             reason="this node holds a copy of a group its owner lost",
         ),
+        VisitorClaimAsked(
+            claim_id=CLAIM, host=CHAOYANG, origin=GUSHI, name="张三", id_ending="123X", asked_at=AT
+        ),
+        VisitorClaimAnswered(
+            claim_id=CLAIM,
+            host=CHAOYANG,
+            origin=GUSHI,
+            result=ClaimResult.MATCH,
+            movement_id=MOVEMENT,
+            answered_at=AT,
+        ),
     ]
 
 
@@ -174,7 +187,9 @@ def example_events() -> list[Envelope[ContractModel]]:
     events = []
     for i, payload in enumerate(example_payloads(), start=1):
         sender = (
-            CHAOYANG if isinstance(payload, HostGroupChanged | ParticipationRecorded) else GUSHI
+            CHAOYANG
+            if isinstance(payload, HostGroupChanged | ParticipationRecorded | VisitorClaimAsked)
+            else GUSHI
         )
         movement = getattr(payload, "movement_id", None) or getattr(
             getattr(payload, "group", None), "movement_id", None

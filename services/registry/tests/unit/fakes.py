@@ -100,6 +100,12 @@ class NodeTables:
     certificates: dict[str, dict[str, Any]] = field(default_factory=dict)
     feedback: dict[UUID, Concern] = field(default_factory=dict)
     feedback_answers: list[Answer] = field(default_factory=list)
+    visitors: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    visitor_claim_decisions: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    visitor_claims_asked: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    """sync's view: claims partners asked of this node (sync writes it, tests here)."""
+    visitor_claim_answers: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    """sync's view: partners' answers to this node's claims."""
 
     def root(self) -> Organization | None:
         return next((o for o in self.organizations.values() if o.parent_id is None), None)
@@ -120,6 +126,83 @@ class NodeTables:
             origin_group=group,
             host_group=None,
         )
+
+
+class FakeVisitors:
+    """``visitors`` and ``visitor_claim_decisions``, over sync's two views (ADR 21)."""
+
+    def __init__(self, tables: NodeTables) -> None:
+        self.tables = tables
+
+    async def add(self, claim: Mapping[str, Any]) -> bool:
+        key = (claim["origin"], claim["national_id_hash"])
+        if any((v["origin"], v["national_id_hash"]) == key for v in self.tables.visitors.values()):
+            return False
+        self.tables.visitors[claim["claim_id"]] = dict(claim)
+        return True
+
+    def _with_answer(self, v: dict[str, Any]) -> dict[str, Any]:
+        answer = self.tables.visitor_claim_answers.get(v["claim_id"], {})
+        row = {k: v[k] for k in v if k != "national_id_hash"}
+        return row | {
+            "result": answer.get("result"),
+            "movement_id": answer.get("movement_id"),
+            "answered_at": answer.get("answered_at"),
+        }
+
+    async def of_person(self, origin: str, national_id_hash: str) -> dict[str, Any] | None:
+        for v in self.tables.visitors.values():
+            if (v["origin"], v["national_id_hash"]) == (origin, national_id_hash):
+                return self._with_answer(v)
+        return None
+
+    async def within(self, path: str) -> list[dict[str, Any]]:
+        rows = [
+            self._with_answer(v)
+            for v in self.tables.visitors.values()
+            if (self.tables.path_of(v["org_id"]) or "").startswith(path)
+        ]
+        return sorted(rows, key=lambda r: (r["asked_at"], r["claim_id"]))
+
+    async def unanswered(self, limit: int) -> list[UUID]:
+        waiting = [
+            a for a in self.tables.visitor_claims_asked.values()
+            if a["claim_id"] not in self.tables.visitor_claim_decisions
+        ]  # fmt: skip
+        return [a["claim_id"] for a in sorted(waiting, key=lambda a: a["received_at"])][:limit]
+
+    def _asked(self, a: dict[str, Any]) -> dict[str, Any]:
+        d = self.tables.visitor_claim_decisions.get(a["claim_id"], {})
+        names = ("result", "candidates", "member_id", "movement_id", "answered", "decided_at",
+                 "decided_by")  # fmt: skip
+        return dict(a) | {n: d.get(n) for n in names}
+
+    async def asked(self, claim_id: UUID, *, lock: bool = False) -> dict[str, Any] | None:
+        a = self.tables.visitor_claims_asked.get(claim_id)
+        return self._asked(a) if a else None
+
+    async def asked_all(self) -> list[dict[str, Any]]:
+        rows = sorted(
+            self.tables.visitor_claims_asked.values(),
+            key=lambda a: (a["received_at"], a["claim_id"]),
+        )
+        return [self._asked(a) for a in rows]
+
+    async def candidates(self, name: str, id_ending: str) -> list[UUID]:
+        return sorted(
+            m.member_id
+            for m in self.tables.members.values()
+            if m.name == name and m.national_id_masked and m.national_id_masked[-4:] == id_ending
+        )
+
+    async def decide(self, decision: Mapping[str, Any]) -> bool:
+        claim_id = decision["claim_id"]
+        if claim_id in self.tables.visitor_claim_decisions and not decision["replace"]:
+            return False
+        self.tables.visitor_claim_decisions[claim_id] = {
+            k: v for k, v in decision.items() if k != "replace"
+        }
+        return True
 
 
 class FakeOrganizations:
@@ -793,5 +876,6 @@ class FakeUnitOfWork(UnitOfWork):
             audit=FakeAuditLog(tables, request.now),
             certificates=FakeCertificates(tables),
             feedback=FakeFeedback(tables),
+            visitors=FakeVisitors(tables),
         )
         self.tables = tables

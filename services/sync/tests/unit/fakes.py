@@ -39,6 +39,8 @@ from yixian.contracts import (
     OriginGroup,
     ParticipationRecorded,
     TopicNames,
+    VisitorClaimAnswered,
+    VisitorClaimAsked,
 )
 from yixian.sync.adapters.store import DEAD_LETTER_TYPE, EXCERPT_BYTES, dead_letter_document
 from yixian.sync.domain import Replica, SequenceTracker, bucket_of
@@ -172,6 +174,8 @@ class NodeTables:
     outbox: list[OutboxRow] = field(default_factory=list)
     pair_sequences: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per partner, the relay's (epoch, last number)."""
+    visitor_claims_received: dict[UUID, VisitorClaimAsked] = field(default_factory=dict)
+    visitor_answers_received: dict[UUID, VisitorClaimAnswered] = field(default_factory=dict)
     dead_letters: dict[int, DeadLetterRow] = field(default_factory=dict)
     dead_letter_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     """A sequence: never rolled back."""
@@ -669,6 +673,19 @@ class FakeStore:
             if seq <= tracker.contiguous:
                 del received[(partner, link.epoch, seq)]
         return tracker
+
+    async def add_visitor_claim(self, claim: VisitorClaimAsked) -> bool:
+        if claim.claim_id in self.tables.visitor_claims_received:
+            return False
+        self.tables.visitor_claims_received[claim.claim_id] = claim
+        return True
+
+    async def put_visitor_answer(self, answer: VisitorClaimAnswered) -> bool:
+        kept = self.tables.visitor_answers_received.get(answer.claim_id)
+        if kept is not None and kept.answered_at >= answer.answered_at:
+            return False
+        self.tables.visitor_answers_received[answer.claim_id] = answer
+        return True
 
     async def save_partner_view(self, partner: str, view: dict[str, Any]) -> None:
         link = self.tables.links.get(partner)

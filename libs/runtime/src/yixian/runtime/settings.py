@@ -51,6 +51,7 @@ class DeadlineSettings(BaseSettings):
     lost_contact_removal_days: int = Field(default=730, ge=30, le=3650)
     feedback_answer_hours: int = Field(default=24, ge=1, le=24 * 30)
     dues_due_day: int = Field(default=10, ge=1, le=28)
+    visitor_claim_days: int = Field(default=7, ge=0, le=365)
 
     def to_domain(self) -> Deadlines:
         return Deadlines(**self.model_dump())

@@ -28,6 +28,7 @@ from yixian.runtime.service import readiness_checks
 from .adapters.auth import Role, create_api_key
 from .config import ForwardPolicy, RegistrySettings
 from .domain import OrgKind
+from .entrypoints.answerer import ClaimAnswerer
 from .entrypoints.follower import ForwardFollower
 from .entrypoints.http import create_app
 from .service_layer.unit_of_work import NodeConfig, TransactionRunner
@@ -134,7 +135,16 @@ async def serve(settings: RegistrySettings) -> None:
             if settings.forward_policy is ForwardPolicy.FOLLOW
             else None
         )
-        loops = [task for task in (relay, follower) if task is not None]
+        answerer = asyncio.create_task(
+            ClaimAnswerer(
+                pool,
+                TransactionRunner(pool, node_config(settings)),
+                utc_now,
+                settings.follow_interval_seconds,
+            ).run(stop),
+            name="claim-answerer",
+        )
+        loops = [task for task in (relay, follower, answerer) if task is not None]
         app = build_app(settings, pool, metrics=metrics)
         http = await start_http(app, settings.http_host, settings.http_port)
         log.info("service started", http=http.url, forward_policy=settings.forward_policy.value)

@@ -980,3 +980,144 @@ class IdempotencyKeys:
             actor,
             key,
         )
+
+
+class Visitors:
+    """Visitors' claims (ADR 21): this node's own as a host (``visitors``), what it decided
+    as an origin (``visitor_claim_decisions``), and what sync received, through sync's
+    views ``visitor_claims_asked`` and ``visitor_claim_answers`` (ADR 17)."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+
+    async def _sync_views(self) -> bool:
+        """Whether sync's migrations made its views yet (a registry may start first, or run
+        on a database without sync, as its own tests do): until then nothing was received."""
+        return bool(
+            await self.conn.fetchval("SELECT to_regclass('visitor_claim_answers') IS NOT NULL")
+        )
+
+    async def _select_visitor(self) -> str:
+        return _SELECT_VISITOR if await self._sync_views() else _SELECT_VISITOR_UNANSWERED
+
+    # -- host ------------------------------------------------------------------------------
+
+    async def add(self, claim: Mapping[str, Any]) -> bool:
+        added = await self.conn.fetchval(
+            "INSERT INTO visitors (claim_id, origin, org_id, name, national_id_hash,"
+            " national_id_masked, contact, asked_at, asked_by, due_on)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " ON CONFLICT (origin, national_id_hash) DO NOTHING RETURNING true",
+            claim["claim_id"],
+            claim["origin"],
+            claim["org_id"],
+            claim["name"],
+            claim["national_id_hash"],
+            claim["national_id_masked"],
+            claim["contact"],
+            claim["asked_at"],
+            claim["asked_by"],
+            claim["due_on"],
+        )
+        return bool(added)
+
+    async def of_person(self, origin: str, national_id_hash: str) -> dict[str, Any] | None:
+        row = await self.conn.fetchrow(
+            await self._select_visitor() + " WHERE v.origin = $1 AND v.national_id_hash = $2",
+            origin,
+            national_id_hash,
+        )
+        return dict(row) if row else None
+
+    async def within(self, path: str) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            await self._select_visitor() + " JOIN organizations o ON o.org_id = v.org_id"
+            " WHERE o.path LIKE $1 || '%' ORDER BY v.asked_at, v.claim_id",
+            path,
+        )
+        return [dict(r) for r in rows]
+
+    # -- origin ----------------------------------------------------------------------------
+
+    async def unanswered(self, limit: int) -> list[UUID]:
+        """Claims asked of this node that it has not looked at yet."""
+        if not await self._sync_views():
+            return []
+        rows = await self.conn.fetch(
+            "SELECT a.claim_id FROM visitor_claims_asked a"
+            " LEFT JOIN visitor_claim_decisions d ON d.claim_id = a.claim_id"
+            " WHERE d.claim_id IS NULL ORDER BY a.received_at LIMIT $1",
+            limit,
+        )
+        return [r["claim_id"] for r in rows]
+
+    async def asked(self, claim_id: UUID, *, lock: bool = False) -> dict[str, Any] | None:
+        """A claim asked of this node with what it decided (``result`` None: nothing yet);
+        ``lock``: the decision's row, if any, for the rest of the transaction."""
+        if not await self._sync_views():
+            return None
+        if lock:  # a decision's row, once there is one: confirmations of a claim queue here
+            await self.conn.execute(
+                "SELECT 1 FROM visitor_claim_decisions WHERE claim_id = $1 FOR UPDATE", claim_id
+            )
+        row = await self.conn.fetchrow(_SELECT_ASKED + " WHERE a.claim_id = $1", claim_id)
+        return dict(row) if row else None
+
+    async def asked_all(self) -> list[dict[str, Any]]:
+        if not await self._sync_views():
+            return []
+        rows = await self.conn.fetch(_SELECT_ASKED + " ORDER BY a.received_at, a.claim_id")
+        return [dict(r) for r in rows]
+
+    async def candidates(self, name: str, id_ending: str) -> list[UUID]:
+        """Members of this node with the name and a national ID ending so."""
+        rows = await self.conn.fetch(
+            "SELECT member_id FROM members WHERE name = $1 AND national_id_masked IS NOT NULL"
+            " AND right(national_id_masked, 4) = $2 ORDER BY member_id",
+            name,
+            id_ending,
+        )
+        return [r["member_id"] for r in rows]
+
+    async def decide(self, decision: Mapping[str, Any]) -> bool:
+        """Record a decision: the first for a claim, or one replacing it (the caller holds
+        the row's lock); whether anything changed."""
+        changed = await self.conn.fetchval(
+            "INSERT INTO visitor_claim_decisions (claim_id, host, result, candidates,"
+            " member_id, movement_id, answered, decided_at, decided_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (claim_id) DO UPDATE SET result = EXCLUDED.result,"
+            " member_id = EXCLUDED.member_id, movement_id = EXCLUDED.movement_id,"
+            " answered = EXCLUDED.answered, decided_at = EXCLUDED.decided_at,"
+            " decided_by = EXCLUDED.decided_by"
+            " WHERE $10 RETURNING true",
+            decision["claim_id"],
+            decision["host"],
+            decision["result"],
+            decision["candidates"],
+            decision["member_id"],
+            decision["movement_id"],
+            decision["answered"],
+            decision["decided_at"],
+            decision["decided_by"],
+            decision["replace"],
+        )
+        return bool(changed)
+
+
+_SELECT_VISITOR = (
+    "SELECT v.claim_id, v.origin, v.org_id, v.name, v.national_id_masked, v.contact,"
+    " v.asked_at, v.asked_by, v.due_on, ans.result, ans.movement_id, ans.answered_at"
+    " FROM visitors v LEFT JOIN visitor_claim_answers ans ON ans.claim_id = v.claim_id"
+)
+_SELECT_VISITOR_UNANSWERED = (
+    "SELECT v.claim_id, v.origin, v.org_id, v.name, v.national_id_masked, v.contact,"
+    " v.asked_at, v.asked_by, v.due_on, NULL AS result, NULL::uuid AS movement_id,"
+    " NULL::timestamptz AS answered_at FROM visitors v"
+)
+_SELECT_ASKED = (
+    "SELECT a.claim_id, a.host, a.name, a.id_ending, a.asked_at, a.received_at,"
+    " d.result, d.candidates, d.member_id, d.movement_id, d.answered, d.decided_at,"
+    " d.decided_by FROM visitor_claims_asked a"
+    " LEFT JOIN visitor_claim_decisions d ON d.claim_id = a.claim_id"
+)

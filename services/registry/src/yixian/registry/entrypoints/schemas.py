@@ -331,3 +331,46 @@ class NewConcern(Body):
 
 class ConcernAnswer(Body):
     text: Text
+
+
+class NewVisitor(Body):
+    """A person who turned up claiming membership of another node (ADR 21)."""
+
+    name: Name
+    national_id: Annotated[str, Field(min_length=18, max_length=18)] = Field(
+        description="18-character resident ID as the person showed it; kept here only as a"
+        " keyed hash and masked; only its last four characters are sent to the origin."
+    )
+    origin: DivisionCode | None = Field(
+        default=None,
+        description="The node the person claims membership of (a linked partner); default:"
+        " the region of the ID number (its first six digits).",
+    )
+    contact: Contact = Field(description="How to reach the person: phone, email or address.")
+    org_id: UUID | None = Field(
+        default=None, description="The organization recording the claim; default: the root."
+    )
+
+    @field_validator("contact")
+    @classmethod
+    def _contact_reaches(cls, value: Contact) -> Contact:
+        reached = _reachable(value)
+        assert reached is not None
+        return reached
+
+
+class ClaimConfirmation(Body):
+    """The origin confirms a claim: the outflow registered from the member's record."""
+
+    member_id: UUID | None = Field(
+        default=None,
+        description="Which member, when several fit (default: the one member found).",
+    )
+    place: Name = Field(
+        default="as the host recorded the visitor",
+        description="Where the member is, as the host told it.",
+    )
+    period: Period | None = Field(default=None, description="Default: departed today.")
+    contact: Contact | None = Field(
+        default=None, description="Default: the member's contact on this node."
+    )

@@ -282,6 +282,30 @@ class ApiKeyRepository(Protocol):
         """When it was revoked (the first revocation stands)."""
 
 
+class VisitorRepository(Protocol):
+    """Visitors' claims (ADR 21): the host's own, and those asked of this node as origin."""
+
+    async def add(self, claim: Mapping[str, Any]) -> bool:
+        """A new claim, unless one of the person to the same origin exists: whether added."""
+        ...
+
+    async def of_person(self, origin: str, national_id_hash: str) -> dict[str, Any] | None: ...
+
+    async def within(self, path: str) -> list[dict[str, Any]]:
+        """The claims recorded by the organizations of a subtree, with their answers."""
+        ...
+
+    async def unanswered(self, limit: int) -> list[UUID]: ...
+
+    async def asked(self, claim_id: UUID, *, lock: bool = False) -> dict[str, Any] | None: ...
+
+    async def asked_all(self) -> list[dict[str, Any]]: ...
+
+    async def candidates(self, name: str, id_ending: str) -> list[UUID]: ...
+
+    async def decide(self, decision: Mapping[str, Any]) -> bool: ...
+
+
 class OutboxRepository(Protocol):
     async def add(
         self, event: Envelope[Any], *, local_topic: str | None, pair: tuple[str, str] | None

@@ -38,6 +38,7 @@ from yixian.registry.adapters.postgres import (
     Members,
     Movements,
     Organizations,
+    Visitors,
 )
 from yixian.registry.domain import (
     Conflict,
@@ -63,6 +64,7 @@ from .repositories import (
     MovementRepository,
     OrganizationRepository,
     OutboxRepository,
+    VisitorRepository,
 )
 
 T = TypeVar("T")
@@ -127,6 +129,7 @@ class UnitOfWork:
     audit: AuditRepository
     certificates: CertificateRepository
     feedback: FeedbackRepository
+    visitors: VisitorRepository
     audit_detail: dict[str, Any] = field(default_factory=dict)
     nothing_changed: bool = False
     """Set by a command that found everything as it asked and changed nothing: no audit
@@ -164,6 +167,24 @@ class UnitOfWork:
                 raise TypeError(f"unknown domain event {event!r}")
             await self._queue(payload, movement.movement_id, partner)
         movement.events.clear()
+
+    async def publish_to_partner(
+        self, payload: ContractModel, partner: str, *, subject: UUID
+    ) -> None:
+        """An event for one partner only, keyed by ``subject`` (a visitor's claim, ADR 21):
+        not on the local topic, as no service of this node acts on it."""
+        node = self.config.node
+        envelope = make_event(
+            payload,
+            node=node,
+            time=self.request.now,
+            traceparent=self.request.traceparent,
+            subject=str(subject),
+            correlationid=subject,
+        )
+        await self.outbox.add(
+            envelope, local_topic=None, pair=(self.config.topics.pair(node, partner), partner)
+        )
 
     async def publish_activity(self, activity: ActivityScheduled) -> None:
         envelope = make_event(
@@ -209,6 +230,7 @@ def on_connection(conn: DbConnection, config: NodeConfig, request: Request) -> U
         audit=AuditLog(conn),
         certificates=Certificates(conn),
         feedback=Feedback(conn),
+        visitors=Visitors(conn),
     )
 
 

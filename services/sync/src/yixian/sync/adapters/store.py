@@ -25,6 +25,8 @@ from yixian.contracts import (
     OriginGroup,
     ParticipationRecorded,
     TopicNames,
+    VisitorClaimAnswered,
+    VisitorClaimAsked,
 )
 from yixian.record.history import HISTORY_INSERT, add_history, add_participation
 from yixian.record.outbox import MAX_RECORD_BYTES, Outbox
@@ -561,6 +563,35 @@ class SyncStore:
             tracker.contiguous,
         )
         return tracker
+
+    async def add_visitor_claim(self, claim: VisitorClaimAsked) -> bool:
+        added = await self.conn.fetchval(
+            "INSERT INTO visitor_claims_received (claim_id, host, name, id_ending, asked_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (claim_id) DO NOTHING RETURNING true",
+            claim.claim_id,
+            claim.host,
+            claim.name,
+            claim.id_ending,
+            claim.asked_at,
+        )
+        return bool(added)
+
+    async def put_visitor_answer(self, answer: VisitorClaimAnswered) -> bool:
+        kept = await self.conn.fetchval(
+            "INSERT INTO visitor_answers_received (claim_id, origin, result, movement_id,"
+            " answered_at) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (claim_id) DO UPDATE SET result = EXCLUDED.result,"
+            " movement_id = EXCLUDED.movement_id, answered_at = EXCLUDED.answered_at,"
+            " received_at = now()"
+            " WHERE visitor_answers_received.answered_at < EXCLUDED.answered_at"
+            " RETURNING true",
+            answer.claim_id,
+            answer.origin,
+            answer.result.value,
+            answer.movement_id,
+            answer.answered_at,
+        )
+        return bool(kept)
 
     async def save_partner_view(self, partner: str, view: dict[str, Any]) -> None:
         await self.conn.execute(

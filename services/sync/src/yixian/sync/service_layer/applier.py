@@ -41,6 +41,8 @@ from yixian.contracts import (
     ResendWanted,
     TopicNames,
     UnknownEventType,
+    VisitorClaimAnswered,
+    VisitorClaimAsked,
     decode,
     make_event,
 )
@@ -476,9 +478,32 @@ class Applier:
         if isinstance(data, LinkStatusReported):
             await store.save_partner_view(partner, data.model_dump(mode="json"))
             return "link"
+        if isinstance(data, VisitorClaimAsked | VisitorClaimAnswered):
+            return await self._visitor(store, partner, data)
         if isinstance(data, ActivityScheduled):
             raise Refused("activities are announced on a node's local topic, not sent to partners")
         raise Refused(f"{event.type} is not handled on pair topics")  # pragma: no cover
+
+    async def _visitor(
+        self, store: Store, partner: str, data: VisitorClaimAsked | VisitorClaimAnswered
+    ) -> str:
+        """A claim asked of this node, or the answer to one of its own (ADR 21): kept for the
+        registry, which reads it through sync's views and answers or shows it."""
+        if isinstance(data, VisitorClaimAsked):
+            if data.host != partner or data.origin != self.node:
+                raise Refused(
+                    f"a claim from {data.host} to {data.origin} came on the link"
+                    f" {partner}→{self.node}"
+                )
+            added = await store.add_visitor_claim(data)
+        else:
+            if data.origin != partner or data.host != self.node:
+                raise Refused(
+                    f"an answer from {data.origin} to {data.host} came on the link"
+                    f" {partner}→{self.node}"
+                )
+            added = await store.put_visitor_answer(data)
+        return Outcome.APPLIED.value if added else Outcome.STALE.value
 
     async def _origin_group(
         self, store: Store, partner: str, event: Envelope[Any], data: OriginGroupChanged

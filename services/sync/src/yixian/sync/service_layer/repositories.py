@@ -13,7 +13,15 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
-from yixian.contracts import DigestEntry, Envelope, HostGroup, OriginGroup, ParticipationRecorded
+from yixian.contracts import (
+    DigestEntry,
+    Envelope,
+    HostGroup,
+    OriginGroup,
+    ParticipationRecorded,
+    VisitorClaimAnswered,
+    VisitorClaimAsked,
+)
 from yixian.sync.domain import Replica, SequenceTracker
 from yixian.sync.domain.apply import Mark
 
@@ -198,6 +206,15 @@ class Store(Protocol):
     async def tracker(self, partner: str, now: datetime) -> SequenceTracker:
         """The link's state, with the numbers received since last time folded in (and
         saved)."""
+
+    async def add_visitor_claim(self, claim: VisitorClaimAsked) -> bool:
+        """Keep a claim a partner asked of this node, once (ADR 21); whether it was new."""
+        ...
+
+    async def put_visitor_answer(self, answer: VisitorClaimAnswered) -> bool:
+        """Keep a partner's answer to this node's claim unless a later one is kept (a
+        claim's answer may go from ambiguous to match); whether it was kept."""
+        ...
 
     async def save_partner_view(self, partner: str, view: dict[str, Any]) -> None:
         """Keep how the partner reported the link."""

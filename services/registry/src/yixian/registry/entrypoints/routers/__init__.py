@@ -1,6 +1,15 @@
 """The registry's HTTP API, one router per part (the tags of the OpenAPI document)."""
 
-from . import activities, administration, feedback, members, movements, operations, queries
+from . import (
+    activities,
+    administration,
+    feedback,
+    members,
+    movements,
+    operations,
+    queries,
+    visitors,
+)
 
 ROUTERS = (
     operations.router,
@@ -10,6 +19,7 @@ ROUTERS = (
     activities.router,
     feedback.router,
     queries.router,
+    visitors.router,
 )
 """In the order the OpenAPI document lists them."""
 
