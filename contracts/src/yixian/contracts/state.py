@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from .deadlines import Deadlines
 from .movement import (
+    OPEN_ORIGIN_STATUSES,
     HostGroup,
     HostStatus,
     OriginGroup,
@@ -107,6 +108,26 @@ def check_in_overdue(origin: OriginGroup | None, host: HostGroup | None, today: 
         and movement_state(origin, host) is MovementState.AWAITING_CHECK_IN
         and today > origin.check_in_due_on
     )
+
+
+REMOVED_STATUS = "removed"
+"""The origin status a node's tables keep for a movement whose member the origin removed
+(除名): no v1 ``OriginStatus`` says it (a new value would break v1 readers, ADR 3), so the
+group keeps its status and the decision; the column ``movements.origin_status`` says
+``removed``, and nothing that counts open movements counts it (ADR 20)."""
+
+
+def recorded_status(origin: OriginGroup) -> str:
+    """The origin status as a node's tables keep it (``movements.origin_status``): the
+    group's own, or ``removed`` once the origin removed the member."""
+    if origin.decision is not None and origin.decision.standing is Standing.REMOVED:
+        return REMOVED_STATUS
+    return origin.status.value
+
+
+def origin_open(origin: OriginGroup) -> bool:
+    """The movement is open at its origin: an open status, and the member not removed."""
+    return origin.status in OPEN_ORIGIN_STATUSES and recorded_status(origin) != REMOVED_STATUS
 
 
 def transfer_reply_due_on(origin: OriginGroup, host: HostGroup | None) -> date | None:

@@ -77,6 +77,7 @@ async def test_the_enrolled_member_is_the_hosts_own(gushi: Node, chaoyang: Node)
         "home": 1,
         "away": 0,
         "transferred_out": 0,
+        "removed": 0,
         "transferred_in": 1,
     }
     detail = await chaoyang.get(f"/v1/members/{member['member_id']}")
@@ -108,6 +109,7 @@ async def test_the_origin_keeps_the_member_transferred_out(gushi: Node, chaoyang
         "home": 0,
         "away": 0,
         "transferred_out": 1,
+        "removed": 0,
         "transferred_in": 0,
     }
     assert await count(

@@ -16,13 +16,15 @@ from typing import Any
 from uuid import UUID
 
 from yixian.contracts import (
-    OPEN_ORIGIN_STATUSES,
+    REMOVED_STATUS,
     ActivityScheduled,
     Envelope,
     HostGroup,
     HostStatus,
     OriginGroup,
     OriginStatus,
+    origin_open,
+    recorded_status,
 )
 from yixian.registry.adapters.postgres import ORGANIZATION_CONTACTS, UNIQUE_RULES
 from yixian.registry.domain import (
@@ -76,7 +78,12 @@ class StoredMovement:
 
     @property
     def open_at_origin(self) -> bool:
-        return self.origin_group is not None and self.origin_group.status in OPEN_ORIGIN_STATUSES
+        return self.origin_group is not None and origin_open(self.origin_group)
+
+    @property
+    def origin_status(self) -> str | None:
+        """``movements.origin_status``: the recorded status (``recorded_status``)."""
+        return recorded_status(self.origin_group) if self.origin_group else None
 
 
 @dataclass
@@ -282,7 +289,7 @@ class FakeMembers:
 
     def _status(self, member_id: UUID) -> str:
         return member_status(
-            m.origin_group.status
+            recorded_status(m.origin_group)
             for m in self.tables.movements.values()
             if m.member_id == member_id and m.origin_org_id and m.origin_group
         ).value
@@ -408,7 +415,11 @@ class FakeMembers:
             for m in tables.movements.values()
             if m.origin_org_id
             and m.origin_group
-            and (m.open_at_origin or m.origin_group.status is OriginStatus.TRANSFERRED)
+            and (
+                m.open_at_origin
+                or recorded_status(m.origin_group)
+                in (OriginStatus.TRANSFERRED.value, REMOVED_STATUS)
+            )
         }
         people: list[dict[str, Any]] = []
         for member in tables.members.values():
@@ -591,7 +602,7 @@ class FakeMovements:
                 self.tables.node
             ):
                 continue
-            status = stored.origin_group.status.value if stored.origin_group else None
+            status = stored.origin_status
             if open_statuses is not None and status not in open_statuses:
                 continue
             found.append(stored.movement())

@@ -10,15 +10,22 @@ from typing import Any
 
 import pytest
 
-from yixian.contracts import HostStatus, MovementState, MovementStep, Standing, movement_state
-from yixian.registry.domain import Deadlines, Invalid, InvalidTransition
+from yixian.contracts import (
+    REMOVED_STATUS,
+    HostStatus,
+    MovementState,
+    MovementStep,
+    Standing,
+    movement_state,
+)
+from yixian.registry.domain import Deadlines, Invalid, InvalidTransition, MemberStatus
 from yixian.registry.entrypoints import schemas as s
 from yixian.registry.entrypoints.routers.movements import STEPS
 from yixian.registry.service_layer import handlers, queries
 from yixian.registry.service_layer.unit_of_work import Denied
 from yixian.runtime.apikeys import Role
 
-from .test_handlers import NOW, Node, World
+from .test_handlers import NOW, Node, World, outflow
 
 SINCE = date(2026, 3, 8)
 SIX_MONTHS_ON = NOW + timedelta(days=183)
@@ -132,6 +139,20 @@ async def test_removal_after_the_deadline_closes_the_movement() -> None:
         await _origin(world, "reinstate", s.Reinstatement(reason="恢复"))
     queue = await world.gushi.run(lambda uow: queries.work_queues(uow, None))
     assert all(not entries for entries in queue.values())
+    # the removed member is away nowhere and can be sent nowhere again
+    assert world.member_id is not None
+    status = await world.gushi.run(lambda uow: handlers.status_of(uow, world.member_id))
+    assert status is MemberStatus.REMOVED
+    assert world.movement_id is not None
+    assert world.gushi.tables.movements[world.movement_id].origin_status == REMOVED_STATUS
+    assert world.chaoyang.tables.movements[world.movement_id].origin_status == REMOVED_STATUS
+    away = await world.gushi.run(lambda uow: queries.members_away(uow, None))
+    assert away == []
+    member = world.member_id
+    with pytest.raises(InvalidTransition, match="removed"):
+        await world.gushi.run(
+            lambda uow: handlers.register_outflow(uow, **s.fields(outflow(member)))
+        )
 
 
 async def test_either_side_records_lost_contact_of_a_member_who_never_arrived() -> None:

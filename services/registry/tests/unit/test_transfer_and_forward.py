@@ -83,6 +83,7 @@ async def test_present_and_statistics_leave_out_a_member_transferred_out() -> No
         "home": 1,
         "away": 0,
         "transferred_out": 1,
+        "removed": 0,
         "transferred_in": 0,
     }
     assert [(g["key"], g["movements"]) for g in stats["groups"]] == [("closed_transferred", 1)]
@@ -140,6 +141,7 @@ async def test_the_host_enrols_the_member_once_from_the_movements_data() -> None
         "home": 1,
         "away": 0,
         "transferred_out": 0,
+        "removed": 0,
         "transferred_in": 1,
     }
 

@@ -41,6 +41,7 @@ from yixian.contracts import (
     TopicNames,
     VisitorClaimAnswered,
     VisitorClaimAsked,
+    recorded_status,
 )
 from yixian.sync.adapters.store import DEAD_LETTER_TYPE, EXCERPT_BYTES, dead_letter_document
 from yixian.sync.domain import Replica, SequenceTracker, bucket_of
@@ -366,7 +367,7 @@ class FakeStore:
                 return
             gate = row.origin_group != snapshot if repair else row.origin_version < group.version
             if gate:
-                row.origin_version, row.origin_status = group.version, group.status.value
+                row.origin_version, row.origin_status = group.version, recorded_status(group)
                 row.origin_group = snapshot
                 row.partner_epoch, row.partner_pairseq = epoch, seq
 
@@ -502,7 +503,7 @@ class FakeStore:
                 )  # fmt: skip
                 done = True
             elif row.origin_group is None:
-                row.origin_version, row.origin_status = group.version, group.status.value
+                row.origin_version, row.origin_status = group.version, recorded_status(group)
                 row.origin_group, row.origin_org_id = snapshot, group.origin_org.org_id
                 done = True
             else:

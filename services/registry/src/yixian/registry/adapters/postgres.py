@@ -12,10 +12,12 @@ import asyncpg
 
 from yixian.contracts import (
     OPEN_ORIGIN_STATUSES,
+    REMOVED_STATUS,
     ActivityScheduled,
     HostGroup,
     OriginGroup,
     OriginStatus,
+    recorded_status,
 )
 from yixian.record.history import add_history, add_participation
 from yixian.registry.domain import (
@@ -356,12 +358,17 @@ class Members:
         return [dict(r) for r in rows]
 
 
-# A member of this node in the subtree of $1, with its status: away while a movement this
+# A member of this node in the subtree of $1, with its status: removed once the origin
+# removed the member (recorded status 'removed'), away while a movement this
 # node registered ($2: the open origin statuses) is open, transferred out once one is
 # transferred ($3), else home (domain.member_status).
 _MEMBER_SUMMARY = f"""
 SELECT m.member_id, m.org_id, m.name, m.joined_on, m.phone, m.email, m.transferred_from,
        CASE WHEN EXISTS (SELECT 1 FROM movements mv
+                          WHERE mv.member_id = m.member_id AND mv.origin_org_id IS NOT NULL
+                            AND mv.origin_status = '{REMOVED_STATUS}')
+                 THEN '{MemberStatus.REMOVED.value}'
+            WHEN EXISTS (SELECT 1 FROM movements mv
                           WHERE mv.member_id = m.member_id AND mv.origin_org_id IS NOT NULL
                             AND mv.origin_status = ANY($2::text[]))
                  THEN '{MemberStatus.AWAY.value}'
@@ -437,7 +444,7 @@ class Movements:
             movement.host,
             member_id,
             group.version,
-            group.status.value,
+            recorded_status(group),
             group.model_dump(mode="json"),
             origin_org_id,
         )
@@ -450,13 +457,13 @@ class Movements:
         )
         assert group is not None
         snapshot = group.model_dump(mode="json")
-        if side is Side.ORIGIN:
+        if isinstance(group, OriginGroup):
             status = await self.conn.execute(
                 "UPDATE movements SET origin_version = $2, origin_status = $3, origin_group = $4,"
                 " updated_at = now() WHERE movement_id = $1 AND origin_version < $2",
                 movement.movement_id,
                 group.version,
-                group.status.value,
+                recorded_status(group),
                 snapshot,
             )
         else:

@@ -11,7 +11,7 @@ from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
-from yixian.contracts import OPEN_ORIGIN_STATUSES, MemberCard, OriginStatus
+from yixian.contracts import OPEN_ORIGIN_STATUSES, REMOVED_STATUS, MemberCard, OriginStatus
 
 from .errors import Invalid
 
@@ -120,15 +120,21 @@ class MemberStatus(StrEnum):
     TRANSFERRED_OUT = "transferred_out"
     """A transfer completed and no movement is open: membership moved to a host. The record
     stays for history; it is not present here and no outflow can be registered for it."""
+    REMOVED = "removed"
+    """The origin removed the member (除名) after lost contact: kept for history, present
+    nowhere, reached by no notice, and no outflow can be registered for it."""
 
 
-def member_status(origin_statuses: Iterable[OriginStatus]) -> MemberStatus:
-    """The status of a member from the origin statuses of the member's movements from this
-    node (``adapters/postgres.py`` computes the same in SQL, with these values as arguments)."""
-    statuses = set(origin_statuses)
-    if statuses & OPEN_ORIGIN_STATUSES:
+def member_status(recorded: Iterable[str]) -> MemberStatus:
+    """The status of a member from the recorded origin statuses (``recorded_status``) of the
+    member's movements from this node (``adapters/postgres.py`` computes the same in SQL,
+    with these values as arguments)."""
+    statuses = set(recorded)
+    if REMOVED_STATUS in statuses:
+        return MemberStatus.REMOVED
+    if statuses & {status.value for status in OPEN_ORIGIN_STATUSES}:
         return MemberStatus.AWAY
-    if OriginStatus.TRANSFERRED in statuses:
+    if OriginStatus.TRANSFERRED.value in statuses:
         return MemberStatus.TRANSFERRED_OUT
     return MemberStatus.HOME
 

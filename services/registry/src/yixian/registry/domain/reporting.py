@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 
-from yixian.contracts import OPEN_ORIGIN_STATUSES, OriginGroup, OriginStatus
+from yixian.contracts import (
+    REMOVED_STATUS,
+    OriginGroup,
+    OriginStatus,
+    origin_open,
+    recorded_status,
+)
 
 from .dates import local_date
 
@@ -28,8 +34,10 @@ class GroupBy(StrEnum):
 def closed_on(origin: OriginGroup) -> date | None:
     """The Beijing day the movement closed at its origin (None: still open). A return
     closes on the day of return; any other closing step on the day it was recorded."""
-    if origin.status in OPEN_ORIGIN_STATUSES:
+    if origin_open(origin):
         return None
+    if origin.decision is not None and recorded_status(origin) == REMOVED_STATUS:
+        return local_date(origin.decision.decided_at)
     if origin.status is OriginStatus.RETURNED and origin.period.expected_return_on is not None:
         return origin.period.expected_return_on
     return local_date(origin.changed_at)

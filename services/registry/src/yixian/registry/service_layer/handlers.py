@@ -25,6 +25,7 @@ from yixian.contracts import (
     TransferDecision,
     check_in_overdue,
     dues_overdue_month,
+    recorded_status,
     report_due_on,
     transfer_reply_due_on,
     transfer_reply_overdue,
@@ -452,10 +453,17 @@ async def register_outflow(
     member = await uow.members.get(member_id, lock=True)  # as a transfer completes: one order
     org = await uow.organizations.get(member.org_id)
     require_write(uow.request.principal, org)
-    if await status_of(uow, member_id) is MemberStatus.TRANSFERRED_OUT:
+    status = await status_of(uow, member_id)
+    if status is MemberStatus.TRANSFERRED_OUT:
         raise InvalidTransition(
             "was transferred out: the membership moved to the host with a completed transfer;"
             " the record is kept for history and no outflow can be registered for it",
+            field="member_id",
+        )
+    if status is MemberStatus.REMOVED:
+        raise InvalidTransition(
+            "was removed (除名): the record is kept for history and no outflow can be"
+            " registered for it",
             field="member_id",
         )
     issued_on = dates.local_date(uow.request.now)
@@ -505,7 +513,7 @@ async def status_of(uow: UnitOfWork, member_id: UUID) -> MemberStatus:
     (``domain.member_status``)."""
     node = uow.config.node
     return member_status(
-        m.origin_group.status
+        recorded_status(m.origin_group)
         for m in await uow.movements.of_member(member_id)
         if m.origin_group is not None and m.side_of(node) is Side.ORIGIN
     )

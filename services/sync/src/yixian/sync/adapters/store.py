@@ -27,6 +27,7 @@ from yixian.contracts import (
     TopicNames,
     VisitorClaimAnswered,
     VisitorClaimAsked,
+    recorded_status,
 )
 from yixian.record.history import HISTORY_INSERT, add_history, add_participation
 from yixian.record.outbox import MAX_RECORD_BYTES, Outbox
@@ -261,7 +262,7 @@ class SyncStore:
                 group.destination.jurisdiction,
                 group.member.member_id,
                 group.version,
-                group.status.value,
+                recorded_status(group),
                 snapshot,
                 *(set_by or (None, None)),
             ),
@@ -378,7 +379,7 @@ class SyncStore:
                 " EXCLUDED.origin_org_id, updated_at = now()"
                 " WHERE movements.origin_group IS NULL RETURNING true",
                 group.movement_id, group.origin, group.destination.jurisdiction, member_id,
-                group.version, group.status.value, snapshot, group.origin_org.org_id,
+                group.version, recorded_status(group), snapshot, group.origin_org.org_id,
             )  # fmt: skip
             name = "origin"
         else:
