@@ -4,13 +4,13 @@ the origin, enrolled at the host), and the origin follows a host's forward."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from uuid import UUID
 
 import pytest
 
 from yixian.contracts import MovementStep, OriginStatus
-from yixian.registry.domain import Invalid, InvalidTransition, MemberStatus, NotOwner
+from yixian.registry.domain import Invalid, InvalidTransition, MemberStatus, NotFound, NotOwner
 from yixian.registry.domain.dates import local_date
 from yixian.registry.domain.reporting import GroupBy
 from yixian.registry.entrypoints import schemas as s
@@ -188,11 +188,12 @@ async def test_the_origin_cannot_enrol_and_the_host_enrols_only_in_its_subtree()
         await world.gushi.run(lambda uow: handlers.enrol(uow, movement_id, org_id=None))
     chaoyang = world.chaoyang
     secretary = chaoyang.key(Role.SECRETARY, chaoyang.branch)
-    with pytest.raises(Denied):  # the branch's secretary may not place the member elsewhere
+    with pytest.raises(NotFound) as elsewhere:  # outside the branch's subtree: not found
         await chaoyang.run(
             lambda uow: handlers.enrol(uow, movement_id, org_id=chaoyang.other_branch.org_id),
             secretary,
         )
+    assert elsewhere.value.field == "org_id"
     result = await chaoyang.run(lambda uow: handlers.enrol(uow, movement_id), secretary)
     assert result.body["member"]["org_id"] == str(chaoyang.branch.org_id)
 
@@ -240,6 +241,22 @@ async def test_the_origin_follows_a_forward_to_the_host_named() -> None:
     assert len(gushi.tables.outbox) == queued
     with pytest.raises(InvalidTransition):  # a secretary confirming late is told it closed
         await world.step("forward/follow")
+
+    # correcting the successor's expected return keeps the deadline the follow gave it
+    due = successor.origin_group.check_in_due_on
+    period = successor.origin_group.period.model_copy(
+        update={"expected_return_on": date(2026, 12, 31)}
+    )
+    successor_id = successor.movement_id
+    await gushi.run(
+        lambda uow: handlers.update_details(
+            uow, successor_id, place=None, host_org_hint=None, period=period, contact=None
+        )
+    )
+    updated = gushi.tables.movements[successor_id].origin_group
+    assert updated is not None
+    assert updated.period.expected_return_on == date(2026, 12, 31)
+    assert updated.check_in_due_on == due
 
 
 async def test_a_forward_to_a_node_that_is_not_a_partner_waits_for_a_secretary() -> None:

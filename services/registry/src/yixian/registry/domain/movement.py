@@ -301,7 +301,10 @@ class Movement:
         if period is not None:
             _require_period(period, now, field="period")
             changes["period"] = period
-            changes["check_in_due_on"] = deadlines.check_in_due(period.departed_on)
+            if period.departed_on != current.period.departed_on:
+                # a new departure moves the check-in deadline; another change keeps it (a
+                # followed forward's deadline counts from the day it was followed)
+                changes["check_in_due_on"] = deadlines.check_in_due(period.departed_on)
         if contact is not None:
             changes["contact"] = contact
         if not changes:
@@ -862,9 +865,10 @@ class Movement:
         and times, and a concern's text only where the member shared it. A closed movement's
         group stays as it closed."""
         self.require_side(node, Side.HOST, "recording feedback")
-        if not self.state.is_open or self.host_group is None:
+        if not self.state.is_open:
             return
-        if self.host_group.feedback != summary:
+        current = self.host_group.feedback if self.host_group is not None else None
+        if current != summary:  # the host's first step may be a concern: version 1
             self._next_host(step, now, actor, deadlines, feedback=summary)
 
     def confirm_dues_paid(

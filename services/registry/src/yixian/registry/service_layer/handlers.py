@@ -1030,7 +1030,15 @@ async def enrol(uow: UnitOfWork, movement_id: UUID, *, org_id: UUID | None = Non
     enrolled = await uow.members.by_transfer(movement_id)
     if enrolled is not None:
         uow.nothing_changed = True
-        return _result(200, movement, uow, member=member_json(enrolled), duplicate=True)
+        home = await uow.organizations.find(enrolled.org_id)
+        shown = home is not None and uow.request.principal.covers(home.path)
+        return _result(  # the member itself only to a caller whose subtree holds it
+            200,
+            movement,
+            uow,
+            member=member_json(enrolled) if shown else {"member_id": str(enrolled.member_id)},
+            duplicate=True,
+        )
     if not first:
         raise Conflict(
             "the host group records an enrolment this node has no member for",
@@ -1039,7 +1047,11 @@ async def enrol(uow: UnitOfWork, movement_id: UUID, *, org_id: UUID | None = Non
     host = movement.host_group
     checked_in = (host.branch or host.host_org) if host is not None else None
     target = org_id or (checked_in.org_id if checked_in else None)
-    org = await uow.organizations.get(target) if target else await answerable_org(uow, movement)
+    org = (
+        await _placeable(uow, target, field="org_id")
+        if target
+        else await answerable_org(uow, movement)
+    )
     require_write(uow.request.principal, org)
     member_id = uuid4()
     before = _own_group(movement, Side.HOST)
