@@ -223,7 +223,7 @@ class Certificate(ContractModel):
 
     number: ShortText = Field(
         description="Issued by the origin node, unique there: <node>-<year>-<sequence> from"
-        " registry 0009 on (e.g. 411525-2026-000123); older numbers keep their own form.",
+        " registry 0011 on (e.g. 411525-2026-000123); older numbers keep their own form.",
         examples=["411525-2026-000123"],
     )
     issued_on: date

@@ -3,7 +3,7 @@
 A number is ``<node>-<year>-<sequence>``: the node's 6-digit division code, the Beijing year
 of issue, and that year's sequence on the node, from 1, at least six digits
 (``411525-2026-000123``). The sequence comes from the registry's counter table
-(``certificate_counters``, migration 0009), taken under the row's lock in the
+(``certificate_counters``, migration 0011), taken under the row's lock in the
 registration's transaction: a registration that fails gives its number back, so the
 numbers of a year have no gaps; the table ``certificates`` keeps each number once (its
 primary key). A caller never chooses a number.

@@ -144,7 +144,7 @@ def movement_view(movement: Movement, node: str, today: date, uow: UnitOfWork) -
 
 
 def _result(status: int, movement: Movement, uow: UnitOfWork, **extra: Any) -> Result:
-    body = movement_view(movement, uow.config.node, uow.request.now.date(), uow)
+    body = movement_view(movement, uow.config.node, dates.local_date(uow.request.now), uow)
     return Result(status, {**body, **extra, "target_id": str(movement.movement_id)})
 
 
@@ -627,7 +627,7 @@ async def relocate(
         201,
         successor,
         uow,
-        previous=movement_view(movement, uow.config.node, uow.request.now.date(), uow),
+        previous=movement_view(movement, uow.config.node, dates.local_date(uow.request.now), uow),
     )
 
 
@@ -706,7 +706,7 @@ async def follow_forward(uow: UnitOfWork, movement_id: UUID, *, automatic: bool 
         201,
         successor,
         uow,
-        previous=movement_view(movement, uow.config.node, uow.request.now.date(), uow),
+        previous=movement_view(movement, uow.config.node, dates.local_date(uow.request.now), uow),
     )
 
 

@@ -58,7 +58,7 @@ async def _scope(uow: UnitOfWork, org_id: UUID | None) -> str:
 async def get_movement(uow: UnitOfWork, movement_id: UUID) -> dict[str, Any]:
     movement = await uow.movements.get(movement_id)
     require_read(uow.request.principal, await answerable_org(uow, movement))
-    view = movement_view(movement, uow.config.node, uow.request.now.date(), uow)
+    view = movement_view(movement, uow.config.node, dates.local_date(uow.request.now), uow)
     view["history"] = [
         {
             "group": r["group_name"],
@@ -150,7 +150,7 @@ async def get_member(uow: UnitOfWork, member_id: UUID) -> dict[str, Any]:
     """A member of the principal's subtree (else not found, as one that does not exist),
     every movement of the member this node holds and may show, and what was changed."""
     member, _ = await member_in_scope(uow, member_id)
-    node, today = uow.config.node, uow.request.now.date()
+    node, today = uow.config.node, dates.local_date(uow.request.now)
     shown = await _movements_shown(uow, member_id)
     movements = [movement_view(movement, node, today, uow) for movement in shown]
     changes = [
@@ -195,7 +195,7 @@ async def _movements(
 ) -> list[dict[str, Any]]:
     node = uow.config.node
     movements = await uow.movements.in_scope(scope, side, _OPEN if open_only else None)
-    today = uow.request.now.date()
+    today = dates.local_date(uow.request.now)
     return [movement_view(movement, node, today, uow) for movement in movements]
 
 
@@ -266,7 +266,7 @@ async def work_queues(
     queues: dict[str, list[dict[str, Any]]] = {
         q.value: [] for q in Queue if queue is None or q is queue
     }
-    today = uow.request.now.date()
+    today = dates.local_date(uow.request.now)
     found = await uow.movements.answerable_in(scope, None, _IN_QUEUES)
     names = await _names(uow, {s.org_id for s in found})
     for scoped in found:
