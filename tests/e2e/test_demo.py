@@ -23,6 +23,8 @@ async def test_the_demo_walks_through_the_scenarios(local_stack: LocalStack) -> 
     assert "Chaoyang's intake assigns M to the working committee" in text
     assert "enrolled at Chaoyang's working committee" in text
     assert "Gushi sees that a concern was raised and answered, not its text" in text
+    assert "Chaoyang now expects him (counted once, at Gushi)" in text
+    assert "the claim stays in Chaoyang's to-do" in text
     assert "Trace of movement" in text
     # the trace has each hop: commit at the origin, publish, apply at the partner, notices
     assert re.search(

@@ -257,7 +257,57 @@ async def _scenarios(nodes: dict[str, LocalNode], say: Say) -> str:
         f"  {len(present)} present in the working committee's area: "
         + ", ".join(p["name"] for p in present)
     )
+    await _unregistered_visitors(gushi, chaoyang, branch, say)
     return str(m1)
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _national_id(first17: str) -> str:
+    """A resident ID number with its check character (GB 11643)."""
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return first17 + "10X98765432"[total % 11]
+
+
+async def _unregistered_visitors(
+    gushi: LocalNode, chaoyang: LocalNode, branch: UUID, say: Say
+) -> None:
+    say("\nThe unregistered visitor (口袋党员) — two people at Chaoyang say they are Gushi's")
+    known, unknown = _national_id("41152519800101123"), _national_id("41152519900202456")
+    body = {"org_id": str(branch), "name": "孙立", "joined_on": "2005-07-01",
+            "phone": "+86 138 0000 0777", "national_id": known}  # fmt: skip
+    member = (await gushi.post("/v1/members", body, 201))["member_id"]
+    claims = {}
+    for name, number in (("孙立", known), ("钱进", unknown)):
+        visitor = {"name": name, "national_id": number, "contact": {"phone": "+86 139 0000 0888"}}
+        claims[name] = (await chaoyang.post("/v1/visitors", visitor, 201))["claim_id"]
+    say("  Chaoyang asks Gushi with each name and the ID's last four characters only")
+
+    async def looked() -> bool:
+        found = {c["claim_id"]: c for c in (await gushi.get("/v1/visitor-claims"))["claims"]}
+        return set(claims.values()) <= found.keys() and all(
+            bool(found[c]["result"]) for c in claims.values()
+        )
+
+    await eventually(looked, what="Gushi looks at both claims")
+    confirmed = await gushi.post(
+        f"/v1/visitor-claims/{claims['孙立']}/confirm", {"place": "北京市朝阳区"}, 201
+    )
+    if confirmed["member_id"] != str(member):
+        raise AssertionError("Gushi confirmed another member")
+
+    async def settled() -> bool:
+        mine = {v["claim_id"]: v for v in (await chaoyang.get("/v1/visitors"))["visitors"]}
+        states = (mine[claims["孙立"]]["state"], mine[claims["钱进"]]["state"])
+        return states == ("matched", "no_match")
+
+    await eventually(settled, what="Chaoyang hears both answers")
+    say(
+        f"  孙立: Gushi's member; Gushi registers the outflow ({confirmed['movement_id']}),"
+        " Chaoyang now expects him (counted once, at Gushi)"
+    )
+    say("  钱进: no Gushi member fits; the claim stays in Chaoyang's to-do")
 
 
 def _in_days(days: int) -> str:
