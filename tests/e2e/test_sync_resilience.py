@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -18,6 +19,7 @@ from yixian.contracts.examples import example_events, host_group, origin_group_s
 from yixian.localstack import LocalStack
 from yixian.localstack.network import LocalNode, eventually
 from yixian.localstack.records import read_records
+from yixian.record.relay import _number as number_as_the_relay_does
 
 from .conftest import NetworkFactory
 from .test_sync_scenarios import CHAOYANG, GUSHI, converged, outflow
@@ -55,15 +57,39 @@ async def test_scenario_5_lost_duplicated_and_reordered_events_converge(
 
     # duplicates: everything already sent is sent again
     await gushi.query("UPDATE outbox SET published_at = NULL WHERE destination = $1", CHAOYANG)
-    # lost with a trace: the relay is stopped, new events are marked sent but never leave
+
+    async def sent_again() -> bool:
+        return (
+            await gushi.value(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL AND destination = $1",
+                CHAOYANG,
+            )
+            == 0
+        )
+
+    await eventually(sent_again, what="the duplicates sent")
+    # lost with a trace: the relay is stopped; new events are numbered as the relay numbers
+    # them (ADR 12) and marked sent, but never leave: the next heartbeat claims their
+    # numbers, the partner sees the gap and asks for them again
     gushi.relay.stop()
     for movement in movements[:5]:
         await gushi.post(f"/v1/movements/{movement}/details", {"contact": {"phone": "139"}}, 200)
-    await gushi.query(
-        "UPDATE outbox SET published_at = now() WHERE published_at IS NULL AND destination = $1"
-        " AND event_type = 'yixian.movement.origin_group.v1'",
-        CHAOYANG,
-    )
+    conn = await asyncpg.connect(gushi.database_url)
+    try:
+        unsent = await conn.fetch(
+            "SELECT id, destination, pairseq, pairepoch FROM outbox WHERE published_at IS NULL"
+            " AND destination = $1 AND event_type = 'yixian.movement.origin_group.v1'"
+            " ORDER BY id",
+            CHAOYANG,
+        )
+        assert len(unsent) == 5
+        await number_as_the_relay_does(conn, list(unsent))
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+            [r["id"] for r in unsent],
+        )
+    finally:
+        await conn.close()
     # lost without a trace: rows gone from the outbox (only anti-entropy can find them)
     for movement in movements[5:10]:
         await gushi.post(f"/v1/movements/{movement}/cancel", None, 200)
