@@ -10,22 +10,17 @@ instances may run it: the decision's primary key lets one look count.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable
-from datetime import datetime
 from functools import partial
-from uuid import UUID, uuid5
-
-import asyncpg
+from uuid import UUID
 
 from yixian.contracts import new_traceparent
-from yixian.registry.adapters.auth import NodeProcess, Role
-from yixian.registry.adapters.postgres import Organizations, Visitors
+from yixian.registry.adapters.postgres import Visitors
 from yixian.registry.domain import DomainError
 from yixian.registry.service_layer import visitors
-from yixian.registry.service_layer.unit_of_work import Request, TransactionRunner
+from yixian.registry.service_layer.unit_of_work import Request
 from yixian.runtime import get_logger
+
+from .node_loop import NodeLoop
 
 log = get_logger(__name__)
 NAME = "claim-answerer"
@@ -34,34 +29,17 @@ BATCH = 100
 _IDENTITY = UUID("0d6c2a8e-5b1f-4c3a-9e7d-2f4a6b8c0e1d")
 
 
-class ClaimAnswerer:
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        runner: TransactionRunner,
-        clock: Callable[[], datetime],
-        interval: float,
-    ) -> None:
-        self.pool = pool
-        self.runner = runner
-        self.clock = clock
-        self.interval = interval
+class ClaimAnswerer(NodeLoop):
+    name = NAME
+    identity = _IDENTITY
 
     async def answer_once(self) -> int:
         """Look at every claim waiting now; how many were looked at."""
         async with self.pool.acquire() as conn:
             waiting = await Visitors(conn).unanswered(BATCH)
-            root = await Organizations(conn).root() if waiting else None
-        if root is None:
+        principal = await self.principal() if waiting else None
+        if principal is None:
             return 0
-        principal = NodeProcess(
-            key_id=uuid5(_IDENTITY, self.runner.config.node),
-            name=NAME,
-            role=Role.OPERATOR,
-            org_id=root.org_id,
-            org_path=root.path,
-            node_wide=True,
-        )
         looked = 0
         for claim_id in waiting:
             request = Request(principal=principal, now=self.clock(), traceparent=new_traceparent())
@@ -85,12 +63,4 @@ class ClaimAnswerer:
                 )
         return looked
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Look at claims until ``stop`` is set; a failure is logged and retried."""
-        while not stop.is_set():
-            try:
-                await self.answer_once()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("claim answerer failed; retrying", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+    once = answer_once

@@ -13,22 +13,21 @@ changes; it stays in the origin's to-do queue for a secretary.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import asyncpg
 
 from yixian.contracts import new_traceparent
-from yixian.registry.adapters.auth import NodeProcess, Role
-from yixian.registry.adapters.postgres import Movements, Organizations
+from yixian.registry.adapters.postgres import Movements
 from yixian.registry.domain import DomainError
 from yixian.registry.service_layer import handlers
 from yixian.registry.service_layer.unit_of_work import Request, TransactionRunner
 from yixian.runtime import get_logger
+
+from .node_loop import NodeLoop
 
 log = get_logger(__name__)
 NAME = "forward-follower"
@@ -37,7 +36,10 @@ BATCH = 100
 _IDENTITY = UUID("6f2b1f5e-2a7c-4d43-9d7e-6b1f0c7f1a19")
 
 
-class ForwardFollower:
+class ForwardFollower(NodeLoop):
+    name = NAME
+    identity = _IDENTITY
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -45,26 +47,9 @@ class ForwardFollower:
         clock: Callable[[], datetime],
         interval: float,
     ) -> None:
-        self.pool = pool
-        self.runner = runner
-        self.clock = clock
-        self.interval = interval
+        super().__init__(pool, runner, clock, interval)
         self.refused: set[tuple[UUID, int]] = set()
         """Forwards refused at a host group's version: not tried again at that version."""
-
-    async def _principal(self) -> NodeProcess | None:
-        async with self.pool.acquire() as conn:
-            root = await Organizations(conn).root()
-        if root is None:
-            return None  # a node not initialised yet has no movement either
-        return NodeProcess(
-            key_id=uuid5(_IDENTITY, self.runner.config.node),
-            name=NAME,
-            role=Role.OPERATOR,
-            org_id=root.org_id,
-            org_path=root.path,
-            node_wide=True,
-        )
 
     async def follow_once(self) -> int:
         """Follow every forward waiting now; how many were followed."""
@@ -77,7 +62,7 @@ class ForwardFollower:
         self.refused &= set(found)  # forgotten once followed elsewhere or changed
         if not waiting:
             return 0
-        principal = await self._principal()
+        principal = await self.principal()
         if principal is None:
             return 0
         followed = 0
@@ -110,12 +95,4 @@ class ForwardFollower:
                 )
         return followed
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Follow forwards until ``stop`` is set; a failure is logged and retried."""
-        while not stop.is_set():
-            try:
-                await self.follow_once()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("forward follower failed; retrying", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+    once = follow_once
