@@ -25,17 +25,10 @@ from .test_sync_scenarios import CHAOYANG, GUSHI, outflow
 pytestmark = pytest.mark.e2e
 
 
-async def _key(node: LocalNode, name: str, role: str, org: UUID) -> dict[str, str]:
-    body = {"name": name, "role": role, "org_id": str(org)}
-    created = await node.post("/v1/api-keys", body, 201)
-    return {"Authorization": f"Bearer {created['api_key']}"}
-
-
 async def _as(
     node: LocalNode, headers: dict[str, str], method: str, path: str, body: Any = None
 ) -> httpx.Response:
-    assert node.http is not None
-    return await node.http.request(method, path, json=body, headers=headers)
+    return await node.request(method, path, headers=headers, body=body)
 
 
 def _queued(queues: dict[str, list[dict[str, Any]]]) -> set[str]:
@@ -58,9 +51,9 @@ async def test_an_arrival_reaches_the_branch_that_checks_the_member_in(
         "十八里店村党支部", parent=township, contact_email="shibalidian@chaoyang.example"
     )
     other = await chaoyang.org("小红门乡党委", kind="committee")
-    intake_key = await _key(chaoyang, "intake", "secretary", chaoyang.root_id)
-    branch_key = await _key(chaoyang, "branch", "secretary", branch)
-    other_key = await _key(chaoyang, "other", "secretary", other)
+    intake_key = await chaoyang.api_key("intake", "secretary", chaoyang.root_id)
+    branch_key = await chaoyang.api_key("branch", "secretary", branch)
+    other_key = await chaoyang.api_key("other", "secretary", other)
     origin_branch = await gushi.org("陈集镇第一党支部", contact_email="chenji@gushi.example")
     member = await gushi.member(origin_branch, "张建国")
 

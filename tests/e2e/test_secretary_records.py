@@ -9,10 +9,8 @@ a 4xx naming the field."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 
 from yixian.localstack.network import LocalNode, eventually
@@ -24,24 +22,6 @@ pytestmark = pytest.mark.e2e
 
 CHANGPING = "110114"
 NATIONAL_ID = "11010519491231002X"
-
-
-async def _key(node: LocalNode, name: str, role: str, org: UUID) -> dict[str, str]:
-    created = await node.post("/v1/api-keys", {"name": name, "role": role, "org_id": str(org)}, 201)
-    return {"Authorization": f"Bearer {created['api_key']}"}
-
-
-async def _call(
-    node: LocalNode,
-    method: str,
-    path: str,
-    *,
-    headers: dict[str, str] | None = None,
-    body: Any = None,
-    params: dict[str, str] | None = None,
-) -> httpx.Response:
-    assert node.http is not None
-    return await node.http.request(method, path, json=body, headers=headers, params=params)
 
 
 async def test_a_secretary_finds_reads_and_updates_a_member_and_reads_the_reports(
@@ -66,8 +46,8 @@ async def test_a_secretary_finds_reads_and_updates_a_member_and_reads_the_report
     )
     zhang = UUID(created["member_id"])
     li = await gushi.member(second, "李娜")
-    first_secretary = await _key(gushi, "first", "secretary", first)
-    second_secretary = await _key(gushi, "second", "secretary", second)
+    first_secretary = await gushi.api_key("first", "secretary", first)
+    second_secretary = await gushi.api_key("second", "secretary", second)
 
     to_chaoyang = (await gushi.post("/v1/movements", outflow(zhang, CHAOYANG), 201))["movement_id"]
     to_changping = (await gushi.post("/v1/movements", outflow(li, CHANGPING), 201))["movement_id"]
@@ -85,92 +65,91 @@ async def test_a_secretary_finds_reads_and_updates_a_member_and_reads_the_report
 
     # 3 — found by name, by the end of the phone number, by national ID; never outside
     for params in ({"name": "建国"}, {"phone": "00001234"}, {"national_id": NATIONAL_ID}):
-        found = (await _call(gushi, "GET", "/v1/members", params=params)).json()
+        found = (await gushi.request("GET", "/v1/members", params=params)).json()
         assert [m["member_id"] for m in found["items"]] == [str(zhang)], params
         assert "national_id" not in found["items"][0]
-    outside = await _call(
-        gushi, "GET", "/v1/members", headers=second_secretary, params={"name": "建国"}
+    outside = await gushi.request(
+        "GET", "/v1/members", headers=second_secretary, params={"name": "建国"}
     )
     assert outside.status_code == 200
     assert outside.json()["items"] == []
-    away = await _call(gushi, "GET", "/v1/members", params={"status": "away"})
+    away = await gushi.request("GET", "/v1/members", params={"status": "away"})
     assert {m["member_id"] for m in away.json()["items"]} == {str(zhang), str(li)}
 
-    detail = await _call(gushi, "GET", f"/v1/members/{zhang}", headers=first_secretary)
+    detail = await gushi.request("GET", f"/v1/members/{zhang}", headers=first_secretary)
     assert detail.status_code == 200, detail.text
     [movement] = detail.json()["movements"]
     assert movement["movement_id"] == to_chaoyang
     assert movement["host_group"]["status"] == "checked_in"  # what Chaoyang did
-    hidden = await _call(gushi, "GET", f"/v1/members/{zhang}", headers=second_secretary)
+    hidden = await gushi.request("GET", f"/v1/members/{zhang}", headers=second_secretary)
     assert hidden.status_code == 404
 
-    patched = await _call(
-        gushi, "PATCH", f"/v1/members/{zhang}", headers=first_secretary,
+    patched = await gushi.request("PATCH", f"/v1/members/{zhang}", headers=first_secretary,
         body={"contact": {"phone": "+86 139 0000 5678", "address": "北京市朝阳区十八里店乡"}},
     )  # fmt: skip
     assert patched.status_code == 200, patched.text
-    contact = (await _call(gushi, "GET", f"/v1/members/{zhang}")).json()
+    contact = (await gushi.request("GET", f"/v1/members/{zhang}")).json()
     assert (contact["phone"], contact["email"], contact["address"]) == (
         "+86 139 0000 5678",
         "zhang@example.cn",  # the field not sent is kept
         "北京市朝阳区十八里店乡",
     )
-    emptied = await _call(
-        gushi, "PATCH", f"/v1/members/{li}", body={"contact": {"phone": None}}
+    emptied = await gushi.request(
+        "PATCH", f"/v1/members/{li}", body={"contact": {"phone": None}}
     )  # 李娜 has no other way to be reached
     assert emptied.status_code == 422
     assert emptied.json()["field"].startswith("contact")
 
     # 8 — statistics: members and movements, by period, branch, partner and state
-    stats = (await _call(gushi, "GET", "/v1/statistics", params={"group_by": "partner"})).json()
+    stats = (await gushi.request("GET", "/v1/statistics", params={"group_by": "partner"})).json()
     assert (stats["movements"], stats["members"]) == (2, 2)
     assert {g["key"]: g["movements"] for g in stats["groups"]} == {CHAOYANG: 1, CHANGPING: 1}
-    by_branch = (await _call(gushi, "GET", "/v1/statistics", params={"group_by": "branch"})).json()
+    by_branch = (await gushi.request("GET", "/v1/statistics", params={"group_by": "branch"})).json()
     assert {g["name"]: g["members"] for g in by_branch["groups"]} == {
         "陈集镇第一党支部": 1,
         "陈集镇第二党支部": 1,
     }
-    by_state = (await _call(gushi, "GET", "/v1/statistics", params={"group_by": "state"})).json()
+    by_state = (await gushi.request("GET", "/v1/statistics", params={"group_by": "state"})).json()
     assert {g["key"]: g["movements"] for g in by_state["groups"]} == {
         "active": 1,
         "awaiting_check_in": 1,
     }
     before = (
-        await _call(gushi, "GET", "/v1/statistics", params={"to": "2026-02-01"})
+        await gushi.request("GET", "/v1/statistics", params={"to": "2026-02-01"})
     ).json()  # both left on 2026-02-20
     assert (before["movements"], before["members"]) == (0, 0)
-    wrong = await _call(
-        gushi, "GET", "/v1/statistics", params={"from": "2026-03-01", "to": "2026-02-01"}
+    wrong = await gushi.request(
+        "GET", "/v1/statistics", params={"from": "2026-03-01", "to": "2026-02-01"}
     )
     assert (wrong.status_code, wrong.json()["field"]) == (422, "to")
 
     # queues: the caller's organization, one kind, one partner
-    mine = (await _call(gushi, "GET", "/v1/queues", headers=second_secretary)).json()
+    mine = (await gushi.request("GET", "/v1/queues", headers=second_secretary)).json()
     assert {e["movement_id"] for q in mine.values() for e in q} == {to_changping}
     only = (
-        await _call(gushi, "GET", "/v1/queues", params={"partner": CHAOYANG, "queue": "waiting"})
+        await gushi.request("GET", "/v1/queues", params={"partner": CHAOYANG, "queue": "waiting"})
     ).json()
     assert set(only) == {"waiting"}
     assert {e["movement_id"] for e in only["waiting"]} <= {to_chaoyang}
-    stranger = await _call(gushi, "GET", "/v1/queues", params={"partner": "999999"})
+    stranger = await gushi.request("GET", "/v1/queues", params={"partner": "999999"})
     assert (stranger.status_code, stranger.json()["field"]) == (422, "partner")
 
     # audit: before and after of each changed field, by actor and time
     since = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
     rows = (
-        await _call(gushi, "GET", "/v1/audit", params={"target": str(zhang), "since": since})
+        await gushi.request("GET", "/v1/audit", params={"target": str(zhang), "since": since})
     ).json()
     [update] = [r for r in rows if r["action"] == "member.update_contact"]
     changes = update["detail"]["changes"]
     assert changes["contact.phone"] == {"before": "+86 138 0000 1234", "after": "+86 139 0000 5678"}
     assert "contact.email" not in changes
-    by_actor = (await _call(gushi, "GET", "/v1/audit", params={"actor": update["actor"]})).json()
+    by_actor = (await gushi.request("GET", "/v1/audit", params={"actor": update["actor"]})).json()
     assert by_actor
     assert {r["actor"] for r in by_actor} == {update["actor"]}
     later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-    assert (await _call(gushi, "GET", "/v1/audit", params={"since": later})).json() == []
+    assert (await gushi.request("GET", "/v1/audit", params={"since": later})).json() == []
 
 
 async def _state_is(node: LocalNode, movement_id: str, state: str) -> bool:
-    response = await _call(node, "GET", f"/v1/movements/{movement_id}")
+    response = await node.request("GET", f"/v1/movements/{movement_id}")
     return response.status_code == 200 and response.json()["state"] == state

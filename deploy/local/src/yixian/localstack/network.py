@@ -184,6 +184,26 @@ class LocalNode:
             assert response.status_code == expect, f"{path}: {response.status_code} {response.text}"
         return response.json()
 
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """A request to the registry as given (another caller's ``headers``), unchecked."""
+        assert self.http is not None
+        return await self.http.request(method, path, json=body, headers=headers, params=params)
+
+    async def api_key(self, name: str, role: str, org: UUID) -> dict[str, str]:
+        """A new API key of ``role`` for ``org``, as the headers that present it."""
+        created = await self.post(
+            "/v1/api-keys", {"name": name, "role": role, "org_id": str(org)}, 201
+        )
+        return {"Authorization": f"Bearer {created['api_key']}"}
+
     async def get(self, path: str) -> Any:
         assert self.http is not None
         response = await self.http.get(path)
