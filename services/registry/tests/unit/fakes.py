@@ -614,11 +614,28 @@ class FakeMovements:
         side: Side | None,
         open_statuses: Sequence[str] | None,
         departed_by: date | None = None,
+        *,
+        to_enrol: bool = False,
     ) -> list[ScopedMovement]:
         found = []
         by_path = {o.path: o.org_id for o in self.tables.organizations.values()}
-        for movement in await self.in_scope(path, side, open_statuses):
+        statuses = (
+            [*open_statuses, OriginStatus.TRANSFERRED.value]
+            if to_enrol and open_statuses is not None
+            else open_statuses
+        )
+        for movement in await self.in_scope(path, side, statuses):
             stored = self.tables.movements[movement.movement_id]
+            if (
+                to_enrol
+                and open_statuses is not None
+                and stored.origin_status not in open_statuses
+                and (
+                    stored.host != self.tables.node
+                    or (stored.host_group is not None and stored.host_group.enrolment is not None)
+                )
+            ):
+                continue  # a completed transfer counts only at the host, until it enrols
             group = stored.origin_group
             if departed_by is not None and (
                 group is None or group.period.departed_on > departed_by

@@ -552,6 +552,8 @@ class Movements:
         side: Side | None,
         open_statuses: Sequence[str] | None,
         departed_by: date | None = None,
+        *,
+        to_enrol: bool = False,
     ) -> list[ScopedMovement]:
         where = ["s.scope_path LIKE $2 || '%'"]
         args: list[Any] = [self.node, path]
@@ -559,7 +561,14 @@ class Movements:
             where.append(f"s.{'origin' if side is Side.ORIGIN else 'host'} = $1")
         if open_statuses is not None:
             args.append(list(open_statuses))
-            where.append(f"s.origin_status = ANY(${len(args)}::text[])")
+            status = f"s.origin_status = ANY(${len(args)}::text[])"
+            if to_enrol:  # and at the host, a completed transfer whose member it has not enrolled
+                args.append(OriginStatus.TRANSFERRED.value)
+                status = (
+                    f"({status} OR (s.host = $1 AND s.origin_status = ${len(args)}"
+                    " AND s.host_group ->> 'enrolment' IS NULL))"
+                )
+            where.append(status)
         if departed_by is not None:
             args.append(departed_by.isoformat())
             where.append(f"s.origin_group -> 'period' ->> 'departed_on' <= ${len(args)}")

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from yixian.contracts import OPEN_ORIGIN_STATUSES, OriginStatus
+from yixian.contracts import OPEN_ORIGIN_STATUSES
 from yixian.registry.domain import (
     GroupBy,
     Invalid,
@@ -41,9 +41,6 @@ from .unit_of_work import Denied, UnitOfWork
 
 _OPEN = sorted(status.value for status in OPEN_ORIGIN_STATUSES)
 """The open statuses, as the repositories take them."""
-_IN_QUEUES = sorted([*_OPEN, OriginStatus.TRANSFERRED.value])
-"""The origin statuses of the movements the queues look at: the open ones, and a completed
-transfer (at the host, its member may be still to enrol; at the origin it asks nothing)."""
 
 
 async def _scope(uow: UnitOfWork, org_id: UUID | None) -> str:
@@ -267,7 +264,8 @@ async def work_queues(
         q.value: [] for q in Queue if queue is None or q is queue
     }
     today = dates.local_date(uow.request.now)
-    found = await uow.movements.answerable_in(scope, None, _IN_QUEUES)
+    # the open movements, and at the host the completed transfers whose member is to enrol
+    found = await uow.movements.answerable_in(scope, None, _OPEN, to_enrol=True)
     names = await _names(uow, {s.org_id for s in found})
     for scoped in found:
         movement = scoped.movement

@@ -191,9 +191,12 @@ class MovementRepository(Protocol):
         side: Side | None,
         open_statuses: Sequence[str] | None,
         departed_by: date | None = None,
+        *,
+        to_enrol: bool = False,
     ) -> list[ScopedMovement]:
         """As ``in_scope``, each with its answerable organization and its member; only
-        those departed on or before ``departed_by`` (None: any)."""
+        those departed on or before ``departed_by`` (None: any); ``to_enrol``: also, at the
+        host, completed transfers whose member it has not enrolled yet."""
 
 
 class CertificateRepository(Protocol):
