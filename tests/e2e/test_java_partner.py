@@ -75,14 +75,22 @@ class Run:
         return {line["id"]: line for line in self.lines}
 
 
-def consume(jar: Path, *args: str, password: str | None) -> Run:
-    """Run the consumer; its exit status, its lines and its summary."""
+def java(jar: Path, *args: str) -> list[str]:
+    return ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(jar), *args]
+
+
+def environment(password: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "YIXIAN_KAFKA_PASSWORD"}
     if password is not None:
         env["YIXIAN_KAFKA_PASSWORD"] = password
+    return env
+
+
+def consume(jar: Path, *args: str, password: str | None) -> Run:
+    """Run the consumer; its exit status, its lines and its summary."""
     done = subprocess.run(
-        ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(jar), *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        java(jar, *args), env=environment(password), capture_output=True, text=True,
+        timeout=120, check=False,
     )  # fmt: skip
     summary = None
     for line in done.stderr.splitlines():
@@ -295,10 +303,11 @@ def test_forged_events_are_reported_invalid_each_naming_its_field(
         "--topic", forged.topics.pair(PUTIAN, CHAOYANG), "--schemas", str(SCHEMAS),
         "--max-events", str(forged.count), "--idle-timeout", "30",
     )  # fmt: skip
+    tolerant_group = ("--group", f"{forged.topics.namespace}.yixian.{CHAOYANG}.tolerant")
     with ThreadPoolExecutor(max_workers=2) as pool:
         strict, tolerant = pool.map(
             lambda extra: consume(consumer_jar, *args, *extra, password=forged.password),
-            [(), ("--tolerant",)],
+            [(), ("--tolerant", *tolerant_group)],
         )
 
     assert strict.status == INVALID, strict.stderr
@@ -359,6 +368,32 @@ def test_the_broker_refuses_what_the_design_does_not_grant_in_one_line(
         assert run.lines == []
         assert "Exception" not in run.stderr
         assert "\tat " not in run.stderr
+
+
+def test_a_check_sharing_its_group_with_another_consumer_stops(
+    consumer_jar: Path, local_stack: LocalStack, forged_topic: ForgedTopic
+) -> None:
+    """Two members of one group split the partitions: neither would read every event, so
+    both say so and stop instead of reporting a part of the topic as the whole."""
+    args = ("--bootstrap-servers", local_stack.config.sasl_bootstrap, "--schemas", str(SCHEMAS),
+            "--topic", forged_topic.topics.pair(PUTIAN, CHAOYANG), "--idle-timeout", "60")  # fmt: skip
+    first = subprocess.Popen(
+        java(consumer_jar, *args), env=environment(forged_topic.password),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert first.stdout is not None
+        read = [first.stdout.readline() for _ in range(forged_topic.count)]
+        assert all(read), "the first check read every record, then idles"
+        second = consume(consumer_jar, *args, password=forged_topic.password)
+        _, first_stderr = first.communicate(timeout=60)
+    finally:
+        first.kill()
+    says = "has another member, which takes some of the partitions"
+    assert second.status == BAD_OPTION, second.stderr
+    assert says in second.stderr
+    assert first.returncode == BAD_OPTION, first_stderr
+    assert says in first_stderr
 
 
 def test_a_bad_option_is_one_line_naming_it(consumer_jar: Path, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -117,13 +118,15 @@ public final class Main {
     private int consume() {
         String topic = options.topic().name();
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(settings())) {
-            if (consumer.partitionsFor(topic, METADATA_TIMEOUT).isEmpty()) {
+            int partitions = consumer.partitionsFor(topic, METADATA_TIMEOUT).size();
+            if (partitions == 0) {
                 err.println(NAME + ": no topic " + topic + " on " + options.bootstrapServers()
                         + " (`yixian partner link " + options.topic().source() + " "
                         + options.topic().destination() + "` creates it)");
                 return BROKER_REFUSED;
             }
-            consumer.subscribe(List.of(topic), new FromTheStart(consumer));
+            FromTheStart reader = new FromTheStart(consumer, partitions);
+            consumer.subscribe(List.of(topic), reader);
             long events = 0;
             long invalid = 0;
             long lastHeard = System.nanoTime();
@@ -131,6 +134,12 @@ public final class Main {
             reading:
             while (true) {
                 ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL);
+                if (reader.shared) {
+                    err.println(NAME + ": the consumer group " + options.group() + " has another"
+                            + " member, which takes some of the partitions: give this check a group"
+                            + " of its own (--group " + options.topic().groupPrefix() + "<name>)");
+                    return BAD_OPTION;
+                }
                 if (records.isEmpty()) {
                     if (Duration.ofNanos(System.nanoTime() - lastHeard).compareTo(options.idleTimeout()) >= 0) {
                         break;
@@ -142,6 +151,7 @@ public final class Main {
                     if (!report(record)) {
                         invalid++;
                     }
+                    reader.read(record);
                     events++;
                     if (options.maxEvents() > 0 && events >= options.maxEvents()) {
                         stopped = "max-events";
@@ -240,21 +250,44 @@ public final class Main {
         }
     }
 
-    /** Every partition this member is given is read from its first record. */
+    /**
+     * Every partition is read from its first record, and on where this run left it when the
+     * group gives it back (nothing is committed, so the group cannot say). A check must read
+     * every partition: a member that is given fewer than all of them shares the group with
+     * another consumer, which reads the rest.
+     */
     private static final class FromTheStart implements ConsumerRebalanceListener {
         private final KafkaConsumer<byte[], byte[]> consumer;
+        private final int partitions;
+        private final Map<TopicPartition, Long> next = new HashMap<>();
+        volatile boolean shared;
 
-        FromTheStart(KafkaConsumer<byte[], byte[]> consumer) {
+        FromTheStart(KafkaConsumer<byte[], byte[]> consumer, int partitions) {
             this.consumer = consumer;
+            this.partitions = partitions;
+        }
+
+        void read(ConsumerRecord<byte[], byte[]> record) {
+            next.put(new TopicPartition(record.topic(), record.partition()), record.offset() + 1);
         }
 
         @Override
-        public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-            consumer.seekToBeginning(partitions);
+        public void onPartitionsAssigned(Collection<TopicPartition> assigned) {
+            for (TopicPartition partition : assigned) {
+                Long offset = next.get(partition);
+                if (offset == null) {
+                    consumer.seekToBeginning(List.of(partition));
+                } else {
+                    consumer.seek(partition, offset);
+                }
+            }
+            if (consumer.assignment().size() < partitions) {
+                shared = true;
+            }
         }
 
         @Override
-        public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+        public void onPartitionsRevoked(Collection<TopicPartition> revoked) {
             // nothing was committed, nothing to hand over
         }
     }
