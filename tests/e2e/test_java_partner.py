@@ -397,11 +397,15 @@ def test_a_check_sharing_its_group_with_another_consumer_stops(
 
 
 def test_a_bad_option_is_one_line_naming_it(consumer_jar: Path, tmp_path: Path) -> None:
-    stray = tmp_path / "schemas"
-    stray.mkdir()
-    (stray / "yixian.movement.origin_group.v1.json").write_text(
-        json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "urn:x"})
-    )
+    dialect = "https://json-schema.org/draft/2020-12/schema"
+    stray, broken = tmp_path / "stray", tmp_path / "broken"
+    for folder, schema in (
+        (stray, {"$schema": dialect, "$id": "urn:x"}),
+        (broken, {"$schema": dialect, "$id": f"urn:yixian:schema:{ORIGIN_GROUP}",
+                  "$ref": "#/$defs/Nowhere"}),
+    ):  # fmt: skip
+        folder.mkdir()
+        (folder / f"{ORIGIN_GROUP}.json").write_text(json.dumps(schema))
     ok = ("--bootstrap-servers", "127.0.0.1:1", "--source", GUSHI, "--destination", CHAOYANG)
     schemas = ("--schemas", str(SCHEMAS))
     cases: list[tuple[tuple[str, ...], str]] = [
@@ -418,6 +422,8 @@ def test_a_bad_option_is_one_line_naming_it(consumer_jar: Path, tmp_path: Path) 
         ((*ok, *schemas, "--colour"), "unknown option '--colour'"),
         ((*ok, "--schemas", str(tmp_path / "nowhere")), "--schemas"),
         ((*ok, "--schemas", str(stray)), "has $id 'urn:x'"),
+        ((*ok, "--schemas", str(broken)), "is not a usable schema"),
+        ((*ok, "--schemas", str(tmp_path)), "holds no event schema"),
     ]
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = list(pool.map(lambda case: consume(consumer_jar, *case[0], password="x"), cases))

@@ -223,7 +223,14 @@ final class EventCheck {
         }
         JsonNode document = event;
         for (int round = 0; ; round++) {
-            List<Error> errors = schema.get().validate(document);
+            List<Error> errors;
+            try {
+                errors = schema.get().validate(document);
+            } catch (RuntimeException e) {
+                verdict.error("type", "the schema " + verdict.type + ".json could not be applied: "
+                        + e.getMessage());
+                return;
+            }
             List<Error> unknown = !tolerant || round == MOST_UNKNOWN_FIELD_ROUNDS
                     ? List.of()
                     : errors.stream().filter(EventCheck::unknownField).toList();

@@ -1,9 +1,9 @@
 package org.yixian.partner;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.networknt.schema.Schema;
-import com.networknt.schema.SchemaException;
 import com.networknt.schema.SchemaRegistry;
 import com.networknt.schema.SchemaRegistryConfig;
 import com.networknt.schema.SpecificationVersion;
@@ -40,8 +40,10 @@ final class Schemas {
                 .formatAssertionsEnabled(true)
                 .preloadSchema(true)
                 .build();
-        SchemaRegistry registry = SchemaRegistry.withDefaultDialect(
-                SpecificationVersion.DRAFT_2020_12, builder -> builder.schemaRegistryConfig(config));
+        // The schemas refer only within themselves: nothing is fetched from the network.
+        SchemaRegistry registry = SchemaRegistry.withDefaultDialect(SpecificationVersion.DRAFT_2020_12,
+                builder -> builder.schemaRegistryConfig(config)
+                        .schemaLoader(loader -> loader.fetchRemoteResources(false)));
         Map<String, Schema> byType = new TreeMap<>();
         try (DirectoryStream<Path> files = Files.newDirectoryStream(folder, "*.json")) {
             for (Path file : files) {
@@ -66,8 +68,13 @@ final class Schemas {
         JsonNode document;
         try {
             document = json.readTree(file.toFile());
+        } catch (JsonProcessingException e) {
+            throw new UsageError("--schemas: " + file + " is not JSON: " + e.getOriginalMessage());
         } catch (IOException e) {
-            throw new UsageError("--schemas: " + file + " is not JSON: " + e.getMessage());
+            throw new UsageError("--schemas: cannot read " + file + ": " + e.getMessage());
+        }
+        if (document == null || !document.isObject()) {
+            throw new UsageError("--schemas: " + file + " is not a JSON Schema (an object)");
         }
         String id = document.path("$id").asText();
         if (!id.equals(SCHEMA_PREFIX + type)) {
@@ -80,9 +87,11 @@ final class Schemas {
                     + ", expected " + DIALECT);
         }
         try {
-            return registry.getSchema(document);
-        } catch (SchemaException e) {
-            throw new UsageError("--schemas: " + file + " is not a valid schema: " + e.getMessage());
+            Schema schema = registry.getSchema(document);
+            schema.validate(json.createObjectNode()); // resolves its references now, not mid-run
+            return schema;
+        } catch (RuntimeException e) {
+            throw new UsageError("--schemas: " + file + " is not a usable schema: " + e.getMessage());
         }
     }
 
