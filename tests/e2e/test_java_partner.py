@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -46,6 +47,7 @@ JAR = PROJECT / "target" / "yixian-partner-consumer.jar"
 SCHEMAS = ROOT / "contracts" / "schemas" / "current" / "v1"
 HEARTBEAT, DIGEST = "yixian.link.heartbeat.v1", "yixian.link.digest.v1"
 ORIGIN_GROUP = "yixian.movement.origin_group.v1"
+EVENT_TYPE = re.compile(r"yixian\.[a-z_]+\.[a-z_]+\.v\d+")  # a schema file's name, less .json
 VALID, INVALID, BAD_OPTION, BROKER_REFUSED = 0, 1, 2, 3
 
 
@@ -248,9 +250,8 @@ def forged_topic(local_stack: LocalStack) -> ForgedTopic:
             event = event.model_copy(update={"data": digest})
         examples.append(event)
         add(_forge(event), record_key(event))
-    assert {e.type for e in examples} == {
-        p.name.removesuffix(".json") for p in SCHEMAS.glob("yixian.*.json")
-    }
+    schemas = {p.name.removesuffix(".json") for p in SCHEMAS.glob("*.json")}
+    assert {e.type for e in examples} == {t for t in schemas if EVENT_TYPE.fullmatch(t)}
     origin = next(e for e in examples if e.type == ORIGIN_GROUP)
     key, n = record_key(origin), len(examples)
 
@@ -408,6 +409,7 @@ def test_a_bad_option_is_one_line_naming_it(consumer_jar: Path, tmp_path: Path) 
         (folder / f"{ORIGIN_GROUP}.json").write_text(json.dumps(schema))
     ok = ("--bootstrap-servers", "127.0.0.1:1", "--source", GUSHI, "--destination", CHAOYANG)
     schemas = ("--schemas", str(SCHEMAS))
+    tls, nowhere = ("--security-protocol", "SASL_SSL"), tmp_path / "none.p12"
     cases: list[tuple[tuple[str, ...], str]] = [
         ((), "--bootstrap-servers is required"),
         (("--bootstrap-servers", "kafka", *ok[2:], *schemas), "--bootstrap-servers: 'kafka'"),
@@ -420,6 +422,7 @@ def test_a_bad_option_is_one_line_naming_it(consumer_jar: Path, tmp_path: Path) 
         ((*ok, *schemas, "--property", "sasl.jaas.config=x"), "--property sasl.jaas.config"),
         ((*ok, *schemas, "--property", "max.poll.records=many"), "--property"),
         ((*ok, *schemas, "--colour"), "unknown option '--colour'"),
+        ((*ok, *schemas, *tls, "--property", f"ssl.truststore.location={nowhere}"), "none.p12"),
         ((*ok, "--schemas", str(tmp_path / "nowhere")), "--schemas"),
         ((*ok, "--schemas", str(stray)), "has $id 'urn:x'"),
         ((*ok, "--schemas", str(broken)), "is not a usable schema"),

@@ -13,6 +13,7 @@ import java.io.PrintStream;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
@@ -110,7 +111,19 @@ public final class Main {
         } catch (TimeoutException e) {
             err.println(NAME + ": no answer from " + options.bootstrapServers() + ": " + e.getMessage());
         } catch (KafkaException e) {
-            err.println(NAME + ": the broker refused: " + e);
+            if (e.getCause() != null && e.getMessage() != null && e.getMessage().startsWith("Failed to construct")) {
+                List<String> why = new ArrayList<>();
+                for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) {
+                    String message = cause.getMessage() == null ? null
+                            : cause.getMessage().replaceAll("(?:[a-z0-9]+\\.)+[A-Z]\\w*: ", "");
+                    if (message != null && why.stream().noneMatch(said -> said.contains(message))) {
+                        why.add(message);
+                    }
+                }
+                err.println(NAME + ": a consumer setting is wrong: " + String.join(": ", why));
+                return BAD_OPTION;
+            }
+            err.println(NAME + ": the broker refused: " + e.getMessage());
         }
         return BROKER_REFUSED;
     }
