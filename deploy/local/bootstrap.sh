@@ -72,9 +72,8 @@ apt_install() {
 }
 
 install_missing() {
-  local missing=() major
+  local missing=() major compiler
   command -v make >/dev/null || missing+=(make)
-  local compiler
   major=$(java_major java)
   compiler=$(java_major javac)
   if [[ -z $major || -z $compiler ]] || ((major < 17 || compiler < 17)); then
