@@ -12,13 +12,23 @@ the path where it happens:
 - any change of a validating keyword (type, enum, const, format, pattern, bounds, ...);
 - an event type removed from the catalogue.
 
+One exception, listed rule by rule in :data:`TIGHTENINGS`: an envelope attribute every
+producer has always sent in the form a new rule states may be made that rule (required,
+a pattern) in a release. No event any producer wrote fails the new rule, so no reader of
+either version meets one it cannot read; the old schema just said less than the
+producers did. Only the exact change listed passes, and only for the event types listed.
+
 A break needs a new major version (new event types ``...v2`` on ``yixian.v2`` topics).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from .envelope import TRACEPARENT_PATTERN
+from .routes import pair_only_types
 
 ANNOTATIONS = frozenset(
     {"title", "description", "examples", "default", "$comment"}
@@ -44,15 +54,107 @@ def _resolve(node: Schema, root: Schema) -> Schema:
     return node
 
 
-def breaking_changes(old: Schema, new: Schema) -> list[str]:
-    """Every way ``new`` breaks a reader or a writer of ``old``; empty when compatible."""
+@dataclass(frozen=True, slots=True)
+class Tightening:
+    """A rule a release made of an envelope attribute every producer already sent so."""
+
+    attribute: str
+    before: Schema
+    """The attribute's validating keywords before (annotations aside)."""
+    after: Schema
+    """...and in the release that made the rule."""
+    made_required: bool
+    event_types: frozenset[str] | None
+    """The event types it applies to; None: all."""
+    release: str
+    why: str
+
+
+TIGHTENINGS: tuple[Tightening, ...] = (
+    Tightening(
+        "specversion",
+        before={"const": "1.0", "type": "string"},
+        after={"const": "1.0", "type": "string"},
+        made_required=True,
+        event_types=None,
+        release="1.1.0",
+        why="CloudEvents requires it; the envelope model has always written it",
+    ),
+    Tightening(
+        "traceparent",
+        before={"type": "string"},
+        after={"pattern": TRACEPARENT_PATTERN, "type": "string"},
+        made_required=False,
+        event_types=None,
+        release="1.1.0",
+        why="the envelope model has always refused any other traceparent",
+    ),
+    Tightening(
+        "pairseq",
+        before={"anyOf": [{"minimum": 1, "type": "integer"}, {"type": "null"}]},
+        after={"minimum": 1, "type": "integer"},
+        made_required=True,
+        event_types=frozenset(pair_only_types()),
+        release="1.1.0",
+        why="these types travel only on pair topics, where the relay numbers every record",
+    ),
+)
+"""Every tightening ever allowed within v1. Add one only for an attribute every producer
+of every earlier release has always sent as the new rule says (ADR 3)."""
+
+
+def breaking_changes(old: Schema, new: Schema, event_type: str | None = None) -> list[str]:
+    """Every way ``new`` breaks a reader or a writer of ``old``; empty when compatible.
+    ``event_type``: the type both describe, for the tightenings that apply to it."""
     problems: list[str] = []
-    _compare(old, new, old, new, "$", problems)
+    _compare(old, new, old, new, "$", problems, _tightened(old, new, event_type))
     return problems
 
 
+def _validating(schema: Schema) -> dict[str, Any]:
+    """A simple schema's keywords that validate: annotations left out, also in its options."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ANNOTATIONS:
+            continue
+        if key in SUBSCHEMA_LISTS:
+            value = [_validating(v) for v in value]
+        out[key] = value
+    return out
+
+
+def _tightened(old: Schema, new: Schema, event_type: str | None) -> frozenset[str]:
+    """The envelope attributes whose change from ``old`` to ``new`` is exactly a listed
+    tightening that applies to ``event_type``."""
+    old_props: Schema = old.get("properties", {})
+    new_props: Schema = new.get("properties", {})
+    old_required = set(old.get("required", ()))
+    new_required = set(new.get("required", ()))
+    allowed = set()
+    for rule in TIGHTENINGS:
+        name = rule.attribute
+        if rule.event_types is not None and event_type not in rule.event_types:
+            continue
+        if name not in old_props or name not in new_props:
+            continue
+        was_required = name in old_required
+        if (
+            _validating(old_props[name]) == rule.before
+            and _validating(new_props[name]) == rule.after
+            and (name in new_required) == (was_required or rule.made_required)
+        ):
+            allowed.add(name)
+    return frozenset(allowed)
+
+
 def _compare(
-    old: Schema, new: Schema, old_root: Schema, new_root: Schema, path: str, out: list[str]
+    old: Schema,
+    new: Schema,
+    old_root: Schema,
+    new_root: Schema,
+    path: str,
+    out: list[str],
+    tightened: frozenset[str] = frozenset(),
 ) -> None:
     old = _resolve(old, old_root)
     new = _resolve(new, new_root)
@@ -72,17 +174,23 @@ def _compare(
             _compare(old[key], new[key], old_root, new_root, f"{path}.{key}", out)
         elif old[key] != new[key]:
             out.append(f"{path}: {key} changed from {old[key]!r} to {new[key]!r}")
-    _compare_properties(old, new, old_root, new_root, path, out)
+    _compare_properties(old, new, old_root, new_root, path, out, tightened)
 
 
 def _compare_properties(
-    old: Schema, new: Schema, old_root: Schema, new_root: Schema, path: str, out: list[str]
+    old: Schema,
+    new: Schema,
+    old_root: Schema,
+    new_root: Schema,
+    path: str,
+    out: list[str],
+    tightened: frozenset[str],
 ) -> None:
     old_props: Schema = old.get("properties", {})
     new_props: Schema = new.get("properties", {})
     old_required = set(old.get("required", ()))
     new_required = set(new.get("required", ()))
-    for name in sorted(set(old_props) | set(new_props)):
+    for name in sorted((set(old_props) | set(new_props)) - tightened):
         where = f"{path}.{name}"
         if name not in new_props:
             out.append(f"{where}: property removed")
@@ -105,6 +213,93 @@ def catalogue_breaks(old: Mapping[str, Schema], new: Mapping[str, Schema]) -> li
             problems.append(f"{event_type}: event type removed")
             continue
         problems.extend(
-            f"{event_type} {p}" for p in breaking_changes(old[event_type], new[event_type])
+            f"{event_type} {p}"
+            for p in breaking_changes(old[event_type], new[event_type], event_type)
         )
     return problems
+
+
+_PARAMETER_ANNOTATIONS = frozenset({"description", "examples"})
+
+
+def asyncapi_breaks(old: Schema, new: Schema) -> list[str]:
+    """How the AsyncAPI document ``new`` breaks a client written against ``old``: a
+    channel, a message on a channel, an operation or a security scheme removed; a
+    channel's address or parameters changed; a message's content type, payload, key or
+    headers changed (headers and keys as schemas: only growing is allowed); an
+    operation's action or channel changed, or a message taken from it. New channels,
+    messages, operations and all descriptions are allowed."""
+    problems: list[str] = []
+    old_channels: Schema = old.get("channels", {})
+    new_channels: Schema = new.get("channels", {})
+    for name, channel in sorted(old_channels.items()):
+        if name not in new_channels:
+            problems.append(f"channel {name}: removed")
+            continue
+        problems.extend(
+            f"channel {name}: {p}" for p in _channel_breaks(channel, new_channels[name])
+        )
+    old_operations: Schema = old.get("operations", {})
+    new_operations: Schema = new.get("operations", {})
+    for name, operation in sorted(old_operations.items()):
+        if name not in new_operations:
+            problems.append(f"operation {name}: removed")
+            continue
+        now = new_operations[name]
+        for field in ("action", "channel"):
+            if operation.get(field) != now.get(field):
+                problems.append(f"operation {name}: {field} changed")
+        refs = {m["$ref"] for m in now.get("messages", ())}
+        for message in operation.get("messages", ()):
+            if message["$ref"] not in refs:
+                problems.append(f"operation {name}: message {message['$ref']} removed")
+    old_schemes: Schema = old.get("components", {}).get("securitySchemes", {})
+    new_schemes: Schema = new.get("components", {}).get("securitySchemes", {})
+    for name, scheme in sorted(old_schemes.items()):
+        if new_schemes.get(name, {}).get("type") != scheme.get("type"):
+            problems.append(f"security scheme {name}: removed or changed")
+    return problems
+
+
+def _channel_breaks(old: Schema, new: Schema) -> list[str]:
+    problems: list[str] = []
+    if old.get("address") != new.get("address"):
+        problems.append(f"address changed from {old.get('address')!r} to {new.get('address')!r}")
+    old_parameters: Schema = old.get("parameters", {})
+    new_parameters: Schema = new.get("parameters", {})
+    for name in sorted(set(old_parameters) | set(new_parameters)):
+        if name not in old_parameters or name not in new_parameters:
+            state = "removed" if name in old_parameters else "added"
+            problems.append(f"parameter {name}: {state}")
+        elif _without(old_parameters[name], _PARAMETER_ANNOTATIONS) != _without(
+            new_parameters[name], _PARAMETER_ANNOTATIONS
+        ):
+            problems.append(f"parameter {name}: changed")
+    old_messages: Schema = old.get("messages", {})
+    new_messages: Schema = new.get("messages", {})
+    for name, message in sorted(old_messages.items()):
+        if name not in new_messages:
+            problems.append(f"message {name}: removed")
+            continue
+        problems.extend(
+            f"message {name}: {p}" for p in _message_breaks(message, new_messages[name])
+        )
+    return problems
+
+
+def _message_breaks(old: Schema, new: Schema) -> list[str]:
+    problems: list[str] = []
+    for field in ("contentType", "payload"):
+        if old.get(field) != new.get(field):
+            problems.append(f"{field} changed")
+    old_key = old.get("bindings", {}).get("kafka", {}).get("key", {})
+    new_key = new.get("bindings", {}).get("kafka", {}).get("key", {})
+    problems.extend(f"key {p}" for p in breaking_changes(old_key, new_key))
+    problems.extend(
+        f"headers {p}" for p in breaking_changes(old.get("headers", {}), new.get("headers", {}))
+    )
+    return problems
+
+
+def _without(schema: Schema, keys: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if k not in keys}

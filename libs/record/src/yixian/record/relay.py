@@ -36,7 +36,7 @@ from typing import Any
 
 import asyncpg
 
-from yixian.contracts import numbered
+from yixian.contracts import numbered, record_headers
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
 from yixian.runtime.kafka import AIOKafkaProducer, errors, make_producer
 
@@ -295,11 +295,7 @@ class OutboxRelay:
             row["topic"],
             value=value,
             key=bytes(row["record_key"]),
-            headers=[
-                ("content-type", b"application/cloudevents+json; charset=utf-8"),
-                ("ce_type", row["event_type"].encode()),
-                ("trace_id", row["trace_id"].encode()),
-            ],
+            headers=record_headers(row["event_type"], row["trace_id"]),
         )
         return future
 

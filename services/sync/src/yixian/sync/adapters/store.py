@@ -19,6 +19,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from yixian.contracts import (
+    DEAD_LETTER_TYPE,
     DigestEntry,
     Envelope,
     HostGroup,
@@ -46,8 +47,6 @@ __all__ = [
     "SyncStore",
     "dead_letter_document",
 ]
-
-DEAD_LETTER_TYPE = "yixian.dead_letter"
 
 
 def _stored(row: Any) -> StoredMovement:
