@@ -14,7 +14,7 @@ from pydantic import create_model
 
 from yixian.contracts import CATALOGUE, Envelope, HostGroup, HostGroupChanged
 from yixian.contracts.compat import breaking_changes, catalogue_breaks
-from yixian.contracts.schemas import all_schemas, event_schema
+from yixian.contracts.schemas import SCHEMA_ROOT, all_schemas, event_schema, load_dir
 
 HOST = "yixian.movement.host_group.v1"
 ORIGIN = "yixian.movement.origin_group.v1"
@@ -144,3 +144,79 @@ def test_a_model_made_stricter_is_reported() -> None:
     problems = breaking_changes(old, new)
     assert any("reason: optional property became required" in p for p in problems), problems
     assert HOST in CATALOGUE
+
+
+# -- the tightenings of 1.1.0: exactly as listed, nothing beside them ---------------------
+
+HEARTBEAT = "yixian.link.heartbeat.v1"
+
+
+def _published(release: str, event_type: str) -> dict[str, Any]:
+    return load_dir(SCHEMA_ROOT / "published" / release)[event_type]
+
+
+@pytest.mark.parametrize("event_type", [HOST, HEARTBEAT, "yixian.activity.scheduled.v1"])
+def test_the_listed_tightenings_pass_against_1_0_0(event_type: str) -> None:
+    old, new = _published("1.0.0", event_type), event_schema(event_type)
+    assert "specversion" not in old["required"]
+    assert "specversion" in new["required"]
+    assert "pattern" not in old["properties"]["traceparent"]
+    assert breaking_changes(old, new, event_type) == []
+
+
+def test_pairseq_required_passes_only_for_a_type_that_travels_only_on_pair_topics() -> None:
+    old, new = _published("1.0.0", HEARTBEAT), event_schema(HEARTBEAT)
+    assert "pairseq" in new["required"]
+    # the same change, checked as if it were a type that also travels on local topics
+    assert breaking_changes(old, new, HOST) == [
+        "$.pairseq: optional property became required",
+        "$.pairseq: keyword 'anyOf' removed",
+        "$.pairseq: keyword 'minimum' added",
+        "$.pairseq: keyword 'type' added",
+    ]
+
+
+def _unlisted_required(s: dict[str, Any]) -> None:
+    s["required"].append("subject")
+
+
+def _other_pattern(s: dict[str, Any]) -> None:
+    s["properties"]["traceparent"]["pattern"] = "^00-[0-9a-f]{32}-[0-9a-f]{16}-01$"
+
+
+def _pairseq_on_a_shared_type(s: dict[str, Any]) -> None:
+    s["properties"]["pairseq"] = {"minimum": 1, "type": "integer"}
+    s["required"].append("pairseq")
+
+
+def _specversion_2(s: dict[str, Any]) -> None:
+    s["properties"]["specversion"]["const"] = "2.0"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (_unlisted_required, "$.subject: optional property became required"),
+        (_other_pattern, "$.traceparent: keyword 'pattern' added"),
+        (_pairseq_on_a_shared_type, "$.pairseq: optional property became required"),
+        (_specversion_2, "$.specversion: const changed"),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_a_tightening_not_listed_is_a_break(change: Any, expected: str) -> None:
+    old = _published("1.0.0", HOST)
+    new = event_schema(HOST)
+    change(new)
+    problems = breaking_changes(old, new, HOST)
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_tightening_is_not_undone_against_the_release_that_made_it() -> None:
+    old = _published("1.1.0", HEARTBEAT)
+    new = copy.deepcopy(old)
+    new["required"].remove("specversion")
+    new["properties"]["traceparent"].pop("pattern")
+    assert breaking_changes(old, new, HEARTBEAT) == [
+        "$.specversion: required property became optional",
+        "$.traceparent: keyword 'pattern' removed",
+    ]
