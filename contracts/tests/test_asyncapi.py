@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,12 @@ CHANNEL_OF = {Topic.PAIR: "pair", Topic.LOCAL: "local"}
 def test_the_committed_document_is_the_one_the_code_makes() -> None:
     assert ASYNCAPI_FILE not in stale_files(current_dir())
     assert asyncapi_document() == DOCUMENT
+
+
+def test_the_contracts_alone_do_not_import_faststream() -> None:
+    """Only the document's generator needs FastStream; the models stay free of it."""
+    code = "import sys, yixian.contracts; sys.exit('faststream' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_the_document_is_valid_asyncapi_3() -> None:

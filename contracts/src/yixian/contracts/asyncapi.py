@@ -237,14 +237,14 @@ def complete(
     channels: dict[str, Any] = {}
     for kind, address in (topics or TopicNames()).addresses().items():
         channel_id = CHANNELS[kind]
-        first = doc["channels"][by_address[address]]
+        declared = doc["channels"][by_address[address]]  # its endpoints declare the same
         channels[channel_id] = {
             "address": address,
             "title": channel_id,
-            "description": first["description"],
+            "description": declared["description"],
             "parameters": {p: PARAMETERS[p] for p in _parameters(address)},
             "messages": _messages(kind, schemas),
-            "bindings": first["bindings"],
+            "bindings": declared["bindings"],
         }
     operations: dict[str, Any] = {}
     for operation_id, operation in doc["operations"].items():
