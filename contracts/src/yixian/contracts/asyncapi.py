@@ -371,8 +371,8 @@ def _dead_letter_message() -> Document:
         "name": DEAD_LETTER_TYPE,
         "title": "DeadLetter",
         "summary": "A record a consumer of the node refused, and why.",
-        "description": "Whole (key and value in base64) while it stays under about 900 kB;"
-        " otherwise the key and the value are each their SHA-256, size and first bytes,"
+        "description": "Whole (key and value in base64) while it is small (a quarter of"
+        " the largest record a node publishes); otherwise the key and the value are each their SHA-256, size and first bytes,"
         " and the reason and the errors are cut short (the node's database keeps the"
         " record whole). Key: the refused record's key, or its SHA-256 if longer than the"
         " excerpt.",
