@@ -372,10 +372,10 @@ def _dead_letter_message() -> Document:
         "title": "DeadLetter",
         "summary": "A record a consumer of the node refused, and why.",
         "description": "Whole (key and value in base64) while it is small (a quarter of"
-        " the largest record a node publishes); otherwise the key and the value are each their SHA-256, size and first bytes,"
-        " and the reason and the errors are cut short (the node's database keeps the"
-        " record whole). Key: the refused record's key, or its SHA-256 if longer than the"
-        " excerpt.",
+        " the largest record a node publishes); otherwise the key and the value are each"
+        " their SHA-256, size and first bytes, and the reason and the errors are cut"
+        " short (the node's database keeps the record whole). Key: the refused record's"
+        " key, or its SHA-256 if longer than the excerpt.",
         "contentType": "application/json",
         "headers": headers,
         "payload": {"$ref": "#/components/schemas/DeadLetter"},
