@@ -6,19 +6,23 @@ the message the document gives for its topic), and held to the published release
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft7Validator, FormatChecker
+from packaging.requirements import Requirement
 
 from yixian.contracts import (
     CATALOGUE,
     DEAD_LETTER_TYPE,
     ROUTES,
+    STRUCTURED_CONTENT_TYPE,
     Topic,
     TopicNames,
     record_headers,
@@ -51,6 +55,20 @@ def test_the_contracts_alone_do_not_import_faststream() -> None:
     """Only the document's generator needs FastStream; the models stay free of it."""
     code = "import sys, yixian.contracts; sys.exit('faststream' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_only_the_asyncapi_extra_needs_faststream() -> None:
+    """A partner's tooling installs ``yixian-contracts`` without a Kafka library; whoever
+    writes the document (the sync service, the schemas command) asks for the extra."""
+    contracts = [Requirement(r) for r in importlib.metadata.requires("yixian-contracts") or []]
+    [faststream] = [r for r in contracts if r.name == "faststream"]
+    assert faststream.marker is not None
+    assert faststream.marker.evaluate({"extra": "asyncapi"})
+    assert not faststream.marker.evaluate({"extra": ""})
+    assert "yixian-contracts[asyncapi]" in (importlib.metadata.requires("yixian-sync") or [])
+    # the workspace's root project (not installed itself) runs `make schemas`
+    root = tomllib.loads((SCHEMA_ROOT.parents[1] / "pyproject.toml").read_text())
+    assert "yixian-contracts[asyncapi]" in root["project"]["dependencies"]
 
 
 def test_the_document_is_valid_asyncapi_3() -> None:
@@ -170,7 +188,10 @@ def test_what_a_node_publishes_matches_its_message(
 ) -> None:
     message = DOCUMENT["channels"][CHANNEL_OF[topic]]["messages"][event_type]
     value = json.loads(event.encode())
-    headers = {k: v.decode() for k, v in record_headers(event.type, event.trace_id)}
+    headers = {
+        k: v.decode()
+        for k, v in record_headers(event.type, event.trace_id, STRUCTURED_CONTENT_TYPE)
+    }
     key = record_key(event).decode()
     assert _validate(message["payload"], value) == []
     assert _validate(message["headers"], headers) == []
@@ -218,6 +239,12 @@ def test_new_messages_channels_and_words_are_allowed() -> None:
         doc["channels"]["local"]["messages"]["yixian.activity.cancelled.v1"] = message
         doc["channels"]["audit"] = {"address": "yixian.v1.{node}.audit"}
         doc["operations"]["audit"] = {"action": "send", "channel": {"$ref": "#/channels/audit"}}
+        doc["servers"]["staging"] = copy.deepcopy(doc["servers"]["local"])
+        doc["servers"]["local"]["security"].append({"$ref": "#/components/securitySchemes/x"})
+        doc["channels"]["local"]["bindings"]["kafka"]["partitions"] = 3
+        dead_letter = doc["components"]["schemas"]["DeadLetter"]
+        dead_letter["properties"]["consumer"] = {"type": "string"}
+        dead_letter["description"] = "Reworded."
 
     assert _changed(grow) == []
 
@@ -263,6 +290,51 @@ def _drop_scram_256(doc: dict[str, Any]) -> None:
     del doc["components"]["securitySchemes"]["scramSha256"]
 
 
+def _retype_a_dead_letter_field(doc: dict[str, Any]) -> None:
+    doc["components"]["schemas"]["DeadLetter"]["properties"]["reason"]["type"] = "integer"
+
+
+def _drop_a_dead_letter_field(doc: dict[str, Any]) -> None:
+    del doc["components"]["schemas"]["DeadLetter"]["properties"]["errors_excerpt"]
+
+
+def _require_a_dead_letter_name(doc: dict[str, Any]) -> None:
+    doc["components"]["schemas"]["DeadLetter"]["required"].append("node")
+
+
+def _require_a_header_without_property(doc: dict[str, Any]) -> None:
+    message = doc["channels"]["pair"]["messages"]["yixian.movement.host_group.v1"]
+    message["headers"]["required"].append("tenant")
+
+
+def _narrow_a_shared_definition(doc: dict[str, Any]) -> None:
+    doc["components"]["schemas"]["HostStatus"]["enum"].remove("lost_contact")
+
+
+def _remove_the_dead_letter_schema(doc: dict[str, Any]) -> None:
+    del doc["components"]["schemas"]["DeadLetter"]
+
+
+def _remove_server(doc: dict[str, Any]) -> None:
+    del doc["servers"]["local"]
+
+
+def _change_protocol(doc: dict[str, Any]) -> None:
+    doc["servers"]["cluster"]["protocol"] = "kafka"
+
+
+def _drop_server_security(doc: dict[str, Any]) -> None:
+    doc["servers"]["cluster"]["security"].pop()
+
+
+def _change_channel_binding(doc: dict[str, Any]) -> None:
+    doc["channels"]["local"]["bindings"]["kafka"]["topic"] = "yixian.v1.{node}.events"
+
+
+def _drop_channel_binding(doc: dict[str, Any]) -> None:
+    del doc["channels"]["pair"]["bindings"]["kafka"]
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -278,6 +350,30 @@ def _drop_scram_256(doc: dict[str, Any]) -> None:
         (_change_action, "operation readOwnRecords: action changed"),
         (_remove_operation, "operation receiveFromPartner: removed"),
         (_drop_scram_256, "security scheme scramSha256: removed or changed"),
+        (
+            _retype_a_dead_letter_field,
+            "channel deadLetter: message yixian.dead_letter: payload $.reason: type changed",
+        ),
+        (_drop_a_dead_letter_field, "payload $.errors_excerpt: property removed"),
+        (_require_a_dead_letter_name, "payload $: required name 'node' added"),
+        (
+            _require_a_header_without_property,
+            "message yixian.movement.host_group.v1: headers $: required name 'tenant' added",
+        ),
+        (
+            _narrow_a_shared_definition,
+            "channel local: message yixian.movement.host_group.v1: payload $.data.group.status:"
+            " enum changed",
+        ),
+        (
+            _remove_the_dead_letter_schema,
+            "payload $: $ref '#/components/schemas/DeadLetter' resolves to nothing",
+        ),
+        (_remove_server, "server local: removed"),
+        (_change_protocol, "server cluster: protocol changed from 'kafka-secure' to 'kafka'"),
+        (_drop_server_security, "server cluster: security #/components/securitySchemes/"),
+        (_change_channel_binding, "channel local: binding kafka.topic changed"),
+        (_drop_channel_binding, "channel pair: binding kafka removed"),
     ],
     ids=lambda v: getattr(v, "__name__", ""),
 )

@@ -11,11 +11,12 @@ import copy
 import json
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-from yixian.contracts import ROUTES, Topic
+from yixian.contracts import ROUTES, MalformedEvent, Topic, decode
 from yixian.contracts.examples import example_events
 from yixian.contracts.schemas import current_dir
 
@@ -40,7 +41,11 @@ def refusals(record: dict[str, Any], *, pair_topic: bool) -> list[str]:
     names = [record.get("dataschema", "")] + ([PAIR_ENVELOPE] if pair_topic else [])
     reasons = []
     for name in names:
-        schema = REGISTRY.contents(name)
+        try:
+            schema = REGISTRY.contents(name)
+        except LookupError:
+            reasons.append(f"dataschema: {name!r} names no published schema")
+            continue
         validator = Draft202012Validator(schema, registry=REGISTRY, format_checker=FormatChecker())
         reasons += [
             f"{'.'.join(map(str, e.path)) or '$'}: {e.message}"
@@ -137,8 +142,51 @@ def test_a_pair_number_out_of_its_range_is_refused(pairseq: Any, pairepoch: Any)
     assert refusals(record, pair_topic=True)
 
 
-def test_a_record_that_names_no_published_schema_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("event_type", "named"),
+    [
+        ("yixian.link.heartbeat.v1", "yixian.link.digest.v1"),
+        ("yixian.movement.host_group.v1", "yixian.movement.origin_group.v1"),
+    ],
+)
+def test_a_record_is_refused_by_the_schema_of_another_type(event_type: str, named: str) -> None:
+    """Each schema holds its own ``type``: a record that names another type's schema fails
+    it (and one naming no published schema is refused outright)."""
+    record = _example(event_type)
+    record["dataschema"] = f"urn:yixian:schema:{named}"
+    assert f"type: {named!r} was expected" in refusals(record, pair_topic=True)
+    record["dataschema"] = f"urn:yixian:schema:{event_type.removesuffix('v1')}v9"
+    assert refusals(record, pair_topic=False) == [
+        f"dataschema: {record['dataschema']!r} names no published schema"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\n"),
+        ("traceparent", " 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("source", "urn:yixian:node:110105\n"),
+        ("source", "urn:yixian:node:\u0664\u0661\u0661\u0665\u0662\u0665"),  # Arabic-Indic
+        ("dataschema", "urn:yixian:schema:yixian.link.heartbeat.v1\n"),
+    ],
+    ids=[
+        "traceparent-newline",
+        "traceparent-space",
+        "source-newline",
+        "source-digits",
+        "dataschema",
+    ],
+)
+def test_the_model_refuses_what_the_schema_refuses(attribute: str, value: str) -> None:
+    """A node reads no envelope the published schema refuses. JSON Schema's patterns are
+    ECMA-262 regular expressions, where ``$`` is the end of the text (no final newline
+    before it) and ``\\d`` an ASCII digit: a validator that follows the specification
+    (jsonschema-rs) refuses these, and so does the model."""
     record = _example("yixian.link.heartbeat.v1")
-    record["dataschema"] = "urn:yixian:schema:yixian.link.heartbeat.v9"
-    with pytest.raises(LookupError):
-        refusals(record, pair_topic=True)
+    schema = REGISTRY.contents(record["dataschema"])
+    record[attribute] = value
+    errors = list(jsonschema_rs.validator_for(schema).iter_errors(record))
+    assert [e.instance_path for e in errors] == [[attribute]]
+    with pytest.raises(MalformedEvent, match=attribute):
+        decode(json.dumps(record).encode())

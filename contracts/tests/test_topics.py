@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
@@ -72,15 +71,6 @@ def test_an_activity_is_keyed_by_its_id_and_a_claim_by_its_claim() -> None:
     answered = events["yixian.visitor.claim_answered.v1"]
     assert record_key(asked) == record_key(answered) == str(CLAIM).encode()
     assert record_key(events["yixian.link.replica_returned.v1"]) == str(MOVEMENT).encode()
-
-
-@pytest.mark.parametrize("event", example_events(), ids=lambda e: e.type)
-def test_a_correlated_event_is_keyed_by_its_correlation_id(event: Any) -> None:
-    """Where producers set ``correlationid`` (the movement, the claim), it is the key."""
-    if event.correlationid is not None:
-        assert record_key(event) == str(event.correlationid).encode()
-    else:
-        assert ROUTES[event.type].key in (None, "activity_id")
 
 
 def test_channel_addresses_carry_their_parameters() -> None:

@@ -71,7 +71,7 @@ from .movement import (
     TransferRequest,
     dues_months,
 )
-from .routes import LINK_KEY, ROUTES, Route, Topic
+from .routes import LINK_KEY, ROUTES, MisroutedEvent, Route, Topic, require_route
 from .state import (
     REMOVED_STATUS,
     MovementState,
@@ -91,6 +91,7 @@ from .state import (
 )
 from .topics import (
     CONTRACT_RELEASE,
+    DEAD_LETTER_CONTENT_TYPE,
     DEAD_LETTER_TYPE,
     STRUCTURED_CONTENT_TYPE,
     TopicNames,
@@ -103,6 +104,7 @@ from .visitor import ClaimResult, VisitorClaimAnswered, VisitorClaimAsked
 __all__ = [
     "CATALOGUE",
     "CONTRACT_RELEASE",
+    "DEAD_LETTER_CONTENT_TYPE",
     "DEAD_LETTER_TYPE",
     "LINK_KEY",
     "MAX_DUES_FEN",
@@ -142,6 +144,7 @@ __all__ = [
     "LongText",
     "MalformedEvent",
     "MemberCard",
+    "MisroutedEvent",
     "MovementState",
     "MovementStep",
     "OrganizationRef",
@@ -193,6 +196,7 @@ __all__ = [
     "recorded_status",
     "report_due_on",
     "report_overdue",
+    "require_route",
     "schema_uri",
     "source_node",
     "trace_id",

@@ -25,15 +25,21 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from faststream.kafka import KafkaBroker
-from faststream.security import SASLScram512
-from faststream.specification import AsyncAPI
+try:
+    from faststream.kafka import KafkaBroker
+    from faststream.security import SASLScram512
+    from faststream.specification import AsyncAPI
+except ModuleNotFoundError as missing:  # pragma: no cover - depends on the installation
+    raise ModuleNotFoundError(
+        "writing the AsyncAPI document needs FastStream: install yixian-contracts[asyncapi]"
+    ) from missing
 
 from .catalogue import CATALOGUE
 from .routes import ROUTES, Route, Topic
 from .topics import (
     CONTRACT_MAJOR,
     CONTRACT_RELEASE,
+    DEAD_LETTER_CONTENT_TYPE,
     DEAD_LETTER_TYPE,
     STRUCTURED_CONTENT_TYPE,
     TopicNames,
@@ -71,8 +77,12 @@ it), `source` (`urn:yixian:node:<code>`, the producing node), `type`
 extensions `correlationid` (the movement or claim the event concerns), `pairseq` and
 `pairepoch` (pair topics only). Each message's payload below is the type's published JSON
 Schema; on a pair topic a record must also satisfy `pair-envelope.v1`: `pairseq` is
-required there (and only there), numbering the events of one ordered pair of nodes from
-1 without gaps, in the link epoch `pairepoch` (absent: epoch 0). A receiver checks that
+required there (and only there), numbering the events of one ordered pair of nodes in the
+link epoch `pairepoch` (absent: epoch 0). Within an epoch the sender numbers its events
+1, 2, 3... in the order it first publishes them (a replay sends an event again with its
+number). A number may be missing for good (an event the sender's operator discarded): a
+receiver asks for a missing number (`yixian.link.replay_requested.v1`) but must not wait
+for it for ever; the digest exchange settles what the data lacks. A receiver checks that
 `source` is the pair topic's `{src}`.
 
 **Keys.** A movement's events are keyed by the movement id, so one movement stays in
@@ -80,17 +90,19 @@ order on one partition; a visitor claim's by its claim id, an activity's (local 
 only) by its activity id; events about the link itself (heartbeats, digests, requests)
 by the literal `link`. Each message names its key (`bindings.kafka.key`).
 
-**Headers.** Besides `content-type`, the relay sets `ce_type` (the event's `type`, to
-route or skip a record without parsing it) and `trace_id` (the 32-hex trace id of
-`traceparent`). The value is authoritative; the headers are conveniences.
+**Headers.** `content-type` (`application/cloudevents+json; charset=utf-8` on an event;
+`application/json` on a dead letter, whose value is no CloudEvent), `ce_type` (the
+event's `type`, to route or skip a record without parsing it) and `trace_id` (the 32-hex
+trace id of `traceparent`). The value is authoritative; the headers are conveniences.
 
 **Compatibility.** Within v1 the contract only grows: new optional fields, new event
 types, new channels. A reader must ignore fields and attributes it does not know, and
 record and skip an event type it does not know. Anything else is v2, on `yixian.v2.`
 topics. Frozen releases: `contracts/schemas/published/<release>/`.
 
-**Topic names** may carry a namespace prefix (`<namespace>.yixian.v1...`) where several
-environments share a cluster; production nodes use none.
+**Namespaces.** Where several environments share a cluster, each has a namespace that
+prefixes every name: topics (`<ns>.yixian.v1...`), principals (`<ns>.node-<code>`) and
+consumer groups (`<ns>.yixian.<node>.*`). Production nodes use none.
 
 **Clients.** Any Kafka client that speaks SASL/SCRAM; librdkafka-based clients need
 librdkafka 2.6.1 or later to log in to Kafka 4 with SCRAM.
@@ -98,9 +110,10 @@ librdkafka 2.6.1 or later to log in to Kafka 4 with SCRAM.
 
 SERVER = """\
 The Kafka cluster the node and its partners share (Apache Kafka 4, KRaft). Each node logs
-in as its own principal `node-<code>` with SASL/SCRAM (SHA-256 or SHA-512, both are set
-up), over TLS; its ACLs let it write only the topics it sends on and read only those
-addressed to it."""
+in as its own principal `node-<code>` (`<ns>.node-<code>` in a namespace) with SASL/SCRAM
+(SHA-256 or SHA-512, both are set up), over TLS; its ACLs let it write only the topics it
+sends on, read only those addressed to it, and use only its own consumer groups
+(`yixian.<code>.*`, `<ns>.yixian.<code>.*` in a namespace)."""
 
 LOCAL_SERVER = """\
 The local development stack (`make up`): the same contract over SASL/SCRAM without TLS
@@ -142,8 +155,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "action": "receive",
         "summary": "This node (`{dst}`) reads what a partner (`{src}`) sends it.",
         "description": "The node's sync service reads every pair topic addressed to it"
-        " (consumer group `yixian.<node>.sync`), applies each event once and sends what"
-        " it cannot accept to its dead-letter topic.",
+        " (consumer group `yixian.<node>.sync`; `<ns>.yixian.<node>.sync` in a namespace),"
+        " applies each event once and sends what it cannot accept to its dead-letter topic.",
     },
     "announce": {
         "channel": "local",
@@ -155,7 +168,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "channel": "local",
         "action": "receive",
         "summary": "This node's notify service (and its auditors) read its changes.",
-        "description": "Consumer group `yixian.<node>.notify`.",
+        "description": "Consumer group `yixian.<node>.notify` (`<ns>.yixian.<node>.notify`"
+        " in a namespace).",
     },
     "deadLetter": {
         "channel": "dead_letter",
@@ -319,7 +333,7 @@ def _event_message(event_type: str, route: Route, topic: Topic, schema: Schema) 
         "summary": schema["description"].split("\n\n")[0],
         "description": f"Sent by {route.sender}. Key: {route.key_meaning}.",
         "contentType": STRUCTURED_CONTENT_TYPE.split(";")[0],
-        "headers": _headers(event_type),
+        "headers": _headers(event_type, STRUCTURED_CONTENT_TYPE, "CloudEvents structured mode."),
         "payload": payload,
         "bindings": {"kafka": {"key": _key(route), "bindingVersion": KAFKA_BINDING}},
     }
@@ -337,15 +351,12 @@ def _key(route: Route) -> Document:
     return {"type": "string", "format": "uuid", "description": route.key_meaning}
 
 
-def _headers(record_type: str) -> Document:
+def _headers(record_type: str, content_type: str, what: str) -> Document:
+    """The headers the relay sets on a record (``topics.record_headers``)."""
     return {
         "type": "object",
         "properties": {
-            "content-type": {
-                "type": "string",
-                "const": STRUCTURED_CONTENT_TYPE,
-                "description": "CloudEvents structured mode.",
-            },
+            "content-type": {"type": "string", "const": content_type, "description": what},
             "ce_type": {
                 "type": "string",
                 "const": record_type,
@@ -362,11 +373,10 @@ def _headers(record_type: str) -> Document:
 
 
 def _dead_letter_message() -> Document:
-    headers = _headers(DEAD_LETTER_TYPE)
-    headers["properties"]["trace_id"]["description"] = "Thirty-two zeros."
-    headers["properties"]["content-type"]["description"] = (
-        "As on every record the relay publishes, although the value is not a CloudEvent."
+    headers = _headers(
+        DEAD_LETTER_TYPE, DEAD_LETTER_CONTENT_TYPE, "Plain JSON (`DeadLetter`), not a CloudEvent."
     )
+    headers["properties"]["trace_id"]["description"] = "Thirty-two zeros."
     return {
         "name": DEAD_LETTER_TYPE,
         "title": "DeadLetter",
@@ -376,12 +386,18 @@ def _dead_letter_message() -> Document:
         " their SHA-256, size and first bytes, and the reason and the errors are cut"
         " short (the node's database keeps the record whole). Key: the refused record's"
         " key, or its SHA-256 if longer than the excerpt.",
-        "contentType": "application/json",
+        "contentType": DEAD_LETTER_CONTENT_TYPE,
         "headers": headers,
         "payload": {"$ref": "#/components/schemas/DeadLetter"},
         "bindings": {
             "kafka": {
-                "key": {"type": "string", "description": "The refused record's key."},
+                "key": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "The refused record's key as it came: any bytes, not"
+                    " necessarily UTF-8, and empty if it had none; the SHA-256 (64 hex"
+                    " digits) of it if it was longer than 4 KiB.",
+                },
                 "bindingVersion": KAFKA_BINDING,
             }
         },

@@ -32,7 +32,9 @@ TRACEPARENT_PATTERN = r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]
 """A W3C traceparent of version 00, trace and parent ids not all zeros (also a JSON Schema
 and ECMA-262 pattern: the published schemas carry it)."""
 _TRACEPARENT = re.compile(TRACEPARENT_PATTERN)
-_SOURCE = re.compile(r"^urn:yixian:node:(\d{6})$")
+_SOURCE = re.compile(r"urn:yixian:node:([0-9]{6})")
+# Matched whole (``fullmatch``), as a JSON Schema validator matches the published patterns:
+# Python's ``$`` also matches before a final newline, and its ``\d`` any Unicode digit.
 
 
 class Payload(Protocol):
@@ -49,7 +51,7 @@ def node_source(node: str) -> str:
 
 def source_node(source: str) -> str:
     """The node code inside a ``source`` attribute."""
-    match = _SOURCE.match(source)
+    match = _SOURCE.fullmatch(source)
     if match is None:
         raise ValueError(f"source {source!r} is not of the form {SOURCE_PREFIX}<6-digit code>")
     return match.group(1)
@@ -81,7 +83,9 @@ def _as_producers_send(schema: dict[str, Any]) -> None:
 class Envelope(ContractModel, Generic[P]):
     """One event: the CloudEvents context attributes around a versioned payload."""
 
-    model_config = ConfigDict(json_schema_extra=_as_producers_send)
+    model_config = ConfigDict(json_schema_extra=_as_producers_send, str_strip_whitespace=False)
+    """Attributes are read as sent, unstripped: what the published schemas refuse (a
+    padded ``traceparent``), the model refuses too."""
 
     specversion: Literal["1.0"] = "1.0"
     id: UUID = Field(description="Unique per source; the receiver's inbox deduplicates on it.")
@@ -113,8 +117,14 @@ class Envelope(ContractModel, Generic[P]):
     @field_validator("traceparent")
     @classmethod
     def _valid_traceparent(cls, value: str) -> str:
-        if not _TRACEPARENT.match(value):
+        if not _TRACEPARENT.fullmatch(value):
             raise ValueError("must be a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>, not zeros")
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _valid_source(cls, value: str) -> str:
+        source_node(value)  # its digits ASCII, as the schema's pattern reads them
         return value
 
     @model_validator(mode="after")

@@ -138,6 +138,19 @@ ROUTES: dict[str, Route] = {
 """Event type → where it travels, its key, its sender."""
 
 
-def pair_only_types() -> list[str]:
-    """The event types that travel only on pair topics, sorted."""
-    return sorted(t for t, route in ROUTES.items() if route.pair_only)
+class MisroutedEvent(ValueError):
+    """An event about to be sent on a kind of topic its route does not list."""
+
+
+def require_route(event_type: str, topic: Topic) -> None:
+    """Refuse (:class:`MisroutedEvent`) to send ``event_type`` on a ``topic`` kind of topic
+    unless :data:`ROUTES` lists it there: the published contract says where each type
+    travels, and the outbox holds every producer to it."""
+    route = ROUTES.get(event_type)
+    if route is None:
+        raise MisroutedEvent(f"{event_type} has no route (routes.ROUTES): it is sent nowhere")
+    if topic not in route.topics:
+        where = " and ".join(sorted(route.topics))
+        raise MisroutedEvent(
+            f"{event_type} travels on {where} topics only (routes.ROUTES), not on a {topic} topic"
+        )

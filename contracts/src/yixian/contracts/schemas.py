@@ -2,8 +2,9 @@
 the AsyncAPI document; export, staleness check, compatibility check, publishing.
 
 ``python -m yixian.contracts.schemas export``   write contracts/schemas/current/v1/
-``python -m yixian.contracts.schemas check``    fail if the committed files are stale
-                                                 or break a published release
+``python -m yixian.contracts.schemas check``    fail if the committed files are stale,
+                                                 break a published release, or differ
+                                                 from the frozen release of their version
 ``python -m yixian.contracts.schemas publish X`` freeze the current files as release X
 """
 
@@ -86,9 +87,13 @@ def pair_envelope_schema() -> dict[str, Any]:
         "description": "The rules of an event on a pair topic"
         " (`yixian.v1.<source>.to.<destination>`), beyond the schema of its type (its"
         " `dataschema`): validate a record from a pair topic against both. `pairseq`"
-        " numbers the events from `<source>` to `<destination>` from 1 without gaps, in the"
-        " link epoch `pairepoch` (absent: epoch 0); `source` must name the topic's"
-        " `<source>` (a rule no schema can state: the receiver checks it).",
+        " numbers the events from `<source>` to `<destination>` in the link epoch"
+        " `pairepoch` (absent: epoch 0): within an epoch the sender numbers its events 1,"
+        " 2, 3... in the order it first publishes them (a replay sends an event again with"
+        " its number). A number may be missing for good (an event the sender's operator"
+        " discarded): a receiver asks for a missing number but must not wait for it for"
+        " ever; the digest exchange settles what the data lacks. `source` must name the"
+        " topic's `<source>` (a rule no schema can state: the receiver checks it).",
         "type": "object",
         "properties": {
             "pairseq": _never_null(attributes["pairseq"]),
@@ -185,7 +190,8 @@ def breaks_against_published(root: Path = SCHEMA_ROOT) -> list[str]:
     problems: list[str] = []
     for release in published_dirs(root):
         problems.extend(
-            f"[{release.name}] {p}" for p in catalogue_breaks(load_dir(release), current)
+            f"[{release.name}] {p}"
+            for p in catalogue_breaks(load_dir(release), current, release.name)
         )
         if (published := load_asyncapi(release)) is not None:
             problems.extend(
@@ -195,34 +201,53 @@ def breaks_against_published(root: Path = SCHEMA_ROOT) -> list[str]:
     return problems
 
 
-def main(argv: list[str] | None = None) -> int:
+def drift_from_release(root: Path = SCHEMA_ROOT) -> list[str]:
+    """Files of the contract the code makes that differ from (or are missing in, or are
+    extra to) the frozen release it claims to be, ``topics.CONTRACT_RELEASE``; empty
+    while that release is not frozen yet."""
+    frozen = root / "published" / CONTRACT_RELEASE
+    if not frozen.is_dir():
+        return []
+    expected = expected_files()
+    present = {p.name: p.read_text() for p in frozen.glob("*.json")}
+    return sorted(n for n in set(expected) | set(present) if expected.get(n) != present.get(n))
+
+
+def main(argv: list[str] | None = None, root: Path = SCHEMA_ROOT) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "check"
     if command == "export":
-        for path in export(current_dir()):
-            print(path.relative_to(SCHEMA_ROOT.parent))
+        for path in export(current_dir(root)):
+            print(path.relative_to(root.parent))
         return 0
     if command == "check":
-        stale = stale_files(current_dir())
-        breaks = breaks_against_published()
+        stale = stale_files(current_dir(root))
+        breaks = breaks_against_published(root)
+        drift = drift_from_release(root)
         for name in stale:
             print(f"stale: {name} (run: make schemas)")
         for problem in breaks:
             print(f"breaking: {problem}")
-        return 1 if stale or breaks else 0
+        for name in drift:
+            print(
+                f"{name} differs from release {CONTRACT_RELEASE}, frozen in published/: a"
+                " published release is never changed; a new contract is a new release"
+                " (raise topics.CONTRACT_RELEASE)"
+            )
+        return 1 if stale or breaks or drift else 0
     if command == "publish" and len(args) == 2:
-        target = SCHEMA_ROOT / "published" / args[1]
+        target = root / "published" / args[1]
         if target.exists():
             print(f"{target} exists: a published release is never changed")
             return 1
         if args[1] != CONTRACT_RELEASE:
             print(f"the current contract is {CONTRACT_RELEASE} (topics.CONTRACT_RELEASE)")
             return 1
-        if stale := stale_files(current_dir()):
+        if stale := stale_files(current_dir(root)):
             print(f"stale: {', '.join(stale)} (run: make schemas)")
             return 1
-        shutil.copytree(current_dir(), target)
-        print(f"published {target.relative_to(SCHEMA_ROOT.parent)}")
+        shutil.copytree(current_dir(root), target)
+        print(f"published {target.relative_to(root.parent)}")
         return 0
     print(__doc__)
     return 2

@@ -30,7 +30,9 @@ published/<release>``): the AsyncAPI document's version."""
 DEAD_LETTER_TYPE = "yixian.dead_letter"
 """The ``ce_type`` header of a dead-letter record (its value is not a CloudEvent)."""
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
-"""The ``content-type`` header of every record: CloudEvents' Kafka binding, structured mode."""
+"""The ``content-type`` header of every event: CloudEvents' Kafka binding, structured mode."""
+DEAD_LETTER_CONTENT_TYPE = "application/json"
+"""The ``content-type`` header of a dead letter: its value is plain JSON, not a CloudEvent."""
 
 _NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _CONSUMER = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -115,11 +117,13 @@ def record_key(event: Envelope[Any]) -> bytes:
     return ROUTES[event.type].key_of(event.data)
 
 
-def record_headers(record_type: str, trace_id: str) -> list[tuple[str, bytes]]:
-    """The headers of every record a node publishes: the content type, ``ce_type`` (the
-    event's type, to route or skip a record without parsing it) and ``trace_id``."""
+def record_headers(record_type: str, trace_id: str, content_type: str) -> list[tuple[str, bytes]]:
+    """The headers of every record a node publishes: the content type of its value
+    (:data:`STRUCTURED_CONTENT_TYPE` for an event, :data:`DEAD_LETTER_CONTENT_TYPE` for a
+    dead letter), ``ce_type`` (the record's type, to route or skip a record without
+    parsing it) and ``trace_id``."""
     return [
-        ("content-type", STRUCTURED_CONTENT_TYPE.encode()),
+        ("content-type", content_type.encode()),
         ("ce_type", record_type.encode()),
         ("trace_id", trace_id.encode()),
     ]
