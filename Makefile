@@ -58,11 +58,11 @@ fmt: install ## Format and autofix
 	$(RUN) ruff check --fix .
 
 .PHONY: schemas
-schemas: install ## Export the event JSON Schemas into contracts/schemas/current
+schemas: install ## Export the event JSON Schemas and the AsyncAPI document into contracts/schemas/current
 	$(RUN) python -m yixian.contracts.schemas export
 
 .PHONY: schemas-check
-schemas-check: install ## Fail if committed schemas are stale or break a published release
+schemas-check: install ## Fail if the committed schemas or AsyncAPI document are stale or break a published release
 	$(RUN) python -m yixian.contracts.schemas check
 
 .PHONY: chaos

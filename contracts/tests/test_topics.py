@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from yixian.contracts import LINK_KEY, TopicNames, record_key
-from yixian.contracts.examples import MOVEMENT, example_events
+from yixian.contracts import CATALOGUE, LINK_KEY, ROUTES, TopicNames, record_key
+from yixian.contracts.examples import CLAIM, MOVEMENT, example_events
 
 
 def test_pair_local_and_dead_letter_names() -> None:
@@ -57,3 +57,26 @@ def test_records_are_keyed_by_movement_or_link() -> None:
     events = {e.type: e for e in example_events()}
     assert record_key(events["yixian.movement.origin_group.v1"]) == str(MOVEMENT).encode()
     assert record_key(events["yixian.link.heartbeat.v1"]) == LINK_KEY
+
+
+def test_every_event_type_has_a_route() -> None:
+    assert set(ROUTES) == set(CATALOGUE)
+
+
+def test_an_activity_is_keyed_by_its_id_and_a_claim_by_its_claim() -> None:
+    events = {e.type: e for e in example_events()}
+    activity = events["yixian.activity.scheduled.v1"]
+    assert record_key(activity) == str(activity.data.activity_id).encode() != LINK_KEY
+    asked = events["yixian.visitor.claim_asked.v1"]
+    answered = events["yixian.visitor.claim_answered.v1"]
+    assert record_key(asked) == record_key(answered) == str(CLAIM).encode()
+    assert record_key(events["yixian.link.replica_returned.v1"]) == str(MOVEMENT).encode()
+
+
+def test_channel_addresses_carry_their_parameters() -> None:
+    assert TopicNames().addresses() == {
+        "pair": "yixian.v1.{src}.to.{dst}",
+        "local": "yixian.v1.{node}.local",
+        "dead_letter": "yixian.v1.{node}.dlq.{consumer}",
+    }
+    assert TopicNames("ns").addresses()["local"] == "ns.yixian.v1.{node}.local"

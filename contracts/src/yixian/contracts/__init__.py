@@ -71,6 +71,7 @@ from .movement import (
     TransferRequest,
     dues_months,
 )
+from .routes import LINK_KEY, ROUTES, MisroutedEvent, Route, Topic, require_route
 from .state import (
     REMOVED_STATUS,
     MovementState,
@@ -88,16 +89,30 @@ from .state import (
     transfer_reply_due_on,
     transfer_reply_overdue,
 )
-from .topics import LINK_KEY, TopicNames, movement_key, record_key
+from .topics import (
+    CONTRACT_RELEASE,
+    DEAD_LETTER_CONTENT_TYPE,
+    DEAD_LETTER_TYPE,
+    STRUCTURED_CONTENT_TYPE,
+    TopicNames,
+    movement_key,
+    record_headers,
+    record_key,
+)
 from .visitor import ClaimResult, VisitorClaimAnswered, VisitorClaimAsked
 
 __all__ = [
     "CATALOGUE",
+    "CONTRACT_RELEASE",
+    "DEAD_LETTER_CONTENT_TYPE",
+    "DEAD_LETTER_TYPE",
     "LINK_KEY",
     "MAX_DUES_FEN",
     "OPEN_ORIGIN_STATUSES",
     "PAYLOADS",
     "REMOVED_STATUS",
+    "ROUTES",
+    "STRUCTURED_CONTENT_TYPE",
     "ActivityKind",
     "ActivityScheduled",
     "Certificate",
@@ -129,6 +144,7 @@ __all__ = [
     "LongText",
     "MalformedEvent",
     "MemberCard",
+    "MisroutedEvent",
     "MovementState",
     "MovementStep",
     "OrganizationRef",
@@ -146,11 +162,13 @@ __all__ = [
     "ReplicaReturned",
     "ResendRequested",
     "ResendWanted",
+    "Route",
     "SequenceRange",
     "SharedConcern",
     "ShortText",
     "Standing",
     "StandingDecision",
+    "Topic",
     "TopicNames",
     "TransferDecision",
     "TransferReply",
@@ -173,10 +191,12 @@ __all__ = [
     "numbered",
     "origin_open",
     "prompts_due",
+    "record_headers",
     "record_key",
     "recorded_status",
     "report_due_on",
     "report_overdue",
+    "require_route",
     "schema_uri",
     "source_node",
     "trace_id",

@@ -3,7 +3,7 @@
 Extension attributes:
 
 - ``traceparent``: W3C trace context of the change that produced the event;
-- ``correlationid``: the movement the event concerns, when it concerns one;
+- ``correlationid``: the movement (or visitor claim) the event concerns, when it concerns one;
 - ``pairseq``: the per-pair sequence number on a pair topic, so the receiver sees a gap at once;
 - ``pairepoch``: the link epoch that number belongs to (ADR 16): microseconds since 1970
   when the sender's numbering started, so a rebuilt sender's new numbers never name its
@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ._base import ContractModel, JurisdictionCode, UtcDateTime
 
@@ -28,8 +28,13 @@ CONTENT_TYPE = "application/json"
 SOURCE_PREFIX = "urn:yixian:node:"
 SCHEMA_PREFIX = "urn:yixian:schema:"
 
-_TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
-_SOURCE = re.compile(r"^urn:yixian:node:(\d{6})$")
+TRACEPARENT_PATTERN = r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$"
+"""A W3C traceparent of version 00, trace and parent ids not all zeros (also a JSON Schema
+and ECMA-262 pattern: the published schemas carry it)."""
+_TRACEPARENT = re.compile(TRACEPARENT_PATTERN)
+_SOURCE = re.compile(r"urn:yixian:node:([0-9]{6})")
+# Matched whole (``fullmatch``), as a JSON Schema validator matches the published patterns:
+# Python's ``$`` also matches before a final newline, and its ``\d`` any Unicode digit.
 
 
 class Payload(Protocol):
@@ -46,7 +51,7 @@ def node_source(node: str) -> str:
 
 def source_node(source: str) -> str:
     """The node code inside a ``source`` attribute."""
-    match = _SOURCE.match(source)
+    match = _SOURCE.fullmatch(source)
     if match is None:
         raise ValueError(f"source {source!r} is not of the form {SOURCE_PREFIX}<6-digit code>")
     return match.group(1)
@@ -67,8 +72,20 @@ def trace_id(traceparent: str) -> str:
     return traceparent.split("-")[1]
 
 
+def _as_producers_send(schema: dict[str, Any]) -> None:
+    """The published schema states what every producer sends: ``specversion`` always
+    (CloudEvents requires it). Reading stays tolerant (ADR 3): the model takes an event
+    without it as 1.0."""
+    schema["properties"]["specversion"].pop("default", None)
+    schema["required"] = ["specversion", *schema["required"]]
+
+
 class Envelope(ContractModel, Generic[P]):
     """One event: the CloudEvents context attributes around a versioned payload."""
+
+    model_config = ConfigDict(json_schema_extra=_as_producers_send, str_strip_whitespace=False)
+    """Attributes are read as sent, unstripped: what the published schemas refuse (a
+    padded ``traceparent``), the model refuses too."""
 
     specversion: Literal["1.0"] = "1.0"
     id: UUID = Field(description="Unique per source; the receiver's inbox deduplicates on it.")
@@ -78,9 +95,12 @@ class Envelope(ContractModel, Generic[P]):
     time: UtcDateTime
     dataschema: str = Field(pattern=r"^urn:yixian:schema:")
     datacontenttype: Literal["application/json"] = "application/json"
-    traceparent: str = Field(description="W3C trace context, version 00.")
+    traceparent: str = Field(
+        description="W3C trace context, version 00.",
+        json_schema_extra={"pattern": TRACEPARENT_PATTERN},
+    )
     correlationid: UUID | None = Field(
-        default=None, description="The movement this event concerns, if any."
+        default=None, description="The movement (or visitor claim) this event concerns, if any."
     )
     pairseq: int | None = Field(
         default=None, ge=1, description="Per-pair sequence number; set on pair topics only."
@@ -97,8 +117,14 @@ class Envelope(ContractModel, Generic[P]):
     @field_validator("traceparent")
     @classmethod
     def _valid_traceparent(cls, value: str) -> str:
-        if not _TRACEPARENT.match(value):
+        if not _TRACEPARENT.fullmatch(value):
             raise ValueError("must be a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>, not zeros")
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _valid_source(cls, value: str) -> str:
+        source_node(value)  # its digits ASCII, as the schema's pattern reads them
         return value
 
     @model_validator(mode="after")

@@ -43,6 +43,7 @@ from .movement import (
     ParticipationSummary,
     Period,
 )
+from .routes import LOCAL, ROUTES
 from .visitor import ClaimResult, VisitorClaimAnswered, VisitorClaimAsked
 
 GUSHI = "411525"
@@ -183,28 +184,39 @@ def example_payloads() -> list[ContractModel]:
 
 
 def example_events() -> list[Envelope[ContractModel]]:
-    """Every example payload in an envelope from the node that would send it."""
+    """Every example payload in an envelope as its producer publishes it: from the node
+    that sends it, with the subject and correlation id the producer gives it, and numbered
+    (``pairseq``) as on a pair topic unless the type travels only on local topics."""
     events = []
     for i, payload in enumerate(example_payloads(), start=1):
         sender = (
             CHAOYANG
-            if isinstance(payload, HostGroupChanged | ParticipationRecorded | VisitorClaimAsked)
+            if isinstance(
+                payload,
+                HostGroupChanged | ParticipationRecorded | VisitorClaimAsked | ActivityScheduled,
+            )
             else GUSHI
         )
-        movement = getattr(payload, "movement_id", None) or getattr(
-            getattr(payload, "group", None), "movement_id", None
+        subject: UUID | None
+        correlated: UUID | None
+        if isinstance(payload, ActivityScheduled):
+            subject, correlated = payload.activity_id, None
+        elif isinstance(payload, VisitorClaimAsked | VisitorClaimAnswered):
+            subject = correlated = payload.claim_id
+        else:
+            subject = correlated = getattr(payload, "movement_id", None) or getattr(
+                getattr(payload, "group", None), "movement_id", None
+            )
+        event = make_event(
+            payload,
+            node=sender,
+            time=AT,
+            traceparent=TRACEPARENT,
+            subject=str(subject) if subject else None,
+            correlationid=correlated,
+            event_id=UUID(int=i),
         )
-        events.append(
-            make_event(
-                payload,
-                node=sender,
-                time=AT,
-                traceparent=TRACEPARENT,
-                subject=str(movement) if movement else None,
-                correlationid=movement,
-                event_id=UUID(int=i),
-            ).with_pairseq(i)
-        )
+        events.append(event if ROUTES[event.type].topics == LOCAL else event.with_pairseq(i))
     return events
 
 

@@ -48,6 +48,23 @@ async def test_outflow_registration_commits_state_events_and_audit(gushi: Node) 
     assert audit[0]["key_name"] == "operator"
 
 
+async def test_an_activity_is_announced_locally_keyed_by_its_id(gushi: Node) -> None:
+    """Not by ``link``: that key is the link's own events' (ADR 4)."""
+    body = {
+        "org_id": str(gushi.root_id),
+        "kind": "theme_day",
+        "title": "四月主题党日",
+        "starts_at": "2026-04-10T01:00:00+00:00",
+        "location": "县委党校",
+    }
+    activity = await gushi.post("/v1/activities", body, expect=201)
+    [row] = await gushi.outbox()
+    assert row["topic"] == gushi.settings.kafka.topics.local(GUSHI)
+    assert row["destination"] is None
+    assert row["record_key"] == activity["activity_id"].encode()
+    assert decode(bytes(row["value"])).subject == activity["activity_id"]
+
+
 async def test_both_sides_of_a_movement(gushi: Node, chaoyang: Node) -> None:
     movement_id, _ = await _registered(gushi)
     group = OriginGroup.model_validate(

@@ -23,8 +23,10 @@ from yixian.contracts import (
     HostStatus,
     OriginGroup,
     OriginStatus,
+    Topic,
     origin_open,
     recorded_status,
+    require_route,
 )
 from yixian.registry.adapters.postgres import ORGANIZATION_CONTACTS, UNIQUE_RULES
 from yixian.registry.domain import (
@@ -836,6 +838,10 @@ class FakeOutbox:
     async def add(
         self, event: Envelope[Any], *, local_topic: str | None, pair: tuple[str, str] | None
     ) -> None:
+        """As ``yixian.record.outbox.Outbox.add``: only where the event's route goes."""
+        for topic, target in ((Topic.LOCAL, local_topic), (Topic.PAIR, pair)):
+            if target is not None:
+                require_route(event.type, topic)
         self.tables.outbox.append((event, local_topic, pair))
 
 

@@ -38,10 +38,12 @@ from yixian.contracts import (
     HostGroup,
     OriginGroup,
     ParticipationRecorded,
+    Topic,
     TopicNames,
     VisitorClaimAnswered,
     VisitorClaimAsked,
     recorded_status,
+    require_route,
 )
 from yixian.sync.adapters.store import DEAD_LETTER_TYPE, EXCERPT_BYTES, dead_letter_document
 from yixian.sync.domain import Replica, SequenceTracker, bucket_of
@@ -542,9 +544,11 @@ class FakeStore:
             self._add_rows([row])
 
     async def publish_local(self, event: Envelope[Any]) -> None:
+        require_route(event.type, Topic.LOCAL)  # as the real outbox does
         await self._add(event, self.topics.local(self.node), None)
 
     async def publish_to(self, partner: str, event: Envelope[Any]) -> None:
+        require_route(event.type, Topic.PAIR)
         await self._add(event, self.topics.pair(self.node, partner), partner)
 
     async def replay(

@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from yixian.contracts import (
+    LINK_KEY,
     ActivityKind,
     ContractModel,
     HostGroup,
@@ -29,6 +30,7 @@ from yixian.contracts import (
     ReplayRequested,
     TopicNames,
     make_event,
+    record_key,
 )
 from yixian.contracts.examples import (
     AT,
@@ -579,3 +581,35 @@ async def test_a_newer_link_epoch_starts_the_numbering_afresh(
     assert {k for k in chaoyang.tables.link_received if k[0] == GUSHI} == {
         (GUSHI, restored.epoch, 1)
     }
+
+
+# -- what sync itself sends -----------------------------------------------------------------
+
+
+async def test_what_the_applier_sends_is_keyed_by_its_movement_or_by_link(
+    chaoyang: Node, gushi: Node, from_gushi: Partner, from_chaoyang: Partner
+) -> None:
+    """The keys the outbox gives (``record_key``) to what sync produces: a partner's group
+    or attendance announced on the local topic by the movement (its ``correlationid``),
+    the link's own answers by ``link`` (ADR 4)."""
+    await chaoyang.applier.handle(from_gushi.record(OriginGroupChanged(group=_origin())))
+    digest = LinkDigest(
+        digest_id=uuid4(), bucket_count=16, buckets=(), as_of_sequence=1, computed_at=AT,
+        content=True,
+    )  # fmt: skip
+    await chaoyang.applier.handle(from_gushi.record(digest))
+    gushi.owns(_origin())
+    await gushi.applier.handle_batch(
+        [
+            from_chaoyang.record(HostGroupChanged(group=host_group())),
+            from_chaoyang.record(_participation()),
+        ]
+    )
+    sent = [row.event for node in (chaoyang, gushi) for row in node.tables.outbox if row.event]
+    assert sorted((e.type, record_key(e)) for e in sent) == [
+        ("yixian.link.digest_entries.v1", LINK_KEY),
+        ("yixian.movement.host_group.v1", str(MOVEMENT).encode()),
+        ("yixian.movement.origin_group.v1", str(MOVEMENT).encode()),
+        ("yixian.movement.participation_recorded.v1", str(MOVEMENT).encode()),
+    ]
+    assert all(e.correlationid == MOVEMENT for e in sent if not e.type.startswith("yixian.link"))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from yixian.contracts import Envelope, record_key
+from yixian.contracts import STRUCTURED_CONTENT_TYPE, Envelope, Topic, record_key, require_route
 from yixian.runtime import DbConnection
 
 CHANNEL = "yixian_outbox"
@@ -30,7 +30,7 @@ input (a dead letter's copy of what came in) bounds it below this."""
 
 _INSERT = (
     "INSERT INTO outbox (event_id, event_type, topic, destination, record_key, value,"
-    " movement_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    " movement_id, trace_id, content_type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 )
 
 
@@ -50,11 +50,14 @@ class Outbox:
         self, event: Envelope[Any], *, local_topic: str | None, pair: tuple[str, str] | None
     ) -> None:
         """Queue ``event`` for the node's local topic and/or (pair topic, partner); the
-        relay numbers the pair topic's copy."""
+        relay numbers the pair topic's copy. An event on a kind of topic its type's route
+        does not list (``routes.ROUTES``) is refused: ``MisroutedEvent``, nothing queued."""
         targets: list[tuple[str, str | None]] = []
         if local_topic is not None:
+            require_route(event.type, Topic.LOCAL)
             targets.append((local_topic, None))
         if pair is not None:
+            require_route(event.type, Topic.PAIR)
             targets.append(pair)
         value = event.encode()
         rows = [
@@ -67,6 +70,7 @@ class Outbox:
                 value,
                 event.correlationid,
                 event.trace_id,
+                STRUCTURED_CONTENT_TYPE,
             )
             for topic, destination in targets
         ]
@@ -90,12 +94,14 @@ class Outbox:
         key: bytes,
         value: bytes,
         trace_id: str,
+        content_type: str,
         movement_id: Any = None,
     ) -> None:
-        """Queue a record that is not a contract event (e.g. a dead letter)."""
+        """Queue a record that is not a contract event (e.g. a dead letter), its value of
+        ``content_type`` (the record's ``content-type`` header)."""
         await self.conn.execute(
             "INSERT INTO outbox (event_id, event_type, topic, record_key, value, movement_id,"
-            " trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            " trace_id, content_type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             event_id,
             event_type,
             topic,
@@ -103,6 +109,7 @@ class Outbox:
             value,
             movement_id,
             trace_id,
+            content_type,
         )
 
     # -- what a partner can still be sent ---------------------------------------------------

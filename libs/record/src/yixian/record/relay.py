@@ -4,7 +4,9 @@
   instance is a hot standby that neither duplicates nor reorders; it takes over within a
   poll interval when the first one's connection drops.
 - Wakes on ``LISTEN yixian_outbox`` (the outbox's insert trigger) and polls as a fallback.
-- Idempotent producer, ``acks=all``; records keyed by movement id; a batch is sent in id
+- Idempotent producer, ``acks=all``; each record keyed and labelled as its writer queued
+  it (``outbox.record_key``: ``routes.ROUTES``' movement, claim or activity id, or
+  ``link``; ``outbox.content_type``: the ``content-type`` header); a batch is sent in id
   order and marked published only after the broker acknowledged it.
 - Pair-topic events are numbered here, per partner, in the order they are published; the
   numbers are committed before the batch is sent, so a batch sent again after a crash
@@ -36,7 +38,7 @@ from typing import Any
 
 import asyncpg
 
-from yixian.contracts import numbered
+from yixian.contracts import numbered, record_headers
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
 from yixian.runtime.kafka import AIOKafkaProducer, errors, make_producer
 
@@ -136,7 +138,7 @@ class OutboxRelay:
                 self._wake.clear()
                 rows = await conn.fetch(
                     "SELECT id, topic, destination, pairseq, pairepoch, record_key, value,"
-                    " event_type, trace_id FROM outbox WHERE published_at IS NULL"
+                    " event_type, trace_id, content_type FROM outbox WHERE published_at IS NULL"
                     " AND parked_at IS NULL AND topic <> ALL($2::text[]) ORDER BY id LIMIT $1",
                     self.settings.batch_size,
                     resting.topics(),
@@ -295,11 +297,7 @@ class OutboxRelay:
             row["topic"],
             value=value,
             key=bytes(row["record_key"]),
-            headers=[
-                ("content-type", b"application/cloudevents+json; charset=utf-8"),
-                ("ce_type", row["event_type"].encode()),
-                ("trace_id", row["trace_id"].encode()),
-            ],
+            headers=record_headers(row["event_type"], row["trace_id"], row["content_type"]),
         )
         return future
 

@@ -19,6 +19,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from yixian.contracts import (
+    DEAD_LETTER_CONTENT_TYPE,
+    DEAD_LETTER_TYPE,
     DigestEntry,
     Envelope,
     HostGroup,
@@ -46,8 +48,6 @@ __all__ = [
     "SyncStore",
     "dead_letter_document",
 ]
-
-DEAD_LETTER_TYPE = "yixian.dead_letter"
 
 
 def _stored(row: Any) -> StoredMovement:
@@ -692,6 +692,7 @@ class SyncStore:
             key=key if len(key) <= EXCERPT_BYTES else _digest(key).encode(),
             value=dead_letter_document(record, reason, errors, now),
             trace_id="0" * 32,
+            content_type=DEAD_LETTER_CONTENT_TYPE,
         )
         return True
 

@@ -1,16 +1,23 @@
-"""The sync service's HTTP endpoints: health, link status, on-demand repair, metrics."""
+"""The sync service's HTTP endpoints: health, link status, on-demand repair, metrics, and
+the AsyncAPI document of the node's Kafka traffic.
+
+The AsyncAPI document is served here because sync is the node's end of every link: it
+reads every pair topic addressed to the node, sends the link's own protocol and keeps
+the dead letters, so the contract of that traffic sits beside ``/v1/links``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yixian.contracts import LinkState
+from yixian.contracts.schemas import asyncapi_document
 from yixian.runtime.http_errors import ERROR_RESPONSES, on_http_error, on_validation_error
 from yixian.runtime.http_limits import RequestLimits
 from yixian.runtime.metrics import add_metrics_route
@@ -36,6 +43,14 @@ def create_app(
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
 
     add_health_routes(app, node, readiness)
+    contract = json.dumps(asyncapi_document(), ensure_ascii=False).encode()
+
+    @app.get("/asyncapi.json", tags=["contract"], response_class=Response)
+    async def asyncapi() -> Response:
+        """The AsyncAPI 3.0 document of the node's Kafka traffic: channels, messages with
+        their JSON Schemas, keys and headers, and the login (as committed in
+        contracts/schemas/current/v1/asyncapi.json)."""
+        return Response(contract, media_type="application/json")
 
     @app.get("/v1/links", tags=["links"])
     async def links() -> list[dict[str, Any]]:
