@@ -289,6 +289,16 @@ async def consumer_lag(
 ) -> dict[str, int]:
     """Records not yet committed by ``group``, per topic (all of them if it never
     committed); topics that do not exist are left out."""
+    lag: dict[str, int] = {}
+    for (topic, _), behind in (await partition_lag(settings, group, topics)).items():
+        lag[topic] = lag.get(topic, 0) + behind
+    return lag
+
+
+async def partition_lag(
+    settings: KafkaSettings, group: str, topics: Iterable[str]
+) -> dict[tuple[str, int], int]:
+    """Records not yet committed by ``group``, per (topic, partition), as ``consumer_lag``."""
     options = client_options(settings) | {"request_timeout_ms": int(TIMEOUT * 1000)}
     partitions = await _partitions(settings, list(topics))
     if not partitions:
@@ -306,11 +316,11 @@ async def consumer_lag(
             await admin.close()
     finally:
         await consumer.stop()
-    lag: dict[str, int] = {}
+    lag: dict[tuple[str, int], int] = {}
     for tp in partitions:
         mark = committed.get(tp)
         start = mark.offset if mark is not None and mark.offset >= 0 else starts[tp]
-        lag[tp.topic] = lag.get(tp.topic, 0) + max(ends[tp] - start, 0)
+        lag[(tp.topic, tp.partition)] = max(ends[tp] - start, 0)
     return lag
 
 
