@@ -26,25 +26,31 @@ async def test_sign_in_sign_out_and_a_revoked_key(node: ConsoleNode, browser: Br
 
     key, key_id = await node.key("secretary")
     signed = await browser.sign_in(key)
-    assert signed.status_code == 303 and signed.headers["location"] == "/queues"
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/queues"
     cookie = signed.headers["set-cookie"]
-    assert "yixian_console=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "yixian_console=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
     assert key not in cookie  # the cookie carries a token, never the key
     page = await browser.get("/queues")
-    assert page.status_code == 200 and 'data-queue="to_do"' in page.text
+    assert page.status_code == 200
+    assert 'data-queue="to_do"' in page.text
     assert "工作队列" in page.text
-    assert (await node.audit(action="console.sign_in", outcome="ok", actor=f"key:{key_id}"))
+    assert await node.audit(action="console.sign_in", outcome="ok", actor=f"key:{key_id}")
 
     out = await browser.post("/sign-out")
     assert out.status_code == 303
-    assert (await node.audit(action="console.sign_out", actor=f"key:{key_id}"))
+    assert await node.audit(action="console.sign_out", actor=f"key:{key_id}")
     again = await browser.get("/queues")
-    assert again.status_code == 303 and again.headers["location"].startswith("/sign-in?next=")
+    assert again.status_code == 303
+    assert again.headers["location"].startswith("/sign-in?next=")
 
     await browser.sign_in(key)
     await node.api("POST", f"/v1/api-keys/{key_id}/revoke")
     revoked = await browser.get("/queues")
-    assert revoked.status_code == 303 and "/sign-in" in revoked.headers["location"]
+    assert revoked.status_code == 303
+    assert "/sign-in" in revoked.headers["location"]
 
 
 async def test_forms_without_their_csrf_token_are_refused_and_audited(
@@ -53,7 +59,8 @@ async def test_forms_without_their_csrf_token_are_refused_and_audited(
     page = await browser.http.get("/sign-in")
     assert "sign_in_token" in page.text
     forged = await browser.http.post("/sign-in", data={"api_key": node.operator_key})
-    assert forged.status_code == 403 and "CSRF" in forged.text
+    assert forged.status_code == 403
+    assert "CSRF" in forged.text
     assert "yixian_console=" not in forged.headers.get("set-cookie", "")
 
     key, key_id = await node.key("secretary")
@@ -63,19 +70,23 @@ async def test_forms_without_their_csrf_token_are_refused_and_audited(
                                       "parent_id": str(node.root_id)},
     )  # fmt: skip
     member = await node.api(
-        "POST", "/v1/members", {"org_id": branch["org_id"], "name": "孙立", "joined_on": "2005-07-01"}
+        "POST",
+        "/v1/members",
+        {"org_id": branch["org_id"], "name": "孙立", "joined_on": "2005-07-01"},
     )
     form = {"destination.jurisdiction": CHAOYANG, "destination.place": "朝阳区",
             "period.departed_on": "2026-03-01", "contact.phone": "+86 138 0000 0001",
             "reason.kind": "work"}  # fmt: skip
     without = await browser.post(f"/members/{member['member_id']}/register", form, csrf=False)
-    assert without.status_code == 403 and "CSRF" in without.text
+    assert without.status_code == 403
+    assert "CSRF" in without.text
     wrong = await browser.post(
         f"/members/{member['member_id']}/register", {**form, "csrf": "forged"}, csrf=False
     )
     assert wrong.status_code == 403
     refusals = await node.audit(actor=f"key:{key_id}", outcome="denied")
-    assert len(refusals) == 2 and all("CSRF" in r["detail"]["reason"] for r in refusals)
+    assert len(refusals) == 2
+    assert all("CSRF" in r["detail"]["reason"] for r in refusals)
     assert not await node.audit(action="movement.register")  # nothing reached the registry
 
 
@@ -85,7 +96,8 @@ async def test_each_role_sees_its_own_screens_and_a_refusal_is_an_audited_403(
     secretary, secretary_id = await node.key("secretary")
     await browser.sign_in(secretary)
     queues = await browser.get("/queues")
-    assert 'data-area="work"' in queues.text and 'data-area="node"' not in queues.text
+    assert 'data-area="work"' in queues.text
+    assert 'data-area="node"' not in queues.text
     assert 'href="/audit"' not in queues.text
     for path in ("/node", "/node/dead-letters", "/node/links", "/trace", "/events", "/audit"):
         refused = await browser.get(path)
@@ -103,16 +115,19 @@ async def test_each_role_sees_its_own_screens_and_a_refusal_is_an_audited_403(
     await browser.sign_in(auditor)
     assert (await browser.get("/node")).status_code == 403
     audit = await browser.get("/audit")
-    assert audit.status_code == 200 and 'data-action="console.sign_in"' in audit.text
+    assert audit.status_code == 200
+    assert 'data-action="console.sign_in"' in audit.text
     trace = await browser.get("/trace")
     assert trace.status_code == 200
 
     await browser.sign_in(node.operator_key)
     overview = await browser.get("/node")
     assert overview.status_code == 200
-    assert 'data-service="registry"' in overview.text and 'data-partner="110105"' in overview.text
+    assert 'data-service="registry"' in overview.text
+    assert 'data-partner="110105"' in overview.text
     links = await browser.get("/node/links")
-    assert links.status_code == 200 and "请求补发" in links.text
+    assert links.status_code == 200
+    assert "请求补发" in links.text
 
 
 async def test_a_refusal_of_the_registry_is_shown_beside_the_input_it_names(
@@ -123,12 +138,15 @@ async def test_a_refusal_of_the_registry_is_shown_beside_the_input_it_names(
                                       "parent_id": str(node.root_id)},
     )  # fmt: skip
     member = await node.api(
-        "POST", "/v1/members", {"org_id": branch["org_id"], "name": "张建国", "joined_on": "2008-07-01"}
+        "POST",
+        "/v1/members",
+        {"org_id": branch["org_id"], "name": "张建国", "joined_on": "2008-07-01"},
     )
     key, _ = await node.key("secretary", branch["org_id"])
     await browser.sign_in(key)
     page = await browser.get(f"/members/{member['member_id']}/register")
-    assert page.status_code == 200 and 'data-field="destination.place"' in page.text
+    assert page.status_code == 200
+    assert 'data-field="destination.place"' in page.text
 
     no_place = {"destination.jurisdiction": CHAOYANG, "period.departed_on": "2026-03-01",
                 "contact.phone": "+86 138 0000 0002", "reason.kind": "work",
@@ -154,7 +172,8 @@ async def test_a_refusal_of_the_registry_is_shown_beside_the_input_it_names(
     )
     assert done.status_code == 303
     movement = await browser.get(done.headers["location"])
-    assert movement.status_code == 200 and "已办理：外出登记" in movement.text
+    assert movement.status_code == 200
+    assert "已办理：外出登记" in movement.text
     assert f"{GUSHI}-" in movement.text  # the certificate this node issued
     movement_id = done.headers["location"].split("/")[2].split("?")[0]
 
@@ -170,7 +189,8 @@ async def test_a_refusal_of_the_registry_is_shown_beside_the_input_it_names(
         f"/movements/{movement_id}/steps/suspend", {"reason": "长期失联"}
     )
     assert out_of_order.status_code == 409  # the registry's answer, on the movement page
-    assert 'role="alert"' in out_of_order.text and "lost contact" in out_of_order.text
+    assert 'role="alert"' in out_of_order.text
+    assert "lost contact" in out_of_order.text
 
 
 async def test_hostile_input_gets_a_page_naming_what_is_wrong(
@@ -178,15 +198,19 @@ async def test_hostile_input_gets_a_page_naming_what_is_wrong(
 ) -> None:
     await browser.sign_in(node.operator_key)
     bad_queue = await browser.get("/queues?queue=everything")
-    assert bad_queue.status_code == 422 and "queue" in bad_queue.text
+    assert bad_queue.status_code == 422
+    assert "queue" in bad_queue.text
     bad_id = await browser.get("/movements/not-a-movement")
-    assert bad_id.status_code == 422 and "movement_id" in bad_id.text
+    assert bad_id.status_code == 422
+    assert "movement_id" in bad_id.text
     unknown = await browser.get("/movements/00000000-0000-4000-8000-000000000000")
     assert unknown.status_code == 404
     no_step = await browser.get("/movements/00000000-0000-4000-8000-000000000000/steps/fly")
     assert no_step.status_code == 404
     not_utf8 = await browser.http.post(
-        "/sign-out", content=b"csrf=\xff\xfe", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        "/sign-out",
+        content=b"csrf=\xff\xfe",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert not_utf8.status_code == 400
     huge = await browser.http.post(
@@ -197,13 +221,17 @@ async def test_hostile_input_gets_a_page_naming_what_is_wrong(
     json_body = await browser.http.post("/sign-out", json={"csrf": browser.csrf})
     assert json_body.status_code == 415
     bad_trace = await browser.get("/trace?id=nothing")
-    assert bad_trace.status_code == 422 and 'data-field="id"' in bad_trace.text
+    assert bad_trace.status_code == 422
+    assert 'data-field="id"' in bad_trace.text
     bad_time = await browser.get("/audit?since=yesterday")
-    assert bad_time.status_code == 422 and 'data-field="since"' in bad_time.text
+    assert bad_time.status_code == 422
+    assert 'data-field="since"' in bad_time.text
     bad_stats = await browser.get("/statistics?from=2026-05-01&to=2026-04-01")
-    assert bad_stats.status_code == 422 and 'data-field="to"' in bad_stats.text
+    assert bad_stats.status_code == 422
+    assert 'data-field="to"' in bad_stats.text
     replay = await browser.post("/node/links/110105/replay", {"from": "0"})
-    assert replay.status_code == 422 and 'data-field="from"' in replay.text
+    assert replay.status_code == 422
+    assert 'data-field="from"' in replay.text
     stranger = await browser.post("/node/links/350300/replay", {"from": "1"})
     assert stranger.status_code == 404
     assert "text/html" in stranger.headers["content-type"]
@@ -222,16 +250,18 @@ async def test_dead_letters_are_browsed_retried_and_discarded(
     listed = await browser.get("/node/dead-letters")
     assert all(f'data-dead-letter="{i}"' in listed.text for i in ids)
     shown = await browser.get(f"/node/dead-letters/{ids[0]}")
-    assert "not an event" in shown.text and "not JSON" in shown.text
+    assert "not an event" in shown.text
+    assert "not JSON" in shown.text
 
     retried = await browser.post(f"/node/dead-letters/{ids[0]}/retry")
     assert retried.status_code == 303
     after = await browser.get(retried.headers["location"])
     assert "重试结果：dead_letter" in after.text
-    assert (await node.audit(action="dead_letter.retry", target=f"dead_letter:{ids[0]}"))
+    assert await node.audit(action="dead_letter.retry", target=f"dead_letter:{ids[0]}")
 
     no_reason = await browser.post(f"/node/dead-letters/{ids[1]}/discard", {"reason": " "})
-    assert no_reason.status_code == 422 and 'data-field="reason"' in no_reason.text
+    assert no_reason.status_code == 422
+    assert 'data-field="reason"' in no_reason.text
     discarded = await browser.post(f"/node/dead-letters/{ids[1]}/discard", {"reason": "对方已修复"})
     assert discarded.status_code == 303
     row = await node.pool.fetchrow("SELECT retry_outcome FROM dead_letters WHERE id = $1", ids[1])

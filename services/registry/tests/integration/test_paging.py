@@ -44,12 +44,15 @@ async def test_members_away_and_visiting_come_a_page_at_a_time(gushi: Node, chao
     visiting = await chaoyang.get("/v1/members/visiting?limit=3")
     rest = await chaoyang.get(f"/v1/members/visiting?after={visiting[-1]['movement_id']}")
     assert sorted(_ids(visiting) + _ids(rest)) == sorted(_ids(everyone))
-    assert len(visiting) == 3 and len(rest) == 2
+    assert len(visiting) == 3
+    assert len(rest) == 2
 
     bad = await gushi.call("GET", "/v1/members/away?limit=0")
-    assert bad.status_code == 422 and bad.json()["field"] == "limit"
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "limit"
     bad = await gushi.call("GET", "/v1/members/away?after=not-an-id")
-    assert bad.status_code == 422 and bad.json()["field"] == "after"
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "after"
 
 
 async def test_present_and_audit_come_a_page_at_a_time(gushi: Node) -> None:

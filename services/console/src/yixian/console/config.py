@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from yixian.sync.config import SyncSettings
@@ -33,3 +33,8 @@ class ConsoleSettings(SyncSettings):
         default=False, description="Mark the session cookie Secure (serve the console over HTTPS)."
     )
     service_timeout_seconds: float = Field(default=15, gt=0, le=300)
+
+    @field_validator("notify_url", mode="before")
+    @classmethod
+    def _none_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
