@@ -192,6 +192,13 @@ async def test_a_refusal_of_the_registry_is_shown_beside_the_input_it_names(
     assert 'role="alert"' in out_of_order.text
     assert "lost contact" in out_of_order.text
 
+    await browser.sign_in(node.operator_key)  # the trail: the registration and the refusals
+    trace = await browser.get(f"/trace?id={movement_id}")
+    assert trace.status_code == 200
+    assert 'data-step="commit movement.register"' in trace.text
+    assert 'data-step="commit movement.return"' in trace.text
+    assert '<svg class="timeline"' in trace.text
+
 
 async def test_hostile_input_gets_a_page_naming_what_is_wrong(
     node: ConsoleNode, browser: Browser

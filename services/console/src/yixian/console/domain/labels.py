@@ -40,6 +40,7 @@ MEMBER_STATUSES = {
     "away": "外出",
     "transferred_out": "已转出",
     "removed": "已除名",
+    "transferred_in": "转入",
 }
 LINK_STATES = {"healthy": "正常", "lagging": "滞后", "gap": "缺号", "silent": "静默"}
 PRESENCE = {"local": "本地党员", "visiting": "流入党员"}
