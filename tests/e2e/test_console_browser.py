@@ -245,3 +245,8 @@ async def test_a_trace_is_drawn_as_a_timeline(nodes: dict[str, LocalNode], at: A
     latencies = await page.locator("#hops td.num").all_inner_texts()
     assert latencies[0] == ""
     assert all(text.startswith("+") for text in latencies[1:])
+
+    await page.goto(f"/events?key={movement}")  # the same movement on the node's topics
+    types = await page.locator("#events td.mono:nth-child(3)").all_inner_texts()
+    assert "yixian.movement.origin_group.v1" in types  # on the local topic, from here
+    assert "yixian.movement.host_group.v1" in types  # on the local topic and from Chaoyang

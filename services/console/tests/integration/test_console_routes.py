@@ -4,10 +4,12 @@ a refusal of the registry drawn beside the input it names, hostile input, dead l
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
 
+from yixian.console.entrypoints.routers import work
 from yixian.contracts import TopicNames
 from yixian.sync.adapters.store import SyncStore
 from yixian.sync.service_layer.repositories import Inbound
@@ -278,3 +280,92 @@ async def test_dead_letters_are_browsed_retried_and_discarded(
     listed = await browser.get("/node/dead-letters")
     assert f'data-dead-letter="{ids[1]}"' not in listed.text  # closed ones only with ?all
     assert f'data-dead-letter="{ids[1]}"' in (await browser.get("/node/dead-letters?all=true")).text
+
+
+async def test_lists_come_a_page_at_a_time(
+    node: ConsoleNode, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(work, "PAGE", 2)
+    branch = await node.api(
+        "POST", "/v1/organizations", {"name": "南大街党支部", "kind": "branch",
+                                      "parent_id": str(node.root_id)},
+    )  # fmt: skip
+    names = ["王伟", "王芳", "王磊"]
+    for name in names:
+        member = await node.api(
+            "POST",
+            "/v1/members",
+            {"org_id": branch["org_id"], "name": name, "joined_on": "2010-07-01"},
+        )
+        body = {"member_id": member["member_id"],
+                "destination": {"jurisdiction": CHAOYANG, "place": "朝阳区"},
+                "period": {"departed_on": "2026-11-20"}, "contact": {"phone": "+86 139 0000 0000"},
+                "reason": {"kind": "study"}}  # fmt: skip
+        await node.api("POST", "/v1/movements", body)
+    for name in ("赵敏", "钱进", "孙立"):
+        await node.api(
+            "POST",
+            "/v1/members",
+            {"org_id": branch["org_id"], "name": name, "joined_on": "2010-07-01"},
+        )
+    await browser.sign_in(node.operator_key)
+
+    first = await browser.get("/members/away?name=王")
+    rows = re.findall(r'<tr data-movement="([^"]+)"', first.text)
+    assert len(rows) == 2
+    following = re.search(r'href="(/members/away\?name=[^"]+&amp;after=[^"]+)"', first.text)
+    assert following is not None
+    second = await browser.get(following.group(1).replace("&amp;", "&"))
+    last = re.findall(r'<tr data-movement="([^"]+)"', second.text)
+    assert len(last) == 1
+    assert not set(last) & set(rows)
+    assert "下一页" not in second.text
+
+    search = await browser.get("/members?name=王", headers={"HX-Request": "true"})
+    assert "<html" not in search.text  # htmx asks for the rows alone
+    assert search.text.count("data-member=") == 2
+    assert "cursor=" in search.text
+    present = await browser.get(f"/organizations/{branch['org_id']}/present")
+    assert present.text.count("<tr><td>") == 2  # the three at home, a page of two
+    assert "after=" in present.text
+
+    stats = await browser.get("/statistics?side=origin")
+    assert stats.status_code == 200
+    assert stats.text.count('<svg class="chart"') == 4
+    assert re.search(r'<g data-label="110105 [^"]*朝阳区" data-value="\d+">', stats.text)
+    queues = await browser.get("/queues?queue=waiting")
+    assert queues.status_code == 200
+    events = await browser.get("/events")
+    assert events.status_code == 200  # no topic of this namespace has a record yet
+
+    anti_entropy = await browser.post(f"/node/links/{CHAOYANG}/anti-entropy")
+    assert anti_entropy.status_code == 303
+    assert await node.audit(action="link.anti_entropy", target=f"link:{CHAOYANG}")
+    replay = await browser.post(f"/node/links/{CHAOYANG}/replay", {"from": "3", "to": "5"})
+    assert replay.status_code == 303
+    asked = await node.audit(action="link.replay_request")
+    assert (asked[-1]["detail"]["first"], asked[-1]["detail"]["last"]) == (3, 5)
+    requested = await node.pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE event_type = 'yixian.link.replay_requested.v1'"
+    )
+    assert requested == 1
+
+
+async def test_signing_in_never_sends_a_person_to_another_site(
+    node: ConsoleNode, browser: Browser
+) -> None:
+    page = await browser.http.get("/sign-in?next=//evil.example/x")
+    assert 'name="next" value="/"' in page.text
+    token = re.search(r'name="sign_in_token" value="([^"]+)"', page.text)
+    assert token is not None
+    signed = await browser.http.post(
+        "/sign-in",
+        data={"sign_in_token": token.group(1), "api_key": node.operator_key,
+              "next": "https://evil.example/"},
+    )  # fmt: skip
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/"
+    page = await browser.http.get("/queues")
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
