@@ -44,6 +44,9 @@ async def test_sign_in_sign_out_and_a_revoked_key(node: ConsoleNode, browser: Br
     out = await browser.post("/sign-out")
     assert out.status_code == 303
     assert await node.audit(action="console.sign_out", actor=f"key:{key_id}")
+    stale = await browser.post("/sign-out")  # the old page's form, after signing out
+    assert stale.status_code == 303
+    assert await node.audit(action="console POST /sign-out", actor="anonymous", outcome="refused")
     again = await browser.get("/queues")
     assert again.status_code == 303
     assert again.headers["location"].startswith("/sign-in?next=")

@@ -68,6 +68,10 @@ async def _headers(
 
 
 async def _sign_in_needed(request: Request, exc: SignInNeeded) -> Response:
+    """To the sign-in page; a form sent without a live session (another site's, or after
+    sign-out) is also a refusal in the audit log."""
+    if request.method != "GET":
+        await refuse(request, None, 401, exc.reason or "no session")
     location = sign_in_location(request) + (f"&reason={exc.reason}" if exc.reason else "")
     if wants_fragment(request):
         return Response(status_code=204, headers={"HX-Redirect": location})
