@@ -15,7 +15,7 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: bootstrap
-bootstrap: ## Install what this machine lacks: uv, Java 17, Maven, PostgreSQL (as .ci/run does)
+bootstrap: ## Install what this machine lacks: uv, a Java 17 JDK, Maven, PostgreSQL (as .ci/run does)
 	@$(SHELL) $(BOOTSTRAP)
 
 .PHONY: install

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install what this machine lacks for the workspace and the local stack: make, Java 17 or
-# newer, Maven, PostgreSQL's server package, Chromium (from apt) and uv (with pip).
+# Install what this machine lacks for the workspace and the local stack: make, a Java 17 (or
+# newer) JDK, Maven, PostgreSQL's server package, Chromium (from apt) and uv (with pip). Kafka
+# needs the runtime; the reference partner consumer (partners/java-consumer) needs the
+# compiler too, so the JDK is installed; the console's browser tests drive Chromium.
 # Idempotent, and silent and quick when everything is there: `make install` runs it before
 # every `make demo` and `make test`, and `.ci/run` runs it first.
 #
@@ -25,15 +27,17 @@ uv_command() {
 
 has_uv() { command -v uv >/dev/null || "$PYTHON" -m uv --version >/dev/null 2>&1; }
 
+# The major version of the Java that runs `java` (or compiles with `javac`): nothing when
+# there is none.
 java_major() {
-  local java release
-  java=$(command -v java) || return 0
+  local tool=${1:-java} path release
+  path=$(command -v "$tool") || return 0
   # The JDK's release file answers without starting a JVM.
-  release="$(dirname "$(dirname "$(readlink -f "$java")")")/release"
+  release="$(dirname "$(dirname "$(readlink -f "$path")")")/release"
   if [[ -r $release ]]; then
     sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$release"
   else
-    "$java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1
+    "$path" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p; s/^javac \([0-9]*\).*/\1/p' | head -1
   fi
 }
 
@@ -52,12 +56,13 @@ apt_install() {
   "${as_root[@]}" apt-get update -q
   local packages=()
   for package in "$@"; do
-    if [[ $package == java ]]; then
-      # Debian 12 has openjdk-17; later releases only a newer default, which Kafka 4 also runs on.
-      if apt-cache show openjdk-17-jre-headless >/dev/null 2>&1; then
-        package=openjdk-17-jre-headless
+    if [[ $package == jdk ]]; then
+      # Debian 12 has openjdk-17; later releases only a newer default, which Kafka 4 also
+      # runs on and which compiles for 17. The JDK brings the runtime with it.
+      if apt-cache show openjdk-17-jdk-headless >/dev/null 2>&1; then
+        package=openjdk-17-jdk-headless
       else
-        package=default-jre-headless
+        package=default-jdk-headless
       fi
     fi
     packages+=("$package")
@@ -67,11 +72,12 @@ apt_install() {
 }
 
 install_missing() {
-  local missing=() major
+  local missing=() major compiler
   command -v make >/dev/null || missing+=(make)
-  major=$(java_major)
-  if [[ -z $major ]] || ((major < 17)); then
-    missing+=(java)
+  major=$(java_major java)
+  compiler=$(java_major javac)
+  if [[ -z $major || -z $compiler ]] || ((major < 17 || compiler < 17)); then
+    missing+=(jdk)
   fi
   command -v mvn >/dev/null || missing+=(maven)
   has_postgres_server || missing+=(postgresql)

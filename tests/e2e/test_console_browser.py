@@ -5,7 +5,9 @@ One set of nodes and one browser for the module; a fresh browser context per per
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +39,8 @@ async def nodes(module_network: NetworkFactory) -> dict[str, LocalNode]:
 
 @pytest.fixture(scope="module")
 async def chromium() -> AsyncIterator[Browser]:
+    if not await asyncio.to_thread(Path(CHROMIUM).exists):
+        pytest.skip(f"{CHROMIUM} is missing: deploy/local/bootstrap.sh installs Debian's chromium")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
