@@ -39,8 +39,8 @@ clean-stack: ## Stop the stack and delete its data
 	$(STACK) clean
 
 .PHONY: test
-test: install ## Run every test: unit, then integration on the real stack (started if needed)
-	$(RUN) pytest
+test: install ## Run every test on the real stack (started if needed): in parallel, then the few that restart a server
+	$(RUN) python -m yixian.localstack.testrun
 
 .PHONY: test-unit
 test-unit: install ## Run the unit tests only (no I/O)
@@ -68,6 +68,10 @@ schemas-check: install ## Fail if committed schemas are stale or break a publish
 .PHONY: chaos
 chaos: up ## The chaos drill: 20,000 events while services, broker and database are killed
 	$(RUN) pytest -m slow -s tests/e2e/test_chaos_drill.py
+
+.PHONY: drills
+drills: up ## The load drills at full size: 5,000 movements caught up, 10,000 invitations through a kill (~5 minutes)
+	YIXIAN_DRILL_SCALE=full $(RUN) pytest -s tests/e2e/test_sync_resilience.py::test_partner_offline_while_origin_registers_thousands_catches_up tests/e2e/test_notify_fanout.py
 
 .PHONY: simulate
 simulate: install ## The link protocol simulated: 100,000 seeded schedules of loss, partitions, restarts, false claims (~5 minutes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +24,15 @@ NAMES = {
 }
 
 NetworkFactory = Callable[..., Awaitable[dict[str, LocalNode]]]
+
+
+def drill_size(smoke: int, full: int) -> int:
+    """How many of a thing a load drill makes: ``full`` under ``make drills``
+    (``YIXIAN_DRILL_SCALE=full``), ``smoke`` in ``make test``. The smoke size exercises the
+    same properties (order, once-only, rate limits, a kill mid-way) in a fraction of the time."""
+    return full if os.environ.get("YIXIAN_DRILL_SCALE") == "full" else smoke
+
+
 WEBHOOK_SECRET = "webhook-secret-of-the-test-network"
 
 

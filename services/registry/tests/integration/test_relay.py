@@ -119,6 +119,7 @@ def _assert_once_and_in_order(records: list[Record], expected: int) -> None:
     assert seqs == list(range(1, expected + 1)), "per-pair sequence has gaps or repeats"
 
 
+@pytest.mark.serial
 async def test_writes_while_kafka_is_down_arrive_once_in_order_after_it_returns(
     gushi: Node, local_stack: LocalStack, kafka_bootstrap: str
 ) -> None:

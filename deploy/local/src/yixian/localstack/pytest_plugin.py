@@ -12,6 +12,7 @@ Tests using them must be marked ``integration`` or ``e2e``; every other test is 
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from uuid import uuid4
@@ -45,10 +46,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStack]:
+    """The running stack. Under pytest-xdist every worker asks for it: one starts what is
+    missing while the others wait on a lock, and no worker stops it (another may still be
+    using it); ``make test`` starts it before the workers and stops it after them."""
     stack = LocalStack.from_env()
-    started = stack.up(report=lambda _line: None)
+    stack.config.state_dir.mkdir(parents=True, exist_ok=True)
+    with (stack.config.state_dir / "up.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        started = stack.up(report=lambda _line: None)
     yield stack
-    if started and not os.environ.get("YIXIAN_STACK_KEEP"):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if started and not worker and not os.environ.get("YIXIAN_STACK_KEEP"):
         for name in started:
             getattr(stack, name).stop()
 
