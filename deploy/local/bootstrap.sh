@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Install what this machine lacks for the workspace and the local stack: make, a Java 17 (or
-# newer) JDK, Maven, PostgreSQL's server package (from apt) and uv (with pip). Kafka needs
-# the runtime; the reference partner consumer (partners/java-consumer) needs the compiler
-# too, so the JDK is installed. Idempotent, and
-# silent and quick when everything is there: `make install` runs it before every
-# `make demo` and `make test`, and `.ci/run` runs it first.
+# newer) JDK, Maven, PostgreSQL's server package, Chromium (from apt) and uv (with pip). Kafka
+# needs the runtime; the reference partner consumer (partners/java-consumer) needs the
+# compiler too, so the JDK is installed; the console's browser tests drive Chromium.
+# Idempotent, and silent and quick when everything is there: `make install` runs it before
+# every `make demo` and `make test`, and `.ci/run` runs it first.
 #
 #   deploy/local/bootstrap.sh              install what is missing
 #   deploy/local/bootstrap.sh uv-command   print how to run uv: `uv`, or `python3 -m uv`
@@ -81,6 +81,8 @@ install_missing() {
   fi
   command -v mvn >/dev/null || missing+=(maven)
   has_postgres_server || missing+=(postgresql)
+  # the console's browser tests drive Debian's Chromium (Playwright, no browser download)
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   local need_uv=0
   if ! has_uv; then
     need_uv=1

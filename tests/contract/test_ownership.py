@@ -14,8 +14,9 @@ matrix against it, both ways:
 - a service reads another service's data only through that service's views, never its
   tables (the node's record is read by all: it is shared by design).
 
-Package sources scanned: ``yixian.record``, ``yixian.runtime``, the three services and
-``yixian.ops`` (the operator's command, shipped with the node). The benchmark and the
+Package sources scanned: ``yixian.record``, ``yixian.runtime``, the three services,
+``yixian.ops`` (the operator's command, shipped with the node) and ``yixian.console``
+(which owns no table and writes no SQL: it calls the owners' functions and APIs). The benchmark and the
 local stack's demo seed and inspect a node's database as tests do, and are left out, as
 are tests. ``schema_migrations`` is the migration runner's bookkeeping, not a migration's
 table.
@@ -41,6 +42,7 @@ SOURCES = {
     "sync": ROOT / "services" / "sync" / "src",
     "notify": ROOT / "services" / "notify" / "src",
     "ops": ROOT / "ops" / "src",
+    "console": ROOT / "services" / "console" / "src",
 }
 SERVICES = ("registry", "sync", "notify")
 CANVASES = {
@@ -69,7 +71,7 @@ _WRITE = re.compile(
     r"|\bcopy_(?:records_)?to_table\(\s*[\"'](\w+)[\"']"
 )
 _READ = re.compile(r"\b(?:FROM|JOIN)\s+(\w+)")
-_PACKAGES = re.compile(r"\b(record|runtime|registry|sync|notify|ops)\b")
+_PACKAGES = re.compile(r"\b(record|runtime|registry|sync|notify|ops|console)\b")
 
 
 @dataclass(frozen=True)

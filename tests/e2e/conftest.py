@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from uuid import uuid4
 
+import asyncpg
 import pytest
 
 from yixian.contracts import TopicNames
@@ -62,12 +65,12 @@ def channels(mail: MailSink, http: HttpSink, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-async def network(
+@asynccontextmanager
+async def _network(
     local_stack: LocalStack,
     make_database: Callable[[], Awaitable[str]],
     topic_names: TopicNames,
-    tmp_path: Path,
+    logs: Path,
 ) -> AsyncIterator[NetworkFactory]:
     nodes: list[LocalNode] = []
 
@@ -76,11 +79,13 @@ async def network(
         *,
         secure: bool = False,
         env_of: dict[str, dict[str, str]] | None = None,
+        with_console: bool = False,
         **notify_env: str,
     ) -> dict[str, LocalNode]:
         """Nodes with every service running; ``secure``: each connects to Kafka as its own
         SASL principal, with the topics and ACLs ``yixian node init`` and ``partner link`` made;
-        ``env_of``: one node's own settings (e.g. its deadlines), by its code.
+        ``env_of``: one node's own settings (e.g. its deadlines), by its code;
+        ``with_console``: each also serves its console.
         """
         made = {}
         for code in codes:
@@ -92,8 +97,9 @@ async def network(
                 **(env_of or {}).get(code, {}),
             }
             node = LocalNode(
-                code, NAMES.get(code, code), url, env, tmp_path, with_notify=bool(notify_env)
-            )
+                code, NAMES.get(code, code), url, env, logs, with_notify=bool(notify_env),
+                with_console=with_console,
+            )  # fmt: skip
             node.init()
             made[code] = node
         if secure:
@@ -105,8 +111,53 @@ async def network(
             nodes.append(node)
         return made
 
-    yield create
-    for node in nodes:
-        if node.http is not None:
-            await node.http.aclose()
-        node.stop()
+    try:
+        yield create
+    finally:
+        for node in nodes:
+            if node.http is not None:
+                await node.http.aclose()
+            node.stop()
+
+
+@pytest.fixture
+async def network(
+    local_stack: LocalStack,
+    make_database: Callable[[], Awaitable[str]],
+    topic_names: TopicNames,
+    tmp_path: Path,
+) -> AsyncIterator[NetworkFactory]:
+    async with _network(local_stack, make_database, topic_names, tmp_path) as create:
+        yield create
+
+
+@pytest.fixture(scope="module")
+async def module_network(
+    local_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[NetworkFactory]:
+    """As ``network``, shared by the tests of one module (one set of started nodes), in
+    databases and a topic namespace of its own."""
+    admin_dsn = local_stack.config.database_dsn("postgres")
+    created: list[str] = []
+
+    async def make_database() -> str:
+        name = f"test_{uuid4().hex[:16]}"
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        created.append(name)
+        return local_stack.config.database_dsn(name)
+
+    topics = TopicNames(namespace=f"t{uuid4().hex[:12]}")
+    async with _network(
+        local_stack, make_database, topics, tmp_path_factory.mktemp("network")
+    ) as create:
+        yield create
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        for name in created:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -72,6 +72,13 @@ async def test_reading_stops_where_the_topics_ended_and_misses_nothing(
     assert sum(len(o) for o in by_partition.values()) == 41
 
 
+async def test_reading_topics_none_of_which_exists_reads_nothing(kafka: KafkaSettings) -> None:
+    for since in (None, datetime.now(UTC)):
+        async with read_topics(kafka, ["no-such-topic"], since=since) as reading:
+            assert reading.total == 0
+            assert [r async for r in reading.batches()] == []
+
+
 async def test_reading_from_a_time_skips_what_came_before(kafka: KafkaSettings) -> None:
     topic = await _topic(kafka, partitions=1)
     await _produce(kafka, topic, [b"old"])

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from yixian.record.parked import ParkedGroup, parked_groups
-from yixian.runtime.kafka import consumer_lag, topics_matching
+from yixian.runtime.kafka import partition_lag, topics_matching
 from yixian.sync.bootstrap import build_keeper
 from yixian.sync.config import SyncSettings
 
@@ -21,6 +21,9 @@ class NodeStatus:
     dead_letters: int
     parked: list[ParkedGroup] = field(default_factory=list)
     lag: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per consumer group, the records not yet committed per topic."""
+    partition_lag: dict[str, dict[str, dict[int, int]]] = field(default_factory=dict)
+    """Per consumer group, topic and partition."""
     links: list[dict[str, Any]] = field(default_factory=list)
     kafka_error: str | None = None
 
@@ -32,6 +35,7 @@ class NodeStatus:
             "dead_letters_open": self.dead_letters,
             "outbox_parked": [group.as_json() for group in self.parked],
             "consumer_lag": self.lag,
+            "consumer_lag_by_partition": self.partition_lag,
             "links": self.links,
             "kafka_error": self.kafka_error,
         }
@@ -65,7 +69,10 @@ async def gather(pool: asyncpg.Pool, settings: SyncSettings) -> NodeStatus:
             kafka.consumer_group(node, "notify"): [topics.local(node)],
         }
         for group, names in groups.items():
-            status.lag[group] = await consumer_lag(kafka, group, names)
+            by_partition = status.partition_lag[group] = {}
+            for (topic, partition), behind in (await partition_lag(kafka, group, names)).items():
+                by_partition.setdefault(topic, {})[partition] = behind
+            status.lag[group] = {topic: sum(p.values()) for topic, p in by_partition.items()}
     except Exception as exc:  # the database half of the report is still worth printing
         status.kafka_error = str(exc)
     return status

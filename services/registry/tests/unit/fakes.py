@@ -410,7 +410,9 @@ class FakeMembers:
                 inserted.add(member.member_id)
         return inserted
 
-    async def present_in(self, path: str) -> list[dict[str, Any]]:
+    async def present_in(
+        self, path: str, *, after: UUID | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         tables = self.tables
         away = {  # away, or transferred out: not present here (migration 0009)
             m.member_id
@@ -465,7 +467,11 @@ class FakeMembers:
                     "origin": stored.origin,
                 }
             )
-        return sorted(people, key=lambda p: (p["presence"], p["name"], str(p["member_id"])))
+        people.sort(key=lambda p: (p["presence"], p["name"], str(p["member_id"])))
+        if after is not None:
+            at = next((i for i, p in enumerate(people) if p["member_id"] == after), None)
+            people = people[at + 1 :] if at is not None else []
+        return people[:limit] if limit is not None else people
 
 
 class FakeMovements:
@@ -593,9 +599,16 @@ class FakeMovements:
         return found[:limit]
 
     async def in_scope(
-        self, path: str, side: Side | None, open_statuses: Sequence[str] | None
+        self,
+        path: str,
+        side: Side | None,
+        open_statuses: Sequence[str] | None,
+        *,
+        name: str | None = None,
+        after: UUID | None = None,
+        limit: int | None = None,
     ) -> list[Movement]:
-        found = []
+        found: list[Movement] = []
         for stored in self.tables.movements.values():  # in the order they were added
             scope = self._scope_path(stored)
             if scope is None or not scope.startswith(path):
@@ -607,8 +620,16 @@ class FakeMovements:
             status = stored.origin_status
             if open_statuses is not None and status not in open_statuses:
                 continue
+            member = stored.origin_group.member.name if stored.origin_group else ""
+            if name is not None and name.lower() not in member.lower():
+                continue
             found.append(stored.movement())
-        return found
+        if after is not None:  # the page starts after that movement, in the order added
+            order = list(self.tables.movements)
+            if after not in order:
+                return []
+            found = [m for m in found if order.index(m.movement_id) > order.index(after)]
+        return found[:limit] if limit is not None else found
 
     async def answerable_in(
         self,
@@ -866,6 +887,7 @@ class FakeAuditLog:
     ) -> None:
         self.tables.audit.append(
             {
+                "id": len(self.tables.audit) + 1,
                 "at": self.now or datetime.now().astimezone(),
                 "actor": actor,
                 "key_name": None,
@@ -886,6 +908,7 @@ class FakeAuditLog:
             and which.actor in (None, e["actor"])
             and (which.since is None or e["at"] >= which.since)
             and (which.until is None or e["at"] < which.until)
+            and (which.before is None or e["id"] < which.before)
         ][: which.limit]
 
     async def changes(self, target: str, limit: int = 100) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,7 +52,11 @@ async def _until(node: LocalNode, movement: str, state: str, what: str) -> None:
     await eventually(reached, what=what, within=60)
 
 
-async def run_demo(stack: LocalStack, say: Say = print, keep: bool = False) -> None:
+async def run_demo(
+    stack: LocalStack, say: Say = print, keep: bool = False, linger: bool = False
+) -> None:
+    """The demo; ``keep``: leave the nodes running; ``linger``: keep them (and their
+    consoles) up until Enter is pressed."""
     logs = stack.config.state_dir / "demo"
     logs.mkdir(parents=True, exist_ok=True)
     mail, http = MailSink().start(), HttpSink().start()
@@ -72,22 +77,27 @@ async def run_demo(stack: LocalStack, say: Say = print, keep: bool = False) -> N
                 "YIXIAN_QUIET_START": "00:00",
                 "YIXIAN_QUIET_END": "00:00",
             }
-            node = LocalNode(code, NAMES[code], url, env, logs, with_notify=True)
+            node = LocalNode(code, NAMES[code], url, env, logs, with_notify=True, with_console=True)
             node.init()
             nodes[code] = node
             say(f"  {code} {NAMES[code]}: Kafka principal {env['YIXIAN_KAFKA_USERNAME']}")
         for a, b in itertools.combinations(codes, 2):
             nodes[a].link(b)
             say(f"  linked {a} ⇄ {b}")
-        say("Starting registry, relay, sync and notify of each node ...")
+        say("Starting registry, relay, sync, notify and the console of each node ...")
         for code, node in nodes.items():
             node.start()
-            say(f"  {code}: registry {node.registry.url}, sync {node.sync.url}")
+            say(f"  {code}: registry {node.registry.url}, sync {node.sync.url},"
+                f" console {node.console.url}")  # fmt: skip
         movement = await _scenarios(nodes, say)
         await asyncio.sleep(3)  # let the last notices go out
         _print_trace(nodes, movement, say)
         _print_notices(mail, http, say)
+        _print_consoles(nodes, movement, say)
         say(f"\nLogs of every process: {logs}")
+        if linger and not keep:
+            say("\nThe nodes and their consoles stay up until you press Enter.")
+            await asyncio.to_thread(input)
     finally:
         for node in nodes.values():
             if node.http is not None:
@@ -343,7 +353,18 @@ def _print_notices(mail: MailSink, http: HttpSink, say: Say) -> None:
         say(f"  to {s['to']:<20} {s['text'][:70]}")
 
 
+def _print_consoles(nodes: dict[str, LocalNode], movement: str, say: Say) -> None:
+    """Where each node's console is, and a key to sign in with (the node's first operator
+    key: it sees the queues, the node's health, traces and the notices sent)."""
+    say("\nThe consoles (sign in with the node's operator API key)")
+    for code, node in nodes.items():
+        say(f"  {code} {NAMES[code]}: {node.console.url}  key {node.key}")
+    gushi = nodes[GUSHI].console.url
+    say(f"  scenario 1's movement at Gushi: {gushi}/movements/{movement}")
+    say(f"  its trace as a timeline: {gushi}/trace?id={movement}")
+
+
 def main(keep: bool = False) -> None:
     stack = LocalStack.from_env()
     stack.up(report=lambda line: print(line))
-    asyncio.run(run_demo(stack, keep=keep))
+    asyncio.run(run_demo(stack, keep=keep, linger=sys.stdin.isatty()))

@@ -44,11 +44,22 @@ class Process:
     log: Path
     popen: subprocess.Popen[bytes] | None = None
     url: str | None = None
+    _offset: int = 0
+    """Where this run's lines start in the log (a restarted process appends to it)."""
 
     def start(self, timeout: float = 60) -> None:
-        offset = self.log.stat().st_size if self.log.exists() else 0
+        self.launch()
+        self.wait_started(timeout)
+
+    def launch(self) -> None:
+        """Start the process; ``wait_started`` waits until it serves."""
+        self._offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as sink:
             self.popen = subprocess.Popen(self.command, env=self.env, stdout=sink, stderr=sink)
+
+    def wait_started(self, timeout: float = 60) -> None:
+        assert self.popen is not None, f"{self.name} was not launched"
+        offset = self._offset
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in self.log.read_bytes()[offset:].decode(errors="replace").splitlines():
@@ -89,10 +100,12 @@ class LocalNode:
     env: dict[str, str]
     logs: Path
     with_notify: bool = False
+    with_console: bool = False
     registry: Process = field(init=False)
     relay: Process = field(init=False)
     sync: Process = field(init=False)
     notify: Process = field(init=False)
+    console: Process = field(init=False)
     key: str = ""
     root_id: UUID | None = None
     http: httpx.AsyncClient | None = None
@@ -123,11 +136,20 @@ class LocalNode:
             self.env,
             self.logs / f"{self.code}-notify.log",
         )
+        self.console = Process(
+            f"{self.code}-console",
+            [py, "-m", "yixian.console"],
+            {**self.env, "YIXIAN_NODE_NAME": self.name},
+            self.logs / f"{self.code}-console.log",
+        )
 
     @property
     def processes(self) -> tuple[Process, ...]:
-        own = (self.registry, self.relay, self.sync)
-        return (*own, self.notify) if self.with_notify else own
+        """The node's processes in the order they start; the console last, as it is told
+        where the others listen."""
+        own: tuple[Process, ...] = (self.registry, self.relay, self.sync)
+        own = (*own, self.notify) if self.with_notify else own
+        return (*own, self.console) if self.with_console else own
 
     @property
     def secure(self) -> bool:
@@ -159,8 +181,20 @@ class LocalNode:
         self.ops("partner", "link", self.code, partner)
 
     def start(self) -> None:
-        for process in self.processes:
-            process.start()
+        """Start the node's services side by side (the database is migrated by ``init``),
+        then its console, told where they listen."""
+        services = [p for p in self.processes if p is not self.console]
+        for process in services:
+            process.launch()
+        for process in services:
+            process.wait_started()
+        if self.with_console:
+            self.console.env |= {
+                "YIXIAN_REGISTRY_URL": self.registry.url or "",
+                "YIXIAN_SYNC_URL": self.sync.url or "",
+                "YIXIAN_NOTIFY_URL": (self.notify.url or "") if self.with_notify else "",
+            }
+            self.console.start()
         assert self.registry.url is not None
         self.http = httpx.AsyncClient(
             base_url=self.registry.url,

@@ -186,7 +186,7 @@ class TopicRead:
 
     def __init__(
         self,
-        consumer: AIOKafkaConsumer,
+        consumer: AIOKafkaConsumer | None,
         starts: dict[TopicPartition, int],
         ends: dict[TopicPartition, int],
         max_records: int,
@@ -201,6 +201,7 @@ class TopicRead:
     async def batches(self) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
         """Batches of records, in offset order within a partition."""
         while self._remaining:
+            assert self._consumer is not None  # there is something to read
             batches = await self._consumer.getmany(
                 *self._remaining, timeout_ms=1000, max_records=self._max_records
             )
@@ -223,6 +224,10 @@ async def read_topics(
     """Read ``topics`` from their beginning (or from the first record at or after
     ``since``) up to where they end now. No consumer group: nothing is committed."""
     partitions = await _partitions(settings, topics)
+    if not partitions:  # none of the topics is there: nothing to read, and no consumer
+        # (stopping an aiokafka consumer that was never assigned raises CancelledError)
+        yield TopicRead(None, {}, {}, max_records)
+        return
     consumer = AIOKafkaConsumer(
         **client_options(settings),
         enable_auto_commit=False,
@@ -232,22 +237,20 @@ async def read_topics(
     )
     await consumer.start()
     try:
-        ends: dict[TopicPartition, int] = {}
-        starts: dict[TopicPartition, int] = {}
-        if partitions:
-            consumer.assign(partitions)
-            ends = await consumer.end_offsets(partitions)
-            if since is None:
-                starts = await consumer.beginning_offsets(partitions)
-            else:
-                found = await consumer.offsets_for_times(
-                    {tp: int(since.timestamp() * 1000) for tp in partitions}
-                )
-                starts = {tp: (found[tp].offset if found[tp] else ends[tp]) for tp in partitions}
-            # explicit offsets: seek_to_beginning() can lose a race with the position the
-            # fetcher has just reset the new assignment to, and then nothing is read
-            for tp, offset in starts.items():
-                consumer.seek(tp, offset)
+        consumer.assign(partitions)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        starts: dict[TopicPartition, int]
+        if since is None:
+            starts = await consumer.beginning_offsets(partitions)
+        else:
+            found = await consumer.offsets_for_times(
+                {tp: int(since.timestamp() * 1000) for tp in partitions}
+            )
+            starts = {tp: (found[tp].offset if found[tp] else ends[tp]) for tp in partitions}
+        # explicit offsets: seek_to_beginning() can lose a race with the position the
+        # fetcher has just reset the new assignment to, and then nothing is read
+        for tp, offset in starts.items():
+            consumer.seek(tp, offset)
         yield TopicRead(consumer, starts, ends, max_records)
     finally:
         await consumer.stop()
@@ -289,6 +292,16 @@ async def consumer_lag(
 ) -> dict[str, int]:
     """Records not yet committed by ``group``, per topic (all of them if it never
     committed); topics that do not exist are left out."""
+    lag: dict[str, int] = {}
+    for (topic, _), behind in (await partition_lag(settings, group, topics)).items():
+        lag[topic] = lag.get(topic, 0) + behind
+    return lag
+
+
+async def partition_lag(
+    settings: KafkaSettings, group: str, topics: Iterable[str]
+) -> dict[tuple[str, int], int]:
+    """Records not yet committed by ``group``, per (topic, partition), as ``consumer_lag``."""
     options = client_options(settings) | {"request_timeout_ms": int(TIMEOUT * 1000)}
     partitions = await _partitions(settings, list(topics))
     if not partitions:
@@ -306,11 +319,11 @@ async def consumer_lag(
             await admin.close()
     finally:
         await consumer.stop()
-    lag: dict[str, int] = {}
+    lag: dict[tuple[str, int], int] = {}
     for tp in partitions:
         mark = committed.get(tp)
         start = mark.offset if mark is not None and mark.offset >= 0 else starts[tp]
-        lag[tp.topic] = lag.get(tp.topic, 0) + max(ends[tp] - start, 0)
+        lag[(tp.topic, tp.partition)] = max(ends[tp] - start, 0)
     return lag
 
 

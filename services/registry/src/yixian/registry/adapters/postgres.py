@@ -348,12 +348,19 @@ class Members:
         )
         return {r["member_id"] for r in rows}
 
-    async def present_in(self, path: str) -> list[dict[str, Any]]:
+    async def present_in(
+        self, path: str, *, after: UUID | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """The view ``people_present`` (migration 0006), which holds the rule."""
         rows = await self.conn.fetch(
-            "SELECT * FROM people_present WHERE org_path LIKE $1 || '%'"
-            " ORDER BY presence, name, member_id",
+            "SELECT * FROM people_present p WHERE p.org_path LIKE $1 || '%'"
+            " AND ($2::uuid IS NULL OR (p.presence, p.name, p.member_id) >"
+            " (SELECT a.presence, a.name, a.member_id FROM people_present a"
+            " WHERE a.member_id = $2 LIMIT 1))"
+            " ORDER BY p.presence, p.name, p.member_id LIMIT $3",
             path,
+            after,
+            limit,
         )
         return [dict(r) for r in rows]
 
@@ -530,7 +537,14 @@ class Movements:
         return [(r["movement_id"], r["host_version"]) for r in rows]
 
     async def in_scope(
-        self, path: str, side: Side | None, open_statuses: Sequence[str] | None
+        self,
+        path: str,
+        side: Side | None,
+        open_statuses: Sequence[str] | None,
+        *,
+        name: str | None = None,
+        after: UUID | None = None,
+        limit: int | None = None,
     ) -> list[Movement]:
         where = ["s.scope_path LIKE $2 || '%'"]
         args: list[Any] = [self.node, path]
@@ -539,9 +553,21 @@ class Movements:
         if open_statuses is not None:
             args.append(list(open_statuses))
             where.append(f"s.origin_status = ANY(${len(args)}::text[])")
+        if name is not None:
+            args.append(name)
+            where.append(
+                f"strpos(lower(s.origin_group -> 'member' ->> 'name'), lower(${len(args)})) > 0"
+            )
+        if after is not None:
+            args.append(after)
+            where.append(
+                "(s.created_at, s.movement_id) > (SELECT created_at, movement_id"  # noqa: S608
+                f" FROM movements WHERE movement_id = ${len(args)})"  # (an argument)
+            )
+        args.append(limit)
         rows = await self.conn.fetch(
             f"SELECT * FROM ({_SCOPED_MOVEMENTS}) s WHERE {' AND '.join(where)}"  # noqa: S608
-            " ORDER BY s.created_at",  # (fixed names; values are arguments)
+            f" ORDER BY s.created_at, s.movement_id LIMIT ${len(args)}",  # (fixed names)
             *args,
         )
         return [movement_from_row(r) for r in rows]
@@ -875,6 +901,7 @@ class AuditLog:
             ("a.actor = ", which.actor),
             ("a.at >= ", which.since),
             ("a.at < ", which.until),
+            ("a.id < ", which.before),
         ):
             if value is not None:
                 args.append(value)

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -187,30 +188,47 @@ async def member_dues(uow: UnitOfWork, member_id: UUID) -> dict[str, Any]:
     return {"member_id": str(member_id), **dues_paid_where(await _movements_shown(uow, member_id))}
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of a list: at most ``limit`` items after the one named ``after`` (None: from
+    the start; no limit: the whole list)."""
+
+    after: UUID | None = None
+    limit: int | None = None
+
+
 async def _movements(
-    uow: UnitOfWork, side: Side, scope: str, *, open_only: bool = True
+    uow: UnitOfWork, side: Side, scope: str, *, name: str | None, page: Page
 ) -> list[dict[str, Any]]:
     node = uow.config.node
-    movements = await uow.movements.in_scope(scope, side, _OPEN if open_only else None)
+    movements = await uow.movements.in_scope(
+        scope, side, _OPEN, name=name, after=page.after, limit=page.limit
+    )
     today = dates.local_date(uow.request.now)
     return [movement_view(movement, node, today, uow) for movement in movements]
 
 
-async def members_away(uow: UnitOfWork, org_id: UUID | None) -> list[dict[str, Any]]:
-    """This node's members currently away (this node is their origin)."""
-    return await _movements(uow, Side.ORIGIN, await _scope(uow, org_id))
+async def members_away(
+    uow: UnitOfWork, org_id: UUID | None, *, name: str | None = None, page: Page = Page()
+) -> list[dict[str, Any]]:
+    """This node's members currently away (this node is their origin), oldest first."""
+    return await _movements(uow, Side.ORIGIN, await _scope(uow, org_id), name=name, page=page)
 
 
-async def members_visiting(uow: UnitOfWork, org_id: UUID | None) -> list[dict[str, Any]]:
-    """Members of other jurisdictions currently hosted here (or expected)."""
-    return await _movements(uow, Side.HOST, await _scope(uow, org_id))
+async def members_visiting(
+    uow: UnitOfWork, org_id: UUID | None, *, name: str | None = None, page: Page = Page()
+) -> list[dict[str, Any]]:
+    """Members of other jurisdictions currently hosted here (or expected), oldest first."""
+    return await _movements(uow, Side.HOST, await _scope(uow, org_id), name=name, page=page)
 
 
-async def present_in_area(uow: UnitOfWork, org_id: UUID) -> list[dict[str, Any]]:
+async def present_in_area(
+    uow: UnitOfWork, org_id: UUID, page: Page = Page()
+) -> list[dict[str, Any]]:
     """Everyone present in an organization's area, local or visiting: the view
     ``people_present`` (migration 0006) holds the rule, which notify's invitations share."""
     scope = await _scope(uow, org_id)
-    rows = await uow.members.present_in(scope)
+    rows = await uow.members.present_in(scope, after=page.after, limit=page.limit)
     people: list[dict[str, Any]] = []
     for r in rows:
         person = {
@@ -386,20 +404,25 @@ async def audit_entries(
     actor: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
     """The node's audit log, newest first: the rows about ``target``, by ``actor`` (as the
-    log names it, ``key:<key id>``), at or after ``since`` and before ``until``, as given.
-    A change's row holds each changed field's before and after (``detail.changes``)."""
+    log names it, ``key:<key id>``), at or after ``since`` and before ``until``, older than
+    the row ``before`` (its ``id``: the next page), as given. A change's row holds each
+    changed field's before and after (``detail.changes``)."""
     principal = uow.request.principal
     root = await uow.organizations.root()
     if root is None or principal.org_path != root.path or principal.role.value == "secretary":
         raise Denied(f"{principal.actor} may not read the node's audit log")
     dates.require_time_window(since, until, uow.request.now, fields=("since", "until"))
     rows = await uow.audit.entries(
-        AuditFilter(target=target, actor=actor, since=since, until=until, limit=limit)
+        AuditFilter(
+            target=target, actor=actor, since=since, until=until, before=before, limit=limit
+        )
     )
     return [
         {
+            "id": r["id"],
             "at": r["at"].isoformat(),
             "actor": r["actor"],
             "key_name": r["key_name"],

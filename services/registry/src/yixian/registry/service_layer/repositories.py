@@ -43,6 +43,8 @@ class AuditFilter:
     """Rows at or after this time."""
     until: datetime | None = None
     """Rows before this time."""
+    before: int | None = None
+    """Rows older than this one (its ``id``): the next page after a row."""
     limit: int = 200
 
 
@@ -128,11 +130,13 @@ class MemberRepository(Protocol):
     async def add_new(self, members: Sequence[MemberValues]) -> set[UUID]:
         """Insert the members no rule makes a duplicate; the ids inserted."""
 
-    async def present_in(self, path: str) -> list[dict[str, Any]]:
+    async def present_in(
+        self, path: str, *, after: UUID | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """Everyone present in an organization of the subtree (the rule of the view
         ``people_present``), by presence (local first), name and id: member_id, name, phone,
         email, org_id, org_path, presence (local, visiting), movement_id and origin (of a
-        visitor)."""
+        visitor); a page of ``limit`` after the member ``after`` when given."""
 
 
 class MovementRepository(Protocol):
@@ -178,12 +182,21 @@ class MovementRepository(Protocol):
         most ``limit``, oldest first."""
 
     async def in_scope(
-        self, path: str, side: Side | None, open_statuses: Sequence[str] | None
+        self,
+        path: str,
+        side: Side | None,
+        open_statuses: Sequence[str] | None,
+        *,
+        name: str | None = None,
+        after: UUID | None = None,
+        limit: int | None = None,
     ) -> list[Movement]:
         """Movements whose answerable organization is in the subtree (at the origin the
         member's organization; at the host the one that checked the member in, else the one
         the origin suggested, else the root), on ``side`` (None: both), with an origin
-        status in ``open_statuses`` (None: any); oldest first."""
+        status in ``open_statuses`` (None: any); oldest first (then by id). ``name``: the
+        member's name holds it (any case); a page of ``limit`` after the movement ``after``
+        when given."""
 
     async def answerable_in(
         self,
@@ -329,7 +342,7 @@ class AuditRepository(Protocol):
     ) -> None: ...
 
     async def entries(self, which: AuditFilter) -> list[dict[str, Any]]:
-        """The rows that match, newest first: at, actor, key_name, role, action, target,
+        """The rows that match, newest first: id, at, actor, key_name, role, action, target,
         outcome, detail, trace_id."""
 
     async def changes(self, target: str, limit: int = 100) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from yixian.sync.domain.link import LinkPolicy, count_numbers, plan_replay
 from .repositories import Store
 from .unit_of_work import Transactions
 
-__all__ = ["LinkKeeper", "LinkPolicy", "LinkView", "link_report", "send_digest"]
+__all__ = ["LinkKeeper", "LinkPolicy", "LinkView", "link_report", "request_replay", "send_digest"]
 
 log = get_logger(__name__)
 
@@ -76,6 +76,22 @@ async def send_digest(store: Store, partner: str, policy: LinkPolicy, now: datet
     )
     await store.publish_to(partner, make_event(digest, node=store.node, time=now))
     await store.note_digest_sent(partner, now)
+
+
+async def request_replay(
+    store: Store, partner: str, first: int, last: int | None, now: datetime, reason: str
+) -> UUID:
+    """Ask ``partner`` to publish its pair events ``first``..``last`` (None: its latest) to
+    this node again, in the link epoch this node follows; the request's id."""
+    request = ReplayRequested(
+        request_id=uuid4(),
+        from_sequence=first,
+        to_sequence=last,
+        epoch=await store.link_epoch(partner) or None,  # the numbers this link follows
+        reason=reason,
+    )
+    await store.publish_to(partner, make_event(request, node=store.node, time=now))
+    return request.request_id
 
 
 @dataclass

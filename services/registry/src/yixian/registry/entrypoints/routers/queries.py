@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query
@@ -43,16 +43,44 @@ async def get_movement(movement_id: UUID, api: Api) -> JSONResponse:
     return await api.read(lambda uow: queries.get_movement(uow, movement_id))
 
 
+PageLimit = Annotated[
+    int | None, Query(ge=1, le=500, description="At most this many (default: every one).")
+]
+NameFilter = Annotated[
+    QueryText | None, Query(max_length=100, description="Part of the member's name, any case.")
+]
+
+
+def _after(what: str) -> Any:
+    return Query(description=f"The last {what} of the previous page: the page starts after it.")
+
+
 @router.get("/v1/members/away")
-async def members_away(api: Api, org_id: OrgFilter = None) -> JSONResponse:
-    """Members of this node away in other jurisdictions (open movements)."""
-    return await api.read(lambda uow: queries.members_away(uow, org_id))
+async def members_away(
+    api: Api,
+    org_id: OrgFilter = None,
+    name: NameFilter = None,
+    limit: PageLimit = None,
+    after: Annotated[UUID | None, _after("movement id")] = None,
+) -> JSONResponse:
+    """Members of this node away in other jurisdictions (open movements), oldest first;
+    `limit` and `after` page the list."""
+    page = queries.Page(after=after, limit=limit)
+    return await api.read(lambda uow: queries.members_away(uow, org_id, name=name, page=page))
 
 
 @router.get("/v1/members/visiting")
-async def members_visiting(api: Api, org_id: OrgFilter = None) -> JSONResponse:
-    """Members of other jurisdictions expected or hosted here."""
-    return await api.read(lambda uow: queries.members_visiting(uow, org_id))
+async def members_visiting(
+    api: Api,
+    org_id: OrgFilter = None,
+    name: NameFilter = None,
+    limit: PageLimit = None,
+    after: Annotated[UUID | None, _after("movement id")] = None,
+) -> JSONResponse:
+    """Members of other jurisdictions expected or hosted here, oldest first; `limit` and
+    `after` page the list."""
+    page = queries.Page(after=after, limit=limit)
+    return await api.read(lambda uow: queries.members_visiting(uow, org_id, name=name, page=page))
 
 
 @router.get("/v1/members")
@@ -115,9 +143,16 @@ async def member_dues(member_id: UUID, api: Api) -> JSONResponse:
 
 
 @router.get("/v1/organizations/{org_id}/present")
-async def present(org_id: UUID, api: Api) -> JSONResponse:
-    """Everyone present in the organization's area, local or visiting."""
-    return await api.read(lambda uow: queries.present_in_area(uow, org_id))
+async def present(
+    org_id: UUID,
+    api: Api,
+    limit: PageLimit = None,
+    after: Annotated[UUID | None, _after("member id")] = None,
+) -> JSONResponse:
+    """Everyone present in the organization's area, local or visiting, by presence (local
+    first), name and id; `limit` and `after` page the list."""
+    page = queries.Page(after=after, limit=limit)
+    return await api.read(lambda uow: queries.present_in_area(uow, org_id, page))
 
 
 @router.get("/v1/queues")
@@ -176,10 +211,16 @@ async def audit(
     ] = None,
     since: Annotated[UtcDateTime | None, Query(description="At or after (RFC 3339).")] = None,
     until: Annotated[UtcDateTime | None, Query(description="Before (RFC 3339).")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, description="The `id` of the last row of the previous page.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> JSONResponse:
     """The node's audit log, newest first (operators and auditors of the whole node); a
-    change's row holds each changed field's before and after in `detail.changes`."""
+    change's row holds each changed field's before and after in `detail.changes`; `before`
+    pages it."""
     return await api.read(
-        lambda uow: queries.audit_entries(uow, target, limit, actor=actor, since=since, until=until)
+        lambda uow: queries.audit_entries(
+            uow, target, limit, actor=actor, since=since, until=until, before=before
+        )
     )

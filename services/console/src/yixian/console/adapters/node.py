@@ -1,0 +1,233 @@
+"""What the console does in-process with the node's own credentials, as the operator's
+command ``yixian`` does: authenticate keys (through the registry's view of them), write
+the audit log (through the registry's ``AuditLog``), gather the node's status, browse and
+retry dead letters, ask a partner for a replay, retry or discard parked outbox rows, trace
+a movement and browse the node's topics. No SQL is written here: each of these is the
+owning package's function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from yixian.contracts import decode
+from yixian.ops import status as node_status
+from yixian.ops.trace import Hop, NotFound, database_hops, resolve, timeline, topic_hops
+from yixian.record.parked import parked_groups, parked_rows
+from yixian.registry.adapters.parked import discard_parked, retry_parked
+from yixian.registry.adapters.postgres import AuditLog
+from yixian.runtime.apikeys import Principal, authenticate
+from yixian.runtime.kafka import read_topics, topics_matching
+from yixian.sync.adapters import dead_letters
+from yixian.sync.adapters.store import SyncStore
+from yixian.sync.bootstrap import build_applier, sync_config
+from yixian.sync.config import SyncSettings
+from yixian.sync.service_layer.links import request_replay
+
+__all__ = ["EventPage", "NodeOperations", "NotFound", "TopicEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicEvent:
+    topic: str
+    partition: int
+    offset: int
+    at: datetime
+    key: str
+    type: str
+    event_id: str | None
+    source: str | None
+    subject: str | None
+    trace_id: str | None
+    pairseq: int | None
+    data: Any
+    """The event's payload (or the record's first bytes when it is no event)."""
+
+
+@dataclass
+class EventPage:
+    events: list[TopicEvent] = field(default_factory=list)
+    scanned: int = 0
+    cut_short: bool = False
+    """More records were there than one page scans: narrow the time or the topic."""
+
+
+class NodeOperations:
+    """The node's database and Kafka, as its operator's command reaches them."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: SyncSettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.clock = clock
+
+    @property
+    def node(self) -> str:
+        return self.settings.node
+
+    # -- who asks ---------------------------------------------------------------------------
+
+    async def principal(self, key: str) -> Principal | None:
+        """The principal of an API key (None: malformed, unknown, wrong or revoked)."""
+        async with self.pool.acquire() as conn:
+            return await authenticate(conn, key)
+
+    async def audit(
+        self,
+        *,
+        actor: str,
+        role: str | None,
+        action: str,
+        outcome: str,
+        target: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """A row of the registry's audit log, for what the console did or refused itself."""
+        async with self.pool.acquire() as conn:
+            await AuditLog(conn).record(
+                actor=actor,
+                role=role,
+                action=action,
+                target=target,
+                outcome=outcome,
+                detail=detail or {},
+                trace_id=None,
+            )
+
+    # -- the node ---------------------------------------------------------------------------
+
+    async def status(self) -> node_status.NodeStatus:
+        """What ``yixian node status`` gathers."""
+        return await node_status.gather(self.pool, self.settings)
+
+    async def dead_letters(
+        self, *, open_only: bool, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            return await dead_letters.dead_letters(
+                conn, open_only=open_only, before=before, limit=limit
+            )
+
+    async def dead_letter(self, dead_letter_id: int) -> dict[str, Any] | None:
+        async with self.pool.acquire() as conn:
+            return await dead_letters.dead_letter(conn, dead_letter_id)
+
+    async def retry_dead_letter(self, dead_letter_id: int) -> str:
+        """Apply it again through the live consumer's applier (as ``yixian dlq retry``)."""
+        applier = build_applier(self.pool, sync_config(self.settings))
+        return await applier.retry_dead_letter(dead_letter_id)
+
+    async def discard_dead_letter(self, dead_letter_id: int) -> bool:
+        async with self.pool.acquire() as conn:
+            return await dead_letters.discard_dead_letter(conn, dead_letter_id)
+
+    async def request_replay(self, partner: str, first: int, last: int | None) -> UUID:
+        """Ask ``partner`` to publish its pair events ``first``..``last`` again."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = SyncStore(conn, self.node, self.settings.kafka.topics)
+            return await request_replay(
+                store, partner, first, last, self.clock(), "asked by the operator (console)"
+            )
+
+    async def parked(self, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The parked outbox rows, oldest first (at most ``limit``), and how many there are."""
+        async with self.pool.acquire() as conn:
+            rows = [dict(r) for r in await parked_rows(conn, limit)]
+            total = sum(group.rows for group in await parked_groups(conn))
+        return rows, total
+
+    async def retry_parked(self, ids: list[int], actor: str) -> list[int]:
+        async with self.pool.acquire() as conn:
+            return await retry_parked(conn, ids, actor=actor)
+
+    async def discard_parked(self, ids: list[int], actor: str, note: str) -> list[int]:
+        async with self.pool.acquire() as conn:
+            return await discard_parked(conn, ids, actor=actor, note=note)
+
+    # -- the trail --------------------------------------------------------------------------
+
+    async def trace(self, identifier: UUID, *, topics: bool = True) -> list[Hop]:
+        """What ``yixian trace`` prints, as hops in time order with their latencies.
+        NotFound: no movement, member or event of this node answers to ``identifier``."""
+        async with self.pool.acquire() as conn:
+            movements, _ = await resolve(conn, identifier)
+            hops = await database_hops(conn, self.node, movements)
+        if topics:
+            hops += await topic_hops(self.settings.kafka, self.node, movements)
+        return timeline(hops)
+
+    async def topics(self) -> list[str]:
+        """The topics the console browses: the node's local topic and every pair topic
+        addressed to it."""
+        kafka = self.settings.kafka
+        incoming = await topics_matching(kafka, kafka.topics.incoming_pattern(self.node))
+        return [kafka.topics.local(self.node), *incoming]
+
+    async def events(
+        self,
+        topics: list[str],
+        *,
+        since: datetime,
+        key: str | None = None,
+        kind: str | None = None,
+        limit: int = 50,
+        scan: int = 20_000,
+    ) -> EventPage:
+        """The first ``limit`` events at or after ``since`` (by time) on ``topics`` whose key
+        is ``key`` and whose type contains ``kind``, reading at most ``scan`` records."""
+        page = EventPage()
+        found: list[TopicEvent] = []
+        wanted_key = key.encode() if key else None
+        async with read_topics(self.settings.kafka, topics, since=since) as reading:
+            async for records in reading.batches():
+                for record in records:
+                    page.scanned += 1
+                    if wanted_key is not None and record.key != wanted_key:
+                        continue
+                    event = _event(record)
+                    if kind and kind not in event.type:
+                        continue
+                    found.append(event)
+                if page.scanned >= scan:
+                    page.cut_short = page.scanned < reading.total
+                    break
+        found.sort(key=lambda e: (e.at, e.topic, e.partition, e.offset))
+        page.events = found[:limit]
+        return page
+
+
+def _event(record: Any) -> TopicEvent:
+    at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    key = (record.key or b"").decode(errors="replace")
+    common = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+    try:
+        event = decode(record.value or b"")
+    except ValueError as exc:
+        raw = (record.value or b"")[:300].decode(errors="replace")
+        return TopicEvent(**common, at=at, key=key, type="(not an event)", event_id=None,
+                          source=None, subject=None, trace_id=None, pairseq=None,
+                          data={"error": str(exc)[:300], "value": raw})  # fmt: skip
+    return TopicEvent(
+        **common,
+        at=at,
+        key=key,
+        type=event.type,
+        event_id=str(event.id),
+        source=event.source_node,
+        subject=event.subject,
+        trace_id=event.trace_id,
+        pairseq=event.pairseq,
+        data=event.data.model_dump(mode="json")
+        if hasattr(event.data, "model_dump")
+        else event.data,
+    )
