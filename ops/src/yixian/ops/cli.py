@@ -215,6 +215,7 @@ def node_init(
     Every step is idempotent: run it again after a fix."""
     from yixian.notify import bootstrap as notify
     from yixian.registry import bootstrap as registry
+    from yixian.registry.entrypoints import console
     from yixian.sync import bootstrap as sync
 
     settings = _settings()
@@ -257,11 +258,9 @@ def node_init(
                 org_id, key = await registry.init_node(conn, settings.node, root_name=root_name)
                 return org_id, root_name, key
             except registry.NodeAlreadyInitialised:
-                row = await conn.fetchrow(
-                    "SELECT org_id, name FROM organizations WHERE parent_id IS NULL"
-                )
-                assert row is not None
-                return row["org_id"], row["name"], None
+                found = await console.root(conn)
+                assert found is not None
+                return found.org_id, found.name, None
             finally:
                 await conn.close()
 
@@ -332,7 +331,7 @@ async def _logs_in(kafka: KafkaSettings, within: float = 10.0) -> None:
 def node_show(as_json: AsJson = False) -> None:
     """Who the node is and where it keeps its things: database, root organization, API keys,
     Kafka principal and topics. Reads the database only."""
-    from yixian.registry.entrypoints.console import root
+    from yixian.registry.entrypoints.console import active_keys, root
 
     settings = _settings()
     kafka = settings.kafka
@@ -340,14 +339,12 @@ def node_show(as_json: AsJson = False) -> None:
     where = DatabaseUrl(settings.database_url)
 
     async def gather() -> dict[str, Any]:
-        connections = await pool(settings.database_url)
+        conn = await connect(settings.database_url)
         try:
-            found = await root(connections)
-            keys = await connections.fetchval(
-                "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"
-            )
+            found = await root(conn)
+            keys = await active_keys(conn)
         finally:
-            await connections.close()
+            await conn.close()
         expected = principal(settings.node, topics)
         return {
             "node": settings.node,
@@ -409,11 +406,11 @@ def node_root(as_json: AsJson = False) -> None:
     settings = _settings()
 
     async def find() -> Any:
-        connections = await pool(settings.database_url)
+        conn = await connect(settings.database_url)
         try:
-            return await root(connections)
+            return await root(conn)
         finally:
-            await connections.close()
+            await conn.close()
 
     found = _run(find(), settings)
     if found is None:

@@ -13,14 +13,13 @@ from functools import partial
 from typing import Any
 from uuid import UUID, uuid5
 
-import asyncpg
-
 from yixian.contracts import new_traceparent
-from yixian.registry.adapters.auth import ConsoleOperator, Role
+from yixian.registry.adapters.auth import ConsoleOperator, Role, api_keys_within
 from yixian.registry.adapters.postgres import Organizations
 from yixian.registry.domain import Organization
 from yixian.registry.service_layer import handlers, queries
 from yixian.registry.service_layer.unit_of_work import Request, Result, TransactionRunner
+from yixian.runtime import DbConnection
 
 _IDENTITY = UUID("2d7c6a51-8f0e-4a4b-9c55-3f1e9b0d6e27")
 """The namespace of a console operator's key id (one per actor name)."""
@@ -30,10 +29,17 @@ class NoRoot(LookupError):
     """The node has no root organization yet (``yixian node init --root-name`` makes it)."""
 
 
-async def root(pool: asyncpg.Pool) -> Organization | None:
+async def root(conn: DbConnection) -> Organization | None:
     """The node's root organization, if it has one."""
-    async with pool.acquire() as conn:
-        return await Organizations(conn).root()
+    return await Organizations(conn).root()
+
+
+async def active_keys(conn: DbConnection) -> int:
+    """How many API keys of the node are not revoked."""
+    found = await Organizations(conn).root()
+    if found is None:
+        return 0
+    return sum(1 for key in await api_keys_within(conn, found.path) if key["revoked_at"] is None)
 
 
 class Console:
@@ -47,7 +53,8 @@ class Console:
         self.clock = clock
 
     async def _request(self) -> Request:
-        found = await root(self.runner.pool)
+        async with self.runner.pool.acquire() as conn:
+            found = await root(conn)
         if found is None:
             raise NoRoot("this node has no root organization yet")
         principal = ConsoleOperator(
