@@ -267,11 +267,11 @@ def node_init(
         org_id, name, key = _run(root(), settings)
         report["root_organization"] = {"org_id": str(org_id), "name": name, "created": bool(key)}
         report["operator_api_key"] = key
+        say(f"root organization {name}: {org_id}")
         if key:
-            say(f"root organization: {org_id} {name}")
             say(f"operator API key (shown once): {key}")
         else:
-            say(f"root organization: {org_id} {name} (already there: yixian key issue makes keys)")
+            say("  (it was there already: yixian key issue makes another operator key)")
     if kafka and admin is not None:
         report["kafka"] = _init_kafka(
             settings, admin, password, _policy(partitions, replication_factor), say
@@ -709,7 +709,9 @@ def dlq_retry(
         connections = await pool(settings.database_url)
         try:
             wanted = await dead_letters.open_ids(connections, None if every else ids)
-            with Progress(*Progress.get_default_columns(), console=err, transient=True) as bar:
+            with Progress(
+                *Progress.get_default_columns(), console=err, disable=not err.is_terminal
+            ) as bar:
                 task = bar.add_task("retrying", total=len(wanted))
                 results = []
                 for dead_id in wanted:
@@ -908,7 +910,7 @@ def import_members(
     async def send() -> httpx.Response:
         with Progress(
             *Progress.get_default_columns()[:-1], DownloadColumn(), TimeRemainingColumn(),
-            console=err, transient=True,
+            console=err, disable=not err.is_terminal,
         ) as bar:  # fmt: skip
             task = bar.add_task(f"importing {file.name}", total=size)
 
