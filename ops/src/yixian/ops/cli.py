@@ -25,6 +25,7 @@ from confluent_kafka import KafkaException
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
@@ -101,7 +102,7 @@ def _options(
 
 
 def _fail(trouble: Trouble) -> NoReturn:
-    err.print(f"[red]error:[/red] {trouble}", markup=True, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(str(trouble))}")
     raise typer.Exit(1)
 
 
@@ -111,7 +112,7 @@ def _load(kind: type[S]) -> S:
         return kind()
     except ValidationError as exc:
         trouble = settings_trouble(exc, (*_SETTINGS_KINDS, kind))
-    err.print(f"[red]configuration:[/red] {trouble}", markup=True)
+    err.print(f"[red]configuration:[/red] {escape(str(trouble))}")
     raise typer.Exit(2)
 
 
@@ -453,7 +454,7 @@ def node_status_command(as_json: AsJson = False) -> None:
     else:
         _print_status(settings, report)
     if report.kafka_error is not None:
-        err.print(f"[red]error:[/red] {report.kafka_error}", markup=True)
+        err.print(f"[red]error:[/red] {escape(report.kafka_error)}")
         raise typer.Exit(1)
 
 
@@ -680,13 +681,13 @@ def dlq_list(
     for r in rows:
         retried = f"{r['retried_at']:%F %T} {r['retry_outcome']}" if r["retried_at"] else ""
         discarded = f"{r['discarded_at']:%F %T} {r['discard_reason']}" if r["discarded_at"] else ""
-        table.add_row(
+        table.add_row(  # what a partner sent is text, never markup
             str(r["id"]),
             f"{r['received_at']:%F %T}",
-            f"{r['topic']}[{r['partition']}]@{r['offset']}",
-            r["reason"],
+            escape(f"{r['topic']}[{r['partition']}]@{r['offset']}"),
+            escape(r["reason"]),
             retried,
-            discarded,
+            escape(discarded),
         )
     out.print(table)
 
