@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -220,6 +221,11 @@ def node_init(
     from yixian.sync import bootstrap as sync
 
     settings = _settings()
+    if "YIXIAN_DATABASE_URL" not in os.environ:
+        err.print(
+            "warning: YIXIAN_DATABASE_URL is not set: the default is the local stack's shared"
+            f" database ({DatabaseUrl(settings.database_url).name}); give each node its own"
+        )
     report: dict[str, Any] = {"node": settings.node}
     say: Callable[[str], None] = (lambda _line: None) if as_json else out.print
     admin = _load(AdminKafkaSettings) if kafka else None
