@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -306,3 +308,31 @@ def test_an_unknown_identifier_is_said_plainly(
     assert done.exit_code == 1
     assert done.stderr.startswith("error: identifier: ")
     assert str(missing) in done.stderr
+
+
+def test_a_principal_that_is_not_the_nodes_is_refused(new_database: str) -> None:
+    env = node_env(new_database, YIXIAN_KAFKA_TOPIC_NAMESPACE="prov")  # user node-411525
+    done = yixian(env, "node", "init")
+    assert done.exit_code == 1
+    assert done.stderr == (
+        f"error: YIXIAN_KAFKA_USERNAME: is node-{GUSHI}, but node {GUSHI} in topic namespace"
+        f" prov is principal prov.node-{GUSHI}\n"
+    )
+
+
+def test_a_registry_that_does_not_answer_is_named(tmp_path: Path) -> None:
+    members = tmp_path / "members.csv"
+    members.write_text("org_id,name,joined_on\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nobody = probe.getsockname()[1]  # closed again: nobody listens there
+    url = f"http://127.0.0.1:{nobody}"
+    env = node_env("unused") | {"YIXIAN_REGISTRY_URL": url, "YIXIAN_API_KEY": "yx_x"}
+    done = yixian(env, "import", "members", str(members))
+    assert done.exit_code == 1
+    assert done.stderr.startswith(f"error: YIXIAN_REGISTRY_URL: no registry answers at {url}")
+    without_key = yixian(
+        node_env("unused") | {"YIXIAN_API_KEY": None}, "import", "members", str(members)
+    )
+    assert without_key.exit_code == 1
+    assert without_key.stderr.startswith("error: YIXIAN_API_KEY: is not set")
