@@ -92,3 +92,26 @@ async def test_topic_names_are_unique_per_test(
     finally:
         await consumer.stop()
     assert values == [marker]  # nothing another test wrote
+
+
+def test_a_namespaces_topics_are_deleted_and_no_others(
+    local_stack: LocalStack, topic_names: TopicNames
+) -> None:
+    """What the session's end does with the namespaces its tests used: the broker restarts
+    in seconds only while it keeps few partitions."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": local_stack.config.kafka_bootstrap})
+    other = TopicNames(namespace=f"{topic_names.namespace}x")  # shares the prefix but the dot
+    mine = [topic_names.local("411525"), topic_names.pair("411525", "110105")]
+    theirs = other.local("411525")
+    for future in admin.create_topics([NewTopic(t, 1, 1) for t in [*mine, theirs]]).values():
+        future.result(timeout=30)
+
+    deleted = local_stack.kafka.delete_topics([f"{topic_names.namespace}."])
+
+    assert sorted(deleted) == sorted(mine)
+    left = set(admin.list_topics(timeout=30).topics)
+    assert not left & set(mine)
+    assert theirs in left
+    local_stack.kafka.delete_topics([f"{other.namespace}."])

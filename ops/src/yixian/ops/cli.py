@@ -2,46 +2,71 @@
 
 It reads the same ``YIXIAN_*`` variables as the node's services (who the node is, its
 database, its Kafka principal); the cluster-admin steps (``node init``, ``partner link``)
-use an admin principal from ``YIXIAN_ADMIN_KAFKA_*``.
+use an admin principal from ``YIXIAN_ADMIN_KAFKA_*``. A setting that does not work stops a
+command with one sentence naming it, and a non-zero exit (``trouble.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import getpass
-import json
+import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
 import typer
+from confluent_kafka import KafkaException
 from pydantic import ValidationError
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from yixian.record import schema
-from yixian.runtime import create_pool
+from yixian.runtime import DeadlineSettings
+from yixian.runtime.kafka import errors as kafka_errors
 from yixian.runtime.settings import KafkaSettings
 from yixian.sync.config import SyncSettings
 
 from . import status as node_status
-from .kafka import ClusterAdmin, TopicPolicy, principal
+from .kafka import ClusterAdmin, TopicPolicy, admin_trouble, principal
 from .trace import NotFound, database_hops, render, resolve, timeline, topic_hops
+from .trouble import (
+    DatabaseUrl,
+    Trouble,
+    connect,
+    database_trouble,
+    ensure_database,
+    kafka_login,
+    pool,
+    quiet_libraries,
+    settings_trouble,
+)
 
-app = typer.Typer(help="Operate a Yixian node.", no_args_is_help=True)
-node_app = typer.Typer(help="The node itself.", no_args_is_help=True)
-partner_app = typer.Typer(help="Links to partner nodes.", no_args_is_help=True)
-dlq_app = typer.Typer(help="What sync could not accept.", no_args_is_help=True)
-import_app = typer.Typer(help="Bulk imports through the registry's API.", no_args_is_help=True)
-outbox_app = typer.Typer(help="What the relay could not publish.", no_args_is_help=True)
+# Click's own help layout: it wraps and never cuts a variable's or an option's name short,
+# as Rich's tables do in a narrow terminal. No locals in a traceback: they hold secrets.
+_TYPER: dict[str, Any] = {
+    "no_args_is_help": True,
+    "rich_markup_mode": None,
+    "pretty_exceptions_show_locals": False,
+}
+app = typer.Typer(help="Operate a Yixian node.", **_TYPER)
+node_app = typer.Typer(help="The node itself.", **_TYPER)
+partner_app = typer.Typer(help="Links to partner nodes.", **_TYPER)
+dlq_app = typer.Typer(help="What sync could not accept.", **_TYPER)
+import_app = typer.Typer(help="Bulk imports through the registry's API.", **_TYPER)
+outbox_app = typer.Typer(help="What the relay could not publish.", **_TYPER)
+key_app = typer.Typer(help="The node's API keys.", **_TYPER)
 app.add_typer(node_app, name="node")
+app.add_typer(key_app, name="key")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(partner_app, name="partner")
 app.add_typer(dlq_app, name="dlq")
@@ -49,8 +74,9 @@ app.add_typer(import_app, name="import")
 
 # wide enough for a table when the output goes to a file or another program
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 T = TypeVar("T")
+S = TypeVar("S", bound=BaseSettings)
 
 
 class AdminKafkaSettings(KafkaSettings):
@@ -59,36 +85,87 @@ class AdminKafkaSettings(KafkaSettings):
     model_config = SettingsConfigDict(env_prefix="YIXIAN_ADMIN_KAFKA_", extra="ignore")
 
 
-def _settings() -> SyncSettings:
+_SETTINGS_KINDS: tuple[type[BaseSettings], ...] = (
+    SyncSettings,
+    KafkaSettings,
+    AdminKafkaSettings,
+    DeadlineSettings,
+)
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also print the Kafka clients' own log lines.")
+    ] = False,
+) -> None:
+    quiet_libraries(verbose)
+
+
+def _fail(trouble: Trouble) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(str(trouble))}")
+    raise typer.Exit(1)
+
+
+def _load(kind: type[S]) -> S:
+    """Settings of ``kind`` from the environment; the first invalid one stops the command."""
     try:
-        return SyncSettings()
+        return kind()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"YIXIAN_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        err.print(f"[red]configuration:[/red] {problems}")
-        raise typer.Exit(2) from None
+        trouble = settings_trouble(exc, (*_SETTINGS_KINDS, kind))
+    err.print(f"[red]configuration:[/red] {escape(str(trouble))}")
+    raise typer.Exit(2)
 
 
-def _run(work: Coroutine[Any, Any, T]) -> T:
+def _settings() -> SyncSettings:
+    return _load(SyncSettings)
+
+
+def _run(work: Coroutine[Any, Any, T], settings: SyncSettings | None = None) -> T:
+    """Run ``work``; what goes wrong with a setting ends the command with one sentence."""
     try:
         return asyncio.run(work)
-    except (OSError, asyncpg.PostgresError) as exc:
-        err.print(f"[red]database:[/red] {exc}")
-        raise typer.Exit(1) from None
+    except Trouble as trouble:
+        _fail(trouble)
+    except kafka_errors.KafkaError as exc:
+        _fail(_kafka_trouble(exc, settings.kafka if settings else KafkaSettings()))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        url = settings.database_url if settings else ""
+        _fail(database_trouble(exc, url))
 
 
-async def _connect(settings: SyncSettings) -> asyncpg.Connection:
-    conn = await asyncpg.connect(settings.database_url)
-    for codec in ("json", "jsonb"):
-        await conn.set_type_codec(
-            codec, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+def _kafka_trouble(exc: kafka_errors.KafkaError, kafka: KafkaSettings) -> Trouble:
+    """A Kafka refusal after a good login: the principal lacks a grant."""
+    who = kafka.username or "the anonymous principal"
+    if isinstance(
+        exc,
+        kafka_errors.TopicAuthorizationFailedError
+        | kafka_errors.GroupAuthorizationFailedError
+        | kafka_errors.ClusterAuthorizationFailedError,
+    ):
+        return Trouble(
+            kafka.variable("username"),
+            f"principal {who} lacks a grant ({type(exc).__name__}): yixian node init and"
+            " yixian partner link grant a node's",
         )
-    return conn
+    return Trouble(kafka.variable("bootstrap_servers"), f"{type(exc).__name__}: {exc}")
 
 
-def _admin(settings: SyncSettings) -> ClusterAdmin:
-    return ClusterAdmin(AdminKafkaSettings(), settings.kafka)
+def _admin_step(step: Callable[[], T], admin: KafkaSettings) -> T:
+    """A cluster administrator's step (librdkafka); the cluster's refusal as one sentence."""
+    try:
+        return step()
+    except KafkaException as exc:
+        _fail(admin_trouble(exc, admin))
+
+
+def _warn_anonymous(kafka: KafkaSettings) -> None:
+    if kafka.security_protocol == "PLAINTEXT":
+        err.print(
+            f"warning: {kafka.variable('security_protocol')} is PLAINTEXT: the node reaches"
+            f" Kafka at {kafka.bootstrap_servers} without logging in as its principal (the"
+            " local stack's PLAINTEXT listener makes it a super user)"
+        )
 
 
 def _policy(partitions: int, replication: int) -> TopicPolicy:
@@ -100,6 +177,13 @@ Replication = Annotated[
     int, typer.Option(help="Replication factor of new topics (-1: the cluster's default).")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Actor = Annotated[
+    str, typer.Option(help="Who does it, for the audit log (default: cli:<login name>).")
+]
+
+
+def _actor(actor: str) -> str:
+    return actor or f"cli:{getpass.getuser()}"
 
 
 # -- node ---------------------------------------------------------------------------------
@@ -111,7 +195,8 @@ def node_init(
         str | None,
         typer.Option(
             envvar="YIXIAN_NODE_KAFKA_PASSWORD",
-            help="The node principal's password (default: a new random one, printed once).",
+            help="The node principal's password (default: YIXIAN_KAFKA_PASSWORD when the node"
+            " logs in with SASL, else a new random one, printed once).",
         ),
     ] = None,
     root_name: Annotated[
@@ -119,17 +204,49 @@ def node_init(
         typer.Option(help="Create the root organization with this name and a first operator key."),
     ] = None,
     kafka: Annotated[bool, typer.Option(help="Also set up topics, principal and ACLs.")] = True,
+    create_database: Annotated[
+        bool,
+        typer.Option(help="Create the database YIXIAN_DATABASE_URL names if the server lacks it."),
+    ] = True,
     partitions: Partitions = 3,
     replication_factor: Replication = -1,
+    as_json: AsJson = False,
 ) -> None:
-    """Migrate the node's database; create its topics, its Kafka principal and its ACLs."""
+    """Create the node's database if missing and migrate it; create the root organization
+    and a first operator key; create the node's topics, its Kafka principal and its ACLs.
+    Every step is idempotent: run it again after a fix."""
     from yixian.notify import bootstrap as notify
     from yixian.registry import bootstrap as registry
+    from yixian.registry.entrypoints import console
     from yixian.sync import bootstrap as sync
 
     settings = _settings()
+    if "YIXIAN_DATABASE_URL" not in os.environ:
+        err.print(
+            "warning: YIXIAN_DATABASE_URL is not set: the default is the local stack's shared"
+            f" database ({DatabaseUrl(settings.database_url).name}); give each node its own"
+        )
+    report: dict[str, Any] = {"node": settings.node}
+    say: Callable[[str], None] = (lambda _line: None) if as_json else out.print
+    admin = _load(AdminKafkaSettings) if kafka else None
+    who = principal(settings.node, settings.kafka.topics)
+    node_kafka = settings.kafka
+    if kafka and node_kafka.username is not None and node_kafka.username != who:
+        namespace = node_kafka.topic_namespace
+        _fail(
+            Trouble(
+                node_kafka.variable("username"),
+                f"is {node_kafka.username}, but node {settings.node}"
+                + (f" in topic namespace {namespace}" if namespace else "")
+                + f" is principal {who}",
+            )
+        )
 
-    async def migrate() -> list[str]:
+    async def database() -> list[str]:
+        created = await ensure_database(settings.database_url) if create_database else False
+        where = DatabaseUrl(settings.database_url)
+        report["database"] = {"name": where.name, "server": where.server, "created": created}
+        say(f"database {where.name} on {where.server}: {'created' if created else 'there'}")
         applied = []
         for service in (registry, sync, notify):
             applied += await schema.migrate(
@@ -137,52 +254,217 @@ def node_init(
             )
         return applied
 
-    applied = _run(migrate())
-    out.print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
+    applied = _run(database(), settings)
+    report["migrations_applied"] = applied
+    say(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
     if root_name is not None:
 
-        async def root() -> tuple[UUID, str]:
-            conn = await _connect(settings)
+        async def root() -> tuple[UUID, str, str | None]:
+            conn = await connect(settings.database_url)
             try:
-                return await registry.init_node(conn, settings.node, root_name=root_name)
+                org_id, key = await registry.init_node(conn, settings.node, root_name=root_name)
+                return org_id, root_name, key
+            except registry.NodeAlreadyInitialised:
+                found = await console.root(conn)
+                assert found is not None
+                return found.org_id, found.name, None
             finally:
                 await conn.close()
 
-        try:
-            org_id, key = _run(root())
-        except registry.NodeAlreadyInitialised as exc:
-            out.print(f"root organization: {exc}")
+        org_id, name, key = _run(root(), settings)
+        report["root_organization"] = {"org_id": str(org_id), "name": name, "created": bool(key)}
+        report["operator_api_key"] = key
+        say(f"root organization {name}: {org_id}")
+        if key:
+            say(f"operator API key (shown once): {key}")
         else:
-            out.print(f"root organization: {org_id}")
-            out.print(f"operator API key (shown once): {key}")
-    if not kafka:
-        return
-    secret = password or secrets.token_urlsafe(24)
-    created = _admin(settings).init_node(
-        settings.node, secret, _policy(partitions, replication_factor)
+            say("  (it was there already: yixian key issue makes another operator key)")
+    if kafka and admin is not None:
+        report["kafka"] = _init_kafka(
+            settings, admin, password, _policy(partitions, replication_factor), say
+        )
+    if as_json:
+        out.print_json(data=report)
+
+
+def _init_kafka(
+    settings: SyncSettings,
+    admin: KafkaSettings,
+    password: str | None,
+    policy: TopicPolicy,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The node's topics, principal and grants; then the node's own login, if it has one."""
+    node_kafka = settings.kafka
+    given = password or (
+        node_kafka.password.get_secret_value()
+        if node_kafka.password is not None and node_kafka.security_protocol != "PLAINTEXT"
+        else None
     )
-    out.print(f"topics created: {', '.join(created) or 'none (all there)'}")
-    out.print(f"Kafka principal: User:{principal(settings.node, settings.kafka.topics)}")
-    if password is None:
-        out.print(f"its password (shown once; set YIXIAN_KAFKA_PASSWORD to it): {secret}")
+    secret = given or secrets.token_urlsafe(24)
+    _run(kafka_login(admin))
+    cluster = ClusterAdmin(admin, node_kafka)
+    created = _admin_step(lambda: cluster.init_node(settings.node, secret, policy), admin)
+    who = principal(settings.node, node_kafka.topics)
+    say(f"topics created: {', '.join(created) or 'none (all there)'}")
+    say(f"Kafka principal: User:{who}")
+    report: dict[str, Any] = {"principal": who, "topics_created": created, "password": None}
+    if given is None:
+        report["password"] = secret
+        say(f"its password (shown once; set YIXIAN_KAFKA_PASSWORD to it): {secret}")
+    if node_kafka.security_protocol == "PLAINTEXT":
+        _warn_anonymous(node_kafka)
+    elif node_kafka.password is not None and node_kafka.password.get_secret_value() == secret:
+        _run(_logs_in(node_kafka))
+        say(f"it logs in at {node_kafka.bootstrap_servers}")
+    return report
+
+
+async def _logs_in(kafka: KafkaSettings, within: float = 10.0) -> None:
+    """Wait until the node's principal can log in (a new SCRAM credential reaches the
+    broker's listeners a moment after the controller takes it)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            await kafka_login(kafka)
+            return
+        except Trouble:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(0.2)
+
+
+@node_app.command("show")
+def node_show(as_json: AsJson = False) -> None:
+    """Who the node is and where it keeps its things: database, root organization, API keys,
+    Kafka principal and topics. Reads the database only."""
+    from yixian.registry.entrypoints.console import active_keys, root
+
+    settings = _settings()
+    kafka = settings.kafka
+    topics = kafka.topics
+    where = DatabaseUrl(settings.database_url)
+
+    async def gather() -> dict[str, Any]:
+        conn = await connect(settings.database_url)
+        try:
+            found = await root(conn)
+            keys = await active_keys(conn)
+        finally:
+            await conn.close()
+        expected = principal(settings.node, topics)
+        return {
+            "node": settings.node,
+            "partners": sorted(settings.partner_codes),
+            "database": {"name": where.name, "server": where.server, "user": where.user},
+            "root_organization": (
+                {"org_id": str(found.org_id), "name": found.name} if found else None
+            ),
+            "active_api_keys": keys,
+            "kafka": {
+                "bootstrap_servers": kafka.bootstrap_servers,
+                "security_protocol": kafka.security_protocol,
+                "topic_namespace": kafka.topic_namespace,
+                "principal": expected,
+                "username": kafka.username,
+                "local_topic": topics.local(settings.node),
+                "pair_topics": {
+                    partner: {
+                        "out": topics.pair(settings.node, partner),
+                        "in": topics.pair(partner, settings.node),
+                    }
+                    for partner in sorted(settings.partner_codes)
+                },
+            },
+        }
+
+    shown = _run(gather(), settings)
+    if as_json:
+        out.print_json(data=shown)
+        return
+    root_org = shown["root_organization"]
+    k = shown["kafka"]
+    lines = [
+        f"node          {settings.node}",
+        f"partners      {', '.join(shown['partners']) or 'none (YIXIAN_PARTNERS)'}",
+        f"database      {where.name} on {where.server} as {where.user}",
+        "root org      "
+        + (f"{root_org['org_id']} {root_org['name']}" if root_org else "none yet"
+           " (yixian node init --root-name ...)"),
+        f"API keys      {shown['active_api_keys']} active (yixian key list)",
+        f"Kafka         {k['bootstrap_servers']} {k['security_protocol']}"
+        f", topic namespace {k['topic_namespace'] or '(none)'}",
+        f"principal     User:{k['principal']}"
+        + ("" if k["username"] in (None, k["principal"]) else
+           f" (but YIXIAN_KAFKA_USERNAME is {k['username']})"),
+        f"local topic   {k['local_topic']}",
+    ]  # fmt: skip
+    for partner, pair in k["pair_topics"].items():
+        lines.append(f"link {partner}   out {pair['out']}, in {pair['in']}")
+    for line in lines:
+        out.print(line, highlight=False, markup=False)
+
+
+@node_app.command("root")
+def node_root(as_json: AsJson = False) -> None:
+    """The root organization's id (alone, for scripts; --json: with its name)."""
+    from yixian.registry.entrypoints.console import root
+
+    settings = _settings()
+
+    async def find() -> Any:
+        conn = await connect(settings.database_url)
+        try:
+            return await root(conn)
+        finally:
+            await conn.close()
+
+    found = _run(find(), settings)
+    if found is None:
+        _fail(
+            Trouble(
+                "YIXIAN_DATABASE_URL",
+                f"the node's database {DatabaseUrl(settings.database_url).name} has no root"
+                " organization yet: yixian node init --root-name <name> creates it",
+            )
+        )
+    if as_json:
+        out.print_json(
+            data={
+                "org_id": str(found.org_id),
+                "name": found.name,
+                "jurisdiction": found.jurisdiction,
+            }
+        )
+    else:
+        out.print(str(found.org_id), highlight=False)
 
 
 @node_app.command("status")
 def node_status_command(as_json: AsJson = False) -> None:
-    """Outbox backlog, consumer lag and link health per partner, dead letters."""
+    """Outbox backlog, consumer lag and link health per partner, dead letters. Fails (after
+    printing what the database says) when Kafka cannot be asked."""
     settings = _settings()
+    _warn_anonymous(settings.kafka)
 
     async def gather() -> node_status.NodeStatus:
-        pool = await create_pool(settings.database_url, size=2)
+        connections = await pool(settings.database_url)
         try:
-            return await node_status.gather(pool, settings)
+            return await node_status.gather(connections, settings)
         finally:
-            await pool.close()
+            await connections.close()
 
-    report = _run(gather())
+    report = _run(gather(), settings)
     if as_json:
         out.print_json(data=report.as_json())
-        return
+    else:
+        _print_status(settings, report)
+    if report.kafka_error is not None:
+        err.print(f"[red]error:[/red] {escape(report.kafka_error)}")
+        raise typer.Exit(1)
+
+
+def _print_status(settings: SyncSettings, report: node_status.NodeStatus) -> None:
     out.print(
         f"node {settings.node}: outbox backlog {report.backlog}"
         + (f" (oldest {report.oldest_pending_seconds:.0f}s)" if report.backlog else "")
@@ -194,11 +476,12 @@ def node_status_command(as_json: AsJson = False) -> None:
         for held in report.parked:
             parked.add_row(held.topic, held.reason, str(held.rows), f"{held.since:%F %T}")
         out.print(parked)
-    lag = Table("consumer group", "topic", "lag")
-    for group, topics in report.lag.items():
-        for topic, value in topics.items():
-            lag.add_row(group, topic, str(value))
-    out.print(lag)
+    if report.kafka_error is None:
+        lag = Table("consumer group", "topic", "lag")
+        for group, topics in report.lag.items():
+            for topic, value in topics.items():
+                lag.add_row(group, topic, str(value))
+        out.print(lag)
     links = Table("partner", "state", "received up to", "missing", "sent", "backlog", "last heard")
     for link in report.links:
         links.add_row(
@@ -213,6 +496,109 @@ def node_status_command(as_json: AsJson = False) -> None:
     out.print(links)
 
 
+# -- API keys -----------------------------------------------------------------------------
+
+
+async def _with_console(actor: str, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    from yixian.registry.bootstrap import node_config
+    from yixian.registry.config import RegistrySettings
+    from yixian.registry.domain import DomainError
+    from yixian.registry.entrypoints.console import Console, NoRoot
+    from yixian.registry.service_layer.unit_of_work import TransactionRunner
+
+    settings = _load(RegistrySettings)
+    connections = await pool(settings.database_url)
+    try:
+        console = Console(
+            TransactionRunner(connections, node_config(settings)),
+            _actor(actor),
+            lambda: datetime.now(UTC),
+        )
+        return await work(console)
+    except NoRoot:
+        raise Trouble(
+            "YIXIAN_DATABASE_URL",
+            f"the node's database {DatabaseUrl(settings.database_url).name} has no root"
+            " organization yet: yixian node init --root-name <name> creates it",
+        ) from None
+    except DomainError as refusal:  # audited by the runner
+        raise Trouble(_KEY_INPUTS.get(refusal.field or "", "key"), refusal.message) from None
+    finally:
+        await connections.close()
+
+
+_KEY_INPUTS = {"name": "--name", "org_id": "--org", "key_id": "KEY_ID", "role": "--role"}
+"""The command-line input each field of the registry's refusals stands for."""
+Role = Literal["operator", "secretary", "auditor"]
+
+
+@key_app.command("issue")
+def key_issue(
+    name: Annotated[str, typer.Option(help="The key's name, unique on this node.")],
+    role: Annotated[Role, typer.Option(help="What the key may do.")] = "operator",
+    org: Annotated[
+        UUID | None,
+        typer.Option("--org", help="The organization it is bound to (default: the root)."),
+    ] = None,
+    actor: Actor = "",
+    as_json: AsJson = False,
+) -> None:
+    """Issue an API key (shown once), as the registry's POST /v1/api-keys does; audited.
+    For a lost key: issue another, then revoke the lost one."""
+    from yixian.runtime.apikeys import Role as KeyRole
+
+    async def issue(console: Any) -> Any:
+        return await console.issue_key(name=name, role=KeyRole(role), org_id=org)
+
+    result = _run(_with_console(actor, issue))
+    body = result.body
+    if as_json:
+        out.print_json(data={k: v for k, v in body.items() if k != "target_id"})
+        return
+    out.print(f"API key {body['name']} ({body['role']}, organization {body['org_id']})")
+    out.print(f"key id {body['key_id']}; the key, shown once:")
+    out.print(body["api_key"], highlight=False)
+
+
+@key_app.command("list")
+def key_list(as_json: AsJson = False) -> None:
+    """Every API key of the node, revoked ones too (never a secret)."""
+
+    async def keys(console: Any) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = await console.keys()
+        return rows
+
+    rows = _run(_with_console("", keys))
+    if as_json:
+        out.print_json(data=[{k: _plain(v) for k, v in r.items()} for r in rows])
+        return
+    table = Table("key id", "name", "role", "organization", "created", "revoked")
+    for r in rows:
+        table.add_row(
+            str(r["key_id"]),
+            r["name"],
+            r["role"],
+            str(r["org_id"]),
+            f"{r['created_at']:%F %T}",
+            f"{r['revoked_at']:%F %T}" if r["revoked_at"] else "",
+        )
+    out.print(table)
+
+
+@key_app.command("revoke")
+def key_revoke(
+    key_id: Annotated[UUID, typer.Argument(help="The key's id (yixian key list).")],
+    actor: Actor = "",
+) -> None:
+    """Revoke an API key: it fails at once; audited. The root's last operator key stays."""
+
+    async def revoke(console: Any) -> Any:
+        return await console.revoke_key(key_id)
+
+    result = _run(_with_console(actor, revoke))
+    out.print(f"revoked: {result.body['key_id']} {result.body['name']}")
+
+
 # -- partners -----------------------------------------------------------------------------
 
 
@@ -224,20 +610,20 @@ def partner_link(
     replication_factor: Replication = -1,
 ) -> None:
     """Create the two pair topics between A and B (kept for ever) and their ACLs."""
-    kafka = KafkaSettings()
+    kafka = _load(KafkaSettings)
     try:
         topics = kafka.topics
         names = [topics.pair(a, b), topics.pair(b, a)]
     except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    admin = ClusterAdmin(AdminKafkaSettings(), kafka)
-    created = admin.link(a, b, _policy(partitions, replication_factor))
+        _fail(Trouble("A B", str(exc)))
+    admin = _load(AdminKafkaSettings)
+    _run(kafka_login(admin))
+    cluster = ClusterAdmin(admin, kafka)
+    created = _admin_step(
+        lambda: cluster.link(a, b, _policy(partitions, replication_factor)), admin
+    )
     out.print(f"linked {a} ⇄ {b}: {', '.join(names)}")
     out.print(f"topics created: {', '.join(created) or 'none (both there)'}")
-
-
-# -- dead letters -------------------------------------------------------------------------
 
 
 @partner_app.command("anti-entropy")
@@ -253,7 +639,7 @@ def anti_entropy(
     settings = _settings()
 
     async def send() -> None:
-        conn = await _connect(settings)
+        conn = await connect(settings.database_url)
         try:
             async with conn.transaction():
                 store = SyncStore(conn, settings.node, settings.kafka.topics)
@@ -261,44 +647,53 @@ def anti_entropy(
         finally:
             await conn.close()
 
-    _run(send())
+    _run(send(), settings)
     out.print(f"digest sent to {partner}: differing movements are repaired by their owners")
+
+
+# -- dead letters -------------------------------------------------------------------------
 
 
 @dlq_app.command("list")
 def dlq_list(
-    every: Annotated[bool, typer.Option("--all", help="Include those already retried.")] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="Include those retried or discarded.")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """The records sync could not accept, with the reason."""
+    from yixian.sync.adapters.store import OPEN_DEAD_LETTERS
+
     settings = _settings()
 
     async def fetch() -> list[dict[str, Any]]:
-        conn = await _connect(settings)
+        conn = await connect(settings.database_url)
         try:
             rows = await conn.fetch(
-                'SELECT id, topic, partition, "offset", reason, errors, received_at, retried_at,'
-                " retry_outcome FROM dead_letters WHERE $1 OR retried_at IS NULL"
-                " OR retry_outcome = 'dead_letter' ORDER BY id",
+                'SELECT id, topic, partition, "offset", reason, errors, received_at, retried_at,'  # noqa: S608 (a constant)
+                " retry_outcome, discarded_at, discard_reason FROM dead_letters"
+                f" WHERE $1 OR ({OPEN_DEAD_LETTERS}) ORDER BY id",
                 every,
             )
             return [dict(r) for r in rows]
         finally:
             await conn.close()
 
-    rows = _run(fetch())
+    rows = _run(fetch(), settings)
     if as_json:
         out.print_json(data=[{k: _plain(v) for k, v in r.items()} for r in rows])
         return
-    table = Table("id", "received", "where", "reason", "retried")
+    table = Table("id", "received", "where", "reason", "retried", "discarded")
     for r in rows:
         retried = f"{r['retried_at']:%F %T} {r['retry_outcome']}" if r["retried_at"] else ""
-        table.add_row(
+        discarded = f"{r['discarded_at']:%F %T} {r['discard_reason']}" if r["discarded_at"] else ""
+        table.add_row(  # what a partner sent is text, never markup
             str(r["id"]),
             f"{r['received_at']:%F %T}",
-            f"{r['topic']}[{r['partition']}]@{r['offset']}",
-            r["reason"],
+            escape(f"{r['topic']}[{r['partition']}]@{r['offset']}"),
+            escape(r["reason"]),
             retried,
+            escape(discarded),
         )
     out.print(table)
 
@@ -307,9 +702,10 @@ def dlq_list(
 def dlq_retry(
     ids: Annotated[list[int] | None, typer.Argument(help="Dead letters to retry.")] = None,
     every: Annotated[bool, typer.Option("--all", help="Retry every open dead letter.")] = False,
+    actor: Actor = "",
 ) -> None:
-    """Apply dead letters again (after a fix on either side); each says how it went."""
-    from yixian.sync.bootstrap import build_applier, sync_config
+    """Apply dead letters again (after a fix on either side); each says how it went; audited."""
+    from . import dead_letters
 
     if not ids and not every:
         err.print("name the dead letters to retry, or pass --all")
@@ -317,39 +713,60 @@ def dlq_retry(
     settings = _settings()
 
     async def retry() -> list[tuple[int, str]]:
-        pool = await create_pool(settings.database_url, size=2)
+        connections = await pool(settings.database_url)
         try:
-            applier = build_applier(pool, sync_config(settings))
-            wanted = await pool.fetch(
-                "SELECT id FROM dead_letters WHERE (retried_at IS NULL"
-                " OR retry_outcome = 'dead_letter') AND ($1 OR id = ANY($2::bigint[]))"
-                " ORDER BY id",
-                every,
-                ids or [],
-            )
-            results = []
-            with Progress(*Progress.get_default_columns(), console=err) as bar:
+            wanted = await dead_letters.open_ids(connections, None if every else ids)
+            with Progress(
+                *Progress.get_default_columns(), console=err, disable=not err.is_terminal
+            ) as bar:
                 task = bar.add_task("retrying", total=len(wanted))
-                for row in wanted:
-                    results.append((row["id"], await applier.retry_dead_letter(row["id"])))
+                results = []
+                for dead_id in wanted:
+                    results += await dead_letters.retry(
+                        connections, settings, [dead_id], actor=_actor(actor)
+                    )
                     bar.advance(task)
             return results
         finally:
-            await pool.close()
+            await connections.close()
 
-    for dead_id, outcome in _run(retry()):
+    results = _run(retry(), settings)
+    for dead_id, outcome in results:
         out.print(f"{dead_id}: {outcome}")
+    if not results:
+        out.print("no open dead letter to retry")
+
+
+@dlq_app.command("discard")
+def dlq_discard(
+    ids: Annotated[list[int], typer.Argument(help="Dead letters to give up on.")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")],
+    actor: Actor = "",
+) -> None:
+    """Never apply these dead letters (kept, marked); audited. If one carried a group its
+    partner owns, the partner's next version or a digest (partner anti-entropy) repairs it."""
+    from . import dead_letters
+
+    settings = _settings()
+    if not reason.strip():
+        _fail(Trouble("--reason", "say why, for the audit log"))
+
+    async def discard() -> list[int]:
+        conn = await connect(settings.database_url)
+        try:
+            return await dead_letters.discard(conn, settings, ids, actor=_actor(actor), note=reason)
+        finally:
+            await conn.close()
+
+    done = _run(discard(), settings)
+    out.print(
+        f"discarded: {', '.join(map(str, done)) or 'none (no open dead letter by those ids)'}"
+    )
+    if len(done) < len(set(ids)):
+        raise typer.Exit(1)
 
 
 # -- parked outbox rows -------------------------------------------------------------------
-
-Actor = Annotated[
-    str, typer.Option(help="Who does it, for the audit log (default: cli:<login name>).")
-]
-
-
-def _actor(actor: str) -> str:
-    return actor or f"cli:{getpass.getuser()}"
 
 
 @outbox_app.command("parked")
@@ -360,13 +777,13 @@ def outbox_parked(as_json: AsJson = False) -> None:
     settings = _settings()
 
     async def fetch() -> list[dict[str, Any]]:
-        conn = await _connect(settings)
+        conn = await connect(settings.database_url)
         try:
             return [dict(r) for r in await parked_rows(conn)]
         finally:
             await conn.close()
 
-    rows = _run(fetch())
+    rows = _run(fetch(), settings)
     if as_json:
         out.print_json(data=[{k: _plain(v) for k, v in r.items()} for r in rows])
         return
@@ -402,13 +819,13 @@ def outbox_retry(
     settings = _settings()
 
     async def retry() -> list[int]:
-        conn = await _connect(settings)
+        conn = await connect(settings.database_url)
         try:
             return await retry_parked(conn, None if every else ids, actor=_actor(actor))
         finally:
             await conn.close()
 
-    done = _run(retry())
+    done = _run(retry(), settings)
     out.print(f"back in the relay's queue: {', '.join(map(str, done)) or 'none'}")
 
 
@@ -425,13 +842,13 @@ def outbox_discard(
     settings = _settings()
 
     async def discard() -> list[int]:
-        conn = await _connect(settings)
+        conn = await connect(settings.database_url)
         try:
             return await discard_parked(conn, ids, actor=_actor(actor), note=reason)
         finally:
             await conn.close()
 
-    done = _run(discard())
+    done = _run(discard(), settings)
     out.print(f"discarded: {', '.join(map(str, done)) or 'none'}")
 
 
@@ -454,7 +871,7 @@ def replay(
     settings = _settings()
 
     async def ask() -> UUID:
-        conn = await _connect(settings)
+        conn = await connect(settings.database_url)
         try:
             async with conn.transaction():
                 store = SyncStore(conn, settings.node, settings.kafka.topics)
@@ -472,26 +889,27 @@ def replay(
         finally:
             await conn.close()
 
-    request_id = _run(ask())
+    request_id = _run(ask(), settings)
     out.print(f"replay of {partner}'s events {first}..{last or 'latest'} asked ({request_id})")
 
 
 # -- import -------------------------------------------------------------------------------
 
+REGISTRY_URL = "YIXIAN_REGISTRY_URL"
+
 
 @import_app.command("members")
 def import_members(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON lines.")],
-    registry_url: Annotated[str, typer.Option(envvar="YIXIAN_REGISTRY_URL")] = (
-        "http://127.0.0.1:8080"
-    ),
+    registry_url: Annotated[
+        str, typer.Option(envvar=REGISTRY_URL, help="The node's registry (its HTTP API).")
+    ] = "http://127.0.0.1:8000",
     api_key: Annotated[str, typer.Option(envvar="YIXIAN_API_KEY", help="An operator key.")] = "",
     fmt: Annotated[Literal["csv", "jsonl"] | None, typer.Option("--format")] = None,
 ) -> None:
     """Stream members into the registry (CSV with a header line, or JSON lines)."""
     if not api_key:
-        err.print("an operator API key is needed: --api-key or YIXIAN_API_KEY")
-        raise typer.Exit(2)
+        _fail(Trouble("YIXIAN_API_KEY", "is not set (or --api-key): an operator key is needed"))
     kind = fmt or ("jsonl" if file.suffix in {".jsonl", ".ndjson"} else "csv")
     media = "text/csv" if kind == "csv" else "application/x-ndjson"
     size = file.stat().st_size
@@ -499,7 +917,7 @@ def import_members(
     async def send() -> httpx.Response:
         with Progress(
             *Progress.get_default_columns()[:-1], DownloadColumn(), TimeRemainingColumn(),
-            console=err,
+            console=err, disable=not err.is_terminal,
         ) as bar:  # fmt: skip
             task = bar.add_task(f"importing {file.name}", total=size)
 
@@ -524,12 +942,14 @@ def import_members(
 
     try:
         response = asyncio.run(send())
+    except httpx.InvalidURL as exc:
+        _fail(Trouble(REGISTRY_URL, f"is not a URL ({exc})"))
     except httpx.HTTPError as exc:
-        err.print(f"[red]registry:[/red] {exc}")
-        raise typer.Exit(1) from None
+        _fail(Trouble(REGISTRY_URL, f"no registry answers at {registry_url} ({exc})"))
+    if response.status_code == 401:
+        _fail(Trouble("YIXIAN_API_KEY", f"the registry refused it: {_error_text(response)}"))
     if response.status_code >= 400:
-        err.print(f"[red]{response.status_code}[/red] {response.text}")
-        raise typer.Exit(1)
+        _fail(Trouble(f"registry {response.status_code}", _error_text(response)))
     report = response.json()
     out.print(
         f"accepted {report['accepted']}, duplicates {report['duplicates']},"
@@ -537,6 +957,14 @@ def import_members(
     )
     for problem in report["errors"]:
         out.print(f"  line {problem['line']}: {problem['field']}: {problem['reason']}")
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    return str(body.get("message", body)) if isinstance(body, dict) else str(body)[:300]
 
 
 # -- trace --------------------------------------------------------------------------------
@@ -552,23 +980,25 @@ def trace(
 ) -> None:
     """Everything that happened to a movement, on this node and on the topics it reads."""
     settings = _settings()
+    if topics:
+        _warn_anonymous(settings.kafka)
 
     async def collect() -> list[Any]:
-        conn = await _connect(settings)
+        conn = await connect(settings.database_url)
         try:
             movements, _event = await resolve(conn, identifier)
             hops = await database_hops(conn, settings.node, movements)
         finally:
             await conn.close()
         if topics:
+            await kafka_login(settings.kafka)
             hops += await topic_hops(settings.kafka, settings.node, movements)
         return timeline(hops)
 
     try:
-        hops = _run(collect())
+        hops = _run(collect(), settings)
     except NotFound as exc:
-        err.print(str(exc))
-        raise typer.Exit(1) from None
+        _fail(Trouble("identifier", str(exc)))
     if as_json:
         out.print_json(data=[hop.as_json() for hop in hops])
         return

@@ -13,11 +13,12 @@ the StandardAuthorizer with ``allow.everyone.if.no.acl.found=false`` no ACL mean
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -35,6 +36,8 @@ from confluent_kafka.admin import (
 from yixian.contracts import TopicNames
 from yixian.runtime.kafka import admin_config
 from yixian.runtime.settings import KafkaSettings
+
+from .trouble import Trouble
 
 TIMEOUT = 30.0
 DAY_MS = 24 * 3600 * 1000
@@ -166,7 +169,11 @@ class ClusterAdmin:
     """What ``node init`` and ``partner link`` do on the cluster; every step is idempotent."""
 
     def __init__(self, admin_kafka: KafkaSettings, namespace_kafka: KafkaSettings) -> None:
-        self.client = AdminClient(admin_config(admin_kafka))
+        # librdkafka logs through Python's logging (kept off the terminal), not to stderr
+        self.client = AdminClient(
+            admin_config(admin_kafka) | {"logger": logging.getLogger("yixian.ops.librdkafka")}
+        )
+        self.admin = admin_kafka
         self.kafka = namespace_kafka
         self.topics = namespace_kafka.topics
 
@@ -236,3 +243,47 @@ class ClusterAdmin:
         )
         self.grant(link_grants(a, b, self.topics))
         return created
+
+
+_LOGIN = frozenset({"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED"})
+_REFUSED = frozenset(
+    {
+        "CLUSTER_AUTHORIZATION_FAILED",
+        "TOPIC_AUTHORIZATION_FAILED",
+        "GROUP_AUTHORIZATION_FAILED",
+        "DELEGATION_TOKEN_AUTHORIZATION_FAILED",
+    }
+)
+_UNREACHABLE = frozenset(
+    {"_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "REQUEST_TIMED_OUT", "_RESOLVE"}
+)
+_OPTIONS = {
+    "INVALID_REPLICATION_FACTOR": "--replication-factor",
+    "INVALID_PARTITIONS": "--partitions",
+}
+
+
+def admin_trouble(exc: KafkaException, admin: KafkaSettings) -> Trouble:
+    """What the cluster said to an administrator's step, naming the setting to fix."""
+    error: KafkaError | None = exc.args[0] if exc.args else None
+    name = error.name() if isinstance(error, KafkaError) else "UNKNOWN"
+    text = error.str() if isinstance(error, KafkaError) else str(exc)
+    who = admin.username or "the anonymous principal"
+    if name in _LOGIN:
+        return Trouble(
+            admin.variable("password"), f"the broker refused the login of principal {who} ({text})"
+        )
+    if name in _REFUSED:
+        return Trouble(
+            admin.variable("username"),
+            f"principal {who} may not administer the cluster ({name}): the steps that make"
+            " topics, principals and ACLs need a cluster administrator",
+        )
+    if name in _UNREACHABLE:
+        return Trouble(
+            admin.variable("bootstrap_servers"),
+            f"the cluster at {admin.bootstrap_servers} did not answer ({text})",
+        )
+    if name in _OPTIONS:
+        return Trouble(_OPTIONS[name], text)
+    return Trouble(admin.variable("bootstrap_servers"), f"the cluster refused: {name} ({text})")

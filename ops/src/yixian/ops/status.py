@@ -8,9 +8,12 @@ from typing import Any
 import asyncpg
 
 from yixian.record.parked import ParkedGroup, parked_groups
-from yixian.runtime.kafka import partition_lag, topics_matching
+from yixian.runtime.kafka import errors, partition_lag, topics_matching
+from yixian.sync.adapters.store import OPEN_DEAD_LETTERS
 from yixian.sync.bootstrap import build_keeper
 from yixian.sync.config import SyncSettings
+
+from .trouble import Trouble, kafka_login
 
 
 @dataclass
@@ -48,10 +51,7 @@ async def gather(pool: asyncpg.Pool, settings: SyncSettings) -> NodeStatus:
         " FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
     )
     assert row is not None
-    dead = await pool.fetchval(
-        "SELECT count(*) FROM dead_letters WHERE retried_at IS NULL"
-        " OR retry_outcome = 'dead_letter'"
-    )
+    dead = await pool.fetchval(f"SELECT count(*) FROM dead_letters WHERE {OPEN_DEAD_LETTERS}")  # noqa: S608 (a constant)
     keeper = build_keeper(settings, pool)
     status = NodeStatus(
         node=settings.node,
@@ -63,6 +63,7 @@ async def gather(pool: asyncpg.Pool, settings: SyncSettings) -> NodeStatus:
     )
     kafka, node, topics = settings.kafka, settings.node, settings.kafka.topics
     try:
+        await kafka_login(kafka)
         incoming = await topics_matching(kafka, topics.incoming_pattern(node))
         groups = {
             kafka.consumer_group(node, "sync"): incoming,
@@ -73,6 +74,11 @@ async def gather(pool: asyncpg.Pool, settings: SyncSettings) -> NodeStatus:
             for (topic, partition), behind in (await partition_lag(kafka, group, names)).items():
                 by_partition.setdefault(topic, {})[partition] = behind
             status.lag[group] = {topic: sum(p.values()) for topic, p in by_partition.items()}
-    except Exception as exc:  # the database half of the report is still worth printing
-        status.kafka_error = str(exc)
+    except Trouble as trouble:  # the database half of the report is still worth printing
+        status.kafka_error = str(trouble)
+    except errors.KafkaError as exc:
+        status.kafka_error = (
+            f"{kafka.variable('username')}: principal {kafka.username} may not ask the cluster"
+            f" this ({type(exc).__name__}): yixian node init grants what a node needs"
+        )
     return status

@@ -276,8 +276,11 @@ async def test_dead_letters_are_browsed_retried_and_discarded(
     assert 'data-field="reason"' in no_reason.text
     discarded = await browser.post(f"/node/dead-letters/{ids[1]}/discard", {"reason": "对方已修复"})
     assert discarded.status_code == 303
-    row = await node.pool.fetchrow("SELECT retry_outcome FROM dead_letters WHERE id = $1", ids[1])
-    assert row["retry_outcome"] == "discarded"
+    row = await node.pool.fetchrow(
+        "SELECT discarded_at, discard_reason FROM dead_letters WHERE id = $1", ids[1]
+    )
+    assert row["discarded_at"] is not None
+    assert row["discard_reason"] == "对方已修复"
     entry = await node.audit(action="dead_letter.discard")
     assert entry[-1]["detail"]["reason"] == "对方已修复"
     listed = await browser.get("/node/dead-letters")

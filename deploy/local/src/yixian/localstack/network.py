@@ -171,7 +171,7 @@ class LocalNode:
         args = ["node", "init", "--root-name", self.name]
         printed = self.ops(*args, *([] if self.secure else ["--no-kafka"]))
         for line in printed.splitlines():
-            if line.startswith("root organization: "):
+            if line.startswith("root organization"):
                 self.root_id = UUID(line.rsplit(" ", 1)[-1])
             elif line.startswith("operator API key"):
                 self.key = line.rsplit(" ", 1)[-1]

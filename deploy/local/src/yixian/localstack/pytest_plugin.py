@@ -3,7 +3,9 @@
 - ``local_stack`` (session): the running stack, brought up if it is not running and
   stopped again at the end if this session started it (``YIXIAN_STACK_KEEP=1`` keeps it);
 - ``database_url``: a fresh, empty database for one test, dropped afterwards;
-- ``topic_names``: topic names in a namespace of their own, so tests never share topics;
+- ``topic_names``: topic names in a namespace of their own, so tests never share topics
+  (their topics are deleted at the end of the session: a broker restarts in seconds only
+  while it keeps few partitions);
 - ``kafka_bootstrap``: the broker's address.
 
 Tests using them must be marked ``integration`` or ``e2e``; every other test is a
@@ -12,6 +14,7 @@ Tests using them must be marked ``integration`` or ``e2e``; every other test is 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -44,6 +47,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.unit)
 
 
+_NAMESPACES: set[str] = set()
+"""The topic namespaces this session's tests used."""
+
+
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStack]:
     """The running stack. Under pytest-xdist every worker asks for it: one starts what is
@@ -55,6 +62,9 @@ def local_stack() -> Iterator[LocalStack]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         started = stack.up(report=lambda _line: None)
     yield stack
+    if _NAMESPACES and stack.kafka.answers():
+        with contextlib.suppress(Exception):  # best effort: the tests have their results
+            stack.kafka.delete_topics(f"{namespace}." for namespace in _NAMESPACES)
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if started and not worker and not os.environ.get("YIXIAN_STACK_KEEP"):
         for name in started:
@@ -98,5 +108,7 @@ async def database_url(make_database: Callable[[], Awaitable[str]]) -> str:
 
 
 @pytest.fixture
-def topic_names() -> TopicNames:
-    return TopicNames(namespace=f"t{uuid4().hex[:12]}")
+def topic_names(local_stack: LocalStack) -> TopicNames:
+    names = TopicNames(namespace=f"t{uuid4().hex[:12]}")
+    _NAMESPACES.add(names.namespace)
+    return names

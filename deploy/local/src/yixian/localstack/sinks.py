@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +42,7 @@ class MailSink:
     refuse: set[str] = field(default_factory=set)
     mails: list[Mail] = field(default_factory=list)
     port: int = field(default_factory=free_port)
+    on_arrival: Callable[[Mail], None] | None = None
 
     def __post_init__(self) -> None:
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -58,16 +60,17 @@ class MailSink:
         raw = content.encode() if isinstance(content, str) else content
         message = message_from_bytes(raw, policy=policy.default)
         body = message.get_body(("plain",))
-        self.mails.append(
-            Mail(
-                sender=str(envelope.mail_from),
-                to=tuple(envelope.rcpt_tos),
-                subject=str(message["Subject"]),
-                body=body.get_content().strip() if body else "",
-                message_id=str(message["Message-ID"]),
-                at=time.time(),
-            )
+        mail = Mail(
+            sender=str(envelope.mail_from),
+            to=tuple(envelope.rcpt_tos),
+            subject=str(message["Subject"]),
+            body=body.get_content().strip() if body else "",
+            message_id=str(message["Message-ID"]),
+            at=time.time(),
         )
+        self.mails.append(mail)
+        if self.on_arrival is not None:
+            self.on_arrival(mail)
         return "250 Message accepted"
 
     def start(self) -> MailSink:
@@ -100,6 +103,7 @@ class HttpSink:
     reject: set[str] = field(default_factory=set)
     requests: list[Request] = field(default_factory=list)
     port: int = field(default_factory=free_port)
+    on_arrival: Callable[[Request], None] | None = None
 
     def __post_init__(self) -> None:
         sink = self
@@ -129,7 +133,10 @@ class HttpSink:
                 elif self.path in sink.reject:
                     self.answer(400)
                 else:
-                    sink.requests.append(Request(self.path, dict(self.headers), body, time.time()))
+                    request = Request(self.path, dict(self.headers), body, time.time())
+                    sink.requests.append(request)
+                    if sink.on_arrival is not None:
+                        sink.on_arrival(request)
                     self.answer(202)
 
             def answer(self, status: int, reason: str = "") -> None:

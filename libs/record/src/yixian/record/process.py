@@ -13,6 +13,7 @@ from pydantic_settings import SettingsConfigDict
 
 from yixian.runtime import NodeSettings, create_pool, get_logger, wait_for_stop_signal
 from yixian.runtime.http import start_http
+from yixian.runtime.http_errors import ERROR_RESPONSES, answer_errors_in_one_body
 from yixian.runtime.metrics import add_metrics_route
 from yixian.runtime.service import add_health_routes, readiness_checks
 
@@ -64,6 +65,20 @@ def parked_degradation(pool: asyncpg.Pool) -> Callable[[], Awaitable[list[str]]]
     return degraded
 
 
+def relay_app(settings: RelayNodeSettings, pool: asyncpg.Pool, metrics: RelayMetrics) -> FastAPI:
+    """The standalone relay's HTTP endpoints: ``/healthz``, ``/readyz``, ``/metrics``."""
+    app = FastAPI(
+        title=f"Yixian outbox relay — node {settings.node}",
+        version="1.0.0",
+        responses=ERROR_RESPONSES,
+    )
+    answer_errors_in_one_body(app)
+    readiness = readiness_checks(pool, settings.kafka, [(OWNER, NODE_SCHEMA)])
+    add_health_routes(app, settings.node, readiness, parked_degradation(pool))
+    add_metrics_route(app, metrics.registry, lambda: metrics.refresh(pool))
+    return app
+
+
 async def run_relay(settings: RelayNodeSettings) -> None:
     """Only the outbox relay, with ``/healthz``, ``/readyz`` and ``/metrics``."""
     pool = await create_pool(settings.database_url, size=3)
@@ -71,10 +86,7 @@ async def run_relay(settings: RelayNodeSettings) -> None:
     metrics = RelayMetrics()
     try:
         task = asyncio.create_task(build_relay(settings, pool, metrics).run(stop), name="relay")
-        app = FastAPI(title=f"Yixian outbox relay — node {settings.node}", version="1.0.0")
-        readiness = readiness_checks(pool, settings.kafka, [(OWNER, NODE_SCHEMA)])
-        add_health_routes(app, settings.node, readiness, parked_degradation(pool))
-        add_metrics_route(app, metrics.registry, lambda: metrics.refresh(pool))
+        app = relay_app(settings, pool, metrics)
         http = await start_http(app, settings.http_host, settings.http_port)
         log.info("service started", role="relay", http=http.url)
         await wait_for_stop_signal(task)

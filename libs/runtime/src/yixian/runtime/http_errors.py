@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -175,3 +175,11 @@ async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONRe
         first["field"],
         errors=errors,
     )
+
+
+def answer_errors_in_one_body(app: FastAPI) -> None:
+    """Answer Starlette's and FastAPI's own refusals (an unknown route or method, an
+    unreadable or invalid request) with the one error body, for an app whose refusals are
+    no more than those."""
+    app.add_exception_handler(HTTPException, on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]

@@ -7,6 +7,8 @@ uses is built here, from one reading of ``KafkaSettings`` (ADR 18).
   they ended when reading began, in batches, for sync's rebuild and the operator's trace;
 - ``topics_matching``, ``consumer_lag``, ``kafka_reachable``: what metrics, readiness and
   ``yixian node status`` ask the cluster;
+- ``check_login``: whether the principal can reach the cluster and log in, and if not the
+  setting at fault (``KafkaUnreachable``), for the operator's command;
 - ``admin_config``: the same connection for librdkafka, for the cluster administrator's
   steps only (SCRAM credentials and ACLs, which aiokafka's admin client cannot make).
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import ssl
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -29,6 +32,8 @@ from typing import Any
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka import errors as errors
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
+from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import TopicPartition
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.security import parse_security
@@ -40,9 +45,11 @@ __all__ = [
     "AIOKafkaProducer",
     "Connection",
     "ConsumerRecord",
+    "KafkaUnreachable",
     "TopicRead",
     "admin_config",
     "batch_records",
+    "check_login",
     "client_options",
     "consumer_lag",
     "errors",
@@ -74,7 +81,8 @@ class Connection:
         sasl = settings.security_protocol != "PLAINTEXT"
         if sasl and (settings.username is None or settings.password is None):
             raise ValueError(
-                "YIXIAN_KAFKA_USERNAME and YIXIAN_KAFKA_PASSWORD are required for SASL"
+                f"{settings.variable('username')} and {settings.variable('password')} are"
+                f" required for {settings.security_protocol}"
             )
         return cls(
             settings.bootstrap_servers,
@@ -235,8 +243,8 @@ async def read_topics(
         auto_offset_reset="earliest",
         request_timeout_ms=int(TIMEOUT * 1000),
     )
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign(partitions)
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         starts: dict[TopicPartition, int]
@@ -259,8 +267,8 @@ async def read_topics(
 async def _partitions(settings: KafkaSettings, topics: Sequence[str]) -> list[TopicPartition]:
     """The partitions of those of ``topics`` the cluster has (and lets the node see)."""
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(TIMEOUT * 1000))
-    await admin.start()
     try:
+        await admin.start()
         described = await admin.describe_topics()  # every topic: asking names none into being
     finally:
         await admin.close()
@@ -280,8 +288,8 @@ async def topics_matching(settings: KafkaSettings, pattern: str) -> list[str]:
     """The topics the principal can see whose name matches ``pattern``."""
     compiled = re.compile(pattern)
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         return sorted(name for name in await consumer.topics() if compiled.match(name))
     finally:
         await consumer.stop()
@@ -308,10 +316,10 @@ async def partition_lag(
         return {}
     consumer = AIOKafkaConsumer(**options, enable_auto_commit=False)
     admin = AIOKafkaAdminClient(**options)
-    await consumer.start()
     try:
-        await admin.start()
+        await consumer.start()
         try:
+            await admin.start()
             committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
             ends = await consumer.end_offsets(partitions)
             starts = await consumer.beginning_offsets(partitions)
@@ -325,6 +333,104 @@ async def partition_lag(
         start = mark.offset if mark is not None and mark.offset >= 0 else starts[tp]
         lag[(tp.topic, tp.partition)] = max(ends[tp] - start, 0)
     return lag
+
+
+class KafkaUnreachable(Exception):
+    """The principal could not reach the cluster or log in. ``field`` is the setting at
+    fault, a field of ``KafkaSettings`` (``bootstrap_servers``, ``security_protocol``,
+    ``password``, ...); ``message`` says what happened, in one sentence."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+async def check_login(settings: KafkaSettings, within: float = TIMEOUT) -> None:
+    """Log in to a bootstrap server as ``settings`` say and ask it for metadata, trying each
+    server in turn; ``KafkaUnreachable`` names the setting at fault when none lets the
+    principal in. The clients' own retries would only log the reason and time out."""
+    if settings.security_protocol != "PLAINTEXT":
+        for field in ("username", "password"):
+            if getattr(settings, field) is None:
+                raise KafkaUnreachable(
+                    field, f"is not set, and {settings.security_protocol} logs in with one"
+                )
+    connection = Connection.of(settings)
+    options = connection.aiokafka()
+    servers = [s.strip() for s in options.pop("bootstrap_servers").split(",") if s.strip()]
+    who = f"principal {connection.username}" if connection.sasl else "the anonymous principal"
+    problems: list[str] = []
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        if not host or not port.isdecimal():
+            raise KafkaUnreachable("bootstrap_servers", f"{server!r} is not host:port")
+        try:
+            async with asyncio.timeout(within):
+                conn = await create_conn(
+                    host, int(port), request_timeout_ms=int(within * 1000), **options
+                )
+                try:
+                    await conn.send(MetadataRequest([]))
+                finally:
+                    conn.close()
+            return
+        except errors.SaslAuthenticationFailed:
+            raise KafkaUnreachable(
+                "password",
+                f"the broker at {server} refused the login of {who} (SASL authentication"
+                " failed: a wrong password, or no such principal)",
+            ) from None
+        except (errors.IllegalSaslStateError, errors.UnsupportedSaslMechanismError) as exc:
+            raise KafkaUnreachable(
+                "security_protocol",
+                f"the listener at {server} does not take a {connection.protocol}"
+                f" {connection.mechanism} login ({type(exc).__name__})",
+            ) from None
+        except errors.IncompatibleBrokerVersion:
+            raise KafkaUnreachable(
+                "bootstrap_servers",
+                f"{server} is not a broker's client listener (a controller's?)",
+            ) from None
+        except errors.KafkaConnectionError:
+            if connection.sasl:
+                problems.append(f"{server}: the connection closed")
+                continue
+            raise KafkaUnreachable(
+                "security_protocol",
+                f"the listener at {server} closed the connection of a PLAINTEXT client: it"
+                " expects SASL (SASL_PLAINTEXT or SASL_SSL)",
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise KafkaUnreachable(
+                "ssl_cafile", f"the certificate of {server} is not trusted ({exc.verify_message})"
+            ) from None
+        except ssl.SSLError as exc:
+            raise KafkaUnreachable(
+                "security_protocol", f"no TLS handshake with {server} ({exc.reason})"
+            ) from None
+        except TimeoutError:
+            problems.append(f"{server}: no answer within {within:.0f}s")
+        except ConnectionResetError:
+            if connection.uses_ssl:
+                raise KafkaUnreachable(
+                    "security_protocol",
+                    f"the listener at {server} reset a TLS handshake: it does not speak TLS",
+                ) from None
+            problems.append(f"{server}: the connection was reset")
+        except OSError as exc:
+            problems.append(f"{server}: {_reason(exc)}")
+    raise KafkaUnreachable(
+        "bootstrap_servers", f"no Kafka broker answers ({'; '.join(problems) or 'no servers'})"
+    )
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 async def kafka_reachable(settings: KafkaSettings) -> bool:

@@ -11,7 +11,7 @@ import typer
 from fastapi import FastAPI, Response, status
 
 from .lifecycle import run
-from .logging import configure_logging
+from .logging import configure_logging, get_logger
 from .migrations import Schemas
 from .settings import KafkaSettings, NodeSettings
 from .tracing import configure_tracing
@@ -34,6 +34,14 @@ def service_cli(
         settings = settings_type()
         configure_logging(service=service, node=settings.node, level=settings.log_level)
         configure_tracing(service, settings.node)
+        kafka = settings.kafka
+        if kafka.security_protocol == "PLAINTEXT":
+            get_logger(__name__).warning(
+                "kafka without a login",
+                detail=f"{kafka.variable('security_protocol')} is PLAINTEXT: the node reaches"
+                f" {kafka.bootstrap_servers} as the anonymous principal (a super user on the"
+                " local stack's PLAINTEXT listener), not as its own; see docs/operating.md",
+            )
         return settings
 
     @cli.callback(invoke_without_command=True)

@@ -32,6 +32,12 @@ class KafkaSettings(BaseSettings):
     def topics(self) -> TopicNames:
         return TopicNames(self.topic_namespace)
 
+    @classmethod
+    def variable(cls, field: str) -> str:
+        """The environment variable of ``field`` (``YIXIAN_KAFKA_PASSWORD``, or with the
+        prefix of a subclass: ``YIXIAN_ADMIN_KAFKA_PASSWORD``), for messages that name it."""
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
     def consumer_group(self, node: str, service: str) -> str:
         """``yixian.<node>.<service>``, in the topic namespace if there is one."""
         prefix = f"{self.topic_namespace}." if self.topic_namespace else ""

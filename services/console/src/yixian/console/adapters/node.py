@@ -127,9 +127,10 @@ class NodeOperations:
         applier = build_applier(self.pool, sync_config(self.settings))
         return await applier.retry_dead_letter(dead_letter_id)
 
-    async def discard_dead_letter(self, dead_letter_id: int) -> bool:
+    async def discard_dead_letter(self, dead_letter_id: int, reason: str) -> bool:
         async with self.pool.acquire() as conn:
-            return await dead_letters.discard_dead_letter(conn, dead_letter_id)
+            store = SyncStore(conn, self.node, self.settings.kafka.topics)
+            return await dead_letters.discard_dead_letter(conn, store, dead_letter_id, reason)
 
     async def request_replay(self, partner: str, first: int, last: int | None) -> UUID:
         """Ask ``partner`` to publish its pair events ``first``..``last`` again."""

@@ -16,6 +16,7 @@ from yixian.runtime import DbConnection
 from yixian.runtime.apikeys import Principal, Role, authenticate, new_api_key
 
 __all__ = [
+    "ConsoleOperator",
     "NodeProcess",
     "Principal",
     "Role",
@@ -38,6 +39,19 @@ class NodeProcess(Principal):
     @property
     def actor(self) -> str:
         return f"registry:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleOperator(Principal):
+    """The operator at the node's console (the ``yixian`` command over the node's database),
+    as the root's operator: no key stands behind it, and the audit log names it by who ran
+    the command (``cli:<login>``, or the ``--actor`` given)."""
+
+    console_actor: str
+
+    @property
+    def actor(self) -> str:
+        return self.console_actor
 
 
 async def create_api_key(

@@ -1,8 +1,9 @@
 """The dead letters as an operator browses them: a page at a time, one with its record,
-and giving up on one (``discarded``); a retry is the applier's (``Applier.retry_dead_letter``).
+and giving up on one (``discard_dead_letter``, the store's rule); a retry is the applier's
+(``Applier.retry_dead_letter``).
 
-A dead letter is open until a retry applied it: never retried, or retried and refused
-again (``retry_outcome = 'dead_letter'``); a discarded one is closed.
+A dead letter is open (``OPEN_DEAD_LETTERS``) until a retry applied it or the operator
+discarded it: never retried, or retried and refused again.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from typing import Any
 
 from yixian.runtime import DbConnection
 
-DISCARDED = "discarded"
-"""The ``retry_outcome`` of a dead letter the operator gave up on."""
+from .store import OPEN_DEAD_LETTERS, SyncStore
 
-_OPEN = "(retried_at IS NULL OR retry_outcome = 'dead_letter')"
+_OPEN = f"({OPEN_DEAD_LETTERS})"
 _COLUMNS = (
     'id, topic, partition, "offset", reason, errors, received_at, retried_at, retry_outcome,'
-    " octet_length(value) AS bytes"
+    " discarded_at, discard_reason, octet_length(value) AS bytes"
 )
 
 
@@ -47,12 +47,9 @@ async def dead_letter(conn: DbConnection, dead_letter_id: int) -> dict[str, Any]
     return dict(row) if row is not None else None
 
 
-async def discard_dead_letter(conn: DbConnection, dead_letter_id: int) -> bool:
-    """Close an open dead letter without applying it; False if there is none open."""
-    closed = await conn.fetchval(
-        "UPDATE dead_letters SET retried_at = clock_timestamp(), retry_outcome = $2"  # noqa: S608
-        f" WHERE id = $1 AND {_OPEN} RETURNING true",  # (fixed conditions)
-        dead_letter_id,
-        DISCARDED,
-    )
-    return bool(closed)
+async def discard_dead_letter(
+    conn: DbConnection, store_of: SyncStore, dead_letter_id: int, reason: str
+) -> bool:
+    """Close an open dead letter without applying it, with why; False if none is open."""
+    async with conn.transaction():
+        return bool(await store_of.discard_dead_letters([dead_letter_id], reason))

@@ -18,6 +18,8 @@ from operator import itemgetter
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
+
 from yixian.contracts import (
     DEAD_LETTER_CONTENT_TYPE,
     DEAD_LETTER_TYPE,
@@ -42,6 +44,7 @@ __all__ = [
     "DEAD_LETTER_MAX_BYTES",
     "DEAD_LETTER_TYPE",
     "EXCERPT_BYTES",
+    "OPEN_DEAD_LETTERS",
     "Claim",
     "Inbound",
     "StoredMovement",
@@ -725,6 +728,22 @@ class SyncStore:
         await self.conn.execute(
             "UPDATE dead_letters SET retry_outcome = $2 WHERE id = $1", dead_letter_id, outcome
         )
+
+    async def discard_dead_letters(self, ids: list[int], reason: str) -> list[asyncpg.Record]:
+        """Give up on open dead letters: kept, marked, never retried; the rows discarded
+        (id, where the record was, why it was refused)."""
+        return await self.conn.fetch(
+            "UPDATE dead_letters SET discarded_at = clock_timestamp(), discard_reason = $2"  # noqa: S608 (a constant)
+            f" WHERE id = ANY($1::bigint[]) AND {OPEN_DEAD_LETTERS}"
+            ' RETURNING id, topic, partition, "offset", reason',
+            ids,
+            reason,
+        )
+
+
+OPEN_DEAD_LETTERS = "discarded_at IS NULL AND (retried_at IS NULL OR retry_outcome = 'dead_letter')"
+"""A dead letter still waiting for the operator: neither discarded nor retried with success
+(an SQL condition on ``dead_letters``)."""
 
 
 DEAD_LETTER_MAX_BYTES = MAX_RECORD_BYTES // 4

@@ -140,7 +140,7 @@ async def discard_dead_letter(
              "discard_error": "请说明放弃的理由（写入审计日志）"},
             status=422,
         )  # fmt: skip
-    closed = await parts.operations.discard_dead_letter(dead_letter_id)
+    closed = await parts.operations.discard_dead_letter(dead_letter_id, reason[:2000])
     if closed:
         await _audit(parts, who, "dead_letter.discard", f"dead_letter:{dead_letter_id}",
                      reason=reason[:2000])  # fmt: skip
