@@ -38,3 +38,9 @@ async def test_the_demo_walks_through_the_scenarios(local_stack: LocalStack) -> 
     mails = [line for line in lines if line.startswith("  to ") and "@" in line]
     assert len(mails) == len(set(mails)) > 10, "a notice arrived twice"
     assert any("邀请参加" in line for line in lines)
+    shown = re.search(
+        r"the console shows it: (\d+) notices on the movement's page, (\d+) hops", text
+    )
+    assert shown is not None, "the demo looked at its movement in the console"
+    assert int(shown.group(1)) > 0, "the movement's page lists its notices"
+    assert int(shown.group(2)) > 0, "the trace timeline draws its hops"

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
+
+import httpx
 
 from yixian.contracts import TopicNames
 from yixian.ops.trace import Hop, merge, render, timeline
@@ -94,6 +97,7 @@ async def run_demo(
         _print_trace(nodes, movement, say)
         _print_notices(mail, http, say)
         _print_consoles(nodes, movement, say)
+        await _look_in_console(nodes[GUSHI], movement, say)
         say(f"\nLogs of every process: {logs}")
         if linger and not keep:
             say("\nThe nodes and their consoles stay up until you press Enter.")
@@ -362,6 +366,35 @@ def _print_consoles(nodes: dict[str, LocalNode], movement: str, say: Say) -> Non
     gushi = nodes[GUSHI].console.url
     say(f"  scenario 1's movement at Gushi: {gushi}/movements/{movement}")
     say(f"  its trace as a timeline: {gushi}/trace?id={movement}")
+
+
+_SIGN_IN_TOKEN = re.compile(r'name="sign_in_token" value="([^"]+)"')
+
+
+async def _look_in_console(node: LocalNode, movement: str, say: Say) -> None:
+    """Sign in to a node's console as its operator, as a person would, and say what the
+    movement's page and its trace show."""
+    if node.console.url is None:
+        raise RuntimeError(f"{node.code}'s console is not running")
+    async with httpx.AsyncClient(base_url=node.console.url, timeout=30) as browser:
+        form = await browser.get("/sign-in")
+        token = _SIGN_IN_TOKEN.search(form.text)
+        if token is None:
+            raise RuntimeError(f"the console's sign-in page has no form ({form.status_code})")
+        signed = await browser.post(
+            "/sign-in",
+            data={"sign_in_token": token.group(1), "api_key": node.key, "next": "/queues"},
+        )
+        if signed.status_code != 303:
+            raise RuntimeError(f"the console refused the operator key ({signed.status_code})")
+        page = (await browser.get(f"/movements/{movement}")).text
+        notices = page.split('<table id="notices">', 1)[-1].split("</table>", 1)[0]
+        trace = (await browser.get("/trace", params={"id": movement})).text
+    rows, hops = notices.count("<tr>") - 1, trace.count('class="row"')
+    say(
+        f"  the console shows it: {rows} notices on the movement's page,"
+        f" {hops} hops in its timeline"
+    )
 
 
 def main(keep: bool = False) -> None:
