@@ -28,12 +28,13 @@ from rich.table import Table
 
 from yixian.record import schema
 from yixian.runtime import create_pool
+from yixian.runtime.kafka import errors as kafka_errors
 from yixian.runtime.settings import KafkaSettings
 from yixian.sync.config import SyncSettings
 
 from . import status as node_status
 from .kafka import ClusterAdmin, TopicPolicy, principal
-from .trace import NotFound, database_hops, render, resolve, timeline, topic_hops
+from .trace import NotFound, database_hops, read_topic_hops, render, resolve, timeline
 
 app = typer.Typer(help="Operate a Yixian node.", no_args_is_help=True)
 node_app = typer.Typer(help="The node itself.", no_args_is_help=True)
@@ -553,22 +554,36 @@ def trace(
     """Everything that happened to a movement, on this node and on the topics it reads."""
     settings = _settings()
 
-    async def collect() -> list[Any]:
+    async def collect() -> tuple[list[Any], int]:
         conn = await _connect(settings)
         try:
             movements, _event = await resolve(conn, identifier)
             hops = await database_hops(conn, settings.node, movements)
+            missing = 0
+            if topics:
+                try:
+                    found = await read_topic_hops(settings.kafka, settings.node, movements, conn)
+                except (kafka_errors.KafkaError, ValueError) as exc:
+                    err.print(
+                        f"[red]kafka:[/red] {exc!r} (--no-topics traces from the database alone)"
+                    )
+                    raise typer.Exit(1) from None
+                hops += found.hops
+                missing = found.missing
         finally:
             await conn.close()
-        if topics:
-            hops += await topic_hops(settings.kafka, settings.node, movements)
-        return timeline(hops)
+        return timeline(hops), missing
 
     try:
-        hops = _run(collect())
+        hops, missing = _run(collect())
     except NotFound as exc:
         err.print(str(exc))
         raise typer.Exit(1) from None
+    if missing:
+        err.print(
+            f"[yellow]{missing} record(s) this node received are no longer on the pair"
+            " topics (a retention or a deleted topic): their partner hops are not shown[/yellow]"
+        )
     if as_json:
         out.print_json(data=[hop.as_json() for hop in hops])
         return
