@@ -19,6 +19,7 @@ from yixian.runtime.kafka import (
     consumer_lag,
     kafka_reachable,
     make_producer,
+    partitions_matching,
     read_records,
     read_topics,
     topics_matching,
@@ -113,6 +114,10 @@ async def test_records_by_position_read_those_and_no_others(kafka: KafkaSettings
     assert sorted(found.missing) == sorted(absent)
     assert found.read == 6  # in batches of up to 300 records: only the six asked for
     assert await read_records(kafka, []) == type(found)()
+    # the partitions the caller found on the cluster: positions elsewhere are not asked for
+    known = await read_records(kafka, wanted + absent, partitions=[TopicPartition(topic, 0)])
+    assert [r.offset for r in known.records] == [7, 150, 151, 152, 299]
+    assert sorted(known.missing) == sorted([*absent, one[20]])
 
 
 async def test_reading_from_offsets_reads_only_the_rest(kafka: KafkaSettings) -> None:
@@ -136,7 +141,7 @@ async def test_committed_offsets_of_a_group(kafka: KafkaSettings) -> None:
     await _placed(kafka, topic, 4, partition=0)
     group = f"facade-{uuid4().hex[:8]}"
     zero, one = TopicPartition(topic, 0), TopicPartition(topic, 1)
-    assert await committed_offsets(kafka, group, [topic]) == {zero: None, one: None}
+    assert await committed_offsets(kafka, group, [zero, one]) == {zero: None, one: None}
     consumer = AIOKafkaConsumer(**client_options(kafka), group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -144,7 +149,7 @@ async def test_committed_offsets_of_a_group(kafka: KafkaSettings) -> None:
         await consumer.commit({zero: 3})
     finally:
         await consumer.stop()
-    assert await committed_offsets(kafka, group, [topic, "no-such-topic"]) == {zero: 3, one: None}
+    assert await committed_offsets(kafka, group, [one, zero, zero]) == {zero: 3, one: None}
 
 
 async def test_reading_from_a_time_skips_what_came_before(kafka: KafkaSettings) -> None:
@@ -172,6 +177,7 @@ async def test_lag_counts_what_a_group_has_not_committed(kafka: KafkaSettings) -
 async def test_topics_by_pattern_and_reachability(kafka: KafkaSettings) -> None:
     topic = await _topic(kafka, partitions=1)
     assert await topics_matching(kafka, rf"^{topic}$") == [topic]
+    assert await partitions_matching(kafka, rf"^{topic}$") == [TopicPartition(topic, 0)]
     assert await kafka_reachable(kafka)
     assert not await kafka_reachable(KafkaSettings(bootstrap_servers="127.0.0.1:9"))
 

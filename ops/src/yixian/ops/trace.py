@@ -46,6 +46,7 @@ benchmark's same-run peer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -59,9 +60,9 @@ from yixian.runtime.kafka import (
     Position,
     TopicPartition,
     committed_offsets,
+    partitions_matching,
     read_records,
     read_topics,
-    topics_matching,
 )
 from yixian.runtime.settings import KafkaSettings
 
@@ -217,19 +218,23 @@ async def read_topic_hops(
 ) -> TopicHops:
     """``topic_hops``, with what the reading took."""
     keys = {movement_key(m) for m in movements}
-    topics = await topics_matching(kafka, kafka.topics.incoming_pattern(node))
+    partitions = await partitions_matching(kafka, kafka.topics.incoming_pattern(node))
+    topics = sorted({tp.topic for tp in partitions})
     found = TopicHops()
     starts: dict[TopicPartition, int] | None = None
     if conn is not None:
         positions = await _recorded_positions(conn, movements, keys, topics)
-        fetched = await read_records(kafka, positions)
+        fetched, committed = await asyncio.gather(
+            read_records(kafka, positions, partitions=partitions),
+            committed_offsets(kafka, kafka.consumer_group(node, SYNC), partitions),
+        )
         found.recorded, found.missing, found.read = (
             len(positions), len(fetched.missing), fetched.read
         )  # fmt: skip
         for r in fetched.records:
             found.hops.extend(_record_hops(r.value or b"", r.timestamp, r.topic))
-        starts = await _unread(conn, kafka, node, topics)
-    async with read_topics(kafka, topics, start_offsets=starts) as reading:
+        starts = await _unread(conn, committed)
+    async with read_topics(kafka, topics, start_offsets=starts, partitions=partitions) as reading:
         found.tail = reading.total
         async for records in reading.batches():
             for r in records:
@@ -257,12 +262,11 @@ async def _recorded_positions(
 
 
 async def _unread(
-    conn: DbConnection, kafka: KafkaSettings, node: str, topics: Sequence[str]
+    conn: DbConnection, committed: dict[TopicPartition, int | None]
 ) -> dict[TopicPartition, int]:
     """Per partition of the incoming topics, the first offset sync may not have read: the
     lower of its consumer group's committed offset and one past the highest offset the
     database records there; the partition's start where neither is known."""
-    committed = await committed_offsets(kafka, kafka.consumer_group(node, SYNC), topics)
     partitions = list(committed)
     rows = await conn.fetch(
         "SELECT p.topic, p.partition, GREATEST("

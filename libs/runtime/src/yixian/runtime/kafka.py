@@ -8,8 +8,9 @@ uses is built here, from one reading of ``KafkaSettings`` (ADR 18).
   rebuild and the operator's trace (the part sync has not read yet);
 - ``read_records``: exactly the records at some (topic, partition, offset) positions,
   for the operator's trace (the records the node's database says it received);
-- ``topics_matching``, ``committed_offsets``, ``consumer_lag``, ``kafka_reachable``: what
-  metrics, readiness, the trace and ``yixian node status`` ask the cluster;
+- ``topics_matching``, ``partitions_matching``, ``committed_offsets``, ``consumer_lag``,
+  ``kafka_reachable``: what metrics, readiness, the trace and ``yixian node status`` ask
+  the cluster;
 - ``admin_config``: the same connection for librdkafka, for the cluster administrator's
   steps only (SCRAM credentials and ACLs, which aiokafka's admin client cannot make).
 
@@ -56,6 +57,7 @@ __all__ = [
     "kafka_reachable",
     "make_broker",
     "make_producer",
+    "partitions_matching",
     "raw_bodies",
     "read_records",
     "read_topics",
@@ -233,16 +235,19 @@ async def read_topics(
     *,
     since: datetime | None = None,
     start_offsets: Mapping[TopicPartition, int] | None = None,
+    partitions: Iterable[TopicPartition] | None = None,
     max_records: int = 1000,
 ) -> AsyncIterator[TopicRead]:
     """Read ``topics`` from their beginning (or from the first record at or after
     ``since``) up to where they end now. ``start_offsets``: where to start instead, for
-    the partitions it names (kept within the partition's first and next offset). No
-    consumer group: nothing is committed."""
-    partitions = await _partitions(settings, topics)
+    the partitions it names (kept within the partition's first and next offset).
+    ``partitions``: the partitions the cluster has, if the caller has just asked
+    (``partitions_matching``); asked for otherwise. No consumer group: nothing is
+    committed."""
+    partitions = await _known(settings, topics, partitions)
     consumer = _reader(settings)
-    await consumer.start()
     try:
+        await consumer.start()
         ends: dict[TopicPartition, int] = {}
         starts: dict[TopicPartition, int] = {}
         if partitions:
@@ -311,25 +316,30 @@ READ_FETCH_BYTES = 64 * 1024
 neighbours in the batch it was produced in, not a megabyte of what follows it."""
 
 
-async def read_records(settings: KafkaSettings, positions: Iterable[Position]) -> RecordsRead:
+async def read_records(
+    settings: KafkaSettings,
+    positions: Iterable[Position],
+    *,
+    partitions: Iterable[TopicPartition] | None = None,
+) -> RecordsRead:
     """The records at ``positions``, and only those: each run of consecutive offsets of a
     partition is one seek and as many records as the run is long, whatever lies between
     the runs. Positions repeated count once; a record not fetched within ``TIMEOUT`` is
-    taken for missing."""
+    taken for missing. ``partitions``: as for ``read_topics``."""
     wanted: dict[TopicPartition, set[int]] = {}
     for topic, partition, offset in positions:
         wanted.setdefault(TopicPartition(topic, partition), set()).add(offset)
     result = RecordsRead()
     if not wanted:
         return result
-    existing = set(await _partitions(settings, sorted({tp.topic for tp in wanted})))
+    existing = set(await _known(settings, sorted({tp.topic for tp in wanted}), partitions))
     for tp in sorted(set(wanted) - existing):
         result.missing += [Position(tp.topic, tp.partition, o) for o in sorted(wanted.pop(tp))]
     if not wanted:
         return result
     consumer = _reader(settings, max_partition_fetch_bytes=READ_FETCH_BYTES)
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = sorted(wanted)
         consumer.assign(partitions)
         firsts = await consumer.beginning_offsets(partitions)
@@ -400,17 +410,32 @@ async def _read_run(
 
 async def _partitions(settings: KafkaSettings, topics: Sequence[str]) -> list[TopicPartition]:
     """The partitions of those of ``topics`` the cluster has (and lets the node see)."""
+    wanted = set(topics)
+    return [tp for tp in await _described(settings) if tp.topic in wanted]
+
+
+async def _known(
+    settings: KafkaSettings, topics: Sequence[str], partitions: Iterable[TopicPartition] | None
+) -> list[TopicPartition]:
+    """``_partitions``, or those of ``partitions`` (already asked for) of ``topics``."""
+    if partitions is None:
+        return await _partitions(settings, topics)
+    wanted = set(topics)
+    return sorted(tp for tp in set(partitions) if tp.topic in wanted)
+
+
+async def _described(settings: KafkaSettings) -> list[TopicPartition]:
+    """Every partition of every topic the cluster lets the node see."""
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(TIMEOUT * 1000))
-    await admin.start()
     try:
+        await admin.start()
         described = await admin.describe_topics()  # every topic: asking names none into being
     finally:
         await admin.close()
-    wanted = set(topics)
     return sorted(
         TopicPartition(topic["topic"], partition["partition"])
         for topic in described
-        if topic["topic"] in wanted and topic["error_code"] == 0
+        if topic["error_code"] == 0
         for partition in topic["partitions"]
     )
 
@@ -418,28 +443,34 @@ async def _partitions(settings: KafkaSettings, topics: Sequence[str]) -> list[To
 # -- asking the cluster ---------------------------------------------------------------------
 
 
+async def partitions_matching(settings: KafkaSettings, pattern: str) -> list[TopicPartition]:
+    """Every partition of the topics the principal can see whose name matches ``pattern``
+    (one question to the cluster, whose answer ``read_topics`` and ``read_records`` take)."""
+    compiled = re.compile(pattern)
+    return [tp for tp in await _described(settings) if compiled.match(tp.topic)]
+
+
 async def topics_matching(settings: KafkaSettings, pattern: str) -> list[str]:
     """The topics the principal can see whose name matches ``pattern``."""
     compiled = re.compile(pattern)
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         return sorted(name for name in await consumer.topics() if compiled.match(name))
     finally:
         await consumer.stop()
 
 
 async def committed_offsets(
-    settings: KafkaSettings, group: str, topics: Iterable[str]
+    settings: KafkaSettings, group: str, partitions: Iterable[TopicPartition]
 ) -> dict[TopicPartition, int | None]:
-    """Where ``group`` has committed, for every partition of those of ``topics`` the
-    cluster has (None: no commit there)."""
-    partitions = await _partitions(settings, list(topics))
+    """Where ``group`` has committed in each of ``partitions`` (None: no commit there)."""
+    partitions = sorted(set(partitions))
     if not partitions:
         return {}
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(TIMEOUT * 1000))
-    await admin.start()
     try:
+        await admin.start()
         committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
     finally:
         await admin.close()
@@ -461,10 +492,10 @@ async def consumer_lag(
         return {}
     consumer = AIOKafkaConsumer(**options, enable_auto_commit=False)
     admin = AIOKafkaAdminClient(**options)
-    await consumer.start()
     try:
-        await admin.start()
+        await consumer.start()
         try:
+            await admin.start()
             committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
             ends = await consumer.end_offsets(partitions)
             starts = await consumer.beginning_offsets(partitions)
