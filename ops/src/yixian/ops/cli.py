@@ -14,11 +14,10 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
-import httpx
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
@@ -32,9 +31,13 @@ from yixian.runtime.kafka import errors as kafka_errors
 from yixian.runtime.settings import KafkaSettings
 from yixian.sync.config import SyncSettings
 
-from . import status as node_status
 from .kafka import ClusterAdmin, TopicPolicy, principal
 from .trace import NotFound, database_hops, read_topic_hops, render, resolve, timeline
+
+if TYPE_CHECKING:
+    import httpx
+
+    from . import status as node_status
 
 app = typer.Typer(help="Operate a Yixian node.", no_args_is_help=True)
 node_app = typer.Typer(help="The node itself.", no_args_is_help=True)
@@ -171,6 +174,8 @@ def node_init(
 @node_app.command("status")
 def node_status_command(as_json: AsJson = False) -> None:
     """Outbox backlog, consumer lag and link health per partner, dead letters."""
+    from . import status as node_status  # the sync service's modules: only this command's
+
     settings = _settings()
 
     async def gather() -> node_status.NodeStatus:
@@ -490,6 +495,8 @@ def import_members(
     fmt: Annotated[Literal["csv", "jsonl"] | None, typer.Option("--format")] = None,
 ) -> None:
     """Stream members into the registry (CSV with a header line, or JSON lines)."""
+    import httpx  # only this command's: every command starts faster without it
+
     if not api_key:
         err.print("an operator API key is needed: --api-key or YIXIAN_API_KEY")
         raise typer.Exit(2)
