@@ -287,7 +287,7 @@ def tail_start(committed: int | None, highest_known: int | None) -> int:
     offset it has read everything, and every record it read is in the database (or a
     second copy of one that is), so the tail starts at the lower of the two marks. With no
     commit, one past what the database knows; knowing nothing, the partition's start
-    (``read_topics`` raises an offset below the first one the cluster has to it)."""
+    (``read_topics`` takes an offset below a partition's first record for its first)."""
     if highest_known is None:
         return 0
     known = highest_known + 1
