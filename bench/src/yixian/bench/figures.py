@@ -569,8 +569,8 @@ class Bench:
         topic = self.topics.pair(GUSHI, CHAOYANG)
         bootstrap = self.stack.config.kafka_bootstrap
         kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_namespace=self.topics.namespace)
-        chaoyang.sync.stop()
-        gushi.sync.stop()  # no heartbeats among the records: their offsets are the inbox's
+        # both syncs stopped: no heartbeats among the records, whose offsets are the inbox's
+        await asyncio.gather(*(asyncio.to_thread(node.sync.stop) for node in (chaoyang, gushi)))
         before = await asyncio.to_thread(ceilings.watermarks, bootstrap, topic)
         started = time.monotonic()
         await asyncio.to_thread(produce_others, bootstrap, topic, n)
@@ -588,8 +588,7 @@ class Bench:
             ceilings.commit, bootstrap, kafka.consumer_group(CHAOYANG, "sync"), topic, after
         )
         self.say(f"trace: {n:,} records produced in {produced:.0f} s, applied in the inbox")
-        chaoyang.sync.start()
-        gushi.sync.start()
+        await asyncio.gather(*(asyncio.to_thread(node.sync.start) for node in (chaoyang, gushi)))
 
         body = {
             "member_id": str(self.members[0]),
