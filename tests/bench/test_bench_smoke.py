@@ -20,7 +20,7 @@ async def test_the_benchmark_measures_every_figure(local_stack: LocalStack, tmp_
     figures = report.figures
     for key in ("import", "relay", "peer_relay", "apply", "replay", "e2e_throughput",
                 "latency_50", "latency_half", "notify", "kafka_producer", "kafka_consumer",
-                "postgres"):  # fmt: skip
+                "postgres", "trace", "trace_full_read"):  # fmt: skip
         assert figures[key].value > 0, key
     assert sum(key.startswith("rss_") for key in figures) == 8  # four services × two nodes
     # CPU per movement: eight service processes, PostgreSQL, Kafka, the load generator
@@ -30,7 +30,12 @@ async def test_the_benchmark_measures_every_figure(local_stack: LocalStack, tmp_
     assert offered["offered"] == 50
     assert offered["achieved"] > 0
     assert {"shed", "failed", "p50_ms", "p95_ms"} <= offered.keys()
-    for key in ("relay", "apply", "replay", "e2e_throughput"):
+    # the trace read the movement's records and the unread tail, not the topic's history
+    trace = figures["trace"].detail
+    assert trace["records_on_topics"] >= Sizes.smoke().trace_events
+    assert 0 < trace["read"] <= trace["recorded"] + trace["tail"]
+    assert figures["trace_full_read"].detail["read"] >= Sizes.smoke().trace_events
+    for key in ("relay", "apply", "replay", "e2e_throughput", "trace"):
         ratio = report.ratio(key)
         assert ratio is not None, key
         assert ratio > 0, key

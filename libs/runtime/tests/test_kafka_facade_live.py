@@ -7,14 +7,20 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from yixian.localstack.stack import ADMIN_PASSWORD, ADMIN_USER, LocalStack
 from yixian.runtime.kafka import (
+    Position,
+    TopicPartition,
     client_options,
+    committed_offsets,
     consumer_lag,
     kafka_reachable,
     make_producer,
+    partitions_matching,
+    read_records,
     read_topics,
     topics_matching,
 )
@@ -79,6 +85,80 @@ async def test_reading_topics_none_of_which_exists_reads_nothing(kafka: KafkaSet
             assert [r async for r in reading.batches()] == []
 
 
+async def _placed(kafka: KafkaSettings, topic: str, count: int, partition: int) -> list[Position]:
+    """``count`` records ``v<offset>`` on one partition, in one batch; their positions."""
+    producer = make_producer(kafka, client_id="facade-test", acks="all")
+    await producer.start()
+    try:
+        first = await producer.send_and_wait(topic, b"first", partition=partition)
+        futures = [
+            await producer.send(topic, f"v{first.offset + 1 + i}".encode(), partition=partition)
+            for i in range(count - 1)
+        ]
+        placed = [first] + [await f for f in futures]
+    finally:
+        await producer.stop()
+    return [Position(topic, m.partition, m.offset) for m in placed]
+
+
+async def test_records_by_position_read_those_and_no_others(kafka: KafkaSettings) -> None:
+    topic = await _topic(kafka, partitions=2)
+    zero = await _placed(kafka, topic, 300, partition=0)
+    one = await _placed(kafka, topic, 50, partition=1)
+    # scattered single records, a run of three, the same position twice, and positions
+    # the cluster has no record at: past a partition's end, a partition or a topic it lacks
+    wanted = [zero[7], zero[150], zero[151], zero[152], zero[299], one[20], one[20]]
+    absent = [
+        Position(topic, 0, 300),
+        Position(topic, 5, 0),
+        Position("no-such-topic", 0, 3),
+    ]
+    found = await read_records(kafka, wanted + absent)
+    assert [(r.partition, r.offset) for r in found.records] == [
+        (0, 7), (0, 150), (0, 151), (0, 152), (0, 299), (1, 20),
+    ]  # fmt: skip
+    assert [r.value for r in found.records[1:4]] == [b"v150", b"v151", b"v152"]
+    assert sorted(found.missing) == sorted(absent)
+    assert found.read == 6  # in batches of up to 300 records: only the six asked for
+    assert await read_records(kafka, []) == type(found)()
+    # the partitions the caller found on the cluster: positions elsewhere are not asked for
+    known = await read_records(kafka, wanted + absent, partitions=[TopicPartition(topic, 0)])
+    assert [r.offset for r in known.records] == [7, 150, 151, 152, 299]
+    assert sorted(known.missing) == sorted([*absent, one[20]])
+
+
+async def test_reading_from_offsets_reads_only_the_rest(kafka: KafkaSettings) -> None:
+    topic = await _topic(kafka, partitions=2)
+    await _placed(kafka, topic, 100, partition=0)
+    await _placed(kafka, topic, 10, partition=1)
+    zero, one = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    async with read_topics(kafka, [topic], start_offsets={zero: 95, one: 500}) as reading:
+        assert reading.starts == {zero: 95, one: 10}  # beyond the end: nothing to read
+        assert reading.total == 5
+        values = [r.value async for batch in reading.batches() for r in batch]
+    assert values == [b"v95", b"v96", b"v97", b"v98", b"v99"]
+    assert reading.read == 5
+    async with read_topics(kafka, [topic], start_offsets={zero: -3}) as reading:
+        assert reading.starts == {zero: 0, one: 0}  # below the start, or not given: the start
+        assert reading.total == 110
+
+
+async def test_committed_offsets_of_a_group(kafka: KafkaSettings) -> None:
+    topic = await _topic(kafka, partitions=2)
+    await _placed(kafka, topic, 4, partition=0)
+    group = f"facade-{uuid4().hex[:8]}"
+    zero, one = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    assert await committed_offsets(kafka, group, [zero, one]) == {zero: None, one: None}
+    consumer = AIOKafkaConsumer(**client_options(kafka), group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([zero])
+        await consumer.commit({zero: 3})
+    finally:
+        await consumer.stop()
+    assert await committed_offsets(kafka, group, [one, zero, zero]) == {zero: 3, one: None}
+
+
 async def test_reading_from_a_time_skips_what_came_before(kafka: KafkaSettings) -> None:
     topic = await _topic(kafka, partitions=1)
     await _produce(kafka, topic, [b"old"])
@@ -104,6 +184,7 @@ async def test_lag_counts_what_a_group_has_not_committed(kafka: KafkaSettings) -
 async def test_topics_by_pattern_and_reachability(kafka: KafkaSettings) -> None:
     topic = await _topic(kafka, partitions=1)
     assert await topics_matching(kafka, rf"^{topic}$") == [topic]
+    assert await partitions_matching(kafka, rf"^{topic}$") == [TopicPartition(topic, 0)]
     assert await kafka_reachable(kafka)
     assert not await kafka_reachable(KafkaSettings(bootstrap_servers="127.0.0.1:9"))
 

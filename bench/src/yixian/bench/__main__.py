@@ -3,6 +3,7 @@ write the JSON."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -24,11 +25,22 @@ def run(
     out: Annotated[Path, typer.Option(help="Where the JSON goes.")] = Path(
         ".stack/bench/results.json"
     ),
+    trace_events: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Records of other movements on the host's incoming topic before the trace"
+            " figure (default 2,000,000; 5,000 with --smoke).",
+        ),
+    ] = None,
 ) -> None:
     """Measure every figure beside its same-run ceiling or peer."""
+    sizes = Sizes.smoke() if smoke else Sizes()
+    if trace_events is not None:
+        sizes = replace(sizes, trace_events=trace_events)
     stack = LocalStack.from_env()
     stack.up(report=lambda line: None)
-    report = uvloop.run(run_bench(stack, Sizes.smoke() if smoke else Sizes(), typer.echo))
+    report = uvloop.run(run_bench(stack, sizes, typer.echo))
     report.write(out)
     report.print()
     typer.echo(f"written to {out}")

@@ -104,15 +104,38 @@ def postgres_ceiling(stack: LocalStack, database: str, script: Path, seconds: in
 
 
 def topic_size(bootstrap: str, topic: str) -> int:
+    return sum(high - low for low, high in _watermarks(bootstrap, topic).values())
+
+
+def watermarks(bootstrap: str, topic: str) -> dict[int, int]:
+    """The next offset of each partition of ``topic``."""
+    return {p: high for p, (_, high) in _watermarks(bootstrap, topic).items()}
+
+
+def _watermarks(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-size"})
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         partitions = metadata.topics[topic].partitions if topic in metadata.topics else {}
-        total = 0
-        for p in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            total += high - low
-        return total
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            for p in partitions
+        }
+    finally:
+        consumer.close()
+
+
+def commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit ``offsets`` (partition -> next offset) of ``topic`` for ``group``, as its
+    consumer would after applying everything before them."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        consumer.commit(
+            offsets=[TopicPartition(topic, p, offset) for p, offset in offsets.items()],
+            asynchronous=False,
+        )
     finally:
         consumer.close()
 

@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import aiohttp
+import asyncpg
 from confluent_kafka import Producer
 
 from yixian.contracts import TopicNames
@@ -25,6 +26,8 @@ from yixian.contracts.examples import origin_group_stream
 from yixian.localstack import LocalStack
 from yixian.localstack.network import LocalNode, Process, node_env
 from yixian.localstack.sinks import HttpSink
+from yixian.ops.trace import TopicHops, database_hops, read_topic_hops, resolve, timeline
+from yixian.runtime.settings import KafkaSettings
 
 from . import ceilings
 from .report import Figure, Report
@@ -48,12 +51,17 @@ class Sizes:
     rates: tuple[int, ...] = (500, 2000)
     kafka_records: int = 200_000
     pgbench_seconds: int = 15
+    trace_events: int = 2_000_000
+    """Records of other movements put on the host's incoming pair topic before a trace."""
+    tiny: bool = False
+    """Checks the benchmark, not speed (``Sizes.smoke``)."""
 
     @classmethod
     def smoke(cls) -> Sizes:
         return cls(
             imported=3000, relay=2000, apply=1000, notices=300, sustained_seconds=4,
             rate_seconds=3, rates=(50,), kafka_records=5000, pgbench_seconds=2,
+            trace_events=5000, tiny=True,
         )  # fmt: skip
 
 
@@ -69,6 +77,28 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> N
             except BufferError:
                 producer.poll(0.1)
     if producer.flush(120) != 0:
+        raise RuntimeError("records left unsent")
+
+
+def produce_others(bootstrap: str, topic: str, count: int) -> None:
+    """``count`` records of other movements, as fast as the broker takes them: a movement
+    id for a key (as the relay keys), ~100 bytes of value."""
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1_000_000,
+         "acks": "all", "compression.type": "none"}
+    )  # fmt: skip
+    filler = b"x" * 40
+    for i in range(count):
+        raw = os.urandom(16).hex()
+        key = f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-a{raw[17:20]}-{raw[20:]}".encode()
+        value = b'{"movement": "%b", "filler": "%b", "n": %d}' % (key, filler, i)
+        while True:
+            try:
+                producer.produce(topic, value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    if producer.flush(600) != 0:
         raise RuntimeError("records left unsent")
 
 
@@ -128,7 +158,7 @@ class Bench:
         self.sizes = sizes
         self.say = say
         self.topics = TopicNames(f"bench{uuid4().hex[:6]}")
-        self.report = Report(smoke=sizes == Sizes.smoke())
+        self.report = Report(smoke=sizes.tiny)
         self.nodes: dict[str, LocalNode] = {}
         self.webhook = HttpSink()
         self.logs = Path(tempfile.mkdtemp(prefix="yixian-bench-"))
@@ -180,6 +210,7 @@ class Bench:
             await self.notify()
             self.memory()
             await self.ceilings()
+            await self.trace()  # last: it leaves the host's inbox millions of rows larger
         finally:
             await self.stop()
         return self.report
@@ -527,6 +558,104 @@ class Bench:
         ))  # fmt: skip
         self.say(f"ceilings: Kafka {produced:,.0f}/{consumed:,.0f} records/s,"
                  f" PostgreSQL {events:,.0f} events/s")  # fmt: skip
+
+    async def trace(self) -> None:
+        """``yixian trace`` of one movement at the host, once its incoming pair topic holds
+        ``trace_events`` more records of other movements that sync has applied (in the
+        inbox at their positions, the consumer group committed past them); beside the
+        same trace reading the topics from the start, as it did before."""
+        n = self.sizes.trace_events
+        gushi, chaoyang = self.gushi, self.chaoyang
+        topic = self.topics.pair(GUSHI, CHAOYANG)
+        bootstrap = self.stack.config.kafka_bootstrap
+        kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_namespace=self.topics.namespace)
+        # both syncs stopped: no heartbeats among the records, whose offsets are the inbox's
+        await asyncio.gather(*(asyncio.to_thread(node.sync.stop) for node in (chaoyang, gushi)))
+        before = await asyncio.to_thread(ceilings.watermarks, bootstrap, topic)
+        started = time.monotonic()
+        await asyncio.to_thread(produce_others, bootstrap, topic, n)
+        produced = time.monotonic() - started
+        after = await asyncio.to_thread(ceilings.watermarks, bootstrap, topic)
+        for partition, end in after.items():
+            await chaoyang.query(
+                'INSERT INTO inbox (source, event_id, event_type, topic, partition, "offset",'
+                " movement_id, outcome) SELECT $1, gen_random_uuid(),"
+                " 'yixian.movement.origin_group.v1', $2, $3, o, gen_random_uuid(), 'applied'"
+                " FROM generate_series($4::bigint, $5::bigint - 1) o",
+                GUSHI, topic, partition, before.get(partition, 0), end,
+            )  # fmt: skip
+        await asyncio.to_thread(
+            ceilings.commit, bootstrap, kafka.consumer_group(CHAOYANG, "sync"), topic, after
+        )
+        self.say(f"trace: {n:,} records produced in {produced:.0f} s, applied in the inbox")
+        await asyncio.gather(*(asyncio.to_thread(node.sync.start) for node in (chaoyang, gushi)))
+
+        body = {
+            "member_id": str(self.members[0]),
+            "destination": {"jurisdiction": CHAOYANG, "place": "北京市朝阳区"},
+            "period": {"departed_on": "2026-03-01"},
+            "contact": {"phone": "+86 139 0000 0000"},
+            "reason": {"kind": "work"},
+        }
+        movement = UUID((await gushi.post("/v1/movements", body, 201))["movement_id"])
+
+        async def applied() -> bool:
+            return bool(
+                await chaoyang.value("SELECT count(*) FROM inbox WHERE movement_id = $1", movement)
+            )
+
+        await _until(applied, 300, "the host applies the traced movement")
+        conn = await asyncpg.connect(chaoyang.database_url)
+        try:
+            bounded = [await _trace(conn, kafka, movement, bounded=True) for _ in range(3)]
+            full = await _trace(conn, kafka, movement, bounded=False)
+        finally:
+            await conn.close()
+        seconds, hops, reading = sorted(bounded, key=lambda run: run[0])[1]  # the median
+        if _seen(reading) != _seen(full[2]):
+            raise RuntimeError(
+                f"the bounded trace read other hops than the full read: {_seen(reading)}"
+                f" ≠ {_seen(full[2])}"
+            )
+        started = time.monotonic()
+        await asyncio.to_thread(chaoyang.ops, "trace", str(movement))
+        command = time.monotonic() - started
+        total = await asyncio.to_thread(ceilings.topic_size, bootstrap, topic)
+        self.report.add("trace", Figure(
+            "trace of one movement", seconds, "s", f"the host's incoming pair topic holding"
+            f" {total:,} records ({n:,} of other movements added); resolve, database hops and"
+            " topic hops in process, median of 3", target="< 2 s", against="trace_full_read",
+            detail={"records_on_topics": total, "read": reading.read, "recorded": reading.recorded,
+                    "tail": reading.tail, "runs_s": [run[0] for run in bounded],
+                    "command_s": command, "hops": len(hops)},
+        ))  # fmt: skip
+        self.report.add("trace_full_read", Figure(
+            "trace, reading the topics from the start (before)", full[0], "s",
+            "the same trace, every record of the incoming pair topics read and filtered by key",
+            detail={"read": full[2].read},
+        ))  # fmt: skip
+        self.say(
+            f"trace: {seconds:.2f} s reading {reading.read:,} records (full read"
+            f" {full[0]:.1f} s, {full[2].read:,} records); `yixian trace` {command:.1f} s"
+        )
+
+
+async def _trace(
+    conn: asyncpg.Connection, kafka: KafkaSettings, movement: UUID, *, bounded: bool
+) -> tuple[float, list[tuple[Any, ...]], TopicHops]:
+    """One trace at the host as ``yixian trace`` makes it: seconds, its timeline, and what
+    reading the topics took."""
+    started = time.monotonic()
+    movements, _ = await resolve(conn, movement)
+    hops = await database_hops(conn, CHAOYANG, movements)
+    reading = await read_topic_hops(kafka, CHAOYANG, movements, conn if bounded else None)
+    ordered = timeline(hops + reading.hops)
+    elapsed = time.monotonic() - started
+    return elapsed, [(h.at, h.node, h.service, h.step, h.event_id) for h in ordered], reading
+
+
+def _seen(reading: TopicHops) -> set[tuple[Any, ...]]:
+    return {(h.at, h.node, h.service, h.step, h.detail, h.event_id) for h in reading.hops}
 
 
 def _percentiles(values: list[float]) -> tuple[float, float, float]:

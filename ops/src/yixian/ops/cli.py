@@ -38,7 +38,7 @@ from yixian.sync.config import SyncSettings
 
 from . import status as node_status
 from .kafka import ClusterAdmin, TopicPolicy, admin_trouble, principal
-from .trace import NotFound, database_hops, render, resolve, timeline, topic_hops
+from .trace import NotFound, database_hops, read_topic_hops, render, resolve, timeline
 from .trouble import (
     DatabaseUrl,
     Trouble,
@@ -983,22 +983,30 @@ def trace(
     if topics:
         _warn_anonymous(settings.kafka)
 
-    async def collect() -> list[Any]:
+    async def collect() -> tuple[list[Any], int]:
         conn = await connect(settings.database_url)
         try:
             movements, _event = await resolve(conn, identifier)
             hops = await database_hops(conn, settings.node, movements)
+            missing = 0
+            if topics:
+                await kafka_login(settings.kafka)
+                found = await read_topic_hops(settings.kafka, settings.node, movements, conn)
+                hops += found.hops
+                missing = found.missing
         finally:
             await conn.close()
-        if topics:
-            await kafka_login(settings.kafka)
-            hops += await topic_hops(settings.kafka, settings.node, movements)
-        return timeline(hops)
+        return timeline(hops), missing
 
     try:
-        hops = _run(collect(), settings)
+        hops, missing = _run(collect(), settings)
     except NotFound as exc:
         _fail(Trouble("identifier", str(exc)))
+    if missing:
+        err.print(
+            f"[yellow]{missing} record(s) this node received are no longer on the pair"
+            " topics (a retention or a deleted topic): their partner hops are not shown[/yellow]"
+        )
     if as_json:
         out.print_json(data=[hop.as_json() for hop in hops])
         return

@@ -3,10 +3,14 @@ uses is built here, from one reading of ``KafkaSettings`` (ADR 18).
 
 - ``make_broker``: a FastStream broker, for the consumers (sync, notify);
 - ``make_producer``: an idempotent-capable aiokafka producer, for the relay;
-- ``read_topics``: topics' records from a start (their beginning, or a time) up to where
-  they ended when reading began, in batches, for sync's rebuild and the operator's trace;
-- ``topics_matching``, ``consumer_lag``, ``kafka_reachable``: what metrics, readiness and
-  ``yixian node status`` ask the cluster;
+- ``read_topics``: topics' records from a start (their beginning, a time, or an offset
+  per partition) up to where they ended when reading began, in batches, for sync's
+  rebuild and the operator's trace (the part sync has not read yet);
+- ``read_records``: exactly the records at some (topic, partition, offset) positions,
+  for the operator's trace (the records the node's database says it received);
+- ``topics_matching``, ``partitions_matching``, ``committed_offsets``, ``consumer_lag``,
+  ``kafka_reachable``: what metrics, readiness, the trace and ``yixian node status`` ask
+  the cluster;
 - ``check_login``: whether the principal can reach the cluster and log in, and if not the
   setting at fault (``KafkaUnreachable``), for the operator's command;
 - ``admin_config``: the same connection for librdkafka, for the cluster administrator's
@@ -23,11 +27,11 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka import errors as errors
@@ -46,17 +50,23 @@ __all__ = [
     "Connection",
     "ConsumerRecord",
     "KafkaUnreachable",
+    "Position",
+    "RecordsRead",
+    "TopicPartition",
     "TopicRead",
     "admin_config",
     "batch_records",
     "check_login",
     "client_options",
+    "committed_offsets",
     "consumer_lag",
     "errors",
     "kafka_reachable",
     "make_broker",
     "make_producer",
+    "partitions_matching",
     "raw_bodies",
+    "read_records",
     "read_topics",
     "topics_matching",
 ]
@@ -202,8 +212,13 @@ class TopicRead:
         self._consumer = consumer
         self._ends = ends
         self._max_records = max_records
+        self.starts = starts
+        """Where each partition's reading starts."""
         self.total = sum(ends[tp] - starts[tp] for tp in ends)
         """How many records there are to read."""
+        self.read = 0
+        """How many records the cluster has handed over so far (a record written after
+        reading began included, though it is not yielded)."""
         self._remaining = {tp for tp in ends if ends[tp] > starts[tp]}
 
     async def batches(self) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
@@ -214,6 +229,7 @@ class TopicRead:
                 *self._remaining, timeout_ms=1000, max_records=self._max_records
             )
             for tp, records in batches.items():
+                self.read += len(records)
                 wanted = [r for r in records if r.offset < self._ends[tp]]
                 if wanted:
                     yield wanted
@@ -227,61 +243,224 @@ async def read_topics(
     topics: Sequence[str],
     *,
     since: datetime | None = None,
+    start_offsets: Mapping[TopicPartition, int] | None = None,
+    partitions: Iterable[TopicPartition] | None = None,
     max_records: int = 1000,
 ) -> AsyncIterator[TopicRead]:
     """Read ``topics`` from their beginning (or from the first record at or after
-    ``since``) up to where they end now. No consumer group: nothing is committed."""
-    partitions = await _partitions(settings, topics)
+    ``since``) up to where they end now. ``start_offsets``: where to start instead, for
+    the partitions it names (kept within the partition's first and next offset).
+    ``partitions``: the partitions the cluster has, if the caller has just asked
+    (``partitions_matching``); asked for otherwise. No consumer group: nothing is
+    committed."""
+    partitions = await _known(settings, topics, partitions)
     if not partitions:  # none of the topics is there: nothing to read, and no consumer
         # (stopping an aiokafka consumer that was never assigned raises CancelledError)
         yield TopicRead(None, {}, {}, max_records)
         return
-    consumer = AIOKafkaConsumer(
-        **client_options(settings),
-        enable_auto_commit=False,
-        group_id=None,
-        auto_offset_reset="earliest",
-        request_timeout_ms=int(TIMEOUT * 1000),
-    )
+    consumer = _reader(settings)
     try:
         await consumer.start()
-        consumer.assign(partitions)
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-        starts: dict[TopicPartition, int]
-        if since is None:
-            starts = await consumer.beginning_offsets(partitions)
-        else:
-            found = await consumer.offsets_for_times(
-                {tp: int(since.timestamp() * 1000) for tp in partitions}
-            )
-            starts = {tp: (found[tp].offset if found[tp] else ends[tp]) for tp in partitions}
-        # explicit offsets: seek_to_beginning() can lose a race with the position the
-        # fetcher has just reset the new assignment to, and then nothing is read
-        for tp, offset in starts.items():
-            consumer.seek(tp, offset)
+        ends: dict[TopicPartition, int] = {}
+        starts: dict[TopicPartition, int] = {}
+        if partitions:
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)
+            if since is None:
+                starts = await consumer.beginning_offsets(partitions)
+            else:
+                found = await consumer.offsets_for_times(
+                    {tp: int(since.timestamp() * 1000) for tp in partitions}
+                )
+                starts = {tp: (found[tp].offset if found[tp] else ends[tp]) for tp in partitions}
+            if start_offsets:
+                given = {tp: start_offsets[tp] for tp in partitions if tp in start_offsets}
+                firsts = await consumer.beginning_offsets(list(given)) if given else {}
+                for tp, offset in given.items():
+                    starts[tp] = min(max(offset, firsts[tp]), ends[tp])
+            # explicit offsets: seek_to_beginning() can lose a race with the position the
+            # fetcher has just reset the new assignment to, and then nothing is read
+            for tp, offset in starts.items():
+                consumer.seek(tp, offset)
         yield TopicRead(consumer, starts, ends, max_records)
     finally:
         await consumer.stop()
 
 
+def _reader(settings: KafkaSettings, **options: Any) -> AIOKafkaConsumer:
+    """A consumer outside any group, for reading positions the caller seeks to."""
+    return AIOKafkaConsumer(
+        **client_options(settings),
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+        request_timeout_ms=int(TIMEOUT * 1000),
+        **options,
+    )
+
+
+# -- reading records by position --------------------------------------------------------------
+
+
+class Position(NamedTuple):
+    """Where a record lies: its topic, partition and offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class RecordsRead:
+    """What ``read_records`` found."""
+
+    records: list[ConsumerRecord[bytes, bytes]] = field(default_factory=list)
+    """The records asked for that the cluster still has, by topic, partition and offset."""
+    missing: list[Position] = field(default_factory=list)
+    """Positions the cluster has no record at (a topic or partition gone, an offset
+    deleted by retention or compaction, or one never written)."""
+    read: int = 0
+    """How many records the cluster handed over: those asked for, and at most one past
+    each run of consecutive positions with a record missing at its end."""
+
+
+READ_FETCH_BYTES = 64 * 1024
+"""What a read by position fetches from a partition at a time: a record and its
+neighbours in the batch it was produced in, not a megabyte of what follows it."""
+
+
+async def read_records(
+    settings: KafkaSettings,
+    positions: Iterable[Position],
+    *,
+    partitions: Iterable[TopicPartition] | None = None,
+) -> RecordsRead:
+    """The records at ``positions``, and only those: each run of consecutive offsets of a
+    partition is one seek and as many records as the run is long, whatever lies between
+    the runs. Positions repeated count once; a record not fetched within ``TIMEOUT`` is
+    taken for missing. ``partitions``: as for ``read_topics``."""
+    wanted: dict[TopicPartition, set[int]] = {}
+    for topic, partition, offset in positions:
+        wanted.setdefault(TopicPartition(topic, partition), set()).add(offset)
+    result = RecordsRead()
+    if not wanted:
+        return result
+    existing = set(await _known(settings, sorted({tp.topic for tp in wanted}), partitions))
+    for tp in sorted(set(wanted) - existing):
+        result.missing += [Position(tp.topic, tp.partition, o) for o in sorted(wanted.pop(tp))]
+    if not wanted:
+        return result
+    consumer = _reader(settings, max_partition_fetch_bytes=READ_FETCH_BYTES)
+    try:
+        await consumer.start()
+        partitions = sorted(wanted)
+        consumer.assign(partitions)
+        firsts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        runs: dict[TopicPartition, list[tuple[int, int]]] = {}
+        for tp in partitions:
+            there = sorted(o for o in wanted[tp] if firsts[tp] <= o < ends[tp])
+            result.missing += [
+                Position(tp.topic, tp.partition, o) for o in sorted(wanted[tp] - set(there))
+            ]
+            if there:
+                runs[tp] = _runs(there)
+                # every partition starts fetching its first run at once
+                consumer.seek(tp, runs[tp][0][0])
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        for tp, tp_runs in runs.items():
+            for index, (first, last) in enumerate(tp_runs):
+                if index:
+                    consumer.seek(tp, first)
+                await _read_run(consumer, tp, first, last, deadline, result)
+            consumer.pause(tp)
+    finally:
+        await consumer.stop()
+    result.records.sort(key=lambda r: (r.topic, r.partition, r.offset))
+    return result
+
+
+def _runs(offsets: list[int]) -> list[tuple[int, int]]:
+    """Sorted offsets as runs of consecutive ones, (first, last) each."""
+    runs: list[tuple[int, int]] = []
+    for offset in offsets:
+        if runs and runs[-1][1] + 1 == offset:
+            runs[-1] = (runs[-1][0], offset)
+        else:
+            runs.append((offset, offset))
+    return runs
+
+
+async def _read_run(
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    first: int,
+    last: int,
+    deadline: float,
+    result: RecordsRead,
+) -> None:
+    """Offsets ``first`` to ``last`` of ``tp``, from where the consumer was sought to."""
+    loop = asyncio.get_running_loop()
+    found: set[int] = set()
+    next_offset = first
+    while next_offset <= last and loop.time() < deadline:
+        left_ms = max(int((deadline - loop.time()) * 1000), 1)
+        batch = await consumer.getmany(
+            tp, timeout_ms=min(left_ms, 1000), max_records=last - next_offset + 1
+        )
+        records = batch.get(tp, [])
+        result.read += len(records)
+        for record in records:
+            if record.offset <= last:
+                result.records.append(record)
+                found.add(record.offset)
+        if records:
+            next_offset = records[-1].offset + 1
+    result.missing += [
+        Position(tp.topic, tp.partition, o) for o in range(first, last + 1) if o not in found
+    ]
+
+
 async def _partitions(settings: KafkaSettings, topics: Sequence[str]) -> list[TopicPartition]:
     """The partitions of those of ``topics`` the cluster has (and lets the node see)."""
+    wanted = set(topics)
+    return [tp for tp in await _described(settings) if tp.topic in wanted]
+
+
+async def _known(
+    settings: KafkaSettings, topics: Sequence[str], partitions: Iterable[TopicPartition] | None
+) -> list[TopicPartition]:
+    """``_partitions``, or those of ``partitions`` (already asked for) of ``topics``."""
+    if partitions is None:
+        return await _partitions(settings, topics)
+    wanted = set(topics)
+    return sorted(tp for tp in set(partitions) if tp.topic in wanted)
+
+
+async def _described(settings: KafkaSettings) -> list[TopicPartition]:
+    """Every partition of every topic the cluster lets the node see."""
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(TIMEOUT * 1000))
     try:
         await admin.start()
         described = await admin.describe_topics()  # every topic: asking names none into being
     finally:
         await admin.close()
-    wanted = set(topics)
     return sorted(
         TopicPartition(topic["topic"], partition["partition"])
         for topic in described
-        if topic["topic"] in wanted and topic["error_code"] == 0
+        if topic["error_code"] == 0
         for partition in topic["partitions"]
     )
 
 
 # -- asking the cluster ---------------------------------------------------------------------
+
+
+async def partitions_matching(settings: KafkaSettings, pattern: str) -> list[TopicPartition]:
+    """Every partition of the topics the principal can see whose name matches ``pattern``
+    (one question to the cluster, whose answer ``read_topics`` and ``read_records`` take)."""
+    compiled = re.compile(pattern)
+    return [tp for tp in await _described(settings) if compiled.match(tp.topic)]
 
 
 async def topics_matching(settings: KafkaSettings, pattern: str) -> list[str]:
@@ -293,6 +472,26 @@ async def topics_matching(settings: KafkaSettings, pattern: str) -> list[str]:
         return sorted(name for name in await consumer.topics() if compiled.match(name))
     finally:
         await consumer.stop()
+
+
+async def committed_offsets(
+    settings: KafkaSettings, group: str, partitions: Iterable[TopicPartition]
+) -> dict[TopicPartition, int | None]:
+    """Where ``group`` has committed in each of ``partitions`` (None: no commit there)."""
+    partitions = sorted(set(partitions))
+    if not partitions:
+        return {}
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(TIMEOUT * 1000))
+    try:
+        await admin.start()
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    finally:
+        await admin.close()
+    marks: dict[TopicPartition, int | None] = {}
+    for tp in partitions:
+        mark = committed.get(tp)
+        marks[tp] = mark.offset if mark is not None and mark.offset >= 0 else None
+    return marks
 
 
 async def consumer_lag(

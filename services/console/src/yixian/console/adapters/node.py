@@ -163,8 +163,8 @@ class NodeOperations:
         async with self.pool.acquire() as conn:
             movements, _ = await resolve(conn, identifier)
             hops = await database_hops(conn, self.node, movements)
-        if topics:
-            hops += await topic_hops(self.settings.kafka, self.node, movements)
+            if topics:  # bounded by what the node recorded (ADR 10)
+                hops += await topic_hops(self.settings.kafka, self.node, movements, conn)
         return timeline(hops)
 
     async def topics(self) -> list[str]:
