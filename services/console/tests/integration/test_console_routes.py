@@ -282,7 +282,7 @@ async def test_dead_letters_are_browsed_retried_and_discarded(
     assert row["discarded_at"] is not None
     assert row["discard_reason"] == "对方已修复"
     entry = await node.audit(action="dead_letter.discard")
-    assert entry[-1]["detail"]["reason"] == "对方已修复"
+    assert entry[-1]["detail"]["note"] == "对方已修复"
     listed = await browser.get("/node/dead-letters")
     assert f'data-dead-letter="{ids[1]}"' not in listed.text  # closed ones only with ?all
     assert f'data-dead-letter="{ids[1]}"' in (await browser.get("/node/dead-letters?all=true")).text

@@ -50,7 +50,7 @@ def build_app(settings: ConsoleSettings, pool: asyncpg.Pool, services: Endpoints
         node_name=settings.node_name or division_name(settings.node) or settings.node,
         partners=tuple(sorted(settings.partner_codes)),
         endpoints=services,
-        operations=NodeOperations(pool, settings),
+        operations=NodeOperations(pool, settings, trace_timeout=settings.service_timeout_seconds),
         sessions=Sessions(
             idle=settings.console_session_idle_minutes * 60,
             lifetime=settings.console_session_hours * 3600,
