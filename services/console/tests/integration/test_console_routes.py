@@ -375,3 +375,6 @@ async def test_signing_in_never_sends_a_person_to_another_site(
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
+    ready = await browser.http.get("/readyz")  # the readiness probe, as every service's
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "kafka": "ok"}

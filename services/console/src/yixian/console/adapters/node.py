@@ -90,14 +90,6 @@ class NodeOperations:
 
     # -- who asks ---------------------------------------------------------------------------
 
-    async def database_ready(self) -> bool:
-        try:
-            async with self.pool.acquire(timeout=5) as conn:
-                await conn.fetchval("SELECT 1")
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            return False
-        return True
-
     async def principal(self, key: str) -> Principal | None:
         """The principal of an API key (None: malformed, unknown, wrong or revoked)."""
         async with self.pool.acquire() as conn:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
@@ -32,6 +32,7 @@ from yixian.contracts import new_traceparent, trace_id
 from yixian.runtime import bind_trace, get_logger
 from yixian.runtime.divisions import division_name
 from yixian.runtime.http_errors import dotted, printable
+from yixian.runtime.service import add_health_routes
 
 from .routers import ROUTERS
 
@@ -126,8 +127,11 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return _error_page(request, exc.status_code, "请求无效", printable(exc.detail))
 
 
-def create_app(parts: ConsoleParts) -> FastAPI:
-    """One node's console."""
+def create_app(
+    parts: ConsoleParts, readiness: Callable[[], Awaitable[dict[str, str]]] | None = None
+) -> FastAPI:
+    """One node's console; ``/healthz`` and ``/readyz`` (``readiness``'s checks) as every
+    service has them."""
     app = FastAPI(
         title=f"Yixian console — node {parts.node}",
         docs_url=None,
@@ -144,20 +148,8 @@ def create_app(parts: ConsoleParts) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok", "node": parts.node})
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        """Ready while the node's database answers (the console signs in through it)."""
-        ready = await parts.operations.database_ready()
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "node": parts.node,
-             "checks": {"database": "ok" if ready else "unreachable"}},
-            status_code=200 if ready else 503,
-        )  # fmt: skip
-
+    if readiness is not None:
+        add_health_routes(app, parts.node, readiness)
     for router in ROUTERS:
         app.include_router(router)
     return app
