@@ -211,6 +211,7 @@ async def test_numbers_times_and_keys_beyond_range_are_4xx_pages_naming_the_inpu
         browser.post(f"/node/links/{CHAOYANG}/replay", {"from": "1", "to": HUGE}),
         422, 'data-field="to"',
     )  # fmt: skip
+    await refused(browser.post("/node/links/%00/replay", {"from": "1"}), 404, "\\u0000")
     assert not await node.pool.fetchval(
         "SELECT count(*) FROM outbox WHERE event_type = 'yixian.link.replay_requested.v1'"
     )
@@ -294,6 +295,9 @@ async def test_anonymous_refusals_are_audited_by_route_and_at_a_bounded_rate(
     nowhere = await browser.post("/nowhere/" + "y" * 500, {"a": "b"})
     assert nowhere.status_code == 404
     kept_safe(nowhere)
+    told = await browser.get("/请致电客服领取奖励")
+    assert told.status_code == 404
+    assert "领取奖励" not in told.text  # no words of the URL on the page
     actions = [r["action"] for r in await node.audit(actor="anonymous")]
     assert not [a for a in actions if "nowhere" in a]
 

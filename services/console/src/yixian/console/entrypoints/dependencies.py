@@ -150,11 +150,11 @@ async def refuse(request: Request, who: Signed | None, status: int, reason: str)
         role=who.principal.role.value if who else None,
         action=route_action(request),
         outcome="denied" if status == 403 else "refused",
-        detail={"status": status, "reason": reason,
+        detail={"status": status, "reason": printable(reason),
                 "path": printable(request.url.path[:MAX_AUDITED_PATH])},
         trace_id=request_trace_id(request),
     )  # fmt: skip
-    return PageRefused(status, reason)
+    return PageRefused(status, printable(reason))
 
 
 def entering(area: Area) -> Callable[..., Awaitable[Signed]]:

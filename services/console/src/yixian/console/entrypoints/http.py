@@ -123,7 +123,7 @@ async def _invalid(request: Request, exc: RequestValidationError) -> Response:
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
-        return _error_page(request, 404, "未找到", f"没有这个页面：{request.url.path}")
+        return _error_page(request, 404, "未找到", "没有这个页面")  # (no words from the URL)
     return _error_page(request, exc.status_code, "请求无效", printable(exc.detail))
 
 

@@ -65,7 +65,7 @@ async def queues(
     who: Who,
     parts: Parts,
     queue: Annotated[str, Query(pattern=r"^(to_do|waiting|overdue|upcoming)$")] = "to_do",
-    partner: Annotated[str | None, Query(pattern=r"^(\d{6})?$")] = None,
+    partner: Annotated[str | None, Query(pattern=r"^([0-9]{6})?$")] = None,
     page: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
     """The four queues with their counts; one of them a page at a time."""
