@@ -15,9 +15,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SERVICES = ("registry", "sync", "notify")
+SERVICES = ("registry", "sync", "notify", "console")
 OVERLAYS = sorted(p.name for p in (ROOT / "deploy/k8s/overlays").iterdir() if p.is_dir())
-MODULES = {"registry": "yixian.registry", "sync": "yixian.sync", "notify": "yixian.notify"}
+MODULES = {
+    "registry": "yixian.registry",
+    "sync": "yixian.sync",
+    "notify": "yixian.notify",
+    "console": "yixian.console",
+}
 
 pytestmark = pytest.mark.deploy
 
@@ -59,7 +64,7 @@ def test_the_compose_file_is_valid_and_wires_two_secure_nodes() -> None:
     assert kafka_env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
     assert kafka_env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
     for node, code in (("gushi", "411525"), ("chaoyang", "110105")):
-        for part in ("registry", "relay", "sync", "notify"):
+        for part in ("registry", "relay", "sync", "notify", "console"):
             service = services[f"{node}-{part}"]
             env = service["environment"]
             assert env["YIXIAN_NODE"] == code
@@ -69,6 +74,10 @@ def test_the_compose_file_is_valid_and_wires_two_secure_nodes() -> None:
             assert f"@{node}-db:" in env["YIXIAN_DATABASE_URL"]  # one PostgreSQL per node
             assert service["read_only"] is True
             assert service["depends_on"]["link"]["condition"] == "service_completed_successfully"
+        console = services[f"{node}-console"]
+        assert console["environment"]["YIXIAN_REGISTRY_URL"] == f"http://{node}-registry:8000"
+        assert console["environment"]["YIXIAN_SYNC_URL"] == f"http://{node}-sync:8001"
+        assert [p["host_ip"] for p in console["ports"]] == ["127.0.0.1"]  # the node's staff only
         assert services[f"{node}-init"]["entrypoint"] == ["yixian", "node", "init"]
     assert services["link"]["entrypoint"] == ["yixian", "partner", "link", "411525", "110105"]
 
@@ -102,8 +111,16 @@ def test_each_overlay_builds_and_validates_against_the_kubernetes_schemas(
 
     documents = [d for d in yaml.safe_load_all(rendered.read_text()) if d]
     kinds = sorted(d["kind"] for d in documents)
-    assert kinds.count("Deployment") == 4
+    assert kinds.count("Deployment") == 5
     assert "Job" in kinds
+    console = next(
+        d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "console"
+    )
+    console_env = {
+        e["name"]: e["value"] for e in console["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert console_env["YIXIAN_REGISTRY_URL"] == "http://registry"  # the node's own services
+    assert console_env["YIXIAN_CONSOLE_SECURE_COOKIE"] == "true"
     config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]
     namespace = next(d for d in documents if d["kind"] == "Namespace")["metadata"]["name"]
     assert namespace == f"yixian-{config['YIXIAN_NODE']}"

@@ -1,7 +1,9 @@
 """The console in a real browser (Debian's Chromium driven by Playwright) against two live
 nodes, every service a real process: each role sees only its screens; scenario 1 walked at
-the origin's and the host's consoles; a dead letter retried; a trace drawn as a timeline.
-One set of nodes and one browser for the module; a fresh browser context per person."""
+the origin's and the host's consoles (htmx drawing a step's form in place); a session
+ended under an htmx request; signing out; a member's name that is markup shown as text; a
+dead letter retried; a trace drawn as a timeline. One set of nodes and one browser for the
+module; a fresh browser context per person."""
 
 from __future__ import annotations
 
@@ -13,7 +15,14 @@ from uuid import UUID
 
 import pytest
 from confluent_kafka import Producer
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Dialog,
+    Page,
+    async_playwright,
+    expect,
+)
 
 from yixian.localstack import LocalStack
 from yixian.localstack.network import LocalNode, eventually
@@ -91,9 +100,13 @@ async def _key(node: LocalNode, name: str, role: str, org: UUID | None = None) -
 async def test_each_role_sees_only_what_it_may(nodes: dict[str, LocalNode], at: Any) -> None:
     gushi = nodes[GUSHI]
     branch = await gushi.org("城关镇党支部")
+    member = await gushi.member(branch, "王建华")
+    movement = (await gushi.post("/v1/movements", outflow(member, CHAOYANG), 201))["movement_id"]
     secretary = await at(gushi)
     await secretary.sign_in(await _key(gushi, "roles-secretary", "secretary", branch))
     assert await secretary.areas() == {"work", "statistics"}
+    await expect(secretary.page.locator("nav.main a[href^='/node']")).to_have_count(0)
+    await expect(secretary.page.locator("nav.main a[href='/audit']")).to_have_count(0)
     await expect(secretary.page.locator("[data-role]")).to_have_text("书记")
     refused = await secretary.page.goto("/node")
     assert refused is not None
@@ -112,12 +125,15 @@ async def test_each_role_sees_only_what_it_may(nodes: dict[str, LocalNode], at: 
     await expect(
         auditor.page.locator("#audit tr[data-action='console.sign_in']").first
     ).to_be_visible()
-    await auditor.page.goto("/queues")
-    await expect(auditor.page.locator("#steps")).to_have_count(0)  # a reader takes no steps
+    await auditor.page.goto(f"/movements/{movement}")
+    await expect(auditor.page.locator("#origin-group")).to_contain_text("王建华")
+    await expect(auditor.page.locator("#steps a[data-step]")).to_have_count(0)  # a reader
 
     operator = await at(gushi)
     await operator.sign_in(gushi.key)
     assert await operator.areas() == {"work", "statistics", "node", "trail"}
+    await operator.page.goto(f"/movements/{movement}")  # the same page, to one who acts
+    assert await operator.page.locator("#steps a[data-step]").count() > 0
     await operator.page.goto("/node")
     await expect(operator.page.locator("#services tr[data-service='registry']")).to_contain_text(
         "就绪"
@@ -162,8 +178,13 @@ async def test_scenario_1_at_the_origins_and_the_hosts_consoles(
     row = hp.locator(f"#queue-items tr[data-movement='{movement}']")
     await expect(row).to_contain_text("张建国")
     await row.locator("a").click()
-    await hp.click("#steps a[data-step='check-in']")  # htmx draws the form in place
+    await hp.wait_for_url(f"**/movements/{movement}")
+    movement_page = hp.url
+    async with hp.expect_request(lambda r: r.url.endswith("/steps/check-in")) as asked:
+        await hp.click("#steps a[data-step='check-in']")  # htmx draws the form in place
+    assert (await asked.value).headers.get("hx-request") == "true"
     await expect(hp.locator("#step-panel form[data-step='check-in']")).to_be_visible()
+    assert hp.url == movement_page  # no page was loaded: the form came into this one
     await hp.click("#step-form button[type=submit]")  # nobody assigned, no organization given
     await expect(hp.locator("#step-form [data-field='host_org_id'] .error")).to_be_visible()
     await hp.select_option("select[name='host_org_id']", str(committee))
@@ -179,6 +200,46 @@ async def test_scenario_1_at_the_origins_and_the_hosts_consoles(
     await page.reload()
     await expect(page.locator("h1")).to_contain_text("已报到")
     await expect(page.locator("#history")).to_contain_text("已报到")
+
+
+async def test_an_ended_session_sign_out_and_a_name_that_is_markup(
+    nodes: dict[str, LocalNode], at: Any
+) -> None:
+    gushi = nodes[GUSHI]
+    hostile = "<img src=x onerror=alert(1)>"
+    member = await gushi.member(await gushi.org("东城街道党支部"), hostile)
+    movement = (await gushi.post("/v1/movements", outflow(member, CHAOYANG), 201))["movement_id"]
+    created = await gushi.post(
+        "/v1/api-keys", {"name": "ended-operator", "role": "operator",
+                         "org_id": str(gushi.root_id)}, 201,
+    )  # fmt: skip
+    person = await at(gushi)
+    dialogs: list[str] = []
+
+    async def dialog(shown: Dialog) -> None:
+        dialogs.append(shown.message)
+        await shown.dismiss()
+
+    person.page.on("dialog", dialog)
+    page = await person.sign_in(created["api_key"])
+    await page.goto(f"/members/{member}")
+    await expect(page.locator("h1")).to_contain_text(hostile)  # the markup as text
+    await page.goto(f"/movements/{movement}")
+    await expect(page.locator("h1")).to_contain_text(hostile)
+    await expect(page.locator("img[src='x']")).to_have_count(0)
+
+    await gushi.post(f"/v1/api-keys/{created['key_id']}/revoke", None, 200)  # elsewhere
+    await page.locator("#steps a[data-step]").first.click()  # an htmx request, no session
+    await page.wait_for_url("**/sign-in?*reason=revoked")
+    await expect(page.locator("form.sign-in")).to_contain_text("密钥已被吊销")
+
+    await person.sign_in(gushi.key)
+    await page.click("header.top form button[type=submit]")  # 退出
+    await page.wait_for_url("**/sign-in?reason=signed_out")
+    await expect(page.locator("form.sign-in")).to_contain_text("已退出登录")
+    await page.goto("/queues")
+    await page.wait_for_url("**/sign-in?next=%2Fqueues&reason=needed")
+    assert dialogs == []
 
 
 async def test_an_operator_retries_a_dead_letter(

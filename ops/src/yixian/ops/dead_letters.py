@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncpg
 
 from yixian.registry.adapters.postgres import AuditLog
+from yixian.runtime import DbConnection
 from yixian.sync.adapters.store import OPEN_DEAD_LETTERS, SyncStore
 from yixian.sync.bootstrap import build_applier, sync_config
 from yixian.sync.config import SyncSettings
@@ -28,9 +29,15 @@ async def open_ids(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int] | Non
 
 
 async def retry(
-    pool: asyncpg.Pool, settings: SyncSettings, ids: list[int], *, actor: str
+    pool: asyncpg.Pool,
+    settings: SyncSettings,
+    ids: list[int],
+    *,
+    actor: str,
+    trace_id: str | None = None,
 ) -> list[tuple[int, str]]:
-    """Apply each dead letter again; each one's outcome (``applied``, ``dead_letter``, ...)."""
+    """Apply each dead letter again; each one's outcome (``applied``, ``dead_letter``, ...).
+    ``trace_id``: the trace of the request that asked (the console's), for the audit row."""
     applier = build_applier(pool, sync_config(settings))
     results = []
     for dead_id in ids:
@@ -43,16 +50,23 @@ async def retry(
                 target=f"dead_letter:{dead_id}",
                 outcome="ok",
                 detail={"retry_outcome": outcome},
-                trace_id=None,
+                trace_id=trace_id,
             )
         results.append((dead_id, outcome))
     return results
 
 
 async def discard(
-    conn: asyncpg.Connection, settings: SyncSettings, ids: list[int], *, actor: str, note: str
+    conn: DbConnection,
+    settings: SyncSettings,
+    ids: list[int],
+    *,
+    actor: str,
+    note: str,
+    trace_id: str | None = None,
 ) -> list[int]:
-    """Give up on open dead letters, with why; the ids discarded (others were not open)."""
+    """Give up on open dead letters, with why, each with its audit row in the same
+    transaction; the ids discarded (others were not open)."""
     async with conn.transaction():
         store = SyncStore(conn, settings.node, settings.kafka.topics)
         rows = await store.discard_dead_letters(ids, note)
@@ -71,6 +85,6 @@ async def discard(
                     "refused_because": row["reason"],
                     "note": note,
                 },
-                trace_id=None,
+                trace_id=trace_id,
             )
     return [row["id"] for row in rows]

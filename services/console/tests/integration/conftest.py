@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 import pytest
+import structlog
 from pydantic import SecretStr
 
 from yixian.console.adapters.services import Endpoints
@@ -47,6 +48,7 @@ class ConsoleNode:
     console: Any
     root_id: UUID
     operator_key: str
+    people: int = 0
 
     async def api(self, method: str, path: str, body: Any = None, key: str | None = None) -> Any:
         response = await self.registry.request(
@@ -68,8 +70,12 @@ class ConsoleNode:
         return [r for r in rows if all(r[k] == v for k, v in where.items())]
 
     def browser(self) -> Browser:
+        """A new person, at an address of their own (sign-in is limited per address)."""
+        self.people += 1
+        address = f"10.0.{self.people // 250}.{self.people % 250 + 1}"
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.console), base_url="http://console"
+            transport=httpx.ASGITransport(app=self.console, client=(address, 40000)),
+            base_url="http://console",
         )
         return Browser(client)
 
@@ -106,6 +112,20 @@ class Browser:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def plain_tracebacks() -> Any:
+    """An error's traceback logged as plain text, as the services log it (structlog's
+    development default draws every frame's locals, seconds for a web app's stack)."""
+    before = structlog.get_config()["processors"]
+    if not isinstance(before[-1], structlog.dev.ConsoleRenderer):
+        yield
+        return
+    plain = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+    structlog.configure(processors=[*before[:-1], plain])
+    yield
+    structlog.configure(processors=before)
 
 
 @pytest.fixture(scope="module")

@@ -282,7 +282,7 @@ async def test_dead_letters_are_browsed_retried_and_discarded(
     assert row["discarded_at"] is not None
     assert row["discard_reason"] == "对方已修复"
     entry = await node.audit(action="dead_letter.discard")
-    assert entry[-1]["detail"]["reason"] == "对方已修复"
+    assert entry[-1]["detail"]["note"] == "对方已修复"
     listed = await browser.get("/node/dead-letters")
     assert f'data-dead-letter="{ids[1]}"' not in listed.text  # closed ones only with ?all
     assert f'data-dead-letter="{ids[1]}"' in (await browser.get("/node/dead-letters?all=true")).text
@@ -375,3 +375,6 @@ async def test_signing_in_never_sends_a_person_to_another_site(
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
+    ready = await browser.http.get("/readyz")  # the readiness probe, as every service's
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "kafka": "ok"}

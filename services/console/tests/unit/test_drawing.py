@@ -1,4 +1,4 @@
-"""The timeline's and the charts' geometry, and how values are shown."""
+"""The timeline's and the charts' geometry, how values are shown, and how events page."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from yixian.console.domain.charts import PLOT_WIDTH, bar_chart
 from yixian.console.domain.display import beijing, flatten
+from yixian.console.domain.events import cursor, first_page, parse_cursor
 from yixian.console.domain.timeline import BAR_WIDTH, bar_width, latency_text, lay_out
 
 
@@ -73,3 +74,26 @@ def test_records_flatten_and_times_show_in_beijing() -> None:
     assert beijing("2026-03-01") == "2026-03-01"
     assert beijing(None) == ""
     assert beijing("not a timeT") == "not a timeT"
+
+
+def test_a_time_beijing_cannot_show_is_shown_in_utc_or_as_it_came() -> None:
+    assert beijing("9999-12-31T20:00:00Z") == "9999-12-31 20:00:00 UTC"  # past 9999 in Beijing
+    assert beijing(datetime.max.replace(tzinfo=UTC), seconds=False) == "9999-12-31 23:59 UTC"
+    assert beijing("0001-01-01T00:30:00+08:00") == "0001-01-01 00:30:00+08:00"
+    assert beijing("9999-12-31T15:59:59Z") == "9999-12-31 23:59:59"
+
+
+def test_events_sharing_a_millisecond_page_by_their_whole_position() -> None:
+    same_ms = [(1000, "t.local", 0, offset) for offset in range(5)]
+    shuffled = [same_ms[i] for i in (3, 0, 4, 1, 2)]
+    page = first_page(shuffled, lambda p: p, 2, None)
+    assert page == same_ms[:2]
+    after = parse_cursor(cursor(page[-1]))
+    assert after == (1000, "t.local", 0, 1)
+    rest = first_page([p for p in shuffled if p > after], lambda p: p, 2, None)
+    assert rest == same_ms[2:4]  # the next page starts within the same millisecond
+    unread_from = (1000, "t.local", 0, 2)  # a partition read up to here, not to its end
+    assert first_page(shuffled, lambda p: p, 10, unread_from) == same_ms[:3]
+    assert parse_cursor("1000.0.1.yixian.v1.411525.local") == (1000, "yixian.v1.411525.local", 0, 1)
+    for bad in ("", "99999999999999999999", "1.2.3", "1.2.x.t", "1.2.3.t/..", "１.2.3.t"):
+        assert parse_cursor(bad) is None, bad

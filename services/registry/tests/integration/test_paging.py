@@ -5,6 +5,7 @@ and the audit log (`before` a row id)."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -72,3 +73,37 @@ async def test_present_and_audit_come_a_page_at_a_time(gushi: Node) -> None:
     page = await gushi.get("/v1/audit?limit=2")
     following = await gushi.get(f"/v1/audit?limit=2&before={page[-1]['id']}")
     assert _ids(page, "id") + _ids(following, "id") == _ids(log[:4], "id")
+
+
+async def test_a_page_starts_only_after_what_the_caller_may_see(gushi: Node) -> None:
+    mine, theirs = await gushi.org("城关镇党支部"), await gushi.org("陈集镇第一党支部")
+    secretary = await gushi.key("chengguan-secretary", "secretary", mine)
+    own = await gushi.post("/v1/movements", outflow(await gushi.member(mine, "甲")), expect=201)
+    other = await gushi.post("/v1/movements", outflow(await gushi.member(theirs, "乙")), expect=201)
+    page = await gushi.get(f"/v1/members/away?after={own['movement_id']}", secretary)
+    assert page == []
+    for path in (f"/v1/members/away?after={other['movement_id']}",
+                 f"/v1/members/visiting?after={other['movement_id']}",
+                 f"/v1/members/away?after={uuid4()}"):  # fmt: skip
+        hidden = await gushi.call("GET", path, secretary)  # another branch's: no ordering oracle
+        assert hidden.status_code == 422, path
+        assert hidden.json()["field"] == "after"
+
+    stranger = await gushi.member(theirs, "丙")
+    present = await gushi.call(
+        "GET", f"/v1/organizations/{mine}/present?after={stranger}", secretary
+    )
+    assert present.status_code == 422
+    assert present.json()["field"] == "after"
+    elsewhere = await gushi.call("GET", f"/v1/organizations/{mine}/present?after={stranger}")
+    assert elsewhere.status_code == 422  # the operator sees 丙, but not in this area's list
+    home = str(await gushi.member(mine, "丁"))  # at home, so present (甲 is away)
+    listed = await gushi.get(f"/v1/organizations/{mine}/present", secretary)
+    assert _ids(listed, "member_id") == [home]
+    assert await gushi.get(f"/v1/organizations/{mine}/present?after={home}", secretary) == []
+
+    for before in ("9223372036854775808", "99999999999999999999"):
+        huge = await gushi.call("GET", f"/v1/audit?before={before}")
+        assert huge.status_code == 422
+        assert huge.json()["field"] == "before"
+    assert (await gushi.call("GET", "/v1/audit?before=9223372036854775807")).status_code == 200

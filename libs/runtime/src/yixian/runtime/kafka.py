@@ -221,6 +221,12 @@ class TopicRead:
         reading began included, though it is not yielded)."""
         self._remaining = {tp for tp in ends if ends[tp] > starts[tp]}
 
+    @property
+    def remaining(self) -> frozenset[TopicPartition]:
+        """The partitions not yet read to where they ended (a partition whose last batch
+        has just been handed out may still be among them)."""
+        return frozenset(self._remaining)
+
     async def batches(self) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
         """Batches of records, in offset order within a partition."""
         while self._remaining:

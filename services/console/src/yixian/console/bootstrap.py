@@ -8,9 +8,13 @@ import asyncpg
 import httpx
 from fastapi import FastAPI
 
+from yixian.record import schema
+from yixian.registry import bootstrap as registry
 from yixian.runtime import create_pool, get_logger, wait_for_stop_signal
 from yixian.runtime.divisions import division_name
 from yixian.runtime.http import start_http
+from yixian.runtime.service import readiness_checks
+from yixian.sync import bootstrap as sync
 
 from .adapters.node import NodeOperations
 from .adapters.services import Endpoints
@@ -50,7 +54,7 @@ def build_app(settings: ConsoleSettings, pool: asyncpg.Pool, services: Endpoints
         node_name=settings.node_name or division_name(settings.node) or settings.node,
         partners=tuple(sorted(settings.partner_codes)),
         endpoints=services,
-        operations=NodeOperations(pool, settings),
+        operations=NodeOperations(pool, settings, trace_timeout=settings.service_timeout_seconds),
         sessions=Sessions(
             idle=settings.console_session_idle_minutes * 60,
             lifetime=settings.console_session_hours * 3600,
@@ -58,7 +62,11 @@ def build_app(settings: ConsoleSettings, pool: asyncpg.Pool, services: Endpoints
         templates=templates(),
         secure_cookie=settings.console_secure_cookie,
     )
-    return create_app(parts)
+    schemas = [  # the node's record, the registry's keys and audit log, sync's dead letters
+        *schema.with_node_schema(registry.SERVICE, registry.MIGRATIONS),
+        (sync.SERVICE, sync.MIGRATIONS),
+    ]
+    return create_app(parts, readiness_checks(pool, settings.kafka, schemas))
 
 
 async def migrate(settings: ConsoleSettings) -> list[str]:

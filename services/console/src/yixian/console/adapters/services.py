@@ -105,27 +105,32 @@ def _refusal(response: httpx.Response) -> ServiceRefusal:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The signed-in person's requests to the registry and notify, with the person's key."""
+    """The signed-in person's requests to the registry and notify, with the person's key
+    and the console request's ``traceparent`` (the services' records continue its trace)."""
 
     endpoints: Endpoints
     key: str
+    traceparent: str | None = None
+
+    def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
+        headers = {"traceparent": self.traceparent} if self.traceparent else {}
+        return headers | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
 
     async def get(self, path: str, **params: Any) -> Any:
         return await call(self.endpoints.registry, "registry", "GET", path, key=self.key,
-                          params=params)  # fmt: skip
+                          params=params, headers=self._headers())  # fmt: skip
 
     async def post(self, path: str, body: Any, idempotency_key: str | None = None) -> Any:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return await call(
             self.endpoints.registry, "registry", "POST", path, key=self.key, body=body,
-            headers=headers,
+            headers=self._headers(idempotency_key),
         )  # fmt: skip
 
     async def notices(self, **params: Any) -> Any:
         if self.endpoints.notify is None:
             raise ServiceDown("notify", "no notify service is configured (YIXIAN_NOTIFY_URL)")
         return await call(self.endpoints.notify, "notify", "GET", "/v1/notices", key=self.key,
-                          params=params)  # fmt: skip
+                          params=params, headers=self._headers())  # fmt: skip
 
 
 async def links(endpoints: Endpoints) -> list[dict[str, Any]]:

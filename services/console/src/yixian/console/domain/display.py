@@ -30,8 +30,9 @@ def flatten(record: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def beijing(value: Any, seconds: bool = True) -> str:
-    """An ISO time (or a datetime) as Beijing time, ``2026-03-01 09:30:00``; a date or
-    anything else as it is."""
+    """An ISO time (or a datetime) as Beijing time, ``2026-03-01 09:30:00`` (in UTC, or as
+    it came, when that would fall outside years 1 to 9999); a date or anything else as it
+    is."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str) and "T" in value:
@@ -43,4 +44,10 @@ def beijing(value: Any, seconds: bool = True) -> str:
         return "" if value is None else str(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    for zone, suffix in ((BEIJING, ""), (UTC, " UTC")):
+        try:  # Beijing time past 9999-12-31 (or UTC before year 1) cannot be shown
+            return moment.astimezone(zone).strftime(shape) + suffix
+        except OverflowError:
+            continue
+    return moment.isoformat(sep=" ")

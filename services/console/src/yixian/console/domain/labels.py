@@ -1,4 +1,7 @@
-"""The console's words for the records' codes (zh-CN)."""
+"""The console's words for the records' codes (zh-CN), and the fixed texts a page shows for
+a code in its URL (``?reason=`` on the sign-in page, ``?done=`` after an operator's action):
+a URL names a code, never the words, so nobody can make a page of the console say what
+they wrote."""
 
 from __future__ import annotations
 
@@ -52,6 +55,34 @@ NOTICE_STATUSES = {
     "dead": "发送失败",
 }
 GROUP_BY = {"partner": "按伙伴节点", "state": "按状态", "month": "按外出月份", "branch": "按组织"}
+
+SIGN_IN_REASONS = {
+    "needed": "请先登录",
+    "expired": "登录已过期，请重新登录",
+    "revoked": "密钥已被吊销，请使用有效的密钥登录",
+    "signed_out": "已退出登录",
+}
+DONE = {
+    "retried": "重试结果：{outcome}",
+    "discarded": "已放弃",
+    "requeued": "已重新排队 {count} 条暂存事件",
+    "parked_discarded": "已放弃 {count} 条暂存事件",
+    "sent": "{partner}：已发送",
+    "replay_requested": "{partner}：已请求补发",
+}
+"""After an operator's action: each code's text, filled in only with what the page checked
+(a partner of the node, a count, the outcome recorded in the database)."""
+
+
+def done(code: str | None, **values: object) -> str:
+    """The text of a ``DONE`` code, or nothing for an unknown code or a missing value."""
+    text = DONE.get(code or "")
+    if text is None:
+        return ""
+    try:
+        return text.format(**{name: v for name, v in values.items() if v is not None})
+    except (KeyError, IndexError):
+        return ""
 
 
 def label(table: dict[str, str], code: object) -> str:

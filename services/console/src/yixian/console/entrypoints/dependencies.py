@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from yixian.console.adapters.node import NodeOperations
 from yixian.console.adapters.services import Caller, Endpoints
 from yixian.console.adapters.sessions import Session, Sessions
+from yixian.console.adapters.throttle import Limits
 from yixian.console.domain import labels
 from yixian.console.domain.access import ROLE_LABELS, Area, Viewer, may_enter, navigation, why_not
+from yixian.contracts import trace_id
+from yixian.runtime import get_logger
 from yixian.runtime.apikeys import Principal
 from yixian.runtime.http_errors import printable
 
@@ -30,6 +33,13 @@ SIGN_IN_COOKIE = "yixian_console_sign_in"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 200
+MAX_ID = 2**63 - 1
+"""The largest number a PostgreSQL bigint holds: every id and sequence number the console
+passes on is at most this."""
+MAX_AUDITED_PATH = 200
+"""A refused request's path is kept in the audit row up to this many characters."""
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,7 @@ class ConsoleParts:
     sessions: Sessions
     templates: Jinja2Templates
     secure_cookie: bool = False
+    limits: Limits = field(default_factory=Limits)
 
 
 def console_parts(request: Request) -> ConsoleParts:
@@ -55,7 +66,9 @@ Parts = Annotated[ConsoleParts, Depends(console_parts)]
 
 
 class SignInNeeded(Exception):
-    def __init__(self, reason: str = "") -> None:
+    """No live session; ``reason`` is a code of ``labels.SIGN_IN_REASONS``."""
+
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -86,32 +99,62 @@ async def signed(request: Request, parts: Parts) -> Signed:
     token = request.cookies.get(COOKIE)
     session = parts.sessions.find(token)
     if session is None or token is None:
-        raise SignInNeeded("请先登录" if not token else "登录已过期，请重新登录")
+        raise SignInNeeded("expired" if token else "needed")
     principal = await parts.operations.principal(session.key)
     if principal is None:
         parts.sessions.end(token)
-        raise SignInNeeded("密钥已被吊销，请使用有效的密钥登录")
+        raise SignInNeeded("revoked")
     viewer = Viewer(principal.name, principal.role, principal.node_wide)
-    request.state.signed = found = Signed(
-        token, session, principal, viewer, Caller(parts.endpoints, session.key)
-    )
+    caller = Caller(parts.endpoints, session.key, traceparent(request))
+    request.state.signed = found = Signed(token, session, principal, viewer, caller)
     return found
 
 
 Who = Annotated[Signed, Depends(signed)]
 
 
+def traceparent(request: Request) -> str | None:
+    """The traceparent of this request (the services' records of it continue its trace)."""
+    found: str | None = getattr(request.state, "traceparent", None)
+    return found
+
+
+def request_trace_id(request: Request) -> str | None:
+    """The trace id of this request, for the audit rows it writes."""
+    found = traceparent(request)
+    return trace_id(found) if found else None
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def route_action(request: Request) -> str:
+    """``console <method> <route>``: the route's template (``/node/dead-letters/{id}``),
+    not the path a caller chose; a path no route took, cut short."""
+    route = getattr(request.scope.get("route"), "path", None)
+    return printable(f"console {request.method} {route or request.url.path[:MAX_AUDITED_PATH]}")
+
+
 async def refuse(request: Request, who: Signed | None, status: int, reason: str) -> PageRefused:
-    """The audit row of a refusal the console makes itself, and the refusal to raise."""
+    """The audit row of a refusal the console makes itself, and the refusal to raise. Of
+    people not signed in, a client address's refusals are recorded at a bounded rate (a
+    flood of them is one row per few seconds, and a warning in the log)."""
     parts = console_parts(request)
+    if who is None and not parts.limits.anonymous.take(client_address(request)).allowed:
+        log.warning("anonymous refusal not audited: too many", address=client_address(request),
+                    action=route_action(request), status=status)  # fmt: skip
+        return PageRefused(status, reason)
     await parts.operations.audit(
         actor=who.principal.actor if who else "anonymous",
         role=who.principal.role.value if who else None,
-        action=printable(f"console {request.method} {request.url.path}"),
+        action=route_action(request),
         outcome="denied" if status == 403 else "refused",
-        detail={"status": status, "reason": reason},
-    )
-    return PageRefused(status, reason)
+        detail={"status": status, "reason": printable(reason),
+                "path": printable(request.url.path[:MAX_AUDITED_PATH])},
+        trace_id=request_trace_id(request),
+    )  # fmt: skip
+    return PageRefused(status, printable(reason))
 
 
 def entering(area: Area) -> Callable[..., Awaitable[Signed]]:
@@ -141,9 +184,15 @@ async def read_form(request: Request, who: Signed | None = None) -> dict[str, st
         if len(body) > MAX_FORM_BYTES:
             raise await refuse(request, who, 413, "表单内容过长（上限 64 KiB）")
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
-    except (UnicodeDecodeError, ValueError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
         raise await refuse(request, who, 400, "表单内容不是有效的 UTF-8 编码") from None
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        raise await refuse(
+            request, who, 400, f"表单字段过多（上限 {MAX_FORM_FIELDS} 个）"
+        ) from None
     values: dict[str, str] = {}
     for name, value in pairs:
         values.setdefault(name, value)
@@ -203,6 +252,17 @@ def render(
     return response
 
 
-def sign_in_location(request: Request) -> str:
+def sign_in_location(request: Request, reason: str) -> str:
+    """The sign-in page, coming back here after it; ``reason``: a code of
+    ``labels.SIGN_IN_REASONS``."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return "/sign-in?next=" + quote(target, safe="")
+    return f"/sign-in?next={quote(target, safe='')}&reason={quote(reason, safe='')}"
+
+
+def see_other(request: Request, location: str) -> Response:
+    """To ``location`` after a form (htmx follows ``HX-Redirect``). Headers are Latin-1:
+    anything else in the location is percent-encoded."""
+    safe = quote(location, safe="/?&=%#:;,+@!$'()*~")
+    if wants_fragment(request):
+        return Response(status_code=204, headers={"HX-Redirect": safe})
+    return RedirectResponse(safe, status_code=303)

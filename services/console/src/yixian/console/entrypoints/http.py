@@ -1,6 +1,8 @@
 """The console's web application: its screens, its static assets (htmx, committed in the
-repository), the answer to every refusal as a page, and the headers that keep the pages
-to themselves (no framing, no scripts or styles from elsewhere, nothing cached)."""
+repository), the answer to every refusal and every unexpected error as a page, and the
+headers that keep the pages to themselves (no framing, no scripts or styles from
+elsewhere, nothing cached) on every answer, error pages included. Each request has a
+trace of its own, which its log lines, its audit rows and the services' records share."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
@@ -23,12 +25,14 @@ from yixian.console.entrypoints.dependencies import (
     SignInNeeded,
     refuse,
     render,
+    see_other,
     sign_in_location,
-    wants_fragment,
 )
-from yixian.runtime import get_logger
+from yixian.contracts import new_traceparent, trace_id
+from yixian.runtime import bind_trace, get_logger
 from yixian.runtime.divisions import division_name
 from yixian.runtime.http_errors import dotted, printable
+from yixian.runtime.service import add_health_routes
 
 from .routers import ROUTERS
 
@@ -56,10 +60,21 @@ def templates() -> Jinja2Templates:
     return found
 
 
-async def _headers(
+async def _each_request(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    response = await call_next(request)
+    """A trace for the request; an unexpected error as a page (its details in the log
+    only); the security headers on every answer."""
+    request.state.traceparent = parent = new_traceparent()
+    with bind_trace(trace_id(parent)):
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("the console failed", method=request.method, path=request.url.path[:200])
+            response = _error_page(
+                request, 500, "内部错误",
+                f"控制台处理请求时出错，已记入日志（追踪编号 {trace_id(parent)}）。",
+            )  # fmt: skip
     for name, value in SECURITY_HEADERS.items():
         if name == "Cache-Control" and request.url.path.startswith("/static/"):
             continue
@@ -71,11 +86,8 @@ async def _sign_in_needed(request: Request, exc: SignInNeeded) -> Response:
     """To the sign-in page; a form sent without a live session (another site's, or after
     sign-out) is also a refusal in the audit log."""
     if request.method != "GET":
-        await refuse(request, None, 401, exc.reason or "no session")
-    location = sign_in_location(request) + (f"&reason={exc.reason}" if exc.reason else "")
-    if wants_fragment(request):
-        return Response(status_code=204, headers={"HX-Redirect": location})
-    return RedirectResponse(location, status_code=303)
+        await refuse(request, None, 401, f"no session ({exc.reason})")
+    return see_other(request, sign_in_location(request, exc.reason))
 
 
 def _error_page(request: Request, status: int, title: str, message: str) -> Response:
@@ -111,12 +123,15 @@ async def _invalid(request: Request, exc: RequestValidationError) -> Response:
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
-        return _error_page(request, 404, "未找到", f"没有这个页面：{request.url.path}")
+        return _error_page(request, 404, "未找到", "没有这个页面")  # (no words from the URL)
     return _error_page(request, exc.status_code, "请求无效", printable(exc.detail))
 
 
-def create_app(parts: ConsoleParts) -> FastAPI:
-    """One node's console."""
+def create_app(
+    parts: ConsoleParts, readiness: Callable[[], Awaitable[dict[str, str]]] | None = None
+) -> FastAPI:
+    """One node's console; ``/healthz`` and ``/readyz`` (``readiness``'s checks) as every
+    service has them."""
     app = FastAPI(
         title=f"Yixian console — node {parts.node}",
         docs_url=None,
@@ -124,7 +139,7 @@ def create_app(parts: ConsoleParts) -> FastAPI:
         openapi_url=None,
     )
     app.state.console = parts
-    app.middleware("http")(_headers)
+    app.middleware("http")(_each_request)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(SignInNeeded, _sign_in_needed)  # type: ignore[arg-type]
     app.add_exception_handler(PageRefused, _refused)  # type: ignore[arg-type]
@@ -133,10 +148,8 @@ def create_app(parts: ConsoleParts) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok", "node": parts.node})
-
+    if readiness is not None:
+        add_health_routes(app, parts.node, readiness)
     for router in ROUTERS:
         app.include_router(router)
     return app

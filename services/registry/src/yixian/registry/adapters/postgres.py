@@ -26,6 +26,7 @@ from yixian.registry.domain import (
     Answer,
     Concern,
     FeedbackState,
+    Invalid,
     Member,
     MemberStatus,
     Movement,
@@ -351,15 +352,28 @@ class Members:
     async def present_in(
         self, path: str, *, after: UUID | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """The view ``people_present`` (migration 0006), which holds the rule."""
+        """The view ``people_present`` (migration 0006), which holds the rule. ``after``
+        must be someone present in the area (Invalid otherwise: a page never starts at a
+        person the caller may not list, so the order tells nothing of anyone else)."""
+        anchor = None
+        if after is not None:
+            anchor = await self.conn.fetchrow(
+                "SELECT presence, name, member_id FROM people_present"
+                " WHERE member_id = $1 AND org_path LIKE $2 || '%'"
+                " ORDER BY presence, name LIMIT 1",
+                after,
+                path,
+            )
+            if anchor is None:
+                raise Invalid(f"{after} is not present in this area's list", field="after")
         rows = await self.conn.fetch(
             "SELECT * FROM people_present p WHERE p.org_path LIKE $1 || '%'"
-            " AND ($2::uuid IS NULL OR (p.presence, p.name, p.member_id) >"
-            " (SELECT a.presence, a.name, a.member_id FROM people_present a"
-            " WHERE a.member_id = $2 LIMIT 1))"
-            " ORDER BY p.presence, p.name, p.member_id LIMIT $3",
+            " AND ($2::text IS NULL OR (p.presence, p.name, p.member_id) > ($2, $3, $4))"
+            " ORDER BY p.presence, p.name, p.member_id LIMIT $5",
             path,
-            after,
+            anchor and anchor["presence"],
+            anchor and anchor["name"],
+            anchor and anchor["member_id"],
             limit,
         )
         return [dict(r) for r in rows]
@@ -558,12 +572,18 @@ class Movements:
             where.append(
                 f"strpos(lower(s.origin_group -> 'member' ->> 'name'), lower(${len(args)})) > 0"
             )
-        if after is not None:
-            args.append(after)
-            where.append(
-                "(s.created_at, s.movement_id) > (SELECT created_at, movement_id"  # noqa: S608
-                f" FROM movements WHERE movement_id = ${len(args)})"  # (an argument)
+        if after is not None:  # a movement the caller may see (else the order is an oracle)
+            anchor = await self.conn.fetchrow(
+                f"SELECT s.created_at FROM ({_SCOPED_MOVEMENTS}) s"  # noqa: S608 (fixed text)
+                " WHERE s.movement_id = $3 AND s.scope_path LIKE $2 || '%'",
+                self.node,
+                path,
+                after,
             )
+            if anchor is None:
+                raise Invalid(f"{after} is not a movement of your subtree", field="after")
+            args += [anchor["created_at"], after]
+            where.append(f"(s.created_at, s.movement_id) > (${len(args) - 1}, ${len(args)})")
         args.append(limit)
         rows = await self.conn.fetch(
             f"SELECT * FROM ({_SCOPED_MOVEMENTS}) s WHERE {' AND '.join(where)}"  # noqa: S608

@@ -1,48 +1,62 @@
 """The operator's screens (keys of the whole node with the operator role): the node's
 services, outbox, consumer lag and links as ``yixian node status`` gathers them; dead
 letters with their reason and record, retried or discarded; parked outbox rows; a replay
-asked of a partner. Each action is written to the audit log in the operator's name."""
+asked of a partner. Each action and each refusal is written to the audit log in the
+operator's name, in the same transaction as the action's effect where that effect is a
+change of the node's database (a dead letter discarded, parked rows, a replay asked)."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from yixian.console.adapters.services import ServiceDown, ServiceRefusal, link_action, links
 from yixian.console.adapters.services import readiness as services_readiness
+from yixian.console.domain import labels
 from yixian.console.entrypoints.dependencies import (
+    MAX_ID,
     Form,
     Operator,
     Parts,
     Signed,
+    refuse,
     render,
-    wants_fragment,
+    request_trace_id,
+    see_other,
 )
 from yixian.contracts import decode
 
 router = APIRouter(prefix="/node")
 PAGE = 25
+NUMBER = re.compile(r"[0-9]{1,18}")
+"""An id or a sequence number typed into a form: ASCII digits, at most ``MAX_ID``."""
+MAX_IDS = 1000
+DeadLetterId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-async def _audit(parts: Any, who: Signed, action: str, target: str, **detail: Any) -> None:
+async def _audit(
+    request: Request, parts: Any, who: Signed, action: str, target: str, outcome: str = "ok",
+    **detail: Any,
+) -> None:  # fmt: skip
     await parts.operations.audit(
         actor=who.principal.actor,
         role=who.principal.role.value,
         action=action,
         target=target,
-        outcome="ok",
+        outcome=outcome,
         detail=detail,
+        trace_id=request_trace_id(request),
     )
 
 
-def _back(request: Request, location: str) -> Response:
-    if wants_fragment(request):
-        return Response(status_code=204, headers={"HX-Redirect": location})
-    return RedirectResponse(location, status_code=303)
+def _count(request: Request) -> int | None:
+    text = request.query_params.get("count", "")
+    return int(text) if re.fullmatch(r"[0-9]{1,6}", text) else None
 
 
 @router.get("", response_class=HTMLResponse)
@@ -59,7 +73,7 @@ async def overview(request: Request, _: Operator, parts: Parts) -> Response:
             "services": await services_readiness(parts.endpoints),
             "parked": parked,
             "parked_total": parked_total,
-            "message": request.query_params.get("message", "")[:200],
+            "message": labels.done(request.query_params.get("done"), count=_count(request)),
         },
     )
 
@@ -73,7 +87,7 @@ async def dead_letters(
     _: Operator,
     parts: Parts,
     every: Annotated[bool, Query(alias="all")] = False,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     rows = await parts.operations.dead_letters(open_only=not every, before=before, limit=PAGE + 1)
     shown = rows[:PAGE]
@@ -98,40 +112,54 @@ def _record_text(value: bytes | None) -> tuple[str, Any]:
     return pretty, event
 
 
-@router.get("/dead-letters/{dead_letter_id}", response_class=HTMLResponse)
-async def dead_letter(request: Request, dead_letter_id: int, _: Operator, parts: Parts) -> Response:
-    row = await parts.operations.dead_letter(dead_letter_id)
+async def _dead_letter_row(
+    request: Request, parts: Any, who: Signed, dead_letter_id: int
+) -> dict[str, Any]:
+    row: dict[str, Any] | None = await parts.operations.dead_letter(dead_letter_id)
     if row is None:
-        raise ServiceRefusal(404, "not_found", f"没有编号为 {dead_letter_id} 的死信")
+        raise await refuse(request, who, 404, f"没有编号为 {dead_letter_id} 的死信")
+    return row
+
+
+@router.get("/dead-letters/{dead_letter_id}", response_class=HTMLResponse)
+async def dead_letter(
+    request: Request, dead_letter_id: DeadLetterId, who: Operator, parts: Parts
+) -> Response:
+    row = await _dead_letter_row(request, parts, who, dead_letter_id)
     record, event = _record_text(row.get("value"))
+    code = request.query_params.get("done")
     return render(
         request,
         "dead_letter.html",
         {"row": row, "record": record, "event": event,
-         "message": request.query_params.get("message", "")[:200]},
+         "message": labels.done(code, outcome=row.get("retry_outcome"))},
     )  # fmt: skip
 
 
 @router.post("/dead-letters/{dead_letter_id}/retry")
 async def retry_dead_letter(
-    request: Request, dead_letter_id: int, _: Form, who: Operator, parts: Parts
+    request: Request, dead_letter_id: DeadLetterId, _: Form, who: Operator, parts: Parts
 ) -> Response:
-    """Apply it again through sync's applier (as ``yixian dlq retry``)."""
-    outcome = await parts.operations.retry_dead_letter(dead_letter_id)
-    await _audit(parts, who, "dead_letter.retry", f"dead_letter:{dead_letter_id}",
-                 result=outcome)  # fmt: skip
-    return _back(request, f"/node/dead-letters/{dead_letter_id}?message=重试结果：{outcome}")
+    """Apply an open dead letter again through sync's applier (as ``yixian dlq retry``)."""
+    outcome = await parts.operations.retry_dead_letter(
+        dead_letter_id, actor=who.principal.actor, trace_id=request_trace_id(request)
+    )
+    if outcome is None:
+        await _dead_letter_row(request, parts, who, dead_letter_id)
+        raise await refuse(request, who, 409, f"死信 {dead_letter_id} 已处理（已应用或已放弃）")
+    return see_other(request, f"/node/dead-letters/{dead_letter_id}?done=retried")
 
 
 @router.post("/dead-letters/{dead_letter_id}/discard")
 async def discard_dead_letter(
-    request: Request, dead_letter_id: int, values: Form, who: Operator, parts: Parts
+    request: Request, dead_letter_id: DeadLetterId, values: Form, who: Operator, parts: Parts
 ) -> Response:
+    """Give up on an open dead letter, with why (as ``yixian dlq discard``)."""
     reason = values.get("reason", "").strip()
     if not reason:
-        row = await parts.operations.dead_letter(dead_letter_id)
-        if row is None:
-            raise ServiceRefusal(404, "not_found", f"没有编号为 {dead_letter_id} 的死信")
+        row = await _dead_letter_row(request, parts, who, dead_letter_id)
+        await _audit(request, parts, who, "dead_letter.discard", f"dead_letter:{dead_letter_id}",
+                     "refused", status=422, reason="no reason given")  # fmt: skip
         record, event = _record_text(row.get("value"))
         return render(
             request,
@@ -140,35 +168,49 @@ async def discard_dead_letter(
              "discard_error": "请说明放弃的理由（写入审计日志）"},
             status=422,
         )  # fmt: skip
-    closed = await parts.operations.discard_dead_letter(dead_letter_id, reason[:2000])
-    if closed:
-        await _audit(parts, who, "dead_letter.discard", f"dead_letter:{dead_letter_id}",
-                     reason=reason[:2000])  # fmt: skip
-    message = "已放弃" if closed else "该死信已处理，未作更改"
-    return _back(request, f"/node/dead-letters/{dead_letter_id}?message={message}")
+    closed = await parts.operations.discard_dead_letter(
+        dead_letter_id, reason[:2000], actor=who.principal.actor,
+        trace_id=request_trace_id(request),
+    )  # fmt: skip
+    if not closed:
+        await _dead_letter_row(request, parts, who, dead_letter_id)
+        raise await refuse(request, who, 409, f"死信 {dead_letter_id} 已处理，未作更改")
+    return see_other(request, f"/node/dead-letters/{dead_letter_id}?done=discarded")
 
 
 # -- parked outbox rows -------------------------------------------------------------------
 
 
-def _ids(values: dict[str, str]) -> list[int]:
-    raw = values.get("ids", "").replace("，", ",")
-    return [int(part) for part in raw.split(",") if part.strip().isdigit()]
+async def _ids(request: Request, who: Signed, values: dict[str, str]) -> list[int]:
+    """The ids typed into a parked rows' form (commas between them); a 422 page naming
+    ``ids`` for anything else."""
+    typed = [part.strip() for part in values.get("ids", "").replace("，", ",").split(",")]
+    typed = [part for part in typed if part]
+    if not typed:
+        raise await refuse(request, who, 422, "ids：请填写暂存事件的编号，以逗号分隔")
+    if len(typed) > MAX_IDS or not all(NUMBER.fullmatch(part) for part in typed):
+        raise await refuse(
+            request, who, 422,
+            f"ids：编号须为至多 18 位的数字（0–9），以逗号分隔，一次至多 {MAX_IDS} 个",
+        )  # fmt: skip
+    return sorted({int(part) for part in typed})
 
 
 @router.post("/outbox/retry")
 async def retry_parked(request: Request, values: Form, who: Operator, parts: Parts) -> Response:
-    done = await parts.operations.retry_parked(_ids(values), who.principal.actor)
-    return _back(request, f"/node?message=已重新排队：{', '.join(map(str, done)) or '无'}")
+    ids = await _ids(request, who, values)
+    done = await parts.operations.retry_parked(ids, who.principal.actor)
+    return see_other(request, f"/node?done=requeued&count={len(done)}")
 
 
 @router.post("/outbox/discard")
 async def discard_parked(request: Request, values: Form, who: Operator, parts: Parts) -> Response:
+    ids = await _ids(request, who, values)
     reason = values.get("reason", "").strip()
     if not reason:
-        return _back(request, "/node?message=放弃暂存事件须说明理由")
-    done = await parts.operations.discard_parked(_ids(values), who.principal.actor, reason)
-    return _back(request, f"/node?message=已放弃：{', '.join(map(str, done)) or '无'}")
+        raise await refuse(request, who, 422, "reason：放弃暂存事件须说明理由（写入审计日志）")
+    done = await parts.operations.discard_parked(ids, who.principal.actor, reason[:2000])
+    return see_other(request, f"/node?done=parked_discarded&count={len(done)}")
 
 
 # -- links --------------------------------------------------------------------------------
@@ -178,7 +220,6 @@ async def _links_page(
     request: Request,
     parts: Any,
     *,
-    message: str = "",
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     status: int = 200,
@@ -189,11 +230,15 @@ async def _links_page(
         found = await links(parts.endpoints)
     except (ServiceDown, ServiceRefusal) as exc:
         down = str(exc)
+    partner = request.query_params.get("partner")
+    message = labels.done(
+        request.query_params.get("done"), partner=partner if partner in parts.partners else None
+    )
     return render(
         request,
         "links.html",
         {"links": found, "down": down, "partners": parts.partners, "errors": errors or {},
-         "values": values or {}, "message": message or request.query_params.get("message", "")},
+         "values": values or {}, "message": message},
         status=status,
     )  # fmt: skip
 
@@ -203,43 +248,52 @@ async def partner_links(request: Request, _: Operator, parts: Parts) -> Response
     return await _links_page(request, parts)
 
 
+def _sequence(text: str, field: str, errors: dict[str, str], wanted: str) -> int | None:
+    if not text:
+        return None
+    if not NUMBER.fullmatch(text):
+        errors[field] = wanted
+        return None
+    return int(text)
+
+
 @router.post("/links/{partner}/{action}")
 async def on_link(
     request: Request, partner: str, action: str, values: Form, who: Operator, parts: Parts
 ) -> Response:
     """``anti-entropy`` or ``status-request`` (sync's), or ``replay`` of a range."""
     if partner not in parts.partners:
-        raise ServiceRefusal(404, "not_found", f"{partner} 不是本节点的伙伴节点")
+        raise await refuse(request, who, 404, f"{partner[:20]} 不是本节点的伙伴节点")
     if action in ("anti-entropy", "status-request"):
         await link_action(parts.endpoints, partner, action)
-        await _audit(parts, who, f"link.{action.replace('-', '_')}", f"link:{partner}")
-        return _back(request, f"/node/links?message={partner}：已发送")
+        await _audit(request, parts, who, f"link.{action.replace('-', '_')}", f"link:{partner}")
+        return see_other(request, f"/node/links?done=sent&partner={partner}")
     if action != "replay":
-        raise ServiceRefusal(404, "not_found", f"没有这一操作：{action}")
-    first, last = values.get("from", "").strip(), values.get("to", "").strip()
-    errors = {}
-    if not first.isdigit():
+        raise await refuse(request, who, 404, f"没有这一操作：{action[:50]}")
+    typed_first, typed_last = values.get("from", "").strip(), values.get("to", "").strip()
+    errors: dict[str, str] = {}
+    first = _sequence(typed_first, "from", errors, "起始序号须为正整数（至多 18 位数字）")
+    last = _sequence(
+        typed_last, "to", errors, "截止序号须为正整数（至多 18 位数字），或留空表示最新"
+    )
+    if first is None and "from" not in errors:
         errors["from"] = "请填写起始序号（正整数）"
-    if last and not last.isdigit():
-        errors["to"] = "截止序号须为正整数，或留空表示最新"
-    if not errors:
+    if not errors and first is not None:
         try:
-            request_id = await parts.operations.request_replay(
-                partner, int(first), int(last) if last else None
-            )
+            await parts.operations.request_replay(
+                partner, first, last, actor=who.principal.actor, role=who.principal.role.value,
+                trace_id=request_trace_id(request),
+            )  # fmt: skip
         except ValidationError as exc:
             names = {"from_sequence": "from", "to_sequence": "to"}
             for error in exc.errors():
                 where = names.get(str(error["loc"][0]) if error["loc"] else "", "from")
                 errors[where] = str(error["msg"]).removeprefix("Value error, ")
         else:
-            await _audit(parts, who, "link.replay_request", f"link:{partner}",
-                         first=int(first), last=int(last) if last else None,
-                         request_id=str(request_id))  # fmt: skip
-            return _back(
-                request, f"/node/links?message={partner}：已请求重发 {first}..{last or '最新'}"
-            )
+            return see_other(request, f"/node/links?done=replay_requested&partner={partner}")
+    await _audit(request, parts, who, "link.replay_request", f"link:{partner}", "refused",
+                 status=422, errors=errors)  # fmt: skip
     return await _links_page(
         request, parts, errors={f"{partner}.{k}": v for k, v in errors.items()},
-        values={f"{partner}.from": first, f"{partner}.to": last}, status=422,
+        values={f"{partner}.from": typed_first, f"{partner}.to": typed_last}, status=422,
     )  # fmt: skip

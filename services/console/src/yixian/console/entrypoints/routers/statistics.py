@@ -37,7 +37,7 @@ async def statistics(
     since: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     until: Annotated[str | None, Query(alias="to", max_length=10)] = None,
     side: Annotated[str | None, Query(pattern=r"^(origin|host)?$")] = None,
-    partner: Annotated[str | None, Query(pattern=r"^(\d{6})?$")] = None,
+    partner: Annotated[str | None, Query(pattern=r"^([0-9]{6})?$")] = None,
 ) -> Response:
     query = {"from": since or None, "to": until or None, "side": side or None,
              "partner": partner or None}  # fmt: skip

@@ -6,6 +6,7 @@ names."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -22,7 +23,9 @@ from yixian.console.entrypoints.dependencies import (
     Parts,
     Signed,
     Who,
+    refuse,
     render,
+    see_other,
     wants_fragment,
 )
 from yixian.registry.entrypoints.routers.movements import STEPS
@@ -35,6 +38,17 @@ SIDE_OF = {step.path: step.side for step in STEPS}
 """Whose group each step changes: the registry's table of steps."""
 _DONE = {"register": REGISTRATION.title, **{path: form.title for path, form in FORMS.items()}}
 Text = Annotated[str | None, Query(max_length=100)]
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+"""What the services take as an ``Idempotency-Key`` (visible ASCII: it travels as a header)."""
+BAD_IDEMPOTENCY_KEY = "idempotency_key：须为 1 至 200 个可见 ASCII 字符，请刷新页面后重新提交"
+
+
+def _idempotency_key(values: dict[str, str]) -> str | None:
+    """The form's idempotency key; ValueError if it is not one a header can carry."""
+    key = values.get("idempotency_key") or None
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ValueError(BAD_IDEMPOTENCY_KEY)
+    return key
 
 
 @router.get("/")
@@ -51,7 +65,7 @@ async def queues(
     who: Who,
     parts: Parts,
     queue: Annotated[str, Query(pattern=r"^(to_do|waiting|overdue|upcoming)$")] = "to_do",
-    partner: Annotated[str | None, Query(pattern=r"^(\d{6})?$")] = None,
+    partner: Annotated[str | None, Query(pattern=r"^([0-9]{6})?$")] = None,
     page: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
     """The four queues with their counts; one of them a page at a time."""
@@ -135,8 +149,15 @@ def _form_context(
         "orgs": orgs,
         "partner_choices": partners,
         "generated": str(uuid4()),
-        "idempotency_key": values.get("idempotency_key") or f"console-{uuid4()}",
+        "idempotency_key": _kept_key(values) or f"console-{uuid4()}",
     }
+
+
+def _kept_key(values: dict[str, str]) -> str | None:
+    try:
+        return _idempotency_key(values)
+    except ValueError:
+        return None
 
 
 async def _step_form(
@@ -188,10 +209,13 @@ async def take_step(
     the input it names, with the registry's status."""
     form = _form_of(path)
     try:
+        key = _idempotency_key(values)
+    except ValueError as bad:
+        placed = Placed(general=[(await refuse(request, who, 422, str(bad))).message])
+        return await _step_form(request, who, parts, movement_id, form, values, placed, 422)
+    try:
         await who.caller.post(
-            f"/v1/movements/{movement_id}/{path}",
-            body_of(form, values),
-            idempotency_key=values.get("idempotency_key") or None,
+            f"/v1/movements/{movement_id}/{path}", body_of(form, values), idempotency_key=key
         )
     except ServiceRefusal as refusal:
         placed = place_errors(form.names, refusal.field, refusal.message, refusal.errors)
@@ -203,9 +227,7 @@ async def take_step(
 
 def _done(request: Request, location: str) -> Response:
     """After a step: the page it changed (htmx follows ``HX-Redirect``)."""
-    if wants_fragment(request):
-        return Response(status_code=204, headers={"HX-Redirect": location})
-    return RedirectResponse(location, status_code=303)
+    return see_other(request, location)
 
 
 # -- members ------------------------------------------------------------------------------
@@ -342,9 +364,12 @@ async def register(
     """外出登记 through the registry (which issues the certificate)."""
     body = {"member_id": str(member_id), **body_of(REGISTRATION, values)}
     try:
-        created = await who.caller.post(
-            "/v1/movements", body, idempotency_key=values.get("idempotency_key") or None
-        )
+        key = _idempotency_key(values)
+    except ValueError as bad:
+        placed = Placed(general=[(await refuse(request, who, 422, str(bad))).message])
+        return await _registration(request, who, parts, member_id, values, placed, 422)
+    try:
+        created = await who.caller.post("/v1/movements", body, idempotency_key=key)
     except ServiceRefusal as refusal:
         names = (*REGISTRATION.names, "member_id")
         placed = place_errors(names, refusal.field, refusal.message, refusal.errors)

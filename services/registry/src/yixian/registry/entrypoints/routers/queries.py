@@ -52,7 +52,10 @@ NameFilter = Annotated[
 
 
 def _after(what: str) -> Any:
-    return Query(description=f"The last {what} of the previous page: the page starts after it.")
+    return Query(
+        description=f"The last {what} of the previous page: the page starts after it (one"
+        " the caller may list, else 422)."
+    )
 
 
 @router.get("/v1/members/away")
@@ -212,7 +215,8 @@ async def audit(
     since: Annotated[UtcDateTime | None, Query(description="At or after (RFC 3339).")] = None,
     until: Annotated[UtcDateTime | None, Query(description="Before (RFC 3339).")] = None,
     before: Annotated[
-        int | None, Query(ge=1, description="The `id` of the last row of the previous page.")
+        int | None,
+        Query(ge=1, le=2**63 - 1, description="The `id` of the last row of the previous page."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> JSONResponse:
