@@ -703,6 +703,11 @@ class FakeStore:
     async def partners(self) -> list[str]:
         return sorted(self.tables.links)
 
+    async def add_link(self, partner: str) -> bool:
+        made = partner not in self.tables.links
+        self._link(partner)
+        return made
+
     async def last_sent_at(self, partner: str) -> datetime | None:
         self._flush_outbox()
         return max(

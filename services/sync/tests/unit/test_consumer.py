@@ -36,14 +36,14 @@ def _record(version: int, *, to: str = CHAOYANG, seq: int | None = None) -> byte
     return event.encode()
 
 
-async def test_a_partners_records_reach_the_applier_through_the_pattern_subscription() -> None:
+async def test_a_partners_records_reach_the_applier_through_its_pair_topic() -> None:
     settings = SyncSettings(node=CHAOYANG, partners=GUSHI)
     topics: TopicNames = settings.kafka.topics
     tables = NodeTables(CHAOYANG, clock=lambda: AT)
     transactions = FakeTransactions(tables, topics)
     applier = Applier(transactions, SyncConfig(CHAOYANG, topics, LinkPolicy()), lambda: AT)
     metrics = SyncMetrics()
-    broker = build_consumer(settings, applier, metrics)
+    broker = build_consumer(settings, applier, metrics, [topics.pair(GUSHI, CHAOYANG)])
     key = str(MOVEMENT).encode()
 
     second = _record(2)
@@ -74,7 +74,7 @@ async def test_a_passing_database_failure_is_retried_and_the_record_applied_once
     tables = NodeTables(CHAOYANG, clock=lambda: AT)
     transactions = FakeTransactions(tables, topics)
     applier = Applier(transactions, SyncConfig(CHAOYANG, topics, LinkPolicy()), lambda: AT)
-    broker = build_consumer(settings, applier, SyncMetrics())
+    broker = build_consumer(settings, applier, SyncMetrics(), [topics.pair(GUSHI, CHAOYANG)])
     announce = FakeStore.publish_local
     failures = iter([True, True])
 

@@ -19,10 +19,11 @@ from yixian.runtime.service import readiness_checks
 from .adapters.metrics import SyncMetrics
 from .adapters.unit_of_work import PostgresTransactions
 from .config import SyncSettings
-from .entrypoints.consumer import build_consumer
+from .entrypoints.consumer import IncomingConsumer
 from .entrypoints.http import create_app
 from .service_layer.applier import Applier, SyncConfig
 from .service_layer.links import LinkKeeper
+from .service_layer.subscription import incoming_topics
 
 SERVICE = "sync"
 MIGRATIONS = Path(str(resources.files("yixian.sync") / "migrations"))
@@ -84,26 +85,30 @@ async def serve(settings: SyncSettings) -> None:
         )
         lag = ConsumerLag(metrics.registry, settings.kafka, settings.consumer_group)
 
-        def incoming() -> list[str]:
-            return [settings.kafka.topics.pair(p, settings.node) for p in settings.partner_codes]
+        async def incoming() -> list[str]:
+            partners = await keeper.linked_partners()
+            return incoming_topics(settings.kafka.topics, settings.node, partners)
 
-        broker = build_consumer(settings, applier, metrics)
-        await broker.start()
+        consumer = IncomingConsumer(settings, applier, metrics, incoming)
+        await consumer.start()
         upkeep = asyncio.create_task(keeper.run(stop), name="links")
+        following = asyncio.create_task(consumer.run(stop), name="subscription")
         app = create_app(
             node=settings.node,
             pool=pool,
             keeper=keeper,
             metrics=metrics,
             readiness=readiness,
-            consumer_lag=lambda: lag.refresh(incoming()),
+            consumer_lag=lambda: lag.refresh(consumer.topics),
+            on_linked=consumer.follow,
         )
         http = await start_http(app, settings.http_host, settings.http_port)
         log.info("service started", http=http.url, group=settings.consumer_group)
-        await wait_for_stop_signal(upkeep)
+        await wait_for_stop_signal(upkeep, following)
         log.info("service stopping")
         stop.set()
-        await broker.stop()
+        await following
+        await consumer.stop()
         await upkeep
         await http.stop()
     finally:

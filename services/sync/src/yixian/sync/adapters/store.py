@@ -608,6 +608,13 @@ class SyncStore:
         rows = await self.conn.fetch("SELECT partner FROM links ORDER BY partner")
         return [r["partner"] for r in rows]
 
+    async def add_link(self, partner: str) -> bool:
+        made = await self.conn.fetchval(
+            "INSERT INTO links (partner) VALUES ($1) ON CONFLICT DO NOTHING RETURNING true",
+            partner,
+        )
+        return made is True
+
     async def last_sent_at(self, partner: str) -> datetime | None:
         return await self.outbox.last_added(partner)
 

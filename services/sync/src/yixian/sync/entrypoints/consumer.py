@@ -1,4 +1,12 @@
-"""Consuming every pair topic addressed to this node (FastStream, pattern subscription).
+"""Consuming the pair topics addressed to this node by its linked partners (FastStream).
+
+The subscription is an explicit list of topics, never a pattern (ADR 27): a pattern makes
+the broker authorize every topic at each metadata refresh, and would read a topic nobody
+linked. ``IncomingConsumer`` checks the linked partners every
+``YIXIAN_METADATA_REFRESH_SECONDS`` and, when the list changed, subscribes the running
+aiokafka consumer to the new list (one rebalance of the group, no restart; what is already
+committed stays committed). A linked partner's topic that does not exist yet is simply
+not assigned until it does.
 
 Offsets are committed only after the apply transaction committed (``NACK_ON_ERROR``: an
 exception seeks back and the record is delivered again, which the inbox absorbs).
@@ -7,8 +15,12 @@ exception seeks back and the record is delivered again, which the inbox absorbs)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
@@ -18,21 +30,50 @@ from yixian.sync.adapters.metrics import SyncMetrics
 from yixian.sync.config import SyncSettings
 from yixian.sync.service_layer.applier import Applier
 from yixian.sync.service_layer.repositories import Inbound
+from yixian.sync.service_layer.subscription import resubscription
+
+__all__ = ["IncomingConsumer", "build_consumer"]
 
 log = get_logger(__name__)
 RETRIES = 8
 
 
-def build_consumer(settings: SyncSettings, applier: Applier, metrics: SyncMetrics) -> KafkaBroker:
+class _Subscribable(Protocol):
+    """What ``IncomingConsumer`` uses of aiokafka's consumer."""
+
+    def subscription(self) -> set[str]: ...
+
+    def subscribe(self, topics: list[str], listener: ConsumerRebalanceListener) -> None: ...
+
+
+class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs what the group gives this node; the same instance serves every subscription."""
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        log.info("partitions revoked", partitions=sorted(f"{p.topic}:{p.partition}" for p in revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info(
+            "partitions assigned", partitions=sorted(f"{p.topic}:{p.partition}" for p in assigned)
+        )
+
+
+def build_consumer(
+    settings: SyncSettings,
+    applier: Applier,
+    metrics: SyncMetrics,
+    incoming: Sequence[str],
+    listener: ConsumerRebalanceListener | None = None,
+) -> KafkaBroker:
+    """A broker whose one subscriber applies the records of the ``incoming`` pair topics."""
     broker = make_broker(
         settings.kafka,
         client_id=f"yixian-sync-{settings.node}",
         metadata_max_age_ms=int(settings.metadata_refresh_seconds * 1000),
     )
-    topics = settings.kafka.topics
 
     @broker.subscriber(
-        pattern=topics.incoming_pattern(settings.node),
+        *incoming,
         group_id=settings.consumer_group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -40,6 +81,7 @@ def build_consumer(settings: SyncSettings, applier: Applier, metrics: SyncMetric
         max_records=settings.batch_size,
         batch_timeout_ms=100,
         decoder=raw_bodies,
+        listener=listener,
     )
     async def on_records(bodies: list[bytes], message: KafkaMessage) -> None:
         records = [
@@ -64,6 +106,81 @@ def build_consumer(settings: SyncSettings, applier: Applier, metrics: SyncMetric
             return
 
     return broker
+
+
+class IncomingConsumer:
+    """The node's consumer of its partners' pair topics, kept subscribed to exactly the
+    topics ``wanted`` names (the linked partners' ones).
+
+    FastStream needs at least one topic to declare a subscriber: while the node has no
+    linked partner, nothing is consumed and no broker runs."""
+
+    def __init__(
+        self,
+        settings: SyncSettings,
+        applier: Applier,
+        metrics: SyncMetrics,
+        wanted: Callable[[], Awaitable[list[str]]],
+    ) -> None:
+        self.settings = settings
+        self.applier = applier
+        self.metrics = metrics
+        self.wanted = wanted
+        self.broker: KafkaBroker | None = None
+        self.topics: list[str] = []
+        """The topics asked for last (the consumer follows them after its next rebalance)."""
+        self._listener = _Rebalances()
+
+    async def start(self) -> None:
+        await self.follow()
+
+    async def follow(self) -> None:
+        """Subscribe to the topics wanted now, if they changed."""
+        wanted = await self.wanted()
+        if self.broker is None:
+            if wanted:
+                broker = build_consumer(
+                    self.settings, self.applier, self.metrics, wanted, self._listener
+                )
+                await broker.start()
+                self.broker, self.topics = broker, wanted
+                log.info("consuming", topics=wanted)
+            return
+        if not wanted:  # links are never dropped while running; a restart reads the rest
+            return
+        consumer = self._consumer()
+        if consumer is None:
+            return  # FastStream is restarting it; it comes back with its first list
+        change = resubscription(consumer.subscription(), wanted)
+        if change is not None:
+            consumer.subscribe(topics=change, listener=self._listener)
+            self.topics = change
+            log.info("subscription changed", topics=change)
+
+    def _consumer(self) -> _Subscribable | None:
+        assert self.broker is not None
+        [subscriber] = self.broker.subscribers
+        consumer: _Subscribable | None = getattr(subscriber, "consumer", None)
+        return consumer
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check the linked partners every ``metadata_refresh_seconds`` until ``stop``."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.metadata_refresh_seconds)
+            if stop.is_set():
+                return
+            try:
+                await self.follow()
+            except self.applier.transient as exc:
+                log.warning("checking the links failed; retrying", error=str(exc))
+            except Exception:
+                log.exception("checking the links failed unexpectedly; retrying")
+
+    async def stop(self) -> None:
+        if self.broker is not None:
+            await self.broker.stop()
+            self.broker = None
 
 
 def _pause(attempt: int) -> float:

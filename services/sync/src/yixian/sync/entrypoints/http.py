@@ -12,13 +12,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import FastAPI, HTTPException, Path, Response
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yixian.contracts import LinkState
 from yixian.contracts.schemas import asyncapi_document
-from yixian.runtime.http_errors import ERROR_RESPONSES, on_http_error, on_validation_error
+from yixian.runtime.divisions import DivisionCode
+from yixian.runtime.http_errors import (
+    ERROR_RESPONSES,
+    error_response,
+    on_http_error,
+    on_validation_error,
+)
 from yixian.runtime.http_limits import RequestLimits
 from yixian.runtime.metrics import add_metrics_route
 from yixian.runtime.service import add_health_routes
@@ -26,6 +34,7 @@ from yixian.sync.adapters.metrics import SyncMetrics
 from yixian.sync.service_layer.links import LinkKeeper
 
 _CODE = r"^\d{6}$"
+_DIVISION = TypeAdapter[str](DivisionCode)
 
 
 def create_app(
@@ -36,6 +45,7 @@ def create_app(
     metrics: SyncMetrics,
     readiness: Callable[[], Awaitable[dict[str, str]]],
     consumer_lag: Callable[[], Awaitable[None]] | None = None,
+    on_linked: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
     app = FastAPI(title=f"Yixian sync — node {node}", version="1.0.0", responses=ERROR_RESPONSES)
     app.add_middleware(RequestLimits, streamed={})
@@ -68,6 +78,30 @@ def create_app(
     async def _known(partner: str) -> None:
         if not any(v.partner == partner for v in await keeper.views()):
             raise HTTPException(404, detail=f"no link with {partner} on this node")
+
+    @app.put("/v1/links/{partner}", tags=["links"], status_code=200)
+    async def link(
+        partner: str = Path(pattern=_CODE, description="The partner's division code."),
+    ) -> Response:
+        """Keep a link with ``partner`` from now on, without a restart: its pair topic to
+        this node is read (once ``yixian partner link`` made it), heartbeats and digests go
+        to it. 201 when the link is new, 200 when the node already had it."""
+        try:
+            _DIVISION.validate_python(partner)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            return error_response(422, "invalid", f"{partner}: {reason}", "partner")
+        if partner == node:
+            return error_response(
+                422, "invalid", f"{partner} is this node; a node is not its own partner", "partner"
+            )
+        made = await keeper.link(partner)
+        if on_linked is not None:
+            await on_linked()
+        return JSONResponse(
+            {"partner": partner, "status": "linked" if made else "already linked"},
+            status_code=201 if made else 200,
+        )
 
     @app.post("/v1/links/{partner}/anti-entropy", status_code=202, tags=["links"])
     async def anti_entropy(partner: str) -> dict[str, str]:

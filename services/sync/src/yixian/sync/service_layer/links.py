@@ -152,7 +152,20 @@ class LinkKeeper:
         self.clock = clock
 
     async def known_partners(self, store: Store) -> list[str]:
+        """The partners this node is linked with: ``YIXIAN_PARTNERS`` and every partner
+        with a row in ``links`` (one added while the node runs, one heard from before)."""
         return sorted(self.partners | set(await store.partners()))
+
+    async def linked_partners(self) -> list[str]:
+        async with self.transactions() as uow:
+            return await self.known_partners(uow.store)
+
+    async def link(self, partner: str) -> bool:
+        """Keep a link with ``partner`` from now on (its pair topic is read, heartbeats and
+        digests go to it); whether it is new."""
+        async with self.transactions() as uow:
+            made = await uow.store.add_link(partner)
+        return made and partner not in self.partners
 
     async def run(self, stop: asyncio.Event, tick: float = 1.0) -> None:
         while not stop.is_set():

@@ -222,6 +222,9 @@ class Store(Protocol):
     async def partners(self) -> list[str]:
         """Every partner this node keeps a link with (a row in ``links``)."""
 
+    async def add_link(self, partner: str) -> bool:
+        """Make ``partner``'s row in ``links``; whether there was none."""
+
     async def last_sent_at(self, partner: str) -> datetime | None:
         """When this node last committed something for ``partner``."""
 
