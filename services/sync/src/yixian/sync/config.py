@@ -15,8 +15,8 @@ from .service_layer.links import LinkPolicy
 
 class SyncSettings(NodeSettings):
     """The node-wide settings (among them the partners, ``YIXIAN_PARTNERS``) plus the link
-    policy. Topics addressed to this node from any node are consumed; the partners also get
-    heartbeats and digests."""
+    policy. The pair topics of the linked partners (these and those in ``links``) are
+    consumed; the partners also get heartbeats and digests."""
 
     model_config = SettingsConfigDict(env_prefix="YIXIAN_", extra="ignore")
 
@@ -41,7 +41,11 @@ class SyncSettings(NodeSettings):
         description="A group version this far past the replica's is refused (a repair copy"
         " from the owner is not).",
     )
-    metadata_refresh_seconds: float = Field(default=10.0, gt=0)
+    metadata_refresh_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the linked partners and Kafka's metadata are read again.",
+    )
     batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Records applied per transaction."
     )

@@ -50,7 +50,9 @@ class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
     """Logs what the group gives this node; the same instance serves every subscription."""
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        log.info("partitions revoked", partitions=sorted(f"{p.topic}:{p.partition}" for p in revoked))
+        log.info(
+            "partitions revoked", partitions=sorted(f"{p.topic}:{p.partition}" for p in revoked)
+        )
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info(

@@ -13,9 +13,9 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, HTTPException, Path, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yixian.contracts import LinkState
