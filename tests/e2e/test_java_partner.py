@@ -31,6 +31,7 @@ from yixian.contracts import (
 )
 from yixian.contracts.envelope import node_source
 from yixian.contracts.examples import example_events
+from yixian.contracts.routes import ROUTES, Topic
 from yixian.localstack import LocalStack
 from yixian.localstack.network import LocalNode, eventually, node_env
 from yixian.localstack.stack import ADMIN_PASSWORD, ADMIN_USER
@@ -238,7 +239,8 @@ def forged_topic(local_stack: LocalStack) -> ForgedTopic:
         verdicts[document["id"]] = set(fields)
 
     examples = []
-    for number, example in enumerate(example_events(), start=1):
+    on_pairs = [e for e in example_events() if Topic.PAIR in ROUTES[e.type].topics]
+    for number, example in enumerate(on_pairs, start=1):
         event = example.model_copy(update={"source": node_source(PUTIAN), "pairseq": number})
         if isinstance(event.data, LinkHeartbeat):  # it names the link and what went before
             heartbeat = event.data.model_copy(
@@ -251,7 +253,9 @@ def forged_topic(local_stack: LocalStack) -> ForgedTopic:
         examples.append(event)
         add(_forge(event), record_key(event))
     schemas = {p.name.removesuffix(".json") for p in SCHEMAS.glob("*.json")}
-    assert {e.type for e in examples} == {t for t in schemas if EVENT_TYPE.fullmatch(t)}
+    assert {e.type for e in examples} == {
+        t for t in schemas if EVENT_TYPE.fullmatch(t) and Topic.PAIR in ROUTES[t].topics
+    }  # every type a pair topic carries (an activity goes to the local topic only)
     origin = next(e for e in examples if e.type == ORIGIN_GROUP)
     key, n = record_key(origin), len(examples)
 

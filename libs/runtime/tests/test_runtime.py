@@ -21,11 +21,19 @@ from yixian.runtime.settings import KafkaSettings
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
+    """Logging as a fresh process has it (another test in this process may have quieted
+    the client libraries, as the operator's command does), and as it was afterwards."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    named = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
+    levels = {logger.name: logger.level for logger in named}
+    for logger in named:
+        logger.setLevel(logging.NOTSET)
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for logger in named:
+        logger.setLevel(levels[logger.name])
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
 

@@ -624,6 +624,25 @@ def partner_link(
     )
     out.print(f"linked {a} ⇄ {b}: {', '.join(names)}")
     out.print(f"topics created: {', '.join(created) or 'none (both there)'}")
+    node = os.environ.get("YIXIAN_NODE")
+    if node in (a, b) and os.environ.get("YIXIAN_DATABASE_URL"):
+        # run with a node's own settings: its sync reads the new partner's topic from its
+        # next look at its links (YIXIAN_METADATA_REFRESH_SECONDS), with no restart
+        from yixian.sync.adapters.store import SyncStore
+
+        settings = _settings()
+        partner = b if node == a else a
+
+        async def keep() -> bool:
+            conn = await connect(settings.database_url)
+            try:
+                store = SyncStore(conn, settings.node, settings.kafka.topics)
+                return await store.add_link(partner)
+            finally:
+                await conn.close()
+
+        made = _run(keep(), settings)
+        out.print(f"{node} keeps a link with {partner}{'' if made else ' (it had one)'}")
 
 
 @partner_app.command("anti-entropy")
