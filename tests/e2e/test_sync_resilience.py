@@ -141,7 +141,8 @@ async def _produce(
 async def test_kill_9_in_the_middle_of_a_batch_applies_each_event_once(
     network: NetworkFactory, local_stack: LocalStack, topic_names: TopicNames
 ) -> None:
-    nodes = await network([CHAOYANG])
+    # Gushi is a partner whose events this test writes itself: sync reads linked partners only
+    nodes = await network([CHAOYANG], env_of={CHAOYANG: {"YIXIAN_PARTNERS": GUSHI}})
     chaoyang = nodes[CHAOYANG]
     batch = origin_group_stream(GUSHI, movements=2500, versions=4)  # 10,000 events
     await _produce(local_stack, topic_names.pair(GUSHI, CHAOYANG), batch)
@@ -198,7 +199,8 @@ async def test_partner_offline_while_origin_registers_thousands_catches_up(
 async def test_bad_events_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
     network: NetworkFactory, local_stack: LocalStack, topic_names: TopicNames
 ) -> None:
-    nodes = await network([CHAOYANG])
+    # Gushi is a partner whose events this test writes itself: sync reads linked partners only
+    nodes = await network([CHAOYANG], env_of={CHAOYANG: {"YIXIAN_PARTNERS": GUSHI}})
     chaoyang = nodes[CHAOYANG]
     topic = topic_names.pair(GUSHI, CHAOYANG)
     good = example_events()[0]

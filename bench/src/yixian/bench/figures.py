@@ -543,7 +543,9 @@ class Bench:
         self.report.add("kafka_consumer", Figure(
             "Kafka ConsumerPerformance", consumed, "records/s", "the same records, same broker"
         ))  # fmt: skip
-        group = await self.chaoyang.query("SELECT origin_group::text FROM movements LIMIT 1")
+        group = await self.chaoyang.query(
+            "SELECT origin_group::text FROM movements WHERE origin_group IS NOT NULL LIMIT 1"
+        )
         group_json = group[0][0].replace("'", "''") if group else "{}"
         script = self.logs / "apply.sql"
         script.write_text(ceilings.pgbench_script(group_json))
