@@ -35,13 +35,17 @@ from yixian.registry.domain import (
     Answer,
     Concern,
     FeedbackState,
+    GroupBy,
     Member,
     MemberStatus,
     Movement,
     NotFound,
     Organization,
     Participation,
+    Queue,
     Side,
+    away_during,
+    classify,
     member_status,
 )
 from yixian.registry.domain.feedback import text_digest
@@ -49,6 +53,9 @@ from yixian.registry.service_layer.repositories import (
     AuditFilter,
     MemberSearch,
     MemberValues,
+    QueueQuery,
+    ReportGroup,
+    ReportQuery,
     ScopedMovement,
 )
 from yixian.registry.service_layer.unit_of_work import NodeConfig, Request, UnitOfWork
@@ -631,43 +638,84 @@ class FakeMovements:
             found = [m for m in found if order.index(m.movement_id) > order.index(after)]
         return found[:limit] if limit is not None else found
 
-    async def answerable_in(
-        self,
-        path: str,
-        side: Side | None,
-        open_statuses: Sequence[str] | None,
-        departed_by: date | None = None,
-        *,
-        to_enrol: bool = False,
-    ) -> list[ScopedMovement]:
-        found = []
+    def _scoped(self, stored: StoredMovement) -> ScopedMovement:
         by_path = {o.path: o.org_id for o in self.tables.organizations.values()}
-        statuses = (
-            [*open_statuses, OriginStatus.TRANSFERRED.value]
-            if to_enrol and open_statuses is not None
-            else open_statuses
-        )
-        for movement in await self.in_scope(path, side, statuses):
-            stored = self.tables.movements[movement.movement_id]
+        scope = self._scope_path(stored)
+        assert scope is not None
+        return ScopedMovement(stored.movement(), by_path[scope], stored.member_id)
+
+    def _queued(self, which: QueueQuery) -> list[tuple[StoredMovement, Queue]]:
+        """The domain's rules on every movement of the scope, in the order added."""
+        found = []
+        for stored in self.tables.movements.values():
+            scope = self._scope_path(stored)
+            if scope is None or not scope.startswith(which.path):
+                continue
+            side = stored.movement().side_of(self.tables.node)
+            partner = stored.host if side is Side.ORIGIN else stored.origin
+            if which.partner is not None and partner != which.partner:
+                continue
+            entry = classify(
+                side, stored.origin_group, stored.host_group, which.today, which.deadlines
+            )
+            if entry is not None and which.queue in (None, entry.queue):
+                found.append((stored, entry.queue))
+        return found
+
+    async def queued(
+        self, which: QueueQuery, *, after: UUID | None = None, limit: int | None = None
+    ) -> list[ScopedMovement]:
+        found = [stored for stored, _ in self._queued(which)]
+        if after is not None:  # the page starts after that movement, in the order added
+            order = list(self.tables.movements)
+            if after not in order:
+                return []
+            found = [m for m in found if order.index(m.movement_id) > order.index(after)]
+        return [self._scoped(m) for m in (found[:limit] if limit is not None else found)]
+
+    async def queue_counts(self, which: QueueQuery) -> dict[Queue, int]:
+        counts = dict.fromkeys(Queue, 0)
+        for _, queue in self._queued(which):
+            counts[queue] += 1
+        return counts
+
+    async def report(self, which: ReportQuery) -> list[ReportGroup]:
+        groups: dict[str | None, list[StoredMovement]] = {}
+        for stored in self.tables.movements.values():
+            scope = self._scope_path(stored)
+            side = stored.movement().side_of(self.tables.node)
+            partner = stored.host if side is Side.ORIGIN else stored.origin
             if (
-                to_enrol
-                and open_statuses is not None
-                and stored.origin_status not in open_statuses
-                and (
-                    stored.host != self.tables.node
-                    or (stored.host_group is not None and stored.host_group.enrolment is not None)
-                )
-            ):
-                continue  # a completed transfer counts only at the host, until it enrols
-            group = stored.origin_group
-            if departed_by is not None and (
-                group is None or group.period.departed_on > departed_by
+                scope is None
+                or not scope.startswith(which.path)
+                or (which.side is not None and side is not which.side)
+                or (which.partner is not None and partner != which.partner)
+                or not away_during(stored.origin_group, which.since, which.until)
             ):
                 continue
-            scope = self._scope_path(stored)
-            assert scope is not None  # in_scope kept only those in a scope
-            found.append(ScopedMovement(movement, by_path[scope], stored.member_id))
-        return found
+            key: str | None = None
+            if which.group_by is GroupBy.BRANCH:
+                key = str(self._scoped(stored).org_id)
+            elif which.group_by is GroupBy.PARTNER:
+                key = partner
+            elif which.group_by is GroupBy.STATE:
+                key = stored.movement().state.value
+            elif which.group_by is GroupBy.MONTH:
+                assert stored.origin_group is not None
+                key = stored.origin_group.period.departed_on.strftime("%Y-%m")
+            groups.setdefault(key, []).append(stored)
+
+        def count(key: str | None, found: list[StoredMovement]) -> ReportGroup:
+            return ReportGroup(
+                key,
+                len(found),
+                len({m.member_id for m in found}),
+                sum(m.movement().state.is_open for m in found),
+            )
+
+        everything = [m for found in groups.values() for m in found]
+        by_key = [count(k, v) for k, v in sorted(groups.items()) if k is not None]
+        return [*by_key, count(None, everything)]
 
 
 class FakeCertificates:

@@ -19,6 +19,8 @@ from yixian.contracts import (
     OriginStatus,
     recorded_status,
 )
+from yixian.contracts.expressions import Kind
+from yixian.contracts.state import OPEN
 from yixian.record.history import add_history, add_participation
 from yixian.registry.domain import (
     Addressee,
@@ -26,6 +28,7 @@ from yixian.registry.domain import (
     Answer,
     Concern,
     FeedbackState,
+    GroupBy,
     Member,
     MemberStatus,
     Movement,
@@ -33,14 +36,24 @@ from yixian.registry.domain import (
     Organization,
     OrgKind,
     Participation,
+    Queue,
     Side,
 )
 from yixian.registry.domain.feedback import text_digest
-from yixian.registry.service_layer.repositories import AuditFilter, MemberSearch, ScopedMovement
+from yixian.registry.domain.reporting import AWAY_DURING
+from yixian.registry.service_layer.repositories import (
+    AuditFilter,
+    MemberSearch,
+    QueueQuery,
+    ReportGroup,
+    ReportQuery,
+    ScopedMovement,
+)
 from yixian.runtime import DbConnection
 from yixian.runtime.apikeys import Role
 
-from . import auth
+from . import auth, rules
+from .rules import literal
 
 
 def _organization(row: asyncpg.Record) -> Organization:
@@ -536,6 +549,17 @@ class Movements:
         )
         return [(r["movement_id"], r["host_version"]) for r in rows]
 
+    async def _root_path(self) -> str | None:
+        path: str | None = await self.conn.fetchval(
+            "SELECT path FROM organizations WHERE parent_id IS NULL"
+        )
+        return path
+
+    async def _answerable(self, path: str, args: _Args) -> _Answerable:
+        """How the statement finds the organization answerable for each movement, and
+        whether it must: every movement is the root's subtree's."""
+        return _Answerable(args, path, whole=path == await self._root_path())
+
     async def in_scope(
         self,
         path: str,
@@ -546,85 +570,233 @@ class Movements:
         after: UUID | None = None,
         limit: int | None = None,
     ) -> list[Movement]:
-        where = ["s.scope_path LIKE $2 || '%'"]
-        args: list[Any] = [self.node, path]
+        args = _Args(self.node)
+        scope = await self._answerable(path, args)
+        where = [scope.within]
         if side is not None:
-            where.append(f"s.{'origin' if side is Side.ORIGIN else 'host'} = $1")
+            where.append(f"m.{'origin' if side is Side.ORIGIN else 'host'} = {args.node}")
         if open_statuses is not None:
-            args.append(list(open_statuses))
-            where.append(f"s.origin_status = ANY(${len(args)}::text[])")
+            where.append(f"m.origin_status = ANY({args.add(list(open_statuses))}::text[])")
+            if set(open_statuses) == _OPEN:  # the index of the open movements' names
+                where.append(f"m.origin_status IN ({_OPEN_SQL})")
         if name is not None:
-            args.append(name)
+            value = args.add(name)
             where.append(
-                f"strpos(lower(s.origin_group -> 'member' ->> 'name'), lower(${len(args)})) > 0"
+                "member_name_grams(m.origin_group #>> '{member,name}')"
+                f" @> member_name_grams({value})"
+                f" AND strpos(lower(m.origin_group #>> '{{member,name}}'), lower({value})) > 0"
             )
         if after is not None:
-            args.append(after)
-            where.append(
-                "(s.created_at, s.movement_id) > (SELECT created_at, movement_id"  # noqa: S608
-                f" FROM movements WHERE movement_id = ${len(args)})"  # (an argument)
-            )
-        args.append(limit)
+            where.append(_after(args.add(after)))
         rows = await self.conn.fetch(
-            f"SELECT * FROM ({_SCOPED_MOVEMENTS}) s WHERE {' AND '.join(where)}"  # noqa: S608
-            f" ORDER BY s.created_at, s.movement_id LIMIT ${len(args)}",  # (fixed names)
-            *args,
+            f"SELECT m.* FROM movements m {scope.joins} WHERE {' AND '.join(where)}"  # noqa: S608
+            f" ORDER BY m.created_at, m.movement_id LIMIT {args.add(limit)}",  # (fixed names)
+            *args.values,
         )
         return [movement_from_row(r) for r in rows]
 
-    async def answerable_in(
-        self,
-        path: str,
-        side: Side | None,
-        open_statuses: Sequence[str] | None,
-        departed_by: date | None = None,
-        *,
-        to_enrol: bool = False,
+    async def queued(
+        self, which: QueueQuery, *, after: UUID | None = None, limit: int | None = None
     ) -> list[ScopedMovement]:
-        where = ["s.scope_path LIKE $2 || '%'"]
-        args: list[Any] = [self.node, path]
-        if side is not None:
-            where.append(f"s.{'origin' if side is Side.ORIGIN else 'host'} = $1")
-        if open_statuses is not None:
-            args.append(list(open_statuses))
-            status = f"s.origin_status = ANY(${len(args)}::text[])"
-            if to_enrol:  # and at the host, a completed transfer whose member it has not enrolled
-                args.append(OriginStatus.TRANSFERRED.value)
-                status = (
-                    f"({status} OR (s.host = $1 AND s.origin_status = ${len(args)}"
-                    " AND s.host_group ->> 'enrolment' IS NULL))"
-                )
-            where.append(status)
-        if departed_by is not None:
-            args.append(departed_by.isoformat())
-            where.append(f"s.origin_group -> 'period' ->> 'departed_on' <= ${len(args)}")
+        args = _Args(self.node)
+        today = args.add(which.today)
+        scope = await self._answerable(which.path, args)
+        extra = [_after(args.add(after))] if after is not None else []
+        queue = args.add(which.queue.value) if which.queue is not None else None
+        arms = [
+            f"SELECT m.movement_id, m.created_at FROM movements m {scope.joins}"  # noqa: S608
+            f" WHERE {' AND '.join([*where, *extra])}"
+            f" AND {case} {'= ' + queue if queue else 'IS NOT NULL'}"
+            for where, case in self._queue_arms(which, args, scope, today)
+        ]
         rows = await self.conn.fetch(
-            f"SELECT * FROM ({_SCOPED_MOVEMENTS}) s WHERE {' AND '.join(where)}"  # noqa: S608
-            " ORDER BY s.created_at, s.movement_id",  # (fixed names; values are arguments)
-            *args,
+            f"WITH page AS MATERIALIZED (SELECT * FROM ({' UNION ALL '.join(arms)}) u"  # noqa: S608
+            f" ORDER BY u.created_at, u.movement_id LIMIT {args.add(limit)})"
+            f" SELECT m.*, {scope.org_id} AS scope_org_id FROM page"
+            f" JOIN movements m USING (movement_id) {scope.all_joins}"
+            " ORDER BY page.created_at, page.movement_id",
+            *args.values,
         )
         return [
             ScopedMovement(movement_from_row(r), r["scope_org_id"], r["member_id"]) for r in rows
         ]
 
+    async def queue_counts(self, which: QueueQuery) -> dict[Queue, int]:
+        args = _Args(self.node)
+        today = args.add(which.today)
+        scope = await self._answerable(which.path, args)
+        arms = [
+            f"SELECT {case} AS queue FROM movements m {scope.joins}"  # noqa: S608
+            f" WHERE {' AND '.join(where)}"
+            for where, case in self._queue_arms(which, args, scope, today)
+        ]
+        rows = await self.conn.fetch(
+            f"SELECT queue, count(*) AS n FROM ({' UNION ALL '.join(arms)}) u"  # noqa: S608
+            " WHERE queue IS NOT NULL GROUP BY queue",
+            *args.values,
+        )
+        counts = dict.fromkeys(Queue, 0)
+        counts |= {Queue(r["queue"]): r["n"] for r in rows}
+        return counts
 
-# The organization answerable for a movement on this node ($1): at its origin the member's
-# organization; at its host the organization that checked the member in, else the one the
-# origin suggested, else the node's root.
-_SCOPED_MOVEMENTS = """
-SELECT m.*, COALESCE(
-           CASE WHEN m.origin = $1 THEN oo.path END,
-           ho.path, hint.path, root.path) AS scope_path,
-       COALESCE(
-           CASE WHEN m.origin = $1 THEN oo.org_id END,
-           ho.org_id, hint.org_id, root.org_id) AS scope_org_id
-FROM movements m
-LEFT JOIN organizations oo ON oo.org_id = m.origin_org_id
-LEFT JOIN organizations ho ON ho.org_id = m.host_org_id
-LEFT JOIN organizations hint
-       ON hint.org_id = (m.origin_group -> 'destination' -> 'host_org_hint' ->> 'org_id')::uuid
-CROSS JOIN (SELECT org_id, path FROM organizations WHERE parent_id IS NULL) root
-"""
+    def _queue_arms(
+        self, which: QueueQuery, args: _Args, scope: _Answerable, today: str
+    ) -> list[tuple[list[str], str]]:
+        """For each side of the node: the conditions of the movements the queues read (the
+        open ones, and the completed transfers still to enrol: the index
+        ``movements_queues``), and the queue of one (the domain's rules, the side known)."""
+        arms = []
+        for side in (Side.ORIGIN, Side.HOST):
+            mine, partner_column = ("origin", "host") if side is Side.ORIGIN else ("host", "origin")
+            where = [f"m.{mine} = {args.node}", _QUEUED, scope.within]
+            if which.partner is not None:
+                where.append(f"m.{partner_column} = {args.add(which.partner)}")
+            translate = rules.Translation(
+                params={"side": literal(side.value, Kind.TEXT), "today": today},
+                deadlines=which.deadlines,
+            )
+            arms.append((where, rules.queue_case(translate)))
+        return arms
+
+    async def report(self, which: ReportQuery) -> list[ReportGroup]:
+        args = _Args(self.node)
+        translate = rules.Translation(
+            params={
+                "since": args.add(which.since),
+                "until": args.add(which.until),
+            }
+        )
+        grouped = which.group_by is GroupBy.BRANCH
+        scope = await self._answerable(which.path, args)
+        where = [translate(AWAY_DURING), scope.within]
+        if which.until is not None:  # (as AWAY_DURING says, for the index)
+            where.append(f"m.fact_departed_on <= {args.add(which.until)}")
+        if which.side is not None:
+            where.append(f"m.{'origin' if which.side is Side.ORIGIN else 'host'} = {args.node}")
+        if which.partner is not None:
+            where.append(f"{_partner(args.node)} = {args.add(which.partner)}")
+        if which.group_by is None:
+            key, total, sets = "NULL::text", "true", "()"
+        else:
+            key = (
+                scope.org_id + "::text"
+                if grouped
+                else _partner(args.node) + "::text"
+                if which.group_by is GroupBy.PARTNER
+                else _REPORT_KEYS[which.group_by]
+            )
+            total, sets = f"GROUPING({key}) = 1", f"GROUPING SETS (({key}), ())"
+        rows = await self.conn.fetch(
+            f"SELECT {key} AS key, {total} AS total, count(*) AS movements,"  # noqa: S608
+            " count(DISTINCT m.member_id) AS members,"
+            f" count(*) FILTER (WHERE {translate(OPEN)}) AS open"
+            f" FROM movements m {scope.all_joins if grouped else scope.joins}"
+            f" WHERE {' AND '.join(where)} GROUP BY {sets}",
+            *args.values,
+        )
+        groups = sorted(
+            (ReportGroup(r["key"], r["movements"], r["members"], r["open"])
+             for r in rows if not r["total"]),
+            key=lambda g: g.key or "",
+        )  # fmt: skip
+        total_row = next((r for r in rows if r["total"]), None)
+        return [
+            *groups,
+            ReportGroup(
+                None,
+                total_row["movements"] if total_row else 0,
+                total_row["members"] if total_row else 0,
+                total_row["open"] if total_row else 0,
+            ),
+        ]
+
+
+_OPEN = {status.value for status in OPEN_ORIGIN_STATUSES}
+_OPEN_SQL = ", ".join(literal(status, Kind.TEXT) for status in sorted(_OPEN))
+_QUEUED = (
+    f"(m.origin_status IN ({_OPEN_SQL})"
+    f" OR (m.origin_status = {literal(OriginStatus.TRANSFERRED, Kind.TEXT)} AND m.fact_to_enrol))"
+)
+"""The movements the queues read: the predicate of the index ``movements_queues``."""
+
+
+def _partner(node: str) -> str:
+    """The other node of the movement."""
+    return f"(CASE WHEN m.origin = {node} THEN m.host ELSE m.origin END)"
+
+
+_REPORT_KEYS = {
+    GroupBy.STATE: "m.fact_state",
+    GroupBy.MONTH: "to_char(m.fact_departed_on, 'YYYY-MM')",
+}
+
+
+def _after(movement: str) -> str:
+    """After that movement, oldest first (then by id)."""
+    return (
+        "(m.created_at, m.movement_id) > (SELECT a.created_at, a.movement_id"  # noqa: S608
+        f" FROM movements a WHERE a.movement_id = {movement})"
+    )
+
+
+class _Args:
+    """A statement's arguments, each given once: ``add`` a value where the statement uses
+    it; ``node`` is this node's code (once, where first used)."""
+
+    def __init__(self, node: str) -> None:
+        self.values: list[Any] = []
+        self._node = node
+        self._node_at: str | None = None
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+    @property
+    def node(self) -> str:
+        if self._node_at is None:
+            self._node_at = self.add(self._node)
+        return self._node_at
+
+
+class _Answerable:
+    """The organization of this node answerable for a movement: at its origin the
+    member's organization; at its host the one that checked the member in (or that a host
+    secretary assigned), else the one the origin suggested if it exists here, else the
+    node's root (``domain.answerable``)."""
+
+    def __init__(self, args: _Args, path: str, *, whole: bool) -> None:
+        self.args = args
+        self.path = path
+        self.whole = whole
+        """The scope is the whole node: no condition, no join."""
+        self.all_joins = (
+            "LEFT JOIN organizations oo ON oo.org_id = m.origin_org_id"
+            " LEFT JOIN organizations ho ON ho.org_id = m.host_org_id"
+            " LEFT JOIN organizations hint ON hint.org_id = m.fact_host_org_hint"
+            " CROSS JOIN (SELECT org_id, path FROM organizations WHERE parent_id IS NULL) root"
+        )
+        self.joins = "" if whole else self.all_joins
+        self._within: str | None = None
+
+    @property
+    def org_id(self) -> str:
+        return (
+            f"COALESCE(CASE WHEN m.origin = {self.args.node} THEN oo.org_id END,"
+            " ho.org_id, hint.org_id, root.org_id)"
+        )
+
+    @property
+    def within(self) -> str:
+        """The movement is the subtree's (one argument, however often it is asked)."""
+        if self.whole:
+            return "true"
+        if self._within is None:
+            self._within = (
+                f"COALESCE(CASE WHEN m.origin = {self.args.node} THEN oo.path END,"
+                f" ho.path, hint.path, root.path) LIKE {self.args.add(self.path)} || '%'"
+            )
+        return self._within
 
 
 class Certificates:

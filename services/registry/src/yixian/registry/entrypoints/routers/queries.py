@@ -161,12 +161,34 @@ async def work_queues(
     org_id: OrgFilter = None,
     queue: Annotated[Queue | None, Query(description="Only this queue.")] = None,
     partner: PartnerFilter = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=500, description="At most this many of each queue.")
+    ] = None,
+    after: Annotated[
+        UUID | None,
+        Query(
+            description="The last movement id of the previous page of `queue`: the page"
+            " starts after it."
+        ),
+    ] = None,
 ) -> JSONResponse:
     """To do, waiting on the other side, overdue, upcoming: the movements your organization
-    answers for (a branch's own; an ancestor's whole subtree), each with the organization."""
+    answers for (a branch's own; an ancestor's whole subtree), each with the organization,
+    oldest first; `limit` and `after` (with `queue`) page them, `/v1/queues/counts` counts
+    them."""
     return await api.read(
-        lambda uow: queries.work_queues(uow, org_id, queue=queue, partner=partner)
+        lambda uow: queries.work_queues(
+            uow, org_id, queue=queue, partner=partner, after=after, limit=limit
+        )
     )
+
+
+@router.get("/v1/queues/counts")
+async def work_queue_counts(
+    api: Api, org_id: OrgFilter = None, partner: PartnerFilter = None
+) -> JSONResponse:
+    """How many movements each of the work queues holds (as `/v1/queues` lists them)."""
+    return await api.read(lambda uow: queries.queue_counts(uow, org_id, partner=partner))
 
 
 @router.get("/v1/statistics")
