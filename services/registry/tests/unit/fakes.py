@@ -54,6 +54,7 @@ from yixian.registry.service_layer.repositories import (
     MemberSearch,
     MemberValues,
     QueueQuery,
+    Report,
     ReportGroup,
     ReportQuery,
     ScopedMovement,
@@ -679,43 +680,46 @@ class FakeMovements:
             counts[queue] += 1
         return counts
 
-    async def report(self, which: ReportQuery) -> list[ReportGroup]:
-        groups: dict[str | None, list[StoredMovement]] = {}
+    async def report(self, which: ReportQuery) -> Report:
+        found: list[tuple[StoredMovement, Side, str]] = []
         for stored in self.tables.movements.values():
             scope = self._scope_path(stored)
             side = stored.movement().side_of(self.tables.node)
             partner = stored.host if side is Side.ORIGIN else stored.origin
             if (
-                scope is None
-                or not scope.startswith(which.path)
-                or (which.side is not None and side is not which.side)
-                or (which.partner is not None and partner != which.partner)
-                or not away_during(stored.origin_group, which.since, which.until)
+                scope is not None
+                and scope.startswith(which.path)
+                and (which.side is None or side is which.side)
+                and (which.partner is None or partner == which.partner)
+                and away_during(stored.origin_group, which.since, which.until)
             ):
-                continue
-            key: str | None = None
-            if which.group_by is GroupBy.BRANCH:
-                key = str(self._scoped(stored).org_id)
-            elif which.group_by is GroupBy.PARTNER:
-                key = partner
-            elif which.group_by is GroupBy.STATE:
-                key = stored.movement().state.value
-            elif which.group_by is GroupBy.MONTH:
-                assert stored.origin_group is not None
-                key = stored.origin_group.period.departed_on.strftime("%Y-%m")
-            groups.setdefault(key, []).append(stored)
+                found.append((stored, side, partner))
 
-        def count(key: str | None, found: list[StoredMovement]) -> ReportGroup:
+        def key(group_by: GroupBy, stored: StoredMovement, partner: str) -> str:
+            if group_by is GroupBy.BRANCH:
+                return str(self._scoped(stored).org_id)
+            if group_by is GroupBy.PARTNER:
+                return partner
+            if group_by is GroupBy.STATE:
+                return stored.movement().state.value
+            assert stored.origin_group is not None
+            return stored.origin_group.period.departed_on.strftime("%Y-%m")
+
+        def count(name: str | None, movements: list[StoredMovement]) -> ReportGroup:
             return ReportGroup(
-                key,
-                len(found),
-                len({m.member_id for m in found}),
-                sum(m.movement().state.is_open for m in found),
+                name,
+                len(movements),
+                len({m.member_id for m in movements}),
+                sum(m.movement().state.is_open for m in movements),
             )
 
-        everything = [m for found in groups.values() for m in found]
-        by_key = [count(k, v) for k, v in sorted(groups.items()) if k is not None]
-        return [*by_key, count(None, everything)]
+        breakdowns: dict[GroupBy, list[ReportGroup]] = {}
+        for group_by in dict.fromkeys(which.group_by):
+            groups: dict[str, list[StoredMovement]] = {}
+            for stored, _, partner in found:
+                groups.setdefault(key(group_by, stored, partner), []).append(stored)
+            breakdowns[group_by] = [count(k, v) for k, v in sorted(groups.items())]
+        return Report(count(None, [m for m, _, _ in found]), breakdowns)
 
 
 class FakeCertificates:

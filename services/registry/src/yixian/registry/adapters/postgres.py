@@ -45,6 +45,7 @@ from yixian.registry.service_layer.repositories import (
     AuditFilter,
     MemberSearch,
     QueueQuery,
+    Report,
     ReportGroup,
     ReportQuery,
     ScopedMovement,
@@ -237,10 +238,11 @@ class Members:
     async def search(
         self, path: str, criteria: MemberSearch, after: tuple[str, UUID] | None, limit: int
     ) -> list[dict[str, Any]]:
-        """Each criterion is a condition an index of migration 0008 serves; the status is
-        ``domain.member_status`` in SQL, with its statuses as arguments."""
+        """Each criterion is a condition an index of migration 0008 serves; the page is read
+        in name order (migration 0015) before its members' statuses are found, unless the
+        status is a criterion; the status is ``domain.member_status`` in SQL, with its
+        statuses as arguments."""
         args: list[Any] = [
-            path,
             sorted(s.value for s in OPEN_ORIGIN_STATUSES),
             OriginStatus.TRANSFERRED.value,
         ]
@@ -249,7 +251,7 @@ class Members:
             args.append(value)
             return f"${len(args)}"
 
-        where = ["o.path LIKE $1 || '%'"]
+        where = [f"o.path LIKE {arg(path)} || '%'"]
         if criteria.name is not None:
             name = arg(criteria.name)
             where.append(
@@ -268,10 +270,14 @@ class Members:
         if after is not None:
             name, member_id = arg(after[0]), arg(after[1])
             where.append(f'(m.name COLLATE "C", m.member_id) > ({name}, {member_id})')
-        outer = f"WHERE s.status = {arg(criteria.status.value)}" if criteria.status else ""
+        if criteria.status is not None:
+            where.append(f"{_status_of('m')} = {arg(criteria.status.value)}")
+        # a page in name order (index members_by_name), then each one's status
         rows = await self.conn.fetch(
-            f"SELECT * FROM ({_MEMBER_SUMMARY} WHERE {' AND '.join(where)}) s {outer}"  # noqa: S608
-            f' ORDER BY s.name COLLATE "C", s.member_id LIMIT {arg(limit)}',  # names fixed
+            f"SELECT p.*, {_status_of('p')} AS status FROM (SELECT {_MEMBER_COLUMNS}"  # noqa: S608
+            f" FROM members m JOIN organizations o USING (org_id) WHERE {' AND '.join(where)}"
+            f' ORDER BY m.name COLLATE "C", m.member_id LIMIT {arg(limit)}) p'
+            ' ORDER BY p.name COLLATE "C", p.member_id',
             *args,
         )
         return [dict(r) for r in rows]
@@ -325,17 +331,22 @@ class Members:
     async def count_by_status(self, path: str) -> dict[str, int]:
         """Members of the subtree by status (``domain.member_status``, as the search), and
         ``transferred_in``: those enrolled here after a transfer."""
-        rows = await self.conn.fetch(
-            f"SELECT s.status, count(*) AS n, count(s.transferred_from) AS transferred_in"  # noqa: S608
-            f" FROM ({_MEMBER_SUMMARY} WHERE o.path LIKE $1 || '%') s GROUP BY s.status",
-            path,
+        whole = path == await _root_path(self.conn)
+        counts = "".join(
+            f"count(*) FILTER (WHERE s.status = '{status.value}') AS {status.value}, "
+            for status in MemberStatus
+        )
+        scoped = "" if whole else " JOIN organizations o USING (org_id) WHERE o.path LIKE $3 || '%'"
+        row = await self.conn.fetchrow(
+            f"SELECT {counts}count(s.transferred_from) AS transferred_in"  # noqa: S608
+            f" FROM (SELECT m.transferred_from, {_status_of('m', every=True)} AS status"
+            f" FROM members m{scoped} OFFSET 0) s",  # (the statuses are MemberStatus's values)
             sorted(s.value for s in OPEN_ORIGIN_STATUSES),
             OriginStatus.TRANSFERRED.value,
+            *(() if whole else (path,)),
         )
-        counts = {status.value: 0 for status in MemberStatus}
-        counts |= {r["status"]: r["n"] for r in rows}
-        counts["transferred_in"] = sum(r["transferred_in"] for r in rows)
-        return counts
+        assert row is not None
+        return dict(row)
 
     async def add_new(self, members: Sequence[tuple[Any, ...]]) -> set[UUID]:
         """Insert a batch (values in ``IMPORT_COLUMNS`` order) with COPY; rows a unique rule
@@ -364,42 +375,86 @@ class Members:
     async def present_in(
         self, path: str, *, after: UUID | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """The view ``people_present`` (migration 0006), which holds the rule."""
-        rows = await self.conn.fetch(
-            "SELECT * FROM people_present p WHERE p.org_path LIKE $1 || '%'"
-            " AND ($2::uuid IS NULL OR (p.presence, p.name, p.member_id) >"
-            " (SELECT a.presence, a.name, a.member_id FROM people_present a"
-            " WHERE a.member_id = $2 LIMIT 1))"
-            " ORDER BY p.presence, p.name, p.member_id LIMIT $3",
-            path,
-            after,
-            limit,
+        """The view ``people_present`` (migration 0006), which holds the rule: its local
+        members, then its visitors. Each part is read in name order from where the page
+        starts: every member (every movement, for visitors) in that order (migration
+        0015), each one asked of the view, until the page is full."""
+        start = None
+        if after is not None:
+            start = await self.conn.fetchrow(
+                "SELECT presence, name, member_id FROM people_present WHERE member_id = $1 LIMIT 1",
+                after,
+            )
+            if start is None:
+                return []
+        found: list[dict[str, Any]] = []
+        for presence, (table, name, key) in _PRESENT_IN_ORDER.items():
+            if start is not None and presence < start["presence"]:
+                continue
+            left = None if limit is None else limit - len(found)
+            if left == 0:
+                break
+            keyset = start is not None and presence == start["presence"]
+            rows = await self.conn.fetch(
+                f"SELECT p.* FROM {table} d CROSS JOIN LATERAL"  # noqa: S608 (fixed names)
+                f" (SELECT * FROM people_present p WHERE p.presence = $1 AND p.{key} = d.{key}"
+                " AND p.org_path LIKE $2 || '%' OFFSET 0) p"  # (asked row by row, in order)
+                + (f" WHERE ({name}, d.member_id) > ($4, $5)" if keyset else "")
+                + f" ORDER BY {name}, d.member_id LIMIT $3",
+                presence,
+                path,
+                left,
+                *((start["name"], start["member_id"]) if keyset and start else ()),
+            )
+            found += [dict(r) for r in rows]
+        return found
+
+
+_PRESENT_IN_ORDER = {
+    "local": ("members", "d.name", "member_id"),
+    "visiting": ("movements", "((d.origin_group -> 'member') ->> 'name')", "movement_id"),
+}
+"""people_present's parts in its order, each with what to walk in name order (an index
+of migration 0015): the table, the name as the view has it, and the key to ask the view
+by."""
+
+
+def _status_of(member: str, *, every: bool = False) -> str:
+    """The status of the member ``member`` (a table alias): removed once the origin
+    removed the member (recorded status 'removed'), away while a movement this node
+    registered ($1: the open origin statuses, as an array) is open, transferred out once
+    one is transferred ($2), else home (domain.member_status). ``every``: for many members
+    at once (each kind of movement hashed once), else for a few (each member's movements
+    looked up in the index)."""
+
+    def has(status: str) -> str:
+        if every:
+            return (
+                f"{member}.member_id IN (SELECT mv.member_id FROM movements mv"  # noqa: S608
+                f" WHERE mv.origin_org_id IS NOT NULL AND mv.origin_status {status})"
+            )
+        return (
+            "EXISTS (SELECT 1 FROM movements mv"  # noqa: S608 (an alias, fixed conditions)
+            f" WHERE mv.member_id = {member}.member_id AND mv.origin_org_id IS NOT NULL"
+            f" AND mv.origin_status {status})"
         )
-        return [dict(r) for r in rows]
+
+    removed = f"= '{REMOVED_STATUS}'"
+    return (
+        f"CASE WHEN {has(removed)} THEN '{MemberStatus.REMOVED.value}'"
+        f" WHEN {has('= ANY($1::text[])')} THEN '{MemberStatus.AWAY.value}'"
+        f" WHEN {has('= $2')} THEN '{MemberStatus.TRANSFERRED_OUT.value}'"
+        f" ELSE '{MemberStatus.HOME.value}' END"
+    )
 
 
-# A member of this node in the subtree of $1, with its status: removed once the origin
-# removed the member (recorded status 'removed'), away while a movement this
-# node registered ($2: the open origin statuses) is open, transferred out once one is
-# transferred ($3), else home (domain.member_status).
-_MEMBER_SUMMARY = f"""
-SELECT m.member_id, m.org_id, m.name, m.joined_on, m.phone, m.email, m.transferred_from,
-       CASE WHEN EXISTS (SELECT 1 FROM movements mv
-                          WHERE mv.member_id = m.member_id AND mv.origin_org_id IS NOT NULL
-                            AND mv.origin_status = '{REMOVED_STATUS}')
-                 THEN '{MemberStatus.REMOVED.value}'
-            WHEN EXISTS (SELECT 1 FROM movements mv
-                          WHERE mv.member_id = m.member_id AND mv.origin_org_id IS NOT NULL
-                            AND mv.origin_status = ANY($2::text[]))
-                 THEN '{MemberStatus.AWAY.value}'
-            WHEN EXISTS (SELECT 1 FROM movements mv
-                          WHERE mv.member_id = m.member_id AND mv.origin_org_id IS NOT NULL
-                            AND mv.origin_status = $3)
-                 THEN '{MemberStatus.TRANSFERRED_OUT.value}'
-            ELSE '{MemberStatus.HOME.value}' END AS status
-FROM members m
-JOIN organizations o USING (org_id)
-"""  # noqa: S608 (the statuses are MemberStatus's values)
+_MEMBER_COLUMNS = "m.member_id, m.org_id, m.name, m.joined_on, m.phone, m.email, m.transferred_from"
+
+
+async def _root_path(conn: DbConnection) -> str | None:
+    """The path of the node's root organization: a subtree that is every organization."""
+    path: str | None = await conn.fetchval("SELECT path FROM organizations WHERE parent_id IS NULL")
+    return path
 
 
 IMPORT_COLUMNS = [
@@ -599,19 +654,16 @@ class Movements:
         self, which: QueueQuery, *, after: UUID | None = None, limit: int | None = None
     ) -> list[ScopedMovement]:
         args = _Args(self.node)
-        today = args.add(which.today)
         scope = await self._answerable(which.path, args)
-        extra = [_after(args.add(after))] if after is not None else []
-        queue = args.add(which.queue.value) if which.queue is not None else None
-        arms = [
-            f"SELECT m.movement_id, m.created_at FROM movements m {scope.joins}"  # noqa: S608
-            f" WHERE {' AND '.join([*where, *extra])}"
-            f" AND {case} {'= ' + queue if queue else 'IS NOT NULL'}"
-            for where, case in self._queue_arms(which, args, scope, today)
-        ]
+        where = self._queue_rows(which, args, scope)
+        case = self._queue_case(which, args)
+        where.append(f"{case} = {args.add(which.queue)}" if which.queue else f"{case} IS NOT NULL")
+        if after is not None:
+            where.append(_after(args.add(after)))
         rows = await self.conn.fetch(
-            f"WITH page AS MATERIALIZED (SELECT * FROM ({' UNION ALL '.join(arms)}) u"  # noqa: S608
-            f" ORDER BY u.created_at, u.movement_id LIMIT {args.add(limit)})"
+            "WITH page AS MATERIALIZED (SELECT m.movement_id, m.created_at"  # noqa: S608
+            f" FROM movements m {scope.joins} WHERE {' AND '.join(where)}"
+            f" ORDER BY m.created_at, m.movement_id LIMIT {args.add(limit)})"
             f" SELECT m.*, {scope.org_id} AS scope_org_id FROM page"
             f" JOIN movements m USING (movement_id) {scope.all_joins}"
             " ORDER BY page.created_at, page.movement_id",
@@ -623,15 +675,11 @@ class Movements:
 
     async def queue_counts(self, which: QueueQuery) -> dict[Queue, int]:
         args = _Args(self.node)
-        today = args.add(which.today)
         scope = await self._answerable(which.path, args)
-        arms = [
-            f"SELECT {case} AS queue FROM movements m {scope.joins}"  # noqa: S608
-            f" WHERE {' AND '.join(where)}"
-            for where, case in self._queue_arms(which, args, scope, today)
-        ]
+        where = self._queue_rows(which, args, scope)
         rows = await self.conn.fetch(
-            f"SELECT queue, count(*) AS n FROM ({' UNION ALL '.join(arms)}) u"  # noqa: S608
+            f"SELECT queue, count(*) AS n FROM (SELECT {self._queue_case(which, args)} AS queue"  # noqa: S608
+            f" FROM movements m {scope.joins} WHERE {' AND '.join(where)} OFFSET 0) q"
             " WHERE queue IS NOT NULL GROUP BY queue",
             *args.values,
         )
@@ -639,76 +687,109 @@ class Movements:
         counts |= {Queue(r["queue"]): r["n"] for r in rows}
         return counts
 
-    def _queue_arms(
-        self, which: QueueQuery, args: _Args, scope: _Answerable, today: str
-    ) -> list[tuple[list[str], str]]:
-        """For each side of the node: the conditions of the movements the queues read (the
-        open ones, and the completed transfers still to enrol: the index
-        ``movements_queues``), and the queue of one (the domain's rules, the side known)."""
-        arms = []
-        for side in (Side.ORIGIN, Side.HOST):
-            mine, partner_column = ("origin", "host") if side is Side.ORIGIN else ("host", "origin")
-            where = [f"m.{mine} = {args.node}", _QUEUED, scope.within]
-            if which.partner is not None:
-                where.append(f"m.{partner_column} = {args.add(which.partner)}")
-            translate = rules.Translation(
-                params={"side": literal(side.value, Kind.TEXT), "today": today},
-                deadlines=which.deadlines,
-            )
-            arms.append((where, rules.queue_case(translate)))
-        return arms
+    @staticmethod
+    def _queue_rows(which: QueueQuery, args: _Args, scope: _Answerable) -> list[str]:
+        """The movements the queues read: the open ones, and the completed transfers still
+        to enrol (the index ``movements_queues``), of the scope and the partner."""
+        where = [_QUEUED, scope.within]
+        if which.partner is not None:
+            where.append(f"{_partner(args.node)} = {args.add(which.partner)}")
+        return where
 
-    async def report(self, which: ReportQuery) -> list[ReportGroup]:
+    @staticmethod
+    def _queue_case(which: QueueQuery, args: _Args) -> str:
+        """The queue of a movement by the domain's rules, translated once for each side of
+        the node (the side known, the rules of the other side drop out)."""
+        today = args.add(which.today)
+        cases = [
+            rules.queue_case(
+                rules.Translation(
+                    params={"side": literal(side.value, Kind.TEXT), "today": today},
+                    deadlines=which.deadlines,
+                )
+            )
+            for side in (Side.ORIGIN, Side.HOST)
+        ]
+        return f"(CASE WHEN m.origin = {args.node} THEN {cases[0]} ELSE {cases[1]} END)"
+
+    async def report(self, which: ReportQuery) -> Report:
+        """One statement for the total and every breakdown. A member counts once in a
+        group however many of its movements the group holds: the movements are read in
+        the member's order (the index ``movements_reports``), each with how many of the
+        report's movements its member has; a member with one counts where that one is,
+        and only the members with several are told apart by id (``DISTINCT``)."""
         args = _Args(self.node)
         translate = rules.Translation(
-            params={
-                "since": args.add(which.since),
-                "until": args.add(which.until),
-            }
+            params={"since": args.add(which.since), "until": args.add(which.until)}
         )
-        grouped = which.group_by is GroupBy.BRANCH
         scope = await self._answerable(which.path, args)
         where = [translate(AWAY_DURING), scope.within]
-        if which.until is not None:  # (as AWAY_DURING says, for the index)
-            where.append(f"m.fact_departed_on <= {args.add(which.until)}")
         if which.side is not None:
             where.append(f"m.{'origin' if which.side is Side.ORIGIN else 'host'} = {args.node}")
         if which.partner is not None:
             where.append(f"{_partner(args.node)} = {args.add(which.partner)}")
-        if which.group_by is None:
-            key, total, sets = "NULL::text", "true", "()"
-        else:
-            key = (
-                scope.org_id + "::text"
-                if grouped
-                else _partner(args.node) + "::text"
-                if which.group_by is GroupBy.PARTNER
-                else _REPORT_KEYS[which.group_by]
-            )
-            total, sets = f"GROUPING({key}) = 1", f"GROUPING SETS (({key}), ())"
+        by = list(dict.fromkeys(which.group_by))
+        keys = [
+            self._report_key(group_by, args, scope) + f" AS k{i}" for i, group_by in enumerate(by)
+        ]
+        named = [f"k{i}" for i in range(len(by))]
+        joins = scope.all_joins if GroupBy.BRANCH in by else scope.joins
+        every = ", ".join(named)
         rows = await self.conn.fetch(
-            f"SELECT {key} AS key, {total} AS total, count(*) AS movements,"  # noqa: S608
-            " count(DISTINCT m.member_id) AS members,"
-            f" count(*) FILTER (WHERE {translate(OPEN)}) AS open"
-            f" FROM movements m {scope.all_joins if grouped else scope.joins}"
-            f" WHERE {' AND '.join(where)} GROUP BY {sets}",
+            "WITH r AS MATERIALIZED (SELECT m.member_id,"  # noqa: S608 (fixed names)
+            f" {''.join(k + ', ' for k in keys)}{translate(OPEN)} AS open,"
+            " count(*) OVER (PARTITION BY m.member_id) AS of_member"
+            f" FROM movements m {joins} WHERE {' AND '.join(where)})"
+            f" SELECT {''.join(n + ', ' for n in named)}{_grouping(named)} AS g,"
+            " count(*) AS movements, count(*) FILTER (WHERE open) AS open,"
+            " count(*) FILTER (WHERE of_member = 1) AS members"
+            f" FROM r GROUP BY GROUPING SETS ({''.join(f'({n}), ' for n in named)}())"
+            f" UNION ALL SELECT {''.join(n + ', ' for n in named)}g, 0, 0, count(*) FROM"
+            f" (SELECT {''.join(n + ', ' for n in named)}{_grouping(named)} AS g FROM r"
+            " WHERE of_member > 1 GROUP BY GROUPING SETS"
+            f" ({''.join(f'({n}, member_id), ' for n in named)}(member_id))) d"
+            f" GROUP BY {every + ', ' if every else ''}g",
             *args.values,
         )
-        groups = sorted(
-            (ReportGroup(r["key"], r["movements"], r["members"], r["open"])
-             for r in rows if not r["total"]),
-            key=lambda g: g.key or "",
-        )  # fmt: skip
-        total_row = next((r for r in rows if r["total"]), None)
-        return [
-            *groups,
-            ReportGroup(
-                None,
-                total_row["movements"] if total_row else 0,
-                total_row["members"] if total_row else 0,
-                total_row["open"] if total_row else 0,
-            ),
-        ]
+        counted: dict[tuple[int, str | None], list[int]] = {}
+        for r in rows:
+            bits = r["g"]
+            grouped = next((i for i in range(len(by)) if not bits >> (len(by) - 1 - i) & 1), None)
+            key = r[f"k{grouped}"] if grouped is not None else None
+            sums = counted.setdefault((-1 if grouped is None else grouped, key), [0, 0, 0])
+            for i, name in enumerate(("movements", "members", "open")):
+                sums[i] += r[name]
+
+        def group(at: tuple[int, str | None]) -> ReportGroup:
+            movements, members, open_ = counted.get(at, [0, 0, 0])
+            return ReportGroup(at[1], movements, members, open_)
+
+        return Report(
+            group((-1, None)),
+            {
+                group_by: [
+                    group(at)
+                    for at in sorted((k for k in counted if k[0] == i), key=lambda k: k[1] or "")
+                ]
+                for i, group_by in enumerate(by)
+            },
+        )
+
+    @staticmethod
+    def _report_key(group_by: GroupBy, args: _Args, scope: _Answerable) -> str:
+        """What a breakdown groups by, as text."""
+        if group_by is GroupBy.BRANCH:
+            return scope.org_id + "::text"
+        if group_by is GroupBy.PARTNER:
+            return _partner(args.node) + "::text"
+        if group_by is GroupBy.STATE:
+            return "m.fact_state"
+        return "to_char(m.fact_departed_on, 'YYYY-MM')"
+
+
+def _grouping(named: list[str]) -> str:
+    """Which grouping set a row is of (the total's: every bit set)."""
+    return f"GROUPING({', '.join(named)})" if named else "0"
 
 
 _OPEN = {status.value for status in OPEN_ORIGIN_STATUSES}
@@ -723,12 +804,6 @@ _QUEUED = (
 def _partner(node: str) -> str:
     """The other node of the movement."""
     return f"(CASE WHEN m.origin = {node} THEN m.host ELSE m.origin END)"
-
-
-_REPORT_KEYS = {
-    GroupBy.STATE: "m.fact_state",
-    GroupBy.MONTH: "to_char(m.fact_departed_on, 'YYYY-MM')",
-}
 
 
 def _after(movement: str) -> str:

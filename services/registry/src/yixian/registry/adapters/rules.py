@@ -125,10 +125,21 @@ class Translation:
         self.kept = {fact.name for fact in kept}
 
     def __call__(self, expr: Expr) -> str:
-        return self._sql(expr)
+        """``expr`` in SQL; a condition as a ``WHERE`` or ``WHEN`` reads it."""
+        return self._sql(expr, True)
 
-    def _sql(self, expr: Expr) -> str:
+    def value(self, expr: Expr) -> str:
+        """``expr`` in SQL as a value: a condition is true or false, never NULL."""
+        return self._sql(expr, False)
+
+    def _sql(self, expr: Expr, test: bool = False) -> str:
+        """``test``: the result is only tested (``WHERE``, ``WHEN``, ``AND``, ``OR``), where
+        NULL reads as false, as an absent value's comparison is: no ``COALESCE`` needed."""
         t = self._sql
+
+        def two_valued(condition: str) -> str:
+            return condition if test else f"COALESCE({condition}, false)"
+
         match expr:
             case Field(group, path, kind):
                 return self._field(group, path, kind)
@@ -143,22 +154,22 @@ class Translation:
                     raise KeyError(f"no deadlines given for the setting {name}")
                 return str(int(getattr(self.deadlines, name)))
             case Compare(op, left, right):
-                return f"COALESCE({t(left)} {op} {t(right)}, false)"
+                return two_valued(f"({t(left)} {op} {t(right)})")
             case OneOf(item, values):
                 listed = ", ".join(literal(v, Kind.TEXT) for v in values)
-                return f"COALESCE({t(item)} IN ({listed}), false)"
+                return two_valued(f"({t(item)} IN ({listed}))")
             case Not(Present(item)):
                 return f"({t(item)} IS NULL)"
             case Present(item):
                 return f"({t(item)} IS NOT NULL)"
             case All(items):
-                return "(" + " AND ".join(t(i) for i in items) + ")"
+                return "(" + " AND ".join(t(i, test) for i in items) + ")"
             case AnyOf(items):
-                return "(" + " OR ".join(t(i) for i in items) + ")"
+                return "(" + " OR ".join(t(i, test) for i in items) + ")"
             case Not(item):
                 return f"(NOT {t(item)})"
             case Case(whens, otherwise):
-                arms = " ".join(f"WHEN {t(c)} THEN {t(v)}" for c, v in whens)
+                arms = " ".join(f"WHEN {t(c, True)} THEN {t(v)}" for c, v in whens)
                 return f"CASE {arms} ELSE {t(otherwise)} END"
             case Coalesce(items):
                 return "COALESCE(" + ", ".join(t(i) for i in items) + ")"
@@ -180,7 +191,7 @@ class Translation:
             case Fact(name, definition):
                 if name in self.kept:
                     return f"{self.prefix}fact_{name}"
-                return t(definition)
+                return t(definition, test)
         raise TypeError(f"not an expression: {expr!r}")
 
     def _field(self, group: str, path: tuple[str, ...], kind: Kind) -> str:
@@ -195,7 +206,7 @@ class Translation:
 
 def generated_column(fact: Fact) -> str:
     """The SQL of the generated column that keeps ``fact`` (as migration 0015 has it)."""
-    definition = Translation(table=None, kept=())(fact.definition)
+    definition = Translation(table=None, kept=()).value(fact.definition)
     return f"fact_{fact.name} {sql_type(fact.kind)} GENERATED ALWAYS AS ({definition}) STORED"
 
 

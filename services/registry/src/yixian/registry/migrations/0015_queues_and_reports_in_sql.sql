@@ -56,24 +56,24 @@ ALTER TABLE movements
     ADD COLUMN fact_state text GENERATED ALWAYS AS (
         CASE
         WHEN (origin_group IS NULL) THEN 'unknown'
-        WHEN COALESCE((origin_group #>> '{status}') IN ('returned'), false) THEN 'closed_returned'
-        WHEN COALESCE((origin_group #>> '{status}') IN ('relocated'), false) THEN 'closed_relocated'
-        WHEN COALESCE((origin_group #>> '{status}') IN ('transferred'), false) THEN 'closed_transferred'
-        WHEN COALESCE((origin_group #>> '{status}') IN ('cancelled'), false) THEN 'cancelled'
-        WHEN COALESCE((origin_group #>> '{decision,standing}') IN ('removed'), false) THEN 'closed_removed'
-        WHEN (COALESCE((origin_group #>> '{status}') IN ('transfer_requested'), false) AND COALESCE(CASE
-        WHEN ((((origin_group #>> '{transfer}') IS NOT NULL) AND ((host_group #>> '{transfer_reply}') IS NOT NULL)) AND COALESCE(yixian_instant((host_group #>> '{transfer_reply,request_at}')) = yixian_instant((origin_group #>> '{transfer,requested_at}')), false)) THEN (host_group #>> '{transfer_reply,decision}')
-        ELSE NULL::text END IN ('accepted'), false)) THEN 'transfer_accepted'
-        WHEN (COALESCE((origin_group #>> '{status}') IN ('transfer_requested'), false) AND COALESCE(CASE
-        WHEN ((((origin_group #>> '{transfer}') IS NOT NULL) AND ((host_group #>> '{transfer_reply}') IS NOT NULL)) AND COALESCE(yixian_instant((host_group #>> '{transfer_reply,request_at}')) = yixian_instant((origin_group #>> '{transfer,requested_at}')), false)) THEN (host_group #>> '{transfer_reply,decision}')
-        ELSE NULL::text END IN ('rejected'), false)) THEN 'transfer_rejected'
-        WHEN COALESCE((origin_group #>> '{status}') IN ('transfer_requested'), false) THEN 'transfer_pending'
+        WHEN ((origin_group #>> '{status}') IN ('returned')) THEN 'closed_returned'
+        WHEN ((origin_group #>> '{status}') IN ('relocated')) THEN 'closed_relocated'
+        WHEN ((origin_group #>> '{status}') IN ('transferred')) THEN 'closed_transferred'
+        WHEN ((origin_group #>> '{status}') IN ('cancelled')) THEN 'cancelled'
+        WHEN ((origin_group #>> '{decision,standing}') IN ('removed')) THEN 'closed_removed'
+        WHEN (((origin_group #>> '{status}') IN ('transfer_requested')) AND (CASE
+        WHEN ((((origin_group #>> '{transfer}') IS NOT NULL) AND ((host_group #>> '{transfer_reply}') IS NOT NULL)) AND (yixian_instant((host_group #>> '{transfer_reply,request_at}')) = yixian_instant((origin_group #>> '{transfer,requested_at}')))) THEN (host_group #>> '{transfer_reply,decision}')
+        ELSE NULL::text END IN ('accepted'))) THEN 'transfer_accepted'
+        WHEN (((origin_group #>> '{status}') IN ('transfer_requested')) AND (CASE
+        WHEN ((((origin_group #>> '{transfer}') IS NOT NULL) AND ((host_group #>> '{transfer_reply}') IS NOT NULL)) AND (yixian_instant((host_group #>> '{transfer_reply,request_at}')) = yixian_instant((origin_group #>> '{transfer,requested_at}')))) THEN (host_group #>> '{transfer_reply,decision}')
+        ELSE NULL::text END IN ('rejected'))) THEN 'transfer_rejected'
+        WHEN ((origin_group #>> '{status}') IN ('transfer_requested')) THEN 'transfer_pending'
         WHEN (yixian_date((origin_group #>> '{lost_contact_since}')) IS NOT NULL) THEN 'lost_contact'
-        WHEN COALESCE((host_group #>> '{status}') IN ('expected'), false) THEN 'awaiting_check_in'
-        WHEN COALESCE((host_group #>> '{status}') IN ('checked_in'), false) THEN 'active'
-        WHEN COALESCE((host_group #>> '{status}') IN ('not_found'), false) THEN 'not_found_by_host'
-        WHEN COALESCE((host_group #>> '{status}') IN ('forwarded'), false) THEN 'forwarded'
-        WHEN COALESCE((host_group #>> '{status}') IN ('lost_contact'), false) THEN 'lost_contact'
+        WHEN ((host_group #>> '{status}') IN ('expected')) THEN 'awaiting_check_in'
+        WHEN ((host_group #>> '{status}') IN ('checked_in')) THEN 'active'
+        WHEN ((host_group #>> '{status}') IN ('not_found')) THEN 'not_found_by_host'
+        WHEN ((host_group #>> '{status}') IN ('forwarded')) THEN 'forwarded'
+        WHEN ((host_group #>> '{status}') IN ('lost_contact')) THEN 'lost_contact'
         ELSE 'awaiting_check_in'
         END) STORED,
     ADD COLUMN fact_check_in_due_on date GENERATED ALWAYS AS (yixian_date((origin_group #>> '{check_in_due_on}'))) STORED,
@@ -86,13 +86,13 @@ ALTER TABLE movements
     ADD COLUMN fact_report_from date GENERATED ALWAYS AS (COALESCE(GREATEST(yixian_date((origin_group #>> '{last_report_on}')), yixian_date((host_group #>> '{report_received_on}'))), yixian_date((origin_group #>> '{period,departed_on}')))) STORED,
     ADD COLUMN fact_dues_unpaid_from integer GENERATED ALWAYS AS (yixian_first_missing_month(yixian_beijing_month(yixian_instant((host_group #>> '{checked_in_at}'))), (host_group #> '{dues_paid}'))) STORED,
     ADD COLUMN fact_lost_contact_since date GENERATED ALWAYS AS (LEAST(yixian_date((origin_group #>> '{lost_contact_since}')), CASE
-        WHEN COALESCE((host_group #>> '{status}') IN ('lost_contact'), false) THEN yixian_date((host_group #>> '{lost_contact_since}'))
+        WHEN ((host_group #>> '{status}') IN ('lost_contact')) THEN yixian_date((host_group #>> '{lost_contact_since}'))
         ELSE NULL::date END)) STORED,
     ADD COLUMN fact_lost_contact_decided text GENERATED ALWAYS AS (
         CASE
-        WHEN COALESCE(yixian_date((origin_group #>> '{decision,lost_contact_since}')) = LEAST(yixian_date((origin_group #>> '{lost_contact_since}')), CASE
-        WHEN COALESCE((host_group #>> '{status}') IN ('lost_contact'), false) THEN yixian_date((host_group #>> '{lost_contact_since}'))
-        ELSE NULL::date END), false) THEN (origin_group #>> '{decision,standing}')
+        WHEN (yixian_date((origin_group #>> '{decision,lost_contact_since}')) = LEAST(yixian_date((origin_group #>> '{lost_contact_since}')), CASE
+        WHEN ((host_group #>> '{status}') IN ('lost_contact')) THEN yixian_date((host_group #>> '{lost_contact_since}'))
+        ELSE NULL::date END)) THEN (origin_group #>> '{decision,standing}')
         ELSE NULL::text
         END) STORED,
     ADD COLUMN fact_standing text GENERATED ALWAYS AS ((origin_group #>> '{decision,standing}')) STORED,
@@ -103,9 +103,9 @@ ALTER TABLE movements
     ADD COLUMN fact_closed_on date GENERATED ALWAYS AS (
         CASE
         WHEN (origin_group IS NULL) THEN NULL::date
-        WHEN (COALESCE((origin_group #>> '{status}') IN ('transfer_requested', 'registered'), false) AND (NOT COALESCE((origin_group #>> '{decision,standing}') IN ('removed'), false))) THEN NULL::date
-        WHEN COALESCE((origin_group #>> '{decision,standing}') IN ('removed'), false) THEN LEAST((yixian_instant((origin_group #>> '{decision,decided_at}')) AT TIME ZONE INTERVAL '+08:00')::date, DATE '9999-12-31')
-        WHEN (COALESCE((origin_group #>> '{status}') IN ('returned'), false) AND (yixian_date((origin_group #>> '{period,expected_return_on}')) IS NOT NULL)) THEN yixian_date((origin_group #>> '{period,expected_return_on}'))
+        WHEN (((origin_group #>> '{status}') IN ('registered', 'transfer_requested')) AND (NOT COALESCE(((origin_group #>> '{decision,standing}') IN ('removed')), false))) THEN NULL::date
+        WHEN ((origin_group #>> '{decision,standing}') IN ('removed')) THEN LEAST((yixian_instant((origin_group #>> '{decision,decided_at}')) AT TIME ZONE INTERVAL '+08:00')::date, DATE '9999-12-31')
+        WHEN (((origin_group #>> '{status}') IN ('returned')) AND (yixian_date((origin_group #>> '{period,expected_return_on}')) IS NOT NULL)) THEN yixian_date((origin_group #>> '{period,expected_return_on}'))
         ELSE LEAST((yixian_instant((origin_group #>> '{changed_at}')) AT TIME ZONE INTERVAL '+08:00')::date, DATE '9999-12-31')
         END) STORED,
     ADD COLUMN fact_host_org_hint uuid GENERATED ALWAYS AS (((origin_group #>> '{destination,host_org_hint,org_id}'))::uuid) STORED;
@@ -122,11 +122,12 @@ CREATE INDEX movements_queues ON movements (created_at, movement_id)
     WHERE origin_status IN ('registered', 'transfer_requested')
        OR (origin_status = 'transferred' AND fact_to_enrol);
 
--- Statistics: every movement by its day of departure, with what a report groups and
+-- Statistics: every movement in its member's order (a member counts once in a group,
+-- however many of its movements the group holds), with what a report filters, groups and
 -- counts by.
-CREATE INDEX movements_reports ON movements (fact_departed_on)
-    INCLUDE (origin, host, origin_org_id, host_org_id, fact_host_org_hint, member_id,
-             fact_state, fact_closed_on);
+CREATE INDEX movements_reports ON movements (member_id)
+    INCLUDE (origin, host, origin_org_id, host_org_id, fact_host_org_hint,
+             fact_departed_on, fact_state, fact_closed_on);
 
 -- Members away and visiting found by a part of the name: the name's characters and pairs
 -- of characters (member_name_grams, migration 0008) of the open movements.
@@ -134,13 +135,14 @@ CREATE INDEX movements_open_name_grams
     ON movements USING gin (member_name_grams(origin_group #>> '{member,name}'))
     WHERE origin_status IN ('registered', 'transfer_requested');
 
--- Everyone present, by name: the visitors checked in (the view people_present).
-CREATE INDEX movements_present_by_name
-    ON movements (((origin_group -> 'member') ->> 'name'), member_id)
-    WHERE host_status = 'checked_in' AND origin_status IN ('registered', 'transfer_requested');
+-- Everyone present (the view people_present, which holds the rule) in its order: this
+-- node's members and the movements, by name, each asked of the view until a page is full.
+CREATE INDEX members_present_by_name ON members (name, member_id);
+CREATE INDEX movements_by_member_name
+    ON movements (((origin_group -> 'member') ->> 'name'), member_id);
 
 -- A member's status (domain.member_status) from this node's movements of the member.
-CREATE INDEX movements_member_status ON movements (member_id, origin_status)
+CREATE INDEX movements_member_status ON movements (origin_status, member_id)
     WHERE origin_org_id IS NOT NULL;
 
 -- The member search and the present list page members by name (code-point order).

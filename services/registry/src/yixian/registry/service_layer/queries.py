@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -349,39 +350,46 @@ async def statistics(
     *,
     since: date | None = None,
     until: date | None = None,
-    group_by: GroupBy | None = None,
+    group_by: GroupBy | Sequence[GroupBy] | None = None,
     partner: str | None = None,
     side: Side | None = None,
 ) -> dict[str, Any]:
     """The movements of the scope that count in the period (``domain.AWAY_DURING``: the
     member departed by its last day and the movement had not closed before its first),
-    counted both as movements and as distinct members, in total and by ``group_by``: the
-    database counts them (``GROUP BY``)."""
+    counted both as movements and as distinct members, in total and by each ``group_by``
+    (``groups``: by the first; ``breakdowns``: by each); the database counts them."""
     scope = await _scope(uow, org_id)
     dates.require_report_period(since, until, uow.request.now, fields=("from", "to"))
-    which = ReportQuery(scope, since, until, side, _partner(uow, partner), group_by)
-    *found, total = await uow.movements.report(which)
-    branch = group_by is GroupBy.BRANCH
-    names = await _names(uow, {UUID(g.key) for g in found if g.key}) if branch else {}
-    groups = [
-        {
-            "key": g.key,
-            **({"name": names[UUID(g.key)]} if branch and g.key else {}),
-            "movements": g.movements,
-            "open": g.open,
-            "members": g.members,
-        }
-        for g in found
-    ]
+    by = (group_by,) if isinstance(group_by, GroupBy) else tuple(group_by or ())
+    report = await uow.movements.report(
+        ReportQuery(scope, since, until, side, _partner(uow, partner), by)
+    )
+    branches = report.breakdowns.get(GroupBy.BRANCH, [])
+    names = await _names(uow, {UUID(g.key) for g in branches if g.key})
+
+    def groups(breakdown: GroupBy) -> list[dict[str, Any]]:
+        branch = breakdown is GroupBy.BRANCH
+        return [
+            {
+                "key": g.key,
+                **({"name": names[UUID(g.key)]} if branch and g.key else {}),
+                "movements": g.movements,
+                "open": g.open,
+                "members": g.members,
+            }
+            for g in report.breakdowns[breakdown]
+        ]
+
     return {
         "from": since.isoformat() if since else None,
         "to": until.isoformat() if until else None,
-        "group_by": group_by.value if group_by else None,
+        "group_by": by[0].value if by else None,
         "partner": partner,
         "side": side.value if side else None,
-        "movements": total.movements,
-        "members": total.members,
-        "groups": groups,
+        "movements": report.total.movements,
+        "members": report.total.members,
+        "groups": groups(by[0]) if by else [],
+        "breakdowns": {breakdown.value: groups(breakdown) for breakdown in report.breakdowns},
         "members_by_status": await uow.members.count_by_status(scope),
     }
 

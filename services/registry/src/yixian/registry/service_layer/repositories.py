@@ -77,14 +77,14 @@ class QueueQuery:
 class ReportQuery:
     """Which movements a report counts (``domain.AWAY_DURING`` in ``since``..``until``),
     of the subtree at ``path``, on ``side`` and shared with ``partner`` (None: any), and
-    how they are grouped."""
+    the breakdowns it counts them by (besides the total)."""
 
     path: str
     since: date | None = None
     until: date | None = None
     side: Side | None = None
     partner: str | None = None
-    group_by: GroupBy | None = None
+    group_by: tuple[GroupBy, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +96,14 @@ class ReportGroup:
     movements: int
     members: int
     open: int
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The total, and each breakdown's groups by key."""
+
+    total: ReportGroup
+    breakdowns: dict[GroupBy, list[ReportGroup]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +257,9 @@ class MovementRepository(Protocol):
         """How many movements ``which`` names are in each queue (every queue, 0 when
         none)."""
 
-    async def report(self, which: ReportQuery) -> list[ReportGroup]:
-        """The counts of a report: one per group (by key), then the total (key None)."""
+    async def report(self, which: ReportQuery) -> Report:
+        """The counts of a report: the total, and for each breakdown one per group, by
+        key."""
 
 
 class CertificateRepository(Protocol):

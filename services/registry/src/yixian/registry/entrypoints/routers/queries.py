@@ -202,7 +202,11 @@ async def statistics(
         date | None, Query(alias="to", description="Last day of the period (included).")
     ] = None,
     group_by: Annotated[
-        GroupBy | None, Query(description="branch, partner, state or month of departure.")
+        list[GroupBy] | None,
+        Query(
+            description="branch, partner, state or month of departure; may be given several"
+            " times: `breakdowns` has each, `groups` the first."
+        ),
     ] = None,
     partner: PartnerFilter = None,
     side: Annotated[Side | None, Query(description="origin: members away; host: visiting.")] = (
