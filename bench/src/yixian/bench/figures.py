@@ -27,6 +27,7 @@ from yixian.localstack.network import LocalNode, Process, node_env
 from yixian.localstack.sinks import HttpSink
 
 from . import ceilings
+from .console import console_screens
 from .report import Figure, Report
 
 GUSHI, CHAOYANG = "411525", "110105"
@@ -48,12 +49,15 @@ class Sizes:
     rates: tuple[int, ...] = (500, 2000)
     kafka_records: int = 200_000
     pgbench_seconds: int = 15
+    console_movements: int = 200_000
+    console_requests: int = 20
 
     @classmethod
     def smoke(cls) -> Sizes:
         return cls(
             imported=3000, relay=2000, apply=1000, notices=300, sustained_seconds=4,
             rate_seconds=3, rates=(50,), kafka_records=5000, pgbench_seconds=2,
+            console_movements=2000, console_requests=3,
         )  # fmt: skip
 
 
@@ -171,6 +175,11 @@ class Bench:
     # -- figures ------------------------------------------------------------------------
 
     async def run(self) -> Report:
+        # first, while no node's processes share the cores
+        await console_screens(
+            self.stack, self.report, movements=self.sizes.console_movements,
+            requests=self.sizes.console_requests, say=self.say,
+        )  # fmt: skip
         await self.start()
         try:
             await self.import_members()

@@ -92,7 +92,7 @@ class Expr:
 
     def is_(self, *values: str) -> Expr:
         """One of these values (false when absent)."""
-        return OneOf(self, tuple(str(v) for v in values))
+        return OneOf(self, tuple(sorted(str(v) for v in values)))
 
     def is_not(self, *values: str) -> Expr:
         """None of these values (true when absent)."""

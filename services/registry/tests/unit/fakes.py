@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from yixian.contracts import (
+    OPEN_ORIGIN_STATUSES,
     REMOVED_STATUS,
     ActivityScheduled,
     Envelope,
@@ -61,6 +62,8 @@ from yixian.registry.service_layer.repositories import (
 )
 from yixian.registry.service_layer.unit_of_work import NodeConfig, Request, UnitOfWork
 from yixian.runtime.apikeys import Role, new_api_key
+
+_OPEN = tuple(status.value for status in OPEN_ORIGIN_STATUSES)
 
 
 def _refuse(constraint: str) -> AlreadyExists:
@@ -656,6 +659,8 @@ class FakeMovements:
             partner = stored.host if side is Side.ORIGIN else stored.origin
             if which.partner is not None and partner != which.partner:
                 continue
+            if stored.origin_status not in (*_OPEN, OriginStatus.TRANSFERRED.value):
+                continue  # the movements the queues read (the index movements_queues)
             entry = classify(
                 side, stored.origin_group, stored.host_group, which.today, which.deadlines
             )

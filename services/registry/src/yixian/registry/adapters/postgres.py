@@ -716,8 +716,9 @@ class Movements:
         """One statement for the total and every breakdown. A member counts once in a
         group however many of its movements the group holds: the movements are read in
         the member's order (the index ``movements_reports``), each with how many of the
-        report's movements its member has; a member with one counts where that one is,
-        and only the members with several are told apart by id (``DISTINCT``)."""
+        report's movements its member has and which of them it is; a member counts in the
+        total at its first, in a group where its only one is, and only the members with
+        several are told apart by id in each breakdown (``GROUPING SETS`` of key and id)."""
         args = _Args(self.node)
         translate = rules.Translation(
             params={"since": args.add(which.since), "until": args.add(which.until)}
@@ -729,36 +730,37 @@ class Movements:
         if which.partner is not None:
             where.append(f"{_partner(args.node)} = {args.add(which.partner)}")
         by = list(dict.fromkeys(which.group_by))
-        keys = [
-            self._report_key(group_by, args, scope) + f" AS k{i}" for i, group_by in enumerate(by)
-        ]
         named = [f"k{i}" for i in range(len(by))]
-        joins = scope.all_joins if GroupBy.BRANCH in by else scope.joins
-        every = ", ".join(named)
+        keys = "".join(f"{self._report_key(b, args, scope)} AS k{i}, " for i, b in enumerate(by))
+        listed = "".join(f"{n}, " for n in named)
+        several = (
+            f" UNION ALL SELECT {listed}g, 0, 0, 0, count(*) FROM (SELECT {listed}"  # noqa: S608
+            f"{_grouping(named)} AS g FROM r WHERE of_member > 1 GROUP BY GROUPING SETS"
+            f" ({', '.join(f'({n}, member_id)' for n in named)})) d GROUP BY {listed}g"
+            if by
+            else ""
+        )
         rows = await self.conn.fetch(
-            "WITH r AS MATERIALIZED (SELECT m.member_id,"  # noqa: S608 (fixed names)
-            f" {''.join(k + ', ' for k in keys)}{translate(OPEN)} AS open,"
-            " count(*) OVER (PARTITION BY m.member_id) AS of_member"
-            f" FROM movements m {joins} WHERE {' AND '.join(where)})"
-            f" SELECT {''.join(n + ', ' for n in named)}{_grouping(named)} AS g,"
-            " count(*) AS movements, count(*) FILTER (WHERE open) AS open,"
-            " count(*) FILTER (WHERE of_member = 1) AS members"
-            f" FROM r GROUP BY GROUPING SETS ({''.join(f'({n}), ' for n in named)}())"
-            f" UNION ALL SELECT {''.join(n + ', ' for n in named)}g, 0, 0, count(*) FROM"
-            f" (SELECT {''.join(n + ', ' for n in named)}{_grouping(named)} AS g FROM r"
-            " WHERE of_member > 1 GROUP BY GROUPING SETS"
-            f" ({''.join(f'({n}, member_id), ' for n in named)}(member_id))) d"
-            f" GROUP BY {every + ', ' if every else ''}g",
+            f"WITH r AS MATERIALIZED (SELECT m.member_id, {keys}"  # noqa: S608 (fixed names)
+            f"{translate(OPEN)} AS open, count(*) OVER member AS of_member,"
+            " row_number() OVER member AS nth"
+            f" FROM movements m {scope.all_joins if GroupBy.BRANCH in by else scope.joins}"
+            f" WHERE {' AND '.join(where)} WINDOW member AS (PARTITION BY m.member_id))"
+            f" SELECT {listed}{_grouping(named)} AS g, count(*) AS movements,"
+            " count(*) FILTER (WHERE open) AS open, count(*) FILTER (WHERE nth = 1) AS firsts,"
+            " count(*) FILTER (WHERE of_member = 1) AS singles"
+            f" FROM r GROUP BY GROUPING SETS ({''.join(f'({n}), ' for n in named)}()){several}",
             *args.values,
         )
         counted: dict[tuple[int, str | None], list[int]] = {}
         for r in rows:
             bits = r["g"]
             grouped = next((i for i in range(len(by)) if not bits >> (len(by) - 1 - i) & 1), None)
-            key = r[f"k{grouped}"] if grouped is not None else None
+            key = _key_text(r[f"k{grouped}"]) if grouped is not None else None
             sums = counted.setdefault((-1 if grouped is None else grouped, key), [0, 0, 0])
-            for i, name in enumerate(("movements", "members", "open")):
-                sums[i] += r[name]
+            members = r["singles"] if grouped is not None else r["firsts"]
+            for i, n in enumerate((r["movements"], members, r["open"])):
+                sums[i] += n
 
         def group(at: tuple[int, str | None]) -> ReportGroup:
             movements, members, open_ = counted.get(at, [0, 0, 0])
@@ -777,14 +779,21 @@ class Movements:
 
     @staticmethod
     def _report_key(group_by: GroupBy, args: _Args, scope: _Answerable) -> str:
-        """What a breakdown groups by, as text."""
+        """What a breakdown groups by (its text is made of it in Python: ``_key_text``)."""
         if group_by is GroupBy.BRANCH:
-            return scope.org_id + "::text"
+            return scope.org_id
         if group_by is GroupBy.PARTNER:
-            return _partner(args.node) + "::text"
+            return _partner(args.node)
         if group_by is GroupBy.STATE:
             return "m.fact_state"
-        return "to_char(m.fact_departed_on, 'YYYY-MM')"
+        return "date_trunc('month', m.fact_departed_on)::date"  # the month of departure
+
+
+def _key_text(key: Any) -> str | None:
+    """A breakdown's key as the report shows it: a month as ``YYYY-MM``."""
+    if key is None:
+        return None
+    return key.strftime("%Y-%m") if isinstance(key, date) else str(key)
 
 
 def _grouping(named: list[str]) -> str:
