@@ -381,13 +381,15 @@ PERIODS = [(None, None), (BASE - timedelta(days=120), BASE), (BASE, None), (None
 
 
 @pytest.mark.parametrize(("since", "until"), PERIODS, ids=["ever", "120 days", "from", "to"])
+@pytest.mark.parametrize("group_by", [None, *GroupBy], ids=["total", *(g.value for g in GroupBy)])
 async def test_the_database_counts_a_report_as_the_domain_does(
-    world: World, since: date | None, until: date | None
+    world: World, since: date | None, until: date | None, group_by: GroupBy | None
 ) -> None:
     async with world.pool.acquire() as db:
         report = await Movements(db, NODE).report(
-            ReportQuery(world.root_path, since, until, group_by=tuple(GroupBy))
-        )
+            ReportQuery(world.root_path, since, until, group_by=group_by,
+                        breakdowns=tuple(GroupBy))
+        )  # fmt: skip
     counted = [m for m in world.movements.values() if away_during(m.origin, since, until)]
     assert (report.total.movements, report.total.members) == (
         len(counted),
@@ -406,18 +408,27 @@ async def test_the_database_counts_a_report_as_the_domain_does(
             return m.origin.destination.jurisdiction if m.side is Side.ORIGIN else m.origin.origin
         return str(world.branch if m.side is Side.ORIGIN else _answering(world, m))
 
-    for by in GroupBy:
+    def expected(by: GroupBy, members: bool) -> dict[str | None, tuple[int, int, int | None]]:
         groups: dict[str, list[Stored]] = {}
         for m in counted:
             groups.setdefault(key(by, m), []).append(m)
-        assert {g.key: (g.movements, g.members, g.open) for g in report.breakdowns[by]} == {
+        return {
             k: (
                 len(v),
-                len({m.member_id for m in v}),
                 sum(movement_state(m.origin, m.host).is_open for m in v),
+                len({m.member_id for m in v}) if members else None,
             )
             for k, v in groups.items()
-        }, by
+        }
+
+    for by in GroupBy:
+        found = {g.key: (g.movements, g.open, g.members) for g in report.breakdowns[by]}
+        assert found == expected(by, members=False), by
+    if group_by is not None:
+        found = {g.key: (g.movements, g.open, g.members) for g in report.groups}
+        assert found == expected(group_by, members=True), group_by
+    else:
+        assert report.groups == []
 
 
 def _answering(world: World, m: Stored) -> UUID | str:

@@ -710,21 +710,25 @@ class FakeMovements:
             assert stored.origin_group is not None
             return stored.origin_group.period.departed_on.strftime("%Y-%m")
 
-        def count(name: str | None, movements: list[StoredMovement]) -> ReportGroup:
+        def count(name: str | None, movements: list[StoredMovement], members: bool) -> ReportGroup:
             return ReportGroup(
                 name,
                 len(movements),
-                len({m.member_id for m in movements}),
                 sum(m.movement().state.is_open for m in movements),
+                len({m.member_id for m in movements}) if members else None,
             )
 
-        breakdowns: dict[GroupBy, list[ReportGroup]] = {}
-        for group_by in dict.fromkeys(which.group_by):
+        def grouped(group_by: GroupBy, members: bool) -> list[ReportGroup]:
             groups: dict[str, list[StoredMovement]] = {}
             for stored, _, partner in found:
                 groups.setdefault(key(group_by, stored, partner), []).append(stored)
-            breakdowns[group_by] = [count(k, v) for k, v in sorted(groups.items())]
-        return Report(count(None, [m for m, _, _ in found]), breakdowns)
+            return [count(k, v, members) for k, v in sorted(groups.items())]
+
+        return Report(
+            count(None, [m for m, _, _ in found], True),
+            grouped(which.group_by, True) if which.group_by is not None else [],
+            {b: grouped(b, False) for b in dict.fromkeys(which.breakdowns)},
+        )
 
 
 class FakeCertificates:

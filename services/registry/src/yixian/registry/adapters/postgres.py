@@ -713,68 +713,73 @@ class Movements:
         return f"(CASE WHEN m.origin = {args.node} THEN {cases[0]} ELSE {cases[1]} END)"
 
     async def report(self, which: ReportQuery) -> Report:
-        """One statement for the total and every breakdown. A member counts once in a
-        group however many of its movements the group holds: the movements are read in
-        the member's order (the index ``movements_reports``), each with how many of the
-        report's movements its member has and which of them it is; a member counts in the
-        total at its first, in a group where its only one is, and only the members with
-        several are told apart by id in each breakdown (``GROUPING SETS`` of key and id)."""
+        """One statement of three parts over the report's movements: the movements and
+        open ones by every breakdown and in total (``GROUPING SETS``); the distinct
+        members in total (read in the member's order, index ``movements_reports``); and
+        those of each group of ``group_by`` (pairs of group and member, hashed)."""
         args = _Args(self.node)
         translate = rules.Translation(
             params={"since": args.add(which.since), "until": args.add(which.until)}
         )
         scope = await self._answerable(which.path, args)
+        await self.conn.execute(f"SET LOCAL work_mem = '{_REPORT_MEMORY}'")
         where = [translate(AWAY_DURING), scope.within]
         if which.side is not None:
             where.append(f"m.{'origin' if which.side is Side.ORIGIN else 'host'} = {args.node}")
         if which.partner is not None:
             where.append(f"{_partner(args.node)} = {args.add(which.partner)}")
-        by = list(dict.fromkeys(which.group_by))
+        by = list(dict.fromkeys([*([which.group_by] if which.group_by else []), *which.breakdowns]))
         named = [f"k{i}" for i in range(len(by))]
         keys = "".join(f"{self._report_key(b, args, scope)} AS k{i}, " for i, b in enumerate(by))
+        joins = scope.all_joins if GroupBy.BRANCH in by else scope.joins
+        movements = (
+            f"SELECT m.member_id, {keys}{translate(OPEN)} AS open"  # noqa: S608 (fixed names)
+            f" FROM movements m {joins} WHERE {' AND '.join(where)}"
+        )
         listed = "".join(f"{n}, " for n in named)
-        several = (
-            f" UNION ALL SELECT {listed}g, 0, 0, 0, count(*) FROM (SELECT {listed}"  # noqa: S608
-            f"{_grouping(named)} AS g FROM r WHERE of_member > 1 GROUP BY GROUPING SETS"
-            f" ({', '.join(f'({n}, member_id)' for n in named)})) d GROUP BY {listed}g"
-            if by
-            else ""
-        )
+        nulls = "".join(f"NULL AS {n}, " for n in named)
+        parts = [
+            f"SELECT {listed}{_grouping(named)} AS g, count(*) AS movements,"  # noqa: S608
+            " count(*) FILTER (WHERE open) AS open, NULL::bigint AS members"
+            f" FROM r GROUP BY GROUPING SETS ({''.join(f'({n}), ' for n in named)}())",
+            f"SELECT {nulls}-1, NULL, NULL, count(*) FROM"  # noqa: S608
+            " (SELECT member_id FROM r GROUP BY member_id) t",
+        ]
+        if which.group_by is not None:  # ... k0, its members
+            others = "".join(f"NULL AS {n}, " for n in named[1:])
+            parts.append(
+                f"SELECT k0, {others}-2, NULL, NULL, count(*) FROM"  # noqa: S608
+                " (SELECT k0, member_id FROM r GROUP BY k0, member_id) p GROUP BY k0"
+            )
         rows = await self.conn.fetch(
-            f"WITH r AS MATERIALIZED (SELECT m.member_id, {keys}"  # noqa: S608 (fixed names)
-            f"{translate(OPEN)} AS open, count(*) OVER member AS of_member,"
-            " row_number() OVER member AS nth"
-            f" FROM movements m {scope.all_joins if GroupBy.BRANCH in by else scope.joins}"
-            f" WHERE {' AND '.join(where)} WINDOW member AS (PARTITION BY m.member_id))"
-            f" SELECT {listed}{_grouping(named)} AS g, count(*) AS movements,"
-            " count(*) FILTER (WHERE open) AS open, count(*) FILTER (WHERE nth = 1) AS firsts,"
-            " count(*) FILTER (WHERE of_member = 1) AS singles"
-            f" FROM r GROUP BY GROUPING SETS ({''.join(f'({n}), ' for n in named)}()){several}",
-            *args.values,
+            f"WITH r AS NOT MATERIALIZED ({movements}) {' UNION ALL '.join(parts)}", *args.values
         )
-        counted: dict[tuple[int, str | None], list[int]] = {}
+        counted: dict[tuple[int, str | None], tuple[int, int]] = {}
+        members: dict[str | None, int] = {}
         for r in rows:
+            if r["g"] == -1:  # the total's members
+                members[None] = r["members"]
+                continue
+            if r["g"] == -2:  # a group's of group_by
+                members[_key_text(r["k0"])] = r["members"]
+                continue
             bits = r["g"]
-            grouped = next((i for i in range(len(by)) if not bits >> (len(by) - 1 - i) & 1), None)
-            key = _key_text(r[f"k{grouped}"]) if grouped is not None else None
-            sums = counted.setdefault((-1 if grouped is None else grouped, key), [0, 0, 0])
-            members = r["singles"] if grouped is not None else r["firsts"]
-            for i, n in enumerate((r["movements"], members, r["open"])):
-                sums[i] += n
+            grouped = next((i for i in range(len(by)) if not bits >> (len(by) - 1 - i) & 1), -1)
+            key = _key_text(r[f"k{grouped}"]) if grouped >= 0 else None
+            counted[(grouped, key)] = (r["movements"], r["open"])
 
-        def group(at: tuple[int, str | None]) -> ReportGroup:
-            movements, members, open_ = counted.get(at, [0, 0, 0])
-            return ReportGroup(at[1], movements, members, open_)
+        def groups(i: int, with_members: bool) -> list[ReportGroup]:
+            found = sorted((k for k in counted if k[0] == i), key=lambda k: k[1] or "")
+            return [
+                ReportGroup(key, *counted[(i, key)], members.get(key) if with_members else None)
+                for _, key in found
+            ]
 
+        movements_total, open_total = counted.get((-1, None), (0, 0))
         return Report(
-            group((-1, None)),
-            {
-                group_by: [
-                    group(at)
-                    for at in sorted((k for k in counted if k[0] == i), key=lambda k: k[1] or "")
-                ]
-                for i, group_by in enumerate(by)
-            },
+            ReportGroup(None, movements_total, open_total, members.get(None, 0)),
+            groups(0, True) if which.group_by is not None else [],
+            {b: groups(i, False) for i, b in enumerate(by) if b in which.breakdowns},
         )
 
     @staticmethod
@@ -787,6 +792,11 @@ class Movements:
         if group_by is GroupBy.STATE:
             return "m.fact_state"
         return "date_trunc('month', m.fact_departed_on)::date"  # the month of departure
+
+
+_REPORT_MEMORY = "32MB"
+"""What a report may hash in memory (each breakdown's groups, the members' ids), in its
+own transaction: PostgreSQL's default (4 MB) sorts a node's movements on disk instead."""
 
 
 def _key_text(key: Any) -> str | None:
@@ -858,7 +868,6 @@ class _Answerable:
             "LEFT JOIN organizations oo ON oo.org_id = m.origin_org_id"
             " LEFT JOIN organizations ho ON ho.org_id = m.host_org_id"
             " LEFT JOIN organizations hint ON hint.org_id = m.fact_host_org_hint"
-            " CROSS JOIN (SELECT org_id, path FROM organizations WHERE parent_id IS NULL) root"
         )
         self.joins = "" if whole else self.all_joins
         self._within: str | None = None
@@ -867,7 +876,7 @@ class _Answerable:
     def org_id(self) -> str:
         return (
             f"COALESCE(CASE WHEN m.origin = {self.args.node} THEN oo.org_id END,"
-            " ho.org_id, hint.org_id, root.org_id)"
+            f" ho.org_id, hint.org_id, ({_ROOT.format('org_id')}))"
         )
 
     @property
@@ -878,9 +887,14 @@ class _Answerable:
         if self._within is None:
             self._within = (
                 f"COALESCE(CASE WHEN m.origin = {self.args.node} THEN oo.path END,"
-                f" ho.path, hint.path, root.path) LIKE {self.args.add(self.path)} || '%'"
+                f" ho.path, hint.path, ({_ROOT.format('path')}))"
+                f" LIKE {self.args.add(self.path)} || '%'"
             )
         return self._within
+
+
+_ROOT = "SELECT {} FROM organizations WHERE parent_id IS NULL"
+"""The node's root organization's column (one, computed once a statement)."""
 
 
 class Certificates:

@@ -36,7 +36,7 @@ from .handlers import (
     require_read,
     status_of,
 )
-from .repositories import AuditFilter, MemberSearch, QueueQuery, ReportQuery
+from .repositories import AuditFilter, MemberSearch, QueueQuery, ReportGroup, ReportQuery
 from .unit_of_work import Denied, UnitOfWork
 
 _OPEN = sorted(status.value for status in OPEN_ORIGIN_STATUSES)
@@ -350,46 +350,58 @@ async def statistics(
     *,
     since: date | None = None,
     until: date | None = None,
-    group_by: GroupBy | Sequence[GroupBy] | None = None,
+    group_by: GroupBy | None = None,
     partner: str | None = None,
     side: Side | None = None,
+    breakdowns: Sequence[GroupBy] = (),
 ) -> dict[str, Any]:
     """The movements of the scope that count in the period (``domain.AWAY_DURING``: the
     member departed by its last day and the movement had not closed before its first),
-    counted both as movements and as distinct members, in total and by each ``group_by``
-    (``groups``: by the first; ``breakdowns``: by each); the database counts them."""
+    counted both as movements and as distinct members, in total and by ``group_by``; by
+    each of ``breakdowns`` as movements and open movements. The database counts them."""
     scope = await _scope(uow, org_id)
     dates.require_report_period(since, until, uow.request.now, fields=("from", "to"))
-    by = (group_by,) if isinstance(group_by, GroupBy) else tuple(group_by or ())
-    report = await uow.movements.report(
-        ReportQuery(scope, since, until, side, _partner(uow, partner), by)
+    which = ReportQuery(
+        scope, since, until, side, _partner(uow, partner), group_by, tuple(breakdowns)
     )
-    branches = report.breakdowns.get(GroupBy.BRANCH, [])
-    names = await _names(uow, {UUID(g.key) for g in branches if g.key})
+    report = await uow.movements.report(which)
+    by_branch = [
+        *(report.groups if group_by is GroupBy.BRANCH else []),
+        *report.breakdowns.get(GroupBy.BRANCH, []),
+    ]
+    names = await _names(uow, {UUID(g.key) for g in by_branch if g.key})
 
-    def groups(breakdown: GroupBy) -> list[dict[str, Any]]:
-        branch = breakdown is GroupBy.BRANCH
+    def listed(groups: list[ReportGroup], branch: bool) -> list[dict[str, Any]]:
         return [
             {
                 "key": g.key,
                 **({"name": names[UUID(g.key)]} if branch and g.key else {}),
                 "movements": g.movements,
                 "open": g.open,
-                "members": g.members,
+                **({"members": g.members} if g.members is not None else {}),
             }
-            for g in report.breakdowns[breakdown]
+            for g in groups
         ]
 
     return {
         "from": since.isoformat() if since else None,
         "to": until.isoformat() if until else None,
-        "group_by": by[0].value if by else None,
+        "group_by": group_by.value if group_by else None,
         "partner": partner,
         "side": side.value if side else None,
         "movements": report.total.movements,
         "members": report.total.members,
-        "groups": groups(by[0]) if by else [],
-        "breakdowns": {breakdown.value: groups(breakdown) for breakdown in report.breakdowns},
+        "groups": listed(report.groups, group_by is GroupBy.BRANCH),
+        **(
+            {
+                "breakdowns": {
+                    b.value: listed(groups, b is GroupBy.BRANCH)
+                    for b, groups in report.breakdowns.items()
+                }
+            }
+            if breakdowns
+            else {}
+        ),
         "members_by_status": await uow.members.count_by_status(scope),
     }
 

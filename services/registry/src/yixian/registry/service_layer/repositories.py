@@ -76,33 +76,37 @@ class QueueQuery:
 @dataclass(frozen=True, slots=True)
 class ReportQuery:
     """Which movements a report counts (``domain.AWAY_DURING`` in ``since``..``until``),
-    of the subtree at ``path``, on ``side`` and shared with ``partner`` (None: any), and
-    the breakdowns it counts them by (besides the total)."""
+    of the subtree at ``path``, on ``side`` and shared with ``partner`` (None: any); the
+    one breakdown whose groups count distinct members too (``group_by``), and the
+    breakdowns that count movements and open movements only (``breakdowns``)."""
 
     path: str
     since: date | None = None
     until: date | None = None
     side: Side | None = None
     partner: str | None = None
-    group_by: tuple[GroupBy, ...] = ()
+    group_by: GroupBy | None = None
+    breakdowns: tuple[GroupBy, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ReportGroup:
-    """A report's count: the movements, their distinct members and how many are open, of
-    one group (``key``: the group's, as ``GroupBy`` says; None: all of them)."""
+    """A report's count: the movements, how many are open and (where counted) their
+    distinct members, of one group (``key``: the group's, as ``GroupBy`` says; None: all
+    of them)."""
 
     key: str | None
     movements: int
-    members: int
     open: int
+    members: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """The total, and each breakdown's groups by key."""
+    """The total, the groups of ``group_by`` (with members), and each breakdown's."""
 
     total: ReportGroup
+    groups: list[ReportGroup]
     breakdowns: dict[GroupBy, list[ReportGroup]]
 
 
@@ -258,8 +262,8 @@ class MovementRepository(Protocol):
         none)."""
 
     async def report(self, which: ReportQuery) -> Report:
-        """The counts of a report: the total, and for each breakdown one per group, by
-        key."""
+        """The counts of a report: the total (with its distinct members), the groups of
+        ``group_by`` (with theirs) and of each breakdown, each by key."""
 
 
 class CertificateRepository(Protocol):

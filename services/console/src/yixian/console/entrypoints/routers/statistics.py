@@ -48,7 +48,7 @@ async def statistics(
     errors: dict[str, str] = {}
     general = ""
     try:  # every breakdown in one request: the registry counts them in one statement
-        totals = await who.caller.get("/v1/statistics", group_by=list(BREAKDOWNS), **query)
+        totals = await who.caller.get("/v1/statistics", breakdown=list(BREAKDOWNS), **query)
     except ServiceRefusal as refusal:
         if refusal.field in query:
             errors[str(refusal.field)] = refusal.message

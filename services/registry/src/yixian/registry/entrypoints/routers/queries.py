@@ -202,10 +202,13 @@ async def statistics(
         date | None, Query(alias="to", description="Last day of the period (included).")
     ] = None,
     group_by: Annotated[
+        GroupBy | None, Query(description="branch, partner, state or month of departure.")
+    ] = None,
+    breakdown: Annotated[
         list[GroupBy] | None,
         Query(
-            description="branch, partner, state or month of departure; may be given several"
-            " times: `breakdowns` has each, `groups` the first."
+            description="Also count by these (each may be given once): `breakdowns` has each"
+            " one's groups with their movements and open movements (not their members)."
         ),
     ] = None,
     partner: PartnerFilter = None,
@@ -214,7 +217,8 @@ async def statistics(
     ),
 ) -> JSONResponse:
     """Movements away during the period (departed by its last day, not closed before its
-    first), counted as movements and as distinct members, in total and by `group_by`."""
+    first), counted as movements and as distinct members, in total and by `group_by`; as
+    movements and open movements by each `breakdown` (a screen's charts in one request)."""
     return await api.read(
         lambda uow: queries.statistics(
             uow,
@@ -224,6 +228,7 @@ async def statistics(
             group_by=group_by,
             partner=partner,
             side=side,
+            breakdowns=breakdown or (),
         )
     )
 
