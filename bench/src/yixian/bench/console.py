@@ -199,7 +199,7 @@ class ConsoleBench:
         )).json()["overdue"]  # fmt: skip
         after = overdue[24]["movement_id"] if len(overdue) > 25 else None
         root, branch = filled.root_id, filled.branches[0]
-        breakdowns = [("group_by", g) for g in ("partner", "state", "month", "branch")]
+        breakdowns = [("breakdown", g) for g in ("partner", "state", "month", "branch")]
         behind: list[tuple[str, str, Any]] = [
             ("queue counts", "/v1/queues/counts", None),
             ("a page of to do", "/v1/queues", {"queue": "to_do", "limit": 26}),
@@ -254,7 +254,7 @@ class ConsoleBench:
     ) -> None:
         samples = await _timed(ask, self.requests)
         p50, p95 = _percentiles(samples)
-        key = "console_" + re.sub(r"\W+", "_", name).strip("_").lower()
+        key = re.sub(r"\W+", "_", name.replace(":", "")).strip("_").lower()
         report.add(key, Figure(
             name, p95, "ms p95", f"{how}, {len(samples)} requests, p50 {p50:.0f} ms",
             target=f"< {GOAL_MS:.0f} ms", against=CEILING,
