@@ -713,46 +713,84 @@ class Movements:
         return f"(CASE WHEN m.origin = {args.node} THEN {cases[0]} ELSE {cases[1]} END)"
 
     async def report(self, which: ReportQuery) -> Report:
-        """One statement of three parts over the report's movements: the movements and
-        open ones by every breakdown and in total (``GROUPING SETS``); the distinct
-        members in total (read in the member's order, index ``movements_reports``); and
-        those of each group of ``group_by`` (pairs of group and member, hashed)."""
+        """One statement of three parts over the report's movements. Movements and open
+        ones are counted first by everything a breakdown or the scope reads (the
+        organizations a movement may be answered for, its partner, state and month of
+        departure), a few thousand groups at most, each then placed with its answerable
+        organization and rolled up by every breakdown and in total (``GROUPING SETS``).
+        Distinct members are counted from the movements themselves: in total in the
+        member's order (index ``movements_reports``), by ``group_by`` as pairs of group
+        and member."""
         args = _Args(self.node)
         translate = rules.Translation(
             params={"since": args.add(which.since), "until": args.add(which.until)}
         )
         scope = await self._answerable(which.path, args)
         await self.conn.execute(f"SET LOCAL work_mem = '{_REPORT_MEMORY}'")
-        where = [translate(AWAY_DURING), scope.within]
+        where = [translate(AWAY_DURING)]
         if which.side is not None:
             where.append(f"m.{'origin' if which.side is Side.ORIGIN else 'host'} = {args.node}")
         if which.partner is not None:
             where.append(f"{_partner(args.node)} = {args.add(which.partner)}")
         by = list(dict.fromkeys([*([which.group_by] if which.group_by else []), *which.breakdowns]))
         named = [f"k{i}" for i in range(len(by))]
-        keys = "".join(f"{self._report_key(b, args, scope)} AS k{i}, " for i, b in enumerate(by))
-        joins = scope.all_joins if GroupBy.BRANCH in by else scope.joins
-        movements = (
-            f"SELECT m.member_id, {keys}{translate(OPEN)} AS open"  # noqa: S608 (fixed names)
-            f" FROM movements m {joins} WHERE {' AND '.join(where)}"
+        # the movements counted by what the breakdowns and the scope read
+        answered = GroupBy.BRANCH in by or not scope.whole
+        counted_by = {
+            **(
+                {
+                    "at_origin": f"m.origin = {args.node}",
+                    "origin_org_id": "m.origin_org_id",
+                    "host_org_id": "m.host_org_id",
+                    "fact_host_org_hint": "m.fact_host_org_hint",
+                }
+                if answered
+                else {}
+            ),
+            **{
+                f"k{i}": self._report_key(b, args)
+                for i, b in enumerate(by)
+                if b is not GroupBy.BRANCH
+            },
+        }
+        columns = "".join(f"{sql} AS {name}, " for name, sql in counted_by.items())
+        grouped = f" GROUP BY {', '.join(counted_by)}" if counted_by else ""
+        placed = scope.of("c", "c.at_origin")
+        keys = "".join(
+            f"{placed.org_id if b is GroupBy.BRANCH else 'c.k' + str(i)} AS k{i}, "
+            for i, b in enumerate(by)
         )
         listed = "".join(f"{n}, " for n in named)
         nulls = "".join(f"NULL AS {n}, " for n in named)
         parts = [
-            f"SELECT {listed}{_grouping(named)} AS g, count(*) AS movements,"  # noqa: S608
-            " count(*) FILTER (WHERE open) AS open, NULL::bigint AS members"
-            f" FROM r GROUP BY GROUPING SETS ({''.join(f'({n}), ' for n in named)}())",
-            f"SELECT {nulls}-1, NULL, NULL, count(*) FROM"  # noqa: S608
-            " (SELECT member_id FROM r GROUP BY member_id) t",
+            f"SELECT {listed}{_grouping(named)} AS g, sum(n)::bigint AS movements,"  # noqa: S608
+            " sum(o)::bigint AS open, NULL::bigint AS members"
+            f" FROM (SELECT {keys}c.n, c.o FROM c {placed.all_joins if answered else ''}"
+            f" WHERE {placed.within}) p"
+            f" GROUP BY GROUPING SETS ({''.join(f'({n}), ' for n in named)}())",
+            f"SELECT {nulls}-1, NULL, NULL, count(*) FROM (SELECT m.member_id"  # noqa: S608
+            f" FROM movements m {scope.joins} WHERE {' AND '.join([*where, scope.within])}"
+            " GROUP BY m.member_id) t",
         ]
-        if which.group_by is not None:  # ... k0, its members
+        if which.group_by is not None:  # ... k0, with its members
             others = "".join(f"NULL AS {n}, " for n in named[1:])
+            key = (
+                scope.org_id
+                if which.group_by is GroupBy.BRANCH
+                else self._report_key(which.group_by, args)
+            )
+            joins = scope.all_joins if which.group_by is GroupBy.BRANCH else scope.joins
             parts.append(
-                f"SELECT k0, {others}-2, NULL, NULL, count(*) FROM"  # noqa: S608
-                " (SELECT k0, member_id FROM r GROUP BY k0, member_id) p GROUP BY k0"
+                f"SELECT k0, {others}-2, NULL, NULL, count(*) FROM (SELECT {key} AS k0,"  # noqa: S608
+                f" m.member_id FROM movements m {joins}"
+                f" WHERE {' AND '.join([*where, scope.within])}"
+                f" GROUP BY 1, 2) p GROUP BY k0"
             )
         rows = await self.conn.fetch(
-            f"WITH r AS NOT MATERIALIZED ({movements}) {' UNION ALL '.join(parts)}", *args.values
+            f"WITH c AS (SELECT {columns}count(*) AS n,"  # noqa: S608 (fixed names)
+            f" count(*) FILTER (WHERE {translate(OPEN)}) AS o FROM movements m"
+            f" WHERE {' AND '.join(where)}{grouped}) {' UNION ALL '.join(parts)}",
+            *args.values,
         )
         counted: dict[tuple[int, str | None], tuple[int, int]] = {}
         members: dict[str | None, int] = {}
@@ -764,9 +802,9 @@ class Movements:
                 members[_key_text(r["k0"])] = r["members"]
                 continue
             bits = r["g"]
-            grouped = next((i for i in range(len(by)) if not bits >> (len(by) - 1 - i) & 1), -1)
-            key = _key_text(r[f"k{grouped}"]) if grouped >= 0 else None
-            counted[(grouped, key)] = (r["movements"], r["open"])
+            grouped_at = next((i for i in range(len(by)) if not bits >> (len(by) - 1 - i) & 1), -1)
+            key_text = _key_text(r[f"k{grouped_at}"]) if grouped_at >= 0 else None
+            counted[(grouped_at, key_text)] = (r["movements"] or 0, r["open"] or 0)
 
         def groups(i: int, with_members: bool) -> list[ReportGroup]:
             found = sorted((k for k in counted if k[0] == i), key=lambda k: k[1] or "")
@@ -783,10 +821,9 @@ class Movements:
         )
 
     @staticmethod
-    def _report_key(group_by: GroupBy, args: _Args, scope: _Answerable) -> str:
-        """What a breakdown groups by (its text is made of it in Python: ``_key_text``)."""
-        if group_by is GroupBy.BRANCH:
-            return scope.org_id
+    def _report_key(group_by: GroupBy, args: _Args) -> str:
+        """What a breakdown groups by but the branch (its text is made of it in Python:
+        ``_key_text``)."""
         if group_by is GroupBy.PARTNER:
             return _partner(args.node)
         if group_by is GroupBy.STATE:
@@ -857,25 +894,45 @@ class _Answerable:
     """The organization of this node answerable for a movement: at its origin the
     member's organization; at its host the one that checked the member in (or that a host
     secretary assigned), else the one the origin suggested if it exists here, else the
-    node's root (``domain.answerable``)."""
+    node's root (``domain.answerable``). Read from the movement's row (``m``), or from a
+    relation with the same columns where ``at_origin`` says whether the node is its
+    origin."""
 
-    def __init__(self, args: _Args, path: str, *, whole: bool) -> None:
+    def __init__(
+        self,
+        args: _Args,
+        path: str,
+        *,
+        whole: bool,
+        table: str = "m",
+        at_origin: str | None = None,
+    ) -> None:
         self.args = args
         self.path = path
         self.whole = whole
         """The scope is the whole node: no condition, no join."""
+        self.table = table
+        self._at_origin = at_origin
         self.all_joins = (
-            "LEFT JOIN organizations oo ON oo.org_id = m.origin_org_id"
-            " LEFT JOIN organizations ho ON ho.org_id = m.host_org_id"
-            " LEFT JOIN organizations hint ON hint.org_id = m.fact_host_org_hint"
+            f"LEFT JOIN organizations oo ON oo.org_id = {table}.origin_org_id"
+            f" LEFT JOIN organizations ho ON ho.org_id = {table}.host_org_id"
+            f" LEFT JOIN organizations hint ON hint.org_id = {table}.fact_host_org_hint"
         )
         self.joins = "" if whole else self.all_joins
         self._within: str | None = None
 
+    def of(self, table: str, at_origin: str) -> _Answerable:
+        """The same scope, read from another relation."""
+        return _Answerable(self.args, self.path, whole=self.whole, table=table, at_origin=at_origin)
+
+    @property
+    def at_origin(self) -> str:
+        return self._at_origin or f"{self.table}.origin = {self.args.node}"
+
     @property
     def org_id(self) -> str:
         return (
-            f"COALESCE(CASE WHEN m.origin = {self.args.node} THEN oo.org_id END,"
+            f"COALESCE(CASE WHEN {self.at_origin} THEN oo.org_id END,"
             f" ho.org_id, hint.org_id, ({_ROOT.format('org_id')}))"
         )
 
@@ -886,7 +943,7 @@ class _Answerable:
             return "true"
         if self._within is None:
             self._within = (
-                f"COALESCE(CASE WHEN m.origin = {self.args.node} THEN oo.path END,"
+                f"COALESCE(CASE WHEN {self.at_origin} THEN oo.path END,"
                 f" ho.path, hint.path, ({_ROOT.format('path')}))"
                 f" LIKE {self.args.add(self.path)} || '%'"
             )
