@@ -3,8 +3,9 @@ county has it (``county``), the node's registry, sync, notify and console served
 in-process (httpx over ASGI, as the console's own tests do), an operator of the whole node
 and a secretary of one township signed in through the console's sign-in form. Each screen
 and each registry endpoint behind the screens is asked for several times: p50 and p95,
-beside the same database's round trip of a primary-key ``SELECT`` (the floor of any
-request that reads the database), measured in the same run."""
+beside floors measured in the same run on the same database: the round trip of a
+primary-key ``SELECT`` (of any request that reads it), and a bare count of the index the
+queues (and the statistics) count from, no rule evaluated."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pydantic import SecretStr
 from yixian.console.adapters.services import Endpoints
 from yixian.console.bootstrap import build_app as console_app
 from yixian.console.config import ConsoleSettings
+from yixian.contracts import OPEN_ORIGIN_STATUSES
 from yixian.localstack import LocalStack
 from yixian.notify import bootstrap as notify
 from yixian.notify.entrypoints.http import create_app as notify_app
@@ -40,6 +42,11 @@ NODE = "411525"
 GOAL_MS = 300.0
 """What a screen may take: the console's goal on a node of 200,000 movements."""
 CEILING = "console_pk_select"
+QUEUE_SCAN = "console_queue_scan"
+REPORT_SCAN = "console_report_scan"
+_AGAINST = {"queue": QUEUE_SCAN, "statistics": REPORT_SCAN}
+"""A figure whose name says one of these is compared with a bare read of the index it
+counts from, the others with the round trip of one row."""
 Say = Callable[[str], None]
 _SIGN_IN = re.compile(r'name="sign_in_token" value="([^"]+)"')
 
@@ -159,20 +166,41 @@ class ConsoleBench:
         ids = [r["movement_id"] for r in await pool.fetch(
             "SELECT movement_id FROM movements TABLESAMPLE SYSTEM (1) LIMIT 200"
         )]  # fmt: skip
-        samples = []
+        listed = ", ".join(f"'{status.value}'" for status in sorted(OPEN_ORIGIN_STATUSES))
+        floors: dict[str, tuple[str, str, Callable[[int], tuple[Any, ...]]]] = {
+            CEILING: (
+                "console: primary-key SELECT round trip",
+                "one movement by id on the same database and pool (asyncpg), the floor of any"
+                " request that reads it",
+                lambda i: ("SELECT * FROM movements WHERE movement_id = $1", ids[i % len(ids)]),
+            ),
+            QUEUE_SCAN: (
+                "console: count of the movements the queues read",
+                "count(*) of the index movements_queues, no rule evaluated: the floor of"
+                " counting the queues of the whole node",
+                lambda i: (
+                    f"SELECT count(*) FROM movements WHERE origin_status IN ({listed})"  # noqa: S608
+                    " OR (origin_status = 'transferred' AND fact_to_enrol)",
+                ),
+            ),
+            REPORT_SCAN: (
+                "console: count of every movement",
+                "count(*) of the index movements_reports: the floor of a report over every"
+                " movement of the node",
+                lambda i: ("SELECT count(*) FROM movements WHERE fact_departed_on IS NOT NULL",),
+            ),
+        }
         async with pool.acquire() as conn:
-            for i in range(max(50, self.requests * 5)):
-                started = time.perf_counter()
-                await conn.fetchrow(
-                    "SELECT * FROM movements WHERE movement_id = $1", ids[i % len(ids)]
-                )
-                samples.append((time.perf_counter() - started) * 1000)
-        p50, p95 = _percentiles(samples)
-        report.add(CEILING, Figure(
-            "console: primary-key SELECT round trip", p50, "ms p50",
-            "one movement by id on the same database and pool (asyncpg), the floor of any"
-            " request that reads it", detail={"p50_ms": p50, "p95_ms": p95},
-        ))  # fmt: skip
+            for key, (name, how, statement) in floors.items():
+                samples = []
+                for i in range(max(20, self.requests * (5 if key == CEILING else 1))):
+                    started = time.perf_counter()
+                    await conn.fetchrow(*statement(i))
+                    samples.append((time.perf_counter() - started) * 1000)
+                p50, p95 = _percentiles(samples)
+                report.add(key, Figure(
+                    name, p50, "ms p50", how, detail={"p50_ms": p50, "p95_ms": p95}
+                ))  # fmt: skip
 
     async def _screens(
         self,
@@ -257,7 +285,8 @@ class ConsoleBench:
         key = re.sub(r"\W+", "_", name.replace(":", "")).strip("_").lower()
         report.add(key, Figure(
             name, p95, "ms p95", f"{how}, {len(samples)} requests, p50 {p50:.0f} ms",
-            target=f"< {GOAL_MS:.0f} ms", against=CEILING,
+            target=f"< {GOAL_MS:.0f} ms",
+            against=next((c for word, c in _AGAINST.items() if word in name), CEILING),
             detail={"p50_ms": p50, "p95_ms": p95, "max_ms": max(samples),
                     "met": p95 < GOAL_MS},
         ))  # fmt: skip
