@@ -421,20 +421,6 @@ def uses(expr: Expr, node: type[Expr]) -> bool:
     return isinstance(expr, node) or any(uses(child, node) for child in children(expr))
 
 
-def facts(expr: Expr) -> list[Fact]:
-    """The facts ``expr`` is built on (outermost first, each once)."""
-    found: dict[str, Fact] = {}
-
-    def walk(e: Expr) -> None:
-        if isinstance(e, Fact) and found.setdefault(e.name, e) != e:
-            raise ValueError(f"two facts are named {e.name}")
-        for child in children(e):
-            walk(child)
-
-    walk(expr)
-    return list(found.values())
-
-
 # -- evaluation in Python ----------------------------------------------------------------
 
 

@@ -23,7 +23,6 @@ from .expressions import (
     DayOf,
     DayOfNextMonth,
     Env,
-    Expr,
     Fact,
     FirstMissingMonth,
     Greatest,
@@ -357,15 +356,3 @@ def prompts_due(
     if _removal_due(env):
         due.append((Prompt.REMOVAL, since))
     return due
-
-
-RULES: tuple[Expr, ...] = (
-    STATE,
-    CHECK_IN_OVERDUE,
-    TRANSFER_REPLY_OVERDUE,
-    REPORT_OVERDUE,
-    DUES_OVERDUE,
-    SUSPENSION_DUE,
-    REMOVAL_DUE,
-)
-"""The rules a node's database evaluates too (their translation is tested against these)."""

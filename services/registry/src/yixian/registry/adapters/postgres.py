@@ -604,16 +604,10 @@ class Movements:
         )
         return [(r["movement_id"], r["host_version"]) for r in rows]
 
-    async def _root_path(self) -> str | None:
-        path: str | None = await self.conn.fetchval(
-            "SELECT path FROM organizations WHERE parent_id IS NULL"
-        )
-        return path
-
     async def _answerable(self, path: str, args: _Args) -> _Answerable:
         """How the statement finds the organization answerable for each movement, and
         whether it must: every movement is the root's subtree's."""
-        return _Answerable(args, path, whole=path == await self._root_path())
+        return _Answerable(args, path, whole=path == await _root_path(self.conn))
 
     async def in_scope(
         self,
