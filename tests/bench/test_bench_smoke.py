@@ -40,6 +40,18 @@ async def test_the_benchmark_measures_every_figure(local_stack: LocalStack, tmp_
         assert ratio is not None, key
         assert ratio > 0, key
     assert figures["notify"].detail["distinct"] == Sizes.smoke().notices
+    # the console's screens on a filled node, and the registry's answers behind them
+    assert figures["console_fill"].value > 0
+    floors = ("console_pk_select", "console_queue_scan", "console_report_scan")
+    screens = [k for k in figures if k.startswith("console_") and k not in
+               ("console_fill", *floors)]  # fmt: skip
+    behind = [k for k in figures if k.startswith("registry_")]
+    assert {"console_queues", "console_statistics", "console_secretary_queues"} <= set(screens)
+    assert {"registry_queue_counts", "registry_statistics_4_breakdowns"} <= set(behind)
+    for key in screens + behind:
+        assert figures[key].against in floors, key
+        assert report.ratio(key) is not None, key
+        assert 0 < figures[key].detail["p50_ms"] <= figures[key].detail["p95_ms"], key
     out = tmp_path / "results.json"
     report.write(out)
     written = json.loads(out.read_text())

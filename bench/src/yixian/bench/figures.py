@@ -30,6 +30,7 @@ from yixian.ops.trace import TopicHops, database_hops, read_topic_hops, resolve,
 from yixian.runtime.settings import KafkaSettings
 
 from . import ceilings
+from .console import console_screens
 from .report import Figure, Report
 
 GUSHI, CHAOYANG = "411525", "110105"
@@ -55,13 +56,15 @@ class Sizes:
     """Records of other movements put on the host's incoming pair topic before a trace."""
     tiny: bool = False
     """Checks the benchmark, not speed (``Sizes.smoke``)."""
+    console_movements: int = 200_000
+    console_requests: int = 20
 
     @classmethod
     def smoke(cls) -> Sizes:
         return cls(
             imported=3000, relay=2000, apply=1000, notices=300, sustained_seconds=4,
             rate_seconds=3, rates=(50,), kafka_records=5000, pgbench_seconds=2,
-            trace_events=5000, tiny=True,
+            trace_events=5000, tiny=True, console_movements=2000, console_requests=3,
         )  # fmt: skip
 
 
@@ -201,6 +204,11 @@ class Bench:
     # -- figures ------------------------------------------------------------------------
 
     async def run(self) -> Report:
+        # first, while no node's processes share the cores
+        await console_screens(
+            self.stack, self.report, movements=self.sizes.console_movements,
+            requests=self.sizes.console_requests, say=self.say,
+        )  # fmt: skip
         await self.start()
         try:
             await self.import_members()

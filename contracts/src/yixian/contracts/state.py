@@ -2,14 +2,42 @@
 
 Both replicas of a movement compute it the same way from the same two groups, so once
 the groups have converged the state has too. Partners may use it as well.
+
+Each rule here is written once, as an expression over the groups
+(:mod:`yixian.contracts.expressions`): the functions evaluate it for one movement, and a
+node's database evaluates the same expression for all of its movements at once (the
+registry's work queues and statistics). The upper-case names are the expressions; the
+:class:`~yixian.contracts.expressions.Fact` among them depend on the groups alone.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta, timezone
+from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from .deadlines import Deadlines
+from .expressions import (
+    AddDays,
+    Coalesce,
+    DayOf,
+    DayOfNextMonth,
+    Env,
+    Fact,
+    FirstMissingMonth,
+    Greatest,
+    Kind,
+    Least,
+    MonthOf,
+    Param,
+    Setting,
+    evaluator,
+    first,
+    host,
+    month_text,
+    nothing,
+    origin,
+)
 from .movement import (
     OPEN_ORIGIN_STATUSES,
     HostGroup,
@@ -18,11 +46,7 @@ from .movement import (
     OriginStatus,
     Standing,
     TransferDecision,
-    dues_months,
 )
-
-BEIJING = timezone(timedelta(hours=8))
-"""The time zone every node counts its months in (China has no daylight saving time)."""
 
 
 class MovementState(StrEnum):
@@ -44,10 +68,10 @@ class MovementState(StrEnum):
 
     @property
     def is_open(self) -> bool:
-        return self not in _CLOSED
+        return self not in CLOSED_STATES
 
 
-_CLOSED = frozenset(
+CLOSED_STATES = frozenset(
     {
         MovementState.CLOSED_RETURNED,
         MovementState.CLOSED_RELOCATED,
@@ -56,6 +80,7 @@ _CLOSED = frozenset(
         MovementState.CANCELLED,
     }
 )
+"""The states of a closed movement (``MovementState.is_open`` is false)."""
 
 _ORIGIN_CLOSED = {
     OriginStatus.RETURNED: MovementState.CLOSED_RETURNED,
@@ -72,42 +97,176 @@ _HOST_WHILE_REGISTERED = {
     HostStatus.LOST_CONTACT: MovementState.LOST_CONTACT,
 }
 
+TODAY = Param("today", Kind.DATE)
+"""The day a rule is evaluated on (a Beijing day)."""
+
+# -- the fields the rules read -----------------------------------------------------------
+
+_ORIGIN_STATUS = origin("status", kind=Kind.TEXT)
+_STANDING = origin("decision", "standing", kind=Kind.TEXT)
+_TRANSFER = origin("transfer")
+_REQUESTED_AT = origin("transfer", "requested_at", kind=Kind.INSTANT)
+_HOST_STATUS = host("status", kind=Kind.TEXT)
+_REPLY = host("transfer_reply")
+_REPLY_AT = host("transfer_reply", "request_at", kind=Kind.INSTANT)
+
+# -- the state ---------------------------------------------------------------------------
+
+CURRENT_REPLY = first(
+    (_TRANSFER.present & _REPLY.present & _REPLY_AT.same_as(_REQUESTED_AT),
+     host("transfer_reply", "decision", kind=Kind.TEXT)),
+    otherwise=nothing(Kind.TEXT),
+)  # fmt: skip
+"""The host's answer to the origin's *current* transfer request, if it gave one (not an
+answer to an earlier request: the origin may ask again)."""
+
+STATE = Fact(
+    "state",
+    first(
+        (origin().missing, MovementState.UNKNOWN),
+        *((_ORIGIN_STATUS.is_(status), state) for status, state in _ORIGIN_CLOSED.items()),
+        (_STANDING.is_(Standing.REMOVED), MovementState.CLOSED_REMOVED),
+        (_ORIGIN_STATUS.is_(OriginStatus.TRANSFER_REQUESTED)
+         & CURRENT_REPLY.is_(TransferDecision.ACCEPTED), MovementState.TRANSFER_ACCEPTED),
+        (_ORIGIN_STATUS.is_(OriginStatus.TRANSFER_REQUESTED)
+         & CURRENT_REPLY.is_(TransferDecision.REJECTED), MovementState.TRANSFER_REJECTED),
+        (_ORIGIN_STATUS.is_(OriginStatus.TRANSFER_REQUESTED), MovementState.TRANSFER_PENDING),
+        # the origin's own word on lost contact, whatever the host's
+        (origin("lost_contact_since", kind=Kind.DATE).present, MovementState.LOST_CONTACT),
+        *((_HOST_STATUS.is_(status), state) for status, state in _HOST_WHILE_REGISTERED.items()),
+        otherwise=MovementState.AWAITING_CHECK_IN,  # no host group yet: expected
+    ),
+)  # fmt: skip
+"""The overall state of a movement from its origin group and its host group."""
+
+OPEN = STATE.is_not(*CLOSED_STATES)
+"""The movement is open (``MovementState.is_open``)."""
+
+# -- deadlines ---------------------------------------------------------------------------
+
+CHECK_IN_DUE = Fact("check_in_due_on", origin("check_in_due_on", kind=Kind.DATE))
+CHECK_IN_OVERDUE = STATE.is_(MovementState.AWAITING_CHECK_IN) & (TODAY > CHECK_IN_DUE)
+
+TRANSFER_REPLY_DUE = Fact(
+    "transfer_reply_due_on",
+    first(
+        (_TRANSFER.missing, nothing(Kind.DATE)),
+        (host("transfer_reply_days", kind=Kind.INT).present,
+         AddDays(DayOf(_REQUESTED_AT, "utc"), host("transfer_reply_days", kind=Kind.INT))),
+        otherwise=origin("transfer", "reply_due_on", kind=Kind.DATE),
+    ),
+)  # fmt: skip
+"""When the host's reply to the current transfer request is due: the request's day plus
+the host's own deadline, which its group carries (``transfer_reply_days``); the date the
+origin stamped into the request only while the host has told none (a host from before)."""
+
+TRANSFER_REPLY_OVERDUE = STATE.is_(MovementState.TRANSFER_PENDING) & (TODAY > TRANSFER_REPLY_DUE)
+
+REPORT_FROM = Fact(
+    "report_from",
+    Coalesce(
+        (
+            Greatest(
+                (
+                    origin("last_report_on", kind=Kind.DATE),
+                    host("report_received_on", kind=Kind.DATE),
+                )
+            ),
+            origin("period", "departed_on", kind=Kind.DATE),
+        )
+    ),
+)
+"""The day the interval to the member's next report counts from: the last report,
+whichever side recorded it, else the departure."""
+
+REPORT_DUE = AddDays(REPORT_FROM, Setting("report_interval_days"))
+REPORT_OVERDUE = OPEN & (TODAY > REPORT_DUE)
+
+DUES_UNPAID_FROM = Fact(
+    "dues_unpaid_from",
+    FirstMissingMonth(
+        MonthOf(host("checked_in_at", kind=Kind.INSTANT)), host("dues_paid", kind=Kind.MONTHS)
+    ),
+)
+"""The first month from the (Beijing) month of check-in whose dues are not recorded paid."""
+
+DUES_UNPAID_DUE = DayOfNextMonth(DUES_UNPAID_FROM, Setting("dues_due_day"))
+DUES_OVERDUE = STATE.is_(MovementState.ACTIVE) & (TODAY > DUES_UNPAID_DUE)
+
+# -- lost contact ------------------------------------------------------------------------
+
+LOST_CONTACT_SINCE = Fact(
+    "lost_contact_since",
+    Least(
+        (
+            origin("lost_contact_since", kind=Kind.DATE),
+            first(
+                (_HOST_STATUS.is_(HostStatus.LOST_CONTACT),
+                 host("lost_contact_since", kind=Kind.DATE)),
+                otherwise=nothing(Kind.DATE),
+            ),
+        )
+    ),
+)  # fmt: skip
+"""The first day of lost contact, as either side recorded it (the earlier of the two)."""
+
+DECIDED = Fact(
+    "lost_contact_decided",
+    first(
+        (origin("decision", "lost_contact_since", kind=Kind.DATE).same_as(LOST_CONTACT_SINCE),
+         _STANDING),
+        otherwise=nothing(Kind.TEXT),
+    ),
+)  # fmt: skip
+"""The origin's decision on the member's standing about the current lost contact."""
+
+STANDING = Fact("standing", _STANDING)
+"""The origin's latest decision on the member's standing, whatever it was about."""
+
+SUSPENSION_PROMPT_ON = AddDays(LOST_CONTACT_SINCE, Setting("lost_contact_suspension_days"))
+REMOVAL_PROMPT_ON = AddDays(SUSPENSION_PROMPT_ON, Setting("lost_contact_removal_days"))
+_PROMPTING = STATE.is_(MovementState.LOST_CONTACT) & LOST_CONTACT_SINCE.present
+SUSPENSION_DUE = _PROMPTING & DECIDED.missing & (TODAY >= SUSPENSION_PROMPT_ON)
+REMOVAL_DUE = (
+    _PROMPTING & (DECIDED.missing | DECIDED.is_(Standing.SUSPENDED)) & (TODAY >= REMOVAL_PROMPT_ON)
+)
+"""A decision on that lost contact closes the prompts: any decision the suspension prompt,
+a reinstatement or a removal the removal prompt too."""
+
+
+# -- the functions -----------------------------------------------------------------------
+
+_state = evaluator(STATE)
+_current_reply = evaluator(CURRENT_REPLY)
+_check_in_overdue = evaluator(CHECK_IN_OVERDUE)
+_transfer_reply_due = evaluator(TRANSFER_REPLY_DUE)
+_transfer_reply_overdue = evaluator(TRANSFER_REPLY_OVERDUE)
+_report_due = evaluator(REPORT_DUE)
+_report_overdue = evaluator(REPORT_OVERDUE)
+_dues_unpaid_from = evaluator(DUES_UNPAID_FROM)
+_dues_overdue = evaluator(DUES_OVERDUE)
+_lost_contact_since = evaluator(LOST_CONTACT_SINCE)
+_suspension_due = evaluator(SUSPENSION_DUE)
+_removal_due = evaluator(REMOVAL_DUE)
+
+
+def _on(today: date) -> dict[str, Any]:
+    return {"today": today}
+
 
 def transfer_reply_current(origin: OriginGroup, host: HostGroup | None) -> TransferDecision | None:
     """The host's answer to the origin's *current* transfer request, if it gave one."""
-    if origin.transfer is None or host is None or host.transfer_reply is None:
-        return None
-    if host.transfer_reply.request_at != origin.transfer.requested_at:
-        return None  # an answer to an earlier request
-    return host.transfer_reply.decision
+    decision = _current_reply(Env(origin, host))
+    return TransferDecision(decision) if decision is not None else None
 
 
 def movement_state(origin: OriginGroup | None, host: HostGroup | None) -> MovementState:
     """The overall state of a movement from its origin group and its host group."""
-    if origin is None:
-        return MovementState.UNKNOWN
-    if origin.status in _ORIGIN_CLOSED:
-        return _ORIGIN_CLOSED[origin.status]
-    if origin.decision is not None and origin.decision.standing is Standing.REMOVED:
-        return MovementState.CLOSED_REMOVED
-    if origin.status is OriginStatus.TRANSFER_REQUESTED:
-        decision = transfer_reply_current(origin, host)
-        if decision is TransferDecision.ACCEPTED:
-            return MovementState.TRANSFER_ACCEPTED
-        if decision is TransferDecision.REJECTED:
-            return MovementState.TRANSFER_REJECTED
-        return MovementState.TRANSFER_PENDING
-    if origin.lost_contact_since is not None:
-        return MovementState.LOST_CONTACT  # the origin's own word, whatever the host's
-    return _HOST_WHILE_REGISTERED[host.status if host else HostStatus.EXPECTED]
+    return MovementState(_state(Env(origin, host)))
 
 
 def check_in_overdue(origin: OriginGroup | None, host: HostGroup | None, today: date) -> bool:
-    return (
-        origin is not None
-        and movement_state(origin, host) is MovementState.AWAITING_CHECK_IN
-        and today > origin.check_in_due_on
-    )
+    return bool(_check_in_overdue(Env(origin, host, _on(today))))
 
 
 REMOVED_STATUS = "removed"
@@ -131,24 +290,13 @@ def origin_open(origin: OriginGroup) -> bool:
 
 
 def transfer_reply_due_on(origin: OriginGroup, host: HostGroup | None) -> date | None:
-    """When the host's reply to the current transfer request is due: the request's day plus
-    the host's own deadline, which its group carries (``transfer_reply_days``); the date the
-    origin stamped into the request only while the host has told none (a host from before)."""
-    if origin.transfer is None:
-        return None
-    if host is not None and host.transfer_reply_days is not None:
-        requested_on = origin.transfer.requested_at.date()
-        return Deadlines(transfer_reply_days=host.transfer_reply_days).transfer_reply_due(
-            requested_on
-        )
-    return origin.transfer.reply_due_on
+    """When the host's reply to the current transfer request is due (``TRANSFER_REPLY_DUE``)."""
+    due: date | None = _transfer_reply_due(Env(origin, host))
+    return due
 
 
 def transfer_reply_overdue(origin: OriginGroup | None, host: HostGroup | None, today: date) -> bool:
-    if origin is None or movement_state(origin, host) is not MovementState.TRANSFER_PENDING:
-        return False
-    due = transfer_reply_due_on(origin, host)
-    return due is not None and today > due
+    return bool(_transfer_reply_overdue(Env(origin, host, _on(today))))
 
 
 def report_due_on(origin: OriginGroup, host: HostGroup | None, deadlines: Deadlines) -> date:
@@ -156,19 +304,14 @@ def report_due_on(origin: OriginGroup, host: HostGroup | None, deadlines: Deadli
     last report, whichever side recorded it (the origin's ``last_report_on``, or the host's
     ``report_received_on`` for a member away), or after departure while there is none (the
     origin's setting counts)."""
-    received = host.report_received_on if host is not None else None
-    reports = [day for day in (origin.last_report_on, received) if day is not None]
-    return deadlines.report_due(max(reports) if reports else origin.period.departed_on)
+    due: date = _report_due(Env(origin, host, deadlines=deadlines))
+    return due
 
 
 def report_overdue(
     origin: OriginGroup | None, host: HostGroup | None, today: date, deadlines: Deadlines
 ) -> bool:
-    return (
-        origin is not None
-        and movement_state(origin, host).is_open
-        and today > report_due_on(origin, host, deadlines)
-    )
+    return bool(_report_overdue(Env(origin, host, _on(today), deadlines)))
 
 
 def dues_overdue_month(
@@ -180,40 +323,16 @@ def dues_overdue_month(
     month of check-in (Beijing time), while the member is checked in there and the movement
     open (``active``); a month recorded paid (``dues_paid``) is paid, with or without an
     amount."""
-    if (
-        origin is None
-        or host is None
-        or host.checked_in_at is None
-        or movement_state(origin, host) is not MovementState.ACTIVE
-    ):
+    env = Env(origin, host, _on(today), deadlines)
+    if not _dues_overdue(env):
         return None
-    try:
-        first = host.checked_in_at.astimezone(BEIJING).strftime("%Y-%m")
-    except OverflowError:  # a partner's check-in at the end of time: nothing due yet
-        return None
-    last_due = f"{today.year:04d}-{today.month:02d}"
-    paid = set(host.dues_paid)
-    for month in dues_months(first, last_due):
-        if today <= deadlines.dues_due(month):
-            return None
-        if month not in paid:
-            return month
-    return None
+    return month_text(_dues_unpaid_from(env))
 
 
 def lost_contact_since(origin: OriginGroup | None, host: HostGroup | None) -> date | None:
     """The first day of lost contact, as either side recorded it (the earlier of the two)."""
-    days = [
-        day
-        for day in (
-            origin.lost_contact_since if origin else None,
-            host.lost_contact_since
-            if host is not None and host.status is HostStatus.LOST_CONTACT
-            else None,
-        )
-        if day is not None
-    ]
-    return min(days) if days else None
+    since: date | None = _lost_contact_since(Env(origin, host))
+    return since
 
 
 class Prompt(StrEnum):
@@ -229,16 +348,11 @@ def prompts_due(
     """The lost-contact prompts due today, each with the first day of the lost contact it
     is about. A decision on that lost contact closes them: any decision the suspension
     prompt, a reinstatement or a removal the removal prompt too."""
-    since = lost_contact_since(origin, host)
-    if origin is None or since is None:
-        return []
-    if movement_state(origin, host) is not MovementState.LOST_CONTACT:
-        return []
-    decision = origin.decision
-    decided = decision.standing if decision and decision.lost_contact_since == since else None
+    env = Env(origin, host, _on(today), deadlines)
+    since = _lost_contact_since(env)
     due: list[tuple[Prompt, date]] = []
-    if decided is None and today >= deadlines.suspension_prompt_on(since):
+    if _suspension_due(env):
         due.append((Prompt.SUSPENSION, since))
-    if decided in (None, Standing.SUSPENDED) and today >= deadlines.removal_prompt_on(since):
+    if _removal_due(env):
         due.append((Prompt.REMOVAL, since))
     return due

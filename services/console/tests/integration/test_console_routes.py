@@ -378,3 +378,45 @@ async def test_signing_in_never_sends_a_person_to_another_site(
     ready = await browser.http.get("/readyz")  # the readiness probe, as every service's
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "kafka": "ok"}
+
+
+async def test_the_queues_are_counted_and_paged_by_the_registry(
+    node: ConsoleNode, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(work, "PAGE", 2)
+    branch = await node.api(
+        "POST", "/v1/organizations", {"name": "北大街党支部", "kind": "branch",
+                                      "parent_id": str(node.root_id)},
+    )  # fmt: skip
+    for name in ("周一", "周二", "周三"):
+        member = await node.api(
+            "POST", "/v1/members",
+            {"org_id": branch["org_id"], "name": name, "joined_on": "2010-07-01"},
+        )  # fmt: skip
+        body = {"member_id": member["member_id"],
+                "destination": {"jurisdiction": CHAOYANG, "place": "朝阳区"},
+                "period": {"departed_on": "2026-11-20"}, "contact": {"phone": "+86 139 0000 0001"},
+                "reason": {"kind": "work"}}  # fmt: skip
+        await node.api("POST", "/v1/movements", body)
+    counts = await node.api("GET", "/v1/queues/counts")
+    expected = [e["movement_id"] for e in (await node.api("GET", "/v1/queues"))["waiting"]]
+    assert counts["waiting"] == len(expected) >= 3
+    await browser.sign_in(node.operator_key)
+
+    shown: list[str] = []
+    page = await browser.get("/queues?queue=waiting")
+    assert re.search(rf'data-queue="waiting">\s*<div>[^<]*</div><div class="count">'
+                     rf'{counts["waiting"]}</div>', page.text)  # fmt: skip
+    while True:
+        rows = re.findall(r'<tr data-movement="([^"]+)"', page.text)
+        assert 1 <= len(rows) <= 2
+        shown += rows
+        following = re.search(r'href="(/queues\?queue=waiting&(?:amp;)?partner=&(?:amp;)?after=[^"]+)"',
+                              page.text)  # fmt: skip
+        if following is None:
+            break
+        assert "第一页" in page.text or len(shown) == 2
+        page = await browser.get(following.group(1).replace("&amp;", "&"))
+    assert shown == expected
+    refused = await browser.get("/queues?queue=waiting&after=nope")
+    assert refused.status_code == 422

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from yixian.contracts import (
+    OPEN_ORIGIN_STATUSES,
     REMOVED_STATUS,
     ActivityScheduled,
     Envelope,
@@ -35,13 +36,17 @@ from yixian.registry.domain import (
     Answer,
     Concern,
     FeedbackState,
+    GroupBy,
     Member,
     MemberStatus,
     Movement,
     NotFound,
     Organization,
     Participation,
+    Queue,
     Side,
+    away_during,
+    classify,
     member_status,
 )
 from yixian.registry.domain.feedback import text_digest
@@ -49,10 +54,16 @@ from yixian.registry.service_layer.repositories import (
     AuditFilter,
     MemberSearch,
     MemberValues,
+    QueueQuery,
+    Report,
+    ReportGroup,
+    ReportQuery,
     ScopedMovement,
 )
 from yixian.registry.service_layer.unit_of_work import NodeConfig, Request, UnitOfWork
 from yixian.runtime.apikeys import Role, new_api_key
+
+_OPEN = tuple(status.value for status in OPEN_ORIGIN_STATUSES)
 
 
 def _refuse(constraint: str) -> AlreadyExists:
@@ -631,43 +642,93 @@ class FakeMovements:
             found = [m for m in found if order.index(m.movement_id) > order.index(after)]
         return found[:limit] if limit is not None else found
 
-    async def answerable_in(
-        self,
-        path: str,
-        side: Side | None,
-        open_statuses: Sequence[str] | None,
-        departed_by: date | None = None,
-        *,
-        to_enrol: bool = False,
-    ) -> list[ScopedMovement]:
-        found = []
+    def _scoped(self, stored: StoredMovement) -> ScopedMovement:
         by_path = {o.path: o.org_id for o in self.tables.organizations.values()}
-        statuses = (
-            [*open_statuses, OriginStatus.TRANSFERRED.value]
-            if to_enrol and open_statuses is not None
-            else open_statuses
-        )
-        for movement in await self.in_scope(path, side, statuses):
-            stored = self.tables.movements[movement.movement_id]
-            if (
-                to_enrol
-                and open_statuses is not None
-                and stored.origin_status not in open_statuses
-                and (
-                    stored.host != self.tables.node
-                    or (stored.host_group is not None and stored.host_group.enrolment is not None)
-                )
-            ):
-                continue  # a completed transfer counts only at the host, until it enrols
-            group = stored.origin_group
-            if departed_by is not None and (
-                group is None or group.period.departed_on > departed_by
-            ):
-                continue
+        scope = self._scope_path(stored)
+        assert scope is not None
+        return ScopedMovement(stored.movement(), by_path[scope], stored.member_id)
+
+    def _queued(self, which: QueueQuery) -> list[tuple[StoredMovement, Queue]]:
+        """The domain's rules on every movement of the scope, in the order added."""
+        found = []
+        for stored in self.tables.movements.values():
             scope = self._scope_path(stored)
-            assert scope is not None  # in_scope kept only those in a scope
-            found.append(ScopedMovement(movement, by_path[scope], stored.member_id))
+            if scope is None or not scope.startswith(which.path):
+                continue
+            side = stored.movement().side_of(self.tables.node)
+            partner = stored.host if side is Side.ORIGIN else stored.origin
+            if which.partner is not None and partner != which.partner:
+                continue
+            if stored.origin_status not in (*_OPEN, OriginStatus.TRANSFERRED.value):
+                continue  # the movements the queues read (the index movements_queues)
+            entry = classify(
+                side, stored.origin_group, stored.host_group, which.today, which.deadlines
+            )
+            if entry is not None and which.queue in (None, entry.queue):
+                found.append((stored, entry.queue))
         return found
+
+    async def queued(
+        self, which: QueueQuery, *, after: UUID | None = None, limit: int | None = None
+    ) -> list[ScopedMovement]:
+        found = [stored for stored, _ in self._queued(which)]
+        if after is not None:  # the page starts after that movement, in the order added
+            order = list(self.tables.movements)
+            if after not in order:
+                return []
+            found = [m for m in found if order.index(m.movement_id) > order.index(after)]
+        return [self._scoped(m) for m in (found[:limit] if limit is not None else found)]
+
+    async def queue_counts(self, which: QueueQuery) -> dict[Queue, int]:
+        counts = dict.fromkeys(Queue, 0)
+        for _, queue in self._queued(which):
+            counts[queue] += 1
+        return counts
+
+    async def report(self, which: ReportQuery) -> Report:
+        found: list[tuple[StoredMovement, Side, str]] = []
+        for stored in self.tables.movements.values():
+            scope = self._scope_path(stored)
+            side = stored.movement().side_of(self.tables.node)
+            partner = stored.host if side is Side.ORIGIN else stored.origin
+            if (
+                scope is not None
+                and scope.startswith(which.path)
+                and (which.side is None or side is which.side)
+                and (which.partner is None or partner == which.partner)
+                and away_during(stored.origin_group, which.since, which.until)
+            ):
+                found.append((stored, side, partner))
+
+        def key(group_by: GroupBy, stored: StoredMovement, partner: str) -> str:
+            if group_by is GroupBy.BRANCH:
+                return str(self._scoped(stored).org_id)
+            if group_by is GroupBy.PARTNER:
+                return partner
+            if group_by is GroupBy.STATE:
+                return stored.movement().state.value
+            assert stored.origin_group is not None
+            return stored.origin_group.period.departed_on.strftime("%Y-%m")
+
+        def count(name: str | None, movements: list[StoredMovement], members: bool) -> ReportGroup:
+            return ReportGroup(
+                name,
+                len(movements),
+                sum(m.movement().state.is_open for m in movements),
+                len({m.member_id for m in movements}) if members else None,
+            )
+
+        def grouped(group_by: GroupBy, members: bool) -> list[ReportGroup]:
+            groups: dict[str, list[StoredMovement]] = {}
+            for stored, _, partner in found:
+                groups.setdefault(key(group_by, stored, partner), []).append(stored)
+            return [count(k, v, members) for k, v in sorted(groups.items())]
+
+        return Report(
+            count(None, [m for m, _, _ in found], True),
+            grouped(which.group_by, True) if which.group_by is not None else [],
+            {b: grouped(b, False) for b in dict.fromkeys(which.breakdowns)},
+        )
 
 
 class FakeCertificates:

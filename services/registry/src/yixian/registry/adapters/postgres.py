@@ -19,6 +19,8 @@ from yixian.contracts import (
     OriginStatus,
     recorded_status,
 )
+from yixian.contracts.expressions import Kind
+from yixian.contracts.state import OPEN
 from yixian.record.history import add_history, add_participation
 from yixian.registry.domain import (
     Addressee,
@@ -27,6 +29,7 @@ from yixian.registry.domain import (
     Concern,
     FeedbackState,
     Invalid,
+    GroupBy,
     Member,
     MemberStatus,
     Movement,
@@ -34,14 +37,25 @@ from yixian.registry.domain import (
     Organization,
     OrgKind,
     Participation,
+    Queue,
     Side,
 )
 from yixian.registry.domain.feedback import text_digest
-from yixian.registry.service_layer.repositories import AuditFilter, MemberSearch, ScopedMovement
+from yixian.registry.domain.reporting import AWAY_DURING
+from yixian.registry.service_layer.repositories import (
+    AuditFilter,
+    MemberSearch,
+    QueueQuery,
+    Report,
+    ReportGroup,
+    ReportQuery,
+    ScopedMovement,
+)
 from yixian.runtime import DbConnection
 from yixian.runtime.apikeys import Role
 
-from . import auth
+from . import auth, rules
+from .rules import literal
 
 
 def _organization(row: asyncpg.Record) -> Organization:
@@ -225,10 +239,11 @@ class Members:
     async def search(
         self, path: str, criteria: MemberSearch, after: tuple[str, UUID] | None, limit: int
     ) -> list[dict[str, Any]]:
-        """Each criterion is a condition an index of migration 0008 serves; the status is
-        ``domain.member_status`` in SQL, with its statuses as arguments."""
+        """Each criterion is a condition an index of migration 0008 serves; the page is read
+        in name order (migration 0015) before its members' statuses are found, unless the
+        status is a criterion; the status is ``domain.member_status`` in SQL, with its
+        statuses as arguments."""
         args: list[Any] = [
-            path,
             sorted(s.value for s in OPEN_ORIGIN_STATUSES),
             OriginStatus.TRANSFERRED.value,
         ]
@@ -237,7 +252,7 @@ class Members:
             args.append(value)
             return f"${len(args)}"
 
-        where = ["o.path LIKE $1 || '%'"]
+        where = [f"o.path LIKE {arg(path)} || '%'"]
         if criteria.name is not None:
             name = arg(criteria.name)
             where.append(
@@ -256,10 +271,14 @@ class Members:
         if after is not None:
             name, member_id = arg(after[0]), arg(after[1])
             where.append(f'(m.name COLLATE "C", m.member_id) > ({name}, {member_id})')
-        outer = f"WHERE s.status = {arg(criteria.status.value)}" if criteria.status else ""
+        if criteria.status is not None:
+            where.append(f"{_status_of('m')} = {arg(criteria.status.value)}")
+        # a page in name order (index members_by_name), then each one's status
         rows = await self.conn.fetch(
-            f"SELECT * FROM ({_MEMBER_SUMMARY} WHERE {' AND '.join(where)}) s {outer}"  # noqa: S608
-            f' ORDER BY s.name COLLATE "C", s.member_id LIMIT {arg(limit)}',  # names fixed
+            f"SELECT p.*, {_status_of('p')} AS status FROM (SELECT {_MEMBER_COLUMNS}"  # noqa: S608
+            f" FROM members m JOIN organizations o USING (org_id) WHERE {' AND '.join(where)}"
+            f' ORDER BY m.name COLLATE "C", m.member_id LIMIT {arg(limit)}) p'
+            ' ORDER BY p.name COLLATE "C", p.member_id',
             *args,
         )
         return [dict(r) for r in rows]
@@ -313,17 +332,22 @@ class Members:
     async def count_by_status(self, path: str) -> dict[str, int]:
         """Members of the subtree by status (``domain.member_status``, as the search), and
         ``transferred_in``: those enrolled here after a transfer."""
-        rows = await self.conn.fetch(
-            f"SELECT s.status, count(*) AS n, count(s.transferred_from) AS transferred_in"  # noqa: S608
-            f" FROM ({_MEMBER_SUMMARY} WHERE o.path LIKE $1 || '%') s GROUP BY s.status",
-            path,
+        whole = path == await _root_path(self.conn)
+        counts = "".join(
+            f"count(*) FILTER (WHERE s.status = '{status.value}') AS {status.value}, "
+            for status in MemberStatus
+        )
+        scoped = "" if whole else " JOIN organizations o USING (org_id) WHERE o.path LIKE $3 || '%'"
+        row = await self.conn.fetchrow(
+            f"SELECT {counts}count(s.transferred_from) AS transferred_in"  # noqa: S608
+            f" FROM (SELECT m.transferred_from, {_status_of('m', every=True)} AS status"
+            f" FROM members m{scoped} OFFSET 0) s",  # (the statuses are MemberStatus's values)
             sorted(s.value for s in OPEN_ORIGIN_STATUSES),
             OriginStatus.TRANSFERRED.value,
+            *(() if whole else (path,)),
         )
-        counts = {status.value: 0 for status in MemberStatus}
-        counts |= {r["status"]: r["n"] for r in rows}
-        counts["transferred_in"] = sum(r["transferred_in"] for r in rows)
-        return counts
+        assert row is not None
+        return dict(row)
 
     async def add_new(self, members: Sequence[tuple[Any, ...]]) -> set[UUID]:
         """Insert a batch (values in ``IMPORT_COLUMNS`` order) with COPY; rows a unique rule
@@ -352,55 +376,88 @@ class Members:
     async def present_in(
         self, path: str, *, after: UUID | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """The view ``people_present`` (migration 0006), which holds the rule. ``after``
-        must be someone present in the area (Invalid otherwise: a page never starts at a
-        person the caller may not list, so the order tells nothing of anyone else)."""
-        anchor = None
+        """The view ``people_present`` (migration 0006), which holds the rule: its local
+        members, then its visitors. Each part is read in name order from where the page
+        starts: every member (every movement, for visitors) in that order (migration
+        0015), each one asked of the view, until the page is full."""
+        start = None
         if after is not None:
-            anchor = await self.conn.fetchrow(
+            start = await self.conn.fetchrow(  # someone the caller may list (else an oracle)
                 "SELECT presence, name, member_id FROM people_present"
-                " WHERE member_id = $1 AND org_path LIKE $2 || '%'"
-                " ORDER BY presence, name LIMIT 1",
+                " WHERE member_id = $1 AND org_path LIKE $2 || '%' ORDER BY presence LIMIT 1",
                 after,
                 path,
             )
-            if anchor is None:
+            if start is None:
                 raise Invalid(f"{after} is not present in this area's list", field="after")
-        rows = await self.conn.fetch(
-            "SELECT * FROM people_present p WHERE p.org_path LIKE $1 || '%'"
-            " AND ($2::text IS NULL OR (p.presence, p.name, p.member_id) > ($2, $3, $4))"
-            " ORDER BY p.presence, p.name, p.member_id LIMIT $5",
-            path,
-            anchor and anchor["presence"],
-            anchor and anchor["name"],
-            anchor and anchor["member_id"],
-            limit,
+        found: list[dict[str, Any]] = []
+        for presence, (table, name, key) in _PRESENT_IN_ORDER.items():
+            if start is not None and presence < start["presence"]:
+                continue
+            left = None if limit is None else limit - len(found)
+            if left == 0:
+                break
+            keyset = start is not None and presence == start["presence"]
+            rows = await self.conn.fetch(
+                f"SELECT p.* FROM {table} d CROSS JOIN LATERAL"  # noqa: S608 (fixed names)
+                f" (SELECT * FROM people_present p WHERE p.presence = $1 AND p.{key} = d.{key}"
+                " AND p.org_path LIKE $2 || '%' OFFSET 0) p"  # (asked row by row, in order)
+                + (f" WHERE ({name}, d.member_id) > ($4, $5)" if keyset else "")
+                + f" ORDER BY {name}, d.member_id LIMIT $3",
+                presence,
+                path,
+                left,
+                *((start["name"], start["member_id"]) if keyset and start else ()),
+            )
+            found += [dict(r) for r in rows]
+        return found
+
+
+_PRESENT_IN_ORDER = {
+    "local": ("members", "d.name", "member_id"),
+    "visiting": ("movements", "((d.origin_group -> 'member') ->> 'name')", "movement_id"),
+}
+"""people_present's parts in its order, each with what to walk in name order (an index
+of migration 0015): the table, the name as the view has it, and the key to ask the view
+by."""
+
+
+def _status_of(member: str, *, every: bool = False) -> str:
+    """The status of the member ``member`` (a table alias): removed once the origin
+    removed the member (recorded status 'removed'), away while a movement this node
+    registered ($1: the open origin statuses, as an array) is open, transferred out once
+    one is transferred ($2), else home (domain.member_status). ``every``: for many members
+    at once (each kind of movement hashed once), else for a few (each member's movements
+    looked up in the index)."""
+
+    def has(status: str) -> str:
+        if every:
+            return (
+                f"{member}.member_id IN (SELECT mv.member_id FROM movements mv"  # noqa: S608
+                f" WHERE mv.origin_org_id IS NOT NULL AND mv.origin_status {status})"
+            )
+        return (
+            "EXISTS (SELECT 1 FROM movements mv"  # noqa: S608 (an alias, fixed conditions)
+            f" WHERE mv.member_id = {member}.member_id AND mv.origin_org_id IS NOT NULL"
+            f" AND mv.origin_status {status})"
         )
-        return [dict(r) for r in rows]
+
+    removed = f"= '{REMOVED_STATUS}'"
+    return (
+        f"CASE WHEN {has(removed)} THEN '{MemberStatus.REMOVED.value}'"
+        f" WHEN {has('= ANY($1::text[])')} THEN '{MemberStatus.AWAY.value}'"
+        f" WHEN {has('= $2')} THEN '{MemberStatus.TRANSFERRED_OUT.value}'"
+        f" ELSE '{MemberStatus.HOME.value}' END"
+    )
 
 
-# A member of this node in the subtree of $1, with its status: removed once the origin
-# removed the member (recorded status 'removed'), away while a movement this
-# node registered ($2: the open origin statuses) is open, transferred out once one is
-# transferred ($3), else home (domain.member_status).
-_MEMBER_SUMMARY = f"""
-SELECT m.member_id, m.org_id, m.name, m.joined_on, m.phone, m.email, m.transferred_from,
-       CASE WHEN EXISTS (SELECT 1 FROM movements mv
-                          WHERE mv.member_id = m.member_id AND mv.origin_org_id IS NOT NULL
-                            AND mv.origin_status = '{REMOVED_STATUS}')
-                 THEN '{MemberStatus.REMOVED.value}'
-            WHEN EXISTS (SELECT 1 FROM movements mv
-                          WHERE mv.member_id = m.member_id AND mv.origin_org_id IS NOT NULL
-                            AND mv.origin_status = ANY($2::text[]))
-                 THEN '{MemberStatus.AWAY.value}'
-            WHEN EXISTS (SELECT 1 FROM movements mv
-                          WHERE mv.member_id = m.member_id AND mv.origin_org_id IS NOT NULL
-                            AND mv.origin_status = $3)
-                 THEN '{MemberStatus.TRANSFERRED_OUT.value}'
-            ELSE '{MemberStatus.HOME.value}' END AS status
-FROM members m
-JOIN organizations o USING (org_id)
-"""  # noqa: S608 (the statuses are MemberStatus's values)
+_MEMBER_COLUMNS = "m.member_id, m.org_id, m.name, m.joined_on, m.phone, m.email, m.transferred_from"
+
+
+async def _root_path(conn: DbConnection) -> str | None:
+    """The path of the node's root organization: a subtree that is every organization."""
+    path: str | None = await conn.fetchval("SELECT path FROM organizations WHERE parent_id IS NULL")
+    return path
 
 
 IMPORT_COLUMNS = [
@@ -550,6 +607,11 @@ class Movements:
         )
         return [(r["movement_id"], r["host_version"]) for r in rows]
 
+    async def _answerable(self, path: str, args: _Args) -> _Answerable:
+        """How the statement finds the organization answerable for each movement, and
+        whether it must: every movement is the root's subtree's."""
+        return _Answerable(args, path, whole=path == await _root_path(self.conn))
+
     async def in_scope(
         self,
         path: str,
@@ -560,91 +622,341 @@ class Movements:
         after: UUID | None = None,
         limit: int | None = None,
     ) -> list[Movement]:
-        where = ["s.scope_path LIKE $2 || '%'"]
-        args: list[Any] = [self.node, path]
+        args = _Args(self.node)
+        scope = await self._answerable(path, args)
+        where = [scope.within]
         if side is not None:
-            where.append(f"s.{'origin' if side is Side.ORIGIN else 'host'} = $1")
+            where.append(f"m.{'origin' if side is Side.ORIGIN else 'host'} = {args.node}")
         if open_statuses is not None:
-            args.append(list(open_statuses))
-            where.append(f"s.origin_status = ANY(${len(args)}::text[])")
+            where.append(f"m.origin_status = ANY({args.add(list(open_statuses))}::text[])")
+            if set(open_statuses) == _OPEN:  # the index of the open movements' names
+                where.append(f"m.origin_status IN ({_OPEN_SQL})")
         if name is not None:
-            args.append(name)
+            value = args.add(name)
             where.append(
-                f"strpos(lower(s.origin_group -> 'member' ->> 'name'), lower(${len(args)})) > 0"
+                "member_name_grams(m.origin_group #>> '{member,name}')"
+                f" @> member_name_grams({value})"
+                f" AND strpos(lower(m.origin_group #>> '{{member,name}}'), lower({value})) > 0"
             )
         if after is not None:  # a movement the caller may see (else the order is an oracle)
-            anchor = await self.conn.fetchrow(
-                f"SELECT s.created_at FROM ({_SCOPED_MOVEMENTS}) s"  # noqa: S608 (fixed text)
-                " WHERE s.movement_id = $3 AND s.scope_path LIKE $2 || '%'",
-                self.node,
-                path,
-                after,
-            )
-            if anchor is None:
+            seen = _Args(self.node)
+            visible = await self._answerable(path, seen)
+            if not await self.conn.fetchval(
+                f"SELECT true FROM movements m {visible.joins}"  # noqa: S608 (fixed names)
+                f" WHERE {visible.within} AND m.movement_id = {seen.add(after)}",
+                *seen.values,
+            ):
                 raise Invalid(f"{after} is not a movement of your subtree", field="after")
-            args += [anchor["created_at"], after]
-            where.append(f"(s.created_at, s.movement_id) > (${len(args) - 1}, ${len(args)})")
-        args.append(limit)
+            where.append(_after(args.add(after)))
         rows = await self.conn.fetch(
-            f"SELECT * FROM ({_SCOPED_MOVEMENTS}) s WHERE {' AND '.join(where)}"  # noqa: S608
-            f" ORDER BY s.created_at, s.movement_id LIMIT ${len(args)}",  # (fixed names)
-            *args,
+            f"SELECT m.* FROM movements m {scope.joins} WHERE {' AND '.join(where)}"  # noqa: S608
+            f" ORDER BY m.created_at, m.movement_id LIMIT {args.add(limit)}",  # (fixed names)
+            *args.values,
         )
         return [movement_from_row(r) for r in rows]
 
-    async def answerable_in(
-        self,
-        path: str,
-        side: Side | None,
-        open_statuses: Sequence[str] | None,
-        departed_by: date | None = None,
-        *,
-        to_enrol: bool = False,
+    async def queued(
+        self, which: QueueQuery, *, after: UUID | None = None, limit: int | None = None
     ) -> list[ScopedMovement]:
-        where = ["s.scope_path LIKE $2 || '%'"]
-        args: list[Any] = [self.node, path]
-        if side is not None:
-            where.append(f"s.{'origin' if side is Side.ORIGIN else 'host'} = $1")
-        if open_statuses is not None:
-            args.append(list(open_statuses))
-            status = f"s.origin_status = ANY(${len(args)}::text[])"
-            if to_enrol:  # and at the host, a completed transfer whose member it has not enrolled
-                args.append(OriginStatus.TRANSFERRED.value)
-                status = (
-                    f"({status} OR (s.host = $1 AND s.origin_status = ${len(args)}"
-                    " AND s.host_group ->> 'enrolment' IS NULL))"
-                )
-            where.append(status)
-        if departed_by is not None:
-            args.append(departed_by.isoformat())
-            where.append(f"s.origin_group -> 'period' ->> 'departed_on' <= ${len(args)}")
+        args = _Args(self.node)
+        scope = await self._answerable(which.path, args)
+        where = self._queue_rows(which, args, scope)
+        case = self._queue_case(which, args)
+        where.append(f"{case} = {args.add(which.queue)}" if which.queue else f"{case} IS NOT NULL")
+        if after is not None:
+            where.append(_after(args.add(after)))
         rows = await self.conn.fetch(
-            f"SELECT * FROM ({_SCOPED_MOVEMENTS}) s WHERE {' AND '.join(where)}"  # noqa: S608
-            " ORDER BY s.created_at, s.movement_id",  # (fixed names; values are arguments)
-            *args,
+            "WITH page AS MATERIALIZED (SELECT m.movement_id, m.created_at"  # noqa: S608
+            f" FROM movements m {scope.joins} WHERE {' AND '.join(where)}"
+            f" ORDER BY m.created_at, m.movement_id LIMIT {args.add(limit)})"
+            f" SELECT m.*, {scope.org_id} AS scope_org_id FROM page"
+            f" JOIN movements m USING (movement_id) {scope.all_joins}"
+            " ORDER BY page.created_at, page.movement_id",
+            *args.values,
         )
         return [
             ScopedMovement(movement_from_row(r), r["scope_org_id"], r["member_id"]) for r in rows
         ]
 
+    async def queue_counts(self, which: QueueQuery) -> dict[Queue, int]:
+        args = _Args(self.node)
+        scope = await self._answerable(which.path, args)
+        where = self._queue_rows(which, args, scope)
+        rows = await self.conn.fetch(
+            f"SELECT queue, count(*) AS n FROM (SELECT {self._queue_case(which, args)} AS queue"  # noqa: S608
+            f" FROM movements m {scope.joins} WHERE {' AND '.join(where)} OFFSET 0) q"
+            " WHERE queue IS NOT NULL GROUP BY queue",
+            *args.values,
+        )
+        counts = dict.fromkeys(Queue, 0)
+        counts |= {Queue(r["queue"]): r["n"] for r in rows}
+        return counts
 
-# The organization answerable for a movement on this node ($1): at its origin the member's
-# organization; at its host the organization that checked the member in, else the one the
-# origin suggested, else the node's root.
-_SCOPED_MOVEMENTS = """
-SELECT m.*, COALESCE(
-           CASE WHEN m.origin = $1 THEN oo.path END,
-           ho.path, hint.path, root.path) AS scope_path,
-       COALESCE(
-           CASE WHEN m.origin = $1 THEN oo.org_id END,
-           ho.org_id, hint.org_id, root.org_id) AS scope_org_id
-FROM movements m
-LEFT JOIN organizations oo ON oo.org_id = m.origin_org_id
-LEFT JOIN organizations ho ON ho.org_id = m.host_org_id
-LEFT JOIN organizations hint
-       ON hint.org_id = (m.origin_group -> 'destination' -> 'host_org_hint' ->> 'org_id')::uuid
-CROSS JOIN (SELECT org_id, path FROM organizations WHERE parent_id IS NULL) root
-"""
+    @staticmethod
+    def _queue_rows(which: QueueQuery, args: _Args, scope: _Answerable) -> list[str]:
+        """The movements the queues read: the open ones, and the completed transfers still
+        to enrol (the index ``movements_queues``), of the scope and the partner."""
+        where = [_QUEUED, scope.within]
+        if which.partner is not None:
+            where.append(f"{_partner(args.node)} = {args.add(which.partner)}")
+        return where
+
+    @staticmethod
+    def _queue_case(which: QueueQuery, args: _Args) -> str:
+        """The queue of a movement by the domain's rules, translated once for each side of
+        the node (the side known, the rules of the other side drop out)."""
+        today = args.add(which.today)
+        cases = [
+            rules.queue_case(
+                rules.Translation(
+                    params={"side": literal(side.value, Kind.TEXT), "today": today},
+                    deadlines=which.deadlines,
+                )
+            )
+            for side in (Side.ORIGIN, Side.HOST)
+        ]
+        return f"(CASE WHEN m.origin = {args.node} THEN {cases[0]} ELSE {cases[1]} END)"
+
+    async def report(self, which: ReportQuery) -> Report:
+        """One statement of three parts over the report's movements. Movements and open
+        ones are counted first by everything a breakdown or the scope reads (the
+        organizations a movement may be answered for, its partner, state and month of
+        departure), a few thousand groups at most, each then placed with its answerable
+        organization and rolled up by every breakdown and in total (``GROUPING SETS``).
+        Distinct members are counted from the movements themselves: in total in the
+        member's order (index ``movements_reports``), by ``group_by`` as pairs of group
+        and member."""
+        args = _Args(self.node)
+        translate = rules.Translation(
+            params={"since": args.add(which.since), "until": args.add(which.until)}
+        )
+        scope = await self._answerable(which.path, args)
+        await self.conn.execute(f"SET LOCAL work_mem = '{_REPORT_MEMORY}'")
+        where = [translate(AWAY_DURING)]
+        if which.side is not None:
+            where.append(f"m.{'origin' if which.side is Side.ORIGIN else 'host'} = {args.node}")
+        if which.partner is not None:
+            where.append(f"{_partner(args.node)} = {args.add(which.partner)}")
+        by = list(dict.fromkeys([*([which.group_by] if which.group_by else []), *which.breakdowns]))
+        named = [f"k{i}" for i in range(len(by))]
+        # the movements counted by what the breakdowns and the scope read
+        answered = GroupBy.BRANCH in by or not scope.whole
+        counted_by = {
+            **(
+                {
+                    "at_origin": f"m.origin = {args.node}",
+                    "origin_org_id": "m.origin_org_id",
+                    "host_org_id": "m.host_org_id",
+                    "fact_host_org_hint": "m.fact_host_org_hint",
+                }
+                if answered
+                else {}
+            ),
+            **{
+                f"k{i}": self._report_key(b, args)
+                for i, b in enumerate(by)
+                if b is not GroupBy.BRANCH
+            },
+        }
+        columns = "".join(f"{sql} AS {name}, " for name, sql in counted_by.items())
+        grouped = f" GROUP BY {', '.join(counted_by)}" if counted_by else ""
+        placed = scope.of("c", "c.at_origin")
+        keys = "".join(
+            f"{placed.org_id if b is GroupBy.BRANCH else 'c.k' + str(i)} AS k{i}, "
+            for i, b in enumerate(by)
+        )
+        listed = "".join(f"{n}, " for n in named)
+        nulls = "".join(f"NULL AS {n}, " for n in named)
+        parts = [
+            f"SELECT {listed}{_grouping(named)} AS g, sum(n)::bigint AS movements,"  # noqa: S608
+            " sum(o)::bigint AS open, NULL::bigint AS members"
+            f" FROM (SELECT {keys}c.n, c.o FROM c {placed.all_joins if answered else ''}"
+            f" WHERE {placed.within}) p"
+            f" GROUP BY GROUPING SETS ({''.join(f'({n}), ' for n in named)}())",
+            f"SELECT {nulls}-1, NULL, NULL, count(*) FROM (SELECT m.member_id"  # noqa: S608
+            f" FROM movements m {scope.joins} WHERE {' AND '.join([*where, scope.within])}"
+            " GROUP BY m.member_id) t",
+        ]
+        if which.group_by is not None:  # ... k0, with its members
+            others = "".join(f"NULL AS {n}, " for n in named[1:])
+            key = (
+                scope.org_id
+                if which.group_by is GroupBy.BRANCH
+                else self._report_key(which.group_by, args)
+            )
+            joins = scope.all_joins if which.group_by is GroupBy.BRANCH else scope.joins
+            parts.append(
+                f"SELECT k0, {others}-2, NULL, NULL, count(*) FROM (SELECT {key} AS k0,"  # noqa: S608
+                f" m.member_id FROM movements m {joins}"
+                f" WHERE {' AND '.join([*where, scope.within])}"
+                f" GROUP BY 1, 2) p GROUP BY k0"
+            )
+        rows = await self.conn.fetch(
+            f"WITH c AS (SELECT {columns}count(*) AS n,"  # noqa: S608 (fixed names)
+            f" count(*) FILTER (WHERE {translate(OPEN)}) AS o FROM movements m"
+            f" WHERE {' AND '.join(where)}{grouped}) {' UNION ALL '.join(parts)}",
+            *args.values,
+        )
+        counted: dict[tuple[int, str | None], tuple[int, int]] = {}
+        members: dict[str | None, int] = {}
+        for r in rows:
+            if r["g"] == -1:  # the total's members
+                members[None] = r["members"]
+                continue
+            if r["g"] == -2:  # a group's of group_by
+                members[_key_text(r["k0"])] = r["members"]
+                continue
+            bits = r["g"]
+            grouped_at = next((i for i in range(len(by)) if not bits >> (len(by) - 1 - i) & 1), -1)
+            key_text = _key_text(r[f"k{grouped_at}"]) if grouped_at >= 0 else None
+            counted[(grouped_at, key_text)] = (r["movements"] or 0, r["open"] or 0)
+
+        def groups(i: int, with_members: bool) -> list[ReportGroup]:
+            found = sorted((k for k in counted if k[0] == i), key=lambda k: k[1] or "")
+            return [
+                ReportGroup(key, *counted[(i, key)], members.get(key) if with_members else None)
+                for _, key in found
+            ]
+
+        movements_total, open_total = counted.get((-1, None), (0, 0))
+        return Report(
+            ReportGroup(None, movements_total, open_total, members.get(None, 0)),
+            groups(0, True) if which.group_by is not None else [],
+            {b: groups(i, False) for i, b in enumerate(by) if b in which.breakdowns},
+        )
+
+    @staticmethod
+    def _report_key(group_by: GroupBy, args: _Args) -> str:
+        """What a breakdown groups by but the branch (its text is made of it in Python:
+        ``_key_text``)."""
+        if group_by is GroupBy.PARTNER:
+            return _partner(args.node)
+        if group_by is GroupBy.STATE:
+            return "m.fact_state"
+        return "date_trunc('month', m.fact_departed_on)::date"  # the month of departure
+
+
+_REPORT_MEMORY = "32MB"
+"""What a report may hash in memory (each breakdown's groups, the members' ids), in its
+own transaction: PostgreSQL's default (4 MB) sorts a node's movements on disk instead."""
+
+
+def _key_text(key: Any) -> str | None:
+    """A breakdown's key as the report shows it: a month as ``YYYY-MM``."""
+    if key is None:
+        return None
+    return key.strftime("%Y-%m") if isinstance(key, date) else str(key)
+
+
+def _grouping(named: list[str]) -> str:
+    """Which grouping set a row is of (the total's: every bit set)."""
+    return f"GROUPING({', '.join(named)})" if named else "0"
+
+
+_OPEN = {status.value for status in OPEN_ORIGIN_STATUSES}
+_OPEN_SQL = ", ".join(literal(status, Kind.TEXT) for status in sorted(_OPEN))
+_QUEUED = (
+    f"(m.origin_status IN ({_OPEN_SQL})"
+    f" OR (m.origin_status = {literal(OriginStatus.TRANSFERRED, Kind.TEXT)} AND m.fact_to_enrol))"
+)
+"""The movements the queues read: the predicate of the index ``movements_queues``."""
+
+
+def _partner(node: str) -> str:
+    """The other node of the movement."""
+    return f"(CASE WHEN m.origin = {node} THEN m.host ELSE m.origin END)"
+
+
+def _after(movement: str) -> str:
+    """After that movement, oldest first (then by id)."""
+    return (
+        "(m.created_at, m.movement_id) > (SELECT a.created_at, a.movement_id"  # noqa: S608
+        f" FROM movements a WHERE a.movement_id = {movement})"
+    )
+
+
+class _Args:
+    """A statement's arguments, each given once: ``add`` a value where the statement uses
+    it; ``node`` is this node's code (once, where first used)."""
+
+    def __init__(self, node: str) -> None:
+        self.values: list[Any] = []
+        self._node = node
+        self._node_at: str | None = None
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+    @property
+    def node(self) -> str:
+        if self._node_at is None:
+            self._node_at = self.add(self._node)
+        return self._node_at
+
+
+class _Answerable:
+    """The organization of this node answerable for a movement: at its origin the
+    member's organization; at its host the one that checked the member in (or that a host
+    secretary assigned), else the one the origin suggested if it exists here, else the
+    node's root (``domain.answerable``). Read from the movement's row (``m``), or from a
+    relation with the same columns where ``at_origin`` says whether the node is its
+    origin."""
+
+    def __init__(
+        self,
+        args: _Args,
+        path: str,
+        *,
+        whole: bool,
+        table: str = "m",
+        at_origin: str | None = None,
+    ) -> None:
+        self.args = args
+        self.path = path
+        self.whole = whole
+        """The scope is the whole node: no condition, no join."""
+        self.table = table
+        self._at_origin = at_origin
+        self.all_joins = (
+            f"LEFT JOIN organizations oo ON oo.org_id = {table}.origin_org_id"
+            f" LEFT JOIN organizations ho ON ho.org_id = {table}.host_org_id"
+            f" LEFT JOIN organizations hint ON hint.org_id = {table}.fact_host_org_hint"
+        )
+        self.joins = "" if whole else self.all_joins
+        self._within: str | None = None
+
+    def of(self, table: str, at_origin: str) -> _Answerable:
+        """The same scope, read from another relation."""
+        return _Answerable(self.args, self.path, whole=self.whole, table=table, at_origin=at_origin)
+
+    @property
+    def at_origin(self) -> str:
+        return self._at_origin or f"{self.table}.origin = {self.args.node}"
+
+    @property
+    def org_id(self) -> str:
+        return (
+            f"COALESCE(CASE WHEN {self.at_origin} THEN oo.org_id END,"
+            f" ho.org_id, hint.org_id, ({_ROOT.format('org_id')}))"
+        )
+
+    @property
+    def within(self) -> str:
+        """The movement is the subtree's (one argument, however often it is asked)."""
+        if self.whole:
+            return "true"
+        if self._within is None:
+            self._within = (
+                f"COALESCE(CASE WHEN {self.at_origin} THEN oo.path END,"
+                f" ho.path, hint.path, ({_ROOT.format('path')}))"
+                f" LIKE {self.args.add(self.path)} || '%'"
+            )
+        return self._within
+
+
+_ROOT = "SELECT {} FROM organizations WHERE parent_id IS NULL"
+"""The node's root organization's column (one, computed once a statement)."""
 
 
 class Certificates:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -19,7 +19,6 @@ from yixian.registry.domain import (
     Movement,
     Queue,
     Side,
-    away_during,
     classify,
     dates,
     dues_paid_where,
@@ -37,7 +36,7 @@ from .handlers import (
     require_read,
     status_of,
 )
-from .repositories import AuditFilter, MemberSearch, ScopedMovement
+from .repositories import AuditFilter, MemberSearch, QueueQuery, ReportGroup, ReportQuery
 from .unit_of_work import Denied, UnitOfWork
 
 _OPEN = sorted(status.value for status in OPEN_ORIGIN_STATUSES)
@@ -271,27 +270,44 @@ async def work_queues(
     *,
     queue: Queue | None = None,
     partner: str | None = None,
+    after: UUID | None = None,
+    limit: int | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """The work queues of the caller's organization (or of ``org_id`` in its subtree): the
     movements this node's organizations there answer for, so a branch secretary sees the
     branch's and an ancestor its whole subtree's. Only ``queue`` (one of them) and the
-    movements shared with ``partner``, when given."""
-    scope = await _scope(uow, org_id)
-    _partner(uow, partner)
+    movements shared with ``partner``, when given; each queue oldest first, at most
+    ``limit`` of each, after the movement ``after`` (of the one ``queue``) when given. The
+    database places the movements in the queues (the domain's rules, in SQL); the entries
+    of a page are classified here again for their reasons and due dates."""
+    if after is not None and queue is None:
+        raise Invalid("a page starts after a movement of one queue: give `queue`", field="after")
+    which = QueueQuery(
+        await _scope(uow, org_id),
+        dates.local_date(uow.request.now),
+        uow.config.deadlines,
+        queue,
+        _partner(uow, partner),
+    )
     queues: dict[str, list[dict[str, Any]]] = {
         q.value: [] for q in Queue if queue is None or q is queue
     }
-    today = dates.local_date(uow.request.now)
-    # the open movements, and at the host the completed transfers whose member is to enrol
-    found = await uow.movements.answerable_in(scope, None, _OPEN, to_enrol=True)
+    if limit is None and after is None:  # the whole of it, in one statement
+        found = await uow.movements.queued(which)
+    else:
+        found = [
+            scoped
+            for name in queues
+            for scoped in await uow.movements.queued(
+                replace(which, queue=Queue(name)), after=after, limit=limit
+            )
+        ]
     names = await _names(uow, {s.org_id for s in found})
     for scoped in found:
         movement = scoped.movement
         side = movement.side_of(uow.config.node)
-        if partner is not None and _partner_of(movement, side) != partner:
-            continue
         entry = classify(
-            side, movement.origin_group, movement.host_group, today, uow.config.deadlines
+            side, movement.origin_group, movement.host_group, which.today, which.deadlines
         )
         if entry is None or entry.queue.value not in queues:
             continue
@@ -315,18 +331,17 @@ async def work_queues(
     return queues
 
 
-def _group_key(
-    group_by: GroupBy, scoped: ScopedMovement, side: Side, names: dict[UUID, str]
-) -> tuple[str, str | None]:
-    movement = scoped.movement
-    if group_by is GroupBy.BRANCH:
-        return str(scoped.org_id), names[scoped.org_id]
-    if group_by is GroupBy.PARTNER:
-        return _partner_of(movement, side), None
-    if group_by is GroupBy.STATE:
-        return movement.state.value, None
-    assert movement.origin_group is not None  # away_during kept only those with one
-    return movement.origin_group.period.departed_on.strftime("%Y-%m"), None
+async def queue_counts(
+    uow: UnitOfWork, org_id: UUID | None, *, partner: str | None = None
+) -> dict[str, int]:
+    """How many movements are in each of the work queues ``work_queues`` reads."""
+    which = QueueQuery(
+        await _scope(uow, org_id),
+        dates.local_date(uow.request.now),
+        uow.config.deadlines,
+        partner=_partner(uow, partner),
+    )
+    return {q.value: n for q, n in (await uow.movements.queue_counts(which)).items()}
 
 
 async def statistics(
@@ -338,47 +353,55 @@ async def statistics(
     group_by: GroupBy | None = None,
     partner: str | None = None,
     side: Side | None = None,
+    breakdowns: Sequence[GroupBy] = (),
 ) -> dict[str, Any]:
-    """The movements of the scope that count in the period (``domain.away_during``: the
+    """The movements of the scope that count in the period (``domain.AWAY_DURING``: the
     member departed by its last day and the movement had not closed before its first),
-    counted both as movements and as distinct members, in total and by ``group_by``."""
+    counted both as movements and as distinct members, in total and by ``group_by``; by
+    each of ``breakdowns`` as movements and open movements. The database counts them."""
     scope = await _scope(uow, org_id)
     dates.require_report_period(since, until, uow.request.now, fields=("from", "to"))
-    _partner(uow, partner)
-    found = [
-        scoped
-        for scoped in await uow.movements.answerable_in(scope, side, None, departed_by=until)
-        if away_during(scoped.movement.origin_group, since, until)
-        and (
-            partner is None
-            or _partner_of(scoped.movement, scoped.movement.side_of(uow.config.node)) == partner
-        )
+    which = ReportQuery(
+        scope, since, until, side, _partner(uow, partner), group_by, tuple(breakdowns)
+    )
+    report = await uow.movements.report(which)
+    by_branch = [
+        *(report.groups if group_by is GroupBy.BRANCH else []),
+        *report.breakdowns.get(GroupBy.BRANCH, []),
     ]
-    names = await _names(uow, {s.org_id for s in found}) if group_by is GroupBy.BRANCH else {}
-    groups: dict[str, dict[str, Any]] = {}
-    members: dict[str, set[UUID]] = defaultdict(set)
-    for scoped in found:
-        if group_by is None:
-            break
-        movement = scoped.movement
-        key, name = _group_key(group_by, scoped, movement.side_of(uow.config.node), names)
-        group = groups.setdefault(
-            key, {"key": key, **({"name": name} if name is not None else {}), "movements": 0}
-        )
-        group["movements"] += 1
-        group["open"] = group.get("open", 0) + int(movement.state.is_open)
-        members[key].add(scoped.member_id)
-    for key, group in groups.items():
-        group["members"] = len(members[key])
+    names = await _names(uow, {UUID(g.key) for g in by_branch if g.key})
+
+    def listed(groups: list[ReportGroup], branch: bool) -> list[dict[str, Any]]:
+        return [
+            {
+                "key": g.key,
+                **({"name": names[UUID(g.key)]} if branch and g.key else {}),
+                "movements": g.movements,
+                "open": g.open,
+                **({"members": g.members} if g.members is not None else {}),
+            }
+            for g in groups
+        ]
+
     return {
         "from": since.isoformat() if since else None,
         "to": until.isoformat() if until else None,
         "group_by": group_by.value if group_by else None,
         "partner": partner,
         "side": side.value if side else None,
-        "movements": len(found),
-        "members": len({s.member_id for s in found}),
-        "groups": [groups[key] for key in sorted(groups)],
+        "movements": report.total.movements,
+        "members": report.total.members,
+        "groups": listed(report.groups, group_by is GroupBy.BRANCH),
+        **(
+            {
+                "breakdowns": {
+                    b.value: listed(groups, b is GroupBy.BRANCH)
+                    for b, groups in report.breakdowns.items()
+                }
+            }
+            if breakdowns
+            else {}
+        ),
         "members_by_status": await uow.members.count_by_status(scope),
     }
 

@@ -13,17 +13,19 @@ from datetime import date, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from yixian.contracts import ActivityScheduled, Envelope
+from yixian.contracts import ActivityScheduled, Deadlines, Envelope
 from yixian.registry.domain import (
     Addressee,
     Answer,
     Concern,
     FeedbackState,
+    GroupBy,
     Member,
     MemberStatus,
     Movement,
     Organization,
     Participation,
+    Queue,
     Side,
 )
 from yixian.runtime.apikeys import Role
@@ -56,6 +58,56 @@ class ScopedMovement:
     movement: Movement
     org_id: UUID
     member_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class QueueQuery:
+    """Which movements of the work queues to read: those the organizations of the subtree
+    at ``path`` answer for, in ``queue`` (None: in any), shared with ``partner`` (None:
+    any), classified on ``today`` with the node's ``deadlines``."""
+
+    path: str
+    today: date
+    deadlines: Deadlines
+    queue: Queue | None = None
+    partner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    """Which movements a report counts (``domain.AWAY_DURING`` in ``since``..``until``),
+    of the subtree at ``path``, on ``side`` and shared with ``partner`` (None: any); the
+    one breakdown whose groups count distinct members too (``group_by``), and the
+    breakdowns that count movements and open movements only (``breakdowns``)."""
+
+    path: str
+    since: date | None = None
+    until: date | None = None
+    side: Side | None = None
+    partner: str | None = None
+    group_by: GroupBy | None = None
+    breakdowns: tuple[GroupBy, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReportGroup:
+    """A report's count: the movements, how many are open and (where counted) their
+    distinct members, of one group (``key``: the group's, as ``GroupBy`` says; None: all
+    of them)."""
+
+    key: str | None
+    movements: int
+    open: int
+    members: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The total, the groups of ``group_by`` (with members), and each breakdown's."""
+
+    total: ReportGroup
+    groups: list[ReportGroup]
+    breakdowns: dict[GroupBy, list[ReportGroup]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,18 +250,20 @@ class MovementRepository(Protocol):
         member's name holds it (any case); a page of ``limit`` after the movement ``after``
         when given."""
 
-    async def answerable_in(
-        self,
-        path: str,
-        side: Side | None,
-        open_statuses: Sequence[str] | None,
-        departed_by: date | None = None,
-        *,
-        to_enrol: bool = False,
+    async def queued(
+        self, which: QueueQuery, *, after: UUID | None = None, limit: int | None = None
     ) -> list[ScopedMovement]:
-        """As ``in_scope``, each with its answerable organization and its member; only
-        those departed on or before ``departed_by`` (None: any); ``to_enrol``: also, at the
-        host, completed transfers whose member it has not enrolled yet."""
+        """The movements of the work queues (``domain.queues.RULES``) that ``which`` names,
+        oldest first (then by id), each with its answerable organization; a page of
+        ``limit`` after the movement ``after`` when given."""
+
+    async def queue_counts(self, which: QueueQuery) -> dict[Queue, int]:
+        """How many movements ``which`` names are in each queue (every queue, 0 when
+        none)."""
+
+    async def report(self, which: ReportQuery) -> Report:
+        """The counts of a report: the total (with its distinct members), the groups of
+        ``group_by`` (with theirs) and of each breakdown, each by key."""
 
 
 class CertificateRepository(Protocol):

@@ -66,22 +66,27 @@ async def queues(
     parts: Parts,
     queue: Annotated[str, Query(pattern=r"^(to_do|waiting|overdue|upcoming)$")] = "to_do",
     partner: Annotated[str | None, Query(pattern=r"^([0-9]{6})?$")] = None,
-    page: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    after: UUID | None = None,
 ) -> Response:
-    """The four queues with their counts; one of them a page at a time."""
-    found = await who.caller.get("/v1/queues", partner=partner or None)
-    items = found.get(queue, [])
+    """The four queues with their counts; one of them a page at a time (the registry
+    counts and pages them)."""
+    partner = partner or None
+    counts = await who.caller.get("/v1/queues/counts", partner=partner)
+    found = await who.caller.get(
+        "/v1/queues", queue=queue, partner=partner, limit=PAGE + 1, after=after and str(after)
+    )
+    shown, following = _movement_page(found.get(queue, []))
     return render(
         request,
         "queues.html",
         {
-            "counts": {name: len(entries) for name, entries in found.items()},
+            "counts": counts,
             "queue": queue,
             "partner": partner or "",
             "partners": parts.partners,
-            "items": items[page * PAGE : (page + 1) * PAGE],
-            "page": page,
-            "more": len(items) > (page + 1) * PAGE,
+            "items": shown,
+            "after": following,
+            "first_page": after is None,
         },
     )
 

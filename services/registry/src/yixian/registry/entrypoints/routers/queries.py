@@ -164,12 +164,34 @@ async def work_queues(
     org_id: OrgFilter = None,
     queue: Annotated[Queue | None, Query(description="Only this queue.")] = None,
     partner: PartnerFilter = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=500, description="At most this many of each queue.")
+    ] = None,
+    after: Annotated[
+        UUID | None,
+        Query(
+            description="The last movement id of the previous page of `queue`: the page"
+            " starts after it."
+        ),
+    ] = None,
 ) -> JSONResponse:
     """To do, waiting on the other side, overdue, upcoming: the movements your organization
-    answers for (a branch's own; an ancestor's whole subtree), each with the organization."""
+    answers for (a branch's own; an ancestor's whole subtree), each with the organization,
+    oldest first; `limit` and `after` (with `queue`) page them, `/v1/queues/counts` counts
+    them."""
     return await api.read(
-        lambda uow: queries.work_queues(uow, org_id, queue=queue, partner=partner)
+        lambda uow: queries.work_queues(
+            uow, org_id, queue=queue, partner=partner, after=after, limit=limit
+        )
     )
+
+
+@router.get("/v1/queues/counts")
+async def work_queue_counts(
+    api: Api, org_id: OrgFilter = None, partner: PartnerFilter = None
+) -> JSONResponse:
+    """How many movements each of the work queues holds (as `/v1/queues` lists them)."""
+    return await api.read(lambda uow: queries.queue_counts(uow, org_id, partner=partner))
 
 
 @router.get("/v1/statistics")
@@ -185,13 +207,21 @@ async def statistics(
     group_by: Annotated[
         GroupBy | None, Query(description="branch, partner, state or month of departure.")
     ] = None,
+    breakdown: Annotated[
+        list[GroupBy] | None,
+        Query(
+            description="Also count by these (each may be given once): `breakdowns` has each"
+            " one's groups with their movements and open movements (not their members)."
+        ),
+    ] = None,
     partner: PartnerFilter = None,
     side: Annotated[Side | None, Query(description="origin: members away; host: visiting.")] = (
         None
     ),
 ) -> JSONResponse:
     """Movements away during the period (departed by its last day, not closed before its
-    first), counted as movements and as distinct members, in total and by `group_by`."""
+    first), counted as movements and as distinct members, in total and by `group_by`; as
+    movements and open movements by each `breakdown` (a screen's charts in one request)."""
     return await api.read(
         lambda uow: queries.statistics(
             uow,
@@ -201,6 +231,7 @@ async def statistics(
             group_by=group_by,
             partner=partner,
             side=side,
+            breakdowns=breakdown or (),
         )
     )
 
