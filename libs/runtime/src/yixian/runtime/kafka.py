@@ -490,7 +490,7 @@ async def committed_offsets(
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(TIMEOUT * 1000))
     try:
         await admin.start()
-        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        committed = await _group_offsets(admin, group, partitions)
     finally:
         await admin.close()
     marks: dict[TopicPartition, int | None] = {}
@@ -498,6 +498,34 @@ async def committed_offsets(
         mark = committed.get(tp)
         marks[tp] = mark.offset if mark is not None and mark.offset >= 0 else None
     return marks
+
+
+_COORDINATOR_NOT_READY = (
+    errors.GroupCoordinatorNotAvailableError,
+    errors.CoordinatorLoadInProgressError,
+    errors.NotCoordinatorForGroupError,
+)
+
+
+async def _group_offsets(
+    admin: AIOKafkaAdminClient, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, Any]:
+    """The group's committed offsets. A cluster asked about groups for the first time
+    creates its offsets topic and elects the group's coordinator: until then the answer
+    is "not available", retried here for up to ``TIMEOUT`` seconds."""
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    pause = 0.1
+    while True:
+        try:
+            offsets: dict[TopicPartition, Any] = await admin.list_consumer_group_offsets(
+                group, partitions=partitions
+            )
+            return offsets
+        except _COORDINATOR_NOT_READY:
+            if asyncio.get_running_loop().time() + pause > deadline:
+                raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 async def consumer_lag(
@@ -525,7 +553,7 @@ async def partition_lag(
         await consumer.start()
         try:
             await admin.start()
-            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            committed = await _group_offsets(admin, group, partitions)
             ends = await consumer.end_offsets(partitions)
             starts = await consumer.beginning_offsets(partitions)
         finally:
