@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from uuid import uuid4
 
-import asyncpg
 import pytest
 
 from yixian.contracts import TopicNames
 from yixian.localstack import LocalStack
 from yixian.localstack.network import LocalNode, node_env
+from yixian.localstack.pytest_plugin import fresh_databases
 from yixian.localstack.sinks import HttpSink, MailSink
 
 NAMES = {
@@ -137,27 +137,9 @@ async def module_network(
 ) -> AsyncIterator[NetworkFactory]:
     """As ``network``, shared by the tests of one module (one set of started nodes), in
     databases and a topic namespace of its own."""
-    admin_dsn = local_stack.config.database_dsn("postgres")
-    created: list[str] = []
-
-    async def make_database() -> str:
-        name = f"test_{uuid4().hex[:16]}"
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        created.append(name)
-        return local_stack.config.database_dsn(name)
-
     topics = TopicNames(namespace=f"t{uuid4().hex[:12]}")
-    async with _network(
-        local_stack, make_database, topics, tmp_path_factory.mktemp("network")
-    ) as create:
+    async with (
+        fresh_databases(local_stack) as make_database,
+        _network(local_stack, make_database, topics, tmp_path_factory.mktemp("network")) as create,
+    ):
         yield create
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        for name in created:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()

@@ -76,10 +76,10 @@ def kafka_bootstrap(local_stack: LocalStack) -> str:
     return local_stack.config.kafka_bootstrap
 
 
-@pytest.fixture
-async def make_database(local_stack: LocalStack) -> AsyncIterator[Callable[[], Awaitable[str]]]:
-    """A factory of fresh, empty databases (for tests with several nodes); all dropped after."""
-    admin_dsn = local_stack.config.database_dsn("postgres")
+@contextlib.asynccontextmanager
+async def fresh_databases(stack: LocalStack) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """A factory of fresh, empty databases on the stack's server; all dropped at the end."""
+    admin_dsn = stack.config.database_dsn("postgres")
     created: list[str] = []
 
     async def create() -> str:
@@ -90,7 +90,7 @@ async def make_database(local_stack: LocalStack) -> AsyncIterator[Callable[[], A
         finally:
             await conn.close()
         created.append(name)
-        return local_stack.config.database_dsn(name)
+        return stack.config.database_dsn(name)
 
     yield create
     conn = await asyncpg.connect(admin_dsn)
@@ -99,6 +99,13 @@ async def make_database(local_stack: LocalStack) -> AsyncIterator[Callable[[], A
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def make_database(local_stack: LocalStack) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """A factory of fresh, empty databases (for tests with several nodes); all dropped after."""
+    async with fresh_databases(local_stack) as create:
+        yield create
 
 
 @pytest.fixture
