@@ -251,16 +251,7 @@ async def away(
     name: Text = None,
     after: UUID | None = None,
 ) -> Response:
-    items = await who.caller.get(
-        "/v1/members/away", name=name or None, limit=PAGE + 1, after=after and str(after)
-    )
-    shown, following = _movement_page(items)
-    return render(
-        request,
-        "movements_list.html",
-        {"title": "外出党员", "path_base": "/members/away", "items": shown, "after": following,
-         "name": name or "", "side": "origin"},
-    )  # fmt: skip
+    return await _movements_list(request, who, "/members/away", "外出党员", "origin", name, after)
 
 
 @router.get("/members/visiting", response_class=HTMLResponse)
@@ -270,15 +261,28 @@ async def visiting(
     name: Text = None,
     after: UUID | None = None,
 ) -> Response:
+    return await _movements_list(request, who, "/members/visiting", "流入党员", "host", name, after)
+
+
+async def _movements_list(
+    request: Request,
+    who: Who,
+    path: str,
+    title: str,
+    side: str,
+    name: str | None,
+    after: UUID | None,
+) -> Response:
+    """Members away or visiting: the registry's list at ``/v1`` + ``path``, a page at a time."""
     items = await who.caller.get(
-        "/v1/members/visiting", name=name or None, limit=PAGE + 1, after=after and str(after)
+        f"/v1{path}", name=name or None, limit=PAGE + 1, after=after and str(after)
     )
     shown, following = _movement_page(items)
     return render(
         request,
         "movements_list.html",
-        {"title": "流入党员", "path_base": "/members/visiting", "items": shown,
-         "after": following, "name": name or "", "side": "host"},
+        {"title": title, "path_base": path, "items": shown, "after": following,
+         "name": name or "", "side": side},
     )  # fmt: skip
 
 
