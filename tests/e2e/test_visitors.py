@@ -92,7 +92,8 @@ async def test_a_visitor_is_asked_of_the_origin_and_nothing_of_the_number_crosse
     # Gushi looks: one member fits 张建国 (waits for its secretary), none fits 李四
     async def looked() -> dict[str, dict[str, Any]] | None:
         found = {c["claim_id"]: c for c in (await gushi.get("/v1/visitor-claims"))["claims"]}
-        return found if {zhang, li} <= found.keys() and found[zhang]["result"] else None
+        looked_at = {zhang, li} <= found.keys() and all(found[c]["result"] for c in (zhang, li))
+        return found if looked_at else None
 
     await eventually(looked, what="Gushi's look at both claims")
     found = await looked()
