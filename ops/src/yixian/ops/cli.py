@@ -24,7 +24,7 @@ import httpx
 import typer
 from confluent_kafka import KafkaException
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import DownloadColumn, Progress, TimeRemainingColumn
@@ -33,7 +33,7 @@ from rich.table import Table
 from yixian.record import schema
 from yixian.runtime import DeadlineSettings
 from yixian.runtime.kafka import errors as kafka_errors
-from yixian.runtime.settings import KafkaSettings
+from yixian.runtime.settings import KafkaSettings, node_file_in_use, use_node_file
 from yixian.sync.config import SyncSettings
 
 from . import status as node_status
@@ -65,12 +65,14 @@ dlq_app = typer.Typer(help="What sync could not accept.", **_TYPER)
 import_app = typer.Typer(help="Bulk imports through the registry's API.", **_TYPER)
 outbox_app = typer.Typer(help="What the relay could not publish.", **_TYPER)
 key_app = typer.Typer(help="The node's API keys.", **_TYPER)
+host_app = typer.Typer(help="The nodes a node host serves (ADR 30).", **_TYPER)
 app.add_typer(node_app, name="node")
 app.add_typer(key_app, name="key")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(partner_app, name="partner")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(import_app, name="import")
+app.add_typer(host_app, name="host")
 
 # wide enough for a table when the output goes to a file or another program
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -83,6 +85,19 @@ class AdminKafkaSettings(KafkaSettings):
     """The cluster admin's connection (``YIXIAN_ADMIN_KAFKA_*``), for init and links."""
 
     model_config = SettingsConfigDict(env_prefix="YIXIAN_ADMIN_KAFKA_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The operator's own login: from the environment, also when the node's settings
+        come from a node file (``--node-file``; a node's file never holds the admin's)."""
+        return (init_settings, env_settings, dotenv_settings, file_secret_settings)
 
 
 _SETTINGS_KINDS: tuple[type[BaseSettings], ...] = (
@@ -98,8 +113,23 @@ def _options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also print the Kafka clients' own log lines.")
     ] = False,
+    node_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="YIXIAN_NODE_FILE",
+            help="Read the node's settings from this file (a node host's <code>.env) instead"
+            " of the environment; the cluster admin's (YIXIAN_ADMIN_KAFKA_*) still come from"
+            " the environment.",
+        ),
+    ] = None,
 ) -> None:
     quiet_libraries(verbose)
+    if node_file is not None:
+        if not node_file.is_file():
+            where = escape(str(node_file))
+            err.print(f"[red]configuration:[/red] --node-file: {where} is not a file")
+            raise typer.Exit(2)
+        use_node_file(node_file)
 
 
 def _fail(trouble: Trouble) -> NoReturn:
@@ -221,7 +251,7 @@ def node_init(
     from yixian.sync import bootstrap as sync
 
     settings = _settings()
-    if "YIXIAN_DATABASE_URL" not in os.environ:
+    if "YIXIAN_DATABASE_URL" not in os.environ and node_file_in_use() is None:
         err.print(
             "warning: YIXIAN_DATABASE_URL is not set: the default is the local stack's shared"
             f" database ({DatabaseUrl(settings.database_url).name}); give each node its own"
@@ -1037,6 +1067,138 @@ def _plain(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+# -- host ---------------------------------------------------------------------------------
+
+HostDir = Annotated[
+    Path,
+    typer.Option(
+        "--dir",
+        envvar="YIXIAN_HOST_DIR",
+        help="The host's directory of node settings files (the hosts' YIXIAN_HOST_DIR).",
+    ),
+]
+
+
+def _host_dir(directory: Path) -> Path:
+    if not directory.is_dir():
+        err.print(f"[red]configuration:[/red] --dir: {escape(str(directory))} is not a directory")
+        raise typer.Exit(2)
+    return directory
+
+
+def _node_file_settings(path: Path) -> SyncSettings:
+    """``path`` read as each hosted service reads it: the first invalid setting stops."""
+    from yixian.notify.config import NotifySettings
+    from yixian.registry.config import RegistrySettings
+
+    use_node_file(path)
+    for kind in (RegistrySettings, NotifySettings):
+        _load(kind)
+    return _settings()
+
+
+@host_app.command("add")
+def host_add(
+    settings_file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="The node's settings (YIXIAN_* lines, as .env)."
+        ),
+    ],
+    directory: HostDir,
+    root_name: Annotated[
+        str | None,
+        typer.Option(help="Create the root organization with this name and a first operator key."),
+    ] = None,
+    kafka: Annotated[bool, typer.Option(help="Also set up topics, principal and ACLs.")] = True,
+    partitions: Partitions = 3,
+    replication_factor: Replication = -1,
+    as_json: AsJson = False,
+) -> None:
+    """Set a node up as ``node init`` does (database, migrations, root organization, Kafka
+    principal, topics and ACLs), then put its settings in the host's directory: the running
+    hosts start it within their scan interval. Run it again to change a node's settings."""
+    _host_dir(directory)
+    settings = _node_file_settings(settings_file)
+    node_init(
+        password=None,
+        root_name=root_name,
+        kafka=kafka,
+        create_database=True,
+        partitions=partitions,
+        replication_factor=replication_factor,
+        as_json=as_json,
+    )
+    target = directory / f"{settings.node}.env"
+    staged = directory / f".{settings.node}.env.new"
+    staged.write_bytes(settings_file.read_bytes())
+    staged.chmod(0o600)
+    staged.replace(target)  # atomic: a scan sees the old file or the new one, never half
+    if not as_json:
+        out.print(f"node {settings.node} is on the host: {target}")
+
+
+@host_app.command("remove")
+def host_remove(
+    code: Annotated[str, typer.Argument(help="The node's division code.")],
+    directory: HostDir,
+) -> None:
+    """Take a node off the host: its settings file moves to the directory's ``.removed``
+    folder and the hosts stop the node within their scan interval. Its database, topics
+    and principal stay (``host add`` with the same file brings it back)."""
+    source = _host_dir(directory) / f"{code}.env"
+    if not source.is_file():
+        err.print(f"[red]error:[/red] no node {escape(code)} in {escape(str(directory))}")
+        raise typer.Exit(1)
+    kept = directory / ".removed"
+    kept.mkdir(mode=0o700, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    source.replace(kept / f"{code}.env.{stamp}")
+    out.print(f"node {code} is off the host (its settings: {kept / f'{code}.env.{stamp}'})")
+
+
+@host_app.command("list")
+def host_list(directory: HostDir, as_json: AsJson = False) -> None:
+    """The host's nodes: each file's node, database and Kafka principal, or why the hosts
+    refuse it."""
+    from yixian.runtime.host import node_files, node_settings
+
+    rows: list[dict[str, Any]] = []
+    for code, path in node_files(_host_dir(directory)).items():
+        try:
+            node = node_settings(SyncSettings, path)
+        except (ValidationError, ValueError, OSError) as exc:
+            problem = (
+                settings_trouble(exc, (SyncSettings, *_SETTINGS_KINDS))
+                if isinstance(exc, ValidationError)
+                else exc
+            )
+            rows.append({"node": code, "file": str(path), "refused": str(problem)})
+            continue
+        rows.append(
+            {
+                "node": code,
+                "file": str(path),
+                "database": DatabaseUrl(node.database_url).name,
+                "principal": node.kafka.username,
+                "partners": sorted(node.partner_codes),
+            }
+        )
+    if as_json:
+        out.print_json(data=rows)
+        return
+    table = Table("node", "database", "Kafka principal", "partners", "refused")
+    for row in rows:
+        table.add_row(
+            row["node"],
+            row.get("database", ""),
+            row.get("principal") or "",
+            ",".join(row.get("partners", [])),
+            row.get("refused", ""),
+        )
+    out.print(table)
 
 
 def main() -> None:

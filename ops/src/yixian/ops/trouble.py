@@ -69,7 +69,12 @@ def settings_trouble(exc: ValidationError, kinds: Iterable[type[BaseSettings]]) 
     if not path:  # a rule across settings: its message names them
         return Trouble("configuration", reason)
     given = first.get("input")
-    shown = f" (is {given!r})" if isinstance(given, str) and first["type"] != "missing" else ""
+    secret = any(word in path.lower() for word in ("password", "key", "secret"))
+    shown = (
+        f" (is {given!r})"
+        if isinstance(given, str) and first["type"] != "missing" and not secret
+        else ""
+    )
     return Trouble(f"{prefix}{path}".upper(), f"{reason}{shown}")
 
 

@@ -9,7 +9,9 @@ from typing import Any, TypeVar
 import asyncpg
 import typer
 from fastapi import FastAPI, Response, status
+from pydantic import ValidationError
 
+from .host import HostSettings, NodeHost, StartNode
 from .lifecycle import run
 from .logging import configure_logging, get_logger
 from .migrations import Schemas
@@ -25,8 +27,13 @@ def service_cli(
     serve: Callable[[S], Coroutine[Any, Any, None]],
     migrate: Callable[[S], Coroutine[Any, Any, list[str]]],
     help_text: str,
+    *,
+    start: StartNode[S] | None = None,
+    host_port: int = 0,
 ) -> tuple[typer.Typer, Callable[[], S]]:
-    """A Typer app that serves by default and has ``migrate``; and the settings loader
+    """A Typer app that serves by default and has ``migrate`` (and, given how to ``start``
+    one node's part, ``host``: every node of a directory in this process, listening on
+    ``host_port`` unless ``YIXIAN_HOST_HTTP_PORT`` says otherwise); and the settings loader
     (which also sets up the JSON logs) for the service's own extra commands."""
     cli = typer.Typer(help=help_text)
 
@@ -56,6 +63,28 @@ def service_cli(
         """Apply pending schema migrations and exit."""
         applied = asyncio.run(migrate(load()))
         typer.echo(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+
+    if start is not None:
+        node_start = start
+
+        @cli.command("host")
+        def host_command() -> None:
+            """Serve every node whose settings file is in YIXIAN_HOST_DIR (ADR 30)."""
+            try:
+                host = HostSettings()
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = "_".join(str(part) for part in first["loc"]).upper()
+                typer.echo(f"YIXIAN_HOST_{field}: {first['msg']}", err=True)
+                raise typer.Exit(2) from None
+            if not host.dir.is_dir():
+                typer.echo(f"YIXIAN_HOST_DIR: {host.dir} is not a directory", err=True)
+                raise typer.Exit(2)
+            host = host.model_copy(update={"http_port": host.http_port or host_port})
+            configure_logging(service=service, node="host", level=host.log_level)
+            configure_tracing(service, "host")
+            keeper = NodeHost(service, settings_type, migrate, node_start, host)
+            raise typer.Exit(run(service, keeper.run))
 
     return cli, load
 

@@ -2,19 +2,70 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, TypeAdapter, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from yixian.contracts import Deadlines, TopicNames
 
 from .divisions import DivisionCode
 
 _DIVISION = TypeAdapter[str](DivisionCode)
+_NODE_FILE: ContextVar[Path | None] = ContextVar("node_file", default=None)
 
 
-class KafkaSettings(BaseSettings):
+@contextmanager
+def reading_node_file(path: Path) -> Iterator[None]:
+    """Settings made inside the block (and the blocks they hold: Kafka, deadlines) come from
+    ``path`` alone, not from the process's environment: how a node host reads each node's
+    own file (ADR 30). A context variable, so two nodes starting at once do not mix."""
+    token = _NODE_FILE.set(path)
+    try:
+        yield
+    finally:
+        _NODE_FILE.reset(token)
+
+
+def use_node_file(path: Path) -> None:
+    """From now on in this context, node settings come from ``path`` alone (a command run
+    for one node of a host)."""
+    _NODE_FILE.set(path)
+
+
+def node_file_in_use() -> Path | None:
+    return _NODE_FILE.get()
+
+
+class _NodeScopedSettings(BaseSettings):
+    """Settings read from the environment, or from one node's file inside
+    :func:`reading_node_file`."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _NODE_FILE.get()
+        if path is None:
+            return (init_settings, env_settings, dotenv_settings, file_secret_settings)
+        return (init_settings, DotEnvSettingsSource(settings_cls, env_file=path))
+
+
+class KafkaSettings(_NodeScopedSettings):
     """How a service reaches the Kafka cluster (``YIXIAN_KAFKA_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="YIXIAN_KAFKA_", extra="ignore")
@@ -44,7 +95,7 @@ class KafkaSettings(BaseSettings):
         return f"{prefix}yixian.{node}.{service}"
 
 
-class DeadlineSettings(BaseSettings):
+class DeadlineSettings(_NodeScopedSettings):
     """The deadlines of the rules in force, one block every service of the node reads
     (``YIXIAN_DEADLINES__*``); which side each belongs to: :class:`yixian.contracts.Deadlines`."""
 
@@ -63,7 +114,7 @@ class DeadlineSettings(BaseSettings):
         return Deadlines(**self.model_dump())
 
 
-class NodeSettings(BaseSettings):
+class NodeSettings(_NodeScopedSettings):
     """What every service of a node needs: who the node is and where its stores are."""
 
     model_config = SettingsConfigDict(env_prefix="YIXIAN_", extra="ignore")

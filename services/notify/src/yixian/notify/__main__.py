@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from yixian.runtime.service import service_cli
 
-from .bootstrap import SERVICE, migrate, serve
+from .bootstrap import SERVICE, migrate, serve, start_node
 from .config import NotifySettings
 
-cli, _ = service_cli(SERVICE, NotifySettings, serve, migrate, "A Yixian node's notify service.")
+cli, _ = service_cli(
+    SERVICE, NotifySettings, serve, migrate, "A Yixian node's notify service.",
+    start=start_node, host_port=8002,
+)  # fmt: skip
 
 
 def main() -> None:

@@ -14,9 +14,9 @@ import asyncpg
 import httpx
 
 from yixian.record import schema
-from yixian.runtime import DbConnection, create_pool, get_logger, wait_for_stop_signal
+from yixian.runtime import DbConnection, create_pool, get_logger
 from yixian.runtime.apikeys import keys_readable
-from yixian.runtime.http import start_http
+from yixian.runtime.host import NodeRuntime, serve_node
 from yixian.runtime.metrics import ConsumerLag, add_metrics_route
 from yixian.runtime.service import readiness_checks
 
@@ -132,61 +132,69 @@ def with_api_keys(
     return readiness
 
 
-async def serve(settings: NotifySettings) -> None:
-    """Plan notices from the local topic and send them until SIGTERM or SIGINT."""
+async def start_node(settings: NotifySettings) -> NodeRuntime:
+    """The node's notify, started: the planner on its local topic, the dispatcher, the
+    scheduler and the status app, on a pool and an HTTP client of its own."""
     templates = Templates(TEMPLATES)  # a template error stops the start, not a message
-    log.info("schema ready", applied=await migrate(settings))
     pool = await create_pool(settings.database_url, size=6)
+    client = httpx.AsyncClient(timeout=15)
     stop = asyncio.Event()
     metrics = NotifyMetrics()
-    try:
-        async with httpx.AsyncClient(timeout=15) as client:
-            zone = ZoneInfo(settings.time_zone)
-            planner = Planner(settings.node, templates, settings.language, zone)
-            broker = build_consumer(settings, transactions(pool), planner)
-            await broker.start()
-            sending = asyncio.create_task(
-                build_dispatcher(settings, pool, client, metrics).run(stop), name="dispatch"
-            )
-            scheduler = Scheduler(
-                transactions(pool),
-                planner,
-                zone=zone,
-                clock=utc_now,
-                deadlines=settings.deadlines.to_domain(),
-            )
-            scheduling = asyncio.create_task(
-                scheduler.run(stop, settings.schedule_seconds), name="schedule"
-            )
+    zone = ZoneInfo(settings.time_zone)
+    planner = Planner(settings.node, templates, settings.language, zone)
+    broker = build_consumer(settings, transactions(pool), planner)
 
-            readiness = with_api_keys(
-                pool,
-                readiness_checks(
-                    pool, settings.kafka, schema.with_node_schema(SERVICE, MIGRATIONS)
-                ),
-            )
-            group = settings.kafka.consumer_group(settings.node, "notify")
-            lag = ConsumerLag(metrics.registry, settings.kafka, group)
-
-            async def refresh() -> None:
-                await metrics.refresh(pool)
-                await lag.refresh([settings.kafka.topics.local(settings.node)])
-
-            app = create_app(node=settings.node, pool=pool, readiness=readiness)
-            add_metrics_route(app, metrics.registry, refresh)
-            http = await start_http(
-                app,
-                settings.http_host,
-                settings.http_port,
-            )
-            log.info("service started", http=http.url)
-            await wait_for_stop_signal(sending, scheduling)
-            log.info("service stopping")
-            stop.set()
-            await broker.stop()
-            await sending
-            await scheduling
-            await http.stop()
-    finally:
+    async def closing() -> None:
+        await broker.stop()
+        await client.aclose()
         await pool.close()
-    log.info("service stopped")
+
+    try:
+        await broker.start()
+    except BaseException:
+        await closing()
+        raise
+    sending = asyncio.create_task(
+        build_dispatcher(settings, pool, client, metrics).run(stop), name="dispatch"
+    )
+    scheduler = Scheduler(
+        transactions(pool),
+        planner,
+        zone=zone,
+        clock=utc_now,
+        deadlines=settings.deadlines.to_domain(),
+    )
+    scheduling = asyncio.create_task(
+        scheduler.run(stop, settings.schedule_seconds), name="schedule"
+    )
+    readiness = with_api_keys(
+        pool,
+        readiness_checks(pool, settings.kafka, schema.with_node_schema(SERVICE, MIGRATIONS)),
+    )
+    group = settings.kafka.consumer_group(settings.node, "notify")
+    lag = ConsumerLag(metrics.registry, settings.kafka, group)
+
+    async def refresh() -> None:
+        await metrics.refresh(pool)
+        await lag.refresh([settings.kafka.topics.local(settings.node)])
+
+    app = create_app(node=settings.node, pool=pool, readiness=readiness)
+    add_metrics_route(app, metrics.registry, refresh)
+    return NodeRuntime(
+        node=settings.node,
+        app=app,
+        tasks=[sending, scheduling],
+        stop=stop,
+        closing=closing,
+    )
+
+
+async def serve(settings: NotifySettings) -> None:
+    """Plan notices from the local topic and send them until SIGTERM or SIGINT."""
+    await serve_node(
+        settings,
+        migrate,
+        start_node,
+        http_host=settings.http_host,
+        http_port=settings.http_port,
+    )

@@ -10,10 +10,13 @@ import typer
 
 from yixian.runtime.service import service_cli
 
-from .bootstrap import SERVICE, NodeAlreadyInitialised, init_node, migrate, serve
+from .bootstrap import SERVICE, NodeAlreadyInitialised, init_node, migrate, serve, start_node
 from .config import RegistrySettings
 
-cli, _settings = service_cli(SERVICE, RegistrySettings, serve, migrate, "A Yixian node's registry.")
+cli, _settings = service_cli(
+    SERVICE, RegistrySettings, serve, migrate, "A Yixian node's registry.",
+    start=start_node, host_port=8000,
+)  # fmt: skip
 
 
 @cli.command("init")

@@ -15,13 +15,8 @@ from fastapi import FastAPI
 from yixian.record import schema
 from yixian.record.metrics import RelayMetrics
 from yixian.record.process import build_relay, parked_degradation
-from yixian.runtime import (
-    DbConnection,
-    create_pool,
-    get_logger,
-    wait_for_stop_signal,
-)
-from yixian.runtime.http import start_http
+from yixian.runtime import DbConnection, create_pool, get_logger
+from yixian.runtime.host import NodeRuntime, serve_node
 from yixian.runtime.metrics import add_metrics_route
 from yixian.runtime.service import readiness_checks
 
@@ -108,52 +103,49 @@ def build_app(
     return app
 
 
-async def serve(settings: RegistrySettings) -> None:
-    """Migrate, serve the HTTP API, relay the outbox and (policy ``follow``) follow hosts'
-    forwards, until SIGTERM or SIGINT."""
-    applied = await migrate(settings)
-    log.info("schema ready", applied=applied)
+async def start_node(settings: RegistrySettings) -> NodeRuntime:
+    """The node's registry, started: its HTTP app, the outbox relay and (policy ``follow``)
+    the forward follower and the claim answerer, on a pool of its own."""
     pool = await create_pool(settings.database_url, size=10)
     stop = asyncio.Event()
     metrics = RelayMetrics()
-    try:
-        relay = (
+    loops = []
+    if settings.run_relay:
+        loops.append(
             asyncio.create_task(build_relay(settings, pool, metrics).run(stop), name="relay")
-            if (settings.run_relay)
-            else None
         )
-        follower = (
-            asyncio.create_task(
-                ForwardFollower(
-                    pool,
-                    TransactionRunner(pool, node_config(settings)),
-                    utc_now,
-                    settings.follow_interval_seconds,
-                ).run(stop),
-                name="forward-follower",
-            )
-            if settings.forward_policy is ForwardPolicy.FOLLOW
-            else None
+    if settings.forward_policy is ForwardPolicy.FOLLOW:
+        follower = ForwardFollower(
+            pool,
+            TransactionRunner(pool, node_config(settings)),
+            utc_now,
+            settings.follow_interval_seconds,
         )
-        answerer = asyncio.create_task(
-            ClaimAnswerer(
-                pool,
-                TransactionRunner(pool, node_config(settings)),
-                utc_now,
-                settings.follow_interval_seconds,
-            ).run(stop),
-            name="claim-answerer",
-        )
-        loops = [task for task in (relay, follower, answerer) if task is not None]
-        app = build_app(settings, pool, metrics=metrics)
-        http = await start_http(app, settings.http_host, settings.http_port)
-        log.info("service started", http=http.url, forward_policy=settings.forward_policy.value)
-        await wait_for_stop_signal(*loops)
-        log.info("service stopping")
-        stop.set()
-        await http.stop()
-        for task in loops:
-            await task
-    finally:
-        await pool.close()
-    log.info("service stopped")
+        loops.append(asyncio.create_task(follower.run(stop), name="forward-follower"))
+    answerer = ClaimAnswerer(
+        pool,
+        TransactionRunner(pool, node_config(settings)),
+        utc_now,
+        settings.follow_interval_seconds,
+    )
+    loops.append(asyncio.create_task(answerer.run(stop), name="claim-answerer"))
+    return NodeRuntime(
+        node=settings.node,
+        app=build_app(settings, pool, metrics=metrics),
+        tasks=loops,
+        stop=stop,
+        closing=pool.close,
+        started={"forward_policy": settings.forward_policy.value},
+    )
+
+
+async def serve(settings: RegistrySettings) -> None:
+    """Migrate, serve the HTTP API, relay the outbox and (policy ``follow``) follow hosts'
+    forwards, until SIGTERM or SIGINT."""
+    await serve_node(
+        settings,
+        migrate,
+        start_node,
+        http_host=settings.http_host,
+        http_port=settings.http_port,
+    )

@@ -11,11 +11,14 @@ import typer
 from yixian.runtime import create_pool
 from yixian.runtime.service import service_cli
 
-from .bootstrap import SERVICE, migrate, serve, sync_config, utc_now
+from .bootstrap import SERVICE, migrate, serve, start_node, sync_config, utc_now
 from .config import SyncSettings
 from .service_layer.rebuild import rebuild
 
-cli, _settings = service_cli(SERVICE, SyncSettings, serve, migrate, "A Yixian node's sync service.")
+cli, _settings = service_cli(
+    SERVICE, SyncSettings, serve, migrate, "A Yixian node's sync service.",
+    start=start_node, host_port=8001,
+)  # fmt: skip
 
 
 @cli.command("rebuild")

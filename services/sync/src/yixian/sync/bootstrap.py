@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 
 from yixian.record import schema
-from yixian.runtime import create_pool, get_logger, wait_for_stop_signal
-from yixian.runtime.http import start_http
+from yixian.runtime import create_pool, get_logger
+from yixian.runtime.host import NodeRuntime, serve_node
 from yixian.runtime.metrics import ConsumerLag
 from yixian.runtime.service import readiness_checks
 
@@ -70,47 +70,59 @@ def build_keeper(settings: SyncSettings, pool: asyncpg.Pool) -> LinkKeeper:
     )
 
 
-async def serve(settings: SyncSettings) -> None:
-    """Consume partner events, keep the links, serve status until SIGTERM or SIGINT."""
-    log.info("schema ready", applied=await migrate(settings))
+async def start_node(settings: SyncSettings) -> NodeRuntime:
+    """The node's sync, started: the consumer of its linked partners' pair topics, the link
+    keeper and the status app, on a pool of its own."""
     pool = await create_pool(settings.database_url, size=6)
     metrics = SyncMetrics()
     stop = asyncio.Event()
+    applier = build_applier(pool, sync_config(settings))
+    keeper = build_keeper(settings, pool)
+    readiness = readiness_checks(pool, settings.kafka, schema.with_node_schema(SERVICE, MIGRATIONS))
+    lag = ConsumerLag(metrics.registry, settings.kafka, settings.consumer_group)
+
+    async def incoming() -> list[str]:
+        partners = await keeper.linked_partners()
+        return incoming_topics(settings.kafka.topics, settings.node, partners)
+
+    consumer = IncomingConsumer(settings, applier, metrics, incoming)
     try:
-        applier = build_applier(pool, sync_config(settings))
-        keeper = build_keeper(settings, pool)
-
-        readiness = readiness_checks(
-            pool, settings.kafka, schema.with_node_schema(SERVICE, MIGRATIONS)
-        )
-        lag = ConsumerLag(metrics.registry, settings.kafka, settings.consumer_group)
-
-        async def incoming() -> list[str]:
-            partners = await keeper.linked_partners()
-            return incoming_topics(settings.kafka.topics, settings.node, partners)
-
-        consumer = IncomingConsumer(settings, applier, metrics, incoming)
         await consumer.start()
-        upkeep = asyncio.create_task(keeper.run(stop), name="links")
-        following = asyncio.create_task(consumer.run(stop), name="subscription")
-        app = create_app(
-            node=settings.node,
-            pool=pool,
-            keeper=keeper,
-            metrics=metrics,
-            readiness=readiness,
-            consumer_lag=lambda: lag.refresh(consumer.topics),
-            on_linked=consumer.follow,
-        )
-        http = await start_http(app, settings.http_host, settings.http_port)
-        log.info("service started", http=http.url, group=settings.consumer_group)
-        await wait_for_stop_signal(upkeep, following)
-        log.info("service stopping")
-        stop.set()
-        await following
-        await consumer.stop()
-        await upkeep
-        await http.stop()
-    finally:
+    except BaseException:
         await pool.close()
-    log.info("service stopped")
+        raise
+    upkeep = asyncio.create_task(keeper.run(stop), name="links")
+    following = asyncio.create_task(consumer.run(stop), name="subscription")
+    app = create_app(
+        node=settings.node,
+        pool=pool,
+        keeper=keeper,
+        metrics=metrics,
+        readiness=readiness,
+        consumer_lag=lambda: lag.refresh(consumer.topics),
+        on_linked=consumer.follow,
+    )
+
+    async def closing() -> None:
+        await consumer.stop()
+        await pool.close()
+
+    return NodeRuntime(
+        node=settings.node,
+        app=app,
+        tasks=[upkeep, following],
+        stop=stop,
+        closing=closing,
+        started={"group": settings.consumer_group},
+    )
+
+
+async def serve(settings: SyncSettings) -> None:
+    """Consume partner events, keep the links, serve status until SIGTERM or SIGINT."""
+    await serve_node(
+        settings,
+        migrate,
+        start_node,
+        http_host=settings.http_host,
+        http_port=settings.http_port,
+    )
