@@ -12,6 +12,7 @@ import pytest
 
 from yixian.contracts import TopicNames
 from yixian.localstack import LocalStack
+from yixian.localstack.hosts import HostedNode, LocalHost
 from yixian.localstack.network import LocalNode, node_env
 from yixian.localstack.pytest_plugin import fresh_databases
 from yixian.localstack.sinks import HttpSink, MailSink
@@ -141,5 +142,83 @@ async def module_network(
     async with (
         fresh_databases(local_stack) as make_database,
         _network(local_stack, make_database, topics, tmp_path_factory.mktemp("network")) as create,
+    ):
+        yield create
+
+
+HostedNetworkFactory = Callable[..., Awaitable[tuple[dict[str, LocalHost], dict[str, HostedNode]]]]
+
+
+@asynccontextmanager
+async def _hosted_network(
+    local_stack: LocalStack,
+    make_database: Callable[[], Awaitable[str]],
+    topic_names: TopicNames,
+    root: Path,
+) -> AsyncIterator[HostedNetworkFactory]:
+    hosts: list[LocalHost] = []
+    nodes: list[HostedNode] = []
+
+    async def create(
+        layout: dict[str, list[str]],
+        *,
+        secure: bool = True,
+        env_of: dict[str, dict[str, str]] | None = None,
+        **notify_env: str,
+    ) -> tuple[dict[str, LocalHost], dict[str, HostedNode]]:
+        """Node hosts by name, each serving the nodes ``layout`` gives it, every node linked
+        with every other; the hosts are started first and the nodes added to them running
+        (``yixian host add``), as an operator does."""
+        codes = [code for served in layout.values() for code in served]
+        made_hosts = {name: LocalHost(name, root / name) for name in layout}
+        for host in made_hosts.values():
+            host.start()
+            hosts.append(host)
+        made: dict[str, HostedNode] = {}
+        for name, served in layout.items():
+            for code in served:
+                url = await make_database()
+                partners = [c for c in codes if c != code]
+                env = {
+                    **node_env(local_stack, code, url, topic_names, partners, secure=secure),
+                    **notify_env,
+                    **(env_of or {}).get(code, {}),
+                }
+                node = HostedNode(
+                    code, NAMES.get(code, code), url, env, root, host=made_hosts[name]
+                )
+                node.init()
+                made[code] = node
+        if secure:
+            for i, a in enumerate(codes):
+                for b in codes[i + 1 :]:
+                    made[a].link(b)
+        for node in made.values():
+            node.start()
+            nodes.append(node)
+        return made_hosts, made
+
+    try:
+        yield create
+    finally:
+        for node in nodes:
+            if node.http is not None:
+                await node.http.aclose()
+        for host in hosts:
+            host.stop()
+
+
+@pytest.fixture(scope="module")
+async def module_hosted_network(
+    local_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[HostedNetworkFactory]:
+    """Node hosts shared by the tests of one module, in databases and a topic namespace of
+    their own."""
+    topics = TopicNames(namespace=f"t{uuid4().hex[:12]}")
+    async with (
+        fresh_databases(local_stack) as make_database,
+        _hosted_network(
+            local_stack, make_database, topics, tmp_path_factory.mktemp("hosts")
+        ) as create,
     ):
         yield create

@@ -80,7 +80,8 @@ def service_cli(
             if not host.dir.is_dir():
                 typer.echo(f"YIXIAN_HOST_DIR: {host.dir} is not a directory", err=True)
                 raise typer.Exit(2)
-            host = host.model_copy(update={"http_port": host.http_port or host_port})
+            if host.http_port is None:
+                host = host.model_copy(update={"http_port": host_port})
             configure_logging(service=service, node="host", level=host.log_level)
             configure_tracing(service, "host")
             keeper = NodeHost(service, settings_type, migrate, node_start, host)
