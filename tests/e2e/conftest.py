@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -171,8 +172,8 @@ async def _hosted_network(
         (``yixian host add``), as an operator does."""
         codes = [code for served in layout.values() for code in served]
         made_hosts = {name: LocalHost(name, root / name) for name in layout}
-        for host in made_hosts.values():
-            host.start()
+        for host in made_hosts.values():  # every host's processes start side by side
+            host.launch()
             hosts.append(host)
         made: dict[str, HostedNode] = {}
         for name, served in layout.items():
@@ -184,15 +185,16 @@ async def _hosted_network(
                     **notify_env,
                     **(env_of or {}).get(code, {}),
                 }
-                node = HostedNode(
+                made[code] = HostedNode(
                     code, NAMES.get(code, code), url, env, root, host=made_hosts[name]
                 )
-                node.init()
-                made[code] = node
+        for host in made_hosts.values():
+            await asyncio.to_thread(host.wait_started)
+        # each node added, then each link made, side by side: one operator command each
+        await asyncio.gather(*(asyncio.to_thread(node.init) for node in made.values()))
         if secure:
-            for i, a in enumerate(codes):
-                for b in codes[i + 1 :]:
-                    made[a].link(b)
+            pairs = [(a, b) for i, a in enumerate(codes) for b in codes[i + 1 :]]
+            await asyncio.gather(*(asyncio.to_thread(made[a].link, b) for a, b in pairs))
         for node in made.values():
             node.start()
             nodes.append(node)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from yixian.runtime.host import HostSettings, NodeHost, NodeRuntime, node_settings, refusal
+from yixian.runtime.http_limits import RequestLimits
 from yixian.runtime.settings import NodeSettings
 
 GUSHI, PUTIAN, CHAOYANG, CHANGPING = "411525", "350300", "110105", "110114"
@@ -301,6 +302,38 @@ async def test_a_websocket_to_no_node_is_closed_and_other_scopes_are_ignored(
     _, _, sent = await ask(host.app, "/readyz", kind="lifespan")
     assert sent == []
     assert called == []
+
+
+async def test_a_streamed_path_is_known_under_the_prefix_a_node_is_served_at() -> None:
+    """The body limits of a node's app know its import path whether the node is served
+    alone or under a host's ``/nodes/<code>``."""
+    reached: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 202, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    limits = RequestLimits(app, streamed={"/v1/members/import": frozenset({"text/csv"})})
+    for root in ("", f"/nodes/{GUSHI}"):
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)  # noqa: B023  (read before the next round)
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": f"{root}/v1/members/import",
+            "root_path": root,
+            "headers": [(b"content-type", b"text/csv"), (b"content-length", b"10000000")],
+        }
+        await limits(scope, receive, send)
+        assert sent[0]["status"] == 202, (root, sent)
+    assert reached == ["/v1/members/import", f"/nodes/{GUSHI}/v1/members/import"]
 
 
 # -- keeping the nodes ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from confluent_kafka import Producer
 from yixian.contracts import TopicNames
 from yixian.contracts.examples import origin_group_stream
 from yixian.localstack import LocalStack
-from yixian.localstack.network import LocalNode, Process, node_env
+from yixian.localstack.network import LocalNode, Process, commit_and_apply, node_env
 from yixian.localstack.sinks import HttpSink
 from yixian.ops.trace import TopicHops, database_hops, read_topic_hops, resolve, timeline
 from yixian.runtime.settings import KafkaSettings
@@ -479,23 +479,14 @@ class Bench:
             return int(count) >= len(ids)
 
         await _until(arrived, 900, f"the host applies the {what} movements")
-        commits = {
-            r["movement_id"]: r["created_at"]
-            for r in await self.gushi.query(
-                "SELECT movement_id, created_at FROM outbox WHERE destination = $1"
-                " AND movement_id = ANY($2::uuid[])",
-                CHAOYANG, ids,
-            )
-        }  # fmt: skip
-        applies = {
-            r["movement_id"]: r["received_at"]
-            for r in await self.chaoyang.query(
-                "SELECT movement_id, received_at FROM inbox WHERE movement_id = ANY($1::uuid[])",
-                ids,
-            )
-        }
-        latencies = [(applies[m] - commits[m]).total_seconds() * 1000 for m in ids]
-        span = (max(applies.values()) - min(commits.values())).total_seconds()
+        times = await commit_and_apply(self.gushi, self.chaoyang, ids)
+        latencies = [
+            (applied - committed).total_seconds() * 1000 for committed, applied in times.values()
+        ]
+        span = (
+            max(applied for _, applied in times.values())
+            - min(committed for committed, _ in times.values())
+        ).total_seconds()
         return len(ids) / span, latencies
 
     async def notify(self) -> None:

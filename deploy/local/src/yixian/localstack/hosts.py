@@ -24,12 +24,19 @@ import httpx
 from .network import LocalNode, Process
 
 HOSTED_SERVICES = ("registry", "sync", "notify")
-_NOT_NODE_SETTINGS = ("YIXIAN_ADMIN_KAFKA_", "YIXIAN_NODE_KAFKA_PASSWORD", "YIXIAN_HTTP_PORT")
+_NOT_NODE_SETTINGS = (
+    "YIXIAN_ADMIN_KAFKA_",
+    "YIXIAN_NODE_KAFKA_PASSWORD",
+    "YIXIAN_HTTP_PORT",
+    "YIXIAN_STACK_",
+    "YIXIAN_HOST_",
+)
 
 
 def node_file_text(env: dict[str, str]) -> str:
     """A node's settings file: its ``YIXIAN_*`` settings (not the cluster admin's login,
-    which stays with the operator, nor a port: the host listens for all its nodes)."""
+    which stays with the operator, nor a port: the host listens for all its nodes, nor the
+    local stack's or a host's own)."""
     lines = [
         f"{name}={value}"
         for name, value in sorted(env.items())
@@ -58,6 +65,7 @@ class LocalHost:
             "YIXIAN_HOST_HTTP_PORT": "0",
             "YIXIAN_HOST_SCAN_SECONDS": "0.5",
             "YIXIAN_HOST_RESTART_SECONDS": "1",
+            "YIXIAN_HOST_RESTART_MOST_SECONDS": "2",
             **self.env,
         }
         self.processes = {
@@ -80,10 +88,24 @@ class LocalHost:
         return url
 
     def start(self) -> None:
+        self.launch()
+        self.wait_started()
+
+    def launch(self) -> None:
         for process in self.processes.values():
             process.launch()
+
+    def wait_started(self) -> None:
         for process in self.processes.values():
             process.wait_started()
+
+    def pids(self) -> dict[str, int]:
+        """The host's processes, by service."""
+        return {
+            service: process.popen.pid
+            for service, process in self.processes.items()
+            if process.popen is not None
+        }
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -98,15 +120,20 @@ class LocalHost:
         nodes: dict[str, str] = response.json()["nodes"]
         return nodes
 
-    def wait_for(self, code: str, state: str = "running", timeout: float = 90) -> None:
-        """Until every service of the host says ``state`` of node ``code`` (``None``-like
-        ``"absent"``: the host no longer serves it)."""
+    def wait_for(
+        self,
+        code: str,
+        state: str = "running",
+        timeout: float = 90,
+        services: tuple[str, ...] = HOSTED_SERVICES,
+    ) -> dict[str, str]:
+        """Until each of ``services`` of the host says of node ``code`` a state that starts
+        with ``state`` (``"absent"``: the host no longer serves it); what they said."""
         deadline = time.monotonic() + timeout
         while True:
-            seen = {
-                service: self.states(service).get(code, "absent") for service in HOSTED_SERVICES
-            }
-            if all(found == state for found in seen.values()):
+            seen = {service: self.states(service).get(code, "absent") for service in services}
+            if all(found.startswith(state) for found in seen.values()):
+                return seen
                 return
             if time.monotonic() > deadline:
                 logs = "\n".join(
@@ -116,13 +143,20 @@ class LocalHost:
             time.sleep(0.2)
 
     def ops(self, *args: str, env: dict[str, str] | None = None) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "yixian.ops", *args],
-            env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        """``yixian`` with ``args``, which must succeed; what it printed."""
+        done = self.try_ops(*args, env=env)
         if done.returncode != 0:
             raise RuntimeError(f"yixian {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
         return done.stdout
+
+    def try_ops(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``yixian`` with ``args``, as it went."""
+        return subprocess.run(
+            [sys.executable, "-m", "yixian.ops", *args],
+            env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False,
+        )  # fmt: skip
 
 
 @dataclass
@@ -187,13 +221,13 @@ class HostedNode(LocalNode):
         self.host.ops("host", "remove", self.code, "--dir", str(self.host.directory))
         self.host.wait_for(self.code, "absent")
 
-    def restore(self) -> None:
-        """Put it back on the host (as ``host add`` with the same file does)."""
+    def restore(self, *, kafka: bool = True) -> str:
+        """Put it back on the host with ``yixian host add`` and its file, as it was first
+        added (without ``kafka``: its principal at the cluster left as it is); what the
+        command printed."""
         assert self.host is not None
-        target = self.host.directory / f"{self.code}.env"
-        target.write_text(self.settings_file.read_text())
-        target.chmod(0o600)
-        self.host.wait_for(self.code)
+        args = ["host", "add", str(self.settings_file), "--dir", str(self.host.directory)]
+        return self.host.ops(*args, *([] if kafka else ["--no-kafka"]), env=self._admin_env())
 
     def describe(self) -> dict[str, Any]:
         return {"code": self.code, "host": self.host.name if self.host else None}

@@ -33,7 +33,7 @@ import structlog
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .http import start_http
+from .http import route_path, start_http
 from .lifecycle import wait_for_stop_signal
 from .logging import get_logger
 from .settings import (
@@ -208,8 +208,7 @@ class _HostApp:
         if scope["type"] not in ("http", "websocket"):
             return
         root: str = scope.get("root_path", "")
-        path: str = scope["path"]
-        path = path[len(root) :] if root and path.startswith(root) else path
+        path = route_path(scope)
         matched = _NODE_PATH.fullmatch(path)
         if matched is not None and (app := self.host.apps.get(matched.group(1))) is not None:
             code = matched.group(1)
