@@ -31,7 +31,7 @@ from yixian.contracts.envelope import numbered
 from yixian.localstack import LocalStack
 from yixian.localstack.demo import _scenarios
 from yixian.localstack.hosts import HOSTED_SERVICES, HostedNode, LocalHost, node_file_text
-from yixian.localstack.network import commit_and_apply, eventually
+from yixian.localstack.network import commit_and_apply, eventually, national_id_key
 from yixian.localstack.stack import ADMIN_PASSWORD, ADMIN_USER
 from yixian.ops.cli import app
 from yixian.ops.kafka import ClusterAdmin, principal
@@ -121,10 +121,10 @@ def kafka_of(node: HostedNode) -> KafkaSettings:
     )
 
 
-async def yixian(*args: str) -> Result:
+async def yixian(*args: str, env: dict[str, str] | None = None) -> Result:
     """The operator's command line, in this process (a thread of its own: what it sets for
     itself, e.g. ``--node-file``, stays there)."""
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args))
+    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
 
 
 async def raw_status(base: str, path: str, headers: dict[str, str]) -> int:
@@ -251,8 +251,8 @@ KINDS = 6
 def poison(template: bytes, turns: int) -> list[tuple[bytes, bytes]]:
     """What a hostile Chaoyang puts on its link to Gushi, ``turns`` of each kind, from a
     real event of that link (``template``): not JSON, an unknown type, a version far ahead,
-    a version reused with other content, a claim to Gushi's own group, another node's
-    source. None can ever be applied."""
+    a version reused with other content, a claim to write another origin's group, another
+    node's source. None can ever be applied."""
     real = json.loads(template)
     group = real["data"]["group"]
 
@@ -271,7 +271,7 @@ def poison(template: bytes, turns: int) -> list[tuple[bytes, bytes]]:
             (key, event(type="yixian.movement.teleported.v1")),
             (key, event(data=with_group(movement_id=str(uuid4()), version=10**9))),
             (key, event(data=with_group(contact={"phone": "+86 000 0000 0000"}))),
-            (key, event(data=with_group(movement_id=str(uuid4()), origin=GUSHI))),
+            (key, event(data=with_group(movement_id=str(uuid4()), origin=PUTIAN))),
             (key, event(source=f"urn:yixian:node:{PUTIAN}")),
         ]
     return records
@@ -349,15 +349,20 @@ async def test_a_poison_flood_and_a_stuck_row_on_gushi_leave_putians_latency(
     await flooding
     during, began, ended = await during_flood
 
-    # Gushi handled the poison while Putian's traffic went on
-    dead = "SELECT count(*) FROM dead_letters WHERE topic = $1"
-    while_measured = await gushi.value(
-        f"{dead} AND received_at BETWEEN $2 AND $3", link, began, ended
+    # Gushi was handling the poison through most of Putian's traffic, which kept its latency
+    handled = await gushi.query(
+        "SELECT min(received_at) AS first, max(received_at) AS last FROM dead_letters"
+        " WHERE topic = $1",
+        link,
     )
-    assert while_measured >= turns, f"only {while_measured} dead letters during the traffic"
-    # and Putian's traffic kept its latency
+    first_dead, last_dead = handled[0]["first"], handled[0]["last"]
+    overlap = (min(ended, last_dead) - max(began, first_dead)) / (ended - began)
     before, after = p95(baseline), p95(during)
-    print(f"Putian's commit → apply p95: {before:.0f} ms before the flood, {after:.0f} ms during")
+    print(
+        f"Putian's commit → apply p95: {before:.0f} ms before the flood, {after:.0f} ms during"
+        f" ({len(records)} poison records on Gushi's link over {overlap:.0%} of the traffic)"
+    )
+    assert overlap >= 0.5, f"Gushi handled the poison over {overlap:.0%} of Putian's traffic"
     assert after <= 3 * before + 500, f"p95 {after:.0f} ms during the flood, {before:.0f} before"
 
     # Gushi: the poison in its dead letters, its good events applied both ways
@@ -365,6 +370,7 @@ async def test_a_poison_flood_and_a_stuck_row_on_gushi_leave_putians_latency(
     await eventually(at_host(chaoyang, [good_out]), what="Chaoyang applies Gushi's movement")
 
     async def all_handled() -> bool:
+        dead = "SELECT count(*) FROM dead_letters WHERE topic = $1"
         return int(await gushi.value(dead, link)) == 4 * turns
 
     await eventually(all_handled, what="every poison handled", within=90)
@@ -406,7 +412,7 @@ async def test_a_poison_flood_and_a_stuck_row_on_gushi_leave_putians_latency(
 REASONS = {
     "not JSON": "not JSON",
     "version far ahead": "more than 1000 beyond",
-    "Gushi's own group": "only the origin writes the origin group",
+    "another's group": "only the origin writes the origin group",
     "forged source": "forged source",
 }
 """The dead letters' kinds, by a part of their reason."""
@@ -423,6 +429,7 @@ async def test_a_node_file_with_a_bad_setting_is_refused_and_the_others_run_on(
     base = {
         "YIXIAN_NODE": CHANGPING,
         "YIXIAN_DATABASE_URL": putian.database_url.rsplit("/", 1)[0] + "/never_made",
+        "YIXIAN_NATIONAL_ID_KEY": national_id_key(CHANGPING),
     }
     bad = {**base, "YIXIAN_DEADLINES__CHECK_IN_DAYS": "0"}
     shared = {**base, "YIXIAN_DATABASE_URL": putian.database_url}
@@ -479,15 +486,22 @@ async def test_a_node_taken_off_its_host_and_put_back_catches_up(
     gushi, putian, chaoyang = nodes[GUSHI], nodes[PUTIAN], nodes[CHAOYANG]
     from_putian, from_chaoyang = await people(putian, 2), await people(chaoyang, 2)
     [from_gushi] = await people(gushi, 1)
-    listing = ["host", "list", "--dir", str(counties.directory), "--json"]
+    on_the_host = ["--dir", str(counties.directory)]
+    admin_env = {k: v for k, v in gushi.env.items() if k.startswith("YIXIAN_ADMIN_KAFKA_")}
 
-    await asyncio.to_thread(gushi.remove)  # yixian host remove; every host lets it go
+    async def listed() -> list[str]:
+        done = await yixian("host", "list", *on_the_host, "--json")
+        return [row["node"] for row in json.loads(done.stdout)]
+
+    removed = await yixian("host", "remove", GUSHI, *on_the_host)
+    assert removed.exit_code == 0, removed.output
+    await asyncio.to_thread(counties.wait_for, GUSHI, "absent", 30)
     async with httpx.AsyncClient(timeout=30) as client:
         for service in HOSTED_SERVICES:
             gone = await client.get(gushi.url(service) + "/readyz")
             assert gone.status_code == 404
     assert (await gushi.request("GET", "/v1/members")).status_code == 404
-    assert [row["node"] for row in json.loads(counties.ops(*listing))] == [PUTIAN]
+    assert await listed() == [PUTIAN]
     # Putian serves on, and its movements flow
     sent = await register(putian, from_putian.pop(), CHAOYANG)
     await eventually(at_host(chaoyang, [sent]), what="Chaoyang applies Putian's movement")
@@ -506,7 +520,9 @@ async def test_a_node_taken_off_its_host_and_put_back_catches_up(
     )
     admin = ClusterAdmin(admin_login, kafka_of(gushi))
     await asyncio.to_thread(admin.ensure_user, principal(GUSHI, topics), "not-what-its-file-says")
-    await asyncio.to_thread(gushi.restore, kafka=False)
+    put_back = ["host", "add", str(gushi.settings_file), *on_the_host]
+    back = await yixian(*put_back, "--no-kafka", env=admin_env)
+    assert back.exit_code == 0, back.output
     await asyncio.to_thread(counties.wait_for, GUSHI, "running", 60, ("registry",))
     stuck = await register(gushi, from_gushi, CHAOYANG)
     async with httpx.AsyncClient(timeout=30) as client:
@@ -524,10 +540,11 @@ async def test_a_node_taken_off_its_host_and_put_back_catches_up(
     assert unsent > 0, "Gushi published with a password that is not its own"
 
     # yixian host add with the same file sets the password back: Gushi catches up
-    await asyncio.to_thread(gushi.restore)
+    again = await yixian(*put_back, env=admin_env)
+    assert again.exit_code == 0, again.output
     await asyncio.to_thread(counties.wait_for, GUSHI, "running", 60)
     await eventually(at_host(chaoyang, [stuck]), what="Chaoyang applies Gushi's movement")
     await eventually(at_host(gushi, [meanwhile]), what="Gushi applies what came meanwhile")
     later = await register(chaoyang, from_chaoyang.pop(), GUSHI)
     await eventually(at_host(gushi, [later]), what="Gushi applies Chaoyang's next movement")
-    assert [row["node"] for row in json.loads(counties.ops(*listing))] == [PUTIAN, GUSHI]
+    assert await listed() == [PUTIAN, GUSHI]

@@ -660,10 +660,14 @@ def partner_link(
     )
     out.print(f"linked {a} ⇄ {b}: {', '.join(names)}")
     out.print(f"topics created: {', '.join(created) or 'none (both there)'}")
-    node = os.environ.get("YIXIAN_NODE")
-    if node in (a, b) and os.environ.get("YIXIAN_DATABASE_URL"):
-        # run with a node's own settings: its sync reads the new partner's topic from its
-        # next look at its links (YIXIAN_METADATA_REFRESH_SECONDS), with no restart
+    if node_file_in_use() is not None:
+        node: str | None = _settings().node
+    else:
+        node = os.environ.get("YIXIAN_NODE") if os.environ.get("YIXIAN_DATABASE_URL") else None
+    if node in (a, b):
+        # run with a node's own settings (its environment, or its file on a host): its sync
+        # reads the new partner's topic from its next look at its links
+        # (YIXIAN_METADATA_REFRESH_SECONDS), with no restart
         from yixian.sync.adapters.store import SyncStore
 
         settings = _settings()
