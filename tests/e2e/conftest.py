@@ -168,8 +168,8 @@ async def _hosted_network(
         **notify_env: str,
     ) -> tuple[dict[str, LocalHost], dict[str, HostedNode]]:
         """Node hosts by name, each serving the nodes ``layout`` gives it, every node linked
-        with every other; the hosts are started first and the nodes added to them running
-        (``yixian host add``), as an operator does."""
+        with every other; the nodes are added with ``yixian host add`` and linked with
+        ``yixian partner link``, as an operator does, while the hosts start."""
         codes = [code for served in layout.values() for code in served]
         made_hosts = {name: LocalHost(name, root / name) for name in layout}
         for host in made_hosts.values():  # every host's processes start side by side
@@ -188,13 +188,14 @@ async def _hosted_network(
                 made[code] = HostedNode(
                     code, NAMES.get(code, code), url, env, root, host=made_hosts[name]
                 )
-        for host in made_hosts.values():
-            await asyncio.to_thread(host.wait_started)
-        # each node added, then each link made, side by side: one operator command each
+        # while the hosts start: each node added, then each link made, side by side (one
+        # operator command each); a host starts the nodes it finds once it runs
         await asyncio.gather(*(asyncio.to_thread(node.init) for node in made.values()))
         if secure:
             pairs = [(a, b) for i, a in enumerate(codes) for b in codes[i + 1 :]]
             await asyncio.gather(*(asyncio.to_thread(made[a].link, b) for a, b in pairs))
+        for host in made_hosts.values():
+            await asyncio.to_thread(host.wait_started)
         for node in made.values():
             node.start()
             nodes.append(node)
