@@ -150,6 +150,7 @@ async def test_one_nodes_key_and_ids_reach_nothing_of_the_others(hosted: Hosted)
     [member] = await people(putian, 1)
     movement = await register(putian, member, CHAOYANG)
     gushis_key = {"Authorization": f"Bearer {gushi.key}"}
+    gushi_ns = gushi.env["YIXIAN_KAFKA_TOPIC_NAMESPACE"]
     putians_key = {"Authorization": f"Bearer {putian.key}"}
     asked = [
         ("registry", "GET", "/v1/members", None),
@@ -203,6 +204,8 @@ async def test_one_nodes_key_and_ids_reach_nothing_of_the_others(hosted: Hosted)
             ready = (await client.get(gushi.url(service) + "/readyz")).json()
             assert ready["node"] == GUSHI
             metrics = (await client.get(gushi.url(service) + "/metrics")).text
+            if service != "registry":  # its consumer group's lag, Gushi's group alone
+                assert f'group="{gushi_ns}.yixian.{GUSHI}.{service}"' in metrics
             assert f"yixian.{PUTIAN}." not in metrics  # no group, no client of Putian's
             assert putian.database_url.rsplit("/", 1)[-1] not in metrics
 

@@ -5,6 +5,7 @@ or why the hosts refuse it, never a secret."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from yixian.ops import cli
+from yixian.runtime.settings import node_file_in_use
 
 GUSHI, PUTIAN, CHANGPING = "411525", "350300", "110114"
 SERVER = "postgresql://yixian:db-secret@127.0.0.1:15432"
@@ -41,7 +43,8 @@ def node_file(path: Path, code: str, *extra: str) -> Path:
 
 
 def yixian(*args: str) -> Result:
-    return CliRunner().invoke(cli.app, list(args))
+    """The command, in a context of its own: the node file it reads stays its own."""
+    return contextvars.copy_context().run(CliRunner().invoke, cli.app, list(args))
 
 
 @pytest.fixture
@@ -105,3 +108,9 @@ def test_list_says_each_files_node_or_why_it_is_refused_and_no_secret(host: Path
     assert f"110000.env sets YIXIAN_NODE={GUSHI}" in rows["110000"]["refused"]
     for secret in ("db-secret", "kafka-secret", "national-id-key"):
         assert secret not in done.output
+
+
+def test_no_node_file_stays_in_use_after_a_command(host: Path, tmp_path: Path) -> None:
+    path = node_file(tmp_path / "new.env", CHANGPING, "YIXIAN_DEADLINES__CHECK_IN_DAYS=0")
+    assert yixian("host", "add", str(path), "--dir", str(host)).exit_code == 2
+    assert node_file_in_use() is None
