@@ -159,9 +159,13 @@ class _HostApp:
             await _json(send, 200, {"status": "ok", "nodes": len(self.host.apps)})
             return
         if path == "/readyz":
+            # One node that cannot run never takes the host (every other node) out of
+            # rotation: it is said, as degraded; each node's own is /nodes/<code>/readyz.
             states = self.host.states()
-            ready = all(state == "running" for state in states.values())
-            await _json(send, 200 if ready else 503, {"ready": ready, "nodes": states})
+            ready = self.host.scanned
+            degraded = [code for code, state in states.items() if state != "running"]
+            body = {"ready": ready, "nodes": states, "degraded": degraded}
+            await _json(send, 200 if ready else 503, body)
             return
         matched = _NODE_PATH.fullmatch(path)
         app = self.host.apps.get(matched.group(1)) if matched else None
@@ -219,6 +223,8 @@ class NodeHost(Generic[S]):
         self.host = host
         self.apps: dict[str, ASGIApp] = {}
         self.kept: dict[str, _Kept] = {}
+        self.scanned = False
+        """The directory was read once: every node in it is starting or running."""
         self.app = _HostApp(self)
 
     def states(self) -> dict[str, str]:
@@ -329,6 +335,7 @@ class NodeHost(Generic[S]):
         while True:
             try:
                 await self.scan()
+                self.scanned = True
             except OSError as exc:
                 log.error("host directory unreadable", dir=str(self.host.dir), error=str(exc))
             await asyncio.sleep(self.host.scan_seconds)
