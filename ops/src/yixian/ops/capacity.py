@@ -607,7 +607,7 @@ def _country(p: Plan) -> str:
             f" = {number(p.inputs.mobile_organizations / p.nodes)}",
         ],
     ]
-    return table(["", ""], rows)
+    return table(["figure", "value"], rows)
 
 
 def _graph(p: Plan) -> str:
@@ -642,7 +642,7 @@ def _graph(p: Plan) -> str:
     return (
         table(["kind", "per county", "links per node", "links", "within a province"], rows)
         + "\n\n"
-        + table(["", ""], summary)
+        + table(["figure", "value"], summary)
     )
 
 
@@ -674,7 +674,11 @@ def _traffic(p: Plan) -> str:
         ["record size (mean of origin group, host group, participation)", size(p.sizes.business)],
         ["pair topics grow by (before replication)", f"{size(total * p.sizes.business)} a year"],
     ]
-    return table(["pair events", "per year", "per second"], rows) + "\n\n" + table(["", ""], facts)
+    return (
+        table(["pair events", "per year", "per second"], rows)
+        + "\n\n"
+        + table(["figure", "value"], facts)
+    )
 
 
 def _upkeep(p: Plan) -> str:
