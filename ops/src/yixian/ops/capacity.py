@@ -35,6 +35,7 @@ import typer
 from yixian.contracts import (
     STRUCTURED_CONTENT_TYPE,
     DigestBucket,
+    Envelope,
     LinkDigest,
     make_event,
     record_headers,
@@ -349,8 +350,8 @@ def event_sizes() -> EventSizes:
     """Record bytes as a node sends them: value, key and headers (+8 of framing)."""
     epoch = 1_767_225_600_000_000  # a link epoch: microseconds since 1970
 
-    def record(event: object) -> int:
-        numbered = event.with_pairseq(123_456, epoch)  # type: ignore[attr-defined]
+    def record(event: Envelope[Any]) -> int:
+        numbered = event.with_pairseq(123_456, epoch)
         value = numbered.encode()
         headers = record_headers(numbered.type, "0" * 32, STRUCTURED_CONTENT_TYPE)
         return (
