@@ -36,6 +36,7 @@ from yixian.runtime.kafka import errors as kafka_errors
 from yixian.runtime.settings import KafkaSettings, node_file_in_use, use_node_file
 from yixian.sync.config import SyncSettings
 
+from . import capacity
 from . import status as node_status
 from .kafka import ClusterAdmin, TopicPolicy, admin_trouble, principal
 from .trace import NotFound, database_hops, read_topic_hops, render, resolve, timeline
@@ -1061,6 +1062,11 @@ def trace(
         return
     for line in render(hops):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+# -- capacity -----------------------------------------------------------------------------
+
+app.command("capacity")(capacity.command)
 
 
 def _plain(value: Any) -> Any:
