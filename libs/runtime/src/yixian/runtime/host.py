@@ -223,6 +223,8 @@ class NodeHost(Generic[S]):
         self.host = host
         self.apps: dict[str, ASGIApp] = {}
         self.kept: dict[str, _Kept] = {}
+        self.leaving: set[asyncio.Task[None]] = set()
+        """Keepers stopping their node (a removed or changed file)."""
         self.scanned = False
         """The directory was read once: every node in it is starting or running."""
         self.app = _HostApp(self)
@@ -232,10 +234,12 @@ class NodeHost(Generic[S]):
 
     async def scan(self) -> None:
         """Start the nodes whose file is new, restart those whose file changed, stop those
-        whose file is gone."""
+        whose file is gone.
+        A scan never waits for a node: a node that is slow to stop (or to start) delays
+        nothing but itself."""
         found = node_files(self.host.dir)
         for code in [c for c in self.kept if c not in found]:
-            await self._leave(code, "its settings file was removed")
+            self._leave(code, "its settings file was removed")
         for code, path in found.items():
             try:
                 fingerprint = _fingerprint(path)
@@ -244,22 +248,35 @@ class NodeHost(Generic[S]):
             kept = self.kept.get(code)
             if kept is not None and kept.fingerprint == fingerprint:
                 continue
-            if kept is not None:
-                await self._leave(code, "its settings file changed")
+            before = self._leave(code, "its settings file changed") if kept else None
             leave = asyncio.Event()
-            task = asyncio.create_task(self._keep(code, path, leave), name=f"node-{code}")
+            task = asyncio.create_task(
+                self._keep(code, path, leave, after=before), name=f"node-{code}"
+            )
             self.kept[code] = _Kept(fingerprint, task, leave)
+        self.leaving = {task for task in self.leaving if not task.done()}
 
-    async def _leave(self, code: str, why: str) -> None:
+    def _leave(self, code: str, why: str) -> asyncio.Task[None]:
+        """Tell ``code``'s keeper to stop the node; the keeper's task, to wait on."""
         kept = self.kept.pop(code)
         log.info("node leaving", node=code, why=why)
         kept.leave.set()
-        await kept.task
+        self.leaving.add(kept.task)
+        return kept.task
 
-    async def _keep(self, code: str, path: Path, leave: asyncio.Event) -> None:
+    async def _keep(
+        self,
+        code: str,
+        path: Path,
+        leave: asyncio.Event,
+        after: asyncio.Task[None] | None = None,
+    ) -> None:
         """Run ``code``'s part until told to leave; restart it (with a growing wait) when it
-        cannot start or one of its loops ends. Every line it logs names the node."""
+        cannot start or one of its loops ends. Every line it logs names the node. ``after``:
+        the node's previous keeper (its file changed), which must have stopped it first."""
         structlog.contextvars.bind_contextvars(node=code)
+        if after is not None:
+            await asyncio.gather(after, return_exceptions=True)
         wait = self.host.restart_seconds
         while not leave.is_set():
             try:
@@ -270,7 +287,11 @@ class NodeHost(Generic[S]):
                 self._state(code, f"refused: {_short(exc)}")
                 await leave.wait()
                 break
-            runtime = await self._start(settings, path)
+            runtime = await _unless(leave, self._start(settings, path))
+            if leave.is_set():
+                if runtime is not None:
+                    await runtime.close()
+                break
             if runtime is None:
                 self._state(code, "failed: see the log")
             else:
@@ -328,7 +349,8 @@ class NodeHost(Generic[S]):
             await http.stop()
             for kept in self.kept.values():
                 kept.leave.set()
-            await asyncio.gather(*(kept.task for kept in self.kept.values()))
+            keepers = [kept.task for kept in self.kept.values()]
+            await asyncio.gather(*keepers, *self.leaving, return_exceptions=True)
         log.info("service stopped")
 
     async def _scan_every(self) -> None:
@@ -339,6 +361,25 @@ class NodeHost(Generic[S]):
             except OSError as exc:
                 log.error("host directory unreadable", dir=str(self.host.dir), error=str(exc))
             await asyncio.sleep(self.host.scan_seconds)
+
+
+async def _unless(
+    leave: asyncio.Event, starting: Coroutine[Any, Any, NodeRuntime | None]
+) -> NodeRuntime | None:
+    """``starting``'s node, or ``None`` if told to leave first (a start that hangs, e.g. on
+    a broker it cannot reach, is cancelled rather than waited for)."""
+    start = asyncio.create_task(starting)
+    leaving = asyncio.create_task(leave.wait())
+    try:
+        await asyncio.wait({start, leaving}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        leaving.cancel()
+    if start.done():
+        return start.result()
+    start.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await start
+    return None
 
 
 def _short(exc: Exception) -> str:
