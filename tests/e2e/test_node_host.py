@@ -214,7 +214,10 @@ async def test_one_nodes_key_and_ids_reach_nothing_of_the_others(hosted: Hosted)
             own = await client.get(counties.url(service) + "/readyz")
             assert own.status_code == 200
             body = own.json()
-            assert set(body) == {"ready", "nodes"}
+            assert set(body) == {"ready", "nodes", "degraded"}
+            assert body["degraded"] == [
+                code for code, st in body["nodes"].items() if st != "running"
+            ]
             assert body["nodes"][GUSHI] == body["nodes"][PUTIAN] == "running"
             assert all(isinstance(state, str) for state in body["nodes"].values())
             for secret in ("postgresql", "secret", "node-", str(counties.root)):

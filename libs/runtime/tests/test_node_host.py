@@ -286,7 +286,7 @@ async def test_the_hosts_own_readiness_lists_the_nodes_states_and_nothing_else(
     host = serving(tmp_path, called)
     await host.scan()  # an empty directory, read
     status, body, _ = await ask(host.app, "/readyz")
-    assert (status, body) == (200, {"ready": True, "nodes": {}})
+    assert (status, body) == (200, {"ready": True, "nodes": {}, "degraded": []})
     status, body, _ = await ask(host.app, "/healthz")
     assert (status, body) == (200, {"status": "ok", "nodes": 2})
     assert called == []
@@ -491,6 +491,7 @@ async def test_a_refused_file_or_a_start_that_hangs_holds_up_no_other_node(
     status, body, _ = await ask(host.app, "/readyz")
     assert status == 200
     assert body["nodes"] == host.states()
+    assert body["degraded"] == [CHAOYANG, CHANGPING, PUTIAN]
 
     (tmp_path / f"{PUTIAN}.env").unlink()  # the hanging start is given up, at once
     node_file(tmp_path, "110000")

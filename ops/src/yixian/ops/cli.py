@@ -42,6 +42,7 @@ from yixian.runtime.settings import (
 )
 from yixian.sync.config import SyncSettings
 
+from . import capacity
 from . import status as node_status
 from .kafka import ClusterAdmin, TopicPolicy, admin_trouble, principal
 from .trace import NotFound, database_hops, read_topic_hops, render, resolve, timeline
@@ -1071,6 +1072,11 @@ def trace(
         return
     for line in render(hops):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+# -- capacity -----------------------------------------------------------------------------
+
+app.command("capacity")(capacity.command)
 
 
 def _plain(value: Any) -> Any:

@@ -222,10 +222,12 @@ class _HostApp:
         if path == "/healthz":
             await _json(send, 200, {"status": "ok", "nodes": len(self.host.apps)})
         elif path == "/readyz":
-            await _json(
-                send, 200 if self.host.ready else 503,
-                {"ready": self.host.ready, "nodes": self.host.states()},
-            )  # fmt: skip
+            # one node that cannot run never takes the host (every other node) out of
+            # rotation: it is listed as degraded; each node's own is /nodes/<code>/readyz
+            states = self.host.states()
+            degraded = [code for code, state in states.items() if state != "running"]
+            body = {"ready": self.host.ready, "nodes": states, "degraded": degraded}
+            await _json(send, 200 if self.host.ready else 503, body)
         else:
             detail = "no such node on this host" if matched else "not found"
             await _json(send, 404, {"detail": detail})
