@@ -207,8 +207,7 @@ async def _hosted_network(
         for node in nodes:
             if node.http is not None:
                 await node.http.aclose()
-        for host in hosts:
-            host.stop()
+        await asyncio.gather(*(asyncio.to_thread(host.stop) for host in hosts))
 
 
 @pytest.fixture(scope="module")

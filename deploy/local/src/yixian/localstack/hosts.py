@@ -11,6 +11,7 @@ host's directory, nothing in the host's environment) and reached at
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -108,6 +109,12 @@ class LocalHost:
         }
 
     def stop(self) -> None:
+        """SIGTERM to every process of the host at once, then wait for each (kill -9 one
+        that does not end in time)."""
+        for process in self.processes.values():
+            if process.running:
+                assert process.popen is not None
+                process.popen.send_signal(signal.SIGTERM)
         for process in self.processes.values():
             try:
                 process.stop()
