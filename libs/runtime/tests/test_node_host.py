@@ -16,7 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from yixian.runtime.host import HostSettings, NodeHost, NodeRuntime, node_settings, refusal
+from yixian.runtime.host import (
+    HostSettings,
+    NodeHost,
+    NodeRuntime,
+    node_settings,
+    refusal,
+    shared_with,
+)
 from yixian.runtime.http_limits import RequestLimits
 from yixian.runtime.settings import NodeSettings
 
@@ -530,6 +537,17 @@ async def test_two_nodes_never_share_a_database_or_a_principal(
         f"refused: YIXIAN_KAFKA_USERNAME: the principal of node {GUSHI}; each node has its own"
     )
     assert fake.started == {GUSHI: 1}
+
+    assert (
+        shared_with(  # a URL whose port is not one is compared, not a failure
+            node_settings(NodeSettings, node_file(tmp_path, CHANGPING)).model_copy(
+                update={"database_url": "postgresql://x@127.0.0.1:99999/y"}
+            ),
+            {GUSHI: node_settings(NodeSettings, tmp_path / f"{GUSHI}.env")},
+        )
+        is None
+    )
+    (tmp_path / f"{CHANGPING}.env").unlink()
 
     (tmp_path / f"{GUSHI}.env").unlink()  # the database is free: Putian starts (after a wait)
     await host.scan()

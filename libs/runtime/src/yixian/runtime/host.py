@@ -167,10 +167,14 @@ def refusal(exc: Exception, settings_type: type[NodeSettings]) -> str:
     return _short(exc)
 
 
-def _database(url: str) -> tuple[str, int, str, str]:
-    """Which database ``url`` names: its server, port, name and options, not its login."""
+def _database(url: str) -> tuple[str, str, str]:
+    """Which database ``url`` names: its server and port, name and options, not its login
+    (read as text: a port that is not one is no reason to fail here)."""
     parts = urlsplit(url)
-    return ((parts.hostname or "").lower(), parts.port or 5432, parts.path, parts.query)
+    server = parts.netloc.rsplit("@", 1)[-1].lower()
+    if ":" not in server.rsplit("]", 1)[-1]:
+        server += ":5432"
+    return (server, parts.path, parts.query)
 
 
 def shared_with(settings: NodeSettings, others: Mapping[str, NodeSettings]) -> str | None:
