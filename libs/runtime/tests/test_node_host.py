@@ -133,6 +133,19 @@ def test_a_refused_setting_is_named_by_its_variable(tmp_path: Path, line: str, n
     assert refusal(refused.value, NodeSettings).startswith(named)
 
 
+def test_a_file_that_cannot_be_read_is_named_without_its_directory(tmp_path: Path) -> None:
+    with pytest.raises(OSError) as unreadable:
+        (tmp_path / f"{GUSHI}.env").read_bytes()
+    assert refusal(unreadable.value, NodeSettings) == (
+        f"{GUSHI}.env cannot be read: No such file or directory"
+    )
+    undecodable = write(tmp_path, PUTIAN, "YIXIAN_NODE=350300")
+    undecodable.write_bytes(b"YIXIAN_NODE=\xff\xfe\n")
+    with pytest.raises(ValueError, match="codec") as refused:
+        node_settings(NodeSettings, undecodable)
+    assert str(tmp_path) not in refusal(refused.value, NodeSettings)
+
+
 def test_a_missing_node_code_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, GUSHI, "YIXIAN_PARTNERS=110105")
     with pytest.raises(ValidationError) as refused:

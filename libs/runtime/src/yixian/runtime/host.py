@@ -159,11 +159,14 @@ def node_settings(settings_type: type[S], path: Path) -> S:
 
 
 def refusal(exc: Exception, settings_type: type[NodeSettings]) -> str:
-    """Why a node's file is refused, in one line; a validation error's names the setting
-    (:func:`~yixian.runtime.settings.invalid_setting`)."""
+    """Why a node's file is refused, in one line that names no more than the file: a
+    validation error's names the setting (:func:`~yixian.runtime.settings.invalid_setting`)."""
     if isinstance(exc, ValidationError) and exc.errors():
         setting, why = invalid_setting(exc, (settings_type, KafkaSettings, DeadlineSettings))
         return why if setting == "configuration" else f"{setting}: {why}"
+    if isinstance(exc, OSError):
+        name = Path(exc.filename).name if exc.filename else "the file"
+        return f"{name} cannot be read: {exc.strerror or type(exc).__name__}"
     return _short(exc)
 
 
