@@ -134,7 +134,7 @@ def test_a_refused_setting_is_named_by_its_variable(tmp_path: Path, line: str, n
 
 
 def test_a_file_that_cannot_be_read_is_named_without_its_directory(tmp_path: Path) -> None:
-    with pytest.raises(OSError) as unreadable:
+    with pytest.raises(FileNotFoundError) as unreadable:
         (tmp_path / f"{GUSHI}.env").read_bytes()
     assert refusal(unreadable.value, NodeSettings) == (
         f"{GUSHI}.env cannot be read: No such file or directory"
