@@ -46,9 +46,9 @@ from yixian.contracts import (
     require_route,
 )
 from yixian.sync.adapters.store import DEAD_LETTER_TYPE, EXCERPT_BYTES, dead_letter_document
-from yixian.sync.domain import Replica, SequenceTracker, bucket_of
+from yixian.sync.domain import Replica, SequenceTracker, StoredMovement, bucket_of
 from yixian.sync.domain.apply import Mark
-from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked, StoredMovement
+from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked
 
 
 class DatabaseLost(ConnectionError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 from typing import Annotated
 
@@ -42,6 +43,7 @@ def rebuild_command(
                         state["total"] = total
                     bar.update(1)
 
+                started = time.monotonic()
                 report = await rebuild(
                     pool,
                     settings.kafka,
@@ -51,9 +53,14 @@ def rebuild_command(
                     since=since,
                     progress=progress,
                 )
+                elapsed = time.monotonic() - started
         finally:
             await pool.close()
-        typer.echo(f"{report.records} records: {report.outcomes}")
+        rate = report.records / elapsed if elapsed > 0 else 0.0
+        typer.echo(
+            f"{report.records} records in {elapsed:.2f} s ({rate:,.0f} records/s):"
+            f" {report.outcomes}"
+        )
 
     asyncio.run(go())
 

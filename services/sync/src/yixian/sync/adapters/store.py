@@ -36,9 +36,9 @@ from yixian.contracts import (
 from yixian.record.history import HISTORY_INSERT, add_history, add_participation
 from yixian.record.outbox import MAX_RECORD_BYTES, Outbox
 from yixian.runtime import DbConnection
-from yixian.sync.domain import Replica, SequenceTracker, bucket_of
+from yixian.sync.domain import Replica, SequenceTracker, StoredMovement, bucket_of
 from yixian.sync.domain.apply import Mark
-from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked, StoredMovement
+from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked
 
 __all__ = [
     "DEAD_LETTER_MAX_BYTES",

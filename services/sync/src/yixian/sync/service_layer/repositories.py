@@ -22,7 +22,7 @@ from yixian.contracts import (
     VisitorClaimAnswered,
     VisitorClaimAsked,
 )
-from yixian.sync.domain import Replica, SequenceTracker
+from yixian.sync.domain import SequenceTracker, StoredMovement
 from yixian.sync.domain.apply import Mark
 
 
@@ -35,15 +35,6 @@ class Inbound:
     offset: int
     key: bytes | None
     value: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMovement:
-    origin: str
-    host: str
-    replica: Replica
-    set_by: Mark | None = None
-    """(epoch, pair number) of the partner's event that set the partner's group here."""
 
 
 class Claim(NamedTuple):
