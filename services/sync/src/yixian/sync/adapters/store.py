@@ -33,12 +33,18 @@ from yixian.contracts import (
     VisitorClaimAsked,
     recorded_status,
 )
-from yixian.record.history import HISTORY_INSERT, add_history, add_participation
+from yixian.record.history import (
+    HISTORY_INSERT,
+    add_history,
+    add_history_rows,
+    add_participation,
+    add_participations,
+)
 from yixian.record.outbox import MAX_RECORD_BYTES, Outbox
 from yixian.runtime import DbConnection
 from yixian.sync.domain import Replica, SequenceTracker, StoredMovement, bucket_of
 from yixian.sync.domain.apply import Mark
-from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked
+from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked, Replayed
 
 __all__ = [
     "DEAD_LETTER_MAX_BYTES",
@@ -86,6 +92,46 @@ _REPLACE_ORIGIN = _PUT_ORIGIN.replace(
     "movements.origin_group IS DISTINCT FROM EXCLUDED.origin_group",
 )
 _REPLACE_HOST = _PUT_HOST.replace("host_version < $2", "host_group IS DISTINCT FROM $4")
+
+# a replayed run: its inbox rows with their outcomes, and their numbers as arrived
+_CLAIM_ALL_SETTLED = (
+    "WITH c AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[],"
+    " $5::integer[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::timestamptz[],"
+    " $11::uuid[], $12::bigint[]) AS c(source, event_id, event_type, topic, partition,"
+    ' "offset", pairseq, outcome, trace_id, event_time, movement_id, epoch)),'
+    " claimed AS (INSERT INTO inbox (source, event_id, event_type, topic, partition,"
+    ' "offset", pairseq, outcome, trace_id, event_time, movement_id)'
+    ' SELECT source, event_id, event_type, topic, partition, "offset", pairseq, outcome,'
+    " trace_id, event_time, movement_id FROM c ON CONFLICT DO NOTHING)"
+    " INSERT INTO link_received (partner, epoch, seq) SELECT source, epoch, pairseq FROM c"
+    " WHERE pairseq IS NOT NULL ON CONFLICT DO NOTHING"
+)
+# its movements' last partner groups, as the rules decided in memory on the locked rows;
+# the movements it created
+# (a row that holds them already is not written again: a rebuild over replicas that were
+# right writes no movement)
+_SET_PARTNER_GROUP = (
+    "UPDATE movements SET {side}_version = u.v, {side}_status = u.status,"
+    " {side}_group = u.g::jsonb, partner_epoch = u.e, partner_pairseq = u.s, updated_at = now()"
+    " FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::bigint[],"
+    " $6::bigint[]) AS u(m, v, status, g, e, s) WHERE movements.movement_id = u.m"
+    " AND (movements.{side}_group IS DISTINCT FROM u.g::jsonb OR {side}_version <> u.v"
+    " OR {side}_status IS DISTINCT FROM u.status OR partner_epoch IS DISTINCT FROM u.e"
+    " OR partner_pairseq IS DISTINCT FROM u.s)"
+)
+_SET_ORIGINS = _SET_PARTNER_GROUP.format(side="origin")
+_SET_HOSTS = _SET_PARTNER_GROUP.format(side="host")
+_PUT_ORIGINS = (
+    "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
+    " origin_status, origin_group, partner_epoch, partner_pairseq)"
+    " SELECT m, o, h, member, v, status, g::jsonb, e, s FROM unnest($1::uuid[], $2::text[],"
+    " $3::text[], $4::uuid[], $5::integer[], $6::text[], $7::text[], $8::bigint[],"
+    " $9::bigint[]) AS u(m, o, h, member, v, status, g, e, s)"
+    " ON CONFLICT (movement_id) DO UPDATE SET origin_version = EXCLUDED.origin_version,"
+    " origin_status = EXCLUDED.origin_status, origin_group = EXCLUDED.origin_group,"
+    " partner_epoch = EXCLUDED.partner_epoch, partner_pairseq = EXCLUDED.partner_pairseq,"
+    " updated_at = now()"
+)
 
 _CONTENT_HASH = "encode(sha256(convert_to({}::text, 'UTF8')), 'hex')"
 """A group's content hash: SHA-256 of its stored JSON in PostgreSQL's jsonb text form
@@ -173,6 +219,167 @@ class SyncStore:
         self._movements = dict.fromkeys(movement_ids)
         for row in rows:
             self._movements[row["movement_id"]] = _stored(row)
+
+    # -- a run of events replayed at once -------------------------------------------------------
+
+    async def known_events(self, source: str, event_ids: list[UUID]) -> set[UUID]:
+        rows = await self.conn.fetch(
+            "SELECT event_id FROM inbox WHERE source = $1 AND event_id = ANY($2::uuid[])",
+            source,
+            event_ids,
+        )
+        return {r["event_id"] for r in rows}
+
+    async def known_participations(self, participation_ids: list[UUID]) -> set[UUID]:
+        if not participation_ids:
+            return set()
+        rows = await self.conn.fetch(
+            "SELECT participation_id FROM participations WHERE participation_id = ANY($1::uuid[])",
+            participation_ids,
+        )
+        return {r["participation_id"] for r in rows}
+
+    async def partner_copies(
+        self, partner: str, movement_ids: set[UUID], *, cleared: set[UUID]
+    ) -> dict[UUID, StoredMovement]:
+        # the partner's group only, as text, parsed by its model in one pass; none of those
+        # read as cleared
+        ids = list(movement_ids)
+        rows = await self.conn.fetch(
+            "SELECT movement_id, origin, host, cleared,"
+            " CASE WHEN origin = $1 AND NOT cleared THEN origin_group::text END AS origin_group,"
+            " CASE WHEN host = $1 AND NOT cleared THEN host_group::text END AS host_group,"
+            " partner_epoch, partner_pairseq FROM movements"
+            " JOIN unnest($2::uuid[], $3::boolean[]) AS u(movement_id, cleared) USING (movement_id)"
+            " ORDER BY movement_id FOR UPDATE OF movements",
+            partner,
+            ids,
+            [i in cleared for i in ids],
+        )
+        copies = {}
+        for row in rows:
+            if row["cleared"]:
+                copies[row["movement_id"]] = StoredMovement(
+                    row["origin"], row["host"], Replica(None, None)
+                )
+                continue
+            origin, host, seq = row["origin_group"], row["host_group"], row["partner_pairseq"]
+            copies[row["movement_id"]] = StoredMovement(
+                row["origin"],
+                row["host"],
+                Replica(
+                    OriginGroup.model_validate_json(origin) if origin else None,
+                    HostGroup.model_validate_json(host) if host else None,
+                ),
+                None if seq is None else (row["partner_epoch"] or 0, seq),
+            )
+        return copies
+
+    async def partner_groups_held(self, partner: str) -> set[UUID]:
+        rows = await self.conn.fetch(
+            "SELECT movement_id FROM movements WHERE origin = $1 AND host = $2"
+            " AND (origin_group IS NOT NULL OR origin_version <> 0 OR origin_status IS NOT NULL"
+            " OR partner_epoch IS NOT NULL OR partner_pairseq IS NOT NULL)"
+            " UNION ALL SELECT movement_id FROM movements WHERE origin = $2 AND host = $1"
+            " AND (host_group IS NOT NULL OR host_version <> 0 OR host_status IS NOT NULL"
+            " OR partner_epoch IS NOT NULL OR partner_pairseq IS NOT NULL)",
+            partner,
+            self.node,
+        )
+        return {r["movement_id"] for r in rows}
+
+    async def clear_partner_groups(self, partner: str, movement_ids: set[UUID]) -> None:
+        if not movement_ids:
+            return
+        ids = list(movement_ids)
+        await self.conn.execute(
+            "UPDATE movements SET origin_version = 0, origin_status = NULL, origin_group = NULL,"
+            " partner_epoch = NULL, partner_pairseq = NULL, updated_at = now()"
+            " WHERE origin = $1 AND host = $2 AND movement_id = ANY($3::uuid[])",
+            partner,
+            self.node,
+            ids,
+        )
+        await self.conn.execute(
+            "UPDATE movements SET host_version = 0, host_status = NULL, host_group = NULL,"
+            " partner_epoch = NULL, partner_pairseq = NULL, updated_at = now()"
+            " WHERE origin = $2 AND host = $1 AND movement_id = ANY($3::uuid[])",
+            partner,
+            self.node,
+            ids,
+        )
+
+    async def write_replayed(self, replayed: Replayed) -> None:
+        # a chunk's arrays are kept in memory, not spilled to a temporary file
+        await self.conn.execute("SET LOCAL work_mem = '64MB'")
+        claims = replayed.claims
+        if claims:
+            await self.conn.execute(
+                _CLAIM_ALL_SETTLED,
+                [c.source for c, _ in claims],
+                [c.event_id for c, _ in claims],
+                [c.event_type for c, _ in claims],
+                [c.topic for c, _ in claims],
+                [c.partition for c, _ in claims],
+                [c.offset for c, _ in claims],
+                [c.pairseq for c, _ in claims],
+                [outcome for _, outcome in claims],
+                [c.trace_id for c, _ in claims],
+                [c.event_time for c, _ in claims],
+                [c.movement_id for c, _ in claims],
+                [c.epoch for c, _ in claims],
+            )
+        snapshots = {id(g): g.model_dump_json() for g in replayed.versions}
+        created = replayed.created
+        origins = [o for o in replayed.origins.values() if o[0].movement_id not in created]
+        if origins:
+            await self.conn.execute(
+                _SET_ORIGINS,
+                [g.movement_id for g, _ in origins],
+                [g.version for g, _ in origins],
+                [recorded_status(g) for g, _ in origins],
+                [snapshots[id(g)] for g, _ in origins],
+                [mark[0] if mark else None for _, mark in origins],
+                [mark[1] if mark else None for _, mark in origins],
+            )
+        new = [o for o in replayed.origins.values() if o[0].movement_id in created]
+        if new:
+            await self.conn.execute(
+                _PUT_ORIGINS,
+                [g.movement_id for g, _ in new],
+                [g.origin for g, _ in new],
+                [g.destination.jurisdiction for g, _ in new],
+                [created[g.movement_id] for g, _ in new],
+                [g.version for g, _ in new],
+                [recorded_status(g) for g, _ in new],
+                [snapshots[id(g)] for g, _ in new],
+                [mark[0] if mark else None for _, mark in new],
+                [mark[1] if mark else None for _, mark in new],
+            )
+        if replayed.hosts:
+            hosts = list(replayed.hosts.values())
+            await self.conn.execute(
+                _SET_HOSTS,
+                [g.movement_id for g, _ in hosts],
+                [g.version for g, _ in hosts],
+                [g.status.value for g, _ in hosts],
+                [snapshots[id(g)] for g, _ in hosts],
+                [mark[0] if mark else None for _, mark in hosts],
+                [mark[1] if mark else None for _, mark in hosts],
+            )
+        await add_history_rows(
+            self.conn,
+            [
+                (
+                    g.movement_id,
+                    "origin" if isinstance(g, OriginGroup) else "host",
+                    g.version,
+                    snapshots[id(g)],
+                )
+                for g in replayed.versions
+            ],
+        )
+        await add_participations(self.conn, replayed.participations)
 
     # -- inbox ------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ so the ``Applier`` can be tested without a database.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
@@ -54,6 +54,26 @@ class Claim(NamedTuple):
     """The link epoch of ``pairseq`` (ADR 16)."""
 
 
+@dataclass
+class Replayed:
+    """What a run of a partner's events came to, in memory, for ``Store.write_replayed`` to
+    write at once (``service_layer.replay``)."""
+
+    claims: list[tuple[Claim, str]] = field(default_factory=list)
+    """Each event the run claimed in the inbox, with what became of it."""
+    origins: dict[UUID, tuple[OriginGroup, Mark | None]] = field(default_factory=dict)
+    """The last origin group taken of each movement, with the mark it keeps."""
+    hosts: dict[UUID, tuple[HostGroup, Mark | None]] = field(default_factory=dict)
+    """The last host group taken of each movement, with the mark it keeps."""
+    created: dict[UUID, UUID] = field(default_factory=dict)
+    """Movements the run created (the partner's origin group seen first): the member id of
+    the group that created each."""
+    versions: list[OriginGroup | HostGroup] = field(default_factory=list)
+    """Every group taken, in order: a movement's history keeps the first of each version."""
+    participations: list[ParticipationRecorded] = field(default_factory=list)
+    """Attendances received for the first time, in order."""
+
+
 class ReplayAsked(NamedTuple):
     """What this node last asked a partner to replay (``links``)."""
 
@@ -87,6 +107,35 @@ class Store(Protocol):
     async def lock_movements(self, movement_ids: set[UUID]) -> None:
         """Read and lock a batch's movements at once; ``movement`` then answers from what
         was read, and the writes to them wait for ``flush``."""
+
+    # -- a run of events replayed at once (service_layer.replay) -----------------------------
+
+    async def known_events(self, source: str, event_ids: list[UUID]) -> set[UUID]:
+        """Those of ``event_ids`` the inbox has from ``source``."""
+
+    async def known_participations(self, participation_ids: list[UUID]) -> set[UUID]:
+        """Those of ``participation_ids`` kept here."""
+
+    async def partner_copies(
+        self, partner: str, movement_ids: set[UUID], *, cleared: set[UUID]
+    ) -> dict[UUID, StoredMovement]:
+        """The movements of ``movement_ids`` known here, locked until the transaction ends,
+        with ``partner``'s group only: this node's own is left out (None), as nothing a
+        partner's group event or attendance decides reads it. Those in ``cleared`` as if
+        the partner's group were cleared (no group, no mark)."""
+
+    async def partner_groups_held(self, partner: str) -> set[UUID]:
+        """The movements shared with ``partner`` whose partner group (or the mark of the
+        event that set it) is held here: what forgetting ``partner`` clears."""
+
+    async def clear_partner_groups(self, partner: str, movement_ids: set[UUID]) -> None:
+        """Forget ``partner``'s group of these movements, and the mark that set it."""
+
+    async def write_replayed(self, replayed: Replayed) -> None:
+        """Write what a run came to: inbox rows with their outcomes and the pair numbers
+        as arrived, each movement's last partner group with its mark (creating the
+        movements the run created; a row that holds them already is left as it is), the
+        groups' versions and the attendances; one statement a table."""
 
     # -- inbox ------------------------------------------------------------------------------
 

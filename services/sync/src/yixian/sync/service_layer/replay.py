@@ -1,0 +1,325 @@
+"""Replaying a pair topic set-wise: how a rebuild applies what a partner sent.
+
+While a rebuild runs nothing else applies that partner's events, so a run of its group
+events and attendances can be applied together: the run's movements (locked), its events
+already in the inbox and its attendances already kept are read once; the events are
+applied in order in memory, by the rules the applier uses (``domain.receive_*``); and what
+they came to — each event's inbox row and outcome, its pair number as arrived, each
+movement's last partner group, every version taken, the new attendances — is written once
+per table (``Store.write_replayed``).
+
+Anything else is the applier's, in the same order: link events and visitor claims, a
+record that does not decode, is forged or unnumbered, of another link epoch than the link
+follows or beyond reach, and an event the rules refuse (which the applier dead-letters).
+What came before such a record is written first, and the run goes on after it with what it
+left; so every record comes to what the applier makes of it, and the tables to what it
+writes, row by row (``tests/e2e/test_sync_rebuild.py`` holds them to it). Should the
+set-wise write fail for a reason of the data (a constraint), the run is the applier's
+too, one by one where it has to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from yixian.contracts import (
+    Envelope,
+    HostGroupChanged,
+    LinkHeartbeat,
+    LinkStatusReported,
+    OriginGroupChanged,
+    ParticipationRecorded,
+    VisitorClaimAnswered,
+    VisitorClaimAsked,
+    decode,
+)
+from yixian.runtime import get_logger
+from yixian.sync.domain import (
+    Outcome,
+    Refused,
+    StoredMovement,
+    receive_host,
+    receive_origin,
+    receive_participation,
+)
+
+from .applier import Applier
+from .links import LinkPolicy
+from .repositories import Claim, Inbound, Replayed, Store
+
+log = get_logger(__name__)
+
+Folded = OriginGroupChanged | HostGroupChanged | ParticipationRecorded
+"""The events a run folds: everything else is the applier's."""
+Decoded = tuple[Inbound, str, Envelope[Any]]
+"""A record, the partner that sent it, and its event."""
+
+READS_NO_MOVEMENT = (LinkHeartbeat, LinkStatusReported, VisitorClaimAsked, VisitorClaimAnswered)
+"""Events whose handling by the applier reads no movement and no attendance (the link's
+rows, the visitor claims' tables), as a record that does not decode, or is forged or
+unnumbered, reads none (a dead letter, or an unknown type skipped): no group being cleared
+need be cleared before the applier takes them. Any other record may read them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Other:
+    """A record the applier takes."""
+
+    record: Inbound
+    reads_movements: bool
+    """Whether the applier may read movements or attendances to take it."""
+
+
+class Replay:
+    """Applies records of pair topics in order, set-wise where it can (see the module).
+
+    Only for replaying history (``Applier(rebuilding=True)``): like the applier then, it
+    announces nothing on the local topic.
+
+    ``clearing``: per partner, the movements whose partner group is cleared for the replay
+    (``Store.partner_groups_held``, after ``rebuild.clear_partner_data``). The replay reads
+    them as cleared and writes each one's group as the partner's events leave it — not at
+    all where the row holds that already — so most are never written twice. It clears the
+    others (``Store.clear_partner_groups``) before the applier takes a record that may read
+    them, and at ``finish``."""
+
+    def __init__(self, applier: Applier, *, clearing: dict[str, set[UUID]] | None = None) -> None:
+        if not applier.rebuilding:
+            raise ValueError("a replay applies history: give it an applier that is rebuilding")
+        self.applier = applier
+        self.config = applier.config
+        self.clearing = clearing or {}
+        self._topics: dict[str, str | None] = {}
+
+    async def apply(self, records: Sequence[Inbound]) -> list[str]:
+        """Apply ``records`` in order; what happened to each (as ``Applier.handle_batch``)."""
+        return await self.apply_decoded(self.decode(records))
+
+    def decode(self, records: Iterable[Inbound]) -> list[Decoded | Other]:
+        """Each record decoded if it may be folded as far as it alone tells (its link epoch
+        and its number's reach are the run's to check), or the applier's."""
+        return [self._decode(record) for record in records]
+
+    async def apply_decoded(self, items: Sequence[Decoded | Other]) -> list[str]:
+        """Apply what ``decode`` made of records, in order; what happened to each."""
+        outcomes: list[str] = []
+        run: list[Decoded] = []
+        others: list[Other] = []
+        for item in items:
+            if isinstance(item, Other):
+                if run:
+                    outcomes += await self._fold(run)
+                    run = []
+                others.append(item)
+                continue
+            if others:
+                outcomes += await self._by_applier(others)
+                others = []
+            run.append(item)
+        if run:
+            outcomes += await self._fold(run)
+        if others:
+            outcomes += await self._by_applier(others)
+        return outcomes
+
+    async def finish(self) -> None:
+        """Clear what the replay found no event to set again."""
+        await self._clear()
+
+    def _partner(self, topic: str) -> str | None:
+        """The partner a topic is from, if it is a pair topic to this node."""
+        if topic not in self._topics:
+            try:
+                partner, destination = self.config.topics.parse_pair(topic)
+            except ValueError:
+                partner, destination = "", ""
+            self._topics[topic] = partner if destination == self.config.node else None
+        return self._topics[topic]
+
+    def _decode(self, record: Inbound) -> Decoded | Other:
+        partner = self._partner(record.topic)
+        if partner is None:
+            return Other(record, reads_movements=False)
+        try:
+            event = decode(record.value)
+        except ValueError:  # malformed, or a type this release does not know
+            return Other(record, reads_movements=False)
+        if event.pairseq is None or event.source_node != partner:
+            return Other(record, reads_movements=False)
+        if not isinstance(event.data, Folded):
+            return Other(record, reads_movements=not isinstance(event.data, READS_NO_MOVEMENT))
+        return record, partner, event
+
+    async def _by_applier(self, others: Sequence[Other]) -> list[str]:
+        if any(other.reads_movements for other in others):
+            await self._clear()
+        return await self.applier.handle_batch([other.record for other in others])
+
+    async def _clear(self) -> None:
+        """Clear every group still to be cleared: the tables are then as the applier
+        would find them."""
+        waiting = {partner: ids for partner, ids in self.clearing.items() if ids}
+        if not waiting:
+            return
+        async with self.applier.transactions() as uow:
+            for partner, ids in waiting.items():
+                await uow.store.clear_partner_groups(partner, ids)
+        for ids in waiting.values():
+            ids.clear()
+
+    async def _fold(self, run: list[Decoded]) -> list[str]:
+        """Apply a run of foldable records: set-wise up to the first the applier must take,
+        that one by the applier, and so on."""
+        outcomes: list[str] = []
+        transactions = self.applier.transactions
+        while run:
+            try:
+                async with transactions() as uow:
+                    fold = await _Fold.read(uow.store, run, self.config.node, self.clearing)
+                    taken = fold.apply(run, self.config.policy, self.config.max_version_ahead)
+                    await uow.store.write_replayed(fold.replayed)
+            except transactions.transient:
+                raise
+            except Exception as exc:
+                log.warning("a replayed run could not be written at once; applying it record"
+                            " by record", error=repr(exc), records=len(run))  # fmt: skip
+                return outcomes + await self._by_applier([Other(r, True) for r, _, _ in run])
+            for partner, ids in self.clearing.items():
+                ids -= fold.written(partner)
+            outcomes += fold.outcomes
+            if taken == len(run):
+                break
+            outcomes += await self._by_applier([Other(run[taken][0], reads_movements=True)])
+            run = run[taken + 1 :]
+        return outcomes
+
+
+class _Fold:
+    """A run of events applied in memory, from what one transaction read."""
+
+    def __init__(
+        self,
+        node: str,
+        positions: dict[str, tuple[int, int]],
+        known: dict[str, set[UUID]],
+        attended: set[UUID],
+        copies: dict[UUID, StoredMovement],
+    ) -> None:
+        self.node = node
+        self.positions = positions
+        """Per partner: the link epoch the link follows and the highest number seen in it."""
+        self.known = known
+        """Per partner: the run's events already claimed (before it, or earlier in it)."""
+        self.attended = attended
+        """The run's attendances already kept."""
+        self.copies = copies
+        """The run's movements known here, as the run has left them so far."""
+        self.replayed = Replayed()
+        self.outcomes: list[str] = []
+
+    @classmethod
+    async def read(
+        cls, store: Store, run: list[Decoded], node: str, clearing: dict[str, set[UUID]]
+    ) -> _Fold:
+        """What the run needs, read (its movements locked); the movements in ``clearing``
+        as if their partner group were cleared."""
+        positions: dict[str, tuple[int, int]] = {}
+        ids: dict[str, list[UUID]] = {}
+        movements: dict[str, set[UUID]] = {}
+        attendances: list[UUID] = []
+        for _, partner, event in run:
+            ids.setdefault(partner, []).append(event.id)
+            data = event.data
+            if isinstance(data, ParticipationRecorded):
+                movements.setdefault(partner, set()).add(data.movement_id)
+                attendances.append(data.participation_id)
+            else:
+                movements.setdefault(partner, set()).add(data.group.movement_id)
+        known: dict[str, set[UUID]] = {}
+        copies: dict[UUID, StoredMovement] = {}
+        for partner, event_ids in ids.items():
+            positions[partner] = (
+                await store.link_epoch(partner),
+                await store.highest_seen(partner),
+            )
+            known[partner] = await store.known_events(partner, event_ids)
+            copies |= await store.partner_copies(
+                partner, movements[partner], cleared=clearing.get(partner, set())
+            )
+        attended = await store.known_participations(attendances)
+        return cls(node, positions, known, attended, copies)
+
+    def written(self, partner: str) -> set[UUID]:
+        """The movements whose group from ``partner`` the run wrote."""
+        replayed = self.replayed
+        return {
+            movement_id
+            for movement_id, stored in self.copies.items()
+            if (movement_id in replayed.origins and stored.origin == partner)
+            or (movement_id in replayed.hosts and stored.host == partner)
+        }
+
+    def apply(self, run: list[Decoded], policy: LinkPolicy, max_ahead: int) -> int:
+        """Apply the run's events in order until one the applier must take; how many were
+        applied (the index of that one)."""
+        for index, (record, partner, event) in enumerate(run):
+            epoch, highest = self.positions[partner]
+            assert event.pairseq is not None  # a foldable record's
+            if event.epoch != epoch or not policy.within_reach(event.pairseq, highest):
+                return index
+            if event.id in self.known[partner]:
+                self.outcomes.append(Outcome.DUPLICATE.value)
+                continue
+            try:
+                outcome = self._receive(partner, event, max_ahead)
+            except Refused:
+                return index
+            self.known[partner].add(event.id)
+            self.replayed.claims.append((_claim(record, partner, event), outcome))
+            self.outcomes.append(outcome)
+        return len(run)
+
+    def _receive(self, partner: str, event: Envelope[Any], max_ahead: int) -> str:
+        data = event.data
+        mark = (event.epoch, event.pairseq) if event.pairseq is not None else None
+        replayed = self.replayed
+        if isinstance(data, ParticipationRecorded):
+            receive_participation(
+                self.copies.get(data.movement_id), data, sender=partner, node=self.node
+            )
+            if data.participation_id in self.attended:
+                return Outcome.STALE.value
+            self.attended.add(data.participation_id)
+            replayed.participations.append(data)
+            return Outcome.APPLIED.value
+        movement_id = data.group.movement_id
+        stored = self.copies.get(movement_id)
+        if isinstance(data, OriginGroupChanged):
+            received = receive_origin(
+                stored, data, sender=partner, node=self.node, mark=mark, max_ahead=max_ahead
+            )
+            if received is None:
+                return Outcome.STALE.value
+            if stored is None:
+                replayed.created[movement_id] = data.group.member.member_id
+            replayed.origins[movement_id] = (data.group, received.set_by)
+        else:
+            received = receive_host(
+                stored, data, sender=partner, node=self.node, mark=mark, max_ahead=max_ahead
+            )
+            if received is None:
+                return Outcome.STALE.value
+            replayed.hosts[movement_id] = (data.group, received.set_by)
+        self.copies[movement_id] = received
+        replayed.versions.append(data.group)
+        return Outcome.APPLIED.value
+
+
+def _claim(record: Inbound, partner: str, event: Envelope[Any]) -> Claim:
+    return Claim(
+        partner, event.id, event.type, record.topic, record.partition, record.offset,
+        event.pairseq, event.trace_id, event.time, event.correlationid, event.epoch,
+    )  # fmt: skip
