@@ -100,9 +100,7 @@ async def add_history(
     )
 
 
-async def add_history_rows(
-    conn: DbConnection, rows: Sequence[tuple[UUID, str, int, str]]
-) -> None:
+async def add_history_rows(conn: DbConnection, rows: Sequence[tuple[UUID, str, int, str]]) -> None:
     """Keep many versions in one statement, each (movement, group, version) once, the first
     given of each kept: ``add_history``'s rows, their snapshots as JSON text."""
     first: dict[tuple[UUID, str, int], str] = {}
