@@ -41,14 +41,18 @@ pytestmark = pytest.mark.e2e
 CHANGPING = "110114"
 
 
-def _rebuild(node: LocalNode, partner: str) -> str:
+def _run_rebuild(node: LocalNode, partner: str) -> subprocess.CompletedProcess[str]:
     try:
-        done = subprocess.run(
+        return subprocess.run(
             [sys.executable, "-m", "yixian.sync", "rebuild", "--partner", partner],
             env=node.env, capture_output=True, text=True, check=False, timeout=120,
         )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"rebuild hung: {str(exc.stderr)[-4000:]}") from exc
+
+
+def _rebuild(node: LocalNode, partner: str) -> str:
+    done = _run_rebuild(node, partner)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "could not be written at once" not in done.stderr  # set-wise, as it should
     return done.stdout
@@ -168,6 +172,12 @@ async def test_both_sides_rebuild_what_live_apply_left(
         await gushi.post(f"/v1/movements/{movement}/cancel", None, 200)
     await eventually(lambda: _all_converged(gushi, chaoyang), what="both sides settle")
     assert await gushi.value("SELECT count(*) FROM participations") == 10
+
+    # while its sync service runs, a node refuses to rebuild, and says why
+    refused = _run_rebuild(chaoyang, GUSHI)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().endswith("stop it before a rebuild"), refused.stderr[-2000:]
+    assert "Traceback" not in refused.stderr
 
     for source, destination, count in ((GUSHI, CHAOYANG, 35), (CHAOYANG, GUSHI, 30)):
         hostile = await _hostile_records(bootstrap, topic_names, source, destination, count)

@@ -307,15 +307,12 @@ class FakeStore:
         return {i for i in participation_ids if i in self.tables.participations}
 
     async def partner_copies(
-        self, partner: str, movement_ids: set[UUID], *, cleared: set[UUID]
+        self, partner: str, movement_ids: set[UUID]
     ) -> dict[UUID, StoredMovement]:
         copies = {}
         for movement_id in movement_ids:
             row = self.tables.movements.get(movement_id)
             if row is None:
-                continue
-            if movement_id in cleared:
-                copies[movement_id] = StoredMovement(row.origin, row.host, Replica(None, None))
                 continue
             stored = row.stored()
             copies[movement_id] = replace(
@@ -327,18 +324,18 @@ class FakeStore:
             )
         return copies
 
-    async def partner_groups_held(self, partner: str) -> set[UUID]:
-        held = set()
+    async def partner_groups_held(self, partner: str) -> dict[UUID, tuple[str, str]]:
+        held = {}
         for row in self.tables.movements.values():
             marked = row.partner_epoch is not None or row.partner_pairseq is not None
             if (row.origin, row.host) == (partner, self.node) and (
                 row.origin_group is not None or row.origin_version or row.origin_status or marked
             ):
-                held.add(row.movement_id)
+                held[row.movement_id] = (row.origin, row.host)
             if (row.origin, row.host) == (self.node, partner) and (
                 row.host_group is not None or row.host_version or row.host_status or marked
             ):
-                held.add(row.movement_id)
+                held[row.movement_id] = (row.origin, row.host)
         return held
 
     async def clear_partner_groups(self, partner: str, movement_ids: set[UUID]) -> None:

@@ -26,7 +26,7 @@ from yixian.contracts.examples import AT, CHAOYANG_BRANCH, host_group, origin_gr
 from yixian.contracts.movement import ActivityKind
 from yixian.sync.domain.apply import MAX_VERSION_AHEAD
 from yixian.sync.domain.link import epoch_of
-from yixian.sync.service_layer.replay import Replay
+from yixian.sync.service_layer.replay import Forgotten, Replay
 from yixian.sync.service_layer.repositories import Inbound
 
 from .fakes import MovementRow, NodeTables
@@ -199,12 +199,12 @@ async def test_a_replay_leaves_the_rows_live_apply_leaves(seed: int, node_code: 
         row.published = True
     _clear_partner_data(again.tables, partner.code)
     async with again.transactions() as uow:
-        clearing = {partner.code: await uow.store.partner_groups_held(partner.code)}
-    assert clearing[partner.code]
-    replay = Replay(again.applier, clearing=clearing)
+        forgotten = Forgotten(await uow.store.partner_groups_held(partner.code))
+    assert forgotten.groups
+    replay = Replay(again.applier, forgotten={partner.code: forgotten})
     assert await replay.apply(records) == live_outcomes
     await replay.finish()
-    assert clearing[partner.code] == set()
+    assert forgotten.groups == {}
     assert _rows(again.tables) == _rows(live.tables)
 
 

@@ -534,6 +534,28 @@ async def _group_offsets(
             pause = min(pause * 2, 1.0)
 
 
+async def group_members(settings: KafkaSettings, group: str) -> int:
+    """How many consumers are in ``group`` now (0: none, or no such group)."""
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(TIMEOUT * 1000))
+    try:
+        await admin.start()
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        pause = 0.1
+        while True:
+            try:
+                [described] = await admin.describe_consumer_groups([group])
+                break
+            except _COORDINATOR_NOT_READY:  # as in _group_offsets
+                if asyncio.get_running_loop().time() + pause > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
+    finally:
+        await admin.close()
+    # a group: (error code, group, state, protocol type, protocol, members, ...)
+    return sum(len(g[5]) for g in described.groups)
+
+
 async def consumer_lag(
     settings: KafkaSettings, group: str, topics: Iterable[str]
 ) -> dict[str, int]:

@@ -15,7 +15,7 @@ from yixian.runtime.service import service_cli
 
 from .bootstrap import SERVICE, migrate, serve, sync_config, utc_now
 from .config import SyncSettings
-from .service_layer.rebuild import rebuild
+from .service_layer.rebuild import SyncStillRunning, rebuild
 
 cli, _settings = service_cli(SERVICE, SyncSettings, serve, migrate, "A Yixian node's sync service.")
 
@@ -30,8 +30,15 @@ def rebuild_command(
 ) -> None:
     """Rebuild the partner-owned data from its pair topic; stop the sync service first."""
     settings = _settings()
+    refused: list[str] = []
 
     async def go() -> None:
+        try:
+            await rebuild_from_topic()
+        except SyncStillRunning as exc:
+            refused.append(str(exc))
+
+    async def rebuild_from_topic() -> None:
         await migrate(settings)
         pool = await create_pool(settings.database_url, size=3)
         try:
@@ -69,6 +76,9 @@ def rebuild_command(
     # default it took half of the rebuild's CPU); ``run`` freezes what is imported.
     gc.set_threshold(50_000, 50, 100)
     if run("sync rebuild", go) != 0:
+        raise typer.Exit(1)
+    if refused:
+        typer.echo(f"not rebuilt: {refused[0]}", err=True)
         raise typer.Exit(1)
 
 

@@ -94,11 +94,11 @@ _REPLACE_ORIGIN = _PUT_ORIGIN.replace(
 _REPLACE_HOST = _PUT_HOST.replace("host_version < $2", "host_group IS DISTINCT FROM $4")
 
 # a replayed run: its inbox rows with their outcomes, and their numbers as arrived
-_CLAIM_ALL_SETTLED = (
+_CLAIM_ALL_SETTLED = (  # a Claim's columns, then the outcome
     "WITH c AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[],"
-    " $5::integer[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::timestamptz[],"
-    " $11::uuid[], $12::bigint[]) AS c(source, event_id, event_type, topic, partition,"
-    ' "offset", pairseq, outcome, trace_id, event_time, movement_id, epoch)),'
+    " $5::integer[], $6::bigint[], $7::bigint[], $8::text[], $9::timestamptz[], $10::uuid[],"
+    " $11::bigint[], $12::text[]) AS c(source, event_id, event_type, topic, partition,"
+    ' "offset", pairseq, trace_id, event_time, movement_id, epoch, outcome)),'
     " claimed AS (INSERT INTO inbox (source, event_id, event_type, topic, partition,"
     ' "offset", pairseq, outcome, trace_id, event_time, movement_id)'
     ' SELECT source, event_id, event_type, topic, partition, "offset", pairseq, outcome,'
@@ -240,53 +240,44 @@ class SyncStore:
         return {r["participation_id"] for r in rows}
 
     async def partner_copies(
-        self, partner: str, movement_ids: set[UUID], *, cleared: set[UUID]
+        self, partner: str, movement_ids: set[UUID]
     ) -> dict[UUID, StoredMovement]:
-        # the partner's group only, as text, parsed by its model in one pass; none of those
-        # read as cleared
-        ids = list(movement_ids)
+        # the partner's group only, as text: parsed by its model in one pass
         rows = await self.conn.fetch(
-            "SELECT movement_id, origin, host, cleared,"
-            " CASE WHEN origin = $1 AND NOT cleared THEN origin_group::text END AS origin_group,"
-            " CASE WHEN host = $1 AND NOT cleared THEN host_group::text END AS host_group,"
+            "SELECT movement_id, origin, host,"
+            " CASE WHEN origin = $1 THEN origin_group::text END AS origin_group,"
+            " CASE WHEN host = $1 THEN host_group::text END AS host_group,"
             " partner_epoch, partner_pairseq FROM movements"
-            " JOIN unnest($2::uuid[], $3::boolean[]) AS u(movement_id, cleared) USING (movement_id)"
-            " ORDER BY movement_id FOR UPDATE OF movements",
+            " WHERE movement_id = ANY($2::uuid[]) ORDER BY movement_id FOR UPDATE",
             partner,
-            ids,
-            [i in cleared for i in ids],
+            list(movement_ids),
         )
         copies = {}
-        for row in rows:
-            if row["cleared"]:
-                copies[row["movement_id"]] = StoredMovement(
-                    row["origin"], row["host"], Replica(None, None)
-                )
-                continue
-            origin, host, seq = row["origin_group"], row["host_group"], row["partner_pairseq"]
-            copies[row["movement_id"]] = StoredMovement(
-                row["origin"],
-                row["host"],
+        for movement_id, origin, host, origin_group, host_group, epoch, seq in rows:
+            copies[movement_id] = StoredMovement(
+                origin,
+                host,
                 Replica(
-                    OriginGroup.model_validate_json(origin) if origin else None,
-                    HostGroup.model_validate_json(host) if host else None,
+                    OriginGroup.model_validate_json(origin_group) if origin_group else None,
+                    HostGroup.model_validate_json(host_group) if host_group else None,
                 ),
-                None if seq is None else (row["partner_epoch"] or 0, seq),
+                None if seq is None else (epoch or 0, seq),
             )
         return copies
 
-    async def partner_groups_held(self, partner: str) -> set[UUID]:
+    async def partner_groups_held(self, partner: str) -> dict[UUID, tuple[str, str]]:
         rows = await self.conn.fetch(
-            "SELECT movement_id FROM movements WHERE origin = $1 AND host = $2"
+            "SELECT movement_id, origin, host FROM movements WHERE origin = $1 AND host = $2"
             " AND (origin_group IS NOT NULL OR origin_version <> 0 OR origin_status IS NOT NULL"
             " OR partner_epoch IS NOT NULL OR partner_pairseq IS NOT NULL)"
-            " UNION ALL SELECT movement_id FROM movements WHERE origin = $2 AND host = $1"
+            " UNION ALL SELECT movement_id, origin, host FROM movements"
+            " WHERE origin = $2 AND host = $1"
             " AND (host_group IS NOT NULL OR host_version <> 0 OR host_status IS NOT NULL"
             " OR partner_epoch IS NOT NULL OR partner_pairseq IS NOT NULL)",
             partner,
             self.node,
         )
-        return {r["movement_id"] for r in rows}
+        return {movement_id: (origin, host) for movement_id, origin, host in rows}
 
     async def clear_partner_groups(self, partner: str, movement_ids: set[UUID]) -> None:
         if not movement_ids:
@@ -312,22 +303,12 @@ class SyncStore:
     async def write_replayed(self, replayed: Replayed) -> None:
         # a chunk's arrays are kept in memory, not spilled to a temporary file
         await self.conn.execute("SET LOCAL work_mem = '64MB'")
-        claims = replayed.claims
-        if claims:
+        if replayed.claims:
+            claims, outcomes = zip(*replayed.claims, strict=True)
             await self.conn.execute(
                 _CLAIM_ALL_SETTLED,
-                [c.source for c, _ in claims],
-                [c.event_id for c, _ in claims],
-                [c.event_type for c, _ in claims],
-                [c.topic for c, _ in claims],
-                [c.partition for c, _ in claims],
-                [c.offset for c, _ in claims],
-                [c.pairseq for c, _ in claims],
-                [outcome for _, outcome in claims],
-                [c.trace_id for c, _ in claims],
-                [c.event_time for c, _ in claims],
-                [c.movement_id for c, _ in claims],
-                [c.epoch for c, _ in claims],
+                *(list(column) for column in zip(*claims, strict=True)),
+                list(outcomes),
             )
         snapshots = {id(g): g.model_dump_json() for g in replayed.versions}
         created = replayed.created

@@ -17,17 +17,16 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from uuid import UUID
 
 import asyncpg
 
 from yixian.record import forget_received_participations
 from yixian.runtime import DbConnection, KafkaSettings, get_logger
-from yixian.runtime.kafka import read_topics
+from yixian.runtime.kafka import group_members, read_topics
 from yixian.sync.adapters.unit_of_work import PostgresTransactions
 
 from .applier import Applier, SyncConfig
-from .replay import Decoded, Other, Replay
+from .replay import Decoded, Forgotten, Other, Replay
 from .repositories import Inbound
 
 log = get_logger(__name__)
@@ -40,6 +39,10 @@ FETCH_BYTES = 16 * 1024 * 1024
 """What one fetch may bring from a partition (about 13,000 events of 1.2 KB)."""
 
 
+class SyncStillRunning(Exception):
+    """The node's sync service consumes its partners' topics: a rebuild would race it."""
+
+
 @dataclass
 class RebuildReport:
     records: int = 0
@@ -49,7 +52,7 @@ class RebuildReport:
 async def clear_partner_data(conn: DbConnection, node: str, partner: str) -> None:
     """Forget what ``partner`` sent but its groups of the movements: the attendances it
     recorded, its inbox rows and the link's numbers. The groups, and the marks of the
-    events that set them, are the replay's to clear (``Replay(clearing=...)``), each as
+    events that set them, are the replay's to clear (``replay.Forgotten``), each as
     late as it can: most are set again to what they were, and then not written at all."""
     async with conn.transaction():
         await forget_received_participations(conn, origin=node, host=partner)
@@ -72,20 +75,28 @@ async def rebuild(
     since: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RebuildReport:
-    """Clear what ``partner`` owns here and apply its pair topic again."""
+    """Clear what ``partner`` owns here and apply its pair topic again. Refused
+    (``SyncStillRunning``) while the node's sync service consumes: nothing else may apply
+    the partner's events meanwhile."""
+    group = kafka.consumer_group(config.node, "sync")
+    if running := await group_members(kafka, group):
+        raise SyncStillRunning(
+            f"the sync service of node {config.node} is running ({running} consumer(s) in"
+            f" {group}): stop it before a rebuild"
+        )
     topic = config.topics.pair(partner, config.node)
     report = RebuildReport()
     async with read_topics(
         kafka, [topic], since=since, max_records=CHUNK, fetch_bytes=FETCH_BYTES
     ) as reading:
         transactions = PostgresTransactions(pool, node=config.node, topics=config.topics)
-        clearing: dict[str, set[UUID]] = {}
+        forgotten: dict[str, Forgotten] = {}
         if since is None:
             async with pool.acquire() as conn:
                 await clear_partner_data(conn, config.node, partner)
             async with transactions() as uow:
-                clearing[partner] = await uow.store.partner_groups_held(partner)
-        replay = Replay(Applier(transactions, config, clock, rebuilding=True), clearing=clearing)
+                forgotten[partner] = Forgotten(await uow.store.partner_groups_held(partner))
+        replay = Replay(Applier(transactions, config, clock, rebuilding=True), forgotten=forgotten)
         chunk: list[Inbound] = []
         applying: asyncio.Task[list[str]] | None = None
 

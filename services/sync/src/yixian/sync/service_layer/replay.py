@@ -21,7 +21,7 @@ too, one by one where it has to.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -36,10 +36,12 @@ from yixian.contracts import (
     VisitorClaimAsked,
     decode,
 )
+from yixian.contracts.envelope import decode_raw
 from yixian.runtime import get_logger
 from yixian.sync.domain import (
     Outcome,
     Refused,
+    Replica,
     StoredMovement,
     receive_host,
     receive_origin,
@@ -64,6 +66,20 @@ unnumbered, reads none (a dead letter, or an unknown type skipped): no group bei
 need be cleared before the applier takes them. Any other record may read them."""
 
 
+@dataclass
+class Forgotten:
+    """What a rebuild forgot of one partner before replaying its topic
+    (``rebuild.clear_partner_data``): every event the partner sent — the inbox holds none
+    but those the replay claims since (``claimed``) — and its groups of the movements in
+    ``groups``, to be cleared as the replay goes."""
+
+    groups: dict[UUID, tuple[str, str]] = field(default_factory=dict)
+    """The movements whose partner group is still to be cleared, with their (origin, host)
+    (``Store.partner_groups_held``)."""
+    claimed: set[int] = field(default_factory=set)
+    """The partner's events claimed in the inbox since (``UUID.int``): about 0.1 KB each."""
+
+
 @dataclass(frozen=True, slots=True)
 class Other:
     """A record the applier takes."""
@@ -79,19 +95,20 @@ class Replay:
     Only for replaying history (``Applier(rebuilding=True)``): like the applier then, it
     announces nothing on the local topic.
 
-    ``clearing``: per partner, the movements whose partner group is cleared for the replay
-    (``Store.partner_groups_held``, after ``rebuild.clear_partner_data``). The replay reads
-    them as cleared and writes each one's group as the partner's events leave it — not at
-    all where the row holds that already — so most are never written twice. It clears the
-    others (``Store.clear_partner_groups``) before the applier takes a record that may read
-    them, and at ``finish``."""
+    ``forgotten``: per partner, what the rebuild forgot of it (``Forgotten``). The replay
+    reads the groups to be cleared as cleared, and writes each one as the partner's events
+    leave it — not at all where the row holds that already — so that most are never
+    written twice; it clears the others (``Store.clear_partner_groups``) before the applier
+    takes a record that may read them, and at ``finish``. The partner's claimed events it
+    keeps in memory rather than asking the inbox for each run.
+    """
 
-    def __init__(self, applier: Applier, *, clearing: dict[str, set[UUID]] | None = None) -> None:
+    def __init__(self, applier: Applier, *, forgotten: dict[str, Forgotten] | None = None) -> None:
         if not applier.rebuilding:
             raise ValueError("a replay applies history: give it an applier that is rebuilding")
         self.applier = applier
         self.config = applier.config
-        self.clearing = clearing or {}
+        self.forgotten = forgotten or {}
         self._topics: dict[str, str | None] = {}
 
     async def apply(self, records: Sequence[Inbound]) -> list[str]:
@@ -156,19 +173,39 @@ class Replay:
     async def _by_applier(self, others: Sequence[Other]) -> list[str]:
         if any(other.reads_movements for other in others):
             await self._clear()
-        return await self.applier.handle_batch([other.record for other in others])
+        records = [other.record for other in others]
+        outcomes = await self.applier.handle_batch(records)
+        await self._note_claims(records)
+        return outcomes
+
+    async def _note_claims(self, records: list[Inbound]) -> None:
+        """Note which of the records the applier took claimed their event in the inbox
+        of a forgotten partner."""
+        ids: dict[str, list[UUID]] = {}
+        for record in records:
+            partner = self._partner(record.topic)
+            if partner in self.forgotten:
+                event_id = _event_id(record.value)
+                if event_id is not None:
+                    ids.setdefault(partner, []).append(event_id)
+        if not ids:
+            return
+        async with self.applier.transactions() as uow:
+            for partner, event_ids in ids.items():
+                known = await uow.store.known_events(partner, event_ids)
+                self.forgotten[partner].claimed |= {i.int for i in known}
 
     async def _clear(self) -> None:
         """Clear every group still to be cleared: the tables are then as the applier
         would find them."""
-        waiting = {partner: ids for partner, ids in self.clearing.items() if ids}
+        waiting = {p: f.groups for p, f in self.forgotten.items() if f.groups}
         if not waiting:
             return
         async with self.applier.transactions() as uow:
-            for partner, ids in waiting.items():
-                await uow.store.clear_partner_groups(partner, ids)
-        for ids in waiting.values():
-            ids.clear()
+            for partner, groups in waiting.items():
+                await uow.store.clear_partner_groups(partner, set(groups))
+        for groups in waiting.values():
+            groups.clear()
 
     async def _fold(self, run: list[Decoded]) -> list[str]:
         """Apply a run of foldable records: set-wise up to the first the applier must take,
@@ -178,7 +215,7 @@ class Replay:
         while run:
             try:
                 async with transactions() as uow:
-                    fold = await _Fold.read(uow.store, run, self.config.node, self.clearing)
+                    fold = await _Fold.read(uow.store, run, self.config.node, self.forgotten)
                     taken = fold.apply(run, self.config.policy, self.config.max_version_ahead)
                     await uow.store.write_replayed(fold.replayed)
             except transactions.transient:
@@ -187,8 +224,10 @@ class Replay:
                 log.warning("a replayed run could not be written at once; applying it record"
                             " by record", error=repr(exc), records=len(run))  # fmt: skip
                 return outcomes + await self._by_applier([Other(r, True) for r, _, _ in run])
-            for partner, ids in self.clearing.items():
-                ids -= fold.written(partner)
+            for partner, forgotten in self.forgotten.items():
+                forgotten.claimed |= fold.claimed.get(partner, set())
+                for movement_id in fold.written(partner):
+                    forgotten.groups.pop(movement_id, None)
             outcomes += fold.outcomes
             if taken == len(run):
                 break
@@ -204,7 +243,7 @@ class _Fold:
         self,
         node: str,
         positions: dict[str, tuple[int, int]],
-        known: dict[str, set[UUID]],
+        known: dict[str, set[int]],
         attended: set[UUID],
         copies: dict[UUID, StoredMovement],
     ) -> None:
@@ -212,7 +251,9 @@ class _Fold:
         self.positions = positions
         """Per partner: the link epoch the link follows and the highest number seen in it."""
         self.known = known
-        """Per partner: the run's events already claimed (before it, or earlier in it)."""
+        """Per partner: events claimed before the run (``UUID.int``)."""
+        self.claimed: dict[str, set[int]] = {partner: set() for partner in known}
+        """Per partner: events the run claimed."""
         self.attended = attended
         """The run's attendances already kept."""
         self.copies = copies
@@ -222,10 +263,10 @@ class _Fold:
 
     @classmethod
     async def read(
-        cls, store: Store, run: list[Decoded], node: str, clearing: dict[str, set[UUID]]
+        cls, store: Store, run: list[Decoded], node: str, forgotten: dict[str, Forgotten]
     ) -> _Fold:
-        """What the run needs, read (its movements locked); the movements in ``clearing``
-        as if their partner group were cleared."""
+        """What the run needs, read (its movements locked, but those whose partner group
+        is to be cleared: as if it were, and not read)."""
         positions: dict[str, tuple[int, int]] = {}
         ids: dict[str, list[UUID]] = {}
         movements: dict[str, set[UUID]] = {}
@@ -238,17 +279,29 @@ class _Fold:
                 attendances.append(data.participation_id)
             else:
                 movements.setdefault(partner, set()).add(data.group.movement_id)
-        known: dict[str, set[UUID]] = {}
+        known: dict[str, set[int]] = {}
         copies: dict[UUID, StoredMovement] = {}
         for partner, event_ids in ids.items():
             positions[partner] = (
                 await store.link_epoch(partner),
                 await store.highest_seen(partner),
             )
-            known[partner] = await store.known_events(partner, event_ids)
-            copies |= await store.partner_copies(
-                partner, movements[partner], cleared=clearing.get(partner, set())
-            )
+            forgot = forgotten.get(partner)
+            if forgot is None:
+                known[partner] = {i.int for i in await store.known_events(partner, event_ids)}
+                clearing: dict[UUID, tuple[str, str]] = {}
+            else:
+                known[partner] = forgot.claimed
+                clearing = forgot.groups
+            rest = set()
+            for movement_id in movements[partner]:
+                sides = clearing.get(movement_id)
+                if sides is None:
+                    rest.add(movement_id)
+                else:
+                    copies[movement_id] = StoredMovement(*sides, Replica(None, None))
+            if rest:
+                copies |= await store.partner_copies(partner, rest)
         attended = await store.known_participations(attendances)
         return cls(node, positions, known, attended, copies)
 
@@ -270,14 +323,15 @@ class _Fold:
             assert event.pairseq is not None  # a foldable record's
             if event.epoch != epoch or not policy.within_reach(event.pairseq, highest):
                 return index
-            if event.id in self.known[partner]:
+            claimed = self.claimed[partner]
+            if event.id.int in self.known[partner] or event.id.int in claimed:
                 self.outcomes.append(Outcome.DUPLICATE.value)
                 continue
             try:
                 outcome = self._receive(partner, event, max_ahead)
             except Refused:
                 return index
-            self.known[partner].add(event.id)
+            claimed.add(event.id.int)
             self.replayed.claims.append((_claim(record, partner, event), outcome))
             self.outcomes.append(outcome)
         return len(run)
@@ -316,6 +370,14 @@ class _Fold:
         self.copies[movement_id] = received
         replayed.versions.append(data.group)
         return Outcome.APPLIED.value
+
+
+def _event_id(value: bytes) -> UUID | None:
+    """The id of an event not (or not yet) validated, if it has one."""
+    try:
+        return UUID(str(decode_raw(value).get("id")))
+    except ValueError:
+        return None
 
 
 def _claim(record: Inbound, partner: str, event: Envelope[Any]) -> Claim:

@@ -117,16 +117,16 @@ class Store(Protocol):
         """Those of ``participation_ids`` kept here."""
 
     async def partner_copies(
-        self, partner: str, movement_ids: set[UUID], *, cleared: set[UUID]
+        self, partner: str, movement_ids: set[UUID]
     ) -> dict[UUID, StoredMovement]:
         """The movements of ``movement_ids`` known here, locked until the transaction ends,
         with ``partner``'s group only: this node's own is left out (None), as nothing a
-        partner's group event or attendance decides reads it. Those in ``cleared`` as if
-        the partner's group were cleared (no group, no mark)."""
+        partner's group event or attendance decides reads it."""
 
-    async def partner_groups_held(self, partner: str) -> set[UUID]:
+    async def partner_groups_held(self, partner: str) -> dict[UUID, tuple[str, str]]:
         """The movements shared with ``partner`` whose partner group (or the mark of the
-        event that set it) is held here: what forgetting ``partner`` clears."""
+        event that set it) is held here, with their (origin, host): what forgetting
+        ``partner`` clears."""
 
     async def clear_partner_groups(self, partner: str, movement_ids: set[UUID]) -> None:
         """Forget ``partner``'s group of these movements, and the mark that set it."""
