@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from datetime import datetime
 from typing import Annotated
@@ -71,10 +70,6 @@ def rebuild_command(
             f" {report.outcomes}"
         )
 
-    # A rebuild holds a chunk of decoded events at a time: the collector runs every 50,000
-    # allocations rather than 700, as each run walks the chunk's young objects (at the
-    # default it took half of the rebuild's CPU); ``run`` freezes what is imported.
-    gc.set_threshold(50_000, 50, 100)
     if run("sync rebuild", go) != 0:
         raise typer.Exit(1)
     if refused:

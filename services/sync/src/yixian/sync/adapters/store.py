@@ -266,18 +266,24 @@ class SyncStore:
         return copies
 
     async def partner_groups_held(self, partner: str) -> dict[UUID, tuple[str, str]]:
-        rows = await self.conn.fetch(
-            "SELECT movement_id, origin, host FROM movements WHERE origin = $1 AND host = $2"
-            " AND (origin_group IS NOT NULL OR origin_version <> 0 OR origin_status IS NOT NULL"
-            " OR partner_epoch IS NOT NULL OR partner_pairseq IS NOT NULL)"
-            " UNION ALL SELECT movement_id, origin, host FROM movements"
-            " WHERE origin = $2 AND host = $1"
-            " AND (host_group IS NOT NULL OR host_version <> 0 OR host_status IS NOT NULL"
-            " OR partner_epoch IS NOT NULL OR partner_pairseq IS NOT NULL)",
+        # two arrays rather than a row a movement: a fraction of the memory
+        row = await self.conn.fetchrow(
+            "SELECT (SELECT coalesce(array_agg(movement_id), '{}') FROM movements"
+            " WHERE origin = $1 AND host = $2 AND (origin_group IS NOT NULL"
+            " OR origin_version <> 0 OR origin_status IS NOT NULL OR partner_epoch IS NOT NULL"
+            " OR partner_pairseq IS NOT NULL)),"
+            " (SELECT coalesce(array_agg(movement_id), '{}') FROM movements"
+            " WHERE origin = $2 AND host = $1 AND (host_group IS NOT NULL OR host_version <> 0"
+            " OR host_status IS NOT NULL OR partner_epoch IS NOT NULL"
+            " OR partner_pairseq IS NOT NULL))",
             partner,
             self.node,
         )
-        return {movement_id: (origin, host) for movement_id, origin, host in rows}
+        assert row is not None
+        hosted, originated = (partner, self.node), (self.node, partner)
+        held = dict.fromkeys(row[0], hosted)
+        held.update(dict.fromkeys(row[1], originated))
+        return held
 
     async def clear_partner_groups(self, partner: str, movement_ids: set[UUID]) -> None:
         if not movement_ids:
