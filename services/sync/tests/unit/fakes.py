@@ -351,12 +351,22 @@ class FakeStore:
                 continue
             row.partner_epoch = row.partner_pairseq = None
 
+    async def forget_events(self, source: str, event_ids: list[UUID]) -> None:
+        for event_id in event_ids:
+            self.tables.inbox.pop((source, event_id), None)
+
+    async def forget_events_but(self, source: str, event_ids: set[UUID]) -> None:
+        for key in [k for k in self.tables.inbox if k[0] == source and k[1] not in event_ids]:
+            del self.tables.inbox[key]
+
     async def write_replayed(self, replayed: Replayed) -> None:
-        for claim, outcome in replayed.claims:
-            if self._insert_inbox(claim):
-                self.tables.inbox[(claim.source, claim.event_id)].outcome = outcome
-                if claim.pairseq is not None:
-                    self._arrived(claim.source, claim.epoch, claim.pairseq)
+        for c, outcome in replayed.claims:
+            self.tables.inbox[(c.source, c.event_id)] = InboxRow(
+                c.source, c.event_id, c.event_type, c.topic, c.partition, c.offset, c.pairseq,
+                outcome, c.trace_id, c.event_time, c.movement_id,
+            )  # fmt: skip
+            if c.pairseq is not None:
+                self._arrived(c.source, c.epoch, c.pairseq)
         for group, mark in replayed.origins.values():
             epoch, seq = mark or (None, None)
             row = self.tables.movements.get(group.movement_id)

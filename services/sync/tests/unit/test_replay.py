@@ -29,7 +29,7 @@ from yixian.sync.domain.link import epoch_of
 from yixian.sync.service_layer.replay import Forgotten, Replay
 from yixian.sync.service_layer.repositories import Inbound
 
-from .fakes import MovementRow, NodeTables
+from .fakes import InboxRow, MovementRow, NodeTables
 from .test_applier import CHANGPING, CHAOYANG, GUSHI, NOW, Node, Partner
 
 MOVEMENTS = 8
@@ -140,9 +140,8 @@ def _owns(node: Node, movements: list[UUID]) -> None:
 
 
 def _clear_partner_data(tables: NodeTables, partner: str) -> None:
-    """What ``rebuild.clear_partner_data`` deletes (the groups are the replay's to clear)."""
-    for key in [k for k in tables.inbox if k[0] == partner]:
-        del tables.inbox[key]
+    """What ``rebuild.clear_partner_data`` deletes (the groups and the inbox rows are the
+    replay's to forget)."""
     for key in [k for k in tables.link_received if k[0] == partner]:
         del tables.link_received[key]
     received = {
@@ -197,6 +196,10 @@ async def test_a_replay_leaves_the_rows_live_apply_leaves(seed: int, node_code: 
     again.tables.restore(live.tables.snapshot())
     for row in again.tables.outbox:
         row.published = True
+    stray = uuid4()  # an event the topic no longer holds (retention)
+    again.tables.inbox[(partner.code, stray)] = InboxRow(
+        partner.code, stray, "yixian.link.heartbeat.v1", records[0].topic, 0, 0, 1, "link"
+    )
     _clear_partner_data(again.tables, partner.code)
     async with again.transactions() as uow:
         forgotten = Forgotten(await uow.store.partner_groups_held(partner.code))

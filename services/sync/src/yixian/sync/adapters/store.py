@@ -93,7 +93,8 @@ _REPLACE_ORIGIN = _PUT_ORIGIN.replace(
 )
 _REPLACE_HOST = _PUT_HOST.replace("host_version < $2", "host_group IS DISTINCT FROM $4")
 
-# a replayed run: its inbox rows with their outcomes, and their numbers as arrived
+# a replayed run: its inbox rows with their outcomes (a row from before a rebuild rewritten
+# only if it differs: the replay claims an event once), and their numbers as arrived
 _CLAIM_ALL_SETTLED = (  # a Claim's columns, then the outcome
     "WITH c AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[],"
     " $5::integer[], $6::bigint[], $7::bigint[], $8::text[], $9::timestamptz[], $10::uuid[],"
@@ -102,7 +103,16 @@ _CLAIM_ALL_SETTLED = (  # a Claim's columns, then the outcome
     " claimed AS (INSERT INTO inbox (source, event_id, event_type, topic, partition,"
     ' "offset", pairseq, outcome, trace_id, event_time, movement_id)'
     ' SELECT source, event_id, event_type, topic, partition, "offset", pairseq, outcome,'
-    " trace_id, event_time, movement_id FROM c ON CONFLICT DO NOTHING)"
+    " trace_id, event_time, movement_id FROM c ON CONFLICT (source, event_id) DO UPDATE"
+    " SET event_type = EXCLUDED.event_type, topic = EXCLUDED.topic,"
+    ' partition = EXCLUDED.partition, "offset" = EXCLUDED."offset",'
+    " pairseq = EXCLUDED.pairseq, outcome = EXCLUDED.outcome, trace_id = EXCLUDED.trace_id,"
+    " event_time = EXCLUDED.event_time, movement_id = EXCLUDED.movement_id,"
+    " received_at = clock_timestamp() WHERE (inbox.event_type, inbox.topic, inbox.partition,"
+    ' inbox."offset", inbox.pairseq, inbox.outcome, inbox.trace_id, inbox.event_time,'
+    " inbox.movement_id) IS DISTINCT FROM (EXCLUDED.event_type, EXCLUDED.topic,"
+    ' EXCLUDED.partition, EXCLUDED."offset", EXCLUDED.pairseq, EXCLUDED.outcome,'
+    " EXCLUDED.trace_id, EXCLUDED.event_time, EXCLUDED.movement_id))"
     " INSERT INTO link_received (partner, epoch, seq) SELECT source, epoch, pairseq FROM c"
     " WHERE pairseq IS NOT NULL ON CONFLICT DO NOTHING"
 )
@@ -304,6 +314,21 @@ class SyncStore:
             partner,
             self.node,
             ids,
+        )
+
+    async def forget_events(self, source: str, event_ids: list[UUID]) -> None:
+        await self.conn.execute(
+            "DELETE FROM inbox WHERE source = $1 AND event_id = ANY($2::uuid[])",
+            source,
+            event_ids,
+        )
+
+    async def forget_events_but(self, source: str, event_ids: set[UUID]) -> None:
+        await self.conn.execute(
+            "DELETE FROM inbox i WHERE source = $1 AND NOT EXISTS (SELECT FROM"
+            " unnest($2::uuid[]) AS kept(event_id) WHERE kept.event_id = i.event_id)",
+            source,
+            list(event_ids),
         )
 
     async def write_replayed(self, replayed: Replayed) -> None:

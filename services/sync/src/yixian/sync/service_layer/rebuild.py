@@ -53,13 +53,13 @@ class RebuildReport:
 
 
 async def clear_partner_data(conn: DbConnection, node: str, partner: str) -> None:
-    """Forget what ``partner`` sent but its groups of the movements: the attendances it
-    recorded, its inbox rows and the link's numbers. The groups, and the marks of the
-    events that set them, are the replay's to clear (``replay.Forgotten``), each as
-    late as it can: most are set again to what they were, and then not written at all."""
+    """Forget what ``partner`` sent but its groups of the movements and its events: the
+    attendances it recorded and the link's numbers. The groups (with the marks of the
+    events that set them) and the inbox rows of its events are the replay's to forget
+    (``replay.Forgotten``), each as late as it can: most are set again to what they
+    were, and then not written at all."""
     async with conn.transaction():
         await forget_received_participations(conn, origin=node, host=partner)
-        await conn.execute("DELETE FROM inbox WHERE source = $1", partner)
         await conn.execute(
             "UPDATE links SET epoch = 0, contiguous = 0, partner_sent = 0, missing_since = NULL"
             " WHERE partner = $1",

@@ -1,21 +1,27 @@
 """Replaying a pair topic set-wise: how a rebuild applies what a partner sent.
 
-While a rebuild runs nothing else applies that partner's events, so a run of its group
-events and attendances can be applied together: the run's movements (locked), its events
-already in the inbox and its attendances already kept are read once; the events are
-applied in order in memory, by the rules the applier uses (``domain.receive_*``); and what
-they came to — each event's inbox row and outcome, its pair number as arrived, each
-movement's last partner group, every version taken, the new attendances — is written once
-per table (``Store.write_replayed``).
+While a rebuild runs nothing else applies that partner's events (the rebuild refuses to
+start while the node's sync service consumes), so a run of its group events and
+attendances can be applied together: the run's movements (locked), its events already in
+the inbox and its attendances already kept are read once; the events are applied in order
+in memory, by the rules the applier uses (``domain.receive_*``); and what they came to —
+each event's inbox row and outcome, its pair number as arrived, each movement's last
+partner group, every version taken, the new attendances — is written once per table
+(``Store.write_replayed``).
 
 Anything else is the applier's, in the same order: link events and visitor claims, a
 record that does not decode, is forged or unnumbered, of another link epoch than the link
 follows or beyond reach, and an event the rules refuse (which the applier dead-letters).
 What came before such a record is written first, and the run goes on after it with what it
 left; so every record comes to what the applier makes of it, and the tables to what it
-writes, row by row (``tests/e2e/test_sync_rebuild.py`` holds them to it). Should the
-set-wise write fail for a reason of the data (a constraint), the run is the applier's
-too, one by one where it has to.
+writes, row by row (``tests/e2e/test_sync_rebuild.py`` and ``tests/unit/test_replay.py``
+hold them to it). Should the set-wise write fail for a reason of the data (a constraint),
+the run is the applier's too, one by one where it has to.
+
+A rebuild forgets what the partner sent before replaying it (``Forgotten``): the partner's
+groups and its events' inbox rows are forgotten as late as they can be, as the replay
+meets each again, so that a row the replay sets back to what it was is not written at all
+— after live apply, nearly every row.
 """
 
 from __future__ import annotations
@@ -69,9 +75,10 @@ need be cleared before the applier takes them. Any other record may read them.""
 @dataclass
 class Forgotten:
     """What a rebuild forgot of one partner before replaying its topic
-    (``rebuild.clear_partner_data``): every event the partner sent — the inbox holds none
-    but those the replay claims since (``claimed``) — and its groups of the movements in
-    ``groups``, to be cleared as the replay goes."""
+    (``rebuild.clear_partner_data``): every event the partner sent — the events the replay
+    claims since (``claimed``) are all the inbox holds of it; its rows from before are
+    rewritten where claimed again, where they differ, and deleted at ``Replay.finish`` —
+    and its groups of the movements in ``groups``, to be cleared as the replay goes."""
 
     groups: dict[UUID, tuple[str, str]] = field(default_factory=dict)
     """The movements whose partner group is still to be cleared, with their (origin, host)
@@ -143,8 +150,12 @@ class Replay:
         return outcomes
 
     async def finish(self) -> None:
-        """Clear what the replay found no event to set again."""
+        """Clear what the replay found no event to set again, and forget the events of the
+        forgotten partners it did not find again."""
         await self._clear()
+        async with self.applier.transactions() as uow:
+            for partner, forgotten in self.forgotten.items():
+                await uow.store.forget_events_but(partner, {UUID(int=i) for i in forgotten.claimed})
 
     def _partner(self, topic: str) -> str | None:
         """The partner a topic is from, if it is a pair topic to this node."""
@@ -174,26 +185,29 @@ class Replay:
         if any(other.reads_movements for other in others):
             await self._clear()
         records = [other.record for other in others]
+        ids = self._forgotten_ids(records)
+        if ids:  # their inbox rows from before the rebuild go first, as if never there
+            async with self.applier.transactions() as uow:
+                for partner, event_ids in ids.items():
+                    await uow.store.forget_events(partner, event_ids)
         outcomes = await self.applier.handle_batch(records)
-        await self._note_claims(records)
+        if ids:
+            async with self.applier.transactions() as uow:
+                for partner, event_ids in ids.items():
+                    known = await uow.store.known_events(partner, event_ids)
+                    self.forgotten[partner].claimed |= {i.int for i in known}
         return outcomes
 
-    async def _note_claims(self, records: list[Inbound]) -> None:
-        """Note which of the records the applier took claimed their event in the inbox
-        of a forgotten partner."""
+    def _forgotten_ids(self, records: list[Inbound]) -> dict[str, list[UUID]]:
+        """The ids of the records' events, of forgotten partners, not claimed since."""
         ids: dict[str, list[UUID]] = {}
         for record in records:
             partner = self._partner(record.topic)
             if partner in self.forgotten:
                 event_id = _event_id(record.value)
-                if event_id is not None:
+                if event_id is not None and event_id.int not in self.forgotten[partner].claimed:
                     ids.setdefault(partner, []).append(event_id)
-        if not ids:
-            return
-        async with self.applier.transactions() as uow:
-            for partner, event_ids in ids.items():
-                known = await uow.store.known_events(partner, event_ids)
-                self.forgotten[partner].claimed |= {i.int for i in known}
+        return ids
 
     async def _clear(self) -> None:
         """Clear every group still to be cleared: the tables are then as the applier

@@ -131,11 +131,18 @@ class Store(Protocol):
     async def clear_partner_groups(self, partner: str, movement_ids: set[UUID]) -> None:
         """Forget ``partner``'s group of these movements, and the mark that set it."""
 
+    async def forget_events(self, source: str, event_ids: list[UUID]) -> None:
+        """Delete these events of ``source`` from the inbox."""
+
+    async def forget_events_but(self, source: str, event_ids: set[UUID]) -> None:
+        """Delete every event of ``source`` from the inbox but these."""
+
     async def write_replayed(self, replayed: Replayed) -> None:
-        """Write what a run came to: inbox rows with their outcomes and the pair numbers
-        as arrived, each movement's last partner group with its mark (creating the
-        movements the run created; a row that holds them already is left as it is), the
-        groups' versions and the attendances; one statement a table."""
+        """Write what a run came to: inbox rows with their outcomes (an event's row from
+        before a rebuild rewritten if it differs) and the pair numbers as arrived, each
+        movement's last partner group with its mark (creating the movements the run
+        created; a row that holds them already is left as it is), the groups' versions and
+        the attendances; one statement a table."""
 
     # -- inbox ------------------------------------------------------------------------------
 
