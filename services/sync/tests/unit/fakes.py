@@ -373,7 +373,7 @@ class FakeStore:
             if row is None:
                 row = self.tables.movements[group.movement_id] = MovementRow(
                     group.movement_id, group.origin, group.destination.jurisdiction,
-                    replayed.created[group.movement_id],
+                    replayed.created[group.movement_id.int],
                 )  # fmt: skip
             row.origin_version, row.origin_status = group.version, recorded_status(group)
             row.origin_group = group.model_dump(mode="json")

@@ -202,7 +202,7 @@ async def test_a_replay_leaves_the_rows_live_apply_leaves(seed: int, node_code: 
     )
     _clear_partner_data(again.tables, partner.code)
     async with again.transactions() as uow:
-        forgotten = Forgotten(await uow.store.partner_groups_held(partner.code))
+        forgotten = Forgotten.held(await uow.store.partner_groups_held(partner.code))
     assert forgotten.groups
     replay = Replay(again.applier, forgotten={partner.code: forgotten})
     assert await replay.apply(records) == live_outcomes

@@ -100,20 +100,22 @@ async def add_history(
     )
 
 
-async def add_history_rows(conn: DbConnection, rows: Sequence[tuple[UUID, str, int, str]]) -> None:
+async def add_history_rows(
+    conn: DbConnection, rows: Sequence[tuple[UUID, str, int, bytes]]
+) -> None:
     """Keep many versions in one statement, each (movement, group, version) once, the first
-    given of each kept: ``add_history``'s rows, their snapshots as JSON text."""
-    first: dict[tuple[UUID, str, int], str] = {}
+    given of each kept: ``add_history``'s rows, their snapshots as UTF-8 JSON."""
+    first: dict[tuple[UUID, str, int], bytes] = {}
     for movement_id, group, version, snapshot in rows:
         first.setdefault((movement_id, group, version), snapshot)
     if not first:
         return
     await conn.execute(
         "INSERT INTO movement_history (movement_id, group_name, version, snapshot)"
-        " SELECT m, g, v, s::jsonb FROM unnest($1::uuid[], $2::text[], $3::integer[],"
-        " $4::text[]) AS u(m, g, v, s) WHERE NOT EXISTS (SELECT FROM movement_history h"
-        " WHERE h.movement_id = u.m AND h.group_name = u.g AND h.version = u.v)"
-        " ON CONFLICT DO NOTHING",  # the snapshots of versions kept already are not parsed
+        " SELECT m, g, v, convert_from(s, 'UTF8')::jsonb FROM unnest($1::uuid[], $2::text[],"
+        " $3::integer[], $4::bytea[]) AS u(m, g, v, s) WHERE NOT EXISTS (SELECT FROM"
+        " movement_history h WHERE h.movement_id = u.m AND h.group_name = u.g"
+        " AND h.version = u.v) ON CONFLICT DO NOTHING",  # kept already: not parsed
         [k[0] for k in first],
         [k[1] for k in first],
         [k[2] for k in first],

@@ -120,12 +120,13 @@ _CLAIM_ALL_SETTLED = (  # a Claim's columns, then the outcome
 # the movements it created
 # (a row that holds them already is not written again: a rebuild over replicas that were
 # right writes no movement)
-_SET_PARTNER_GROUP = (
+_SET_PARTNER_GROUP = (  # the groups as UTF-8 JSON (bytea)
     "UPDATE movements SET {side}_version = u.v, {side}_status = u.status,"
-    " {side}_group = u.g::jsonb, partner_epoch = u.e, partner_pairseq = u.s, updated_at = now()"
-    " FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::bigint[],"
-    " $6::bigint[]) AS u(m, v, status, g, e, s) WHERE movements.movement_id = u.m"
-    " AND (movements.{side}_group IS DISTINCT FROM u.g::jsonb OR {side}_version <> u.v"
+    " {side}_group = u.g, partner_epoch = u.e, partner_pairseq = u.s, updated_at = now()"
+    " FROM (SELECT m, v, status, convert_from(g, 'UTF8')::jsonb AS g, e, s FROM unnest("
+    "$1::uuid[], $2::integer[], $3::text[], $4::bytea[], $5::bigint[], $6::bigint[])"
+    " AS u(m, v, status, g, e, s)) AS u WHERE movements.movement_id = u.m"
+    " AND (movements.{side}_group IS DISTINCT FROM u.g OR {side}_version <> u.v"
     " OR {side}_status IS DISTINCT FROM u.status OR partner_epoch IS DISTINCT FROM u.e"
     " OR partner_pairseq IS DISTINCT FROM u.s)"
 )
@@ -134,8 +135,9 @@ _SET_HOSTS = _SET_PARTNER_GROUP.format(side="host")
 _PUT_ORIGINS = (
     "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
     " origin_status, origin_group, partner_epoch, partner_pairseq)"
-    " SELECT m, o, h, member, v, status, g::jsonb, e, s FROM unnest($1::uuid[], $2::text[],"
-    " $3::text[], $4::uuid[], $5::integer[], $6::text[], $7::text[], $8::bigint[],"
+    " SELECT m, o, h, member, v, status, convert_from(g, 'UTF8')::jsonb, e, s"
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::integer[], $6::text[],"
+    " $7::bytea[], $8::bigint[],"
     " $9::bigint[]) AS u(m, o, h, member, v, status, g, e, s)"
     " ON CONFLICT (movement_id) DO UPDATE SET origin_version = EXCLUDED.origin_version,"
     " origin_status = EXCLUDED.origin_status, origin_group = EXCLUDED.origin_group,"
@@ -341,9 +343,10 @@ class SyncStore:
                 *(list(column) for column in zip(*claims, strict=True)),
                 list(outcomes),
             )
-        snapshots = {id(g): g.model_dump_json() for g in replayed.versions}
+        # each group's JSON once, as bytes (its UTF-8 is not decoded and encoded again)
+        snapshots = {id(g): g.__pydantic_serializer__.to_json(g) for g in replayed.versions}
         created = replayed.created
-        origins = [o for o in replayed.origins.values() if o[0].movement_id not in created]
+        origins = [o for key, o in replayed.origins.items() if key not in created]
         if origins:
             await self.conn.execute(
                 _SET_ORIGINS,
@@ -354,19 +357,19 @@ class SyncStore:
                 [mark[0] if mark else None for _, mark in origins],
                 [mark[1] if mark else None for _, mark in origins],
             )
-        new = [o for o in replayed.origins.values() if o[0].movement_id in created]
+        new = [(o, created[key]) for key, o in replayed.origins.items() if key in created]
         if new:
             await self.conn.execute(
                 _PUT_ORIGINS,
-                [g.movement_id for g, _ in new],
-                [g.origin for g, _ in new],
-                [g.destination.jurisdiction for g, _ in new],
-                [created[g.movement_id] for g, _ in new],
-                [g.version for g, _ in new],
-                [recorded_status(g) for g, _ in new],
-                [snapshots[id(g)] for g, _ in new],
-                [mark[0] if mark else None for _, mark in new],
-                [mark[1] if mark else None for _, mark in new],
+                [g.movement_id for (g, _), _ in new],
+                [g.origin for (g, _), _ in new],
+                [g.destination.jurisdiction for (g, _), _ in new],
+                [member for _, member in new],
+                [g.version for (g, _), _ in new],
+                [recorded_status(g) for (g, _), _ in new],
+                [snapshots[id(g)] for (g, _), _ in new],
+                [mark[0] if mark else None for (_, mark), _ in new],
+                [mark[1] if mark else None for (_, mark), _ in new],
             )
         if replayed.hosts:
             hosts = list(replayed.hosts.values())

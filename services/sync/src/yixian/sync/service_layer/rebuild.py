@@ -98,7 +98,7 @@ async def rebuild(
             async with pool.acquire() as conn:
                 await clear_partner_data(conn, config.node, partner)
             async with transactions() as uow:
-                forgotten[partner] = Forgotten(await uow.store.partner_groups_held(partner))
+                forgotten[partner] = Forgotten.held(await uow.store.partner_groups_held(partner))
         replay = Replay(Applier(transactions, config, clock, rebuilding=True), forgotten=forgotten)
 
         def counted(outcomes: list[str]) -> None:

@@ -64,6 +64,7 @@ Folded = OriginGroupChanged | HostGroupChanged | ParticipationRecorded
 """The events a run folds: everything else is the applier's."""
 Decoded = tuple[Inbound, str, Envelope[Any]]
 """A record, the partner that sent it, and its event."""
+APPLIED, STALE, DUPLICATE = Outcome.APPLIED.value, Outcome.STALE.value, Outcome.DUPLICATE.value
 
 READS_NO_MOVEMENT = (LinkHeartbeat, LinkStatusReported, VisitorClaimAsked, VisitorClaimAnswered)
 """Events whose handling by the applier reads no movement and no attendance (the link's
@@ -80,9 +81,15 @@ class Forgotten:
     rewritten where claimed again, where they differ, and deleted at ``Replay.finish`` —
     and its groups of the movements in ``groups``, to be cleared as the replay goes."""
 
-    groups: dict[UUID, tuple[str, str]] = field(default_factory=dict)
-    """The movements whose partner group is still to be cleared, with their (origin, host)
-    (``Store.partner_groups_held``)."""
+    groups: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """The movements whose partner group is still to be cleared (``UUID.int``), with their
+    (origin, host) (``Store.partner_groups_held``)."""
+
+    @classmethod
+    def held(cls, groups: dict[UUID, tuple[str, str]]) -> Forgotten:
+        """What forgetting a partner leaves to the replay, given the groups held of it."""
+        return cls({movement_id.int: sides for movement_id, sides in groups.items()})
+
     claimed: set[int] = field(default_factory=set)
     """The partner's events claimed in the inbox since (``UUID.int``): about 0.1 KB each."""
 
@@ -217,7 +224,7 @@ class Replay:
             return
         async with self.applier.transactions() as uow:
             for partner, groups in waiting.items():
-                await uow.store.clear_partner_groups(partner, set(groups))
+                await uow.store.clear_partner_groups(partner, {UUID(int=i) for i in groups})
         for groups in waiting.values():
             groups.clear()
 
@@ -259,7 +266,7 @@ class _Fold:
         positions: dict[str, tuple[int, int]],
         known: dict[str, set[int]],
         attended: set[UUID],
-        copies: dict[UUID, StoredMovement],
+        copies: dict[int, StoredMovement],
     ) -> None:
         self.node = node
         self.positions = positions
@@ -271,7 +278,8 @@ class _Fold:
         self.attended = attended
         """The run's attendances already kept."""
         self.copies = copies
-        """The run's movements known here, as the run has left them so far."""
+        """The run's movements known here (``UUID.int``: hashed in C, where a ``UUID`` is
+        hashed in Python), as the run has left them so far."""
         self.replayed = Replayed()
         self.outcomes: list[str] = []
 
@@ -283,18 +291,19 @@ class _Fold:
         is to be cleared: as if it were, and not read)."""
         positions: dict[str, tuple[int, int]] = {}
         ids: dict[str, list[UUID]] = {}
-        movements: dict[str, set[UUID]] = {}
+        movements: dict[str, dict[int, UUID]] = {}
         attendances: list[UUID] = []
         for _, partner, event in run:
             ids.setdefault(partner, []).append(event.id)
             data = event.data
             if isinstance(data, ParticipationRecorded):
-                movements.setdefault(partner, set()).add(data.movement_id)
+                movement_id = data.movement_id
                 attendances.append(data.participation_id)
             else:
-                movements.setdefault(partner, set()).add(data.group.movement_id)
+                movement_id = data.group.movement_id
+            movements.setdefault(partner, {})[movement_id.int] = movement_id
         known: dict[str, set[int]] = {}
-        copies: dict[UUID, StoredMovement] = {}
+        copies: dict[int, StoredMovement] = {}
         for partner, event_ids in ids.items():
             positions[partner] = (
                 await store.link_epoch(partner),
@@ -303,31 +312,29 @@ class _Fold:
             forgot = forgotten.get(partner)
             if forgot is None:
                 known[partner] = {i.int for i in await store.known_events(partner, event_ids)}
-                clearing: dict[UUID, tuple[str, str]] = {}
+                clearing: dict[int, tuple[str, str]] = {}
             else:
                 known[partner] = forgot.claimed
                 clearing = forgot.groups
             rest = set()
-            for movement_id in movements[partner]:
-                sides = clearing.get(movement_id)
+            for key, movement_id in movements[partner].items():
+                sides = clearing.get(key)
                 if sides is None:
                     rest.add(movement_id)
                 else:
-                    copies[movement_id] = StoredMovement(*sides, Replica(None, None))
+                    copies[key] = StoredMovement(*sides, Replica(None, None))
             if rest:
-                copies |= await store.partner_copies(partner, rest)
+                for movement_id, stored in (await store.partner_copies(partner, rest)).items():
+                    copies[movement_id.int] = stored
         attended = await store.known_participations(attendances)
         return cls(node, positions, known, attended, copies)
 
-    def written(self, partner: str) -> set[UUID]:
-        """The movements whose group from ``partner`` the run wrote."""
-        replayed = self.replayed
-        return {
-            movement_id
-            for movement_id, stored in self.copies.items()
-            if (movement_id in replayed.origins and stored.origin == partner)
-            or (movement_id in replayed.hosts and stored.host == partner)
-        }
+    def written(self, partner: str) -> list[int]:
+        """The movements whose group from ``partner`` the run wrote (``UUID.int``)."""
+        copies = self.copies
+        return [key for key in self.replayed.origins if copies[key].origin == partner] + [
+            key for key in self.replayed.hosts if copies[key].host == partner
+        ]
 
     def apply(self, run: list[Decoded], policy: LinkPolicy, max_ahead: int) -> int:
         """Apply the run's events in order until one the applier must take; how many were
@@ -339,7 +346,7 @@ class _Fold:
                 return index
             claimed = self.claimed[partner]
             if event.id.int in self.known[partner] or event.id.int in claimed:
-                self.outcomes.append(Outcome.DUPLICATE.value)
+                self.outcomes.append(DUPLICATE)
                 continue
             try:
                 outcome = self._receive(partner, event, max_ahead)
@@ -356,21 +363,21 @@ class _Fold:
         replayed = self.replayed
         if isinstance(data, ParticipationRecorded):
             receive_participation(
-                self.copies.get(data.movement_id), data, sender=partner, node=self.node
+                self.copies.get(data.movement_id.int), data, sender=partner, node=self.node
             )
             if data.participation_id in self.attended:
-                return Outcome.STALE.value
+                return STALE
             self.attended.add(data.participation_id)
             replayed.participations.append(data)
-            return Outcome.APPLIED.value
-        movement_id = data.group.movement_id
+            return APPLIED
+        movement_id = data.group.movement_id.int
         stored = self.copies.get(movement_id)
         if isinstance(data, OriginGroupChanged):
             received = receive_origin(
                 stored, data, sender=partner, node=self.node, mark=mark, max_ahead=max_ahead
             )
             if received is None:
-                return Outcome.STALE.value
+                return STALE
             if stored is None:
                 replayed.created[movement_id] = data.group.member.member_id
             replayed.origins[movement_id] = (data.group, received.set_by)
@@ -379,11 +386,11 @@ class _Fold:
                 stored, data, sender=partner, node=self.node, mark=mark, max_ahead=max_ahead
             )
             if received is None:
-                return Outcome.STALE.value
+                return STALE
             replayed.hosts[movement_id] = (data.group, received.set_by)
         self.copies[movement_id] = received
         replayed.versions.append(data.group)
-        return Outcome.APPLIED.value
+        return APPLIED
 
 
 def _event_id(value: bytes) -> UUID | None:

@@ -61,11 +61,12 @@ class Replayed:
 
     claims: list[tuple[Claim, str]] = field(default_factory=list)
     """Each event the run claimed in the inbox, with what became of it."""
-    origins: dict[UUID, tuple[OriginGroup, Mark | None]] = field(default_factory=dict)
-    """The last origin group taken of each movement, with the mark it keeps."""
-    hosts: dict[UUID, tuple[HostGroup, Mark | None]] = field(default_factory=dict)
+    origins: dict[int, tuple[OriginGroup, Mark | None]] = field(default_factory=dict)
+    """The last origin group taken of each movement (by ``UUID.int`` of its id, as the
+    other two), with the mark it keeps."""
+    hosts: dict[int, tuple[HostGroup, Mark | None]] = field(default_factory=dict)
     """The last host group taken of each movement, with the mark it keeps."""
-    created: dict[UUID, UUID] = field(default_factory=dict)
+    created: dict[int, UUID] = field(default_factory=dict)
     """Movements the run created (the partner's origin group seen first): the member id of
     the group that created each."""
     versions: list[OriginGroup | HostGroup] = field(default_factory=list)
