@@ -15,6 +15,7 @@ detail (``wall_s``), as ConsumerPerformance's figure leaves the JVM's start out.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -43,6 +44,8 @@ class Rebuilt:
     """The command's own time, from its first read of the topic to its last commit."""
     wall: float
     """The command's wall time, the interpreter's start and imports included."""
+    load: float
+    """The machine's load average (one minute) when it ended: others share the cores."""
     output: str
 
     @property
@@ -71,11 +74,12 @@ async def rebuild(env: dict[str, str], partner: str, log: Path) -> Rebuilt:
             raise RuntimeError(f"rebuild unfinished after {REBUILD_WITHIN:.0f} s: {log}") from None
         sink.write(out)
     wall = loop.time() - started
+    load = os.getloadavg()[0]
     text = out.decode(errors="replace")
     found = _DONE.search(text)
     if process.returncode != 0 or found is None:
         raise RuntimeError(f"rebuild failed ({process.returncode}): {text[-2000:]}; see {log}")
-    return Rebuilt(int(found.group(1)), float(found.group(2)), wall, text)
+    return Rebuilt(int(found.group(1)), float(found.group(2)), wall, load, text)
 
 
 def add_replay(
@@ -91,7 +95,8 @@ def add_replay(
         f"`sync rebuild` of {rebuilt.records:,} records {what}, its own time (first read to"
         " last commit)", target="≥ 30,000 events/s; ≥ 0.2× Kafka's consumer",
         against="kafka_consumer_pair",
-        detail={"records": rebuilt.records, "seconds": rebuilt.seconds, "wall_s": rebuilt.wall},
+        detail={"records": rebuilt.records, "seconds": rebuilt.seconds, "wall_s": rebuilt.wall,
+                "load_average": rebuilt.load},
     ))  # fmt: skip
 
 
@@ -120,7 +125,9 @@ async def replay_figures(
         "replay into an empty node", fresh.rate, "events/s",
         f"the same {fresh.records:,} records, no movement there yet",
         against="kafka_consumer_pair",
-        detail={"records": fresh.records, "seconds": fresh.seconds, "wall_s": fresh.wall},
+        detail={"records": fresh.records, "seconds": fresh.seconds, "wall_s": fresh.wall,
+                "load_average": fresh.load},
     ))  # fmt: skip
     say(f"replay: {again.rate:,.0f} events/s ({again.wall:.1f} s wall); Kafka's consumer on"
-        f" the same topic {consumed:,.0f} records/s: {again.rate / consumed:.2f}×")  # fmt: skip
+        f" the same topic {consumed:,.0f} records/s: {again.rate / consumed:.2f}×; load"
+        f" average {again.load:.1f} on {os.cpu_count()} cores")  # fmt: skip
