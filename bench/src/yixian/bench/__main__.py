@@ -3,7 +3,9 @@ write the JSON."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +15,16 @@ import uvloop
 from yixian.localstack import LocalStack
 
 from .figures import Sizes, run_bench
+from .replay import replay_figures
+from .report import Report
 
 app = typer.Typer(help="Yixian's benchmark on the real local stack.")
+
+
+class Phase(StrEnum):
+    """A figure that can be measured on its own."""
+
+    replay = "replay"
 
 
 @app.command()
@@ -33,14 +43,33 @@ def run(
             " figure (default 2,000,000; 5,000 with --smoke).",
         ),
     ] = None,
+    only: Annotated[
+        Phase | None,
+        typer.Option(help="Measure this figure alone, on a database and topic of its own."),
+    ] = None,
+    replay_events: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Events on the pair topic for --only replay (default 200,000; 2,000 with"
+            " --smoke).",
+        ),
+    ] = None,
 ) -> None:
     """Measure every figure beside its same-run ceiling or peer."""
     sizes = Sizes.smoke() if smoke else Sizes()
     if trace_events is not None:
         sizes = replace(sizes, trace_events=trace_events)
+    if replay_events is not None:
+        sizes = replace(sizes, replay=replay_events)
     stack = LocalStack.from_env()
     stack.up(report=lambda line: None)
-    report = uvloop.run(run_bench(stack, sizes, typer.echo))
+    if only is Phase.replay:
+        report = Report(smoke=sizes.tiny)
+        logs = Path(tempfile.mkdtemp(prefix="yixian-bench-"))
+        uvloop.run(replay_figures(stack, report, events=sizes.replay, logs=logs, say=typer.echo))
+    else:
+        report = uvloop.run(run_bench(stack, sizes, typer.echo))
     report.write(out)
     report.print()
     typer.echo(f"written to {out}")

@@ -8,7 +8,6 @@ import asyncio
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -29,7 +28,7 @@ from yixian.localstack.sinks import HttpSink
 from yixian.ops.trace import TopicHops, database_hops, read_topic_hops, resolve, timeline
 from yixian.runtime.settings import KafkaSettings
 
-from . import ceilings
+from . import ceilings, replay
 from .console import console_screens
 from .report import Figure, Report
 
@@ -58,6 +57,8 @@ class Sizes:
     """Checks the benchmark, not speed (``Sizes.smoke``)."""
     console_movements: int = 200_000
     console_requests: int = 20
+    replay: int = 200_000
+    """Events on the pair topic of the replay figure measured alone (``--only replay``)."""
 
     @classmethod
     def smoke(cls) -> Sizes:
@@ -65,22 +66,8 @@ class Sizes:
             imported=3000, relay=2000, apply=1000, notices=300, sustained_seconds=4,
             rate_seconds=3, rates=(50,), kafka_records=5000, pgbench_seconds=2,
             trace_events=5000, tiny=True, console_movements=2000, console_requests=3,
+            replay=2000,
         )  # fmt: skip
-
-
-def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all", "compression.type": "none"}
-    )
-    for key, value in records:
-        while True:
-            try:
-                producer.produce(topic, value, key=key)
-                break
-            except BufferError:
-                producer.poll(0.1)
-    if producer.flush(120) != 0:
-        raise RuntimeError("records left unsent")
 
 
 def produce_others(bootstrap: str, topic: str, count: int) -> None:
@@ -289,7 +276,7 @@ class Bench:
         topic = self.topics.pair(GUSHI, CHAOYANG)
         records = origin_group_stream(GUSHI, n)
         # the pair topic already carries this run's heartbeats: number after them
-        await asyncio.to_thread(produce, self.stack.config.kafka_bootstrap, topic, records)
+        await asyncio.to_thread(ceilings.produce, self.stack.config.kafka_bootstrap, topic, records)
         before = int(await chaoyang.value("SELECT count(*) FROM inbox"))
         started = time.monotonic()
         chaoyang.sync.start()
@@ -309,27 +296,13 @@ class Bench:
         self.gushi.sync.stop()  # no heartbeats arriving while the topic is read back
         bootstrap = self.stack.config.kafka_bootstrap
         total = await asyncio.to_thread(ceilings.topic_size, bootstrap, topic)
-        log = self.logs / "rebuild.log"
-        started = time.monotonic()
-        with log.open("wb") as sink:
-            rebuild = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "yixian.sync", "rebuild", "--partner", GUSHI,
-                env=chaoyang.sync.env, stdout=sink, stderr=sink,
-            )  # fmt: skip
-            try:
-                async with asyncio.timeout(900):
-                    code = await rebuild.wait()
-            except TimeoutError:
-                rebuild.kill()
-                raise RuntimeError(f"rebuild did not finish in 900 s; see {log}") from None
-        elapsed = time.monotonic() - started
-        if code != 0:
-            raise RuntimeError(f"rebuild failed ({code}); see {log}")
-        self.report.add("replay", Figure(
-            "replay (rebuild)", total / elapsed, "events/s", f"`sync rebuild` of {total:,}"
-            " records from the pair topic", target="≥ 30,000 events/s", against="kafka_consumer",
-        ))  # fmt: skip
-        self.say(f"replay: {total / elapsed:,.0f} events/s")
+        rebuilt = await replay.rebuild(chaoyang.sync.env, GUSHI, self.logs / "rebuild.log")
+        consumed = await asyncio.to_thread(
+            ceilings.kafka_consumer_ceiling, self.stack, topic, total
+        )
+        replay.add_replay(self.report, rebuilt, consumed, what="after live apply")
+        self.say(f"replay: {rebuilt.rate:,.0f} events/s ({rebuilt.wall:.1f} s wall); Kafka's"
+                 f" consumer on the same topic {consumed:,.0f} records/s")  # fmt: skip
         chaoyang.sync.start()
         self.gushi.sync.start()
 

@@ -12,7 +12,9 @@ from .history import (
     HISTORY_INSERT,
     ParticipationLike,
     add_history,
+    add_history_rows,
     add_participation,
+    add_participations,
     forget_received_participations,
 )
 from .outbox import MAX_RECORD_BYTES, Outbox
@@ -23,6 +25,8 @@ __all__ = [
     "Outbox",
     "ParticipationLike",
     "add_history",
+    "add_history_rows",
     "add_participation",
+    "add_participations",
     "forget_received_participations",
 ]
