@@ -4,6 +4,7 @@ write the JSON."""
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,10 @@ from yixian.localstack import LocalStack
 from .figures import Sizes, run_bench
 
 app = typer.Typer(help="Yixian's benchmark on the real local stack.")
+
+
+class Phase(StrEnum):
+    end_to_end = "end-to-end"
 
 
 @app.command()
@@ -33,11 +38,28 @@ def run(
             " figure (default 2,000,000; 5,000 with --smoke).",
         ),
     ] = None,
+    only: Annotated[
+        Phase | None,
+        typer.Option(
+            help="One phase alone: end-to-end is the closed loop and its CPU per movement,"
+            " on members imported for it (no other figure, no open-loop latency).",
+        ),
+    ] = None,
+    seconds: Annotated[
+        int | None,
+        typer.Option(min=1, help="The closed loop's length (default 60 s; 4 s with --smoke)."),
+    ] = None,
 ) -> None:
     """Measure every figure beside its same-run ceiling or peer."""
     sizes = Sizes.smoke() if smoke else Sizes()
     if trace_events is not None:
         sizes = replace(sizes, trace_events=trace_events)
+    if seconds is not None:
+        sizes = replace(sizes, sustained_seconds=seconds)
+    if only is Phase.end_to_end:
+        # enough members for the closed loop at 500 movements a second
+        imported = min(sizes.imported, 500 * sizes.sustained_seconds)
+        sizes = replace(sizes, only_end_to_end=True, imported=imported)
     stack = LocalStack.from_env()
     stack.up(report=lambda line: None)
     report = uvloop.run(run_bench(stack, sizes, typer.echo))
