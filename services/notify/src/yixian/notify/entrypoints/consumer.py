@@ -21,7 +21,11 @@ log = get_logger(__name__)
 def build_consumer(
     settings: NotifySettings, transactions: Transactions, planner: Planner
 ) -> KafkaBroker:
-    broker = make_broker(settings.kafka, client_id=f"yixian-notify-{settings.node}")
+    # notify publishes nothing: no producer and no admin client, whose metadata refreshes
+    # would each read every topic of the cluster
+    broker = make_broker(
+        settings.kafka, client_id=f"yixian-notify-{settings.node}", consumer_only=True
+    )
 
     @broker.subscriber(
         settings.kafka.topics.local(settings.node),
