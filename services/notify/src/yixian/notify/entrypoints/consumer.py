@@ -1,6 +1,6 @@
 """Consuming the node's local topic, where every change of the node's records appears.
 
-Notices are planned in the same transaction for a whole batch; the offset is committed
+Notices are planned for a whole batch at once, in one transaction; the offset is committed
 after it (``NACK_ON_ERROR``: a failure is delivered again, and notice keys absorb it).
 """
 
@@ -40,10 +40,8 @@ def build_consumer(
     async def on_events(bodies: list[bytes]) -> None:
         # the batch's values in order (an empty record's as b""), on a real broker and on
         # FastStream's in-memory one alike
-        planned = 0
         async with transactions() as uow:
-            for body in bodies:
-                planned += await planner.plan(uow, body)
+            planned = await planner.plan_batch(uow, bodies)
         if planned:
             log.info("notices planned", count=planned)
 
