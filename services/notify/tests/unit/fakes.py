@@ -112,6 +112,9 @@ class FakeNoticeLog:
         self.tables.notices[notice.key] = notice
         return True
 
+    async def planned(self, keys: Collection[str]) -> set[str]:
+        return {key for key in keys if key in self.tables.notices}
+
     async def add_all(self, notices: Sequence[Notice]) -> int:
         return sum([await self.add(notice) for notice in notices])
 

@@ -108,6 +108,12 @@ class NoticeLog:
         )
         return bool(inserted)
 
+    async def planned(self, keys: Collection[str]) -> set[str]:
+        rows = await self.conn.fetch(
+            "SELECT notice_key FROM notices WHERE notice_key = ANY($1::char(64)[])", list(keys)
+        )
+        return {r["notice_key"] for r in rows}
+
     async def add_all(self, notices: Sequence[Notice]) -> int:
         inserted = await self.conn.fetchval(
             f"WITH added AS (INSERT INTO notices ({_NOTICE_COLUMNS})"  # noqa: S608 - constants

@@ -209,9 +209,8 @@ class Planner:
     ) -> Notice:
         """One notice rendered, keyed by (recipient, reason, occurrence)."""
         rendered = self.templates.render(rule.template, context, self.language)
-        who = f"{recipient.value}:{address.member_id or address.address or '-'}"
         return Notice(
-            key=notice_key(who, rule.reason, occurrence),
+            key=self.key(rule, recipient, address, occurrence),
             reason=rule.reason,
             recipient=recipient.value,
             channel=address.channel.value,
@@ -229,6 +228,12 @@ class Planner:
             if address.address
             else f"no {address.channel.value} address for the {recipient.value}",
         )
+
+    def key(self, rule: Rule, recipient: Recipient, address: Address, occurrence: str) -> str:
+        """The key of the notice ``notice`` makes of these: once per recipient (who, where
+        reached), reason and occurrence."""
+        who = f"{recipient.value}:{address.member_id or address.address or '-'}"
+        return notice_key(who, rule.reason, occurrence)
 
     async def address(
         self,

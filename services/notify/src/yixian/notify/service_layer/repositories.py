@@ -41,6 +41,9 @@ class NoticeLog(Protocol):
     async def add(self, notice: Notice) -> bool:
         """False, and nothing changes, when a notice with its key was planned before."""
 
+    async def planned(self, keys: Collection[str]) -> set[str]:
+        """Those of ``keys`` planned before."""
+
     async def add_all(self, notices: Sequence[Notice]) -> int:
         """``add`` of each, in order, at once (one statement on PostgreSQL); how many were
         new."""
