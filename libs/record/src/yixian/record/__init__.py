@@ -14,6 +14,7 @@ from .history import (
     add_history,
     add_participation,
     forget_received_participations,
+    with_history,
 )
 from .outbox import MAX_RECORD_BYTES, Outbox
 
@@ -25,4 +26,5 @@ __all__ = [
     "add_history",
     "add_participation",
     "forget_received_participations",
+    "with_history",
 ]

@@ -16,6 +16,8 @@ from yixian.runtime import get_logger, make_broker
 from yixian.runtime.kafka import raw_bodies
 
 log = get_logger(__name__)
+FETCH_BYTES = 256 * 1024
+FETCH_WAIT_MS = 200
 
 
 def build_consumer(
@@ -35,6 +37,11 @@ def build_consumer(
         batch=True,
         max_records=settings.batch_size,
         batch_timeout_ms=100,
+        # the broker answers a fetch once it holds FETCH_BYTES or after FETCH_WAIT_MS: a
+        # notice waits up to that long, and a batch is planned (a transaction, an offset
+        # committed) for that long's events rather than for each one as it comes
+        fetch_min_bytes=FETCH_BYTES,
+        fetch_max_wait_ms=FETCH_WAIT_MS,
         decoder=raw_bodies,
     )
     async def on_events(bodies: list[bytes]) -> None:
