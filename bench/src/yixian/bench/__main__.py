@@ -25,6 +25,7 @@ class Phase(StrEnum):
     """A figure that can be measured on its own."""
 
     replay = "replay"
+    end_to_end = "end-to-end"
 
 
 @app.command()
@@ -45,7 +46,11 @@ def run(
     ] = None,
     only: Annotated[
         Phase | None,
-        typer.Option(help="Measure this figure alone, on a database and topic of its own."),
+        typer.Option(
+            help="Measure this figure alone: replay on a database and topic of its own;"
+            " end-to-end is the closed loop and its CPU per movement, on members imported for"
+            " it (no other figure, no open-loop latency).",
+        ),
     ] = None,
     replay_events: Annotated[
         int | None,
@@ -55,6 +60,10 @@ def run(
             " --smoke).",
         ),
     ] = None,
+    seconds: Annotated[
+        int | None,
+        typer.Option(min=1, help="The closed loop's length (default 60 s; 4 s with --smoke)."),
+    ] = None,
 ) -> None:
     """Measure every figure beside its same-run ceiling or peer."""
     sizes = Sizes.smoke() if smoke else Sizes()
@@ -62,6 +71,12 @@ def run(
         sizes = replace(sizes, trace_events=trace_events)
     if replay_events is not None:
         sizes = replace(sizes, replay=replay_events)
+    if seconds is not None:
+        sizes = replace(sizes, sustained_seconds=seconds)
+    if only is Phase.end_to_end:
+        # enough members for the closed loop at 500 movements a second
+        imported = min(sizes.imported, 500 * sizes.sustained_seconds)
+        sizes = replace(sizes, only_end_to_end=True, imported=imported)
     stack = LocalStack.from_env()
     stack.up(report=lambda line: None)
     if only is Phase.replay:

@@ -59,6 +59,9 @@ class Sizes:
     console_requests: int = 20
     replay: int = 200_000
     """Events on the pair topic of the replay figure measured alone (``--only replay``)."""
+    only_end_to_end: bool = False
+    """The closed loop alone, with the members it needs and its CPU per movement: no other
+    figure, no open loops after it (``--only end-to-end``)."""
 
     @classmethod
     def smoke(cls) -> Sizes:
@@ -92,23 +95,46 @@ def produce_others(bootstrap: str, topic: str, count: int) -> None:
         raise RuntimeError("records left unsent")
 
 
-def _cpu(pid: int | str) -> float:
-    """User + system CPU a process has used so far, seconds (0 if it is gone)."""
+def _stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command's name (state first), or none
+    if the process is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
+        return []
+
+
+def _cpu(pid: int | str, *, reaped: bool = False) -> float:
+    """User + system CPU a process has used so far, seconds (0 if it is gone); with
+    ``reaped``, also that of its children which ended and which it waited for."""
+    fields = _stat(pid)
+    if not fields:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(process: Process) -> float:
     return 0.0 if process.popen is None else _cpu(process.popen.pid)
 
 
-def stack_cpu() -> dict[str, float]:
-    """CPU used so far by what the services share: every PostgreSQL process, the Kafka
-    broker, and this process, the load generator (seconds, by name)."""
-    totals = {"postgresql": 0.0, "kafka": 0.0}
+async def postmaster_pid(database_url: str) -> int:
+    """The PostgreSQL server's main process: the parent of a backend (a local server)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(_stat(await conn.fetchval("SELECT pg_backend_pid()"))[1])
+    finally:
+        await conn.close()
+
+
+def stack_cpu(postmaster: int) -> dict[str, float]:
+    """CPU used so far by what the services share: the PostgreSQL server (its main process,
+    its live processes and those that ended, so that a connection closed during a window
+    does not take its CPU out of it), the Kafka broker, and this process, the load
+    generator (seconds, by name)."""
+    totals = {"postgresql": _cpu(postmaster, reaped=True), "kafka": 0.0}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -117,7 +143,7 @@ def stack_cpu() -> dict[str, float]:
             command = (entry / "cmdline").read_bytes() if comm == "java" else b""
         except OSError:
             continue
-        if comm == "postgres":
+        if comm == "postgres" and _stat(entry.name)[1:2] == [str(postmaster)]:
             totals["postgresql"] += _cpu(entry.name)
         elif b"kafka.Kafka" in command:
             totals["kafka"] += _cpu(entry.name)
@@ -191,6 +217,16 @@ class Bench:
     # -- figures ------------------------------------------------------------------------
 
     async def run(self) -> Report:
+        if self.sizes.only_end_to_end:
+            await self.start()
+            try:
+                await self.import_members()
+                # what autovacuum would do after the import, before the window, not in it
+                await self.gushi.query("VACUUM ANALYZE members")
+                await self.end_to_end()
+            finally:
+                await self.stop()
+            return self.report
         # first, while no node's processes share the cores
         await console_screens(
             self.stack, self.report, movements=self.sizes.console_movements,
@@ -337,6 +373,8 @@ class Bench:
 
         try:
             sustained = await self._sustained(members, register)
+            if self.sizes.only_end_to_end:
+                return
             # where the pipeline is not saturated: what a movement waits for, not a queue
             await self._quiet()
             await self._open_loop(members, register, max(1, round(sustained / 2)), "half")
@@ -366,7 +404,8 @@ class Bench:
         failed = 0
         deadline = time.monotonic() + window
         processes = [p for node in self.nodes.values() for p in node.processes]
-        cpu_before = {p.name: cpu_seconds(p) for p in processes} | stack_cpu()
+        postmaster = await postmaster_pid(self.gushi.database_url)
+        cpu_before = {p.name: cpu_seconds(p) for p in processes} | stack_cpu(postmaster)
 
         async def worker() -> None:
             nonlocal failed
@@ -389,13 +428,18 @@ class Bench:
                     "p99_ms": p99},
         ))  # fmt: skip
         self.say(f"end-to-end: {throughput:,.0f} movements/s ({failed} failed)")
-        cpu_after = {p.name: cpu_seconds(p) for p in processes} | stack_cpu()
-        for name, before in cpu_before.items():
-            spent = cpu_after[name] - before
+        cpu_after = {p.name: cpu_seconds(p) for p in processes} | stack_cpu(postmaster)
+        per_movement = {
+            name: (cpu_after[name] - before) * 1000 / max(len(done), 1)
+            for name, before in cpu_before.items()
+        }
+        for name, ms in per_movement.items():
             self.report.add(f"cpu_{name.replace(' ', '_')}", Figure(
-                f"CPU per movement, {name}", spent * 1000 / max(len(done), 1),
+                f"CPU per movement, {name}", ms,
                 "ms/movement", "user + system CPU during the closed loop, / movements",
             ))  # fmt: skip
+        shares = ", ".join(f"{name} {ms:.2f}" for name, ms in per_movement.items())
+        self.say(f"CPU per movement: {sum(per_movement.values()):.2f} ms ({shares})")
         return throughput
 
     async def _open_loop(
@@ -445,13 +489,20 @@ class Bench:
         if not ids:
             return 0.0, []
 
-        async def arrived() -> bool:
-            count = await self.chaoyang.value(
-                "SELECT count(*) FROM inbox WHERE movement_id = ANY($1::uuid[])", ids
-            )
-            return int(count) >= len(ids)
+        # one connection for the polls: a connection's start is a process of the server,
+        # whose CPU the figures count
+        conn = await asyncpg.connect(self.chaoyang.database_url)
+        try:
 
-        await _until(arrived, 900, f"the host applies the {what} movements")
+            async def arrived() -> bool:
+                count = await conn.fetchval(
+                    "SELECT count(*) FROM inbox WHERE movement_id = ANY($1::uuid[])", ids
+                )
+                return int(count) >= len(ids)
+
+            await _until(arrived, 900, f"the host applies the {what} movements")
+        finally:
+            await conn.close()
         times = await commit_and_apply(self.gushi, self.chaoyang, ids)
         latencies = [
             (applied - committed).total_seconds() * 1000 for committed, applied in times.values()

@@ -16,6 +16,7 @@ from .history import (
     add_participation,
     add_participations,
     forget_received_participations,
+    with_history,
 )
 from .outbox import MAX_RECORD_BYTES, Outbox
 
@@ -29,4 +30,5 @@ __all__ = [
     "add_participation",
     "add_participations",
     "forget_received_participations",
+    "with_history",
 ]

@@ -87,6 +87,20 @@ HISTORY_INSERT = (
 )
 
 
+def with_history(change: str, group: str) -> str:
+    """One statement for ``change`` and the history version it makes (kept once per
+    version), whose answer is how many movements ``change`` wrote: ``change`` writes one
+    group of ``movements`` and returns the rows' ``movement_id``, the group's ``version``
+    and its ``snapshot``. One round trip instead of two."""
+    if group not in ("origin", "host"):
+        raise ValueError(f"a movement has no group {group!r}")
+    return (
+        f"WITH changed AS ({change}), kept AS (INSERT INTO movement_history (movement_id,"  # noqa: S608 - a group's name, checked
+        f" group_name, version, snapshot) SELECT movement_id, '{group}', version, snapshot"
+        " FROM changed ON CONFLICT DO NOTHING) SELECT count(*) FROM changed"
+    )
+
+
 async def add_history(
     conn: DbConnection, movement_id: UUID, group: str, version: int, snapshot: dict[str, Any]
 ) -> None:

@@ -71,9 +71,17 @@ class NodeParts:
     degradation: Callable[[], Awaitable[list[str]]] | None = None
 
 
-def node_parts(request: Request) -> NodeParts:
+def parts_of(request: Request) -> NodeParts:
     parts: NodeParts = request.app.state.node
     return parts
+
+
+# The dependencies are coroutines, even where they await nothing: FastAPI runs a plain
+# function dependency in a worker thread, two thread hops per request.
+
+
+async def node_parts(request: Request) -> NodeParts:
+    return parts_of(request)
 
 
 Parts = Annotated[NodeParts, Depends(node_parts)]
@@ -82,7 +90,7 @@ Parts = Annotated[NodeParts, Depends(node_parts)]
 async def audit_refusal(request: Request, status: int, message: str, field: Any) -> None:
     """Every refusal is in the audit log, in the name of the key that asked (if any)."""
     who: Principal | None = getattr(request.state, "principal", None)
-    await node_parts(request).runner.record_unanswered(
+    await parts_of(request).runner.record_unanswered(
         actor=who.actor if who else "anonymous",
         role=who.role.value if who else None,
         action=printable(f"{request.method} {request.url.path}"),
@@ -207,7 +215,7 @@ class Caller:
         )
 
 
-def caller(ctx: Context, parts: Parts) -> Caller:
+async def caller(ctx: Context, parts: Parts) -> Caller:
     return Caller(ctx, parts)
 
 
