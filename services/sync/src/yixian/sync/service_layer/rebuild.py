@@ -85,7 +85,8 @@ async def rebuild(
     if running := await group_members(kafka, group):
         raise SyncStillRunning(
             f"the sync service of node {config.node} is running ({running} consumer(s) in"
-            f" {group}): stop it before a rebuild"
+            f" {group}; one that was killed stays until its session times out, seconds):"
+            " stop it before a rebuild"
         )
     topic = config.topics.pair(partner, config.node)
     report = RebuildReport()

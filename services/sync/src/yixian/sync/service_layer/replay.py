@@ -85,13 +85,13 @@ class Forgotten:
     """The movements whose partner group is still to be cleared (``UUID.int``), with their
     (origin, host) (``Store.partner_groups_held``)."""
 
+    claimed: set[int] = field(default_factory=set)
+    """The partner's events claimed in the inbox since (``UUID.int``): about 0.1 KB each."""
+
     @classmethod
     def held(cls, groups: dict[UUID, tuple[str, str]]) -> Forgotten:
         """What forgetting a partner leaves to the replay, given the groups held of it."""
         return cls({movement_id.int: sides for movement_id, sides in groups.items()})
-
-    claimed: set[int] = field(default_factory=set)
-    """The partner's events claimed in the inbox since (``UUID.int``): about 0.1 KB each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +114,9 @@ class Replay:
     leave it — not at all where the row holds that already — so that most are never
     written twice; it clears the others (``Store.clear_partner_groups``) before the applier
     takes a record that may read them, and at ``finish``. The partner's claimed events it
-    keeps in memory rather than asking the inbox for each run.
+    keeps in memory rather than asking the inbox for each run; an event's inbox row from
+    before is rewritten only where it differs, deleted before the applier takes its record,
+    and at ``finish`` if the topic no longer has the event.
     """
 
     def __init__(self, applier: Applier, *, forgotten: dict[str, Forgotten] | None = None) -> None:
