@@ -129,12 +129,14 @@ async def postmaster_pid(database_url: str) -> int:
         await conn.close()
 
 
-def stack_cpu(postmaster: int) -> dict[str, float]:
+def stack_cpu(postmaster: int, broker: int | None) -> dict[str, float]:
     """CPU used so far by what the services share: the PostgreSQL server (its main process,
     its live processes and those that ended, so that a connection closed during a window
-    does not take its CPU out of it), the Kafka broker, and this process, the load
-    generator (seconds, by name)."""
+    does not take its CPU out of it), the stack's Kafka broker (every broker on the machine
+    if its pid is not known), and this process, the load generator (seconds, by name)."""
     totals = {"postgresql": _cpu(postmaster, reaped=True), "kafka": 0.0}
+    if broker is not None:
+        totals["kafka"] = _cpu(broker)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -145,7 +147,7 @@ def stack_cpu(postmaster: int) -> dict[str, float]:
             continue
         if comm == "postgres" and _stat(entry.name)[1:2] == [str(postmaster)]:
             totals["postgresql"] += _cpu(entry.name)
-        elif b"kafka.Kafka" in command:
+        elif broker is None and b"kafka.Kafka" in command:
             totals["kafka"] += _cpu(entry.name)
     totals["load generator"] = _cpu(os.getpid())
     return totals
@@ -405,7 +407,8 @@ class Bench:
         deadline = time.monotonic() + window
         processes = [p for node in self.nodes.values() for p in node.processes]
         postmaster = await postmaster_pid(self.gushi.database_url)
-        cpu_before = {p.name: cpu_seconds(p) for p in processes} | stack_cpu(postmaster)
+        broker = self.stack.kafka.pid()
+        cpu_before = {p.name: cpu_seconds(p) for p in processes} | stack_cpu(postmaster, broker)
 
         async def worker() -> None:
             nonlocal failed
@@ -428,7 +431,7 @@ class Bench:
                     "p99_ms": p99},
         ))  # fmt: skip
         self.say(f"end-to-end: {throughput:,.0f} movements/s ({failed} failed)")
-        cpu_after = {p.name: cpu_seconds(p) for p in processes} | stack_cpu(postmaster)
+        cpu_after = {p.name: cpu_seconds(p) for p in processes} | stack_cpu(postmaster, broker)
         per_movement = {
             name: (cpu_after[name] - before) * 1000 / max(len(done), 1)
             for name, before in cpu_before.items()
