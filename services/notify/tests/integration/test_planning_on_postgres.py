@@ -68,6 +68,7 @@ async def test_a_batch_plans_each_notice_once_whatever_it_repeats(database_url: 
             new = replace(planned, key="f" * 64)
             # a notice twice in one statement is one notice; one planned before is none
             assert await NoticeLog(conn).add_all([new, planned, new]) == 1
+            assert await NoticeLog(conn).add_all([]) == 0
             unknown = "0" * 64
             assert await NoticeLog(conn).planned([planned.key, unknown, new.key]) == {
                 planned.key,

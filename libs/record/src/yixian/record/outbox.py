@@ -40,6 +40,8 @@ one round trip, one execution, and one wake of the relay (the trigger fires per 
 
 
 async def _insert(conn: DbConnection, rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
     await conn.execute(_INSERT, *(list(column) for column in zip(*rows, strict=True)))
 
 

@@ -115,6 +115,8 @@ class NoticeLog:
         return {r["notice_key"] for r in rows}
 
     async def add_all(self, notices: Sequence[Notice]) -> int:
+        if not notices:
+            return 0
         inserted = await self.conn.fetchval(
             f"WITH added AS (INSERT INTO notices ({_NOTICE_COLUMNS})"  # noqa: S608 - constants
             " SELECT * FROM unnest($1::char(64)[], $2::text[], $3::text[], $4::text[],"
