@@ -23,6 +23,14 @@ MAX_JSON_BYTES = 64 * 1024
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
+def route_path(scope: Scope) -> str:
+    """The request's path below where the app is mounted (its ``root_path``): what its routes
+    match, the same for a node's app under a node host's ``/nodes/<code>`` as alone."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` once a body that declared no length passes the limit."""
 
@@ -62,7 +70,7 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         media = headers.get("content-type", "").split(";")[0].strip().lower()
-        accepted = self.streamed.get(scope["path"])
+        accepted = self.streamed.get(route_path(scope))
         if accepted is not None:
             if media and media not in accepted:
                 await self._refuse(scope, receive, send, 415, f"must be one of {sorted(accepted)}")

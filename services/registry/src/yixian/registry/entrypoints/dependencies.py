@@ -32,6 +32,7 @@ from yixian.registry.service_layer.unit_of_work import (
 from yixian.registry.service_layer.unit_of_work import Request as Ctx
 from yixian.runtime import bind_trace, get_logger
 from yixian.runtime.http_errors import printable
+from yixian.runtime.http_limits import route_path
 from yixian.runtime.tracing import span
 
 log = get_logger(__name__)
@@ -143,7 +144,7 @@ async def context(
     match = _TRACEPARENT.match(traceparent or "")
     trace = f"00-{match.group(1)}-{secrets.token_hex(8)}-01" if match else new_traceparent()
     body_hash = None
-    streamed = request.url.path == IMPORT_PATH  # never read whole into memory
+    streamed = route_path(request.scope) == IMPORT_PATH  # never read whole into memory
     if request.method in _WRITES and idempotency_key is not None and not streamed:
         body_hash = request_hash(
             parts.runner.config.id_hash_key, request.method, request.url.path, await request.body()
