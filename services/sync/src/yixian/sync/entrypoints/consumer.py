@@ -144,7 +144,14 @@ class IncomingConsumer:
                 broker = build_consumer(
                     self.settings, self.applier, self.metrics, wanted, self._listener
                 )
-                await broker.start()
+                try:
+                    await broker.start()
+                except BaseException:
+                    # e.g. a partner's topic not yet readable by this node's principal (linked
+                    # after the node started): the clients it did start would stay connected,
+                    # refreshing their metadata, for as long as the process lives
+                    await broker.stop()
+                    raise
                 self.broker, self.topics = broker, wanted
                 log.info("consuming", topics=wanted)
             return
