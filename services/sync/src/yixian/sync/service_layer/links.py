@@ -132,7 +132,12 @@ class LinkView:
 
 
 class LinkKeeper:
-    """Periodic work on every link of the node, each link in a transaction of its own."""
+    """Periodic work on every link of the node, each link in a transaction of its own.
+
+    Each tick first asks which links are astir (numbers received or missing, a gap being
+    repaired). A link at rest is left alone until its heartbeat or digest can fall due:
+    the keeper knows when from its last look (something sent to the partner, a digest
+    made since, only puts them off), so an idle node costs one question a tick."""
 
     def __init__(
         self,
@@ -150,6 +155,8 @@ class LinkKeeper:
         self.topics = topics
         self.policy = policy
         self.clock = clock
+        self._next_look: dict[str, datetime] = {}
+        """When each link at rest next needs a look: its heartbeat or its digest due."""
 
     async def known_partners(self, store: Store) -> list[str]:
         """The partners this node is linked with: ``YIXIAN_PARTNERS`` and every partner
@@ -181,16 +188,23 @@ class LinkKeeper:
     async def tick(self) -> None:
         now = self.clock()
         async with self.transactions() as uow:
-            partners = await self.known_partners(uow.store)
-        for partner in partners:
+            astir = await uow.store.links_astir()
+        for partner in sorted(self.partners | set(astir)):
+            # a partner without a row yet is looked at: its first look makes the row
+            if not astir.get(partner, True) and now < self._next_look.get(partner, now):
+                continue
             async with self.transactions() as uow:
-                await self._heartbeat(uow.store, partner, now)
+                heartbeat = await self._heartbeat(uow.store, partner, now)
                 await self._repair_gaps(uow.store, partner, now)
-                await self._digest(uow.store, partner, now)
+                digest = await self._digest(uow.store, partner, now)
+            self._next_look[partner] = min(heartbeat, digest)
 
-    async def _heartbeat(self, store: Store, partner: str, now: datetime) -> None:
-        if not self.policy.heartbeat_due(await store.last_sent_at(partner), now):
-            return  # the link is not idle
+    async def _heartbeat(self, store: Store, partner: str, now: datetime) -> datetime:
+        """Send a heartbeat if the link is idle; when the next one can be due."""
+        last_sent_at = await store.last_sent_at(partner)
+        if not self.policy.heartbeat_due(last_sent_at, now):
+            assert last_sent_at is not None
+            return last_sent_at + self.policy.heartbeat_interval  # the link is not idle
         heartbeat = LinkHeartbeat(
             source=self.node,
             destination=partner,
@@ -199,6 +213,7 @@ class LinkKeeper:
         )
         await store.publish_to(partner, make_event(heartbeat, node=self.node, time=now))
         await store.note_heartbeat_sent(partner, now)
+        return now + self.policy.heartbeat_interval
 
     async def _repair_gaps(self, store: Store, partner: str, now: datetime) -> None:
         """Ask for exactly the missing numbers, less often each time; every few requests
@@ -234,10 +249,16 @@ class LinkKeeper:
         if plan.with_digest:
             await send_digest(store, partner, self.policy, now)
 
-    async def _digest(self, store: Store, partner: str, now: datetime, force: bool = False) -> None:
-        if not force and not self.policy.digest_due(await store.last_digest_sent_at(partner), now):
-            return
+    async def _digest(
+        self, store: Store, partner: str, now: datetime, force: bool = False
+    ) -> datetime:
+        """Send the periodic digest if it is due (or ``force``); when the next one is."""
+        last = await store.last_digest_sent_at(partner)
+        if not force and not self.policy.digest_due(last, now):
+            assert last is not None
+            return last + self.policy.digest_interval
         await send_digest(store, partner, self.policy, now)
+        return now + self.policy.digest_interval
 
     async def anti_entropy_now(self, partner: str) -> None:
         """Send a digest to ``partner`` at once (the on-demand repair)."""
