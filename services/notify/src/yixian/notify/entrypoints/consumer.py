@@ -6,6 +6,8 @@ after it (``NACK_ON_ERROR``: a failure is delivered again, and notice keys absor
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
 
@@ -19,8 +21,13 @@ log = get_logger(__name__)
 
 
 def build_consumer(
-    settings: NotifySettings, transactions: Transactions, planner: Planner
+    settings: NotifySettings,
+    transactions: Transactions,
+    planner: Planner,
+    planned: Callable[[], None] = lambda: None,
 ) -> KafkaBroker:
+    """The subscriber of the node's local topic; ``planned`` is told once a batch's notices
+    are committed (the dispatcher sends them at once)."""
     broker = make_broker(settings.kafka, client_id=f"yixian-notify-{settings.node}")
 
     @broker.subscriber(
@@ -36,11 +43,12 @@ def build_consumer(
     async def on_events(bodies: list[bytes]) -> None:
         # the batch's values in order (an empty record's as b""), on a real broker and on
         # FastStream's in-memory one alike
-        planned = 0
+        count = 0
         async with transactions() as uow:
             for body in bodies:
-                planned += await planner.plan(uow, body)
-        if planned:
-            log.info("notices planned", count=planned)
+                count += await planner.plan(uow, body)
+        if count:
+            log.info("notices planned", count=count)
+            planned()
 
     return broker
