@@ -93,3 +93,27 @@ async def test_a_passing_database_failure_is_retried_and_the_record_applied_once
     assert row.outcome == "applied"
     assert not tables.dead_letters
     assert (transactions.rolled_back, transactions.committed) == (2, 1)
+
+
+async def test_a_record_naming_a_reply_topic_makes_this_node_write_nothing() -> None:
+    """FastStream answers a record that carries a ``reply_to`` header on the topic it names:
+    a partner could have made this node write to its own topics. It is applied, unanswered."""
+    settings = SyncSettings(node=CHAOYANG, partners=GUSHI)
+    topics: TopicNames = settings.kafka.topics
+    tables = NodeTables(CHAOYANG, clock=lambda: AT)
+    transactions = FakeTransactions(tables, topics)
+    applier = Applier(transactions, SyncConfig(CHAOYANG, topics, LinkPolicy()), lambda: AT)
+    broker = build_consumer(settings, applier, SyncMetrics(), [topics.pair(GUSHI, CHAOYANG)])
+    victim = topics.pair(CHAOYANG, CHANGPING)  # a topic Chaoyang's principal may write
+    written: list[bytes] = []
+
+    @broker.subscriber(victim)
+    async def watch(body: bytes) -> None:
+        written.append(body)
+
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(
+            _record(1), topics.pair(GUSHI, CHAOYANG), key=b"k", headers={"reply_to": victim}
+        )
+    assert written == []
+    assert [row.outcome for row in tables.inbox.values()] == ["applied"]

@@ -160,8 +160,14 @@ def admin_config(settings: KafkaSettings) -> dict[str, Any]:
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> KafkaBroker:
-    """A FastStream broker for ``settings``; connects only when the application starts it."""
+    """A FastStream broker for ``settings``; connects only when the application starts it.
+
+    It only consumes: no producer and no admin client of its own (the outbox relay is the
+    node's one producer), one client and its connections fewer for each node a process
+    serves; its subscribers must say ``no_reply=True``, or a record carrying a
+    ``reply_to`` header would be answered."""
     connection = Connection.of(settings)
+    options.setdefault("consumer_only", True)
     # a logger of our own: FastStream decorates its "faststream" logger with a handler of its own
     options.setdefault("logger", logging.getLogger("yixian.broker"))
     # a line per message ("Received", "Processed") only when debugging: our handlers log

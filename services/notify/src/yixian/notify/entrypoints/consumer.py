@@ -39,6 +39,7 @@ def build_consumer(
         max_records=settings.batch_size,
         batch_timeout_ms=100,
         decoder=raw_bodies,
+        no_reply=True,  # a record's reply_to header names no topic this node writes to
     )
     async def on_events(bodies: list[bytes]) -> None:
         # the batch's values in order (an empty record's as b""), on a real broker and on

@@ -83,6 +83,7 @@ def build_consumer(
         max_records=settings.batch_size,
         batch_timeout_ms=100,
         decoder=raw_bodies,
+        no_reply=True,  # a record's reply_to header names no topic this node writes to
         listener=listener,
     )
     async def on_records(bodies: list[bytes], message: KafkaMessage) -> None:
