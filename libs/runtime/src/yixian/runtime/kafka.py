@@ -46,6 +46,8 @@ from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 from .settings import KafkaSettings
 
 __all__ = [
+    "QUIET_FETCH_WAIT_MS",
+    "QUIET_LOOK_MS",
     "AIOKafkaProducer",
     "Connection",
     "ConsumerRecord",
@@ -179,6 +181,17 @@ def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> K
         security=connection.security(),
         **options,
     )
+
+
+QUIET_FETCH_WAIT_MS = 2000
+"""How long the broker holds a fetch of a node's consumer on a quiet topic (it answers as
+soon as a record is there); aiokafka's 500 ms costs each idle consumer a fetch every half
+second. The price: a seek (a batch delivered again) or a newly subscribed topic waits for
+the fetch in flight, up to this long."""
+QUIET_LOOK_MS = 5000
+"""How often a consumer's fetching routine looks around on its own (a rebalance, a seek,
+records consumed and a fetch done wake it at once); aiokafka's 200 ms wakes it five times a
+second for nothing."""
 
 
 async def raw_bodies(message: Any) -> Any:

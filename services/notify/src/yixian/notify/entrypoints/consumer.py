@@ -15,7 +15,7 @@ from yixian.notify.config import NotifySettings
 from yixian.notify.service_layer.planner import Planner
 from yixian.notify.service_layer.unit_of_work import Transactions
 from yixian.runtime import get_logger, make_broker
-from yixian.runtime.kafka import raw_bodies
+from yixian.runtime.kafka import QUIET_FETCH_WAIT_MS, QUIET_LOOK_MS, raw_bodies
 
 log = get_logger(__name__)
 
@@ -40,6 +40,8 @@ def build_consumer(
         batch_timeout_ms=100,
         decoder=raw_bodies,
         no_reply=True,  # a record's reply_to header names no topic this node writes to
+        fetch_max_wait_ms=QUIET_FETCH_WAIT_MS,
+        consumer_timeout_ms=QUIET_LOOK_MS,
     )
     async def on_events(bodies: list[bytes]) -> None:
         # the batch's values in order (an empty record's as b""), on a real broker and on

@@ -25,7 +25,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from yixian.runtime import get_logger, make_broker
-from yixian.runtime.kafka import batch_records, raw_bodies
+from yixian.runtime.kafka import QUIET_FETCH_WAIT_MS, QUIET_LOOK_MS, batch_records, raw_bodies
 from yixian.sync.adapters.metrics import SyncMetrics
 from yixian.sync.config import SyncSettings
 from yixian.sync.service_layer.applier import Applier
@@ -84,6 +84,8 @@ def build_consumer(
         batch_timeout_ms=100,
         decoder=raw_bodies,
         no_reply=True,  # a record's reply_to header names no topic this node writes to
+        fetch_max_wait_ms=QUIET_FETCH_WAIT_MS,
+        consumer_timeout_ms=QUIET_LOOK_MS,
         listener=listener,
     )
     async def on_records(bodies: list[bytes], message: KafkaMessage) -> None:
