@@ -43,7 +43,11 @@ async def test_a_partners_records_reach_the_applier_through_its_pair_topic() -> 
     transactions = FakeTransactions(tables, topics)
     applier = Applier(transactions, SyncConfig(CHAOYANG, topics, LinkPolicy()), lambda: AT)
     metrics = SyncMetrics()
-    broker = build_consumer(settings, applier, metrics, [topics.pair(GUSHI, CHAOYANG)])
+    batches: list[int] = []  # the link keeper is told after each batch, once committed
+    broker = build_consumer(
+        settings, applier, metrics, [topics.pair(GUSHI, CHAOYANG)],
+        applied=lambda: batches.append(transactions.committed),
+    )  # fmt: skip
     key = str(MOVEMENT).encode()
 
     second = _record(2)
@@ -64,6 +68,7 @@ async def test_a_partners_records_reach_the_applier_through_its_pair_topic() -> 
     assert transactions.rolled_back == 0
     applied = metrics.events.labels(partner=GUSHI, outcome="applied")._value.get()
     assert applied == 2
+    assert batches == [1, 2, 3]
 
 
 async def test_a_passing_database_failure_is_retried_and_the_record_applied_once(

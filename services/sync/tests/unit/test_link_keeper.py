@@ -4,6 +4,7 @@ their interval, and each link's view. No database, no broker."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from yixian.contracts import (
@@ -116,6 +117,36 @@ async def test_a_link_at_rest_is_looked_at_only_when_something_can_be_due() -> N
     await keeper.tick()  # a gap keeps the link astir until it is repaired
     [asked] = _sent(tables, ReplayRequested)
     assert (asked.from_sequence, asked.to_sequence) == (2, 3)
+
+
+async def test_with_every_link_at_rest_the_keeper_waits_to_be_woken_or_for_what_falls_due() -> None:
+    clock = Clock(AT)  # the node's clock stands still: nothing falls due for 10 s
+    keeper, tables = _keeper(clock)
+    transactions = keeper.transactions
+    assert isinstance(transactions, FakeTransactions)
+    stop = asyncio.Event()
+    running = asyncio.create_task(keeper.run(stop, tick=0.01))
+
+    async def looks(count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(transactions.opened) < count:
+                await asyncio.sleep(0.005)
+
+    await looks(2)  # the question, and the first look at the link: a heartbeat
+    await asyncio.sleep(0.3)
+    assert len(transactions.opened) == 2  # at rest: thirty ticks' worth, not a question
+    async with keeper.transactions() as uow:  # the partner's number 1, applied
+        await uow.store.count_received(GUSHI, 0, 1)
+    keeper.wake()
+    await looks(5)  # at once: the question and the fold
+    assert tables.links[GUSHI].contiguous == 1
+    async with keeper.transactions() as uow:  # number 3 without 2: astir until repaired
+        await uow.store.count_received(GUSHI, 0, 3)
+    keeper.wake()
+    await looks(12)  # a tick apart while something is missing
+    assert tables.links[GUSHI].missing_since == AT
+    stop.set()
+    await asyncio.wait_for(running, 1)
 
 
 async def test_a_gap_is_asked_for_exactly_and_less_often_each_time() -> None:

@@ -66,8 +66,10 @@ def build_consumer(
     metrics: SyncMetrics,
     incoming: Sequence[str],
     listener: ConsumerRebalanceListener | None = None,
+    applied: Callable[[], None] = lambda: None,
 ) -> KafkaBroker:
-    """A broker whose one subscriber applies the records of the ``incoming`` pair topics."""
+    """A broker whose one subscriber applies the records of the ``incoming`` pair topics;
+    ``applied`` is told after each batch (the link keeper folds its numbers in at once)."""
     broker = make_broker(
         settings.kafka,
         client_id=f"yixian-sync-{settings.node}",
@@ -108,6 +110,7 @@ def build_consumer(
                 metrics.apply_seconds.observe(elapsed / len(records))
                 partner = record.topic.rsplit(".to.", 1)[0][-6:]
                 metrics.events.labels(partner=partner, outcome=outcome).inc()
+            applied()
             return
 
     return broker
@@ -126,11 +129,13 @@ class IncomingConsumer:
         applier: Applier,
         metrics: SyncMetrics,
         wanted: Callable[[], Awaitable[list[str]]],
+        applied: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.applier = applier
         self.metrics = metrics
         self.wanted = wanted
+        self.applied = applied
         self.broker: KafkaBroker | None = None
         self.topics: list[str] = []
         """The topics asked for last (the consumer follows them after its next rebalance)."""
@@ -145,7 +150,7 @@ class IncomingConsumer:
         if self.broker is None:
             if wanted:
                 broker = build_consumer(
-                    self.settings, self.applier, self.metrics, wanted, self._listener
+                    self.settings, self.applier, self.metrics, wanted, self._listener, self.applied
                 )
                 try:
                     await broker.start()
