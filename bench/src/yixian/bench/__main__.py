@@ -33,14 +33,26 @@ def run(
             " figure (default 2,000,000; 5,000 with --smoke).",
         ),
     ] = None,
+    node_host_only: Annotated[
+        bool,
+        typer.Option(
+            help="Only the node host's figures: idle nodes on a host, movements between two."
+        ),
+    ] = False,
+    host_nodes: Annotated[
+        int | None,
+        typer.Option(min=2, help="Idle nodes on the node host (default 20; 2 with --smoke)."),
+    ] = None,
 ) -> None:
     """Measure every figure beside its same-run ceiling or peer."""
     sizes = Sizes.smoke() if smoke else Sizes()
     if trace_events is not None:
         sizes = replace(sizes, trace_events=trace_events)
+    if host_nodes is not None:
+        sizes = replace(sizes, host_nodes=host_nodes)
     stack = LocalStack.from_env()
     stack.up(report=lambda line: None)
-    report = uvloop.run(run_bench(stack, sizes, typer.echo))
+    report = uvloop.run(run_bench(stack, sizes, typer.echo, node_host_only=node_host_only))
     report.write(out)
     report.print()
     typer.echo(f"written to {out}")
