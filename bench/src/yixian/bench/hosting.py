@@ -354,11 +354,8 @@ class NodeHostPhase:
             }
 
         def backend_rate(databases: Iterable[str]) -> float:
-            total = 0.0
-            for database in databases:
-                for pid, spent in backends_after.get(database, {}).items():
-                    total += spent - backends_before.get(database, {}).get(pid, 0.0)
-            return total * 1000 / elapsed
+            after = {d: backends_after.get(d, {}) for d in databases}
+            return _spent_by_backends(backends_before, after) * 1000 / elapsed
 
         after = self._memory(self.host)
         empty = self._memory(self.empty)
@@ -481,15 +478,30 @@ class NodeHostPhase:
         members = await origin.import_members(branch, self.sizes.host_members)
         window = self.sizes.host_loop_seconds
         processes = list(self.host.processes.values())
-        before = {p.name: process_cpu(pid_of(p)) for p in processes}
-        shared = StackCpu()
-        async with registrations(origin.url("registry"), origin.key, destination.code) as register:
-            done, failed = await closed_loop(members, register, window)
-        throughput, _ = await applied(origin, destination, done, "hosted")
-        seconds = {p.name: process_cpu(pid_of(p)) - before[p.name] for p in processes}
-        seconds |= shared.spent()
-        spent = {name: cpu * 1000 / max(len(done), 1) for name, cpu in seconds.items()}
+        databases = [node.database_url.rsplit("/", 1)[1] for node in (origin, destination)]
+        conn = await asyncpg.connect(self.stack.config.database_dsn("postgres"))
+        try:
+            backends = await _backends(conn, databases)
+            before = {p.name: process_cpu(pid_of(p)) for p in processes}
+            shared = StackCpu()
+            started = time.monotonic()
+            async with registrations(
+                origin.url("registry"), origin.key, destination.code
+            ) as register:
+                done, failed = await closed_loop(members, register, window)
+            throughput, _ = await applied(origin, destination, done, "hosted")
+            elapsed = time.monotonic() - started
+            seconds = {p.name: process_cpu(pid_of(p)) - before[p.name] for p in processes}
+            seconds |= shared.spent()
+            # the backends of the two nodes' databases alone (the server is shared)
+            ours = _spent_by_backends(backends, await _backends(conn, databases))
+        finally:
+            await conn.close()
+        count = max(len(done), 1)
+        spent = {name: cpu * 1000 / count for name, cpu in seconds.items()}
         pipeline = sum(v for name, v in spent.items() if name != "load generator")
+        idle = self.report.figures["host_node_cpu"].detail["host_ms_s"]
+        idle_share = idle * elapsed * (self.count - 2) / self.count / count
         self.report.add("host_e2e_throughput", Figure(
             "end-to-end throughput, two nodes of one host", throughput, "movements/s",
             f"as the end-to-end figure: {window} s of closed-loop HTTP load"
@@ -500,11 +512,12 @@ class NodeHostPhase:
             "CPU per movement, two nodes of one host", pipeline, "ms/movement",
             "the host's three processes, PostgreSQL and Kafka during the closed loop,"
             " / movements", target="≤ 5 ms", against="e2e_cpu_per_movement",
-            detail={"per_process_ms": spent},
+            detail={"per_process_ms": spent, "postgresql_backends_ms": ours * 1000 / count,
+                    "idle_nodes_share_ms": idle_share, "seconds": elapsed},
         ))  # fmt: skip
         self.say(
             f"two nodes of one host: {throughput:,.0f} movements/s, {pipeline:.1f} ms CPU per"
-            f" movement ({failed} failed)"
+            f" movement ({idle_share:.1f} of it the idle nodes'; {failed} failed)"
         )
 
     # -- the end --------------------------------------------------------------------------
@@ -544,6 +557,18 @@ async def _backends(conn: asyncpg.Connection, databases: list[str]) -> dict[str,
     for row in rows:
         found.setdefault(row["datname"], {})[row["pid"]] = process_cpu(row["pid"])
     return found
+
+
+def _spent_by_backends(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+) -> float:
+    """CPU seconds the backends of ``after``'s databases spent since ``before`` (one that
+    started meanwhile counts whole)."""
+    return sum(
+        cpu - before.get(database, {}).get(pid, 0.0)
+        for database, pids in after.items()
+        for pid, cpu in pids.items()
+    )
 
 
 async def _held(conn: asyncpg.Connection, databases: list[str]) -> dict[str, int]:
