@@ -188,6 +188,8 @@ class NodeHostPhase:
 
     def _env(self, code: str, url: str, partners: list[str]) -> dict[str, str]:
         env = node_env(self.stack, code, url, self.topics, partners, secure=True)
+        if self.sizes.tiny:  # the test network's pace: healthy links within seconds
+            return env
         return {name: value for name, value in env.items() if name not in TEST_PACE}
 
     def _ring(self) -> list[str]:
@@ -237,20 +239,23 @@ class NodeHostPhase:
                 await asyncio.to_thread(node.init)
             return node
 
-        self.hosted = list(await asyncio.gather(*(add(code) for code in self.codes)))
-        url = await self._database(self.single_code)
-        single = LocalNode(
-            self.single_code,
-            f"bench single {self.single_code}",
-            url,
-            self._env(self.single_code, url, self._partners(self.single_code)),
-            self.root,
-            with_notify=True,
-        )
-        single.relay.env.pop("YIXIAN_RELAY_POLL_INTERVAL", None)  # the default, as hosted
-        await asyncio.to_thread(single.init)
-        self.single = single
-        await asyncio.to_thread(single.start)
+        async def single() -> LocalNode:
+            code = self.single_code
+            url = await self._database(code)
+            node = LocalNode(
+                code, f"bench single {code}", url, self._env(code, url, self._partners(code)),
+                self.root, with_notify=True,
+            )  # fmt: skip
+            if not self.sizes.tiny:
+                node.relay.env.pop("YIXIAN_RELAY_POLL_INTERVAL", None)  # the default, as hosted
+            async with at_once:
+                await asyncio.to_thread(node.init)
+            return node
+
+        *hosted, alone = await asyncio.gather(*(add(code) for code in self.codes), single())
+        self.hosted = [node for node in hosted if isinstance(node, HostedNode)]
+        self.single = alone
+        await asyncio.to_thread(alone.start)
         for node in self.hosted:
             await asyncio.to_thread(node.start)
 
@@ -283,15 +288,16 @@ class NodeHostPhase:
 
     async def _quiet(self, processes: list[Process], within: float = 120) -> None:
         """Until what ``processes`` spend settles: under a twentieth of a core together over
-        five seconds, or no less than over the five before (what starting left them to do
-        is done; the rest is what they spend idle)."""
+        five seconds (one at tiny sizes), or no less than over the five before (what
+        starting left them to do is done; the rest is what they spend idle)."""
         deadline = time.monotonic() + within
+        window = 1 if self.sizes.tiny else 5
         last = None
         while time.monotonic() < deadline:
             before = sum(process_cpu(pid_of(p)) for p in processes)
-            await asyncio.sleep(5)
+            await asyncio.sleep(window)
             spent = sum(process_cpu(pid_of(p)) for p in processes) - before
-            if spent < 0.25 or (last is not None and spent >= last * 0.9):
+            if spent < 0.05 * window or (last is not None and spent >= last * 0.9):
                 return
             last = spent
         self.say("the node host phase's processes did not settle; measuring anyway")
