@@ -73,6 +73,10 @@ chaos: up ## The chaos drill: 20,000 events while services, broker and database 
 drills: up ## The load drills at full size: 5,000 movements caught up, 10,000 invitations through a kill (~5 minutes)
 	YIXIAN_DRILL_SCALE=full $(RUN) pytest -s tests/e2e/test_sync_resilience.py::test_partner_offline_while_origin_registers_thousands_catches_up tests/e2e/test_notify_fanout.py
 
+.PHONY: capacity
+capacity: install ## Rewrite docs/scale.md's tables (the national plan) from yixian.ops.capacity
+	$(RUN) python -m yixian.ops.capacity --write docs/scale.md
+
 .PHONY: simulate
 simulate: install ## The link protocol simulated: 100,000 seeded schedules of loss, partitions, restarts, false claims (~5 minutes)
 	$(RUN) python -m yixian.sync.simulation --schedules 100000 --jobs 2

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -22,7 +24,15 @@ from yixian.contracts import (
     numbered,
     trace_id,
 )
-from yixian.contracts.examples import AT, TRACEPARENT, example_events, host_group, origin_group
+from yixian.contracts.catalogue import _decode_carefully
+from yixian.contracts.examples import (
+    AT,
+    TRACEPARENT,
+    example_events,
+    host_group,
+    origin_group,
+    origin_group_stream,
+)
 
 
 def test_every_event_type_has_an_example() -> None:
@@ -210,3 +220,55 @@ def test_a_number_is_given_once() -> None:
 def test_numbering_refuses_what_is_not_an_object() -> None:
     with pytest.raises(MalformedEvent):
         numbered(b"[1, 2]", 1)
+
+
+def _variants(raw: bytes) -> list[bytes]:
+    """An encoded event and edits of it that JSON and Python validation might read apart."""
+    name = b'"changed_by":"'
+    edits = [
+        (b'"version":1', b'"version":1.0'),
+        (b'"version":1', b'"version":"1"'),
+        (b'"version":1', b'"version":1,"version":2'),
+        (b'"version":1', b'"version":NaN'),
+        (b'"version":1', b'"version":true'),
+        (b'"departed_on":"2026-02-20"', b'"departed_on":1771545600'),
+        (b'"departed_on":"2026-02-20"', b'"departed_on":"2026-02-20T00:00:00"'),
+        (b'"changed_at":"2026-03-01T08:30:00Z"', b'"changed_at":1772353800'),
+        (b'"changed_at":"2026-03-01T08:30:00Z"', b'"changed_at":"2026-03-01T16:30:00+08:00"'),
+        (name, name + b"\\ud800"),
+        (name, name + b"\\u0000"),
+        (name, name + b"\\u202e"),
+        (name, name + b"  "),
+        (b'"pairseq":1', b'"pairseq":99999999999999999999999'),
+        (b'"pairseq":1', b'"pairseq":1,"newer":{"optional":1}'),
+        (b'"id":"', b'"id":"urn:uuid:'),
+        (b'"type":"', b'"type": "'),
+        (b'{"specversion"', b'{"type":"yixian.link.heartbeat.v1","specversion"'),
+    ]
+    return [raw, b"\xef\xbb\xbf" + raw, raw.decode().encode("utf-16")] + [
+        raw.replace(old, new, 1) for old, new in edits if old in raw
+    ]
+
+
+def _read(raw: bytes, way: Callable[[bytes], Envelope[Any]]) -> object:
+    try:
+        return way(raw)
+    except UnknownEventType as unknown:
+        return ("unknown", unknown.event_type)
+    except MalformedEvent as bad:
+        return ("malformed", bad.reason, bad.errors)
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [e.with_pairseq(1).encode() for e in example_events()]
+    + [origin_group_stream("411525", 1)[0][1]],
+)
+def test_decoding_in_one_pass_reads_as_the_careful_way(encoded: bytes) -> None:
+    """``decode`` validates the bytes as JSON first; what it takes that way it reads as
+    parsing then validating does, and what it does not take gets the careful way's answer."""
+    for raw in _variants(encoded):
+        fast = _read(raw, decode)
+        assert fast == _read(raw, _decode_carefully), raw[:200]
+        if isinstance(fast, Envelope):
+            assert fast.encode() == _decode_carefully(raw).encode()

@@ -141,3 +141,33 @@ def test_each_overlay_builds_and_validates_against_the_kubernetes_schemas(
             if document["kind"] == "Deployment":
                 assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
                 assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_the_node_host_builds_validates_and_holds_no_node_in_its_environment(
+    tmp_path: Path,
+) -> None:
+    rendered = tmp_path / "host.yaml"
+    rendered.write_text(_kustomize(ROOT / "deploy/k8s/host"))
+    _run(BIN / "kubernetes-validate", "--strict", "--quiet", rendered)
+
+    documents = [d for d in yaml.safe_load_all(rendered.read_text()) if d]
+    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    assert sorted(deployments) == ["notify", "registry", "sync"]  # the three, not per node
+    config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]
+    assert not any(
+        name.startswith(("YIXIAN_NODE", "YIXIAN_KAFKA", "YIXIAN_DATABASE")) for name in config
+    )
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["args"] == ["host"]
+        assert container["image"].startswith("registry.")
+        assert not any(e.get("secretRef") for e in container["envFrom"])  # nodes are files
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["nodes"]["mountPath"] == config["YIXIAN_HOST_DIR"]
+        assert mounts["nodes"]["readOnly"] is True
+        nodes = next(v for v in pod["volumes"] if v["name"] == "nodes")
+        assert nodes["secret"]["defaultMode"] == 0o400
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -167,12 +168,12 @@ async def _hosted_network(
         **notify_env: str,
     ) -> tuple[dict[str, LocalHost], dict[str, HostedNode]]:
         """Node hosts by name, each serving the nodes ``layout`` gives it, every node linked
-        with every other; the hosts are started first and the nodes added to them running
-        (``yixian host add``), as an operator does."""
+        with every other; the nodes are added with ``yixian host add`` and linked with
+        ``yixian partner link``, as an operator does, while the hosts start."""
         codes = [code for served in layout.values() for code in served]
         made_hosts = {name: LocalHost(name, root / name) for name in layout}
-        for host in made_hosts.values():
-            host.start()
+        for host in made_hosts.values():  # every host's processes start side by side
+            host.launch()
             hosts.append(host)
         made: dict[str, HostedNode] = {}
         for name, served in layout.items():
@@ -184,15 +185,17 @@ async def _hosted_network(
                     **notify_env,
                     **(env_of or {}).get(code, {}),
                 }
-                node = HostedNode(
+                made[code] = HostedNode(
                     code, NAMES.get(code, code), url, env, root, host=made_hosts[name]
                 )
-                node.init()
-                made[code] = node
+        # while the hosts start: each node added, then each link made, side by side (one
+        # operator command each); a host starts the nodes it finds once it runs
+        await asyncio.gather(*(asyncio.to_thread(node.init) for node in made.values()))
         if secure:
-            for i, a in enumerate(codes):
-                for b in codes[i + 1 :]:
-                    made[a].link(b)
+            pairs = [(a, b) for i, a in enumerate(codes) for b in codes[i + 1 :]]
+            await asyncio.gather(*(asyncio.to_thread(made[a].link, b) for a, b in pairs))
+        for host in made_hosts.values():
+            await asyncio.to_thread(host.wait_started)
         for node in made.values():
             node.start()
             nodes.append(node)
@@ -204,8 +207,7 @@ async def _hosted_network(
         for node in nodes:
             if node.http is not None:
                 await node.http.aclose()
-        for host in hosts:
-            host.stop()
+        await asyncio.gather(*(asyncio.to_thread(host.stop) for host in hosts))
 
 
 @pytest.fixture(scope="module")

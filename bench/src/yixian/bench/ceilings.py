@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from yixian.localstack import LocalStack
 
@@ -101,6 +101,22 @@ def postgres_ceiling(stack: LocalStack, database: str, script: Path, seconds: in
     if found is None:
         raise RuntimeError(f"pgbench printed no tps:\n{out[-2000:]}")
     return float(found.group(1)) * PGBENCH_EVENTS_PER_TRANSACTION
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Put (key, value) records on ``topic`` as a relay would (acks=all)."""
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all", "compression.type": "none"}
+    )
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(topic, value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    if producer.flush(120) != 0:
+        raise RuntimeError("records left unsent")
 
 
 def topic_size(bootstrap: str, topic: str) -> int:

@@ -41,11 +41,12 @@ from .figures import (
     GUSHI,
     Say,
     Sizes,
-    StackCpu,
     applied,
     closed_loop,
+    postmaster_pid,
     process_cpu,
     registrations,
+    stack_cpu,
 )
 from .report import Figure, Report
 
@@ -334,7 +335,8 @@ class NodeHostPhase:
                 name: {p.name: process_cpu(pid_of(p)) for p in processes}
                 for name, processes in groups.items()
             }
-            shared = StackCpu()
+            postmaster = await postmaster_pid(self.stack.config.database_dsn("postgres"))
+            kafka_first = stack_cpu(postmaster, self.stack.kafka.pid())["kafka"]
             started = time.monotonic()
             most: Counter[str] = Counter()
             while (left := started + window - time.monotonic()) > 0:
@@ -346,7 +348,7 @@ class NodeHostPhase:
                 name: {p.name: process_cpu(pid_of(p)) for p in processes}
                 for name, processes in groups.items()
             }
-            kafka_spent = shared.spent()["kafka"]
+            kafka_spent = stack_cpu(postmaster, self.stack.kafka.pid())["kafka"] - kafka_first
             backends_after = await _backends(conn, [*hosted_dbs, single_db])
             pg_ports = await _client_ports(conn, [*hosted_dbs, single_db])
         finally:
@@ -489,16 +491,20 @@ class NodeHostPhase:
         try:
             backends = await _backends(conn, databases)
             before = {p.name: process_cpu(pid_of(p)) for p in processes}
-            shared = StackCpu()
+            postmaster = await postmaster_pid(self.stack.config.database_dsn("postgres"))
+            shared = stack_cpu(postmaster, self.stack.kafka.pid())
             started = time.monotonic()
             async with registrations(
                 origin.url("registry"), origin.key, destination.code
             ) as register:
                 done, failed = await closed_loop(members, register, window)
-            throughput, _ = await applied(origin, destination, done, "hosted")
+            throughput = await applied(origin, destination, done)
             elapsed = time.monotonic() - started
             seconds = {p.name: process_cpu(pid_of(p)) - before[p.name] for p in processes}
-            seconds |= shared.spent()
+            seconds |= {
+                name: cpu - shared[name]
+                for name, cpu in stack_cpu(postmaster, self.stack.kafka.pid()).items()
+            }
             # the backends of the two nodes' databases alone (the server is shared)
             ours = _spent_by_backends(backends, await _backends(conn, databases))
         finally:

@@ -94,6 +94,7 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name")
         )
     return {
+        "load_average": os.getloadavg(),
         "cpus": os.cpu_count(),
         "cpu": model,
         "memory_mib": memory,

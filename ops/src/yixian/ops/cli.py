@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+import re
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -33,9 +34,15 @@ from rich.table import Table
 from yixian.record import schema
 from yixian.runtime import DeadlineSettings
 from yixian.runtime.kafka import errors as kafka_errors
-from yixian.runtime.settings import KafkaSettings, node_file_in_use, use_node_file
+from yixian.runtime.settings import (
+    KafkaSettings,
+    node_file_in_use,
+    node_file_values,
+    use_node_file,
+)
 from yixian.sync.config import SyncSettings
 
+from . import capacity
 from . import status as node_status
 from .kafka import ClusterAdmin, TopicPolicy, admin_trouble, principal
 from .trace import NotFound, database_hops, read_topic_hops, render, resolve, timeline
@@ -654,10 +661,14 @@ def partner_link(
     )
     out.print(f"linked {a} ⇄ {b}: {', '.join(names)}")
     out.print(f"topics created: {', '.join(created) or 'none (both there)'}")
-    node = os.environ.get("YIXIAN_NODE")
-    if node in (a, b) and os.environ.get("YIXIAN_DATABASE_URL"):
-        # run with a node's own settings: its sync reads the new partner's topic from its
-        # next look at its links (YIXIAN_METADATA_REFRESH_SECONDS), with no restart
+    if node_file_in_use() is not None:
+        node: str | None = _settings().node
+    else:
+        node = os.environ.get("YIXIAN_NODE") if os.environ.get("YIXIAN_DATABASE_URL") else None
+    if node in (a, b):
+        # run with a node's own settings (its environment, or its file on a host): its sync
+        # reads the new partner's topic from its next look at its links
+        # (YIXIAN_METADATA_REFRESH_SECONDS), with no restart
         from yixian.sync.adapters.store import SyncStore
 
         settings = _settings()
@@ -1063,6 +1074,11 @@ def trace(
         out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
+# -- capacity -----------------------------------------------------------------------------
+
+app.command("capacity")(capacity.command)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
@@ -1093,10 +1109,38 @@ def _node_file_settings(path: Path) -> SyncSettings:
     from yixian.notify.config import NotifySettings
     from yixian.registry.config import RegistrySettings
 
+    admin = sorted(
+        name
+        for name in node_file_values(path)
+        if name.upper().startswith(AdminKafkaSettings.variable(""))
+    )
+    if admin:
+        err.print(
+            f"[red]configuration:[/red] {admin[0].upper()}: the cluster admin's login stays"
+            " with the operator (in the environment of yixian), never in a node's file"
+        )
+        raise typer.Exit(2)
     use_node_file(path)
     for kind in (RegistrySettings, NotifySettings):
         _load(kind)
     return _settings()
+
+
+def _hosted_beside(settings: SyncSettings, directory: Path) -> None:
+    """Stop unless the node may run beside the others of ``directory`` (the host's rule,
+    ``shared_with``); files the hosts refuse are not counted."""
+    from yixian.runtime.host import node_files, node_settings, shared_with
+
+    others: dict[str, SyncSettings] = {}
+    for code, path in node_files(directory).items():
+        try:
+            others[code] = node_settings(SyncSettings, path)
+        except (ValidationError, ValueError, OSError):
+            continue
+    clash = shared_with(settings, others)
+    if clash is not None:
+        err.print(f"[red]configuration:[/red] {escape(clash)}")
+        raise typer.Exit(2)
 
 
 @host_app.command("add")
@@ -1119,9 +1163,11 @@ def host_add(
 ) -> None:
     """Set a node up as ``node init`` does (database, migrations, root organization, Kafka
     principal, topics and ACLs), then put its settings in the host's directory: the running
-    hosts start it within their scan interval. Run it again to change a node's settings."""
+    hosts start it within their scan interval. Run it again to change a node's settings, or
+    to set its principal's password at the cluster back to its file's."""
     _host_dir(directory)
     settings = _node_file_settings(settings_file)
+    _hosted_beside(settings, directory)
     node_init(
         password=None,
         root_name=root_name,
@@ -1148,6 +1194,11 @@ def host_remove(
     """Take a node off the host: its settings file moves to the directory's ``.removed``
     folder and the hosts stop the node within their scan interval. Its database, topics
     and principal stay (``host add`` with the same file brings it back)."""
+    from yixian.runtime.host import NODE_CODE
+
+    if not re.fullmatch(NODE_CODE, code):
+        err.print(f"[red]error:[/red] CODE: {escape(repr(code))} is not a node's code")
+        raise typer.Exit(2)
     source = _host_dir(directory) / f"{code}.env"
     if not source.is_file():
         err.print(f"[red]error:[/red] no node {escape(code)} in {escape(str(directory))}")

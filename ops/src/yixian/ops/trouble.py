@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings
 from yixian.runtime import create_pool
 from yixian.runtime.kafka import KafkaUnreachable, check_login
 from yixian.runtime.logging import configure_logging
-from yixian.runtime.settings import KafkaSettings
+from yixian.runtime.settings import KafkaSettings, invalid_setting
 
 DATABASE_URL = "YIXIAN_DATABASE_URL"
 LIBRARY_LOGGERS = ("aiokafka", "asyncio", "faststream", "yixian.ops.librdkafka")
@@ -57,25 +57,9 @@ def quiet_libraries(verbose: bool) -> None:
 
 
 def settings_trouble(exc: ValidationError, kinds: Iterable[type[BaseSettings]]) -> Trouble:
-    """The first invalid setting of ``exc``, named by its environment variable (the error
-    names the settings class it came from: the node's, or a nested block's)."""
-    prefix = next(
-        (kind.model_config.get("env_prefix", "") for kind in kinds if kind.__name__ == exc.title),
-        "YIXIAN_",
-    )
-    first = exc.errors()[0]
-    reason = str(first["msg"]).removeprefix("Value error, ")
-    path = "_".join(str(part) for part in first["loc"])
-    if not path:  # a rule across settings: its message names them
-        return Trouble("configuration", reason)
-    given = first.get("input")
-    secret = any(word in path.lower() for word in ("password", "key", "secret"))
-    shown = (
-        f" (is {given!r})"
-        if isinstance(given, str) and first["type"] != "missing" and not secret
-        else ""
-    )
-    return Trouble(f"{prefix}{path}".upper(), f"{reason}{shown}")
+    """The first invalid setting of ``exc``, named by its environment variable
+    (:func:`yixian.runtime.settings.invalid_setting`)."""
+    return Trouble(*invalid_setting(exc, kinds))
 
 
 # -- the database -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ their rows are set up by the test, as the registry and sync would have written t
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -93,6 +93,14 @@ class FakeSeenGroups:
     async def record(self, movement_id: UUID, group: Group, seen: Seen) -> None:
         self.tables.seen[(movement_id, group)] = seen
 
+    async def last_all(
+        self, groups: Collection[tuple[UUID, Group]]
+    ) -> dict[tuple[UUID, Group], Seen]:
+        return {key: self.tables.seen[key] for key in groups if key in self.tables.seen}
+
+    async def record_all(self, seen: Mapping[tuple[UUID, Group], Seen]) -> None:
+        self.tables.seen.update(seen)
+
 
 class FakeNoticeLog:
     def __init__(self, tables: NodeTables) -> None:
@@ -104,6 +112,12 @@ class FakeNoticeLog:
         self.tables.notices[notice.key] = notice
         return True
 
+    async def planned(self, keys: Collection[str]) -> set[str]:
+        return {key for key in keys if key in self.tables.notices}
+
+    async def add_all(self, notices: Sequence[Notice]) -> int:
+        return sum([await self.add(notice) for notice in notices])
+
 
 class FakeNodeRecord:
     def __init__(self, tables: NodeTables) -> None:
@@ -111,6 +125,12 @@ class FakeNodeRecord:
 
     async def groups(self, movement_id: UUID) -> tuple[OriginGroup | None, HostGroup | None]:
         return self.tables.movements.get(movement_id, (None, None))
+
+    async def groups_of(
+        self, movement_ids: Collection[UUID]
+    ) -> dict[UUID, tuple[OriginGroup | None, HostGroup | None]]:
+        movements = self.tables.movements
+        return {m: movements[m] for m in movement_ids if m in movements}
 
     async def contacts(self, org_id: UUID | None) -> Contacts | None:
         orgs = self.tables.organizations

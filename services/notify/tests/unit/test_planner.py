@@ -68,12 +68,9 @@ class Node:
     transactions: FakeTransactions
 
     async def deliver(self, *raws: bytes) -> int:
-        """One batch of the local topic, planned in one unit of work."""
-        planned = 0
+        """One batch of the local topic, planned in one unit of work, as the consumer does."""
         async with self.transactions() as uow:
-            for raw in raws:
-                planned += await self.planner.plan(uow, raw)
-        return planned
+            return await self.planner.plan_batch(uow, raws)
 
     def notices(self) -> list[tuple[str, str, str | None]]:
         return sorted((n.recipient, n.reason, n.address) for n in self.tables.notices.values())
@@ -191,6 +188,32 @@ async def test_scenario_1_each_notice_once_from_the_node_that_sends_it() -> None
     for seed in range(3):
         assert await world.redeliver(seed) == 0
     assert len(world.gushi.tables.notices) == len(world.chaoyang.tables.notices) == 3
+
+
+async def test_a_batch_plans_what_its_events_plan_one_by_one() -> None:
+    """The consumer plans a batch at once (what was seen and the movements read once, the
+    notices written once): the same notices as its events one at a time, repeats and an
+    older version among them."""
+    world = World()
+    steps = MovementStep
+    await world.happen(_origin(1, OriginStatus.REGISTERED), steps.REGISTERED)
+    await world.happen(_host(1), steps.CHECKED_IN)
+    await world.happen(_host(2, participation=ParticipationSummary(attended=1)),
+                       steps.PARTICIPATION_RECORDED)  # fmt: skip
+    await world.happen(_origin(2, OriginStatus.RETURNED), steps.RETURNED)
+    events = [*world.events, world.events[0], world.events[1], world.events[3]]
+    one_by_one, batched = World(), World()
+    for copy in (one_by_one, batched):
+        for node, source in ((copy.gushi, world.gushi), (copy.chaoyang, world.chaoyang)):
+            node.tables.movements = dict(source.tables.movements)  # as the node holds them now
+    for node in (one_by_one.gushi, one_by_one.chaoyang):
+        assert [await node.deliver(raw) for raw in events] == [1, 1, 0, 1, 0, 0, 0]
+    assert await batched.gushi.deliver(*events) == await batched.chaoyang.deliver(*events) == 3
+    for ours, theirs in ((batched.gushi, one_by_one.gushi),
+                         (batched.chaoyang, one_by_one.chaoyang)):  # fmt: skip
+        assert ours.tables.notices == theirs.tables.notices
+        assert ours.tables.seen == theirs.tables.seen
+    assert await batched.gushi.deliver(*reversed(events)) == 0
 
 
 async def test_a_cancelled_registration_tells_the_host_secretary_once() -> None:

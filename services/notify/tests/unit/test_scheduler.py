@@ -229,3 +229,24 @@ async def test_the_host_reminds_its_secretary_by_its_own_deadline() -> None:
     scheduler = _scheduler(tables, lambda: _at(date(2026, 5, 6)))  # 5 days before the 11th
     assert await scheduler.tick() == 1
     assert _reasons(tables) == [("transfer_reply_due", "host_secretary")]
+
+
+async def test_a_tick_renders_only_the_notices_it_plans() -> None:
+    """Each tick finds the reminders of the ticks before due again (the movement is still
+    overdue): they are known by their keys, and neither rendered nor written again."""
+    tables = _gushi()
+    tables.keep(origin_group())
+    scheduler = _scheduler(tables, lambda: datetime(2026, 3, 23, 2, 0, tzinfo=UTC))
+    templates = scheduler.planner.templates
+    rendered: list[str] = []
+    render = templates.render
+
+    def counting(name: str, *args: object, **kwargs: object) -> object:
+        rendered.append(name)
+        return render(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    templates.render = counting  # type: ignore[method-assign]
+    assert await scheduler.tick() == 2  # the member's reminder, the secretary's not arrived
+    assert len(rendered) == 2
+    assert await scheduler.tick() == 0
+    assert len(rendered) == 2

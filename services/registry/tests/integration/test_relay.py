@@ -16,7 +16,7 @@ from yixian.localstack.records import Record, read_records
 from yixian.record.outbox import MAX_RECORD_BYTES
 from yixian.record.parked import parked_rows
 from yixian.record.process import build_relay
-from yixian.record.relay import OutboxRelay, _number
+from yixian.record.relay import OutboxRelay, take_batch
 from yixian.registry.adapters.parked import discard_parked, retry_parked
 
 from .conftest import CHAOYANG, GUSHI, Node, outflow
@@ -183,8 +183,8 @@ async def test_pair_numbers_are_given_once_and_kept_for_a_resend(gushi: Node) ->
             CHAOYANG,
         )
         pending = "SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id"
-        first = await _number(conn, await conn.fetch(pending))
-        again = await _number(conn, await conn.fetch(pending))
+        first = (await take_batch(conn, 100, []))[1]
+        again = (await take_batch(conn, 100, []))[1]
         stored = {
             r["id"]: (r["destination"], (r["pairepoch"], r["pairseq"]))
             for r in await conn.fetch(pending)
@@ -209,12 +209,11 @@ async def test_a_rebuilt_numbering_starts_a_later_epoch(gushi: Node) -> None:
     members = await _members(gushi, 2)
     await gushi.post("/v1/movements", outflow(members[0]), expect=201)
     async with gushi.pool.acquire() as conn:
-        pending = "SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id"
-        before = set((await _number(conn, await conn.fetch(pending))).values())
+        before = set((await take_batch(conn, 100, []))[1].values())
         await conn.execute("UPDATE outbox SET published_at = now()")
         await conn.execute("DELETE FROM pair_sequences")  # the numbering lost
         await gushi.post("/v1/movements", outflow(members[1]), expect=201)
-        after = set((await _number(conn, await conn.fetch(pending))).values())
+        after = set((await take_batch(conn, 100, []))[1].values())
     ((old_epoch, old_seq),) = before
     ((new_epoch, new_seq),) = after
     assert old_seq == new_seq == 1
@@ -226,12 +225,11 @@ async def test_a_restored_database_numbers_in_a_later_epoch(gushi: Node) -> None
     ``pair_sequences`` rows, from another database: numbers given after the backup must not
     be given again, so the numbering starts a new, later epoch (ADR 16)."""
     members = await _members(gushi, 3)
-    pending = "SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id"
     numbers = []
     async with gushi.pool.acquire() as conn:
         for member in members:
             await gushi.post("/v1/movements", outflow(member), expect=201)
-            numbers += (await _number(conn, await conn.fetch(pending))).values()
+            numbers += (await take_batch(conn, 100, []))[1].values()
             await conn.execute("UPDATE outbox SET published_at = now()")
             if member == members[1]:  # as if the rows came from the database backed up
                 await conn.execute("UPDATE pair_sequences SET numbered_in = 'another/1'")

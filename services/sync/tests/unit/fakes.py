@@ -46,9 +46,9 @@ from yixian.contracts import (
     require_route,
 )
 from yixian.sync.adapters.store import DEAD_LETTER_TYPE, EXCERPT_BYTES, dead_letter_document
-from yixian.sync.domain import Replica, SequenceTracker, bucket_of
+from yixian.sync.domain import Replica, SequenceTracker, StoredMovement, bucket_of
 from yixian.sync.domain.apply import Mark
-from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked, StoredMovement
+from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked, Replayed
 
 
 class DatabaseLost(ConnectionError):
@@ -298,6 +298,98 @@ class FakeStore:
     async def lock_movements(self, movement_ids: set[UUID]) -> None:
         self._movements = {m: self.tables.group(m) for m in movement_ids}
 
+    # -- a run of events replayed at once -------------------------------------------------------
+
+    async def known_events(self, source: str, event_ids: list[UUID]) -> set[UUID]:
+        return {i for i in event_ids if (source, i) in self.tables.inbox}
+
+    async def known_participations(self, participation_ids: list[UUID]) -> set[UUID]:
+        return {i for i in participation_ids if i in self.tables.participations}
+
+    async def partner_copies(
+        self, partner: str, movement_ids: set[UUID]
+    ) -> dict[UUID, StoredMovement]:
+        copies = {}
+        for movement_id in movement_ids:
+            row = self.tables.movements.get(movement_id)
+            if row is None:
+                continue
+            stored = row.stored()
+            copies[movement_id] = replace(
+                stored,
+                replica=Replica(
+                    stored.replica.origin if row.origin == partner else None,
+                    stored.replica.host if row.host == partner else None,
+                ),
+            )
+        return copies
+
+    async def partner_groups_held(self, partner: str) -> dict[UUID, tuple[str, str]]:
+        held = {}
+        for row in self.tables.movements.values():
+            marked = row.partner_epoch is not None or row.partner_pairseq is not None
+            if (row.origin, row.host) == (partner, self.node) and (
+                row.origin_group is not None or row.origin_version or row.origin_status or marked
+            ):
+                held[row.movement_id] = (row.origin, row.host)
+            if (row.origin, row.host) == (self.node, partner) and (
+                row.host_group is not None or row.host_version or row.host_status or marked
+            ):
+                held[row.movement_id] = (row.origin, row.host)
+        return held
+
+    async def clear_partner_groups(self, partner: str, movement_ids: set[UUID]) -> None:
+        for movement_id in movement_ids:
+            row = self.tables.movements.get(movement_id)
+            if row is None:
+                continue
+            if (row.origin, row.host) == (partner, self.node):
+                row.origin_version, row.origin_status, row.origin_group = 0, None, None
+            elif (row.origin, row.host) == (self.node, partner):
+                row.host_version, row.host_status, row.host_group = 0, None, None
+            else:
+                continue
+            row.partner_epoch = row.partner_pairseq = None
+
+    async def forget_events(self, source: str, event_ids: list[UUID]) -> None:
+        for event_id in event_ids:
+            self.tables.inbox.pop((source, event_id), None)
+
+    async def forget_events_but(self, source: str, event_ids: set[UUID]) -> None:
+        for key in [k for k in self.tables.inbox if k[0] == source and k[1] not in event_ids]:
+            del self.tables.inbox[key]
+
+    async def write_replayed(self, replayed: Replayed) -> None:
+        for c, outcome in replayed.claims:
+            self.tables.inbox[(c.source, c.event_id)] = InboxRow(
+                c.source, c.event_id, c.event_type, c.topic, c.partition, c.offset, c.pairseq,
+                outcome, c.trace_id, c.event_time, c.movement_id,
+            )  # fmt: skip
+            if c.pairseq is not None:
+                self._arrived(c.source, c.epoch, c.pairseq)
+        for group, mark in replayed.origins.values():
+            epoch, seq = mark or (None, None)
+            row = self.tables.movements.get(group.movement_id)
+            if row is None:
+                row = self.tables.movements[group.movement_id] = MovementRow(
+                    group.movement_id, group.origin, group.destination.jurisdiction,
+                    replayed.created[group.movement_id.int],
+                )  # fmt: skip
+            row.origin_version, row.origin_status = group.version, recorded_status(group)
+            row.origin_group = group.model_dump(mode="json")
+            row.partner_epoch, row.partner_pairseq = epoch, seq
+        for group, mark in replayed.hosts.values():
+            epoch, seq = mark or (None, None)
+            row = self.tables.movements[group.movement_id]
+            row.host_version, row.host_status = group.version, group.status.value
+            row.host_group = group.model_dump(mode="json")
+            row.partner_epoch, row.partner_pairseq = epoch, seq
+        for g in replayed.versions:
+            name = "origin" if isinstance(g, OriginGroup) else "host"
+            self._add_history(g.movement_id, name, g.version, g.model_dump(mode="json"))
+        for p in replayed.participations:
+            await self.add_participation(p)
+
     # -- inbox ------------------------------------------------------------------------------
 
     def _insert_inbox(self, c: Claim) -> bool:
@@ -363,7 +455,7 @@ class FakeStore:
             if row is None:
                 self.tables.movements[group.movement_id] = MovementRow(
                     group.movement_id, group.origin, group.destination.jurisdiction,
-                    group.member.member_id, group.version, group.status.value, snapshot,
+                    group.member.member_id, group.version, recorded_status(group), snapshot,
                     partner_epoch=epoch, partner_pairseq=seq,
                 )  # fmt: skip
                 return

@@ -11,6 +11,7 @@ host's directory, nothing in the host's environment) and reached at
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -24,12 +25,19 @@ import httpx
 from .network import LocalNode, Process
 
 HOSTED_SERVICES = ("registry", "sync", "notify")
-_NOT_NODE_SETTINGS = ("YIXIAN_ADMIN_KAFKA_", "YIXIAN_NODE_KAFKA_PASSWORD", "YIXIAN_HTTP_PORT")
+_NOT_NODE_SETTINGS = (
+    "YIXIAN_ADMIN_KAFKA_",
+    "YIXIAN_NODE_KAFKA_PASSWORD",
+    "YIXIAN_HTTP_PORT",
+    "YIXIAN_STACK_",
+    "YIXIAN_HOST_",
+)
 
 
 def node_file_text(env: dict[str, str]) -> str:
     """A node's settings file: its ``YIXIAN_*`` settings (not the cluster admin's login,
-    which stays with the operator, nor a port: the host listens for all its nodes)."""
+    which stays with the operator, nor a port: the host listens for all its nodes, nor the
+    local stack's or a host's own)."""
     lines = [
         f"{name}={value}"
         for name, value in sorted(env.items())
@@ -58,6 +66,7 @@ class LocalHost:
             "YIXIAN_HOST_HTTP_PORT": "0",
             "YIXIAN_HOST_SCAN_SECONDS": "0.5",
             "YIXIAN_HOST_RESTART_SECONDS": "1",
+            "YIXIAN_HOST_RESTART_MOST_SECONDS": "2",
             **self.env,
         }
         self.processes = {
@@ -80,12 +89,32 @@ class LocalHost:
         return url
 
     def start(self) -> None:
+        self.launch()
+        self.wait_started()
+
+    def launch(self) -> None:
         for process in self.processes.values():
             process.launch()
+
+    def wait_started(self) -> None:
         for process in self.processes.values():
             process.wait_started()
 
+    def pids(self) -> dict[str, int]:
+        """The host's processes, by service."""
+        return {
+            service: process.popen.pid
+            for service, process in self.processes.items()
+            if process.popen is not None
+        }
+
     def stop(self) -> None:
+        """SIGTERM to every process of the host at once, then wait for each (kill -9 one
+        that does not end in time)."""
+        for process in self.processes.values():
+            if process.running:
+                assert process.popen is not None
+                process.popen.send_signal(signal.SIGTERM)
         for process in self.processes.values():
             try:
                 process.stop()
@@ -98,16 +127,20 @@ class LocalHost:
         nodes: dict[str, str] = response.json()["nodes"]
         return nodes
 
-    def wait_for(self, code: str, state: str = "running", timeout: float = 90) -> None:
-        """Until every service of the host says ``state`` of node ``code`` (``None``-like
-        ``"absent"``: the host no longer serves it)."""
+    def wait_for(
+        self,
+        code: str,
+        state: str = "running",
+        timeout: float = 90,
+        services: tuple[str, ...] = HOSTED_SERVICES,
+    ) -> dict[str, str]:
+        """Until each of ``services`` of the host says of node ``code`` a state that starts
+        with ``state`` (``"absent"``: the host no longer serves it); what they said."""
         deadline = time.monotonic() + timeout
         while True:
-            seen = {
-                service: self.states(service).get(code, "absent") for service in HOSTED_SERVICES
-            }
-            if all(found == state for found in seen.values()):
-                return
+            seen = {service: self.states(service).get(code, "absent") for service in services}
+            if all(found.startswith(state) for found in seen.values()):
+                return seen
             if time.monotonic() > deadline:
                 logs = "\n".join(
                     p.log.read_text()[-1500:] for p in self.processes.values() if p.log.exists()

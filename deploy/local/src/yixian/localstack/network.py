@@ -15,8 +15,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -353,6 +354,33 @@ def node_env(
         "YIXIAN_METADATA_REFRESH_SECONDS": "2",
         **security,
     }
+
+
+async def commit_and_apply(
+    origin: LocalNode, host: LocalNode, movements: Sequence[UUID]
+) -> dict[UUID, tuple[datetime, datetime]]:
+    """When each movement's registration committed at ``origin`` (its outbox row to
+    ``host``) and when ``host`` applied it (its inbox row), by the two databases' clocks
+    (one machine): what a movement's commit → apply latency is measured from. Movements
+    ``host`` has not applied yet are left out."""
+    commits = {
+        r["movement_id"]: r["at"]
+        for r in await origin.query(
+            "SELECT movement_id, min(created_at) AS at FROM outbox WHERE destination = $1"
+            " AND movement_id = ANY($2::uuid[]) GROUP BY movement_id",
+            host.code,
+            list(movements),
+        )
+    }
+    applies = {
+        r["movement_id"]: r["at"]
+        for r in await host.query(
+            "SELECT movement_id, min(received_at) AS at FROM inbox"
+            " WHERE movement_id = ANY($1::uuid[]) GROUP BY movement_id",
+            list(movements),
+        )
+    }
+    return {m: (commits[m], applies[m]) for m in movements if m in commits and m in applies}
 
 
 async def eventually(

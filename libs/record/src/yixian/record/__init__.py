@@ -12,8 +12,11 @@ from .history import (
     HISTORY_INSERT,
     ParticipationLike,
     add_history,
+    add_history_rows,
     add_participation,
+    add_participations,
     forget_received_participations,
+    with_history,
 )
 from .outbox import MAX_RECORD_BYTES, Outbox
 
@@ -23,6 +26,9 @@ __all__ = [
     "Outbox",
     "ParticipationLike",
     "add_history",
+    "add_history_rows",
     "add_participation",
+    "add_participations",
     "forget_received_participations",
+    "with_history",
 ]

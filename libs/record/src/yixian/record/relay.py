@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +106,9 @@ class OutboxRelay:
                 await _sleep_or_stop(stop, self.settings.poll_interval)
 
     async def _lead(self, stop: asyncio.Event) -> None:
-        # A session lock on a connection held for the relay's life: released when the
-        # connection goes back to the pool (asyncpg unlocks all) or dies with the process.
+        # A session lock on a connection held for the relay's life: unlocked before the
+        # connection goes back to the pool (which keeps a session as it is), or gone with
+        # the connection when it drops or the process dies.
         async with self.pool.acquire() as conn:
             try:
                 while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
@@ -117,11 +117,14 @@ class OutboxRelay:
                 self.is_leader = True
                 self.metrics.leader.set(1)
                 log.info("relay is the leader")
-                await conn.add_listener(CHANNEL, self._on_notify)
                 try:
-                    await self._publish_until(stop, conn)
+                    await conn.add_listener(CHANNEL, self._on_notify)
+                    try:
+                        await self._publish_until(stop, conn)
+                    finally:
+                        await conn.remove_listener(CHANNEL, self._on_notify)
                 finally:
-                    await conn.remove_listener(CHANNEL, self._on_notify)
+                    await _unlock(conn)
             finally:
                 self.is_leader = False
                 self.metrics.leader.set(0)
@@ -133,6 +136,7 @@ class OutboxRelay:
         backoff = 0.5
         resting = _Resting(first=0.5, most=self.settings.max_backoff)
         producer: AIOKafkaProducer | None = None
+        drained = False
         try:
             while not stop.is_set():
                 if producer is None:
@@ -141,22 +145,20 @@ class OutboxRelay:
                         await _sleep_or_stop(stop, backoff)
                         backoff = min(backoff * 2, self.settings.max_backoff)
                         continue
-                self._wake.clear()
-                rows = await conn.fetch(
-                    "SELECT id, topic, destination, pairseq, pairepoch, record_key, value,"
-                    " event_type, trace_id, content_type FROM outbox WHERE published_at IS NULL"
-                    " AND parked_at IS NULL AND topic <> ALL($2::text[]) ORDER BY id LIMIT $1",
-                    self.settings.batch_size,
-                    resting.topics(),
-                )
-                if not rows:
+                if drained:  # the last batch took every row: sleep until one is added
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(
                             self._wait_wake_or_stop(stop),
                             resting.wait(self.settings.idle_wait),
                         )
+                    if stop.is_set():
+                        break
+                # a row committed after this point wakes the relay again (its NOTIFY)
+                self._wake.clear()
+                rows, numbers = await take_batch(conn, self.settings.batch_size, resting.topics())
+                drained = len(rows) < self.settings.batch_size
+                if not rows:
                     continue
-                numbers = await _number(conn, rows)
                 outcome = await self._send(producer, rows, numbers)
                 if outcome.sent:
                     marked = await conn.fetch(
@@ -173,6 +175,7 @@ class OutboxRelay:
                 if outcome.failed or outcome.refused:
                     await _stop_quietly(producer)  # rebuilt: nothing of this batch in flight
                     producer = None
+                    drained = False
                 if outcome.failed and not (outcome.sent or outcome.parked):
                     log.warning(
                         "kafka unavailable; events stay in the outbox",
@@ -379,58 +382,62 @@ Number = tuple[int, int]
 """A pair event's (link epoch, pair number); epoch 0: numbered before epochs (ADR 16)."""
 
 
-_NEXT_NUMBERS = (
-    "INSERT INTO pair_sequences (destination, last_sequence, numbered_in)"
-    " SELECT d, n, yixian_numbering_identity() FROM unnest($1::text[], $2::bigint[]) AS u(d, n)"
-    " ON CONFLICT (destination) DO UPDATE SET"
-    " last_sequence = CASE WHEN pair_sequences.numbered_in = EXCLUDED.numbered_in"
-    "  THEN pair_sequences.last_sequence + EXCLUDED.last_sequence ELSE EXCLUDED.last_sequence END,"
-    " epoch = CASE WHEN pair_sequences.numbered_in = EXCLUDED.numbered_in"
-    "  THEN pair_sequences.epoch ELSE EXCLUDED.epoch END,"
-    " numbered_in = EXCLUDED.numbered_in"
-    " RETURNING destination, epoch, last_sequence"
+_TAKE_BATCH = (
+    "WITH batch AS (SELECT id, topic, destination, pairseq, pairepoch, record_key, value,"
+    "  event_type, trace_id, content_type FROM outbox WHERE published_at IS NULL"
+    "  AND parked_at IS NULL AND topic <> ALL($2::text[]) ORDER BY id LIMIT $1),"
+    " fresh AS (SELECT id, destination,"
+    "  row_number() OVER (PARTITION BY destination ORDER BY id) AS nth,"
+    "  count(*) OVER (PARTITION BY destination) AS counted"
+    "  FROM batch WHERE destination IS NOT NULL AND pairseq IS NULL),"
+    " taken AS (INSERT INTO pair_sequences (destination, last_sequence, numbered_in)"
+    "  SELECT destination, count(*), yixian_numbering_identity() FROM fresh GROUP BY destination"
+    "  ON CONFLICT (destination) DO UPDATE SET"
+    "  last_sequence = CASE WHEN pair_sequences.numbered_in = EXCLUDED.numbered_in"
+    "   THEN pair_sequences.last_sequence + EXCLUDED.last_sequence ELSE EXCLUDED.last_sequence END,"
+    "  epoch = CASE WHEN pair_sequences.numbered_in = EXCLUDED.numbered_in"
+    "   THEN pair_sequences.epoch ELSE EXCLUDED.epoch END,"
+    "  numbered_in = EXCLUDED.numbered_in"
+    "  RETURNING destination, epoch, last_sequence),"
+    " numbered AS (UPDATE outbox SET pairseq = t.last_sequence - f.counted + f.nth,"
+    "  pairepoch = t.epoch FROM fresh f JOIN taken t USING (destination) WHERE outbox.id = f.id"
+    "  RETURNING outbox.id, outbox.pairseq, outbox.pairepoch)"
+    " SELECT b.id, b.topic, b.destination, coalesce(n.pairseq, b.pairseq) AS pairseq,"
+    " coalesce(n.pairepoch, b.pairepoch) AS pairepoch, b.record_key, b.value, b.event_type,"
+    " b.trace_id, b.content_type FROM batch b LEFT JOIN numbered n USING (id) ORDER BY b.id"
 )
-"""The next numbers of each partner: in its epoch while the same database gives them; from 1
-in a new, later epoch once the database is another (a restored backup, a loaded dump)."""
+"""The next rows to send, the pair-topic ones numbered, in one statement (one round trip,
+one commit). Rows numbered before (a batch sent again) keep their numbers; the others take
+the next numbers of their partner, in id order, in its epoch while the same database gives
+them; from 1 in a new, later epoch once the database is another (a restored backup, a
+loaded dump)."""
 
 
-async def _number(conn: DbConnection, rows: list[asyncpg.Record]) -> dict[int, Number]:
-    """The (epoch, number) of a batch's pair-topic rows, by outbox id: those numbered before
-    (a batch sent again) keep theirs, the others take the next numbers of their partner, in
-    its epoch (a partner's first row starts one), in id order, committed before anything is
-    sent."""
+async def take_batch(
+    conn: DbConnection, limit: int, resting: list[str]
+) -> tuple[list[asyncpg.Record], dict[int, Number]]:
+    """Up to ``limit`` rows waiting to be sent (none of the ``resting`` topics), in id
+    order, and the (epoch, number) of their pair-topic rows by outbox id (epoch 0: numbered
+    before epochs), committed before anything is sent."""
+    rows = await conn.fetch(_TAKE_BATCH, limit, resting)
     numbers = {
         r["id"]: (r["pairepoch"] or 0, r["pairseq"]) for r in rows if r["pairseq"] is not None
     }
-    fresh = [r for r in rows if r["destination"] is not None and r["pairseq"] is None]
-    if not fresh:
-        return numbers
-    counts = Counter(r["destination"] for r in fresh)
-    async with conn.transaction():
-        last = {
-            r["destination"]: (r["epoch"], r["last_sequence"])
-            for r in await conn.fetch(_NEXT_NUMBERS, list(counts), list(counts.values()))
-        }
-        following = {d: last[d][1] - n + 1 for d, n in counts.items()}
-        for row in fresh:
-            destination = row["destination"]
-            numbers[row["id"]] = (last[destination][0], following[destination])
-            following[destination] += 1
-        await conn.execute(
-            "UPDATE outbox SET pairseq = u.pairseq, pairepoch = u.pairepoch"
-            " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, pairseq, pairepoch)"
-            " WHERE outbox.id = u.id",
-            [r["id"] for r in fresh],
-            [numbers[r["id"]][1] for r in fresh],
-            [numbers[r["id"]][0] for r in fresh],
-        )
-    return numbers
+    return rows, numbers
 
 
 def _outcome(future: asyncio.Future[Any], failure: BaseException) -> Any:
     if future.done() and not future.cancelled() and future.exception() is None:
         return future.result()
     return failure
+
+
+async def _unlock(conn: DbConnection) -> None:
+    """Give up the relay's lock; a connection that cannot is closed, the lock with it."""
+    try:
+        await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        conn.terminate()
 
 
 async def _stop_quietly(producer: AIOKafkaProducer) -> None:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+
+
+def route_path(scope: Mapping[str, Any]) -> str:
+    """The path an app routes on: the request's path after the prefix the app is served
+    under (its ``root_path``, e.g. a node host's ``/nodes/<code>``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 class _EmbeddedServer(uvicorn.Server):

@@ -15,20 +15,13 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .http import route_path
 from .http_errors import error_response
 
 MAX_JSON_BYTES = 64 * 1024
 """The largest JSON body: a whole outflow registration takes under 2 KiB."""
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
-
-
-def route_path(scope: Scope) -> str:
-    """The request's path below where the app is mounted (its ``root_path``): what its routes
-    match, the same for a node's app under a node host's ``/nodes/<code>`` as alone."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
 
 
 class BodyTooLarge(HTTPException):

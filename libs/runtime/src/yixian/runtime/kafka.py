@@ -185,9 +185,10 @@ def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> K
 
 QUIET_FETCH_WAIT_MS = 2000
 """How long the broker holds a fetch of a node's consumer on a quiet topic (it answers as
-soon as a record is there); aiokafka's 500 ms costs each idle consumer a fetch every half
-second. The price: a seek (a batch delivered again) or a newly subscribed topic waits for
-the fetch in flight, up to this long."""
+soon as a record is there, unless the consumer asks for more: notify waits for a batch);
+aiokafka's 500 ms costs each idle consumer a fetch every half second. The price: a seek (a
+batch delivered again) or a newly subscribed topic waits for the fetch in flight, up to
+this long."""
 QUIET_LOOK_MS = 5000
 """How often a consumer's fetching routine looks around on its own (a rebalance, a seek,
 records consumed and a fetch done wake it at once); aiokafka's 200 ms wakes it five times a
@@ -271,19 +272,25 @@ async def read_topics(
     start_offsets: Mapping[TopicPartition, int] | None = None,
     partitions: Iterable[TopicPartition] | None = None,
     max_records: int = 1000,
+    fetch_bytes: int | None = None,
 ) -> AsyncIterator[TopicRead]:
     """Read ``topics`` from their beginning (or from the first record at or after
     ``since``) up to where they end now. ``start_offsets``: where to start instead, for
     the partitions it names (kept within the partition's first and next offset).
     ``partitions``: the partitions the cluster has, if the caller has just asked
-    (``partitions_matching``); asked for otherwise. No consumer group: nothing is
-    committed."""
+    (``partitions_matching``); asked for otherwise. ``fetch_bytes``: how much one fetch
+    may bring from a partition (aiokafka's default, 1 MiB, otherwise). No consumer group:
+    nothing is committed."""
     partitions = await _known(settings, topics, partitions)
     if not partitions:  # none of the topics is there: nothing to read, and no consumer
         # (stopping an aiokafka consumer that was never assigned raises CancelledError)
         yield TopicRead(None, {}, {}, max_records)
         return
-    consumer = _reader(settings)
+    sizes = {} if fetch_bytes is None else {
+        "max_partition_fetch_bytes": fetch_bytes,
+        "fetch_max_bytes": max(fetch_bytes, 50 * 1024 * 1024),
+    }  # fmt: skip
+    consumer = _reader(settings, **sizes)
     try:
         await consumer.start()
         ends: dict[TopicPartition, int] = {}
@@ -545,6 +552,28 @@ async def _group_offsets(
                 raise
             await asyncio.sleep(pause)
             pause = min(pause * 2, 1.0)
+
+
+async def group_members(settings: KafkaSettings, group: str) -> int:
+    """How many consumers are in ``group`` now (0: none, or no such group)."""
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(TIMEOUT * 1000))
+    try:
+        await admin.start()
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        pause = 0.1
+        while True:
+            try:
+                [described] = await admin.describe_consumer_groups([group])
+                break
+            except _COORDINATOR_NOT_READY:  # as in _group_offsets
+                if asyncio.get_running_loop().time() + pause > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
+    finally:
+        await admin.close()
+    # a group: (error code, group, state, protocol type, protocol, members, ...)
+    return sum(len(g[5]) for g in described.groups)
 
 
 async def consumer_lag(

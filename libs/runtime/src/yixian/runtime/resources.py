@@ -27,9 +27,21 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """What a pool does to a connection given back, beyond rolling back a transaction left
+    open: nothing. (asyncpg's default asks the server, in one more round trip a use, to
+    drop advisory locks, cursors, LISTENs and session settings: a service that takes any
+    of these for a session gives it up itself before the connection goes back.)"""
+
+
 async def create_pool(dsn: str, *, size: int = 4) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        dsn, min_size=1, max_size=size, command_timeout=60, init=init_connection
+        dsn,
+        min_size=1,
+        max_size=size,
+        command_timeout=60,
+        init=init_connection,
+        reset=keep_session,
     )
 
 

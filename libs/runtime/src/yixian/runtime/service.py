@@ -15,7 +15,7 @@ from .host import HostSettings, NodeHost, StartNode
 from .lifecycle import run
 from .logging import configure_logging, get_logger
 from .migrations import Schemas
-from .settings import KafkaSettings, NodeSettings
+from .settings import KafkaSettings, NodeSettings, invalid_setting
 from .tracing import configure_tracing
 
 S = TypeVar("S", bound=NodeSettings)
@@ -73,9 +73,8 @@ def service_cli(
             try:
                 host = HostSettings()
             except ValidationError as exc:
-                first = exc.errors()[0]
-                field = "_".join(str(part) for part in first["loc"]).upper()
-                typer.echo(f"YIXIAN_HOST_{field}: {first['msg']}", err=True)
+                setting, why = invalid_setting(exc, (HostSettings,))
+                typer.echo(f"{setting}: {why}", err=True)
                 raise typer.Exit(2) from None
             if not host.dir.is_dir():
                 typer.echo(f"YIXIAN_HOST_DIR: {host.dir} is not a directory", err=True)

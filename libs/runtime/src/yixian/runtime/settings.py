@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, TypeAdapter, field_validator, model_validator
+from dotenv import dotenv_values
+from pydantic import (
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -46,6 +54,20 @@ def node_file_in_use() -> Path | None:
     return _NODE_FILE.get()
 
 
+def node_file_values(path: Path) -> dict[str, str | None]:
+    """The lines of a node's file, as written: a ``${NAME}`` in a value stays as it is
+    (python-dotenv would fill it in from the process's environment, which belongs to no
+    node)."""
+    return dict(dotenv_values(path, encoding="utf-8", interpolate=False))
+
+
+class _NodeFile(DotEnvSettingsSource):
+    """One node's file as a settings source (:func:`node_file_values`)."""
+
+    def _read_env_file(self, file_path: Path) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in node_file_values(file_path).items()}
+
+
 class _NodeScopedSettings(BaseSettings):
     """Settings read from the environment, or from one node's file inside
     :func:`reading_node_file`."""
@@ -62,7 +84,7 @@ class _NodeScopedSettings(BaseSettings):
         path = _NODE_FILE.get()
         if path is None:
             return (init_settings, env_settings, dotenv_settings, file_secret_settings)
-        return (init_settings, DotEnvSettingsSource(settings_cls, env_file=path))
+        return (init_settings, _NodeFile(settings_cls, env_file=path))
 
 
 class KafkaSettings(_NodeScopedSettings):
@@ -146,3 +168,31 @@ class NodeSettings(_NodeScopedSettings):
     @property
     def partner_codes(self) -> frozenset[str]:
         return frozenset(c for c in self.partners.split(",") if c)
+
+
+SECRET_WORDS = ("password", "key", "secret")
+"""A setting whose name holds one of these never has its value shown in a message."""
+
+
+def invalid_setting(exc: ValidationError, kinds: Iterable[type[BaseSettings]]) -> tuple[str, str]:
+    """The first invalid setting of ``exc`` as (its variable, why): the error names the
+    settings class it came from (the node's, or a nested block's), whose prefix ``kinds``
+    gives; the value given is shown unless the name says it may be secret. A rule across
+    settings is ``("configuration", why)``: its message names them."""
+    prefix = next(
+        (kind.model_config.get("env_prefix", "") for kind in kinds if kind.__name__ == exc.title),
+        "YIXIAN_",
+    )
+    first = exc.errors()[0]
+    reason = str(first["msg"]).removeprefix("Value error, ")
+    path = "_".join(str(part) for part in first["loc"])
+    if not path:
+        return "configuration", reason
+    given = first.get("input")
+    secret = any(word in path.lower() for word in SECRET_WORDS)
+    shown = (
+        f" (is {given!r})"
+        if isinstance(given, str) and first["type"] != "missing" and not secret
+        else ""
+    )
+    return f"{prefix}{path}".upper(), f"{reason}{shown}"

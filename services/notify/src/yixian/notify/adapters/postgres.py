@@ -3,7 +3,7 @@ in a transaction: every statement of planning and scheduling is here."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from uuid import UUID
 
 import asyncpg
@@ -40,6 +40,42 @@ class SeenGroups:
             seen.status,
         )
 
+    async def last_all(
+        self, groups: Collection[tuple[UUID, Group]]
+    ) -> dict[tuple[UUID, Group], Seen]:
+        # locked in one order, whatever the batch's: two consumers never wait on each other
+        # the other way round
+        rows = await self.conn.fetch(
+            "SELECT s.movement_id, s.group_name, s.version, s.status FROM notify_seen s"
+            " JOIN unnest($1::uuid[], $2::text[]) AS k(movement_id, group_name)"
+            " USING (movement_id, group_name)"
+            " ORDER BY s.movement_id, s.group_name FOR UPDATE OF s",
+            [movement_id for movement_id, _ in groups],
+            [group.value for _, group in groups],
+        )
+        return {
+            (r["movement_id"], Group(r["group_name"])): Seen(r["version"], r["status"])
+            for r in rows
+        }
+
+    async def record_all(self, seen: Mapping[tuple[UUID, Group], Seen]) -> None:
+        await self.conn.execute(
+            "INSERT INTO notify_seen (movement_id, group_name, version, status)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[])"
+            " ON CONFLICT (movement_id, group_name)"
+            " DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status",
+            [movement_id for movement_id, _ in seen],
+            [group.value for _, group in seen],
+            [s.version for s in seen.values()],
+            [s.status for s in seen.values()],
+        )
+
+
+_NOTICE_COLUMNS = (
+    "notice_key, reason, recipient, channel, address, member_id, movement_id, language,"
+    " subject, body, urgent, mandatory, trace_id, status, last_error"
+)
+
 
 class NoticeLog:
     """``notices`` (notify's own): its primary key is the notice key."""
@@ -71,6 +107,43 @@ class NoticeLog:
             notice.last_error,
         )
         return bool(inserted)
+
+    async def planned(self, keys: Collection[str]) -> set[str]:
+        rows = await self.conn.fetch(
+            "SELECT notice_key FROM notices WHERE notice_key = ANY($1::char(64)[])", list(keys)
+        )
+        return {r["notice_key"] for r in rows}
+
+    async def add_all(self, notices: Sequence[Notice]) -> int:
+        inserted = await self.conn.fetchval(
+            f"WITH added AS (INSERT INTO notices ({_NOTICE_COLUMNS})"  # noqa: S608 - constants
+            " SELECT * FROM unnest($1::char(64)[], $2::text[], $3::text[], $4::text[],"
+            " $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::text[],"
+            " $11::boolean[], $12::boolean[], $13::text[], $14::text[], $15::text[])"
+            " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM added",
+            *(list(column) for column in zip(*map(_notice_row, notices), strict=True)),
+        )
+        return int(inserted)
+
+
+def _notice_row(notice: Notice) -> tuple[object, ...]:
+    return (
+        notice.key,
+        notice.reason,
+        notice.recipient,
+        notice.channel,
+        notice.address,
+        notice.member_id,
+        notice.movement_id,
+        notice.language,
+        notice.subject,
+        notice.body,
+        notice.urgent,
+        notice.mandatory,
+        notice.trace_id,
+        notice.status,
+        notice.last_error,
+    )
 
 
 def _groups(row: asyncpg.Record | None) -> tuple[OriginGroup | None, HostGroup | None]:
@@ -105,6 +178,16 @@ class NodeRecord:
                 movement_id,
             )
         )
+
+    async def groups_of(
+        self, movement_ids: Collection[UUID]
+    ) -> dict[UUID, tuple[OriginGroup | None, HostGroup | None]]:
+        rows = await self.conn.fetch(
+            "SELECT movement_id, origin_group, host_group FROM movements"
+            " WHERE movement_id = ANY($1::uuid[])",
+            list(movement_ids),
+        )
+        return {r["movement_id"]: _groups(r) for r in rows}
 
     async def contacts(self, org_id: UUID | None) -> Contacts | None:
         row = (

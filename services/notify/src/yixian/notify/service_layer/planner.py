@@ -7,6 +7,8 @@ duplicated event plan nothing new.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -27,7 +29,7 @@ from yixian.contracts import (
     movement_state,
     transfer_reply_due_on,
 )
-from yixian.notify.domain.notice import Address, Notice, Seen, notice_key
+from yixian.notify.domain.notice import Address, Contacts, Notice, Seen, notice_key
 from yixian.notify.domain.rules import (
     BY_REASON,
     CHANNELS,
@@ -67,28 +69,53 @@ class Planner:
 
     async def plan(self, uow: UnitOfWork, raw: bytes) -> int:
         """Plan the notices one local event calls for; return how many are new."""
-        try:
-            event = decode(raw)
-        except (MalformedEvent, UnknownEventType) as exc:
-            log.warning("local event skipped", reason=str(exc))
-            return 0
-        with span(f"notify plan {event.type}", event.traceparent, SpanKind.CONSUMER,
-                  **{"yixian.node": self.node}):  # fmt: skip
+        return await self.plan_batch(uow, [raw])
+
+    async def plan_batch(self, uow: UnitOfWork, raws: Sequence[bytes]) -> int:
+        """Plan the notices a batch of local events calls for, as if one by one in order;
+        return how many are new. What was seen of the batch's groups and the movements
+        they belong to are read once for the batch, the notices and what was seen written
+        once (``Batch``)."""
+        events: list[Envelope[Any]] = []
+        for raw in raws:
+            try:
+                events.append(decode(raw))
+            except (MalformedEvent, UnknownEventType) as exc:
+                log.warning("local event skipped", reason=str(exc))
+        batch = Batch()
+        changes = [e.data.group for e in events if isinstance(e.data, _GROUP_EVENTS)]
+        if changes:
+            batch.seen = await uow.seen.last_all({(g.movement_id, _name(g)) for g in changes})
+        plans: dict[int, tuple[Rule, ...]] = {}
+        for i, event in enumerate(events):
+            if isinstance(event.data, _GROUP_EVENTS):
+                rules = batch.see(event.data.group, event.data.step)
+                if rules:
+                    plans[i] = rules
+        if plans:
+            batch.movements = await uow.record.groups_of(
+                {events[i].data.group.movement_id for i in plans}
+            )
+        for i, event in enumerate(events):
             data = event.data
-            if isinstance(data, OriginGroupChanged):
-                return await self._group(uow, event, Group.ORIGIN, data.group, data.step)
-            if isinstance(data, HostGroupChanged):
-                return await self._group(uow, event, Group.HOST, data.group, data.step)
-            if isinstance(data, ActivityScheduled) and event.source_node == self.node:
-                return await self._invitations(uow, event, data)
-            return 0
+            inviting = isinstance(data, ActivityScheduled) and event.source_node == self.node
+            if i not in plans and not inviting:
+                continue
+            with span(f"notify plan {event.type}", event.traceparent, SpanKind.CONSUMER,
+                      **{"yixian.node": self.node}):  # fmt: skip
+                if isinstance(data, ActivityScheduled):
+                    await self._invitations(uow, batch, event, data)
+                else:
+                    await self._group(uow.record, batch, event, data.group, plans[i])
+        if batch.changed:
+            await uow.seen.record_all(batch.changed)
+        return await uow.notices.add_all(batch.notices) if batch.notices else 0
 
     async def _invitations(
-        self, uow: UnitOfWork, event: Envelope[Any], activity: ActivityScheduled
-    ) -> int:
+        self, uow: UnitOfWork, batch: Batch, event: Envelope[Any], activity: ActivityScheduled
+    ) -> None:
         """Everyone present in the organizer's area, local or visiting, is invited once."""
         rule = BY_REASON["activity_invitation"]
-        planned = 0
         for person in await uow.record.present_in_area(activity.organizer.org_id):
             context = {
                 "member_name": person.name,
@@ -98,42 +125,33 @@ class Planner:
                 "organizer": activity.organizer.name,
             }
             address = member_address(person.member_id, person.phone, person.email)
-            planned += await self.add(
-                uow.notices,
-                rule,
-                Recipient.MEMBER,
-                address,
-                context,
-                occurrence=f"activity:{activity.activity_id}",
-                trace_id=event.trace_id,
+            batch.notices.append(
+                self.notice(
+                    rule,
+                    Recipient.MEMBER,
+                    address,
+                    context,
+                    occurrence=f"activity:{activity.activity_id}",
+                    trace_id=event.trace_id,
+                )
             )
-        return planned
 
     async def _group(
         self,
-        uow: UnitOfWork,
+        record: NodeRecord,
+        batch: Batch,
         event: Envelope[Any],
-        group: Group,
         snapshot: OriginGroup | HostGroup,
-        step: str | None,
-    ) -> int:
-        previous = await uow.seen.last(snapshot.movement_id, group)
-        if previous is not None and previous.version >= snapshot.version:
-            return 0  # seen already: a duplicate or an older version
-        await uow.seen.record(
-            snapshot.movement_id, group, Seen(snapshot.version, snapshot.status.value)
-        )
-        rules = rules_for(step_of(step, previous.status if previous else None, snapshot))
-        if not rules:
-            return 0
-        origin, host = await uow.record.groups(snapshot.movement_id)
+        rules: tuple[Rule, ...],
+    ) -> None:
+        group = _name(snapshot)
+        origin, host = batch.movements.get(snapshot.movement_id, (None, None))
         if isinstance(snapshot, OriginGroup):
             origin = snapshot
         else:
             host = snapshot
         if origin is None:
-            return 0
-        planned = 0
+            return
         for rule in rules:
             for recipient in rule.recipients:
                 if (
@@ -141,18 +159,18 @@ class Planner:
                     != self.node
                 ):
                     continue
-                address = await self.address(uow.record, recipient, origin, host)
-                planned += await self.add(
-                    uow.notices,
-                    rule,
-                    recipient,
-                    address,
-                    _context(origin, host),
-                    occurrence=f"{origin.movement_id}:{rule.group.value}:v{snapshot.version}",
-                    movement_id=origin.movement_id,
-                    trace_id=event.trace_id,
+                address = await self.address(record, recipient, origin, host, batch.contacts)
+                batch.notices.append(
+                    self.notice(
+                        rule,
+                        recipient,
+                        address,
+                        _context(origin, host),
+                        occurrence=f"{origin.movement_id}:{rule.group.value}:v{snapshot.version}",
+                        movement_id=origin.movement_id,
+                        trace_id=event.trace_id,
+                    )
                 )
-        return planned
 
     async def add(
         self,
@@ -167,10 +185,32 @@ class Planner:
         trace_id: str | None = None,
     ) -> int:
         """Plan one notice; 0 if this (recipient, reason, occurrence) was planned before."""
+        notice = self.notice(
+            rule,
+            recipient,
+            address,
+            context,
+            occurrence=occurrence,
+            movement_id=movement_id,
+            trace_id=trace_id,
+        )
+        return 1 if await notices.add(notice) else 0
+
+    def notice(
+        self,
+        rule: Rule,
+        recipient: Recipient,
+        address: Address,
+        context: dict[str, Any],
+        *,
+        occurrence: str,
+        movement_id: UUID | None = None,
+        trace_id: str | None = None,
+    ) -> Notice:
+        """One notice rendered, keyed by (recipient, reason, occurrence)."""
         rendered = self.templates.render(rule.template, context, self.language)
-        who = f"{recipient.value}:{address.member_id or address.address or '-'}"
-        notice = Notice(
-            key=notice_key(who, rule.reason, occurrence),
+        return Notice(
+            key=self.key(rule, recipient, address, occurrence),
             reason=rule.reason,
             recipient=recipient.value,
             channel=address.channel.value,
@@ -188,7 +228,12 @@ class Planner:
             if address.address
             else f"no {address.channel.value} address for the {recipient.value}",
         )
-        return 1 if await notices.add(notice) else 0
+
+    def key(self, rule: Rule, recipient: Recipient, address: Address, occurrence: str) -> str:
+        """The key of the notice ``notice`` makes of these: once per recipient (who, where
+        reached), reason and occurrence."""
+        who = f"{recipient.value}:{address.member_id or address.address or '-'}"
+        return notice_key(who, rule.reason, occurrence)
 
     async def address(
         self,
@@ -196,7 +241,10 @@ class Planner:
         recipient: Recipient,
         origin: OriginGroup,
         host: HostGroup | None,
+        known: dict[UUID | None, Contacts | None] | None = None,
     ) -> Address:
+        """Where ``recipient`` is reached; ``known``: organizations' contacts read before
+        (and those read now are kept there)."""
         channels = CHANNELS[recipient]
         if recipient is Recipient.MEMBER:
             contact = origin.contact
@@ -210,7 +258,12 @@ class Planner:
             if recipient is Recipient.ORIGIN_SECRETARY
             else _host_org(origin, host)
         )
-        contacts = await record.contacts(org_id)
+        if known is not None and org_id in known:
+            contacts = known[org_id]
+        else:
+            contacts = await record.contacts(org_id)
+            if known is not None:
+                known[org_id] = contacts
         for channel in channels:
             if channel is Channel.EMAIL and contacts and contacts.contact_email:
                 return Address(channel, contacts.contact_email)
@@ -219,6 +272,37 @@ class Planner:
             if channel is Channel.SMS and contacts and contacts.contact_sms:
                 return Address(channel, contacts.contact_sms)
         return Address(channels[0], None)
+
+
+_GROUP_EVENTS = (OriginGroupChanged, HostGroupChanged)
+
+
+def _name(snapshot: OriginGroup | HostGroup) -> Group:
+    return Group.ORIGIN if isinstance(snapshot, OriginGroup) else Group.HOST
+
+
+@dataclass
+class Batch:
+    """What planning a batch of events knows and has planned so far."""
+
+    seen: dict[tuple[UUID, Group], Seen] = field(default_factory=dict)
+    """The last version of each of the batch's groups planned from (before the batch, then
+    as its events are seen)."""
+    changed: dict[tuple[UUID, Group], Seen] = field(default_factory=dict)
+    movements: dict[UUID, tuple[OriginGroup | None, HostGroup | None]] = field(default_factory=dict)
+    """Both groups of the movements the batch plans notices for, as the node holds them."""
+    contacts: dict[UUID | None, Contacts | None] = field(default_factory=dict)
+    notices: list[Notice] = field(default_factory=list)
+
+    def see(self, snapshot: OriginGroup | HostGroup, step: str | None) -> tuple[Rule, ...]:
+        """Note a version of a group; the rules its step calls for (none for a version seen
+        already, a duplicate or an older one)."""
+        key = (snapshot.movement_id, _name(snapshot))
+        previous = self.seen.get(key)
+        if previous is not None and previous.version >= snapshot.version:
+            return ()
+        self.seen[key] = self.changed[key] = Seen(snapshot.version, snapshot.status.value)
+        return tuple(rules_for(step_of(step, previous.status if previous else None, snapshot)))
 
 
 def member_address(member_id: UUID, phone: str | None, email: str | None) -> Address:

@@ -7,7 +7,7 @@ be tested without a database.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -25,6 +25,15 @@ class SeenGroups(Protocol):
 
     async def record(self, movement_id: UUID, group: Group, seen: Seen) -> None: ...
 
+    async def last_all(
+        self, groups: Collection[tuple[UUID, Group]]
+    ) -> dict[tuple[UUID, Group], Seen]:
+        """``last`` of each of ``groups`` that was seen, at once (one statement on
+        PostgreSQL), held alike."""
+
+    async def record_all(self, seen: Mapping[tuple[UUID, Group], Seen]) -> None:
+        """``record`` of each, at once."""
+
 
 class NoticeLog(Protocol):
     """notify's own ``notices``, the keyed delivery log (ADR 8)."""
@@ -32,12 +41,25 @@ class NoticeLog(Protocol):
     async def add(self, notice: Notice) -> bool:
         """False, and nothing changes, when a notice with its key was planned before."""
 
+    async def planned(self, keys: Collection[str]) -> set[str]:
+        """Those of ``keys`` planned before."""
+
+    async def add_all(self, notices: Sequence[Notice]) -> int:
+        """``add`` of each, in order, at once (one statement on PostgreSQL); how many were
+        new."""
+        return sum([await self.add(notice) for notice in notices])
+
 
 class NodeRecord(Protocol):
     """What notify reads of the node's record and the registry's views; never written."""
 
     async def groups(self, movement_id: UUID) -> tuple[OriginGroup | None, HostGroup | None]:
         """The node's copy of both groups of a movement (None: not held)."""
+
+    async def groups_of(
+        self, movement_ids: Collection[UUID]
+    ) -> dict[UUID, tuple[OriginGroup | None, HostGroup | None]]:
+        """``groups`` of each of the movements the node holds, at once."""
 
     async def contacts(self, org_id: UUID | None) -> Contacts | None:
         """The organization's contacts; the root's when it is None or not on this node."""

@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -34,13 +35,32 @@ from yixian.contracts import (
     transfer_reply_overdue,
 )
 from yixian.notify.domain.calendar import birthday_today
-from yixian.notify.domain.rules import BY_REASON, Group, Recipient, sender_node
+from yixian.notify.domain.notice import Address, Contacts
+from yixian.notify.domain.rules import BY_REASON, Group, Recipient, Rule, sender_node
 from yixian.runtime import get_logger
 
 from .planner import Planner, context_of, member_address
 from .unit_of_work import Transactions, UnitOfWork
 
 log = get_logger(__name__)
+
+
+CHUNK = 500
+"""Due notices asked about, rendered and written at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A notice the schedule calls for, not rendered yet."""
+
+    key: str
+    rule: Rule
+    recipient: Recipient
+    address: Address
+    origin: OriginGroup
+    host: HostGroup | None
+    extra: dict[str, object]
+    occurrence: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,44 +147,70 @@ class Scheduler:
         return due
 
     async def _movements(self, uow: UnitOfWork, today: date) -> int:
+        """The movements' due notices, a chunk at a time: every tick finds the notices of
+        the ticks before due again, so only those not planned yet (by key, asked once a
+        chunk) are rendered and written."""
         planned = 0
         movements = uow.record.open_movements(
             self.node, [status.value for status in OPEN_ORIGIN_STATUSES]
         )
+        contacts: dict[UUID | None, Contacts | None] = {}
+        chunk: list[Due] = []
         async for origin, host in movements:  # streamed: never all in memory at once
-            try:
-                due = self._due(origin, host, today)
-            except (OverflowError, ValueError) as exc:  # a partner's date beyond reckoning
-                log.warning(
-                    "movement skipped by the schedule",
-                    movement_id=str(origin.movement_id),
-                    error=str(exc),
-                )
-                continue
-            for reason, when, extra in due:
-                rule = BY_REASON[reason]
-                for recipient in rule.recipients:
-                    if (
-                        sender_node(
-                            recipient,
-                            Group.SCHEDULE,
-                            origin.origin,
-                            origin.destination.jurisdiction,
-                        )
-                        != self.node
-                    ):
-                        continue
-                    address = await self.planner.address(uow.record, recipient, origin, host)
-                    planned += await self.planner.add(
-                        uow.notices,
-                        rule,
-                        recipient,
-                        address,
-                        {**context_of(origin, host), **extra},
-                        occurrence=f"{origin.movement_id}:{reason}:{when}",
-                        movement_id=origin.movement_id,
+            chunk += await self._due_notices(uow, origin, host, today, contacts)
+            if len(chunk) >= CHUNK:
+                planned += await self._plan(uow, chunk)
+                chunk = []
+        return planned + await self._plan(uow, chunk)
+
+    async def _due_notices(
+        self,
+        uow: UnitOfWork,
+        origin: OriginGroup,
+        host: HostGroup | None,
+        today: date,
+        contacts: dict[UUID | None, Contacts | None],
+    ) -> list[Due]:
+        try:
+            due = self._due(origin, host, today)
+        except (OverflowError, ValueError) as exc:  # a partner's date beyond reckoning
+            log.warning(
+                "movement skipped by the schedule",
+                movement_id=str(origin.movement_id),
+                error=str(exc),
+            )
+            return []
+        notices = []
+        for reason, when, extra in due:
+            rule = BY_REASON[reason]
+            for recipient in rule.recipients:
+                if (
+                    sender_node(
+                        recipient, Group.SCHEDULE, origin.origin, origin.destination.jurisdiction
                     )
-        return planned
+                    != self.node
+                ):
+                    continue
+                address = await self.planner.address(uow.record, recipient, origin, host, contacts)
+                occurrence = f"{origin.movement_id}:{reason}:{when}"
+                notices.append(Due(
+                    self.planner.key(rule, recipient, address, occurrence), rule, recipient,
+                    address, origin, host, extra, occurrence,
+                ))  # fmt: skip
+        return notices
+
+    async def _plan(self, uow: UnitOfWork, due: list[Due]) -> int:
+        """Render and write the notices of ``due`` not planned before."""
+        if not due:
+            return 0
+        planned_before = await uow.notices.planned([d.key for d in due])
+        return await uow.notices.add_all([
+            self.planner.notice(
+                d.rule, d.recipient, d.address, {**context_of(d.origin, d.host), **d.extra},
+                occurrence=d.occurrence, movement_id=d.origin.movement_id,
+            )
+            for d in due if d.key not in planned_before
+        ])  # fmt: skip
 
     async def _birthdays(self, uow: UnitOfWork, today: date) -> int:
         rule = BY_REASON["political_birthday"]

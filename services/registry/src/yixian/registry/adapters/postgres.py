@@ -21,7 +21,7 @@ from yixian.contracts import (
 )
 from yixian.contracts.expressions import Kind
 from yixian.contracts.state import OPEN
-from yixian.record.history import add_history, add_participation
+from yixian.record.history import add_participation, with_history
 from yixian.registry.domain import (
     Addressee,
     AlreadyExists,
@@ -466,6 +466,27 @@ IMPORT_COLUMNS = [
 ]  # fmt: skip
 
 
+_ADD_WITH_HISTORY = with_history(
+    "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
+    " origin_status, origin_group, origin_org_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    " RETURNING movement_id, origin_version AS version, origin_group AS snapshot",
+    "origin",
+)
+_SAVE_ORIGIN_WITH_HISTORY = with_history(
+    "UPDATE movements SET origin_version = $2, origin_status = $3, origin_group = $4,"
+    " updated_at = now() WHERE movement_id = $1 AND origin_version < $2"
+    " RETURNING movement_id, origin_version AS version, origin_group AS snapshot",
+    "origin",
+)
+_SAVE_HOST_WITH_HISTORY = with_history(
+    "UPDATE movements SET host_version = $2, host_status = $3, host_group = $4,"
+    " host_org_id = COALESCE($5, host_org_id), updated_at = now()"
+    " WHERE movement_id = $1 AND host_version < $2"
+    " RETURNING movement_id, host_version AS version, host_group AS snapshot",
+    "host",
+)
+
+
 class Movements:
     """The node's copy of each movement. The registry writes only this node's own group."""
 
@@ -506,29 +527,21 @@ class Movements:
         assert group is not None
         assert movement.origin == self.node
         async with one_effect():
-            await self._insert(movement, member_id, origin_org_id)
-        await self._history(
-            "origin", group.movement_id, group.version, group.model_dump(mode="json")
-        )
-
-    async def _insert(self, movement: Movement, member_id: UUID, origin_org_id: UUID) -> None:
-        group = movement.origin_group
-        assert group is not None
-        await self.conn.execute(
-            "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
-            " origin_status, origin_group, origin_org_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            movement.movement_id,
-            movement.origin,
-            movement.host,
-            member_id,
-            group.version,
-            recorded_status(group),
-            group.model_dump(mode="json"),
-            origin_org_id,
-        )
+            await self.conn.fetchval(
+                _ADD_WITH_HISTORY,
+                movement.movement_id,
+                movement.origin,
+                movement.host,
+                member_id,
+                group.version,
+                recorded_status(group),
+                group.model_dump(mode="json"),
+                origin_org_id,
+            )
 
     async def save_own_group(self, movement: Movement, host_org_id: UUID | None = None) -> None:
-        """Write this node's group of the movement (never the partner's)."""
+        """Write this node's group of the movement (never the partner's), and its version
+        to the history."""
         side = movement.side_of(self.node)
         group: OriginGroup | HostGroup | None = (
             movement.origin_group if side is Side.ORIGIN else movement.host_group
@@ -536,33 +549,24 @@ class Movements:
         assert group is not None
         snapshot = group.model_dump(mode="json")
         if isinstance(group, OriginGroup):
-            status = await self.conn.execute(
-                "UPDATE movements SET origin_version = $2, origin_status = $3, origin_group = $4,"
-                " updated_at = now() WHERE movement_id = $1 AND origin_version < $2",
+            written = await self.conn.fetchval(
+                _SAVE_ORIGIN_WITH_HISTORY,
                 movement.movement_id,
                 group.version,
                 recorded_status(group),
                 snapshot,
             )
         else:
-            status = await self.conn.execute(
-                "UPDATE movements SET host_version = $2, host_status = $3, host_group = $4,"
-                " host_org_id = COALESCE($5, host_org_id), updated_at = now()"
-                " WHERE movement_id = $1 AND host_version < $2",
+            written = await self.conn.fetchval(
+                _SAVE_HOST_WITH_HISTORY,
                 movement.movement_id,
                 group.version,
                 group.status.value,
                 snapshot,
                 host_org_id,
             )
-        if status != "UPDATE 1":
+        if written != 1:
             raise RuntimeError(f"movement {movement.movement_id} changed under a held lock")
-        await self._history(side.value, movement.movement_id, group.version, snapshot)
-
-    async def _history(
-        self, group_name: str, movement_id: UUID, version: int, snapshot: dict[str, Any]
-    ) -> None:
-        await add_history(self.conn, movement_id, group_name, version, snapshot)
 
     async def history(self, movement_id: UUID) -> list[dict[str, Any]]:
         rows = await self.conn.fetch(

@@ -31,8 +31,8 @@ from yixian.registry.service_layer.unit_of_work import (
 )
 from yixian.registry.service_layer.unit_of_work import Request as Ctx
 from yixian.runtime import bind_trace, get_logger
+from yixian.runtime.http import route_path
 from yixian.runtime.http_errors import printable
-from yixian.runtime.http_limits import route_path
 from yixian.runtime.tracing import span
 
 log = get_logger(__name__)
@@ -71,9 +71,17 @@ class NodeParts:
     degradation: Callable[[], Awaitable[list[str]]] | None = None
 
 
-def node_parts(request: Request) -> NodeParts:
+def parts_of(request: Request) -> NodeParts:
     parts: NodeParts = request.app.state.node
     return parts
+
+
+# The dependencies are coroutines, even where they await nothing: FastAPI runs a plain
+# function dependency in a worker thread, two thread hops per request.
+
+
+async def node_parts(request: Request) -> NodeParts:
+    return parts_of(request)
 
 
 Parts = Annotated[NodeParts, Depends(node_parts)]
@@ -82,7 +90,7 @@ Parts = Annotated[NodeParts, Depends(node_parts)]
 async def audit_refusal(request: Request, status: int, message: str, field: Any) -> None:
     """Every refusal is in the audit log, in the name of the key that asked (if any)."""
     who: Principal | None = getattr(request.state, "principal", None)
-    await node_parts(request).runner.record_unanswered(
+    await parts_of(request).runner.record_unanswered(
         actor=who.actor if who else "anonymous",
         role=who.role.value if who else None,
         action=printable(f"{request.method} {request.url.path}"),
@@ -144,10 +152,11 @@ async def context(
     match = _TRACEPARENT.match(traceparent or "")
     trace = f"00-{match.group(1)}-{secrets.token_hex(8)}-01" if match else new_traceparent()
     body_hash = None
-    streamed = route_path(request.scope) == IMPORT_PATH  # never read whole into memory
+    route = route_path(request.scope)  # the same whether the node is served alone or hosted
+    streamed = route == IMPORT_PATH  # never read whole into memory
     if request.method in _WRITES and idempotency_key is not None and not streamed:
         body_hash = request_hash(
-            parts.runner.config.id_hash_key, request.method, request.url.path, await request.body()
+            parts.runner.config.id_hash_key, request.method, route, await request.body()
         )
     return Ctx(
         principal=who,
@@ -206,7 +215,7 @@ class Caller:
         )
 
 
-def caller(ctx: Context, parts: Parts) -> Caller:
+async def caller(ctx: Context, parts: Parts) -> Caller:
     return Caller(ctx, parts)
 
 

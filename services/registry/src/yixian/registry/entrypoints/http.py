@@ -98,6 +98,10 @@ def create_app(
         openapi_url="/openapi.json",
         description=__doc__,
         responses=ERROR_RESPONSES,
+        # no spans or request metrics of FastAPI's own: a command's span continues the
+        # caller's trace (dependencies.Caller), and FastAPI's would add half a dozen more a
+        # request, none of them joined to it
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.node = NodeParts(
         node=node,

@@ -33,12 +33,18 @@ from yixian.contracts import (
     VisitorClaimAsked,
     recorded_status,
 )
-from yixian.record.history import HISTORY_INSERT, add_history, add_participation
+from yixian.record.history import (
+    HISTORY_INSERT,
+    add_history,
+    add_history_rows,
+    add_participation,
+    add_participations,
+)
 from yixian.record.outbox import MAX_RECORD_BYTES, Outbox
 from yixian.runtime import DbConnection
-from yixian.sync.domain import Replica, SequenceTracker, bucket_of
+from yixian.sync.domain import Replica, SequenceTracker, StoredMovement, bucket_of
 from yixian.sync.domain.apply import Mark
-from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked, StoredMovement
+from yixian.sync.service_layer.repositories import Claim, Inbound, ReplayAsked, Replayed
 
 __all__ = [
     "DEAD_LETTER_MAX_BYTES",
@@ -86,6 +92,58 @@ _REPLACE_ORIGIN = _PUT_ORIGIN.replace(
     "movements.origin_group IS DISTINCT FROM EXCLUDED.origin_group",
 )
 _REPLACE_HOST = _PUT_HOST.replace("host_version < $2", "host_group IS DISTINCT FROM $4")
+
+# a replayed run: its inbox rows with their outcomes (a row from before a rebuild rewritten
+# only if it differs: the replay claims an event once), and their numbers as arrived
+_CLAIM_ALL_SETTLED = (  # a Claim's columns, then the outcome
+    "WITH c AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[],"
+    " $5::integer[], $6::bigint[], $7::bigint[], $8::text[], $9::timestamptz[], $10::uuid[],"
+    " $11::bigint[], $12::text[]) AS c(source, event_id, event_type, topic, partition,"
+    ' "offset", pairseq, trace_id, event_time, movement_id, epoch, outcome)),'
+    " claimed AS (INSERT INTO inbox (source, event_id, event_type, topic, partition,"
+    ' "offset", pairseq, outcome, trace_id, event_time, movement_id)'
+    ' SELECT source, event_id, event_type, topic, partition, "offset", pairseq, outcome,'
+    " trace_id, event_time, movement_id FROM c ON CONFLICT (source, event_id) DO UPDATE"
+    " SET event_type = EXCLUDED.event_type, topic = EXCLUDED.topic,"
+    ' partition = EXCLUDED.partition, "offset" = EXCLUDED."offset",'
+    " pairseq = EXCLUDED.pairseq, outcome = EXCLUDED.outcome, trace_id = EXCLUDED.trace_id,"
+    " event_time = EXCLUDED.event_time, movement_id = EXCLUDED.movement_id,"
+    " received_at = clock_timestamp() WHERE (inbox.event_type, inbox.topic, inbox.partition,"
+    ' inbox."offset", inbox.pairseq, inbox.outcome, inbox.trace_id, inbox.event_time,'
+    " inbox.movement_id) IS DISTINCT FROM (EXCLUDED.event_type, EXCLUDED.topic,"
+    ' EXCLUDED.partition, EXCLUDED."offset", EXCLUDED.pairseq, EXCLUDED.outcome,'
+    " EXCLUDED.trace_id, EXCLUDED.event_time, EXCLUDED.movement_id))"
+    " INSERT INTO link_received (partner, epoch, seq) SELECT source, epoch, pairseq FROM c"
+    " WHERE pairseq IS NOT NULL ON CONFLICT DO NOTHING"
+)
+# its movements' last partner groups, as the rules decided in memory on the locked rows;
+# the movements it created
+# (a row that holds them already is not written again: a rebuild over replicas that were
+# right writes no movement)
+_SET_PARTNER_GROUP = (  # the groups as UTF-8 JSON (bytea)
+    "UPDATE movements SET {side}_version = u.v, {side}_status = u.status,"
+    " {side}_group = u.g, partner_epoch = u.e, partner_pairseq = u.s, updated_at = now()"
+    " FROM (SELECT m, v, status, convert_from(g, 'UTF8')::jsonb AS g, e, s FROM unnest("
+    "$1::uuid[], $2::integer[], $3::text[], $4::bytea[], $5::bigint[], $6::bigint[])"
+    " AS u(m, v, status, g, e, s)) AS u WHERE movements.movement_id = u.m"
+    " AND (movements.{side}_group IS DISTINCT FROM u.g OR {side}_version <> u.v"
+    " OR {side}_status IS DISTINCT FROM u.status OR partner_epoch IS DISTINCT FROM u.e"
+    " OR partner_pairseq IS DISTINCT FROM u.s)"
+)
+_SET_ORIGINS = _SET_PARTNER_GROUP.format(side="origin")
+_SET_HOSTS = _SET_PARTNER_GROUP.format(side="host")
+_PUT_ORIGINS = (
+    "INSERT INTO movements (movement_id, origin, host, member_id, origin_version,"
+    " origin_status, origin_group, partner_epoch, partner_pairseq)"
+    " SELECT m, o, h, member, v, status, convert_from(g, 'UTF8')::jsonb, e, s"
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::integer[], $6::text[],"
+    " $7::bytea[], $8::bigint[],"
+    " $9::bigint[]) AS u(m, o, h, member, v, status, g, e, s)"
+    " ON CONFLICT (movement_id) DO UPDATE SET origin_version = EXCLUDED.origin_version,"
+    " origin_status = EXCLUDED.origin_status, origin_group = EXCLUDED.origin_group,"
+    " partner_epoch = EXCLUDED.partner_epoch, partner_pairseq = EXCLUDED.partner_pairseq,"
+    " updated_at = now()"
+)
 
 _CONTENT_HASH = "encode(sha256(convert_to({}::text, 'UTF8')), 'hex')"
 """A group's content hash: SHA-256 of its stored JSON in PostgreSQL's jsonb text form
@@ -173,6 +231,170 @@ class SyncStore:
         self._movements = dict.fromkeys(movement_ids)
         for row in rows:
             self._movements[row["movement_id"]] = _stored(row)
+
+    # -- a run of events replayed at once -------------------------------------------------------
+
+    async def known_events(self, source: str, event_ids: list[UUID]) -> set[UUID]:
+        rows = await self.conn.fetch(
+            "SELECT event_id FROM inbox WHERE source = $1 AND event_id = ANY($2::uuid[])",
+            source,
+            event_ids,
+        )
+        return {r["event_id"] for r in rows}
+
+    async def known_participations(self, participation_ids: list[UUID]) -> set[UUID]:
+        if not participation_ids:
+            return set()
+        rows = await self.conn.fetch(
+            "SELECT participation_id FROM participations WHERE participation_id = ANY($1::uuid[])",
+            participation_ids,
+        )
+        return {r["participation_id"] for r in rows}
+
+    async def partner_copies(
+        self, partner: str, movement_ids: set[UUID]
+    ) -> dict[UUID, StoredMovement]:
+        # the partner's group only, as text: parsed by its model in one pass
+        rows = await self.conn.fetch(
+            "SELECT movement_id, origin, host,"
+            " CASE WHEN origin = $1 THEN origin_group::text END AS origin_group,"
+            " CASE WHEN host = $1 THEN host_group::text END AS host_group,"
+            " partner_epoch, partner_pairseq FROM movements"
+            " WHERE movement_id = ANY($2::uuid[]) ORDER BY movement_id FOR UPDATE",
+            partner,
+            list(movement_ids),
+        )
+        copies = {}
+        for movement_id, origin, host, origin_group, host_group, epoch, seq in rows:
+            copies[movement_id] = StoredMovement(
+                origin,
+                host,
+                Replica(
+                    OriginGroup.model_validate_json(origin_group) if origin_group else None,
+                    HostGroup.model_validate_json(host_group) if host_group else None,
+                ),
+                None if seq is None else (epoch or 0, seq),
+            )
+        return copies
+
+    async def partner_groups_held(self, partner: str) -> dict[UUID, tuple[str, str]]:
+        # two arrays rather than a row a movement: a fraction of the memory
+        row = await self.conn.fetchrow(
+            "SELECT (SELECT coalesce(array_agg(movement_id), '{}') FROM movements"
+            " WHERE origin = $1 AND host = $2 AND (origin_group IS NOT NULL"
+            " OR origin_version <> 0 OR origin_status IS NOT NULL OR partner_epoch IS NOT NULL"
+            " OR partner_pairseq IS NOT NULL)),"
+            " (SELECT coalesce(array_agg(movement_id), '{}') FROM movements"
+            " WHERE origin = $2 AND host = $1 AND (host_group IS NOT NULL OR host_version <> 0"
+            " OR host_status IS NOT NULL OR partner_epoch IS NOT NULL"
+            " OR partner_pairseq IS NOT NULL))",
+            partner,
+            self.node,
+        )
+        assert row is not None
+        hosted, originated = (partner, self.node), (self.node, partner)
+        held = dict.fromkeys(row[0], hosted)
+        held.update(dict.fromkeys(row[1], originated))
+        return held
+
+    async def clear_partner_groups(self, partner: str, movement_ids: set[UUID]) -> None:
+        if not movement_ids:
+            return
+        ids = list(movement_ids)
+        await self.conn.execute(
+            "UPDATE movements SET origin_version = 0, origin_status = NULL, origin_group = NULL,"
+            " partner_epoch = NULL, partner_pairseq = NULL, updated_at = now()"
+            " WHERE origin = $1 AND host = $2 AND movement_id = ANY($3::uuid[])",
+            partner,
+            self.node,
+            ids,
+        )
+        await self.conn.execute(
+            "UPDATE movements SET host_version = 0, host_status = NULL, host_group = NULL,"
+            " partner_epoch = NULL, partner_pairseq = NULL, updated_at = now()"
+            " WHERE origin = $2 AND host = $1 AND movement_id = ANY($3::uuid[])",
+            partner,
+            self.node,
+            ids,
+        )
+
+    async def forget_events(self, source: str, event_ids: list[UUID]) -> None:
+        await self.conn.execute(
+            "DELETE FROM inbox WHERE source = $1 AND event_id = ANY($2::uuid[])",
+            source,
+            event_ids,
+        )
+
+    async def forget_events_but(self, source: str, event_ids: set[UUID]) -> None:
+        await self.conn.execute(
+            "DELETE FROM inbox i WHERE source = $1 AND NOT EXISTS (SELECT FROM"
+            " unnest($2::uuid[]) AS kept(event_id) WHERE kept.event_id = i.event_id)",
+            source,
+            list(event_ids),
+        )
+
+    async def write_replayed(self, replayed: Replayed) -> None:
+        # a chunk's arrays are kept in memory, not spilled to a temporary file
+        await self.conn.execute("SET LOCAL work_mem = '64MB'")
+        if replayed.claims:
+            claims, outcomes = zip(*replayed.claims, strict=True)
+            await self.conn.execute(
+                _CLAIM_ALL_SETTLED,
+                *(list(column) for column in zip(*claims, strict=True)),
+                list(outcomes),
+            )
+        # each group's JSON once, as bytes (its UTF-8 is not decoded and encoded again)
+        snapshots = {id(g): g.__pydantic_serializer__.to_json(g) for g in replayed.versions}
+        created = replayed.created
+        origins = [o for key, o in replayed.origins.items() if key not in created]
+        if origins:
+            await self.conn.execute(
+                _SET_ORIGINS,
+                [g.movement_id for g, _ in origins],
+                [g.version for g, _ in origins],
+                [recorded_status(g) for g, _ in origins],
+                [snapshots[id(g)] for g, _ in origins],
+                [mark[0] if mark else None for _, mark in origins],
+                [mark[1] if mark else None for _, mark in origins],
+            )
+        new = [(o, created[key]) for key, o in replayed.origins.items() if key in created]
+        if new:
+            await self.conn.execute(
+                _PUT_ORIGINS,
+                [g.movement_id for (g, _), _ in new],
+                [g.origin for (g, _), _ in new],
+                [g.destination.jurisdiction for (g, _), _ in new],
+                [member for _, member in new],
+                [g.version for (g, _), _ in new],
+                [recorded_status(g) for (g, _), _ in new],
+                [snapshots[id(g)] for (g, _), _ in new],
+                [mark[0] if mark else None for (_, mark), _ in new],
+                [mark[1] if mark else None for (_, mark), _ in new],
+            )
+        if replayed.hosts:
+            hosts = list(replayed.hosts.values())
+            await self.conn.execute(
+                _SET_HOSTS,
+                [g.movement_id for g, _ in hosts],
+                [g.version for g, _ in hosts],
+                [g.status.value for g, _ in hosts],
+                [snapshots[id(g)] for g, _ in hosts],
+                [mark[0] if mark else None for _, mark in hosts],
+                [mark[1] if mark else None for _, mark in hosts],
+            )
+        await add_history_rows(
+            self.conn,
+            [
+                (
+                    g.movement_id,
+                    "origin" if isinstance(g, OriginGroup) else "host",
+                    g.version,
+                    snapshots[id(g)],
+                )
+                for g in replayed.versions
+            ],
+        )
+        await add_participations(self.conn, replayed.participations)
 
     # -- inbox ------------------------------------------------------------------------------
 

@@ -1,6 +1,16 @@
 """The sync service's domain: pure rules for applying partner events and link health."""
 
-from .apply import Outcome, Refused, Replica, apply_host, apply_origin
+from .apply import (
+    Outcome,
+    Refused,
+    Replica,
+    StoredMovement,
+    apply_host,
+    apply_origin,
+    receive_host,
+    receive_origin,
+    receive_participation,
+)
 from .digest import Repair, bucket_of, buckets, differing_buckets, reconcile
 from .link import SequenceTracker, subtract_runs
 
@@ -10,11 +20,15 @@ __all__ = [
     "Repair",
     "Replica",
     "SequenceTracker",
+    "StoredMovement",
     "apply_host",
     "apply_origin",
     "bucket_of",
     "buckets",
     "differing_buckets",
+    "receive_host",
+    "receive_origin",
+    "receive_participation",
     "reconcile",
     "subtract_runs",
 ]

@@ -10,7 +10,7 @@ when the owner wrote a newer version never rolls the replica back."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from yixian.contracts import (
@@ -51,6 +51,17 @@ class Replica:
     @property
     def versions(self) -> tuple[int, int]:
         return (self.origin.version if self.origin else 0, self.host.version if self.host else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMovement:
+    """This node's copy of a shared movement as a partner's event finds it."""
+
+    origin: str
+    host: str
+    replica: Replica
+    set_by: Mark | None = None
+    """(epoch, pair number) of the partner's event that set the partner's group here."""
 
 
 def check_origin_group(group: OriginGroup, *, sender: str, node: str) -> None:
@@ -189,3 +200,67 @@ def apply_host(
     if not takes:
         return None
     return Replica(origin=replica.origin, host=event.group)
+
+
+def receive_origin(
+    stored: StoredMovement | None,
+    event: OriginGroupChanged,
+    *,
+    sender: str,
+    node: str,
+    mark: Mark | None,
+    max_ahead: int = MAX_VERSION_AHEAD,
+) -> StoredMovement | None:
+    """This node's copy once it takes the origin's group ``event`` that ``sender`` sent
+    (numbered ``mark``); None if it does not take it (stale). ``Refused`` if the sender may
+    not send it here. A movement not known here is created by it."""
+    group = event.group
+    check_origin_group(group, sender=sender, node=node)
+    if stored is not None and stored.origin != sender:
+        raise Refused(f"movement {group.movement_id} belongs to origin {stored.origin}")
+    set_by = stored.set_by if stored else None
+    updated = apply_origin(
+        stored.replica if stored else Replica(None, None),
+        event,
+        max_ahead=max_ahead,
+        mark=mark,
+        set_by=set_by,
+    )
+    if updated is None:
+        return None
+    return StoredMovement(
+        group.origin, group.destination.jurisdiction, updated, later_mark(set_by, mark)
+    )
+
+
+def receive_host(
+    stored: StoredMovement | None,
+    event: HostGroupChanged,
+    *,
+    sender: str,
+    node: str,
+    mark: Mark | None,
+    max_ahead: int = MAX_VERSION_AHEAD,
+) -> StoredMovement | None:
+    """This node's copy once it takes the host's group ``event`` that ``sender`` sent
+    (numbered ``mark``); None if it does not take it (stale). ``Refused`` if the sender may
+    not send it here, or the movement is not this node's."""
+    group = event.group
+    check_host_group(group, sender=sender, node=node, origin=stored.origin if stored else None)
+    assert stored is not None
+    if stored.host != sender:
+        raise Refused(f"movement {group.movement_id} is hosted by {stored.host}, not {sender}")
+    updated = apply_host(
+        stored.replica, event, max_ahead=max_ahead, mark=mark, set_by=stored.set_by
+    )
+    if updated is None:
+        return None
+    return replace(stored, replica=updated, set_by=later_mark(stored.set_by, mark))
+
+
+def receive_participation(
+    stored: StoredMovement | None, p: ParticipationRecorded, *, sender: str, node: str
+) -> None:
+    """``Refused`` if ``sender`` may not send this attendance here; one that may is kept
+    once (by its id)."""
+    check_participation(p, sender=sender, node=node, origin=stored.origin if stored else None)

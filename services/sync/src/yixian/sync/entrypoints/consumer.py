@@ -74,6 +74,9 @@ def build_consumer(
         settings.kafka,
         client_id=f"yixian-sync-{settings.node}",
         metadata_max_age_ms=int(settings.metadata_refresh_seconds * 1000),
+        # sync publishes through the outbox only: no producer and no admin client, whose
+        # metadata refreshes would each read every topic of the cluster
+        consumer_only=True,
     )
 
     @broker.subscriber(

@@ -53,22 +53,15 @@ from yixian.runtime.tracing import current_traceparent, span
 from yixian.sync.domain import (
     Outcome,
     Refused,
-    Replica,
-    apply_host,
-    apply_origin,
     bucket_of,
     buckets,
     differing_buckets,
+    receive_host,
+    receive_origin,
+    receive_participation,
     reconcile,
 )
-from yixian.sync.domain.apply import (
-    MAX_VERSION_AHEAD,
-    Mark,
-    check_host_group,
-    check_origin_group,
-    check_participation,
-    later_mark,
-)
+from yixian.sync.domain.apply import MAX_VERSION_AHEAD, Mark
 from yixian.sync.domain.link import (
     Numbering,
     answer_replay,
@@ -508,61 +501,34 @@ class Applier:
     async def _origin_group(
         self, store: Store, partner: str, event: Envelope[Any], data: OriginGroupChanged
     ) -> str:
-        check_origin_group(data.group, sender=partner, node=self.node)
-        stored = await store.movement(data.group.movement_id)
-        if stored is not None and stored.origin != partner:
-            raise Refused(f"movement {data.group.movement_id} belongs to origin {stored.origin}")
-        current = stored.replica if stored else None
-        mark, set_by = _mark(event), stored.set_by if stored else None
-        updated = apply_origin(
-            current or Replica(None, None),
-            data,
-            max_ahead=self.config.max_version_ahead,
-            mark=mark,
-            set_by=set_by,
-        )
-        if updated is None:
+        received = receive_origin(
+            await store.movement(data.group.movement_id), data, sender=partner, node=self.node,
+            mark=_mark(event), max_ahead=self.config.max_version_ahead,
+        )  # fmt: skip
+        if received is None:
             return Outcome.STALE.value
-        await store.put_partner_origin(
-            data.group, repair=bool(data.repair), set_by=later_mark(set_by, mark)
-        )
+        await store.put_partner_origin(data.group, repair=bool(data.repair), set_by=received.set_by)
         await self._publish_local(store, data, event, data.group.movement_id)
         return Outcome.APPLIED.value
 
     async def _host_group(
         self, store: Store, partner: str, event: Envelope[Any], data: HostGroupChanged
     ) -> str:
-        stored = await store.movement(data.group.movement_id)
-        check_host_group(
-            data.group, sender=partner, node=self.node, origin=stored.origin if stored else None
-        )
-        assert stored is not None
-        if stored.host != partner:
-            raise Refused(
-                f"movement {data.group.movement_id} is hosted by {stored.host}, not {partner}"
-            )
-        mark = _mark(event)
-        updated = apply_host(
-            stored.replica,
-            data,
-            max_ahead=self.config.max_version_ahead,
-            mark=mark,
-            set_by=stored.set_by,
-        )
-        if updated is None:
+        received = receive_host(
+            await store.movement(data.group.movement_id), data, sender=partner, node=self.node,
+            mark=_mark(event), max_ahead=self.config.max_version_ahead,
+        )  # fmt: skip
+        if received is None:
             return Outcome.STALE.value
-        await store.put_partner_host(
-            data.group, repair=bool(data.repair), set_by=later_mark(stored.set_by, mark)
-        )
+        await store.put_partner_host(data.group, repair=bool(data.repair), set_by=received.set_by)
         await self._publish_local(store, data, event, data.group.movement_id)
         return Outcome.APPLIED.value
 
     async def _participation(
         self, store: Store, partner: str, event: Envelope[Any], data: ParticipationRecorded
     ) -> str:
-        stored = await store.movement(data.movement_id)
-        check_participation(
-            data, sender=partner, node=self.node, origin=stored.origin if stored else None
+        receive_participation(
+            await store.movement(data.movement_id), data, sender=partner, node=self.node
         )
         if not await store.add_participation(data):
             return Outcome.STALE.value

@@ -8,7 +8,7 @@ so the ``Applier`` can be tested without a database.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
@@ -22,7 +22,7 @@ from yixian.contracts import (
     VisitorClaimAnswered,
     VisitorClaimAsked,
 )
-from yixian.sync.domain import Replica, SequenceTracker
+from yixian.sync.domain import SequenceTracker, StoredMovement
 from yixian.sync.domain.apply import Mark
 
 
@@ -35,15 +35,6 @@ class Inbound:
     offset: int
     key: bytes | None
     value: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMovement:
-    origin: str
-    host: str
-    replica: Replica
-    set_by: Mark | None = None
-    """(epoch, pair number) of the partner's event that set the partner's group here."""
 
 
 class Claim(NamedTuple):
@@ -61,6 +52,27 @@ class Claim(NamedTuple):
     movement_id: UUID | None
     epoch: int
     """The link epoch of ``pairseq`` (ADR 16)."""
+
+
+@dataclass
+class Replayed:
+    """What a run of a partner's events came to, in memory, for ``Store.write_replayed`` to
+    write at once (``service_layer.replay``)."""
+
+    claims: list[tuple[Claim, str]] = field(default_factory=list)
+    """Each event the run claimed in the inbox, with what became of it."""
+    origins: dict[int, tuple[OriginGroup, Mark | None]] = field(default_factory=dict)
+    """The last origin group taken of each movement (by ``UUID.int`` of its id, as the
+    other two), with the mark it keeps."""
+    hosts: dict[int, tuple[HostGroup, Mark | None]] = field(default_factory=dict)
+    """The last host group taken of each movement, with the mark it keeps."""
+    created: dict[int, UUID] = field(default_factory=dict)
+    """Movements the run created (the partner's origin group seen first): the member id of
+    the group that created each."""
+    versions: list[OriginGroup | HostGroup] = field(default_factory=list)
+    """Every group taken, in order: a movement's history keeps the first of each version."""
+    participations: list[ParticipationRecorded] = field(default_factory=list)
+    """Attendances received for the first time, in order."""
 
 
 class ReplayAsked(NamedTuple):
@@ -96,6 +108,42 @@ class Store(Protocol):
     async def lock_movements(self, movement_ids: set[UUID]) -> None:
         """Read and lock a batch's movements at once; ``movement`` then answers from what
         was read, and the writes to them wait for ``flush``."""
+
+    # -- a run of events replayed at once (service_layer.replay) -----------------------------
+
+    async def known_events(self, source: str, event_ids: list[UUID]) -> set[UUID]:
+        """Those of ``event_ids`` the inbox has from ``source``."""
+
+    async def known_participations(self, participation_ids: list[UUID]) -> set[UUID]:
+        """Those of ``participation_ids`` kept here."""
+
+    async def partner_copies(
+        self, partner: str, movement_ids: set[UUID]
+    ) -> dict[UUID, StoredMovement]:
+        """The movements of ``movement_ids`` known here, locked until the transaction ends,
+        with ``partner``'s group only: this node's own is left out (None), as nothing a
+        partner's group event or attendance decides reads it."""
+
+    async def partner_groups_held(self, partner: str) -> dict[UUID, tuple[str, str]]:
+        """The movements shared with ``partner`` whose partner group (or the mark of the
+        event that set it) is held here, with their (origin, host): what forgetting
+        ``partner`` clears."""
+
+    async def clear_partner_groups(self, partner: str, movement_ids: set[UUID]) -> None:
+        """Forget ``partner``'s group of these movements, and the mark that set it."""
+
+    async def forget_events(self, source: str, event_ids: list[UUID]) -> None:
+        """Delete these events of ``source`` from the inbox."""
+
+    async def forget_events_but(self, source: str, event_ids: set[UUID]) -> None:
+        """Delete every event of ``source`` from the inbox but these."""
+
+    async def write_replayed(self, replayed: Replayed) -> None:
+        """Write what a run came to: inbox rows with their outcomes (an event's row from
+        before a rebuild rewritten if it differs) and the pair numbers as arrived, each
+        movement's last partner group with its mark (creating the movements the run
+        created; a row that holds them already is left as it is), the groups' versions and
+        the attendances; one statement a table."""
 
     # -- inbox ------------------------------------------------------------------------------
 
