@@ -202,7 +202,7 @@ class NodeHostPhase:
         return sorted({ring[at - 1], ring[(at + 1) % len(ring)]} - {code})
 
     async def _database(self, code: str) -> str:
-        name = f"bench_host_{code}"
+        name = f"{self.topics.namespace}_{code}"  # a run's own: two runs never share one
         self.databases.append(name)
         return await self.stack.fresh_database(name)
 
