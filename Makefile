@@ -82,7 +82,7 @@ simulate: install ## The link protocol simulated: 100,000 seeded schedules of lo
 	$(RUN) python -m yixian.sync.simulation --schedules 100000 --jobs 2
 
 .PHONY: bench
-bench: up ## The benchmark: every figure beside a same-run ceiling or peer (~12 minutes)
+bench: up ## The benchmark: every figure beside a same-run ceiling or peer (~15 minutes)
 	$(RUN) python -m yixian.bench
 
 .PHONY: demo

@@ -40,6 +40,23 @@ async def test_the_benchmark_measures_every_figure(local_stack: LocalStack, tmp_
         assert ratio is not None, key
         assert ratio > 0, key
     assert figures["notify"].detail["distinct"] == Sizes.smoke().notices
+    # the node host: idle nodes on a host beside an empty host and a single node's
+    # processes, and movements between two nodes of one host, each with the CPU they took
+    for key in ("host_node_memory", "host_node_pss", "single_node_memory", "single_node_pss",
+                "host_empty_memory", "host_node_pg_connections", "single_node_pg_connections",
+                "single_node_kafka_connections", "host_e2e_throughput",
+                "host_cpu_per_movement", "e2e_cpu_per_movement"):  # fmt: skip
+        assert figures[key].value > 0, key
+    for key in ("host_node_cpu", "host_empty_cpu", "single_node_cpu", "host_node_pg_cpu"):
+        assert figures[key].value >= 0, key
+    for key in ("host_node_memory", "host_node_pg_connections", "host_e2e_throughput",
+                "host_cpu_per_movement"):  # fmt: skip
+        assert report.ratio(key) is not None, key
+    # a node on a host costs a part of what a node's own four processes cost
+    assert figures["host_node_memory"].value < figures["single_node_memory"].value / 4
+    per_service = figures["host_node_memory"].detail["per_service"]
+    assert set(per_service) == {"registry", "sync", "notify"}
+    assert figures["host_e2e_throughput"].detail["failed"] == 0
     # the console's screens on a filled node, and the registry's answers behind them
     assert figures["console_fill"].value > 0
     floors = ("console_pk_select", "console_queue_scan", "console_report_scan")

@@ -4,12 +4,22 @@ node that nobody linked is never read."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from uuid import uuid4
+
 import httpx
 import pytest
 
 from yixian.contracts import TopicNames
 from yixian.localstack import LocalStack
 from yixian.localstack.network import LocalNode, eventually
+from yixian.localstack.stack import ADMIN_PASSWORD, ADMIN_USER
+from yixian.ops.kafka import ClusterAdmin, TopicPolicy, principal
+from yixian.runtime.kafka import errors
+from yixian.runtime.settings import KafkaSettings
+from yixian.sync.bootstrap import migrate, start_node
+from yixian.sync.config import SyncSettings
 
 from .conftest import NetworkFactory
 from .test_sync_resilience import _produce, _register
@@ -76,3 +86,45 @@ async def test_a_partner_linked_while_sync_runs_is_read_and_an_unlinked_topic_ne
     assert await chaoyang.value("SELECT count(*) FROM dead_letters") == 0
     partners = {view["partner"] for view in await chaoyang.sync_get("/v1/links")}
     assert partners == {GUSHI, PUTIAN, CHANGPING}
+
+
+async def test_a_start_refused_by_the_cluster_leaves_no_client_running(
+    local_stack: LocalStack, topic_names: TopicNames, make_database: Callable[[], Awaitable[str]]
+) -> None:
+    """A node put on a host before ``partner link`` granted it its partners' topics: sync's
+    start is refused (the host retries it later), and none of the Kafka clients it started
+    stays connected, refreshing its metadata for the life of the process."""
+    password = f"{GUSHI}-{uuid4().hex}"
+    admin = ClusterAdmin(
+        KafkaSettings(
+            bootstrap_servers=local_stack.config.sasl_bootstrap,
+            security_protocol="SASL_PLAINTEXT",
+            username=ADMIN_USER,
+            password=ADMIN_PASSWORD,
+            topic_namespace=topic_names.namespace,
+        ),
+        KafkaSettings(topic_namespace=topic_names.namespace),
+    )
+    await asyncio.to_thread(admin.init_node, GUSHI, password, TopicPolicy(partitions=1))
+    settings = SyncSettings(
+        node=GUSHI,
+        partners=CHAOYANG,  # not linked: Gushi may not read Chaoyang's topic yet
+        database_url=await make_database(),
+        kafka=KafkaSettings(
+            bootstrap_servers=local_stack.config.sasl_bootstrap,
+            security_protocol="SASL_PLAINTEXT",
+            username=principal(GUSHI, topic_names),
+            password=password,
+            topic_namespace=topic_names.namespace,
+        ),
+    )
+    await migrate(settings)
+
+    def kafka_tasks() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if "aiokafka" in repr(t.get_coro()).lower()]
+
+    before = kafka_tasks()
+    with pytest.raises(errors.TopicAuthorizationFailedError):
+        await start_node(settings)
+    await asyncio.sleep(0)  # cancelled tasks end on the next turn of the loop
+    assert [t for t in kafka_tasks() if t not in before and not t.done()] == []

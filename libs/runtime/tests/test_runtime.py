@@ -8,13 +8,17 @@ import logging
 import os
 import signal
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from typing import Any
 
+import httpx
 import pytest
 import structlog
 from asyncpg.exceptions import InternalClientError
 from pydantic import ValidationError
 
 from yixian.runtime import NodeSettings, bind_trace, configure_logging, get_logger, make_broker
+from yixian.runtime.http import start_http
 from yixian.runtime.lifecycle import BackgroundTaskEnded, wait_for_stop_signal
 from yixian.runtime.settings import KafkaSettings
 
@@ -98,3 +102,34 @@ async def test_sigterm_ends_the_wait_while_the_loops_run() -> None:
     await asyncio.wait_for(waiting, 5)
     assert not forever.done()
     forever.cancel()
+
+
+async def test_the_http_server_ticks_once_a_second_and_stops_at_once() -> None:
+    async def app(scope: dict[str, object], receive: object, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    http = await start_http(app, "127.0.0.1", 0)
+    ticks = 0
+    tick = http.server.on_tick
+
+    async def counted(counter: int) -> bool:
+        nonlocal ticks
+        ticks += 1
+        return await tick(counter)
+
+    http.server.on_tick = counted  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    counting = loop.time()
+    try:
+        async with httpx.AsyncClient(base_url=http.url) as client:
+            first = (await client.get("/")).headers["date"]
+            await asyncio.sleep(1.2)
+            second = (await client.get("/")).headers["date"]
+        assert parsedate_to_datetime(second) > parsedate_to_datetime(first)  # kept current
+        # once a second (uvicorn's own loop ticks ten times a second)
+        assert 1 <= ticks <= loop.time() - counting + 1
+    finally:
+        started = loop.time()
+        await http.stop()
+        assert loop.time() - started < 0.5

@@ -26,6 +26,7 @@ class Phase(StrEnum):
 
     replay = "replay"
     end_to_end = "end-to-end"
+    node_host = "node-host"
 
 
 @app.command()
@@ -49,7 +50,8 @@ def run(
         typer.Option(
             help="Measure this figure alone: replay on a database and topic of its own;"
             " end-to-end is the closed loop and its CPU per movement, on members imported for"
-            " it (no other figure, no open-loop latency).",
+            " it (no other figure, no open-loop latency); node-host the idle nodes on a host"
+            " and movements between two of them.",
         ),
     ] = None,
     replay_events: Annotated[
@@ -64,6 +66,10 @@ def run(
         int | None,
         typer.Option(min=1, help="The closed loop's length (default 60 s; 4 s with --smoke)."),
     ] = None,
+    host_nodes: Annotated[
+        int | None,
+        typer.Option(min=2, help="Idle nodes on the node host (default 20; 2 with --smoke)."),
+    ] = None,
 ) -> None:
     """Measure every figure beside its same-run ceiling or peer."""
     sizes = Sizes.smoke() if smoke else Sizes()
@@ -73,6 +79,10 @@ def run(
         sizes = replace(sizes, replay=replay_events)
     if seconds is not None:
         sizes = replace(sizes, sustained_seconds=seconds)
+    if host_nodes is not None:
+        sizes = replace(sizes, host_nodes=host_nodes)
+    if only is Phase.node_host:
+        sizes = replace(sizes, only_node_host=True)
     if only is Phase.end_to_end:
         # enough members for the closed loop at 500 movements a second
         imported = min(sizes.imported, 500 * sizes.sustained_seconds)

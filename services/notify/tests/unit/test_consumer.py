@@ -22,7 +22,10 @@ async def test_an_event_on_the_local_topic_is_planned_once_in_a_committed_unit_o
     tables = NodeTables(GUSHI)
     transactions = FakeTransactions(tables)
     planner = Planner(GUSHI, Templates(TEMPLATES))
-    broker = build_consumer(settings, transactions, planner)
+    woken: list[int] = []  # the dispatcher is told once the planned notice is committed
+    broker = build_consumer(
+        settings, transactions, planner, lambda: woken.append(transactions.committed)
+    )
     group = origin_group()
     tables.keep(group)
     event = make_event(
@@ -45,3 +48,4 @@ async def test_an_event_on_the_local_topic_is_planned_once_in_a_committed_unit_o
     )
     assert notice.trace_id == event.trace_id
     assert (transactions.committed, transactions.rolled_back) == (3, 0)
+    assert woken == [1]  # after the first batch's commit; the repeat planned nothing

@@ -795,6 +795,16 @@ class FakeStore:
     async def partners(self) -> list[str]:
         return sorted(self.tables.links)
 
+    async def links_astir(self) -> dict[str, bool]:
+        received = {p for (p, _, _) in self.tables.link_received}
+        return {
+            partner: link.missing_since is not None
+            or link.partner_sent > link.contiguous
+            or link.replay_attempts > 0
+            or partner in received
+            for partner, link in self.tables.links.items()
+        }
+
     async def add_link(self, partner: str) -> bool:
         made = partner not in self.tables.links
         self._link(partner)

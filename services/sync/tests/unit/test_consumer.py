@@ -43,7 +43,11 @@ async def test_a_partners_records_reach_the_applier_through_its_pair_topic() -> 
     transactions = FakeTransactions(tables, topics)
     applier = Applier(transactions, SyncConfig(CHAOYANG, topics, LinkPolicy()), lambda: AT)
     metrics = SyncMetrics()
-    broker = build_consumer(settings, applier, metrics, [topics.pair(GUSHI, CHAOYANG)])
+    batches: list[int] = []  # the link keeper is told after each batch, once committed
+    broker = build_consumer(
+        settings, applier, metrics, [topics.pair(GUSHI, CHAOYANG)],
+        applied=lambda: batches.append(transactions.committed),
+    )  # fmt: skip
     key = str(MOVEMENT).encode()
 
     second = _record(2)
@@ -64,6 +68,7 @@ async def test_a_partners_records_reach_the_applier_through_its_pair_topic() -> 
     assert transactions.rolled_back == 0
     applied = metrics.events.labels(partner=GUSHI, outcome="applied")._value.get()
     assert applied == 2
+    assert batches == [1, 2, 3]
 
 
 async def test_a_passing_database_failure_is_retried_and_the_record_applied_once(
@@ -93,3 +98,27 @@ async def test_a_passing_database_failure_is_retried_and_the_record_applied_once
     assert row.outcome == "applied"
     assert not tables.dead_letters
     assert (transactions.rolled_back, transactions.committed) == (2, 1)
+
+
+async def test_a_record_naming_a_reply_topic_makes_this_node_write_nothing() -> None:
+    """FastStream answers a record that carries a ``reply_to`` header on the topic it names:
+    a partner could have made this node write to its own topics. It is applied, unanswered."""
+    settings = SyncSettings(node=CHAOYANG, partners=GUSHI)
+    topics: TopicNames = settings.kafka.topics
+    tables = NodeTables(CHAOYANG, clock=lambda: AT)
+    transactions = FakeTransactions(tables, topics)
+    applier = Applier(transactions, SyncConfig(CHAOYANG, topics, LinkPolicy()), lambda: AT)
+    broker = build_consumer(settings, applier, SyncMetrics(), [topics.pair(GUSHI, CHAOYANG)])
+    victim = topics.pair(CHAOYANG, CHANGPING)  # a topic Chaoyang's principal may write
+    written: list[bytes] = []
+
+    @broker.subscriber(victim)
+    async def watch(body: bytes) -> None:
+        written.append(body)
+
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(
+            _record(1), topics.pair(GUSHI, CHAOYANG), key=b"k", headers={"reply_to": victim}
+        )
+    assert written == []
+    assert [row.outcome for row in tables.inbox.values()] == ["applied"]

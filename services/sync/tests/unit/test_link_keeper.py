@@ -4,6 +4,7 @@ their interval, and each link's view. No database, no broker."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from yixian.contracts import (
@@ -78,6 +79,74 @@ async def test_an_idle_link_gets_a_heartbeat_a_busy_one_does_not() -> None:
     clock.advance(POLICY.heartbeat_interval)
     await keeper.tick()
     assert len(_sent(tables, LinkHeartbeat)) == 2
+
+
+async def test_a_link_at_rest_is_looked_at_only_when_something_can_be_due() -> None:
+    clock = Clock(AT)
+    keeper, tables = _keeper(clock)
+    transactions = keeper.transactions
+    assert isinstance(transactions, FakeTransactions)
+    await keeper.tick()  # the first look: the link's row, a heartbeat
+    assert len(_sent(tables, LinkHeartbeat)) == 1
+
+    opened = len(transactions.opened)
+    for _ in range(9):  # a second apart, all within the heartbeat interval
+        clock.advance(timedelta(seconds=1))
+        await keeper.tick()
+    assert len(transactions.opened) - opened == 9  # the one question a tick, nothing more
+    assert len(_sent(tables, LinkHeartbeat)) == 1
+
+    async with keeper.transactions() as uow:  # the partner's first number arrives
+        await uow.store.count_received(GUSHI, 0, 1)
+    clock.advance(timedelta(seconds=0.5))
+    opened = len(transactions.opened)
+    await keeper.tick()  # astir: folded in at once, though nothing is due
+    assert len(transactions.opened) - opened == 2
+    assert tables.links[GUSHI].contiguous == 1
+    assert tables.link_received == {}
+
+    clock.advance(timedelta(seconds=0.5))  # the heartbeat interval since the first
+    await keeper.tick()
+    assert len(_sent(tables, LinkHeartbeat)) == 2
+
+    async with keeper.transactions() as uow:  # the partner says it sent 3: 2 and 3 missing
+        await uow.store.heard_heartbeat(GUSHI, 3, clock.now)
+    await keeper.tick()
+    assert tables.links[GUSHI].missing_since == clock.now
+    clock.advance(POLICY.gap_grace + timedelta(seconds=1))
+    await keeper.tick()  # a gap keeps the link astir until it is repaired
+    [asked] = _sent(tables, ReplayRequested)
+    assert (asked.from_sequence, asked.to_sequence) == (2, 3)
+
+
+async def test_with_every_link_at_rest_the_keeper_waits_to_be_woken_or_for_what_falls_due() -> None:
+    clock = Clock(AT)  # the node's clock stands still: nothing falls due for 10 s
+    keeper, tables = _keeper(clock)
+    transactions = keeper.transactions
+    assert isinstance(transactions, FakeTransactions)
+    stop = asyncio.Event()
+    running = asyncio.create_task(keeper.run(stop, tick=0.01))
+
+    async def looks(count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(transactions.opened) < count:
+                await asyncio.sleep(0.005)
+
+    await looks(2)  # the question, and the first look at the link: a heartbeat
+    await asyncio.sleep(0.3)
+    assert len(transactions.opened) == 2  # at rest: thirty ticks' worth, not a question
+    async with keeper.transactions() as uow:  # the partner's number 1, applied
+        await uow.store.count_received(GUSHI, 0, 1)
+    keeper.wake()
+    await looks(5)  # at once: the question and the fold
+    assert tables.links[GUSHI].contiguous == 1
+    async with keeper.transactions() as uow:  # number 3 without 2: astir until repaired
+        await uow.store.count_received(GUSHI, 0, 3)
+    keeper.wake()
+    await looks(12)  # a tick apart while something is missing
+    assert tables.links[GUSHI].missing_since == AT
+    stop.set()
+    await asyncio.wait_for(running, 1)
 
 
 async def test_a_gap_is_asked_for_exactly_and_less_often_each_time() -> None:

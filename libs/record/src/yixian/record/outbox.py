@@ -148,6 +148,8 @@ class Outbox:
             epoch,
         )
         assert row is not None
+        if row["requeued"]:
+            await self.conn.execute("SELECT pg_notify($1, '')", CHANNEL)  # wake the relay
         return int(row["requeued"]), int(row["held"])
 
     async def sent(self, partner: str) -> tuple[int | None, int]:

@@ -3,7 +3,9 @@
 - One relay at a time: each instance waits for a PostgreSQL advisory lock, so a second
   instance is a hot standby that neither duplicates nor reorders; it takes over within a
   poll interval when the first one's connection drops.
-- Wakes on ``LISTEN yixian_outbox`` (the outbox's insert trigger) and polls as a fallback.
+- Wakes on ``LISTEN yixian_outbox`` (the outbox's insert trigger, and whoever puts rows
+  back in the queue); with nothing to send it waits for that, looking again on its own
+  only every ``idle_wait`` seconds (or when a resting topic may be sent again).
 - Idempotent producer, ``acks=all``; each record keyed and labelled as its writer queued
   it (``outbox.record_key``: ``routes.ROUTES``' movement, claim or activity id, or
   ``link``; ``outbox.content_type``: the ``content-type`` header); a batch is sent in id
@@ -52,6 +54,10 @@ RELAY_LOCK = 0x59_49_58_52  # "YIXR"
 class RelaySettings:
     batch_size: int = 500
     poll_interval: float = 1.0
+    """How often a standby relay asks for the lead, and the pause after a database error."""
+    idle_wait: float = 30.0
+    """The longest the leader waits for a notification when the outbox has nothing to send:
+    a fallback for rows made sendable without one (written by hand)."""
     send_timeout: float = 15.0
     max_backoff: float = 10.0
     linger_ms: int = 5
@@ -142,7 +148,8 @@ class OutboxRelay:
                 if drained:  # the last batch took every row: sleep until one is added
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(
-                            self._wait_wake_or_stop(stop), self.settings.poll_interval
+                            self._wait_wake_or_stop(stop),
+                            resting.wait(self.settings.idle_wait),
                         )
                     if stop.is_set():
                         break
@@ -352,6 +359,12 @@ class _Resting:
     def topics(self) -> list[str]:
         now = asyncio.get_running_loop().time()
         return [t for t, until in self._until.items() if until > now]
+
+    def wait(self, most: float) -> float:
+        """Seconds until the first resting topic may be sent again, at most ``most``."""
+        now = asyncio.get_running_loop().time()
+        ahead = [until - now for until in self._until.values() if until > now]
+        return min([most, *ahead])
 
     def failed(self, topic: str) -> None:
         delay = min(self._delay.get(topic, self.first / 2) * 2, self.most)

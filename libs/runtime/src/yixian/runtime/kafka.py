@@ -46,6 +46,8 @@ from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 from .settings import KafkaSettings
 
 __all__ = [
+    "QUIET_FETCH_WAIT_MS",
+    "QUIET_LOOK_MS",
     "AIOKafkaProducer",
     "Connection",
     "ConsumerRecord",
@@ -160,8 +162,14 @@ def admin_config(settings: KafkaSettings) -> dict[str, Any]:
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> KafkaBroker:
-    """A FastStream broker for ``settings``; connects only when the application starts it."""
+    """A FastStream broker for ``settings``; connects only when the application starts it.
+
+    It only consumes: no producer and no admin client of its own (the outbox relay is the
+    node's one producer), one client and its connections fewer for each node a process
+    serves; its subscribers must say ``no_reply=True``, or a record carrying a
+    ``reply_to`` header would be answered."""
     connection = Connection.of(settings)
+    options.setdefault("consumer_only", True)
     # a logger of our own: FastStream decorates its "faststream" logger with a handler of its own
     options.setdefault("logger", logging.getLogger("yixian.broker"))
     # a line per message ("Received", "Processed") only when debugging: our handlers log
@@ -173,6 +181,18 @@ def make_broker(settings: KafkaSettings, *, client_id: str, **options: Any) -> K
         security=connection.security(),
         **options,
     )
+
+
+QUIET_FETCH_WAIT_MS = 2000
+"""How long the broker holds a fetch of a node's consumer on a quiet topic (it answers as
+soon as a record is there, unless the consumer asks for more: notify waits for a batch);
+aiokafka's 500 ms costs each idle consumer a fetch every half second. The price: a seek (a
+batch delivered again) or a newly subscribed topic waits for the fetch in flight, up to
+this long."""
+QUIET_LOOK_MS = 5000
+"""How often a consumer's fetching routine looks around on its own (a rebalance, a seek,
+records consumed and a fetch done wake it at once); aiokafka's 200 ms wakes it five times a
+second for nothing."""
 
 
 async def raw_bodies(message: Any) -> Any:

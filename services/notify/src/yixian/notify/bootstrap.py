@@ -142,7 +142,8 @@ async def start_node(settings: NotifySettings) -> NodeRuntime:
     metrics = NotifyMetrics()
     zone = ZoneInfo(settings.time_zone)
     planner = Planner(settings.node, templates, settings.language, zone)
-    broker = build_consumer(settings, transactions(pool), planner)
+    dispatcher = build_dispatcher(settings, pool, client, metrics)
+    broker = build_consumer(settings, transactions(pool), planner, dispatcher.wake)
 
     async def closing() -> None:
         await broker.stop()
@@ -154,9 +155,7 @@ async def start_node(settings: NotifySettings) -> NodeRuntime:
     except BaseException:
         await closing()
         raise
-    sending = asyncio.create_task(
-        build_dispatcher(settings, pool, client, metrics).run(stop), name="dispatch"
-    )
+    sending = asyncio.create_task(dispatcher.run(stop), name="dispatch")
     scheduler = Scheduler(
         transactions(pool),
         planner,
@@ -165,7 +164,7 @@ async def start_node(settings: NotifySettings) -> NodeRuntime:
         deadlines=settings.deadlines.to_domain(),
     )
     scheduling = asyncio.create_task(
-        scheduler.run(stop, settings.schedule_seconds), name="schedule"
+        scheduler.run(stop, settings.schedule_seconds, dispatcher.wake), name="schedule"
     )
     readiness = with_api_keys(
         pool,

@@ -85,7 +85,12 @@ async def start_node(settings: SyncSettings) -> NodeRuntime:
         partners = await keeper.linked_partners()
         return incoming_topics(settings.kafka.topics, settings.node, partners)
 
-    consumer = IncomingConsumer(settings, applier, metrics, incoming)
+    consumer = IncomingConsumer(settings, applier, metrics, incoming, keeper.wake)
+
+    async def linked() -> None:
+        await consumer.follow()
+        keeper.wake()
+
     try:
         await consumer.start()
     except BaseException:
@@ -100,7 +105,7 @@ async def start_node(settings: SyncSettings) -> NodeRuntime:
         metrics=metrics,
         readiness=readiness,
         consumer_lag=lambda: lag.refresh(consumer.topics),
-        on_linked=consumer.follow,
+        on_linked=linked,
     )
 
     async def closing() -> None:

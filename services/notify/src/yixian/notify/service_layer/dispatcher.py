@@ -11,7 +11,6 @@ channel (Message-ID, ``Idempotency-Key``, ``X-Yixian-Notice-Id``), so receivers 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -26,6 +25,9 @@ from yixian.runtime import get_logger
 
 log = get_logger(__name__)
 MAX_ATTEMPTS = 8
+IDLE_MOST = 30.0
+"""The longest an idle dispatcher waits without being woken: for notices this process did
+not plan (another instance's, or written by hand)."""
 
 
 class Dispatcher:
@@ -57,20 +59,46 @@ class Dispatcher:
         """How long a claim lasts: a crashed dispatcher's notices are taken up after it."""
         self.send_timeout = send_timeout
         """A channel that takes longer is taken as a failure to retry."""
+        self._wake = asyncio.Event()
 
-    async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
+    def wake(self) -> None:
+        """Notices were just planned: look for due ones now, not when the wait ends."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, idle: float = 0.5, most: float = IDLE_MOST) -> None:
+        """Send until ``stop`` is set. After a round that found nothing due, wait until the
+        first pending notice falls due (at least ``idle``, at most ``most`` seconds), or
+        until :meth:`wake` says notices were planned; after a failure, ``idle``."""
         while not stop.is_set():
+            self._wake.clear()  # a wake during the round makes the next one start at once
             try:
                 sent = await self.dispatch_once()
+                wait = 0.0 if sent else await self._until_due(idle, most)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("dispatch failed; retrying", error=str(exc) or type(exc).__name__)
-                sent = 0
+                wait = idle
             except Exception:
                 log.exception("dispatch failed unexpectedly; retrying")
-                sent = 0
-            if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), idle)
+                wait = idle
+            if wait > 0:
+                await self._rest(stop, wait)
+
+    async def _until_due(self, idle: float, most: float) -> float:
+        """Seconds until the first pending notice is due, within ``idle`` and ``most``."""
+        due: datetime | None = await self.pool.fetchval(
+            "SELECT min(next_attempt_at) FROM notices WHERE status = 'pending'"
+        )
+        if due is None:
+            return most
+        return min(max((due - self.clock()).total_seconds(), idle), most)
+
+    async def _rest(self, stop: asyncio.Event, seconds: float) -> None:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def dispatch_once(self) -> int:
         """Claim a batch of due notices, send them, record each outcome as it comes."""

@@ -90,10 +90,18 @@ class Scheduler:
         self.deadlines = deadlines or Deadlines()
         self.reminders = reminders or Reminders()
 
-    async def run(self, stop: asyncio.Event, every: float = 60.0) -> None:
+    async def run(
+        self,
+        stop: asyncio.Event,
+        every: float = 60.0,
+        planned: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Plan what is due every ``every`` seconds; ``planned`` is told when a tick
+        planned notices (the dispatcher sends them at once)."""
         while not stop.is_set():
             try:
-                await self.tick()
+                if await self.tick():
+                    planned()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("schedule failed; retrying", error=str(exc) or type(exc).__name__)
             except Exception:

@@ -830,6 +830,15 @@ class SyncStore:
         rows = await self.conn.fetch("SELECT partner FROM links ORDER BY partner")
         return [r["partner"] for r in rows]
 
+    async def links_astir(self) -> dict[str, bool]:
+        rows = await self.conn.fetch(
+            "SELECT partner, missing_since IS NOT NULL OR partner_sent > contiguous"
+            " OR replay_attempts > 0"
+            " OR EXISTS (SELECT 1 FROM link_received r WHERE r.partner = links.partner)"
+            " AS astir FROM links"
+        )
+        return {r["partner"]: r["astir"] for r in rows}
+
     async def add_link(self, partner: str) -> bool:
         made = await self.conn.fetchval(
             "INSERT INTO links (partner) VALUES ($1) ON CONFLICT DO NOTHING RETURNING true",

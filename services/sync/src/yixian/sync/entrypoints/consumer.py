@@ -25,7 +25,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from yixian.runtime import get_logger, make_broker
-from yixian.runtime.kafka import batch_records, raw_bodies
+from yixian.runtime.kafka import QUIET_FETCH_WAIT_MS, QUIET_LOOK_MS, batch_records, raw_bodies
 from yixian.sync.adapters.metrics import SyncMetrics
 from yixian.sync.config import SyncSettings
 from yixian.sync.service_layer.applier import Applier
@@ -66,8 +66,10 @@ def build_consumer(
     metrics: SyncMetrics,
     incoming: Sequence[str],
     listener: ConsumerRebalanceListener | None = None,
+    applied: Callable[[], None] = lambda: None,
 ) -> KafkaBroker:
-    """A broker whose one subscriber applies the records of the ``incoming`` pair topics."""
+    """A broker whose one subscriber applies the records of the ``incoming`` pair topics;
+    ``applied`` is told after each batch (the link keeper folds its numbers in at once)."""
     broker = make_broker(
         settings.kafka,
         client_id=f"yixian-sync-{settings.node}",
@@ -86,6 +88,9 @@ def build_consumer(
         max_records=settings.batch_size,
         batch_timeout_ms=100,
         decoder=raw_bodies,
+        no_reply=True,  # a record's reply_to header names no topic this node writes to
+        fetch_max_wait_ms=QUIET_FETCH_WAIT_MS,
+        consumer_timeout_ms=QUIET_LOOK_MS,
         listener=listener,
     )
     async def on_records(bodies: list[bytes], message: KafkaMessage) -> None:
@@ -108,6 +113,7 @@ def build_consumer(
                 metrics.apply_seconds.observe(elapsed / len(records))
                 partner = record.topic.rsplit(".to.", 1)[0][-6:]
                 metrics.events.labels(partner=partner, outcome=outcome).inc()
+            applied()
             return
 
     return broker
@@ -126,11 +132,13 @@ class IncomingConsumer:
         applier: Applier,
         metrics: SyncMetrics,
         wanted: Callable[[], Awaitable[list[str]]],
+        applied: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.applier = applier
         self.metrics = metrics
         self.wanted = wanted
+        self.applied = applied
         self.broker: KafkaBroker | None = None
         self.topics: list[str] = []
         """The topics asked for last (the consumer follows them after its next rebalance)."""
@@ -145,9 +153,16 @@ class IncomingConsumer:
         if self.broker is None:
             if wanted:
                 broker = build_consumer(
-                    self.settings, self.applier, self.metrics, wanted, self._listener
+                    self.settings, self.applier, self.metrics, wanted, self._listener, self.applied
                 )
-                await broker.start()
+                try:
+                    await broker.start()
+                except BaseException:
+                    # e.g. a partner's topic not yet readable by this node's principal (linked
+                    # after the node started): the clients it did start would stay connected,
+                    # refreshing their metadata, for as long as the process lives
+                    await broker.stop()
+                    raise
                 self.broker, self.topics = broker, wanted
                 log.info("consuming", topics=wanted)
             return

@@ -4,7 +4,6 @@ periodic digests for anti-entropy, and each link's status."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -132,7 +131,14 @@ class LinkView:
 
 
 class LinkKeeper:
-    """Periodic work on every link of the node, each link in a transaction of its own."""
+    """Periodic work on every link of the node, each link in a transaction of its own.
+
+    Each tick first asks which links are astir (numbers received or missing, a gap being
+    repaired). A link at rest is left alone until its heartbeat or digest can fall due:
+    the keeper knows when from its last look (something sent to the partner, a digest
+    made since, only puts them off). While every link is at rest the keeper does not tick
+    either: it waits until the first of them falls due, or until :meth:`wake` says the
+    partners' events were applied (the consumer says so) or a link was made."""
 
     def __init__(
         self,
@@ -150,6 +156,13 @@ class LinkKeeper:
         self.topics = topics
         self.policy = policy
         self.clock = clock
+        self._next_look: dict[str, datetime] = {}
+        """When each link at rest next needs a look: its heartbeat or its digest due."""
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Partners' events were applied, or a link was made: look at the links now."""
+        self._wake.set()
 
     async def known_partners(self, store: Store) -> list[str]:
         """The partners this node is linked with: ``YIXIAN_PARTNERS`` and every partner
@@ -168,29 +181,59 @@ class LinkKeeper:
         return made and partner not in self.partners
 
     async def run(self, stop: asyncio.Event, tick: float = 1.0) -> None:
+        """Tick every ``tick`` seconds while a link is astir; while all are at rest, when
+        the first falls due (at least every heartbeat interval) or when woken."""
         while not stop.is_set():
+            self._wake.clear()  # a wake during the tick makes the next one start at once
+            rest = tick
             try:
-                await self.tick()
+                if await self.tick():
+                    rest = self._rest(tick)
             except self.transactions.transient as exc:
                 log.warning("link upkeep failed; retrying", error=str(exc) or type(exc).__name__)
             except Exception:
                 log.exception("link upkeep failed unexpectedly; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), tick)
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=rest, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
 
-    async def tick(self) -> None:
+    def _rest(self, tick: float) -> float:
+        """Seconds until the first link at rest falls due: at least ``tick``, at most the
+        heartbeat interval (events applied elsewhere than by this process's consumer, a
+        rebuild's, are looked at within it)."""
+        most = self.policy.heartbeat_interval.total_seconds()
+        if not self._next_look:
+            return tick
+        due = (min(self._next_look.values()) - self.clock()).total_seconds()
+        return min(max(due, tick), most)
+
+    async def tick(self) -> bool:
+        """Look at every link that is astir or due; whether every link is at rest now."""
         now = self.clock()
         async with self.transactions() as uow:
-            partners = await self.known_partners(uow.store)
-        for partner in partners:
+            astir = await uow.store.links_astir()
+        at_rest = True
+        for partner in sorted(self.partners | set(astir)):
+            # a partner without a row yet is looked at: its first look makes the row
+            if not astir.get(partner, True) and now < self._next_look.get(partner, now):
+                continue
             async with self.transactions() as uow:
-                await self._heartbeat(uow.store, partner, now)
-                await self._repair_gaps(uow.store, partner, now)
-                await self._digest(uow.store, partner, now)
+                heartbeat = await self._heartbeat(uow.store, partner, now)
+                settled = await self._repair_gaps(uow.store, partner, now)
+                digest = await self._digest(uow.store, partner, now)
+            self._next_look[partner] = min(heartbeat, digest)
+            at_rest = at_rest and settled
+        return at_rest
 
-    async def _heartbeat(self, store: Store, partner: str, now: datetime) -> None:
-        if not self.policy.heartbeat_due(await store.last_sent_at(partner), now):
-            return  # the link is not idle
+    async def _heartbeat(self, store: Store, partner: str, now: datetime) -> datetime:
+        """Send a heartbeat if the link is idle; when the next one can be due."""
+        last_sent_at = await store.last_sent_at(partner)
+        if not self.policy.heartbeat_due(last_sent_at, now):
+            assert last_sent_at is not None
+            return last_sent_at + self.policy.heartbeat_interval  # the link is not idle
         heartbeat = LinkHeartbeat(
             source=self.node,
             destination=partner,
@@ -199,17 +242,19 @@ class LinkKeeper:
         )
         await store.publish_to(partner, make_event(heartbeat, node=self.node, time=now))
         await store.note_heartbeat_sent(partner, now)
+        return now + self.policy.heartbeat_interval
 
-    async def _repair_gaps(self, store: Store, partner: str, now: datetime) -> None:
+    async def _repair_gaps(self, store: Store, partner: str, now: datetime) -> bool:
         """Ask for exactly the missing numbers, less often each time; every few requests
-        for a gap still open, send a digest at once (it settles what cannot be replayed)."""
+        for a gap still open, send a digest at once (it settles what cannot be replayed).
+        Whether the link is at rest: nothing missing, no gap being asked for."""
         tracker = await store.tracker(partner, now)
         asked = await store.replay_asked(partner)
         plan = plan_replay(tracker, now, self.policy, attempts=asked.attempts, asked_at=asked.at)
         if not plan.runs:
             if plan.attempts != asked.attempts:
                 await store.note_replay_attempts(partner, plan.attempts)
-            return
+            return tracker.missing_since is None and plan.attempts == 0
         runs = plan.runs
         count = count_numbers(runs)
         request = ReplayRequested(
@@ -233,11 +278,18 @@ class LinkKeeper:
         )
         if plan.with_digest:
             await send_digest(store, partner, self.policy, now)
+        return False
 
-    async def _digest(self, store: Store, partner: str, now: datetime, force: bool = False) -> None:
-        if not force and not self.policy.digest_due(await store.last_digest_sent_at(partner), now):
-            return
+    async def _digest(
+        self, store: Store, partner: str, now: datetime, force: bool = False
+    ) -> datetime:
+        """Send the periodic digest if it is due (or ``force``); when the next one is."""
+        last = await store.last_digest_sent_at(partner)
+        if not force and not self.policy.digest_due(last, now):
+            assert last is not None
+            return last + self.policy.digest_interval
         await send_digest(store, partner, self.policy, now)
+        return now + self.policy.digest_interval
 
     async def anti_entropy_now(self, partner: str) -> None:
         """Send a digest to ``partner`` at once (the on-demand repair)."""

@@ -273,6 +273,12 @@ class Store(Protocol):
     async def add_link(self, partner: str) -> bool:
         """Make ``partner``'s row in ``links``; whether there was none."""
 
+    async def links_astir(self) -> dict[str, bool]:
+        """Every partner with a row in ``links``, and whether its link has something to fold
+        in or repair: numbers received since ``tracker`` last looked, numbers missing, a
+        gap's replay requests counted."""
+        ...
+
     async def last_sent_at(self, partner: str) -> datetime | None:
         """When this node last committed something for ``partner``."""
 
