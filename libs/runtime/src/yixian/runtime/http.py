@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -51,3 +51,15 @@ async def start_http(app: Any, host: str, port: int) -> RunningHttp:
         raise RuntimeError("the HTTP server stopped at start-up")
     bound = server.servers[0].sockets[0].getsockname()[1]
     return RunningHttp(server, task, f"http://{host}:{bound}")
+
+
+def route_path(scope: Mapping[str, Any]) -> str:
+    """The request's path within the app: ``scope["path"]`` less the ``root_path`` a node
+    host serves the node's app under (``/nodes/<code>``), so a rule that names a path (the
+    streamed import, the audit log's action, an idempotency fingerprint) holds alike for a
+    node served alone and on a host."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path

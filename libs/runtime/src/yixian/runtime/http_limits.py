@@ -15,6 +15,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .http import route_path
 from .http_errors import error_response
 
 MAX_JSON_BYTES = 64 * 1024
@@ -62,7 +63,7 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         media = headers.get("content-type", "").split(";")[0].strip().lower()
-        accepted = self.streamed.get(scope["path"])
+        accepted = self.streamed.get(route_path(scope))
         if accepted is not None:
             if media and media not in accepted:
                 await self._refuse(scope, receive, send, 415, f"must be one of {sorted(accepted)}")

@@ -31,6 +31,7 @@ from yixian.registry.service_layer.unit_of_work import (
 )
 from yixian.registry.service_layer.unit_of_work import Request as Ctx
 from yixian.runtime import bind_trace, get_logger
+from yixian.runtime.http import route_path
 from yixian.runtime.http_errors import printable
 from yixian.runtime.tracing import span
 
@@ -84,7 +85,7 @@ async def audit_refusal(request: Request, status: int, message: str, field: Any)
     await node_parts(request).runner.record_unanswered(
         actor=who.actor if who else "anonymous",
         role=who.role.value if who else None,
-        action=printable(f"{request.method} {request.url.path}"),
+        action=printable(f"{request.method} {route_path(request.scope)}"),
         outcome="denied" if status == 403 else "refused",
         detail={
             "status": status,
@@ -103,7 +104,7 @@ async def _record_unauthenticated(
     await parts.runner.record_unanswered(
         actor="anonymous",
         role=None,
-        action=printable(f"{request.method} {request.url.path}"),
+        action=printable(f"{request.method} {route_path(request.scope)}"),
         outcome="denied",
         detail=detail,
     )
@@ -143,10 +144,11 @@ async def context(
     match = _TRACEPARENT.match(traceparent or "")
     trace = f"00-{match.group(1)}-{secrets.token_hex(8)}-01" if match else new_traceparent()
     body_hash = None
-    streamed = request.url.path == IMPORT_PATH  # never read whole into memory
+    path = route_path(request.scope)  # the same alone and on a node host
+    streamed = path == IMPORT_PATH  # never read whole into memory
     if request.method in _WRITES and idempotency_key is not None and not streamed:
         body_hash = request_hash(
-            parts.runner.config.id_hash_key, request.method, request.url.path, await request.body()
+            parts.runner.config.id_hash_key, request.method, path, await request.body()
         )
     return Ctx(
         principal=who,

@@ -21,6 +21,7 @@ from yixian.registry.entrypoints.dependencies import (
 from yixian.registry.service_layer import handlers
 from yixian.registry.service_layer.importing import run_import
 from yixian.runtime import bind_trace, get_logger
+from yixian.runtime.http import route_path
 from yixian.runtime.http_errors import error_response
 
 router = APIRouter(tags=["members"])
@@ -77,7 +78,7 @@ async def import_members_endpoint(
             result = await run_import(
                 parts.runner,
                 ctx,
-                request.url.path,
+                route_path(request.scope),
                 request.stream(),
                 "csv" if IMPORT_FORMATS[media] == "csv" else "jsonl",
             )
