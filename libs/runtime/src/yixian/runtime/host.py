@@ -113,6 +113,20 @@ class HostSettings(BaseSettings):
     restart_seconds: float = Field(
         default=5.0, gt=0, le=3600, description="The first wait before a failed node restarts."
     )
+    pool_size: int = Field(
+        default=3,
+        ge=2,
+        le=100,
+        description="The most database connections each node keeps per service, unless its"
+        " file says (YIXIAN_DATABASE_POOL_SIZE): one server holds many nodes' pools.",
+    )
+    pool_idle_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A node's pooled connection unused this long is closed, unless its file"
+        " says (YIXIAN_DATABASE_IDLE_SECONDS).",
+    )
     log_level: str = "INFO"
 
 
@@ -134,6 +148,17 @@ def node_settings(settings_type: type[S], path: Path) -> S:
     if settings.node != code:
         raise ValueError(f"{path} sets YIXIAN_NODE={settings.node}; the file must be {code}.env")
     return settings
+
+
+def hosted(settings: S, host: HostSettings) -> S:
+    """A node's settings as its host runs it: lean database pools (``YIXIAN_HOST_POOL_*``)
+    where its file does not size them itself."""
+    lean = {
+        "database_pool_size": host.pool_size,
+        "database_idle_seconds": host.pool_idle_seconds,
+    }
+    update = {name: value for name, value in lean.items() if name not in settings.model_fields_set}
+    return settings.model_copy(update=update)
 
 
 def _readable_by_others(path: Path) -> bool:
@@ -257,7 +282,7 @@ class NodeHost(Generic[S]):
         wait = self.host.restart_seconds
         while not leave.is_set():
             try:
-                settings = node_settings(self.settings_type, path)
+                settings = hosted(node_settings(self.settings_type, path), self.host)
             except (ValidationError, ValueError, OSError) as exc:
                 # nothing to retry until the file changes, which starts a new keeper
                 log.error("node settings refused", file=str(path), error=_short(exc))
