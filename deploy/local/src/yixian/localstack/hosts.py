@@ -187,6 +187,14 @@ class HostedNode(LocalNode):
         self.host.ops("host", "remove", self.code, "--dir", str(self.host.directory))
         self.host.wait_for(self.code, "absent")
 
+    def add_again(self, timeout: float = 90) -> None:
+        """``yixian host add`` with the node's settings file again (after ``remove``), as an
+        operator brings a node back; until its host serves it."""
+        assert self.host is not None
+        args = ["host", "add", str(self.settings_file), "--dir", str(self.host.directory)]
+        self.host.ops(*args, env=self._admin_env())
+        self.host.wait_for(self.code, timeout=timeout)
+
     def restore(self) -> None:
         """Put it back on the host (as ``host add`` with the same file does)."""
         assert self.host is not None
