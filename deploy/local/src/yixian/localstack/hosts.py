@@ -98,14 +98,22 @@ class LocalHost:
         nodes: dict[str, str] = response.json()["nodes"]
         return nodes
 
+    def _state(self, service: str, code: str) -> str:
+        """What the service's host says of the node, or why it says nothing (a process that
+        is restarting, or too busy to answer in time, is asked again)."""
+        if not self.processes[service].running:
+            return "the process is not running"
+        try:
+            return self.states(service).get(code, "absent")
+        except (httpx.HTTPError, AssertionError, KeyError, ValueError) as exc:
+            return f"no answer ({type(exc).__name__})"
+
     def wait_for(self, code: str, state: str = "running", timeout: float = 90) -> None:
         """Until every service of the host says ``state`` of node ``code`` (``None``-like
         ``"absent"``: the host no longer serves it)."""
         deadline = time.monotonic() + timeout
         while True:
-            seen = {
-                service: self.states(service).get(code, "absent") for service in HOSTED_SERVICES
-            }
+            seen = {service: self._state(service, code) for service in HOSTED_SERVICES}
             if all(found == state for found in seen.values()):
                 return
             if time.monotonic() > deadline:
