@@ -108,6 +108,31 @@ class LocalHost:
         except (httpx.HTTPError, AssertionError, KeyError, ValueError) as exc:
             return f"no answer ({type(exc).__name__})"
 
+    def wait_for_all(self, codes: list[str], state: str = "running", timeout: float = 90) -> None:
+        """Until every service of the host says ``state`` of each of ``codes`` (one question
+        per service a round, however many nodes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = {service: self._states(service) for service in HOSTED_SERVICES}
+            late = {
+                code: {s: states.get(code, "absent") for s, states in seen.items()}
+                for code in codes
+                if any(states.get(code, "absent") != state for states in seen.values())
+            }
+            if not late:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nodes on {self.name} not {state}: {late}")
+            time.sleep(0.5)
+
+    def _states(self, service: str) -> dict[str, str]:
+        if not self.processes[service].running:
+            return {}
+        try:
+            return self.states(service)
+        except (httpx.HTTPError, AssertionError, KeyError, ValueError):
+            return {}
+
     def wait_for(self, code: str, state: str = "running", timeout: float = 90) -> None:
         """Until every service of the host says ``state`` of node ``code`` (``None``-like
         ``"absent"``: the host no longer serves it)."""

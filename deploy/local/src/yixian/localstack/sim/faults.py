@@ -76,8 +76,7 @@ class Faults:
             time.sleep(1.0)
             process.launch()
             process.wait_started(120)
-            for code in self.world.layout[name]:
-                host.wait_for(code, "running", 300)
+            host.wait_for_all(self.world.layout[name], "running", 300)
         elif fault.kind is FaultKind.BROKER:
             self.cpu.going("kafka")
             self.stack.kafka.stop()

@@ -44,6 +44,9 @@ from .verdict import (
 from .world import MakeDatabase, Say, World
 
 SETTLE_LIMIT = 600.0
+IDLE_WINDOW = 10.0
+"""Seconds the set-up nodes are watched idle before the day, for what they cost doing
+nothing."""
 """Seconds the network may take to converge after the day before the run fails."""
 
 
@@ -136,6 +139,11 @@ async def simulate(
 
         cpu = CpuMeter(_cpu_readers(world, stack))
         cpu.start()
+        await asyncio.sleep(IDLE_WINDOW)
+        idle_cpu = sum(cpu.totals().values()) / IDLE_WINDOW
+        say(f"  {len(world.nodes)} idle nodes use {idle_cpu:.2f} CPU seconds a second"
+            " (hosts, PostgreSQL, Kafka)")  # fmt: skip
+        cpu.start()
         own_cpu = cpu_seconds(os.getpid())
         stop_sampling = asyncio.Event()
         sampling = asyncio.create_task(connections.sample(stop_sampling))
@@ -184,7 +192,7 @@ async def simulate(
         last_fault = max((s.ended for s in strikes.struck), default=None)
         result.figures = _figures(
             options, world, stories, tally, strikes, replicas, notices, lags, dead, used,
-            own_cpu, memory, idle, end_idle, connections, setup=setup, midnight=midnight,
+            own_cpu, idle_cpu, memory, idle, end_idle, connections, setup=setup, midnight=midnight,
             day_ended=day_ended, settled_at=settled_at, last_fault=last_fault,
             checked=checked, began=began,
         )  # fmt: skip
@@ -241,6 +249,7 @@ def _figures(
     dead: int,
     used: dict[str, float],
     own_cpu: float,
+    idle_cpu: float,
     memory: dict[str, tuple[float, float]],
     idle: dict[str, int],
     end_idle: dict[str, int],
@@ -305,6 +314,7 @@ def _figures(
             "seconds": {k: round(v, 1) for k, v in sorted(used.items())},
             "by_service_seconds": {k: round(v, 1) for k, v in by_service.items()},
             "load_generator_seconds": round(own_cpu, 1),
+            "idle_nodes_cores": round(idle_cpu, 3),
             "per_movement_ms": round(1000 * total_cpu / max(movements, 1), 1),
             "per_movement_ms_parts": {
                 "node hosts": round(1000 * hosts_cpu / max(movements, 1), 1),
@@ -394,7 +404,8 @@ def _report(result: Result, say: Say) -> None:
     say(f"CPU per movement: {cpu['per_movement_ms']:,.0f} ms (node hosts"
         f" {parts['node hosts']:,.0f}, PostgreSQL {parts['postgresql']:,.0f},"
         f" Kafka {parts['kafka']:,.0f}); load generator"
-        f" {cpu['load_generator_seconds']:,.0f} s in all")  # fmt: skip
+        f" {cpu['load_generator_seconds']:,.0f} s in all; the idle network"
+        f" {cpu['idle_nodes_cores']:.2f} cores")  # fmt: skip
     peak = mem["peak_per_node_mib"]
     say(f"memory per node: {mem['per_node_mib']:.1f} MiB resident (peak {peak:.1f})")
     say(f"database connections: {conn['idle_per_node']:.1f} per node idle"

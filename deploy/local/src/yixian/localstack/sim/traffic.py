@@ -26,7 +26,7 @@ from .world import SimNode, World
 
 IN_FLIGHT = 24
 """Requests in flight at once, over every node: the secretaries of the whole network."""
-GIVE_UP = 300.0
+GIVE_UP = 600.0
 """Seconds a step may keep being refused or unanswered before the story fails."""
 NOT_YET = frozenset({"not_found", "invalid_transition", "in_progress"})
 
@@ -60,6 +60,7 @@ class Tally:
 
 class Traffic:
     def __init__(self, world: World, stories: list[Story], speed: float) -> None:
+        self.say = world.say
         self.world = world
         self.stories = stories
         self.speed = speed
@@ -99,14 +100,10 @@ class Traffic:
                 f"/v1/movements/{movement}/{step.action.value}"
             )  # fmt: skip
             answer = await self._until_taken(node, path, f"sim-{story.number}-{index}", body)
-            if answer is None:
-                self.tally.failures.append(
-                    Failure(story.number, step.action.value, acting, "gave up: no answer")
-                )
-                return
-            if isinstance(answer, Failure):
-                answer.story, answer.step = story.number, step.action.value
-                self.tally.failures.append(answer)
+            if answer is None or isinstance(answer, Failure):
+                failure = answer or Failure(0, "", acting, f"no answer for {GIVE_UP:.0f} s")
+                failure.story, failure.step = story.number, step.action.value
+                self._failed(failure)
                 return
             self.tally.done[step.action.value] += 1
             self.tally.last_answer = loop.time()
@@ -115,6 +112,14 @@ class Traffic:
                 host = step.args.get("host", host)
                 self.tally.movements[story.number].append((movement, story.origin, host))
         self.tally.stories_done += 1
+
+    def _failed(self, failure: Failure) -> None:
+        self.tally.failures.append(failure)
+        if len(self.tally.failures) <= 5:
+            self.say(
+                f"  FAILED: member {failure.story}'s {failure.step} at {failure.node}:"
+                f" {failure.answer}"
+            )
 
     def _body(
         self, step: Step, node: SimNode, member: Any, host: str, story: Story, index: int

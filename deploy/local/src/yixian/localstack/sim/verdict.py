@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from yixian.localstack.sinks import HttpSink, MailSink
 
@@ -36,6 +39,8 @@ DIGEST = (
     " ORDER BY movement_id)) AS digest FROM movements m GROUP BY origin, host"
 )
 Pair = tuple[str, str]
+TOPIC_PARTITIONS = 3
+"""``yixian host add``'s default: the partitions of a node's local topic."""
 
 
 async def _each(world: World, sql: str) -> dict[str, list[asyncpg.Record]]:
@@ -53,9 +58,44 @@ async def _each(world: World, sql: str) -> dict[str, list[asyncpg.Record]]:
     return dict(zip(codes, found, strict=True))
 
 
+async def notify_behind(world: World) -> int:
+    """Records of the nodes' local topics their notify has not planned from yet (committed
+    offsets against the topics' ends): a change can be in every replica while its notice
+    is not planned yet."""
+    topics = world.topics
+    partitions = [
+        TopicPartition(topics.local(code), partition)
+        for code in world.nodes
+        for partition in range(TOPIC_PARTITIONS)
+    ]
+    bootstrap = world.stack.config.kafka_bootstrap  # the operator's door: every group
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        await admin.start()
+        try:
+            ends = await consumer.end_offsets(partitions)
+            behind = 0
+            for code in world.nodes:
+                group = f"{topics.namespace}.yixian.{code}.notify"
+                mine = [tp for tp in partitions if tp.topic == topics.local(code)]
+                committed = await admin.list_consumer_group_offsets(group, partitions=mine)
+                for tp in mine:
+                    mark = committed.get(tp)
+                    done = mark.offset if mark is not None and mark.offset >= 0 else 0
+                    behind += max(ends[tp] - done, 0)
+            return behind
+        finally:
+            await admin.close()
+    finally:
+        await consumer.stop()
+
+
 async def converged(world: World) -> bool:
     """Every (origin, host) group of movements, with their participations, the same at
-    both its nodes (a digest of each), nothing left to publish and no notice pending."""
+    both its nodes (a digest of each), nothing left to publish, no notice pending and none
+    left to plan."""
     try:
         digests = await _each(world, DIGEST)
         backlog = await _each(
@@ -78,7 +118,10 @@ async def converged(world: World) -> bool:
             other = host if code == origin else origin
             if seen.get(other, {}).get((origin, host)) != digest:
                 return False
-    return True
+    try:
+        return await notify_behind(world) == 0
+    except (KafkaError, OSError, TimeoutError):
+        return False
 
 
 @dataclass

@@ -173,8 +173,12 @@ class World:
         )
 
     async def _wait_running(self) -> None:
-        for sim in self.nodes.values():
-            await asyncio.to_thread(sim.host.wait_for, sim.code, "running", 300)
+        await asyncio.gather(
+            *(
+                asyncio.to_thread(self.hosts[name].wait_for_all, codes, "running", 300)
+                for name, codes in self.layout.items()
+            )
+        )
 
     async def _organizations(self, stories: list[Story]) -> None:
         """Each node's root gets its secretary's address, a working committee (visitors
