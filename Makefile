@@ -69,6 +69,10 @@ schemas-check: install ## Fail if the committed schemas or AsyncAPI document are
 chaos: up ## The chaos drill: 20,000 events while services, broker and database are killed
 	$(RUN) pytest -m slow -s tests/e2e/test_chaos_drill.py
 
+.PHONY: sim
+sim: up ## The network simulation: 50 nodes on 5 node hosts, a day of 3,000 movements with faults; every replica pair compared (SIM_ARGS="--nodes 20 ...")
+	$(RUN) python -m yixian.localstack.sim $(SIM_ARGS)
+
 .PHONY: drills
 drills: up ## The load drills at full size: 5,000 movements caught up, 10,000 invitations through a kill (~5 minutes)
 	YIXIAN_DRILL_SCALE=full $(RUN) pytest -s tests/e2e/test_sync_resilience.py::test_partner_offline_while_origin_registers_thousands_catches_up tests/e2e/test_notify_fanout.py

@@ -642,47 +642,57 @@ def key_revoke(
 @partner_app.command("link")
 def partner_link(
     a: Annotated[str, typer.Argument(help="Division code of one node.")],
-    b: Annotated[str, typer.Argument(help="Division code of the other.")],
+    partners: Annotated[
+        list[str],
+        typer.Argument(help="Division code of its partner; several: a link with each of them."),
+    ],
     partitions: Partitions = 3,
     replication_factor: Replication = -1,
 ) -> None:
-    """Create the two pair topics between A and B (kept for ever) and their ACLs."""
+    """Create the two pair topics between A and each partner (kept for ever) and their
+    ACLs: ``link 411525 110105`` is one link, ``link 411525 110105 110108`` two."""
     kafka = _load(KafkaSettings)
+    partners = list(dict.fromkeys(partners))
     try:
         topics = kafka.topics
-        names = [topics.pair(a, b), topics.pair(b, a)]
+        names = {b: [topics.pair(a, b), topics.pair(b, a)] for b in partners}
     except ValueError as exc:
-        _fail(Trouble("A B", str(exc)))
+        _fail(Trouble("A PARTNER", str(exc)))
+    if a in partners:
+        _fail(Trouble("A PARTNER", f"{a} cannot be its own partner"))
     admin = _load(AdminKafkaSettings)
     _run(kafka_login(admin))
     cluster = ClusterAdmin(admin, kafka)
     created = _admin_step(
-        lambda: cluster.link(a, b, _policy(partitions, replication_factor)), admin
+        lambda: cluster.link_all(a, partners, _policy(partitions, replication_factor)), admin
     )
-    out.print(f"linked {a} ⇄ {b}: {', '.join(names)}")
-    out.print(f"topics created: {', '.join(created) or 'none (both there)'}")
-    if node_file_in_use() is not None:
-        node: str | None = _settings().node
-    else:
-        node = os.environ.get("YIXIAN_NODE") if os.environ.get("YIXIAN_DATABASE_URL") else None
-    if node in (a, b):
-        # run with a node's own settings (its environment, or its file on a host): its sync
-        # reads the new partner's topic from its next look at its links
-        # (YIXIAN_METADATA_REFRESH_SECONDS), with no restart
-        from yixian.sync.adapters.store import SyncStore
+    for b in partners:
+        out.print(f"linked {a} ⇄ {b}: {', '.join(names[b])}")
+    out.print(f"topics created: {', '.join(created) or 'none (all there)'}")
+    if node_file_in_use() is None and not (
+        os.environ.get("YIXIAN_NODE") in (a, *partners) and os.environ.get("YIXIAN_DATABASE_URL")
+    ):
+        return
+    settings = _settings()
+    if settings.node not in (a, *partners):
+        return
+    # run with a node's own settings (its environment or its --node-file): its sync reads
+    # the new partners' topics from its next look at its links
+    # (YIXIAN_METADATA_REFRESH_SECONDS), with no restart
+    from yixian.sync.adapters.store import SyncStore
 
-        settings = _settings()
-        partner = b if node == a else a
+    node = settings.node
+    linked = partners if node == a else [a]
 
-        async def keep() -> bool:
-            conn = await connect(settings.database_url)
-            try:
-                store = SyncStore(conn, settings.node, settings.kafka.topics)
-                return await store.add_link(partner)
-            finally:
-                await conn.close()
+    async def keep() -> list[bool]:
+        conn = await connect(settings.database_url)
+        try:
+            store = SyncStore(conn, settings.node, settings.kafka.topics)
+            return [await store.add_link(partner) for partner in linked]
+        finally:
+            await conn.close()
 
-        made = _run(keep(), settings)
+    for partner, made in zip(linked, _run(keep(), settings), strict=True):
         out.print(f"{node} keeps a link with {partner}{'' if made else ' (it had one)'}")
 
 

@@ -237,11 +237,18 @@ class ClusterAdmin:
         return created
 
     def link(self, a: str, b: str, policy: TopicPolicy) -> list[str]:
-        created = self.ensure_topics(
-            {self.topics.pair(a, b): policy.pair(), self.topics.pair(b, a): policy.pair()},
-            policy,
-        )
-        self.grant(link_grants(a, b, self.topics))
+        return self.link_all(a, [b], policy)
+
+    def link_all(self, node: str, partners: Iterable[str], policy: TopicPolicy) -> list[str]:
+        """``node`` linked with each of ``partners``: their pair topics made in one request,
+        their grants in another."""
+        partners = list(partners)
+        wanted = {}
+        for partner in partners:
+            wanted[self.topics.pair(node, partner)] = policy.pair()
+            wanted[self.topics.pair(partner, node)] = policy.pair()
+        created = self.ensure_topics(wanted, policy)
+        self.grant(g for partner in partners for g in link_grants(node, partner, self.topics))
         return created
 
 

@@ -17,9 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+import httpx
 import pytest
 
 from yixian.contracts import OriginGroup
+from yixian.localstack.sinks import free_port
+from yixian.registry.bootstrap import build_app
 from yixian.runtime.http_limits import MAX_JSON_BYTES
 
 from .conftest import CHAOYANG, Node, outflow
@@ -433,3 +437,31 @@ async def test_a_partner_destination_is_accepted(gushi: Node) -> None:
     member = await gushi.member(await gushi.org("支部"))
     created = await gushi.post("/v1/movements", outflow(member, host=CHAOYANG), expect=201)
     assert created["host"] == CHAOYANG
+
+
+async def test_a_database_that_does_not_answer_is_a_503_to_send_again(gushi: Node) -> None:
+    """The node's database refuses connections (restarting): a request is answered 503 with
+    the one body and Retry-After, not a bare 500, and nothing is recorded; sent again once
+    the database answers, it takes effect."""
+    down = await asyncpg.create_pool(
+        f"postgresql://yixian@127.0.0.1:{free_port()}/nowhere", min_size=0, max_size=2
+    )
+    app = build_app(gushi.settings, down, gushi.clock)
+    body = {"name": "城关镇党支部", "kind": "branch", "parent_id": str(gushi.root_id)}
+    headers = {"Authorization": f"Bearer {gushi.operator_key}", "Idempotency-Key": "branch-1"}
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gushi"
+        ) as restarting:
+            refused = await restarting.post("/v1/organizations", json=body, headers=headers)
+    finally:
+        await down.close()
+    assert refused.status_code == 503, refused.text
+    assert refused.json() == {
+        "error": "unavailable",
+        "message": "the node's database does not answer now; send the request again shortly",
+    }
+    assert refused.headers["Retry-After"] == "1"
+    await gushi.call("POST", "/v1/organizations", json=body, headers=headers, expect=201)
+    names = [o["name"] for o in await gushi.get("/v1/organizations")]
+    assert names.count("城关镇党支部") == 1

@@ -127,6 +127,41 @@ class LocalHost:
         nodes: dict[str, str] = response.json()["nodes"]
         return nodes
 
+    def _state(self, service: str, code: str) -> str:
+        """What the service's host says of the node, or why it says nothing (a process that
+        is restarting, or too busy to answer in time, is asked again)."""
+        if not self.processes[service].running:
+            return "the process is not running"
+        try:
+            return self.states(service).get(code, "absent")
+        except (httpx.HTTPError, AssertionError, KeyError, ValueError) as exc:
+            return f"no answer ({type(exc).__name__})"
+
+    def wait_for_all(self, codes: list[str], state: str = "running", timeout: float = 90) -> None:
+        """Until every service of the host says ``state`` of each of ``codes`` (one question
+        per service a round, however many nodes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = {service: self._states(service) for service in HOSTED_SERVICES}
+            late = {
+                code: {s: states.get(code, "absent") for s, states in seen.items()}
+                for code in codes
+                if any(states.get(code, "absent") != state for states in seen.values())
+            }
+            if not late:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nodes on {self.name} not {state}: {late}")
+            time.sleep(0.5)
+
+    def _states(self, service: str) -> dict[str, str]:
+        if not self.processes[service].running:
+            return {}
+        try:
+            return self.states(service)
+        except (httpx.HTTPError, AssertionError, KeyError, ValueError):
+            return {}
+
     def wait_for(
         self,
         code: str,
@@ -138,7 +173,7 @@ class LocalHost:
         with ``state`` (``"absent"``: the host no longer serves it); what they said."""
         deadline = time.monotonic() + timeout
         while True:
-            seen = {service: self.states(service).get(code, "absent") for service in services}
+            seen = {service: self._state(service, code) for service in services}
             if all(found.startswith(state) for found in seen.values()):
                 return seen
             if time.monotonic() > deadline:
@@ -219,6 +254,14 @@ class HostedNode(LocalNode):
         assert self.host is not None
         self.host.ops("host", "remove", self.code, "--dir", str(self.host.directory))
         self.host.wait_for(self.code, "absent")
+
+    def add_again(self, timeout: float = 90) -> None:
+        """``yixian host add`` with the node's settings file again (after ``remove``), as an
+        operator brings a node back; until its host serves it."""
+        assert self.host is not None
+        args = ["host", "add", str(self.settings_file), "--dir", str(self.host.directory)]
+        self.host.ops(*args, env=self._admin_env())
+        self.host.wait_for(self.code, timeout=timeout)
 
     def restore(self) -> None:
         """Put it back on the host (as ``host add`` with the same file does)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -92,6 +93,16 @@ class Request:
         return json.loads(self.body)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A sender that went away mid-request (killed, or its host restarted) is no error of
+    the receiver's: it is not printed as one."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 @dataclass
 class HttpSink:
     """Records every complete POST; ``fail_first[path] = n`` answers 503 to the first n for
@@ -150,7 +161,7 @@ class HttpSink:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _QuietServer(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

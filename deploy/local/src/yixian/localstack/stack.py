@@ -39,6 +39,11 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD = "yixian-local-admin"  # noqa: S105  (the throwaway local stack's admin)
 
 
+MAX_CONNECTIONS = 600
+"""PostgreSQL's limit, given at every start (so it holds for a data folder made before it
+rose): fifty nodes on node hosts hold up to nine connections each (three services, a pool of
+three), and the parallel tests their own."""
+
 MANY_PARTITIONS = 1000
 """From this many partitions in the state folder, ``up`` says what they cost."""
 
@@ -544,7 +549,7 @@ class PostgresServer:
                 "listen_addresses = '127.0.0.1'\n"
                 f"port = {self.config.postgres_port}\n"
                 f"unix_socket_directories = '{self.home}'\n"
-                "max_connections = 300\n"
+                f"max_connections = {MAX_CONNECTIONS}\n"
                 "shared_buffers = 256MB\n"
                 "fsync = on\n"
                 "synchronous_commit = on\n"
@@ -566,7 +571,7 @@ class PostgresServer:
             self.initialise()
             self._run(
                 "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file),
-                "-w", "-t", str(int(timeout)),
+                "-w", "-t", str(int(timeout)), "-o", f"-c max_connections={MAX_CONNECTIONS}",
             )  # fmt: skip
             started = True
         _wait("PostgreSQL", self.answers, timeout, self.log_file)

@@ -6,7 +6,14 @@ No service logic lives here.
 from .kafka import kafka_reachable, make_broker
 from .lifecycle import run, wait_for_stop_signal
 from .logging import bind_trace, configure_logging, get_logger
-from .resources import DbConnection, NodeResources, create_pool, init_connection, open_resources
+from .resources import (
+    DbConnection,
+    NodeResources,
+    create_pool,
+    init_connection,
+    node_pool,
+    open_resources,
+)
 from .settings import DeadlineSettings, KafkaSettings, NodeSettings
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "init_connection",
     "kafka_reachable",
     "make_broker",
+    "node_pool",
     "open_resources",
     "run",
     "wait_for_stop_signal",

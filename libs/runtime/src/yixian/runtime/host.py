@@ -132,6 +132,20 @@ class HostSettings(BaseSettings):
         " each failure up to this, and starts again from YIXIAN_HOST_RESTART_SECONDS once the"
         " node ran that long.",
     )
+    pool_size: int = Field(
+        default=3,
+        ge=2,
+        le=100,
+        description="The most database connections each node keeps per service, unless its"
+        " file says (YIXIAN_DATABASE_POOL_SIZE): one server holds many nodes' pools.",
+    )
+    pool_idle_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A node's pooled connection unused this long is closed, unless its file"
+        " says (YIXIAN_DATABASE_IDLE_SECONDS).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -193,6 +207,17 @@ def shared_with(settings: NodeSettings, others: Mapping[str, NodeSettings]) -> s
         if name is not None and name == other.kafka.username:
             return f"YIXIAN_KAFKA_USERNAME: the principal of node {code}; each node has its own"
     return None
+
+
+def hosted(settings: S, host: HostSettings) -> S:
+    """A node's settings as its host runs it: lean database pools (``YIXIAN_HOST_POOL_*``)
+    where its file does not size them itself."""
+    lean = {
+        "database_pool_size": host.pool_size,
+        "database_idle_seconds": host.pool_idle_seconds,
+    }
+    update = {name: value for name, value in lean.items() if name not in settings.model_fields_set}
+    return settings.model_copy(update=update)
 
 
 def _readable_by_others(path: Path) -> bool:
@@ -343,7 +368,7 @@ class NodeHost(Generic[S]):
         wait = self.host.restart_seconds
         while not keeper.leave.is_set():
             try:
-                settings = node_settings(self.settings_type, path)
+                settings = hosted(node_settings(self.settings_type, path), self.host)
             except (ValidationError, ValueError, OSError) as exc:
                 # nothing to retry until the file changes, which starts a new keeper
                 reason = refusal(exc, self.settings_type)

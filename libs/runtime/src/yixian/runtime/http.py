@@ -12,14 +12,6 @@ from typing import Any
 import uvicorn
 
 
-def route_path(scope: Mapping[str, Any]) -> str:
-    """The path an app routes on: the request's path after the prefix the app is served
-    under (its ``root_path``, e.g. a node host's ``/nodes/<code>``)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
-
-
 class _EmbeddedServer(uvicorn.Server):
     """The service, not uvicorn, handles signals; and uvicorn's clock ticks once a second,
     not ten times, so that an idle service does not wake for nothing."""
@@ -75,3 +67,15 @@ async def start_http(app: Any, host: str, port: int) -> RunningHttp:
         raise RuntimeError("the HTTP server stopped at start-up")
     bound = server.servers[0].sockets[0].getsockname()[1]
     return RunningHttp(server, task, f"http://{host}:{bound}")
+
+
+def route_path(scope: Mapping[str, Any]) -> str:
+    """The request's path within the app: ``scope["path"]`` less the ``root_path`` a node
+    host serves the node's app under (``/nodes/<code>``), so a rule that names a path (the
+    streamed import, the audit log's action, an idempotency fingerprint) holds alike for a
+    node served alone and on a host."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path

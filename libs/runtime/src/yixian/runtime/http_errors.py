@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
+from asyncpg.exceptions import OperatorInterventionError, TooManyConnectionsError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -183,3 +185,29 @@ def answer_errors_in_one_body(app: FastAPI) -> None:
     no more than those."""
     app.add_exception_handler(HTTPException, on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
+
+
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,  # refused, reset: the server is down or restarting
+    asyncpg.InterfaceError,  # the connection went away under the request
+    asyncpg.PostgresConnectionError,
+    OperatorInterventionError,  # shutting down, starting up
+    TooManyConnectionsError,
+)
+"""What a request meets when the node's database is down or full, rather than wrong."""
+
+
+async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 with the one body and ``Retry-After``, not a bare 500: the client sends the
+    request again (with its ``Idempotency-Key`` it takes effect once)."""
+    return error_response(
+        503,
+        "unavailable",
+        "the node's database does not answer now; send the request again shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+def answer_database_outages(app: FastAPI) -> None:
+    for kind in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(kind, on_database_unavailable)

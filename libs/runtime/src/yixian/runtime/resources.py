@@ -34,14 +34,26 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     of these for a session gives it up itself before the connection goes back.)"""
 
 
-async def create_pool(dsn: str, *, size: int = 4) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, size: int = 4, idle_seconds: float = 300.0) -> asyncpg.Pool:
+    """At most ``size`` connections; one unused for ``idle_seconds`` is closed (one stays)."""
     return await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=size,
+        max_inactive_connection_lifetime=idle_seconds,
         command_timeout=60,
         init=init_connection,
         reset=keep_session,
+    )
+
+
+async def node_pool(settings: NodeSettings, default_size: int) -> asyncpg.Pool:
+    """The pool of one of the node's services: as large as the node's
+    ``YIXIAN_DATABASE_POOL_SIZE`` says, else ``default_size`` (the service's own)."""
+    return await create_pool(
+        settings.database_url,
+        size=settings.database_pool_size or default_size,
+        idle_seconds=settings.database_idle_seconds,
     )
 
 

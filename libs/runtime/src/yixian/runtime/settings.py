@@ -148,6 +148,21 @@ class NodeSettings(_NodeScopedSettings):
         "movements only to these; sync sends them heartbeats and digests.",
     )
     database_url: str = "postgresql://yixian@127.0.0.1:15432/yixian"
+    database_pool_size: int | None = Field(
+        default=None,
+        ge=2,
+        le=100,
+        description="The most connections each of the node's services keeps to its database"
+        " (default: the service's own, registry 10, sync and notify 6; on a node host, the"
+        " host's YIXIAN_HOST_POOL_SIZE).",
+    )
+    database_idle_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="A pooled connection unused this long is closed (on a node host, the"
+        " host's YIXIAN_HOST_POOL_IDLE_SECONDS).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_timeout: float = Field(default=15.0, gt=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 
 from yixian.record import schema
-from yixian.runtime import DbConnection, create_pool, get_logger
+from yixian.runtime import DbConnection, get_logger, node_pool
 from yixian.runtime.apikeys import keys_readable
 from yixian.runtime.host import NodeRuntime, serve_node
 from yixian.runtime.metrics import ConsumerLag, add_metrics_route
@@ -136,7 +136,7 @@ async def start_node(settings: NotifySettings) -> NodeRuntime:
     """The node's notify, started: the planner on its local topic, the dispatcher, the
     scheduler and the status app, on a pool and an HTTP client of its own."""
     templates = Templates(TEMPLATES)  # a template error stops the start, not a message
-    pool = await create_pool(settings.database_url, size=6)
+    pool = await node_pool(settings, 6)
     client = httpx.AsyncClient(timeout=15)
     stop = asyncio.Event()
     metrics = NotifyMetrics()

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from yixian.record import schema
 from yixian.record.metrics import RelayMetrics
 from yixian.record.process import build_relay, parked_degradation
-from yixian.runtime import DbConnection, create_pool, get_logger
+from yixian.runtime import DbConnection, get_logger, node_pool
 from yixian.runtime.host import NodeRuntime, serve_node
 from yixian.runtime.metrics import add_metrics_route
 from yixian.runtime.service import readiness_checks
@@ -106,7 +106,7 @@ def build_app(
 async def start_node(settings: RegistrySettings) -> NodeRuntime:
     """The node's registry, started: its HTTP app, the outbox relay and (policy ``follow``)
     the forward follower and the claim answerer, on a pool of its own."""
-    pool = await create_pool(settings.database_url, size=10)
+    pool = await node_pool(settings, 10)
     stop = asyncio.Event()
     metrics = RelayMetrics()
     loops = []

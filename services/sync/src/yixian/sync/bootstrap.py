@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from yixian.record import schema
-from yixian.runtime import create_pool, get_logger
+from yixian.runtime import get_logger, node_pool
 from yixian.runtime.host import NodeRuntime, serve_node
 from yixian.runtime.metrics import ConsumerLag
 from yixian.runtime.service import readiness_checks
@@ -73,7 +73,7 @@ def build_keeper(settings: SyncSettings, pool: asyncpg.Pool) -> LinkKeeper:
 async def start_node(settings: SyncSettings) -> NodeRuntime:
     """The node's sync, started: the consumer of its linked partners' pair topics, the link
     keeper and the status app, on a pool of its own."""
-    pool = await create_pool(settings.database_url, size=6)
+    pool = await node_pool(settings, 6)
     metrics = SyncMetrics()
     stop = asyncio.Event()
     applier = build_applier(pool, sync_config(settings))

@@ -93,7 +93,7 @@ async def audit_refusal(request: Request, status: int, message: str, field: Any)
     await parts_of(request).runner.record_unanswered(
         actor=who.actor if who else "anonymous",
         role=who.role.value if who else None,
-        action=printable(f"{request.method} {request.url.path}"),
+        action=printable(f"{request.method} {route_path(request.scope)}"),
         outcome="denied" if status == 403 else "refused",
         detail={
             "status": status,
@@ -112,7 +112,7 @@ async def _record_unauthenticated(
     await parts.runner.record_unanswered(
         actor="anonymous",
         role=None,
-        action=printable(f"{request.method} {request.url.path}"),
+        action=printable(f"{request.method} {route_path(request.scope)}"),
         outcome="denied",
         detail=detail,
     )

@@ -30,7 +30,12 @@ from yixian.registry.domain import (
     WouldLockOut,
 )
 from yixian.registry.service_layer.unit_of_work import Denied, TransactionRunner
-from yixian.runtime.http_errors import ERROR_RESPONSES, error_response, on_http_error
+from yixian.runtime.http_errors import (
+    ERROR_RESPONSES,
+    answer_database_outages,
+    error_response,
+    on_http_error,
+)
 from yixian.runtime.http_errors import on_validation_error as answer_invalid_request
 from yixian.runtime.http_limits import RequestLimits
 
@@ -116,6 +121,7 @@ def create_app(
     app.add_exception_handler(HTTPException, on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(DomainError, on_domain_error)  # type: ignore[arg-type]
+    answer_database_outages(app)
     for router in ROUTERS:
         app.include_router(router)
     return app
