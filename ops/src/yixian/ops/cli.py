@@ -25,7 +25,7 @@ import httpx
 import typer
 from confluent_kafka import KafkaException
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import DownloadColumn, Progress, TimeRemainingColumn
@@ -92,19 +92,9 @@ class AdminKafkaSettings(KafkaSettings):
     """The cluster admin's connection (``YIXIAN_ADMIN_KAFKA_*``), for init and links."""
 
     model_config = SettingsConfigDict(env_prefix="YIXIAN_ADMIN_KAFKA_", extra="ignore")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """The operator's own login: from the environment, also when the node's settings
-        come from a node file (``--node-file``; a node's file never holds the admin's)."""
-        return (init_settings, env_settings, dotenv_settings, file_secret_settings)
+    node_scoped = False
+    """The operator's own login: from the environment, also when the node's settings come
+    from a node file (``--node-file``; a node's file never holds the admin's)."""
 
 
 _SETTINGS_KINDS: tuple[type[BaseSettings], ...] = (

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -70,7 +70,10 @@ class _NodeFile(DotEnvSettingsSource):
 
 class _NodeScopedSettings(BaseSettings):
     """Settings read from the environment, or from one node's file inside
-    :func:`reading_node_file`."""
+    :func:`reading_node_file` (unless ``node_scoped`` is off: settings that are never a
+    node's, e.g. the cluster admin's login, always come from the environment)."""
+
+    node_scoped: ClassVar[bool] = True
 
     @classmethod
     def settings_customise_sources(
@@ -81,7 +84,7 @@ class _NodeScopedSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = _NODE_FILE.get()
+        path = _NODE_FILE.get() if cls.node_scoped else None
         if path is None:
             return (init_settings, env_settings, dotenv_settings, file_secret_settings)
         return (init_settings, _NodeFile(settings_cls, env_file=path))
