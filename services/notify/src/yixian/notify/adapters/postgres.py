@@ -85,26 +85,10 @@ class NoticeLog:
 
     async def add(self, notice: Notice) -> bool:
         inserted = await self.conn.fetchval(
-            "INSERT INTO notices (notice_key, reason, recipient, channel, address, member_id,"
-            " movement_id, language, subject, body, urgent, mandatory, trace_id, status,"
-            " last_error)"
+            f"INSERT INTO notices ({_NOTICE_COLUMNS})"  # noqa: S608 - constants
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
             " ON CONFLICT DO NOTHING RETURNING true",
-            notice.key,
-            notice.reason,
-            notice.recipient,
-            notice.channel,
-            notice.address,
-            notice.member_id,
-            notice.movement_id,
-            notice.language,
-            notice.subject,
-            notice.body,
-            notice.urgent,
-            notice.mandatory,
-            notice.trace_id,
-            notice.status,
-            notice.last_error,
+            *_notice_row(notice),
         )
         return bool(inserted)
 
