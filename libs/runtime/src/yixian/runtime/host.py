@@ -41,6 +41,10 @@ log = get_logger(__name__)
 S = TypeVar("S", bound=NodeSettings)
 ASGIApp = Callable[..., Awaitable[None]]
 NODE_FILE_SUFFIX = ".env"
+MAX_RESTART_WAIT = 30.0
+"""The longest wait before a node that failed is started again: what failed it is often
+mended within seconds (a partner's link made, a server back), and a wait that doubled to
+minutes kept the node down long after."""
 _NODE_PATH = re.compile(r"/nodes/([0-9A-Za-z_-]{1,32})(/.*)?")
 
 
@@ -313,7 +317,7 @@ class NodeHost(Generic[S]):
                 self._state(code, "failed: a loop ended; restarting")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(leave.wait(), wait)
-            wait = min(wait * 2, 300.0)
+            wait = min(wait * 2, MAX_RESTART_WAIT)
         log.info("node stopped")
 
     async def _start(self, settings: S, path: Path) -> NodeRuntime | None:
