@@ -20,7 +20,9 @@ from yixian.localstack.sim.plan import CHEAP_FAULTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-SMOKE = Options(nodes=6, hosts=2, movements=240, seed=2026, faults=CHEAP_FAULTS, day_seconds=40)
+SMOKE = Options(
+    nodes=6, hosts=2, movements=200, seed=2026, faults=CHEAP_FAULTS, day_seconds=30, kills=1
+)
 
 
 async def test_a_day_of_six_nodes_on_two_hosts_ends_with_identical_replicas(
