@@ -1,7 +1,7 @@
 """The network simulation at smoke size (``make sim`` runs it with fifty nodes and every
 fault): six nodes on two node hosts, set up with ``yixian host add`` and ``partner link``, a
 few hundred members' days compressed into seconds, a partner off its host for an hour of the
-day and ``kill -9`` of a registry, a sync and a notify host process. Not the broker's or the
+day and ``kill -9`` of a host's registry process (its nodes' APIs and relays). Not the broker's or the
 database's restart: the tests running beside this one share them. Afterwards every replica
 pair is identical row by row, every notice was sent once, and the figures are there.
 """
@@ -20,7 +20,9 @@ from yixian.localstack.sim.plan import CHEAP_FAULTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-SMOKE = Options(nodes=6, hosts=2, movements=240, seed=2026, faults=CHEAP_FAULTS, day_seconds=40)
+SMOKE = Options(
+    nodes=6, hosts=2, movements=200, seed=2026, faults=CHEAP_FAULTS, day_seconds=30, kills=1
+)
 
 
 async def test_a_day_of_six_nodes_on_two_hosts_ends_with_identical_replicas(
@@ -45,9 +47,9 @@ async def test_a_day_of_six_nodes_on_two_hosts_ends_with_identical_replicas(
     notices = figures["notices"]
     assert notices["each_once"]
     assert notices["planned"] == notices["received_distinct"] > SMOKE.movements
-    struck = {(f["kind"], f["target"].split("/")[-1]) for f in figures["faults"]}
-    assert struck >= {("kill", "registry"), ("kill", "sync"), ("kill", "notify")}
-    assert "offline" in {kind for kind, _ in struck}
+    struck = sorted((f["kind"], f["target"].split("/")[-1]) for f in figures["faults"])
+    assert [kind for kind, _ in struck] == ["kill", "offline"]
+    assert struck[0] == ("kill", "registry")
     assert figures["convergence"]["seconds_after_last_fault"] is not None
     assert figures["lag_ms"]["count"] > SMOKE.movements
     assert 0 < figures["lag_ms"]["p50"] <= figures["lag_ms"]["p99"]

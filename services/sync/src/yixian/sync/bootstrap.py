@@ -96,7 +96,7 @@ async def start_node(settings: SyncSettings) -> NodeRuntime:
     except BaseException:
         await pool.close()
         raise
-    upkeep = asyncio.create_task(keeper.run(stop), name="links")
+    upkeep = asyncio.create_task(keeper.run(stop, settings.link_tick_seconds), name="links")
     following = asyncio.create_task(consumer.run(stop), name="subscription")
     app = create_app(
         node=settings.node,

@@ -26,6 +26,13 @@ class SyncSettings(NodeSettings):
     silence_seconds: float = Field(default=35.0, gt=0)
     gap_grace_seconds: float = Field(default=5.0, gt=0)
     digest_seconds: float = Field(default=300.0, gt=0)
+    link_tick_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often each link's upkeep runs (heartbeat due, gaps to ask for, digest"
+        " due): a transaction per partner each time, so many nodes on one server take longer.",
+    )
     digest_buckets: int = Field(default=256, ge=1, le=65536)
     replay_backoff_max_seconds: float = Field(
         default=120.0, gt=0, description="The longest wait between replay requests for a gap."

@@ -452,12 +452,15 @@ class Fault:
 
 
 def fault_plan(
-    kinds: Iterable[FaultKind], layout: dict[str, list[str]], stories: Sequence[Story]
+    kinds: Iterable[FaultKind],
+    layout: dict[str, list[str]],
+    stories: Sequence[Story],
+    kills: int = 3,
 ) -> list[Fault]:
     """When each kind of fault strikes: the busiest hub goes offline at 08:00 for an hour
     (scenario 4); the biggest host's registry, the next one's sync and the third one's notify
-    are killed in the late morning and early afternoon; the broker restarts at 16:00 and the
-    database at 20:00, the last fault."""
+    are killed in the late morning and early afternoon (the first ``kills`` of them); the
+    broker restarts at 16:00 and the database at 20:00, the last fault."""
     wanted = set(kinds)
     faults = []
     if FaultKind.OFFLINE in wanted:
@@ -466,7 +469,8 @@ def fault_plan(
             faults.append(Fault(8 * HOUR, FaultKind.OFFLINE, busiest[0][0], HOUR))
     if FaultKind.KILL in wanted:
         hosts = sorted(layout, key=lambda h: (-len(layout[h]), h))
-        for n, (hour, service) in enumerate(((10.5, "registry"), (12.5, "sync"), (14, "notify"))):
+        services = ((10.5, "registry"), (12.5, "sync"), (14, "notify"))[:kills]
+        for n, (hour, service) in enumerate(services):
             faults.append(Fault(hour * HOUR, FaultKind.KILL, f"{hosts[n % len(hosts)]}/{service}"))
     if FaultKind.BROKER in wanted:
         faults.append(Fault(16 * HOUR, FaultKind.BROKER))

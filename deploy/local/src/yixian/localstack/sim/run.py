@@ -59,6 +59,8 @@ class Options:
     faults: frozenset[FaultKind] = frozenset(FaultKind)
     day_seconds: float = 300.0
     """How long the simulated day lasts, in seconds."""
+    kills: int = 3
+    """Host processes killed (a registry, a sync, a notify: the first so many)."""
 
     @property
     def speed(self) -> float:
@@ -108,7 +110,7 @@ async def simulate(
     layout = host_layout(chosen, options.hosts)
     graph = partner_graph(chosen, rng)
     stories = day_plan(graph, options.movements, rng)
-    faults = fault_plan(options.faults, layout, stories)
+    faults = fault_plan(options.faults, layout, stories, options.kills)
     result = Result(options)
     say(
         f"Simulation (seed {options.seed}): {len(chosen)} nodes on {len(layout)} hosts,"

@@ -47,6 +47,17 @@ LINK_TUNING = (
 operator's would (a heartbeat every 10 s on each of hundreds of links, not every second)."""
 
 
+HOSTED_PACE = {
+    "YIXIAN_LINK_TICK_SECONDS": "5",
+    "YIXIAN_RELAY_POLL_INTERVAL": "5",
+    "YIXIAN_FOLLOW_INTERVAL_SECONDS": "10",
+}
+"""How often a node's loops look for work when nothing wakes them: each look is a query per
+node (per link, for the link upkeep), and fifty nodes share one server. The relay is woken
+by the outbox's NOTIFY, so its poll is a fallback; links still send a heartbeat every 10 s
+and ask for a gap within the 5 s grace plus a tick."""
+
+
 def root_name(code: str) -> str:
     return f"{division_name(code) or code}委组织部"
 
@@ -133,6 +144,7 @@ class World:
             "YIXIAN_QUIET_END": "00:00",
             "YIXIAN_EMAIL_PER_SECOND": "200",
             "YIXIAN_SMS_PER_SECOND": "200",
+            **HOSTED_PACE,
         }
 
     async def _add_nodes(self) -> None:
