@@ -125,12 +125,13 @@ class HostSettings(BaseSettings):
         default=5.0, gt=0, le=3600, description="The first wait before a failed node restarts."
     )
     restart_most_seconds: float = Field(
-        default=300.0,
+        default=30.0,
         gt=0,
         le=3600,
         description="The longest wait before a failed node restarts: the wait doubles after"
         " each failure up to this, and starts again from YIXIAN_HOST_RESTART_SECONDS once the"
-        " node ran that long.",
+        " node ran that long. What failed a node is often mended within seconds (a partner's"
+        " link made, a server back); a wait of minutes kept it down long after.",
     )
     pool_size: int = Field(
         default=3,
