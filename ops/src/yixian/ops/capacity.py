@@ -696,7 +696,7 @@ def _upkeep(p: Plan) -> str:
                 f"{number((beats + digests) / business)}×",
                 size(per_day),
                 size(per_day * 365 * p.inputs.replication_factor),
-                number(2 * p.links()),
+                number(beats + digests),
             ]
         )
     return table(
@@ -707,7 +707,7 @@ def _upkeep(p: Plan) -> str:
             "× business events",
             "kept per day (one copy)",
             f"kept per year (×{p.inputs.replication_factor} replicas)",
-            "keeper rounds/s (either policy)",
+            "keeper looks at a link/s (ADR 34: when its heartbeat or digest falls due)",
         ],
         rows,
     ) + (

@@ -44,10 +44,10 @@ from .verdict import (
 from .world import MakeDatabase, Say, World
 
 SETTLE_LIMIT = 600.0
+"""Seconds the network may take to converge after the day before the run fails."""
 IDLE_WINDOW = 10.0
 """Seconds the set-up nodes are watched idle before the day, for what they cost doing
 nothing."""
-"""Seconds the network may take to converge after the day before the run fails."""
 
 
 @dataclass(frozen=True)
