@@ -30,8 +30,9 @@ class SyncSettings(NodeSettings):
         default=1.0,
         gt=0,
         le=60,
-        description="How often each link's upkeep runs (heartbeat due, gaps to ask for, digest"
-        " due): a transaction per partner each time, so many nodes on one server take longer.",
+        description="How often the link upkeep looks again while a link is astir (a gap to ask"
+        " for, numbers to record): a transaction per such link each look. Links at rest are"
+        " looked at when a heartbeat or digest falls due, or when the consumer applied events.",
     )
     digest_buckets: int = Field(default=256, ge=1, le=65536)
     replay_backoff_max_seconds: float = Field(

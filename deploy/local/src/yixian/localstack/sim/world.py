@@ -53,9 +53,9 @@ HOSTED_PACE = {
     "YIXIAN_FOLLOW_INTERVAL_SECONDS": "10",
 }
 """How often a node's loops look for work when nothing wakes them: each look is a query per
-node (per link, for the link upkeep), and fifty nodes share one server. The relay is woken
-by the outbox's NOTIFY, so its poll is a fallback; links still send a heartbeat every 10 s
-and ask for a gap within the 5 s grace plus a tick."""
+node (per link astir, for the link upkeep), and fifty nodes share one server. The relay is
+woken by the outbox's NOTIFY, so its poll is a fallback; links still send a heartbeat every
+10 s and ask for a gap within the 5 s grace plus a tick."""
 
 
 def root_name(code: str) -> str:
