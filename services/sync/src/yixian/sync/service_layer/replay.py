@@ -66,6 +66,8 @@ Decoded = tuple[Inbound, str, Envelope[Any]]
 """A record, the partner that sent it, and its event."""
 APPLIED, STALE, DUPLICATE = Outcome.APPLIED.value, Outcome.STALE.value, Outcome.DUPLICATE.value
 
+RESUME_SLICE = 1
+"""Records a fold reads at first after the applier took one of its run (see ``_fold``)."""
 READS_NO_MOVEMENT = (LinkHeartbeat, LinkStatusReported, VisitorClaimAsked, VisitorClaimAnswered)
 """Events whose handling by the applier reads no movement and no attendance (the link's
 rows, the visitor claims' tables), as a record that does not decode, or is forged or
@@ -232,30 +234,43 @@ class Replay:
 
     async def _fold(self, run: list[Decoded]) -> list[str]:
         """Apply a run of foldable records: set-wise up to the first the applier must take,
-        that one by the applier, and so on."""
+        that one by the applier, and so on.
+
+        After the applier took one, what it read for the rest of the run may have changed,
+        so the rest is read again: in slices that start at ``RESUME_SLICE`` record and
+        double while they fold whole. Records the applier must take often come in a row (a
+        partition's records of an older link epoch, read after the link moved on); reading
+        the whole rest again after each made such a run quadratic."""
         outcomes: list[str] = []
         transactions = self.applier.transactions
+        size = len(run)
         while run:
+            part = run[:size]
             try:
                 async with transactions() as uow:
-                    fold = await _Fold.read(uow.store, run, self.config.node, self.forgotten)
-                    taken = fold.apply(run, self.config.policy, self.config.max_version_ahead)
+                    fold = await _Fold.read(uow.store, part, self.config.node, self.forgotten)
+                    taken = fold.apply(part, self.config.policy, self.config.max_version_ahead)
                     await uow.store.write_replayed(fold.replayed)
             except transactions.transient:
                 raise
             except Exception as exc:
                 log.warning("a replayed run could not be written at once; applying it record"
-                            " by record", error=repr(exc), records=len(run))  # fmt: skip
-                return outcomes + await self._by_applier([Other(r, True) for r, _, _ in run])
+                            " by record", error=repr(exc), records=len(part))  # fmt: skip
+                outcomes += await self._by_applier([Other(r, True) for r, _, _ in part])
+                run = run[len(part) :]
+                continue
             for partner, forgotten in self.forgotten.items():
                 forgotten.claimed |= fold.claimed.get(partner, set())
                 for movement_id in fold.written(partner):
                     forgotten.groups.pop(movement_id, None)
             outcomes += fold.outcomes
-            if taken == len(run):
-                break
+            if taken == len(part):
+                run = run[taken:]
+                size *= 2
+                continue
             outcomes += await self._by_applier([Other(run[taken][0], reads_movements=True)])
             run = run[taken + 1 :]
+            size = RESUME_SLICE
         return outcomes
 
 
