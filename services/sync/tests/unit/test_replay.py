@@ -216,18 +216,23 @@ async def test_a_replay_takes_an_applier_that_is_rebuilding() -> None:
         Replay(Node.of(CHAOYANG).applier)
 
 
+@pytest.mark.parametrize("interleaved", [False, True])
 async def test_records_of_an_older_epoch_after_the_newer_are_not_read_again_each(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, interleaved: bool
 ) -> None:
     """A partition read after another whose records moved the link to a new epoch: each of
     its older records is the applier's. The rest of the run is not read again after each
-    (that made a 5,000-record chunk read 12 million rows), and the outcomes are live apply's."""
+    (that made a 5,000-record chunk read 12 million rows), the applier takes them in one
+    batch, and the outcomes and rows are live apply's, record by record."""
     movements = [uuid4() for _ in range(80)]
     partner = Partner(GUSHI, CHAOYANG)
     older = [partner.record(_origin(m, 1)) for m in movements]
     partner.epoch, partner.seq = epoch_of(NOW) - 10, 0
     newer = [partner.record(_origin(m, 2)) for m in movements]
     records = newer[:10] + older + newer[10:]
+    if interleaved:  # two partitions read a record of each in turn
+        records = newer[:10] + [r for pair in zip(older, newer[10:] + newer[:10]) for r in pair]
+        records = records[: len(older) + len(newer)]
 
     live, fresh = Node.of(CHAOYANG), Node.of(CHAOYANG, rebuilding=True)
     live_outcomes = [await live.applier.handle(record) for record in records]
@@ -239,9 +244,19 @@ async def test_records_of_an_older_epoch_after_the_newer_are_not_read_again_each
         return await copies(store, partner, movement_ids)
 
     monkeypatch.setattr(FakeStore, "partner_copies", counted)
+    batches: list[int] = []
+    handle_batch = fresh.applier.handle_batch
+
+    async def batch(records: list[Inbound]) -> list[str]:
+        batches.append(len(records))
+        return await handle_batch(records)
+
+    monkeypatch.setattr(fresh.applier, "handle_batch", batch)
     replay = Replay(fresh.applier)
     assert await replay.apply(records) == live_outcomes
     await replay.finish()
 
     assert _rows(fresh.tables) == _rows(live.tables)
     assert sum(read) <= 3 * len(records)  # each older record read again: 80 × ~80 / 2
+    if not interleaved:  # the new epoch's first record, then the stragglers in one batch
+        assert batches == [1, len(older)]

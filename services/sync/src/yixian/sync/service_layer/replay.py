@@ -268,10 +268,29 @@ class Replay:
                 run = run[taken:]
                 size *= 2
                 continue
-            outcomes += await self._by_applier([Other(run[taken][0], reads_movements=True)])
-            run = run[taken + 1 :]
+            end = taken + _stragglers(run[taken:], fold.positions)
+            outcomes += await self._by_applier([Other(r, True) for r, _, _ in run[taken:end]])
+            run = run[end:]
             size = RESUME_SLICE
         return outcomes
+
+
+def _stragglers(run: list[Decoded], positions: dict[str, tuple[int, int]]) -> int:
+    """How many records the applier takes at once from the head of ``run``, which a fold
+    could not apply: the first, and if it is of an older link epoch than its partner's link
+    follows (a straggler, ADR 16), the stragglers of that partner right after it. The
+    applier takes them in one batch: a straggler moves no link epoch, so the batch reads
+    what each would read alone."""
+    _, partner, event = run[0]
+    epoch = positions[partner][0]
+    if event.epoch >= epoch:
+        return 1
+    count = 1
+    for _, other, later in run[1:]:
+        if other != partner or later.epoch >= epoch:
+            break
+        count += 1
+    return count
 
 
 class _Fold:
