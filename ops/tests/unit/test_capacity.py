@@ -101,7 +101,7 @@ def test_event_sizes_are_the_contracts_own() -> None:
 
 
 def test_a_figure_waits_for_its_measurement_as_a_formula() -> None:
-    waiting = Figure.of(286) + Figure.of(150) * Figure.measured(MEASURED, "idle_memory_per_node_mb")
+    waiting = Figure.of(286) + Figure.of(150) * Figure.measured(Measured(), "idle_memory_per_node_mb")
     assert waiting.value is None
     assert waiting.show() == "286 + 150 × ⟨measured: idle-memory-per-node⟩"
     assert (waiting * 2).show() == "(286 + 150 × ⟨measured: idle-memory-per-node⟩) × 2"
@@ -121,7 +121,7 @@ def test_a_measurement_replaces_its_token_everywhere() -> None:
         sim_connections_per_node=2,
     )
     assert "⟨measured:" not in render(plan(measured=measured)).split("Not yet measured")[1]
-    assert "⟨measured: cpu-per-movement⟩" in render(plan())
+    assert "⟨measured: cpu-per-movement⟩" in render(plan(measured=Measured()))
 
 
 def test_docs_scale_md_holds_this_module_s_tables() -> None:

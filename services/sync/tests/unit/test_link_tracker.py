@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from yixian.contracts import LinkState
 from yixian.sync.domain import SequenceTracker, subtract_runs
 from yixian.sync.service_layer.links import LinkPolicy
@@ -102,3 +105,32 @@ def test_replay_requests_back_off_to_a_cap() -> None:
     waits = [policy.replay_wait(tries).total_seconds() for tries in range(7)]
     assert waits == [0, 10, 20, 40, 60, 60, 60]
     assert policy.replay_wait(10_000) == timedelta(seconds=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("receive"), st.integers(1, 60)),
+            st.tuples(st.just("settle"), st.integers(0, 60)),
+            st.tuples(st.just("heartbeat"), st.integers(0, 60)),
+        ),
+        max_size=80,
+    ),
+    st.sets(st.integers(1, 60), max_size=10),
+)
+def test_the_highest_number_seen_is_kept_as_numbers_arrive(
+    steps: list[tuple[str, int]], ahead: set[int]
+) -> None:
+    """``max_seen`` is kept as numbers arrive (a gap before 100,000 numbers made taking the
+    largest of them at each arrival quadratic); it is what the numbers say, whatever came."""
+    tracker = SequenceTracker(contiguous=0, ahead=set(ahead))
+    for kind, number in steps:
+        if kind == "receive":
+            tracker.receive(number, T0)
+        elif kind == "settle":
+            tracker.settle_up_to(number, T0)
+        else:
+            tracker.heartbeat(number, T0)
+        assert tracker.max_seen == max([tracker.contiguous, *tracker.ahead])
+        assert tracker.expected_up_to == max(tracker.max_seen, tracker.partner_sent)

@@ -173,10 +173,16 @@ class SequenceTracker:
     missing_since: datetime | None = None
     last_event_at: datetime | None = None
     last_heartbeat_at: datetime | None = None
+    _highest: int = field(default=0, init=False, repr=False, compare=False)
+    """The highest number received: kept as numbers arrive, where taking the largest of
+    ``ahead`` at each made a gap with many numbers beyond it quadratic to fold in."""
+
+    def __post_init__(self) -> None:
+        self._highest = max(self.ahead, default=0)
 
     @property
     def max_seen(self) -> int:
-        return max([self.contiguous, *self.ahead])
+        return max(self.contiguous, self._highest)
 
     @property
     def expected_up_to(self) -> int:
@@ -209,6 +215,7 @@ class SequenceTracker:
         if seq <= self.contiguous or seq in self.ahead:
             return False
         self.ahead.add(seq)
+        self._highest = max(self._highest, seq)
         while self.contiguous + 1 in self.ahead:
             self.contiguous += 1
             self.ahead.discard(self.contiguous)
