@@ -19,6 +19,7 @@ from yixian.ops.capacity import (
     Plan,
     Province,
     event_sizes,
+    number,
     plan,
     provinces,
     region,
@@ -146,7 +147,10 @@ def test_the_command_prints_with_a_measurement_given() -> None:
     result = runner.invoke(app, ["capacity", "--cpu-per-movement", "5"])
     assert result.exit_code == 0, result.output
     assert "⟨measured: cpu-per-movement⟩" not in result.output
-    assert "⟨measured: idle-memory-per-node⟩" in result.output
+    assert "cpu-per-movement 5 ms;" in result.output  # the given figure, not the recorded one
+    assert f"idle-memory-per-node {number(MEASURED.idle_memory_per_node_mb or 0)} MB" in (
+        result.output
+    )
 
 
 def test_write_replaces_the_region_between_the_markers_only(tmp_path: Path) -> None:

@@ -104,9 +104,32 @@ class Measured:
     """PostgreSQL connections a node host keeps open per idle node in ``make sim``."""
 
 
-MEASURED = Measured()
+MEASURED = Measured(
+    # make bench, node host phase, 2026-12-01 on the quiet development VM: 2.9 MiB RSS
+    idle_memory_per_node_mb=3.0,
+    # make bench, two nodes of one host (the closed loop, every process, PostgreSQL and
+    # Kafka): 9.6 ms, 2026-12-01 (8.0 in the run before; the two-process-per-node run 11.0)
+    cpu_per_movement_ms=9.6,
+    # make bench, `sync rebuild` of the benchmark's pair topic after live apply, 2026-12-01
+    # (a topic with a link epoch change and its stragglers; 4,300-5,200 on a topic of one
+    # epoch, `--only replay`)
+    replay_events_per_second=1_589,
+    # make sim, 2026-12-01: 50 idle nodes with 170 links used 0.63 cores (hosts, PostgreSQL
+    # and Kafka) at a heartbeat every 10 s; all of it put on the links, an upper bound
+    sim_idle_cpu_per_link_ms=3.7,
+    # make sim, 2026-12-01: pg_stat_activity of the nodes' databases, idle before the day
+    sim_connections_per_node=5.6,
+)
 """The figures docs/scale.md is written with: record a measurement here and run
 ``python -m yixian.ops.capacity --write docs/scale.md``."""
+
+UNITS = {
+    "idle_memory_per_node_mb": "MB",
+    "cpu_per_movement_ms": "ms",
+    "replay_events_per_second": "events/s",
+    "sim_idle_cpu_per_link_ms": "ms/s",
+    "sim_connections_per_node": "connections",
+}
 
 TOKENS = {
     "idle_memory_per_node_mb": "idle-memory-per-node",
@@ -940,10 +963,16 @@ SECTIONS: list[tuple[str, Callable[[Plan], str]]] = [
 def render(p: Plan) -> str:
     """The tables, as docs/scale.md holds them between its markers."""
     missing = [TOKENS[f.name] for f in fields(p.measured) if getattr(p.measured, f.name) is None]
+    taken = [
+        f"{TOKENS[f.name]} {number(value)} {UNITS[f.name]}"
+        for f in fields(p.measured)
+        if (value := getattr(p.measured, f.name)) is not None
+    ]
     lines = [
         "<!-- Written by `python -m yixian.ops.capacity --write docs/scale.md`; edit the module,"
         " not these tables. -->",
         "",
+        "Measured: " + ("; ".join(taken) or "none") + ".",
         "Not yet measured: " + (", ".join(f"`⟨measured: {t}⟩`" for t in missing) or "none") + ".",
     ]
     for title, section in SECTIONS:
