@@ -102,7 +102,9 @@ def test_event_sizes_are_the_contracts_own() -> None:
 
 
 def test_a_figure_waits_for_its_measurement_as_a_formula() -> None:
-    waiting = Figure.of(286) + Figure.of(150) * Figure.measured(Measured(), "idle_memory_per_node_mb")
+    waiting = Figure.of(286) + Figure.of(150) * Figure.measured(
+        Measured(), "idle_memory_per_node_mb"
+    )
     assert waiting.value is None
     assert waiting.show() == "286 + 150 × ⟨measured: idle-memory-per-node⟩"
     assert (waiting * 2).show() == "(286 + 150 × ⟨measured: idle-memory-per-node⟩) × 2"

@@ -231,7 +231,9 @@ async def test_records_of_an_older_epoch_after_the_newer_are_not_read_again_each
     newer = [partner.record(_origin(m, 2)) for m in movements]
     records = newer[:10] + older + newer[10:]
     if interleaved:  # two partitions read a record of each in turn
-        records = newer[:10] + [r for pair in zip(older, newer[10:] + newer[:10]) for r in pair]
+        records = newer[:10] + [
+            r for pair in zip(older, newer[10:] + newer[:10], strict=True) for r in pair
+        ]
         records = records[: len(older) + len(newer)]
 
     live, fresh = Node.of(CHAOYANG), Node.of(CHAOYANG, rebuilding=True)
