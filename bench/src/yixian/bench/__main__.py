@@ -3,6 +3,7 @@ write the JSON."""
 
 from __future__ import annotations
 
+import signal
 import tempfile
 from dataclasses import replace
 from enum import StrEnum
@@ -101,6 +102,9 @@ def run(
 
 
 def main() -> None:
+    # a stop (SIGTERM) ends the run as Ctrl-C does: the phases' nodes and processes are
+    # stopped on the way out rather than left running
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     app()
 
 
