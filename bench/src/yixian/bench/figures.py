@@ -503,24 +503,11 @@ class Bench:
         """As fast as the origin takes commits, for the whole window (closed loop); with
         the CPU each service spent per movement."""
         window = self.sizes.sustained_seconds
-        done: list[str] = []
-        failed = 0
-        deadline = time.monotonic() + window
         processes = [p for node in self.nodes.values() for p in node.processes]
         postmaster = await postmaster_pid(self.gushi.database_url)
         broker = self.stack.kafka.pid()
         cpu_before = {p.name: cpu_seconds(p) for p in processes} | stack_cpu(postmaster, broker)
-
-        async def worker() -> None:
-            nonlocal failed
-            while time.monotonic() < deadline and members:
-                movement = await register(members.pop())
-                if movement is None:
-                    failed += 1
-                else:
-                    done.append(movement)
-
-        await asyncio.gather(*(worker() for _ in range(CLOSED_LOOP_CLIENTS)))
+        done, failed = await closed_loop(members, register, window)
         throughput, latencies = await self._applied(done, "sustained")
         p50, p95, p99 = _percentiles(latencies)
         self.report.add("e2e_throughput", Figure(
