@@ -243,9 +243,9 @@ class Replay:
         the whole rest again after each made such a run quadratic."""
         outcomes: list[str] = []
         transactions = self.applier.transactions
-        size = len(run)
-        while run:
-            part = run[:size]
+        start, size = 0, len(run)
+        while start < len(run):
+            part = run[start : start + size]
             try:
                 async with transactions() as uow:
                     fold = await _Fold.read(uow.store, part, self.config.node, self.forgotten)
@@ -257,40 +257,37 @@ class Replay:
                 log.warning("a replayed run could not be written at once; applying it record"
                             " by record", error=repr(exc), records=len(part))  # fmt: skip
                 outcomes += await self._by_applier([Other(r, True) for r, _, _ in part])
-                run = run[len(part) :]
+                start += len(part)
                 continue
             for partner, forgotten in self.forgotten.items():
                 forgotten.claimed |= fold.claimed.get(partner, set())
                 for movement_id in fold.written(partner):
                     forgotten.groups.pop(movement_id, None)
             outcomes += fold.outcomes
+            start += taken
             if taken == len(part):
-                run = run[taken:]
                 size *= 2
                 continue
-            end = taken + _stragglers(run[taken:], fold.positions)
-            outcomes += await self._by_applier([Other(r, True) for r, _, _ in run[taken:end]])
-            run = run[end:]
-            size = RESUME_SLICE
+            end = _stragglers(run, start, fold.positions)
+            outcomes += await self._by_applier([Other(r, True) for r, _, _ in run[start:end]])
+            start, size = end, RESUME_SLICE
         return outcomes
 
 
-def _stragglers(run: list[Decoded], positions: dict[str, tuple[int, int]]) -> int:
-    """How many records the applier takes at once from the head of ``run``, which a fold
-    could not apply: the first, and if it is of an older link epoch than its partner's link
-    follows (a straggler, ADR 16), the stragglers of that partner right after it. The
+def _stragglers(run: list[Decoded], start: int, positions: dict[str, tuple[int, int]]) -> int:
+    """Where the records end that the applier takes at once from ``run[start]``, which a
+    fold could not apply: that one, and if it is of an older link epoch than its partner's
+    link follows (a straggler, ADR 16), the stragglers of that partner right after it. The
     applier takes them in one batch: a straggler moves no link epoch, so the batch reads
     what each would read alone."""
-    _, partner, event = run[0]
+    _, partner, event = run[start]
     epoch = positions[partner][0]
+    end = start + 1
     if event.epoch >= epoch:
-        return 1
-    count = 1
-    for _, other, later in run[1:]:
-        if other != partner or later.epoch >= epoch:
-            break
-        count += 1
-    return count
+        return end
+    while end < len(run) and run[end][1] == partner and run[end][2].epoch < epoch:
+        end += 1
+    return end
 
 
 class _Fold:
