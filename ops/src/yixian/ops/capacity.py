@@ -108,9 +108,8 @@ MEASURED = Measured(
     # make bench, node host phase, 2026-12-01 on the quiet development VM: 2.9 MiB RSS
     idle_memory_per_node_mb=3.0,
     # make bench, two nodes of one host (the closed loop, every process, PostgreSQL and
-    # Kafka): 7.4 ms, `--only node-host` on 2026-12-01 with notify's one-second batch wait
-    # (9.6 and 8.0 ms in the full runs before it)
-    cpu_per_movement_ms=7.4,
+    # Kafka): 9.6 ms, 2026-12-01 (8.0 in the run before; the two-process-per-node run 11.0)
+    cpu_per_movement_ms=9.6,
     # make bench, `sync rebuild` of the benchmark's pair topic after live apply, 2026-12-01
     # (a topic with a link epoch change and its stragglers; 4,300-5,200 on a topic of one
     # epoch, `--only replay`)

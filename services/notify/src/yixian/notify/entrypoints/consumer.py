@@ -19,9 +19,7 @@ from yixian.runtime.kafka import QUIET_LOOK_MS, raw_bodies
 
 log = get_logger(__name__)
 FETCH_BYTES = 256 * 1024
-FETCH_WAIT_MS = 1000
-"""A notice to a member or a secretary may leave a second later; an idle notify then fetches
-once a second instead of five times (ADR 33, 34), and a busy one plans larger batches."""
+FETCH_WAIT_MS = 200
 
 
 def build_consumer(
